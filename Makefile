@@ -1,0 +1,97 @@
+# sluice: `make` builds everything into build/, `make check` runs every test.
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+BUILD := build
+ARCH_DEFINE := -D__TARGET_ARCH_x86
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
+# -mcpu=v3: atomic fetch-and-add with a result (exact shared quotas) and 32-bit jumps.
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 $(ARCH_DEFINE) $(WARN) -Wno-unused-function \
+	-Iinclude -Ivmlinux -Ibpf
+
+LIBS_BPF := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
+LIBS_JSON := -ljansson
+
+BPF_SRC := bpf/meter.bpf.c
+BPF_HDRS := $(wildcard bpf/*.h) include/sluice/meter.h
+KERN_SRC := userspace/kern/kern.c userspace/kern/pins.c userspace/kern/names.c
+CTL_SRC := $(wildcard userspace/ctl/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+PROGS := $(BUILD)/sluiced $(BUILD)/sluicectl $(BUILD)/sluice-bench
+TOOLS := $(BUILD)/sluice-meter-test
+UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
+UNITS_SAN := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRC))
+
+.PHONY: all check unit bats fmt fmt-check vmlinux bench-kernel bench install clean
+all: $(PROGS) $(TOOLS)
+
+$(BUILD)/meter.bpf.o: $(BPF_SRC) $(BPF_HDRS) vmlinux/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/meter.skel.h: $(BUILD)/meter.bpf.o
+	$(BPFTOOL) gen skeleton $< name meter > $@
+
+$(BUILD)/kern/%.o: userspace/kern/%.c userspace/kern/*.h include/sluice/meter.h $(BUILD)/meter.skel.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libkern.a: $(patsubst userspace/kern/%.c,$(BUILD)/kern/%.o,$(KERN_SRC))
+	ar rcs $@ $^
+
+$(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libkern.a $(LIBS_BPF) -o $@
+
+$(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -o $@
+
+$(BUILD)/sluice-bench: userspace/bench/*.c userspace/bench/*.h $(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
+
+$(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libkern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Ibpf $< $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -o $@
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(KERN_SRC) $(BUILD)/meter.skel.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -Itests/unit -Ibpf $< $(KERN_SRC) $(LIBS_BPF) $(LIBS_JSON) -o $@
+
+$(BUILD):
+	@mkdir -p $@
+
+unit: $(UNITS) $(UNITS_SAN)
+bats: all
+
+check: all unit
+	@scripts/check.sh
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^vmlinux/')
+fmt:
+	clang-format -i $(FMT_FILES)
+fmt-check:
+	clang-format --dry-run -Werror $(FMT_FILES)
+
+bench-kernel: all
+	scripts/bench-kernel.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(PREFIX)/sbin/sluiced
+	install -m 0755 $(BUILD)/sluicectl $(DESTDIR)$(PREFIX)/bin/sluicectl
+	install -m 0755 $(BUILD)/sluice-bench $(DESTDIR)$(PREFIX)/bin/sluice-bench
+
+clean:
+	rm -rf $(BUILD)

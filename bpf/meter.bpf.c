@@ -1,0 +1,733 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The kernel meter: sock_ops selects the gateway's sockets and puts them in a
+ * sockhash; sk_msg sees every byte the gateway sends on them, counts bytes,
+ * events and replies per socket and per application, and enforces event caps.
+ *
+ * How one run works. The kernel hands the program a chunk of a sendmsg. The
+ * program walks the frame headers of the chunk (one bpf_loop iteration per
+ * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame), counts each frame once, and
+ * tells the kernel to push the bytes it has looked at (apply_bytes). All
+ * parse state is kept as TCP sequence numbers: tp->write_seq at the start of
+ * a run is the sequence number of the run's first byte.
+ *
+ * Why sequence numbers: a nonblocking push can fail part-way (EAGAIN). The
+ * writer then retries from the first unsent byte, which has a known
+ * sequence number, so the next run can tell exactly which frames of the
+ * previous pass never went out and undo their counts ("rewind"). On 6.18
+ * the kernel keeps a stale PASS verdict after such a failure and would push
+ * the retried bytes without running the program; the daemon re-inserts the
+ * socket into the sockhash after a short write (sl_kern_sock_resync), which
+ * gives it a fresh psock. Without that the program still notices the bytes
+ * that bypassed it ("gap") and only loses exactness if a header was among
+ * them, in which case the socket falls back to counting bytes (DESYNC).
+ *
+ * Why frames are removed only at the front of a message: when the kernel
+ * frees the unsent rest of a message after a failed push it subtracts that
+ * rest from the byte count sendmsg reports. Bytes popped from inside the
+ * unsent rest would make the writer skip real bytes on retry. So a pass stops
+ * before a frame to remove; the next run has it at offset 0 and pops it there.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "sluice/meter.h"
+#include "frame.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Bound on bpf_loop iterations: a ~557 KB chunk of 2-byte frames, rounded up. */
+#define SL_SCAN_MAX_ITER (1u << 19)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sl_sock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SL_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_sockhash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_PORTS);
+	__type(key, __u16);
+	__type(value, struct sl_port);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_APPS);
+	__type(key, __u32);
+	__type(value, struct sl_app_limits);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_app_limits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_APPS);
+	__type(key, __u32);
+	__type(value, struct sl_app_usage);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_app_usage SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_DROP__MAX);
+	__type(key, __u32);
+	__type(value, struct sl_drop_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_STAT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_closes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_info SEC(".maps");
+
+static __always_inline int seq_before(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) < 0;
+}
+
+static __always_inline void stat_add(__u32 stat, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&sluice_stats, &stat);
+
+	if (c)
+		*c += n;
+}
+
+static __always_inline void drop_add(__u32 reason, __u64 bytes)
+{
+	struct sl_drop_count *d = bpf_map_lookup_elem(&sluice_drops, &reason);
+
+	if (d) {
+		d->frames++;
+		d->bytes += bytes;
+	}
+}
+
+static __always_inline struct sl_app_usage *app_usage(struct sl_sock *st, __u64 *cap)
+{
+	struct sl_app_limits *lim;
+	__u32 slot = st->app_slot;
+
+	*cap = 0;
+	if (!slot || slot >= SL_MAX_APPS)
+		return NULL;
+	lim = bpf_map_lookup_elem(&sluice_app_limits, &slot);
+	if (lim)
+		*cap = lim->event_cap;
+	return bpf_map_lookup_elem(&sluice_app_usage, &slot);
+}
+
+/* Counts a byte delta (possibly negative) on the socket and its application. */
+static __always_inline void bytes_add(struct sl_sock *st, struct sl_app_usage *usage, __s64 n)
+{
+	st->bytes += n;
+	if (usage)
+		__sync_fetch_and_add(&usage->bytes, n);
+}
+
+static __always_inline void desync(struct sl_sock *st)
+{
+	if (!(st->flags & SL_SOCK_F_DESYNC)) {
+		st->flags |= SL_SOCK_F_DESYNC;
+		stat_add(SL_STAT_DESYNCS, 1);
+	}
+}
+
+/*
+ * Brings the parse state in line with `seq`, the sequence number where the
+ * stream really is: at the start of a run, or at close. Equal to scan_end is
+ * the normal case (the previous pass went out whole).
+ */
+static __always_inline void reconcile(struct sl_sock *st, struct sl_app_usage *usage, __u32 seq)
+{
+	__u32 hdr, i;
+
+	if (seq == st->scan_end)
+		goto confirmed;
+
+	if (seq_before(seq, st->scan_end)) {
+		/* Rewind: the previous pass went out only up to seq. */
+		bytes_add(st, usage, -(__s64)(st->scan_end - seq));
+		hdr = st->npending ? st->pending[0].start : st->next_hdr;
+		for (i = 0; i < SL_PASS_MAX_FRAMES; i++) {
+			if (i >= st->npending)
+				break;
+			if (seq_before(st->pending[i].start, seq)) {
+				hdr = st->pending[i].end;
+				continue;
+			}
+			if (st->pending_events & (1u << i)) {
+				st->events--;
+				if (usage)
+					__sync_fetch_and_add(&usage->events, -1);
+			} else if (st->pending_replies & (1u << i)) {
+				st->replies--;
+				if (usage)
+					__sync_fetch_and_add(&usage->replies, -1);
+			}
+		}
+		if (st->stash_len && !(st->flags & SL_SOCK_F_HELD)) {
+			/* A split header began at next_hdr; keep the part that went out. */
+			st->stash_len = seq_before(st->next_hdr, seq) ? seq - st->next_hdr : 0;
+		}
+		st->next_hdr = hdr;
+		stat_add(SL_STAT_REWINDS, 1);
+	} else {
+		/* Gap: bytes went out without a run (no resync after a short write). */
+		bytes_add(st, usage, seq - st->scan_end);
+		stat_add(SL_STAT_GAPS, 1);
+		if (st->framing != SL_FRAMING_RAW &&
+		    (st->stash_len || st->drop_rem || seq_before(st->next_hdr, seq)))
+			desync(st);
+	}
+confirmed:
+	st->npending = 0;
+	st->pending_events = 0;
+	st->pending_replies = 0;
+	st->scan_end = seq;
+}
+
+struct scan_ctx {
+	struct sk_msg_md *msg;
+	struct sl_sock *st;
+	struct sl_app_usage *usage;
+	__u64 app_cap;
+	__u32 seq;   /* sequence number of the message's first byte */
+	__u32 size;  /* bytes left in the message (pops shrink it) */
+	__u32 apply; /* bytes this pass lets out */
+	int verdict;
+	int done;
+};
+
+static __always_inline int cap_reached(struct scan_ctx *c)
+{
+	struct sl_sock *st = c->st;
+
+	if (st->event_cap && st->events >= st->event_cap)
+		return 1;
+	return c->usage && c->app_cap && c->usage->events >= c->app_cap;
+}
+
+/*
+ * Counts one event, or says why it may not go out. The application counter
+ * is shared by all of its sockets on all CPUs: fetch-and-add first, then give
+ * back, so that concurrent senders can never together pass the cap.
+ */
+static __always_inline __u8 charge_event(struct scan_ctx *c)
+{
+	struct sl_sock *st = c->st;
+	__u64 old;
+
+	if (st->event_cap && st->events >= st->event_cap)
+		return SL_DROP_SOCK_EVENT_CAP;
+	if (c->usage) {
+		old = __sync_fetch_and_add(&c->usage->events, 1);
+		if (c->app_cap && old >= c->app_cap) {
+			__sync_fetch_and_add(&c->usage->events, -1);
+			return SL_DROP_APP_EVENT_CAP;
+		}
+	}
+	st->events++;
+	return SL_DROP_NONE;
+}
+
+static __always_inline void charge_forced(struct scan_ctx *c)
+{
+	c->st->events++;
+	if (c->usage)
+		__sync_fetch_and_add(&c->usage->events, 1);
+	stat_add(SL_STAT_FORCED, 1);
+}
+
+/* Copies up to n (<= SL_STASH_BYTES) message bytes at off into buf[at...]. */
+static __always_inline __u32 copy_from_msg(struct sk_msg_md *msg, __u32 off, __u32 n, __u8 *buf,
+					   __u32 at)
+{
+	__u8 *data, *end;
+	__u32 i;
+
+	if (n > SL_STASH_BYTES)
+		n = SL_STASH_BYTES;
+	if (!n || bpf_msg_pull_data(msg, off, off + n, 0))
+		return 0;
+	data = msg->data;
+	end = msg->data_end;
+	for (i = 0; i < SL_STASH_BYTES; i++) {
+		if (i >= n || data + i + 1 > end)
+			break;
+		buf[(at + i) & 31] = data[i];
+	}
+	return i;
+}
+
+static __always_inline void stash_save(struct sl_sock *st, const __u8 *buf, __u32 len)
+{
+	__u32 i;
+
+	for (i = 0; i < SL_STASH_BYTES; i++)
+		st->stash[i] = buf[i];
+	st->stash_len = len;
+}
+
+static __always_inline void finish(struct scan_ctx *c, __u32 apply, int verdict)
+{
+	c->apply = apply;
+	c->verdict = verdict;
+	c->done = 1;
+}
+
+/* Removes the frame at offset 0 of the message; returns 1 when the run is over. */
+static __always_inline int remove_front(struct scan_ctx *c, struct sl_frame *f, __u8 reason,
+					__u32 held)
+{
+	struct sl_sock *st = c->st;
+	__u32 in_msg = f->len - held, n;
+
+	n = in_msg < c->size ? in_msg : c->size;
+	if (n && bpf_msg_pop_data(c->msg, 0, n, 0)) {
+		desync(st);
+		finish(c, c->size, SK_PASS);
+		return 1;
+	}
+	c->size -= n;
+	st->drop_rem = in_msg - n;
+	st->drops++;
+	st->drop_bytes += f->len;
+	if (c->usage) {
+		__sync_fetch_and_add(&c->usage->drops, 1);
+		__sync_fetch_and_add(&c->usage->drop_bytes, f->len);
+	}
+	drop_add(reason, f->len);
+	st->stash_len = 0;
+	st->flags &= ~SL_SOCK_F_HELD;
+	if (st->framing == SL_FRAMING_WS && f->opcode != 0 && !f->fin) {
+		st->flags |= SL_SOCK_F_DROP_MSG;
+		st->drop_reason = reason;
+	} else if (f->opcode == 0 && f->fin) {
+		st->flags &= ~SL_SOCK_F_DROP_MSG;
+	}
+	if (st->drop_rem || !c->size) {
+		finish(c, 0, SK_PASS);
+		return 1;
+	}
+	return 0;
+}
+
+struct sl_hdr_buf {
+	__u8 b[32];
+};
+
+/*
+ * A global function is verified once, on its own, instead of once per path
+ * into it: inlined into scan_one the four parsers multiplied the verifier's
+ * states past its 1M instruction budget.
+ */
+__noinline int sluice_parse(struct sl_hdr_buf *hb, __u32 framing, __u32 avail, struct sl_frame *f)
+{
+	if (!hb || !f)
+		return SL_PARSE_BAD;
+	sl_frame_parse(framing, hb->b, avail, f);
+	return f->status;
+}
+
+/* One frame per call; returns 1 to stop the loop. */
+static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
+{
+	struct sl_sock *st = c->st;
+	struct sl_frame f = {};
+	struct sl_hdr_buf hb = {};
+	__u8 *buf = hb.b;
+	__u32 off, pre = 0, have, end, i;
+	__u8 reason = SL_DROP_NONE;
+	int held = st->flags & SL_SOCK_F_HELD;
+	int use_stash = st->stash_len && (!held || st->next_hdr == st->stash_seq);
+
+	if (use_stash) {
+		pre = st->stash_len;
+		if (pre > SL_STASH_BYTES)
+			pre = SL_STASH_BYTES;
+		for (i = 0; i < SL_STASH_BYTES; i++)
+			buf[i] = st->stash[i];
+		/* Unheld stash bytes are already out: the header began before this message. */
+		off = held ? st->next_hdr - c->seq : 0;
+	} else {
+		if (seq_before(st->next_hdr, c->seq)) {
+			desync(st);
+			finish(c, c->size, SK_PASS);
+			return 1;
+		}
+		off = st->next_hdr - c->seq;
+	}
+	if (off >= c->size && !(use_stash && held)) {
+		/* The rest of the message is payload of the current frame. */
+		finish(c, c->size, SK_PASS);
+		return 1;
+	}
+	if (off > c->size) {
+		finish(c, c->size, SK_PASS);
+		return 1;
+	}
+
+	have = pre + copy_from_msg(c->msg, off, sl_min_u32(SL_STASH_BYTES - pre, c->size - off), buf,
+				   pre);
+	if (sluice_parse(&hb, st->framing, have, &f) == SL_PARSE_BAD) {
+		desync(st);
+		finish(c, c->size, SK_PASS);
+		return 1;
+	}
+
+	if (f.status == SL_PARSE_MORE) {
+		/* The message ends inside the header. */
+		if (held || (!use_stash && st->framing != SL_FRAMING_TLS && cap_reached(c))) {
+			/*
+			 * This frame may have to be removed, and nothing of it is out
+			 * yet: hold its first bytes back until the header is whole.
+			 */
+			if (c->size > off && bpf_msg_pop_data(c->msg, off, c->size - off, 0)) {
+				desync(st);
+				finish(c, c->size, SK_PASS);
+				return 1;
+			}
+			if (!held) {
+				st->stash_seq = c->seq + off;
+				stat_add(SL_STAT_HOLDS, 1);
+			}
+			st->flags |= SL_SOCK_F_HELD;
+			stash_save(st, buf, have);
+			c->size = off;
+			finish(c, off, SK_PASS);
+			return 1;
+		}
+		stash_save(st, buf, have);
+		finish(c, c->size, SK_PASS);
+		return 1;
+	}
+
+	if (f.kind == SL_FRAME_EVENT)
+		reason = charge_event(c);
+	else if (f.kind == SL_FRAME_FRAGMENT && (st->flags & SL_SOCK_F_DROP_MSG))
+		reason = st->drop_reason;
+
+	if (reason != SL_DROP_NONE) {
+		if (use_stash && !held) {
+			/* Part of the header is already out; the frame can only go on. */
+			if (f.kind == SL_FRAME_EVENT)
+				charge_forced(c);
+			reason = SL_DROP_NONE;
+		} else if (off > 0) {
+			/* Let the frames before it out first; the next run has it in front. */
+			finish(c, off, SK_PASS);
+			return 1;
+		} else if (st->framing == SL_FRAMING_TLS) {
+			/* A record cannot be taken out of a TLS stream: cut the connection. */
+			st->flags |= SL_SOCK_F_KILLED;
+			stat_add(SL_STAT_KILLS, 1);
+			drop_add(reason, c->size);
+			st->drops++;
+			st->drop_bytes += c->size;
+			finish(c, 0, SK_DROP);
+			return 1;
+		} else {
+			return remove_front(c, &f, reason, held ? pre : 0);
+		}
+	}
+
+	if (use_stash && held) {
+		/* The frame goes out after all: put the held bytes back in front of it. */
+		if (bpf_msg_push_data(c->msg, off, pre, 0) ||
+		    bpf_msg_pull_data(c->msg, off, off + pre, 0)) {
+			desync(st);
+			finish(c, c->size, SK_PASS);
+			return 1;
+		}
+		{
+			__u8 *data = c->msg->data, *dend = c->msg->data_end;
+
+			for (i = 0; i < SL_STASH_BYTES; i++) {
+				if (i >= pre || data + i + 1 > dend)
+					break;
+				data[i] = buf[i];
+			}
+		}
+		c->size += pre;
+		st->flags &= ~SL_SOCK_F_HELD;
+	}
+	st->stash_len = 0;
+
+	i = st->npending;
+	if (i < SL_PASS_MAX_FRAMES) {
+		st->pending[i].start = st->next_hdr;
+		st->pending[i].end = st->next_hdr + f.len;
+		if (f.kind == SL_FRAME_EVENT)
+			st->pending_events |= 1u << i;
+		else if (f.kind != SL_FRAME_FRAGMENT)
+			st->pending_replies |= 1u << i;
+		st->npending = i + 1;
+	}
+	if (f.kind == SL_FRAME_REPLY || f.kind == SL_FRAME_CONTROL) {
+		st->replies++;
+		if (c->usage)
+			__sync_fetch_and_add(&c->usage->replies, 1);
+	} else if (f.kind == SL_FRAME_FRAGMENT && f.fin) {
+		st->flags &= ~SL_SOCK_F_DROP_MSG;
+	}
+	st->next_hdr += f.len;
+
+	end = st->next_hdr - c->seq;
+	if (end >= c->size) {
+		finish(c, c->size, SK_PASS);
+		return 1;
+	}
+	if (st->npending >= SL_PASS_MAX_FRAMES) {
+		/* The pending list is full: let this much out, the rest gets a new run. */
+		finish(c, end, SK_PASS);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * 6.18 keeps msg->apply_bytes and msg->cork_bytes from earlier runs
+ * (KERNEL-NOTES §1.2): set both on every return path.
+ */
+static __always_inline int verdict(struct sk_msg_md *msg, __u32 apply, int v)
+{
+	bpf_msg_apply_bytes(msg, apply);
+	bpf_msg_cork_bytes(msg, 0);
+	return v;
+}
+
+SEC("sk_msg")
+int sluice_meter(struct sk_msg_md *msg)
+{
+	/* Read ctx fields once: clang 14 may otherwise fold them into ctx pointer math. */
+	struct bpf_sock *sk = msg->sk;
+	__u32 size = msg->size;
+	struct scan_ctx c = {};
+	struct sl_app_usage *usage;
+	struct tcp_sock *tp;
+	struct sl_sock *st;
+	__u64 app_cap;
+	__u32 seq, n;
+
+	if (!sk)
+		return verdict(msg, 0, SK_PASS);
+	st = bpf_sk_storage_get(&sluice_socks, sk, 0, 0);
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!st || !tp)
+		return verdict(msg, 0, SK_PASS);
+	stat_add(SL_STAT_RUNS, 1);
+	if (st->flags & SL_SOCK_F_KILLED)
+		return verdict(msg, 0, SK_DROP);
+
+	seq = tp->write_seq;
+	usage = app_usage(st, &app_cap);
+	reconcile(st, usage, seq);
+
+	if (st->drop_rem) {
+		/* The rest of a removed frame. */
+		n = st->drop_rem < size ? st->drop_rem : size;
+		if (bpf_msg_pop_data(msg, 0, n, 0)) {
+			desync(st);
+		} else {
+			st->drop_rem -= n;
+			size -= n;
+		}
+		if (st->drop_rem || !size)
+			return verdict(msg, 0, SK_PASS);
+	}
+
+	if (st->framing == SL_FRAMING_RAW || st->framing >= SL_FRAMING__MAX ||
+	    (st->flags & SL_SOCK_F_DESYNC)) {
+		c.apply = size;
+		c.verdict = SK_PASS;
+	} else {
+		c.msg = msg;
+		c.st = st;
+		c.usage = usage;
+		c.app_cap = app_cap;
+		c.seq = seq;
+		c.size = size;
+		bpf_loop(SL_SCAN_MAX_ITER, scan_one, &c, 0);
+		if (!c.done) {
+			desync(st);
+			c.apply = c.size;
+			c.verdict = SK_PASS;
+		}
+	}
+	if (c.verdict == SK_PASS) {
+		bytes_add(st, usage, c.apply);
+		st->scan_end = seq + c.apply;
+	}
+	return verdict(msg, c.apply, c.verdict);
+}
+
+static __always_inline void on_established(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sl_port *port;
+	struct tcp_sock *tp;
+	struct sl_sock *st;
+	__u16 lport = skops->local_port;
+	__u64 cookie;
+
+	port = bpf_map_lookup_elem(&sluice_ports, &lport);
+	if (!port || !sk)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	st = bpf_sk_storage_get(&sluice_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	cookie = bpf_get_socket_cookie(skops);
+	st->cookie = cookie;
+	st->established_ns = bpf_ktime_get_ns();
+	st->seq_base = tp->write_seq;
+	st->next_hdr = st->seq_base;
+	st->scan_end = st->seq_base;
+	st->local_port = lport;
+	/* the port sits in network order in the upper half (sock_ops_convert_ctx_access) */
+	st->remote_port = bpf_ntohl(skops->remote_port);
+	st->framing = port->framing;
+	if (bpf_sock_hash_update(skops, &sluice_sockhash, &cookie, BPF_NOEXIST))
+		return;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	stat_add(SL_STAT_SELECTED, 1);
+}
+
+static __always_inline void on_close(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sl_close_record *rec;
+	struct sl_app_usage *usage;
+	struct tcp_sock *tp;
+	struct sl_sock *st;
+	__u32 seq, old_state;
+	__u64 app_cap;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&sluice_socks, sk, 0, 0);
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!st || !tp)
+		return;
+	usage = app_usage(st, &app_cap);
+	/*
+	 * Frames of a pass that never went out are not counted as delivered.
+	 * A FIN takes one sequence number that is not a byte of the stream.
+	 */
+	seq = tp->write_seq;
+	old_state = skops->args[0];
+	if (old_state == BPF_TCP_FIN_WAIT1 || old_state == BPF_TCP_FIN_WAIT2 ||
+	    old_state == BPF_TCP_CLOSING || old_state == BPF_TCP_LAST_ACK ||
+	    old_state == BPF_TCP_TIME_WAIT)
+		seq--;
+	reconcile(st, usage, seq);
+
+	rec = bpf_ringbuf_reserve(&sluice_closes, sizeof(*rec), 0);
+	if (!rec) {
+		stat_add(SL_STAT_RINGBUF_LOST, 1);
+		return;
+	}
+	rec->cookie = st->cookie;
+	rec->duration_ns = bpf_ktime_get_ns() - st->established_ns;
+	rec->events = st->events;
+	rec->replies = st->replies;
+	rec->bytes = st->bytes;
+	rec->drops = st->drops;
+	rec->drop_bytes = st->drop_bytes;
+	rec->bytes_acked = skops->bytes_acked;
+	rec->bytes_received = skops->bytes_received;
+	rec->srtt_us = skops->srtt_us >> 3; /* the kernel keeps srtt << 3 */
+	rec->total_retrans = skops->total_retrans;
+	rec->app_slot = st->app_slot;
+	rec->local_port = st->local_port;
+	rec->remote_port = st->remote_port;
+	rec->old_state = old_state;
+	rec->flags = st->flags;
+	__builtin_memset(rec->pad, 0, sizeof(rec->pad));
+	bpf_ringbuf_submit(rec, 0);
+	stat_add(SL_STAT_CLOSED, 1);
+}
+
+SEC("sockops")
+int sluice_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_established(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			on_close(skops);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+/* A char matrix, not pointers: rodata pointers would need relocations BPF has not got. */
+static const char framing_names[SL_FRAMING__MAX][5] = { "raw", "ws", "len4", "sse", "tls" };
+
+/* `cat PIN_ROOT/conns`: one line per metered socket (sk_storage cannot be enumerated). */
+SEC("iter/tcp")
+int sluice_conns(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct seq_file *seq = ctx->meta->seq;
+	struct tcp_sock *tp;
+	struct sl_sock *st;
+	__u32 framing;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	st = bpf_sk_storage_get(&sluice_socks, tp, 0, 0);
+	if (!st)
+		return 0;
+	framing = st->framing < SL_FRAMING__MAX ? st->framing : 0;
+	BPF_SEQ_PRINTF(seq, "cookie=%llu lport=%u rport=%u app=%u framing=%s flags=%u ", st->cookie,
+		       st->local_port, st->remote_port, st->app_slot, framing_names[framing],
+		       st->flags);
+	BPF_SEQ_PRINTF(seq, "events=%llu replies=%llu bytes=%llu drops=%llu drop_bytes=%llu cap=%llu ",
+		       st->events, st->replies, st->bytes, st->drops, st->drop_bytes,
+		       st->event_cap);
+	BPF_SEQ_PRINTF(seq, "unacked=%u notsent=%u age_ms=%llu\n", tp->snd_nxt - tp->snd_una,
+		       tp->write_seq - tp->snd_nxt,
+		       (bpf_ktime_get_ns() - st->established_ns) / 1000000);
+	return 0;
+}

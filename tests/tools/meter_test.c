@@ -1,0 +1,774 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sluice-meter-test: drives the real kernel meter with real sockets.
+ *
+ *   sluice-meter-test [--pin-root DIR] [--cgroup DIR] load | cleanup
+ *   sluice-meter-test [...] send --framing F --mode M [--frames N] [--seed S]
+ *        [--max-size B] [--event-cap K] [--app SLOT --app-cap K] [--keep-usage]
+ *        [--reload-midway] [--prefix]
+ *   sluice-meter-test [...] unmetered
+ *
+ * `send` plays the gateway: it accepts a connection on a metered port in its
+ * cgroup, writes N random frames in the chosen way (writev batches, random
+ * split writes, 1-byte writes, or nonblocking writes to a slow reader), and a
+ * reader thread collects what arrives. It then checks that the receiver got
+ * exactly the frames it should (all, or all but the events over a cap) byte
+ * for byte, and that the kernel's per-socket, per-application and close
+ * record counters equal what was written. Exit status 0 only when all match.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "kern/kern.h"
+#include "frames.h"
+
+enum send_mode {
+	MODE_WRITEV,
+	MODE_SPLIT,
+	MODE_BYTES1,
+	MODE_NONBLOCK,
+	MODE_NONBLOCK_NORESYNC,
+};
+
+static const char *const mode_names[] = { "writev", "split", "bytes1", "nonblock",
+					  "nonblock-noresync" };
+
+struct options {
+	const char *pin_root;
+	const char *cgroup;
+	enum sl_framing framing;
+	enum send_mode mode;
+	unsigned frames;
+	uint64_t seed;
+	size_t max_size;
+	uint64_t event_cap;
+	unsigned app;
+	uint64_t app_cap;
+	bool keep_usage;
+	bool reload_midway;
+	bool prefix;
+	const char *self;
+};
+
+struct frame {
+	size_t off; /* in the sent stream */
+	size_t len;
+	enum tf_kind kind;
+	bool event; /* as the meter sees it */
+	bool delivered;
+};
+
+struct reader {
+	int fd;
+	bool slow;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "sluice-meter-test: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	ssize_t n;
+
+	for (;;) {
+		if (r->cap - r->len < 65536) {
+			r->cap = r->cap ? r->cap * 2 : 1 << 20;
+			r->buf = realloc(r->buf, r->cap);
+			if (!r->buf)
+				die("out of memory");
+		}
+		/* A slow reader takes little and often: the sender's buffer fills up. */
+		n = recv(r->fd, r->buf + r->len, r->slow ? 16384 : r->cap - r->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		r->len += n;
+		if (r->slow)
+			usleep(50);
+	}
+	return NULL;
+}
+
+static size_t pick_size(uint64_t *rng, size_t max)
+{
+	uint64_t r = tf_rand(rng);
+	size_t lo, hi;
+
+	switch (r % 10) {
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		lo = 0, hi = 130;
+		break;
+	case 4:
+	case 5:
+	case 6:
+		lo = 120, hi = 2000;
+		break;
+	case 7:
+	case 8:
+		lo = 2000, hi = 70000;
+		break;
+	default:
+		lo = 60000, hi = 100000;
+		break;
+	}
+	if (hi > max)
+		hi = max;
+	if (lo > hi)
+		lo = 0;
+	return lo + (tf_rand(rng) >> 8) % (hi - lo + 1);
+}
+
+/* Builds the stream the gateway writes: an optional handshake prefix, then frames. */
+static uint8_t *build_stream(const struct options *o, struct frame *frames, size_t *len_out,
+			     size_t *prefix_out)
+{
+	uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
+	size_t cap = 1 << 20, len = 0, plen, i;
+	uint8_t *buf = malloc(cap);
+	enum tf_kind kind;
+
+	if (!buf)
+		die("out of memory");
+	if (o->prefix) {
+		/* What the HTTP handshake looks like to the meter: bytes before framing. */
+		static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n";
+		size_t extra = tf_rand(&rng) % 200;
+
+		memcpy(buf, head, sizeof(head) - 1);
+		len = sizeof(head) - 1;
+		memset(buf + len, 'x', extra);
+		len += extra;
+		memcpy(buf + len, "\r\n\r\n", 4);
+		len += 4;
+	}
+	*prefix_out = len;
+	for (i = 0; i < o->frames; i++) {
+		uint64_t r = tf_rand(&rng) % 10;
+
+		kind = r < 7 ? TF_EVENT : r < 9 ? TF_REPLY : TF_CONTROL;
+		plen = pick_size(&rng, o->max_size);
+		if (plen > tf_max_payload(o->framing))
+			plen = tf_max_payload(o->framing);
+		if (o->framing == SL_FRAMING_WS && kind == TF_CONTROL && plen > 125)
+			plen = plen % 126; /* RFC 6455 §5.5: control payloads are short */
+		while (cap - len < plen + TF_MAX_HEADER + 2) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				die("out of memory");
+		}
+		frames[i].off = len;
+		frames[i].kind = kind;
+		frames[i].event = tf_is_event(o->framing, kind, plen);
+		frames[i].len = tf_encode(buf + len, o->framing, kind, plen, (uint32_t)i);
+		len += frames[i].len;
+	}
+	*len_out = len;
+	return buf;
+}
+
+static int listen_any(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen))
+		die("listen: %s", strerror(errno));
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connect_to(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		die("connect: %s", strerror(errno));
+	return fd;
+}
+
+static struct sl_kern *open_meter(const struct options *o)
+{
+	struct sl_kern_opts kopts = { .pin_root = o->pin_root, .cgroup_path = o->cgroup };
+	struct sl_kern *k;
+	char err[512];
+	int ret;
+
+	ret = sl_kern_open(&k, &kopts, err, sizeof(err));
+	if (ret)
+		die("%s", err);
+	return k;
+}
+
+static void reload_in_child(const struct options *o)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execl(o->self, o->self, "--pin-root", o->pin_root, "--cgroup", o->cgroup, "load",
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("reloading the meter in a second process failed");
+}
+
+/* One writev with an iovec per frame, as the gateway flushes a subscriber's queue. */
+static ssize_t send_batch(int fd, const uint8_t *buf, const struct frame *frames, size_t nframes,
+			  size_t at, size_t want)
+{
+	struct iovec iov[64];
+	struct msghdr mh = { .msg_iov = iov };
+	size_t end = at + want, i = 0, cut;
+
+	while (i < nframes && frames[i].off + frames[i].len <= at)
+		i++;
+	while (at < end && mh.msg_iovlen < 64) {
+		cut = i < nframes ? frames[i].off + frames[i].len : end;
+		if (cut > end || cut <= at)
+			cut = end;
+		iov[mh.msg_iovlen].iov_base = (void *)(buf + at);
+		iov[mh.msg_iovlen].iov_len = cut - at;
+		mh.msg_iovlen++;
+		at = cut;
+		i++;
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
+static int wait_writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 10000) == 1 ? 0 : -ETIMEDOUT;
+}
+
+/*
+ * Writes [from, to) of the stream. Returns bytes the kernel accepted; stops
+ * early (and sets *send_err) when a send fails for good (a killed socket).
+ */
+static size_t write_range(struct sl_kern *k, const struct options *o, int fd, const uint8_t *buf,
+			  const struct frame *frames, size_t from, size_t to, uint64_t *rng,
+			  int *send_err, unsigned *short_writes)
+{
+	size_t at = from;
+	ssize_t n;
+	size_t want;
+
+	while (at < to) {
+		switch (o->mode) {
+		case MODE_BYTES1:
+			want = 1;
+			break;
+		case MODE_SPLIT:
+			want = 1 + tf_rand(rng) % 70000;
+			break;
+		default: {
+			/* a batch of whole frames, like the gateway's one writev per flush */
+			size_t i = 0, nframes = 1 + tf_rand(rng) % 32;
+
+			while (i < o->frames && frames[i].off + frames[i].len <= at)
+				i++;
+			want = 0;
+			while (i < o->frames && nframes--) {
+				want = frames[i].off + frames[i].len - at;
+				i++;
+			}
+			if (!want)
+				want = to - at;
+			break;
+		}
+		}
+		if (want > to - at)
+			want = to - at;
+		n = send_batch(fd, buf, frames, o->frames, at, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN) {
+			*send_err = errno;
+			return at - from;
+		}
+		if (n < (ssize_t)want) {
+			/* A short write: resync the meter before the retry (see kern.h). */
+			(*short_writes)++;
+			if (o->mode == MODE_NONBLOCK && sl_kern_sock_resync(k, fd))
+				die("resync: %s", strerror(errno));
+			if (n < 0 || n == 0) {
+				if (wait_writable(fd))
+					die("the reader stopped reading");
+				continue;
+			}
+		}
+		at += n;
+	}
+	return at - from;
+}
+
+struct close_wait {
+	uint64_t cookie;
+	struct sl_close_record rec;
+	bool seen;
+};
+
+static void on_close(void *ctx, const struct sl_close_record *rec)
+{
+	struct close_wait *w = ctx;
+
+	if (rec->cookie == w->cookie) {
+		w->rec = *rec;
+		w->seen = true;
+	}
+}
+
+static int check_u64(const char *what, uint64_t got, uint64_t want)
+{
+	if (got == want)
+		return 0;
+	printf("MISMATCH %s: kernel=%llu expected=%llu\n", what, (unsigned long long)got,
+	       (unsigned long long)want);
+	return 1;
+}
+
+static int cmd_send(const struct options *o)
+{
+	struct frame *frames = calloc(o->frames ? o->frames : 1, sizeof(*frames));
+	struct sl_app_usage usage_before = { 0 }, usage_after;
+	struct sl_sock_config cfg = { 0 };
+	struct reader rd = { 0 };
+	struct close_wait cw = { 0 };
+	size_t len, prefix, i, expect_len = 0, accepted;
+	uint64_t rng = o->seed + 77, expect_events = 0, expect_replies = 0;
+	uint64_t expect_drops = 0, expect_drop_bytes = 0, cap_left;
+	unsigned short_writes = 0;
+	struct sl_kern *k;
+	struct sl_sock st;
+	pthread_t thread;
+	uint8_t *stream, *expect;
+	int lfd, cfd, sfd, send_err = 0, fails = 0, flags = 0;
+	uint16_t port, client_port = 0;
+	bool tls_cut = false;
+
+	if (!frames)
+		die("out of memory");
+	stream = build_stream(o, frames, &len, &prefix);
+	k = open_meter(o);
+	if (o->app) {
+		struct sl_app_limits lim = { .event_cap = o->app_cap };
+
+		if (!o->keep_usage && sl_kern_app_reset(k, o->app))
+			die("reset app usage: %s", strerror(errno));
+		if (sl_kern_app_set_limits(k, o->app, &lim) || sl_kern_app_usage(k, o->app, &usage_before))
+			die("app maps: %s", strerror(errno));
+	}
+
+	lfd = listen_any(&port);
+	if (sl_kern_port_add(k, port, SL_FRAMING_RAW))
+		die("port add: %s", strerror(errno));
+	cfd = connect_to(port);
+	sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (sfd < 0)
+		die("accept: %s", strerror(errno));
+	if (sl_kern_sock_get(k, sfd, &st))
+		die("the accepted socket is not metered: %s", strerror(errno));
+	cw.cookie = st.cookie;
+	{
+		struct sockaddr_in a;
+		socklen_t alen = sizeof(a);
+
+		getsockname(cfd, (struct sockaddr *)&a, &alen);
+		client_port = ntohs(a.sin_port);
+	}
+
+	cfg.framing = o->framing;
+	cfg.frame_start = (uint32_t)prefix;
+	cfg.app_slot = o->app;
+	cfg.event_cap = o->event_cap;
+	if (sl_kern_sock_configure(k, sfd, &cfg))
+		die("configure: %s", strerror(errno));
+
+	if (o->mode == MODE_NONBLOCK || o->mode == MODE_NONBLOCK_NORESYNC) {
+		int small = 8192;
+
+		/* Small buffers on both ends make the kernel push part of a write. */
+		setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+		flags = fcntl(sfd, F_GETFL);
+		fcntl(sfd, F_SETFL, flags | O_NONBLOCK);
+		rd.slow = true;
+	}
+	rd.fd = cfd;
+	if (pthread_create(&thread, NULL, reader_main, &rd))
+		die("pthread_create failed");
+
+	/* What must arrive: everything but the events over the caps. */
+	expect = malloc(len ? len : 1);
+	if (!expect)
+		die("out of memory");
+	memcpy(expect, stream, prefix);
+	expect_len = prefix;
+	cap_left = UINT64_MAX;
+	if (o->event_cap)
+		cap_left = o->event_cap;
+	if (o->app && o->app_cap) {
+		uint64_t left = o->app_cap > usage_before.events ? o->app_cap - usage_before.events : 0;
+
+		if (left < cap_left)
+			cap_left = left;
+	}
+	for (i = 0; i < o->frames; i++) {
+		if (frames[i].event && !cap_left) {
+			if (o->framing == SL_FRAMING_TLS) {
+				tls_cut = true;
+				expect_drops++;
+				break;
+			}
+			expect_drops++;
+			expect_drop_bytes += frames[i].len;
+			continue;
+		}
+		if (frames[i].event) {
+			expect_events++;
+			cap_left--;
+		} else {
+			expect_replies++;
+		}
+		frames[i].delivered = true;
+		memcpy(expect + expect_len, stream + frames[i].off, frames[i].len);
+		expect_len += frames[i].len;
+	}
+
+	if (o->reload_midway) {
+		size_t half = o->frames ? frames[o->frames / 2].off : len;
+
+		accepted = write_range(k, o, sfd, stream, frames, 0, half, &rng, &send_err,
+				       &short_writes);
+		reload_in_child(o);
+		if (!send_err)
+			accepted += write_range(k, o, sfd, stream, frames, half, len, &rng,
+						&send_err, &short_writes);
+	} else {
+		accepted = write_range(k, o, sfd, stream, frames, 0, len, &rng, &send_err,
+				       &short_writes);
+	}
+
+	/* Wait until everything written is out of the send queue, then read the counters. */
+	if (o->mode == MODE_NONBLOCK || o->mode == MODE_NONBLOCK_NORESYNC)
+		fcntl(sfd, F_SETFL, flags);
+	if (sl_kern_sock_get(k, sfd, &st))
+		die("sock_get: %s", strerror(errno));
+	shutdown(sfd, SHUT_WR);
+	pthread_join(thread, NULL);
+	close(cfd);
+	close(sfd);
+	close(lfd);
+
+	for (i = 0; i < 40 && !cw.seen; i++)
+		sl_kern_closes_poll(k, on_close, &cw, 100);
+
+	printf("framing=%s mode=%s frames=%u seed=%llu sent=%zu received=%zu expected=%zu "
+	       "events=%llu replies=%llu bytes=%llu drops=%llu drop_bytes=%llu short_writes=%u "
+	       "flags=%u send_err=%d\n",
+	       tf_framing_arg(o->framing), mode_names[o->mode], o->frames,
+	       (unsigned long long)o->seed, accepted, rd.len, expect_len,
+	       (unsigned long long)st.events, (unsigned long long)st.replies,
+	       (unsigned long long)st.bytes, (unsigned long long)st.drops,
+	       (unsigned long long)st.drop_bytes, short_writes, st.flags, send_err);
+
+	if (rd.len != expect_len || memcmp(rd.buf, expect, expect_len) != 0) {
+		size_t at = 0;
+
+		while (at < rd.len && at < expect_len && rd.buf[at] == expect[at])
+			at++;
+		printf("MISMATCH stream: received %zu bytes, expected %zu, first difference at %zu\n",
+		       rd.len, expect_len, at);
+		fails++;
+	}
+	if (o->mode == MODE_NONBLOCK_NORESYNC) {
+		/* Without resync exactness is not promised; the meter must notice, not lie. */
+		__u64 stats[SL_STAT__MAX];
+
+		sl_kern_stats(k, stats);
+		printf("gaps=%llu desyncs=%llu\n", (unsigned long long)stats[SL_STAT_GAPS],
+		       (unsigned long long)stats[SL_STAT_DESYNCS]);
+		fails += check_u64("bytes", st.bytes, expect_len);
+		goto out;
+	}
+	if (tls_cut) {
+		if (!(st.flags & SL_SOCK_F_KILLED) || send_err != EACCES) {
+			printf("MISMATCH tls: socket not cut (flags=%u send_err=%d)\n", st.flags,
+			       send_err);
+			fails++;
+		}
+	} else if (send_err) {
+		printf("MISMATCH send failed: %s\n", strerror(send_err));
+		fails++;
+	}
+	if (st.flags & SL_SOCK_F_DESYNC) {
+		printf("MISMATCH meter desynced\n");
+		fails++;
+	}
+	fails += check_u64("events", st.events, expect_events);
+	fails += check_u64("replies", st.replies, expect_replies);
+	fails += check_u64("bytes", st.bytes, expect_len);
+	fails += check_u64("drops", st.drops, expect_drops);
+	if (!tls_cut)
+		fails += check_u64("drop_bytes", st.drop_bytes, expect_drop_bytes);
+	if (o->app) {
+		if (sl_kern_app_usage(k, o->app, &usage_after))
+			die("app usage: %s", strerror(errno));
+		printf("app=%u app_events=%llu app_bytes=%llu app_drops=%llu\n", o->app,
+		       (unsigned long long)usage_after.events,
+		       (unsigned long long)usage_after.bytes,
+		       (unsigned long long)usage_after.drops);
+		fails += check_u64("app events", usage_after.events - usage_before.events,
+				   expect_events);
+		fails += check_u64("app bytes", usage_after.bytes - usage_before.bytes, expect_len);
+		fails += check_u64("app drops", usage_after.drops - usage_before.drops,
+				   tls_cut ? 0 : expect_drops);
+	}
+	if (!cw.seen) {
+		printf("MISMATCH no close record\n");
+		fails++;
+	} else {
+		printf("close: events=%llu bytes=%llu bytes_acked=%llu srtt_us=%u duration_ms=%llu "
+		       "rport=%u\n",
+		       (unsigned long long)cw.rec.events, (unsigned long long)cw.rec.bytes,
+		       (unsigned long long)cw.rec.bytes_acked, cw.rec.srtt_us,
+		       (unsigned long long)(cw.rec.duration_ns / 1000000), cw.rec.remote_port);
+		fails += check_u64("close events", cw.rec.events, expect_events);
+		fails += check_u64("close remote port", cw.rec.remote_port, client_port);
+		fails += check_u64("close bytes", cw.rec.bytes, expect_len);
+		if (!tls_cut)
+			/* bytes_acked counts the FIN too (KERNEL-NOTES §2) */
+			fails += check_u64("close bytes_acked", cw.rec.bytes_acked, expect_len + 1);
+	}
+out:
+	{
+		__u64 stats[SL_STAT__MAX];
+
+		if (sl_kern_stats(k, stats) == 0)
+			printf("meter: rewinds=%llu gaps=%llu holds=%llu forced=%llu desyncs=%llu\n",
+			       (unsigned long long)stats[SL_STAT_REWINDS],
+			       (unsigned long long)stats[SL_STAT_GAPS],
+			       (unsigned long long)stats[SL_STAT_HOLDS],
+			       (unsigned long long)stats[SL_STAT_FORCED],
+			       (unsigned long long)stats[SL_STAT_DESYNCS]);
+	}
+	printf("%s\n", fails ? "FAIL" : "OK");
+	sl_kern_close(k);
+	free(stream);
+	free(expect);
+	free(frames);
+	free(rd.buf);
+	return fails ? 1 : 0;
+}
+
+/* Sockets that are not the gateway's listeners must never be metered. */
+static int cmd_unmetered(const struct options *o)
+{
+	struct sl_kern *k = open_meter(o);
+	int lfd, lfd2, cfd, cfd2, sfd, sfd2, fails = 0;
+	uint16_t port, port2;
+	struct sl_sock st;
+
+	lfd = listen_any(&port);
+	lfd2 = listen_any(&port2);
+	if (sl_kern_port_add(k, port, SL_FRAMING_WS))
+		die("port add: %s", strerror(errno));
+	cfd = connect_to(port);
+	sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	cfd2 = connect_to(port2);
+	sfd2 = accept4(lfd2, NULL, NULL, SOCK_CLOEXEC);
+	if (sfd < 0 || sfd2 < 0)
+		die("accept: %s", strerror(errno));
+
+	if (sl_kern_sock_get(k, sfd, &st)) {
+		printf("MISMATCH the gateway's accepted socket is not metered\n");
+		fails++;
+	}
+	if (sl_kern_sock_get(k, cfd, &st) != -ENOENT) {
+		printf("MISMATCH the outgoing (client) socket is metered\n");
+		fails++;
+	}
+	if (sl_kern_sock_get(k, sfd2, &st) != -ENOENT) {
+		printf("MISMATCH a socket on an unregistered port is metered\n");
+		fails++;
+	}
+	if (sl_kern_sock_get(k, lfd, &st) != -ENOENT) {
+		printf("MISMATCH the listening socket is metered\n");
+		fails++;
+	}
+	sl_kern_port_del(k, port);
+	close(cfd);
+	close(sfd);
+	close(cfd2);
+	close(sfd2);
+	close(lfd);
+	close(lfd2);
+	printf("%s\n", fails ? "FAIL" : "OK");
+	sl_kern_close(k);
+	return fails ? 1 : 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: sluice-meter-test [--pin-root DIR] [--cgroup DIR] { load | cleanup | "
+		"unmetered |\n"
+		"         send --framing {ws|len4|sse|tls} --mode "
+		"{writev|split|bytes1|nonblock|nonblock-noresync}\n"
+		"              [--frames N] [--seed S] [--max-size B] [--event-cap K]\n"
+		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
+		"[--prefix] }\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pin-root", required_argument, NULL, 'r' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "framing", required_argument, NULL, 'f' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "frames", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "max-size", required_argument, NULL, 'x' },
+		{ "event-cap", required_argument, NULL, 'c' },
+		{ "app", required_argument, NULL, 'a' },
+		{ "app-cap", required_argument, NULL, 'A' },
+		{ "keep-usage", no_argument, NULL, 'k' },
+		{ "reload-midway", no_argument, NULL, 'R' },
+		{ "prefix", no_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct options o = {
+		.pin_root = SL_KERN_DEFAULT_PIN_ROOT,
+		.framing = SL_FRAMING_WS,
+		.frames = 300,
+		.seed = 1,
+		.max_size = 100000,
+	};
+	char err[512];
+	int c;
+	size_t i;
+
+	o.self = argv[0];
+	if (strchr(o.self, '/') == NULL)
+		die("run me by path (I re-exec myself for --reload-midway)");
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o.pin_root = optarg;
+			break;
+		case 'g':
+			o.cgroup = optarg;
+			break;
+		case 'f':
+			if (tf_framing_parse(optarg, &o.framing))
+				usage();
+			break;
+		case 'm':
+			for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+				if (strcmp(optarg, mode_names[i]) == 0)
+					break;
+			if (i == sizeof(mode_names) / sizeof(mode_names[0]))
+				usage();
+			o.mode = (enum send_mode)i;
+			break;
+		case 'n':
+			o.frames = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			o.seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'x':
+			o.max_size = strtoull(optarg, NULL, 10);
+			break;
+		case 'c':
+			o.event_cap = strtoull(optarg, NULL, 10);
+			break;
+		case 'a':
+			o.app = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'A':
+			o.app_cap = strtoull(optarg, NULL, 10);
+			break;
+		case 'k':
+			o.keep_usage = true;
+			break;
+		case 'R':
+			o.reload_midway = true;
+			break;
+		case 'p':
+			o.prefix = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+
+	if (strcmp(argv[optind], "cleanup") == 0) {
+		if (sl_kern_cleanup(o.pin_root, err, sizeof(err)))
+			die("%s", err);
+		return 0;
+	}
+	if (!o.cgroup)
+		die("--cgroup DIR is needed (a cgroup v2 directory this test owns)");
+	if (sl_kern_cgroup_join(o.cgroup))
+		die("cannot join cgroup %s: %s", o.cgroup, strerror(errno));
+	if (strcmp(argv[optind], "load") == 0) {
+		sl_kern_close(open_meter(&o));
+		return 0;
+	}
+	if (strcmp(argv[optind], "send") == 0)
+		return cmd_send(&o);
+	if (strcmp(argv[optind], "unmetered") == 0)
+		return cmd_unmetered(&o);
+	usage();
+	return 2;
+}

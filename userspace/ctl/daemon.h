@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The objects of sluicectl that only the daemon can answer (policy, app,
+ * topic, stats, top). sluicectl does not speak the control socket yet: they
+ * parse their grammar and say so, so that scripts get a clear error (exit 1)
+ * rather than a usage error.
+ */
+#ifndef SLUICE_CTL_DAEMON_H
+#define SLUICE_CTL_DAEMON_H
+
+#include "ctl/cmd.h"
+
+#define SL_POLICY_GRAMMAR "policy { show | check FILE | load FILE | diff FILE }"
+#define SL_APP_GRAMMAR "app { list | show ID | usage ID }"
+#define SL_TOPIC_GRAMMAR "topic { list | show TOPIC }"
+#define SL_STATS_GRAMMAR "stats [--interval SECS]"
+#define SL_TOP_GRAMMAR "top"
+
+int sl_daemon_policy_run(const struct sl_ctl *ctl, int argc, char **argv);
+int sl_daemon_app_run(const struct sl_ctl *ctl, int argc, char **argv);
+int sl_daemon_topic_run(const struct sl_ctl *ctl, int argc, char **argv);
+int sl_daemon_stats_run(const struct sl_ctl *ctl, int argc, char **argv);
+int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv);
+
+/* Reports that what (e.g. "conn kick", or NULL) needs the daemon; returns SL_EXIT_ERROR. */
+int sl_daemon_missing(const struct sl_ctl *ctl, const char *what);
+
+#endif
