@@ -51,7 +51,7 @@ $(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libkern.a
 $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -o $@
 
-$(BUILD)/sluice-bench: userspace/bench/*.c userspace/bench/*.h $(BUILD)/libkern.a
+$(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
 
 $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
@@ -78,7 +78,7 @@ check: all unit
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
-FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^vmlinux/')
+FMT_FILES = $(shell find bpf include userspace tests -name '*.[ch]' 2>/dev/null)
 fmt:
 	clang-format -i $(FMT_FILES)
 fmt-check:

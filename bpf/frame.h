@@ -48,9 +48,9 @@ SL_INLINE __u32 sl_min_u32(__u32 a, __u32 b)
 /* True when the payload that starts at `at` begins with the `ev` marker. */
 SL_INLINE int sl_is_ev_payload(const __u8 *b, __u32 at)
 {
-	return (b[at & 31] & 0xf0) == 0x80 && b[(at + 1) & 31] == 0xa2 &&
-	       b[(at + 2) & 31] == 'o' && b[(at + 3) & 31] == 'p' && b[(at + 4) & 31] == 0xa2 &&
-	       b[(at + 5) & 31] == 'e' && b[(at + 6) & 31] == 'v';
+	return (b[at & 31] & 0xf0) == 0x80 && b[(at + 1) & 31] == 0xa2 && b[(at + 2) & 31] == 'o' &&
+	       b[(at + 3) & 31] == 'p' && b[(at + 4) & 31] == 0xa2 && b[(at + 5) & 31] == 'e' &&
+	       b[(at + 6) & 31] == 'v';
 }
 
 SL_INLINE int sl_hex_value(__u8 c)
@@ -122,7 +122,7 @@ SL_INLINE void sl_parse_ws(const __u8 *b, __u32 avail, struct sl_frame *f)
 		if (!sl_frame_need(f, hl + sl_min_u32(plen, SL_EV_MARKER_LEN), avail))
 			return;
 		f->kind = plen >= SL_EV_MARKER_LEN && sl_is_ev_payload(b, hl) ? SL_FRAME_EVENT
-									       : SL_FRAME_REPLY;
+									      : SL_FRAME_REPLY;
 	}
 	f->status = SL_PARSE_OK;
 }
@@ -142,8 +142,8 @@ SL_INLINE void sl_parse_len4(const __u8 *b, __u32 avail, struct sl_frame *f)
 	if (!sl_frame_need(f, 4 + sl_min_u32(plen, SL_EV_MARKER_LEN), avail))
 		return;
 	f->len = 4 + plen;
-	f->kind = plen >= SL_EV_MARKER_LEN && sl_is_ev_payload(b, 4) ? SL_FRAME_EVENT
-								      : SL_FRAME_REPLY;
+	f->kind =
+	    plen >= SL_EV_MARKER_LEN && sl_is_ev_payload(b, 4) ? SL_FRAME_EVENT : SL_FRAME_REPLY;
 	f->status = SL_PARSE_OK;
 }
 
@@ -179,7 +179,7 @@ SL_INLINE void sl_parse_sse(const __u8 *b, __u32 avail, struct sl_frame *f)
 		return;
 	f->len = 10 + plen + 2;
 	f->kind = plen >= 3 && b[10] == 'i' && b[11] == 'd' && b[12] == ':' ? SL_FRAME_EVENT
-									   : SL_FRAME_REPLY;
+									    : SL_FRAME_REPLY;
 	f->status = SL_PARSE_OK;
 }
 

@@ -398,8 +398,8 @@ static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
 		return 1;
 	}
 
-	have = pre + copy_from_msg(c->msg, off, sl_min_u32(SL_STASH_BYTES - pre, c->size - off), buf,
-				   pre);
+	have = pre + copy_from_msg(c->msg, off, sl_min_u32(SL_STASH_BYTES - pre, c->size - off),
+				   buf, pre);
 	if (sluice_parse(&hb, st->framing, have, &f) == SL_PARSE_BAD) {
 		desync(st);
 		finish(c, c->size, SK_PASS);
@@ -723,9 +723,9 @@ int sluice_conns(struct bpf_iter__tcp *ctx)
 	BPF_SEQ_PRINTF(seq, "cookie=%llu lport=%u rport=%u app=%u framing=%s flags=%u ", st->cookie,
 		       st->local_port, st->remote_port, st->app_slot, framing_names[framing],
 		       st->flags);
-	BPF_SEQ_PRINTF(seq, "events=%llu replies=%llu bytes=%llu drops=%llu drop_bytes=%llu cap=%llu ",
-		       st->events, st->replies, st->bytes, st->drops, st->drop_bytes,
-		       st->event_cap);
+	BPF_SEQ_PRINTF(
+	    seq, "events=%llu replies=%llu bytes=%llu drops=%llu drop_bytes=%llu cap=%llu ",
+	    st->events, st->replies, st->bytes, st->drops, st->drop_bytes, st->event_cap);
 	BPF_SEQ_PRINTF(seq, "unacked=%u notsent=%u age_ms=%llu\n", tp->snd_nxt - tp->snd_una,
 		       tp->write_seq - tp->snd_nxt,
 		       (bpf_ktime_get_ns() - st->established_ns) / 1000000);

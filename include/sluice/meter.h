@@ -42,9 +42,9 @@ enum sl_framing {
 
 /* What a frame is, as the meter sees it. */
 enum sl_frame_kind {
-	SL_FRAME_EVENT = 0,   /* a delivered `ev` message: uses up event quotas */
-	SL_FRAME_REPLY = 1,   /* ack, err, pong, heartbeat, gap and close notices */
-	SL_FRAME_CONTROL = 2, /* WebSocket close/ping/pong and TLS alerts: never dropped */
+	SL_FRAME_EVENT = 0,    /* a delivered `ev` message: uses up event quotas */
+	SL_FRAME_REPLY = 1,    /* ack, err, pong, heartbeat, gap and close notices */
+	SL_FRAME_CONTROL = 2,  /* WebSocket close/ping/pong and TLS alerts: never dropped */
 	SL_FRAME_FRAGMENT = 3, /* WebSocket continuation: part of the message it continues */
 };
 
@@ -63,23 +63,23 @@ enum sl_drop_reason {
 
 /* Counters about the meter itself, one per-CPU array slot each. */
 enum sl_meter_stat {
-	SL_STAT_RUNS = 0,       /* sk_msg program runs */
-	SL_STAT_SELECTED = 1,   /* sockets sock_ops put under the meter */
-	SL_STAT_CLOSED = 2,     /* close records emitted */
-	SL_STAT_REWINDS = 3,    /* passes undone after a partial push (daemon resynced) */
-	SL_STAT_GAPS = 4,       /* bytes pushed without a program run (no resync) */
-	SL_STAT_DESYNCS = 5,    /* sockets that fell back to counting bytes only */
-	SL_STAT_KILLS = 6,      /* TLS sockets cut for going over a cap */
-	SL_STAT_HOLDS = 7,      /* split headers held back while a cap was reached */
+	SL_STAT_RUNS = 0,	  /* sk_msg program runs */
+	SL_STAT_SELECTED = 1,	  /* sockets sock_ops put under the meter */
+	SL_STAT_CLOSED = 2,	  /* close records emitted */
+	SL_STAT_REWINDS = 3,	  /* passes undone after a partial push (daemon resynced) */
+	SL_STAT_GAPS = 4,	  /* bytes pushed without a program run (no resync) */
+	SL_STAT_DESYNCS = 5,	  /* sockets that fell back to counting bytes only */
+	SL_STAT_KILLS = 6,	  /* TLS sockets cut for going over a cap */
+	SL_STAT_HOLDS = 7,	  /* split headers held back while a cap was reached */
 	SL_STAT_RINGBUF_LOST = 8, /* close records lost to a full ring buffer */
-	SL_STAT_FORCED = 9,     /* events let through over a cap: header already half out */
+	SL_STAT_FORCED = 9,	  /* events let through over a cap: header already half out */
 	SL_STAT__MAX = 10,
 };
 
 /* sl_sock.flags */
-#define SL_SOCK_F_DESYNC (1u << 0) /* parse state lost: counting bytes only */
-#define SL_SOCK_F_HELD (1u << 1)   /* stash holds popped bytes not yet in the stream */
-#define SL_SOCK_F_KILLED (1u << 2) /* sends refused (TLS over a cap) */
+#define SL_SOCK_F_DESYNC (1u << 0)   /* parse state lost: counting bytes only */
+#define SL_SOCK_F_HELD (1u << 1)     /* stash holds popped bytes not yet in the stream */
+#define SL_SOCK_F_KILLED (1u << 2)   /* sends refused (TLS over a cap) */
 #define SL_SOCK_F_DROP_MSG (1u << 3) /* WS: continuations of a removed message follow */
 
 /* One frame of the current pass, by TCP stream sequence numbers. */
@@ -103,30 +103,30 @@ struct sl_sock {
 	/* identity, written by sock_ops */
 	__u64 cookie;
 	__u64 established_ns; /* bpf_ktime_get_ns() at establishment */
-	__u32 seq_base;       /* write_seq at establishment: stream offset 0 */
+	__u32 seq_base;	      /* write_seq at establishment: stream offset 0 */
 	__u16 local_port;
 	__u16 remote_port;
 
 	/* configuration, written by userspace */
 	__u64 event_cap; /* events this connection may receive; 0 = no cap */
-	__u32 app_slot;  /* index into sluice_app_limits/usage; 0 = none */
-	__u8 framing;    /* enum sl_framing */
-	__u8 flags;      /* SL_SOCK_F_* */
+	__u32 app_slot;	 /* index into sluice_app_limits/usage; 0 = none */
+	__u8 framing;	 /* enum sl_framing */
+	__u8 flags;	 /* SL_SOCK_F_* */
 	__u8 stash_len;
 	__u8 npending;
 
 	/* counters, written by the programs */
-	__u64 events;     /* delivered events */
-	__u64 replies;    /* protocol replies and control frames */
-	__u64 bytes;      /* bytes that entered the TCP stream */
-	__u64 drops;      /* frames removed */
+	__u64 events;	  /* delivered events */
+	__u64 replies;	  /* protocol replies and control frames */
+	__u64 bytes;	  /* bytes that entered the TCP stream */
+	__u64 drops;	  /* frames removed */
 	__u64 drop_bytes; /* bytes removed */
 
 	/* parse state */
-	__u32 next_hdr; /* seq of the next frame header */
-	__u32 scan_end; /* seq just past the last byte of the current pass */
-	__u32 drop_rem; /* bytes of a removed frame still to come */
-	__u32 stash_seq; /* seq where held stash bytes belong */
+	__u32 next_hdr;	       /* seq of the next frame header */
+	__u32 scan_end;	       /* seq just past the last byte of the current pass */
+	__u32 drop_rem;	       /* bytes of a removed frame still to come */
+	__u32 stash_seq;       /* seq where held stash bytes belong */
 	__u32 pending_events;  /* bit i: pending[i] is an event */
 	__u32 pending_replies; /* bit i: pending[i] is a reply or control frame */
 	__u8 drop_reason;      /* reason of the message being removed (SL_SOCK_F_DROP_MSG) */
@@ -180,7 +180,7 @@ struct sl_close_record {
 	__u16 local_port;
 	__u16 remote_port;
 	__u8 old_state; /* TCP state before CLOSE: who closed, and how */
-	__u8 flags;     /* sl_sock.flags at close */
+	__u8 flags;	/* sl_sock.flags at close */
 	__u8 pad[6];
 };
 

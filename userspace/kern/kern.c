@@ -231,8 +231,9 @@ static int attach_link(struct sl_kern *k, const char *name, int prog_fd, int tar
 	if (fd >= 0) {
 		if (bpf_link_update(fd, prog_fd, NULL)) {
 			ret = -errno;
-			set_err(err, errlen, "cannot move the pinned link %s to the new program: %s",
-				path, strerror(-ret));
+			set_err(err, errlen,
+				"cannot move the pinned link %s to the new program: %s", path,
+				strerror(-ret));
 			close(fd);
 			return ret;
 		}
@@ -388,17 +389,17 @@ int sl_kern_open(struct sl_kern **out, const struct sl_kern_opts *opts, char *er
 			  &k->link_sk_msg_fd, err, errlen);
 	if (ret)
 		goto fail;
-	ret = attach_link(k, SL_KERN_PIN_LINK_SOCKOPS,
-			  bpf_program__fd(k->skel->progs.sluice_sockops), cg_fd,
-			  BPF_CGROUP_SOCK_OPS, &k->link_sockops_fd, err, errlen);
+	ret =
+	    attach_link(k, SL_KERN_PIN_LINK_SOCKOPS, bpf_program__fd(k->skel->progs.sluice_sockops),
+			cg_fd, BPF_CGROUP_SOCK_OPS, &k->link_sockops_fd, err, errlen);
 	if (ret)
 		goto fail;
 	ret = pin_conns_iter(k, err, errlen);
 	if (ret)
 		goto fail;
 
-	k->closes = ring_buffer__new(bpf_map__fd(k->skel->maps.sluice_closes), on_close_record, k,
-				     NULL);
+	k->closes =
+	    ring_buffer__new(bpf_map__fd(k->skel->maps.sluice_closes), on_close_record, k, NULL);
 	if (!k->closes) {
 		ret = -errno;
 		set_err(err, errlen, "cannot open the close-record ring buffer: %s",
@@ -521,10 +522,9 @@ int sl_kern_port_add(struct sl_kern *k, __u16 port, enum sl_framing framing)
 
 	if (framing >= SL_FRAMING__MAX)
 		return -EINVAL;
-	return bpf_map_update_elem(bpf_map__fd(k->skel->maps.sluice_ports), &port, &value,
-				   BPF_ANY)
-		       ? -errno
-		       : 0;
+	return bpf_map_update_elem(bpf_map__fd(k->skel->maps.sluice_ports), &port, &value, BPF_ANY)
+		   ? -errno
+		   : 0;
 }
 
 int sl_kern_port_del(struct sl_kern *k, __u16 port)
@@ -579,17 +579,16 @@ int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_li
 		return -EINVAL;
 	return bpf_map_update_elem(bpf_map__fd(k->skel->maps.sluice_app_limits), &slot, limits,
 				   BPF_ANY)
-		       ? -errno
-		       : 0;
+		   ? -errno
+		   : 0;
 }
 
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out)
 {
 	if (slot >= SL_MAX_APPS)
 		return -EINVAL;
-	return bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.sluice_app_usage), &slot, out)
-		       ? -errno
-		       : 0;
+	return bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.sluice_app_usage), &slot, out) ? -errno
+											    : 0;
 }
 
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot)
@@ -600,8 +599,8 @@ int sl_kern_app_reset(struct sl_kern *k, __u32 slot)
 		return -EINVAL;
 	return bpf_map_update_elem(bpf_map__fd(k->skel->maps.sluice_app_usage), &slot, &zero,
 				   BPF_ANY)
-		       ? -errno
-		       : 0;
+		   ? -errno
+		   : 0;
 }
 
 int sl_kern_drops(struct sl_kern *k, struct sl_drop_count out[SL_DROP__MAX])

@@ -25,9 +25,9 @@
 struct sl_kern;
 
 struct sl_kern_opts {
-	const char *pin_root;    /* default SL_KERN_DEFAULT_PIN_ROOT */
+	const char *pin_root;	 /* default SL_KERN_DEFAULT_PIN_ROOT */
 	const char *cgroup_path; /* cgroup v2 directory to attach sock_ops to */
-	bool quiet;              /* keep libbpf's own messages off stderr */
+	bool quiet;		 /* keep libbpf's own messages off stderr */
 };
 
 /*
@@ -57,7 +57,7 @@ int sl_kern_port_del(struct sl_kern *k, __u16 port);
 struct sl_sock_config {
 	enum sl_framing framing;
 	__u32 frame_start; /* stream offset where framing begins (after the HTTP handshake) */
-	__u32 app_slot;    /* 0 = none */
+	__u32 app_slot;	   /* 0 = none */
 	__u64 event_cap;   /* 0 = no cap */
 };
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test of `make check` and ends with one line: "N passed, N failed".
+# Stages: formatting, unit tests (plain and under ASan+UBSan), bats end-to-end
+# tests against the real kernel (root needed). Each stage's TAP output is
+# shown as it runs and counted here.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count_tap() {
+	local ok notok
+	ok=$(grep -cE '^ok ' "$log" || true)
+	notok=$(grep -cE '^not ok ' "$log" || true)
+	passed=$((passed + ok))
+	failed=$((failed + notok))
+}
+
+# A stage that is one check: passes when the command exits 0.
+stage_cmd() {
+	local name=$1
+	shift
+	if "$@" >"$log" 2>&1; then
+		echo "ok - $name"
+		passed=$((passed + 1))
+	else
+		cat "$log"
+		echo "not ok - $name"
+		failed=$((failed + 1))
+	fi
+}
+
+# A stage that prints TAP: every ok/not ok line counts; a crash counts as one failure.
+stage_tap() {
+	local name=$1 rc
+	shift
+	echo "# $name"
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	count_tap
+	if [ "$rc" -ne 0 ] && ! grep -qE '^not ok ' "$log"; then
+		echo "not ok - $name exited with status $rc"
+		failed=$((failed + 1))
+	fi
+}
+
+stage_cmd "sources are clang-formatted (make fmt-check)" make -s fmt-check
+
+for t in build/unit/test_*; do
+	stage_tap "unit: ${t##*/}" "$t"
+done
+for t in build/unit-san/test_*; do
+	stage_tap "unit under ASan+UBSan: ${t##*/}" env ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 "$t"
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "not ok - end-to-end tests need root (BPF, cgroups): run make check as root"
+	failed=$((failed + 1))
+else
+	stage_tap "bats end-to-end" bats --tap tests/bats
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

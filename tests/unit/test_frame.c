@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The meter's frame parsers (bpf/frame.h), compiled for userspace: sk_msg
+ * has no BPF_PROG_TEST_RUN, so the parsing rules are proven here and the
+ * kernel path is proven end to end by tests/bats/meter.bats.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <linux/types.h>
+
+#define SL_INLINE static inline
+#include "sluice/meter.h"
+#include "frame.h"
+#include "tap.h"
+#include "../tools/frames.h"
+
+static struct sl_frame parse(enum sl_framing framing, const uint8_t *bytes, size_t avail)
+{
+	uint8_t buf[32] = { 0 };
+	struct sl_frame f;
+
+	memcpy(buf, bytes, avail < SL_STASH_BYTES ? avail : SL_STASH_BYTES);
+	sl_frame_parse(framing, buf, avail < SL_STASH_BYTES ? avail : SL_STASH_BYTES, &f);
+	return f;
+}
+
+/* Every encoder size class round-trips: length and kind as the generator meant. */
+static void roundtrip(enum sl_framing framing)
+{
+	static const size_t sizes[] = {
+		0, 1, 2, 3, 6, 7, 8, 125, 126, 127, 300, 65535, 65536, 70000
+	};
+	static uint8_t frame[70000 + 64];
+	enum tf_kind kind;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (kind = TF_EVENT; kind <= TF_CONTROL; kind++) {
+			size_t plen = sizes[i];
+			struct sl_frame f;
+			int want_event;
+
+			if (plen > tf_max_payload(framing))
+				continue;
+			if (framing == SL_FRAMING_WS && kind == TF_CONTROL && plen > 125)
+				continue;
+			len = tf_encode(frame, framing, kind, plen, (uint32_t)i);
+			f = parse(framing, frame, len);
+			want_event = tf_is_event(framing, kind, plen);
+			TAP_OK(f.status == SL_PARSE_OK && f.len == len &&
+				   (f.kind == SL_FRAME_EVENT) == want_event,
+			       "%s kind %d payload %zu: len %u (want %zu) kind %u",
+			       tf_framing_arg(framing), kind, plen, f.len, len, f.kind);
+			/* With any prefix shorter than `need`, the parser asks for more. */
+			if (f.status == SL_PARSE_OK && f.need > 0) {
+				struct sl_frame part = parse(framing, frame, f.need - 1);
+
+				TAP_OK(part.status == SL_PARSE_MORE && part.need >= f.need,
+				       "%s payload %zu: %u of %u bytes asks for more",
+				       tf_framing_arg(framing), plen, f.need - 1, f.need);
+			}
+		}
+	}
+}
+
+static void bad_input(void)
+{
+	static const uint8_t ws_rsv_opcode[] = { 0x83, 0x00 };
+	static const uint8_t ws_huge[] = { 0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0 };
+	static const uint8_t sse_not_hex[] = "0000z01a\r\nid:1";
+	static const uint8_t sse_no_crlf[] = "0000001a\n\nid:1";
+	static const uint8_t tls_bad_type[] = { 99, 3, 3, 0, 10 };
+	static const uint8_t tls_too_long[] = { 23, 3, 3, 0x50, 0 };
+	static const uint8_t len4_huge[] = { 0x7f, 0xff, 0xff, 0xff };
+
+	TAP_OK(parse(SL_FRAMING_WS, ws_rsv_opcode, 2).status == SL_PARSE_BAD,
+	       "ws: reserved opcode is not a frame");
+	TAP_OK(parse(SL_FRAMING_WS, ws_huge, 10).status == SL_PARSE_BAD,
+	       "ws: 64-bit length above 4 GiB is not followed");
+	TAP_OK(parse(SL_FRAMING_SSE, sse_not_hex, 14).status == SL_PARSE_BAD,
+	       "sse: chunk size must be hex");
+	TAP_OK(parse(SL_FRAMING_SSE, sse_no_crlf, 14).status == SL_PARSE_BAD,
+	       "sse: chunk size line ends in CRLF");
+	TAP_OK(parse(SL_FRAMING_TLS, tls_bad_type, 5).status == SL_PARSE_BAD,
+	       "tls: unknown record type");
+	TAP_OK(parse(SL_FRAMING_TLS, tls_too_long, 5).status == SL_PARSE_BAD,
+	       "tls: record longer than RFC 8446 allows");
+	TAP_OK(parse(SL_FRAMING_LEN4, len4_huge, 4).status == SL_PARSE_BAD,
+	       "len4: length above the frame bound");
+	TAP_OK(parse(SL_FRAMING_RAW, len4_huge, 4).status == SL_PARSE_BAD, "raw: nothing to parse");
+}
+
+static void classification(void)
+{
+	/* An `ack` reply and a WebSocket close are never events. */
+	static const uint8_t ack[] = { 0x82, 9, 0x82, 0xa2, 'o', 'p', 0xa3, 'a', 'c', 'k', 1 };
+	static const uint8_t close_frame[] = { 0x88, 2, 0x03, 0xe8 };
+	static const uint8_t cont[] = { 0x80, 1, 'x' };
+	static const uint8_t sse_heartbeat[] = "00000001\r\n:\r\n";
+	static const uint8_t tls_alert[] = { 21, 3, 3, 0, 2 };
+
+	TAP_OK(parse(SL_FRAMING_WS, ack, sizeof(ack)).kind == SL_FRAME_REPLY, "ws ack is a reply");
+	TAP_OK(parse(SL_FRAMING_WS, close_frame, sizeof(close_frame)).kind == SL_FRAME_CONTROL,
+	       "ws close is control");
+	TAP_OK(parse(SL_FRAMING_WS, cont, sizeof(cont)).kind == SL_FRAME_FRAGMENT,
+	       "ws continuation is a fragment");
+	TAP_OK(parse(SL_FRAMING_SSE, sse_heartbeat, 13).kind == SL_FRAME_REPLY,
+	       "sse heartbeat comment is a reply");
+	TAP_OK(parse(SL_FRAMING_TLS, tls_alert, 5).kind == SL_FRAME_CONTROL,
+	       "tls alert is control");
+}
+
+int main(void)
+{
+	roundtrip(SL_FRAMING_WS);
+	roundtrip(SL_FRAMING_LEN4);
+	roundtrip(SL_FRAMING_SSE);
+	roundtrip(SL_FRAMING_TLS);
+	bad_input();
+	classification();
+	return tap_done();
+}
