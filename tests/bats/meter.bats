@@ -189,3 +189,10 @@ print(" ".join(str(l["id"]) for l in json.load(sys.stdin)))')
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"cannot join cgroup /nonexistent/cgroup"* ]]
 }
+
+@test "without privileges the loader says what is missing in one sentence and leaves nothing" {
+	run setpriv --bounding-set=-all --inh-caps=-all "$METER_TEST" --pin-root "$PIN" --cgroup "$CG" load
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cannot load the kernel meter (Operation not permitted): run sluiced as root, or with CAP_BPF"* ]]
+	[ ! -e "$PIN" ]
+}

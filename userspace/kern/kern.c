@@ -413,6 +413,8 @@ fail:
 	if (cg_fd >= 0)
 		close(cg_fd);
 	sl_kern_close(k);
+	/* Leave no empty pin root behind; one with pins in it stays (rmdir fails). */
+	rmdir(root);
 	return ret;
 }
 
