@@ -17,11 +17,16 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 $(ARCH_DEFINE) $(WARN) -Wno-unused-fun
 
 LIBS_BPF := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 LIBS_JSON := -ljansson
+LIBS_CORE := -levent -lwolfssl -lmsgpackc -lyaml -ljansson
 
 BPF_SRC := bpf/meter.bpf.c
 BPF_HDRS := $(wildcard bpf/*.h) include/sluice/meter.h
 KERN_SRC := userspace/kern/kern.c userspace/kern/pins.c userspace/kern/names.c
 CTL_SRC := $(wildcard userspace/ctl/*.c)
+# The daemon's modules (one .c + one .h each), linked into libsluice.a.
+CORE_SRC := $(wildcard userspace/route/*.c userspace/net/*.c userspace/proto/*.c \
+	userspace/config/*.c userspace/stats/*.c)
+CORE_HDRS := $(wildcard userspace/*/*.h)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 PROGS := $(BUILD)/sluiced $(BUILD)/sluicectl $(BUILD)/sluice-bench
@@ -45,8 +50,16 @@ $(BUILD)/kern/%.o: userspace/kern/%.c userspace/kern/*.h include/sluice/meter.h 
 $(BUILD)/libkern.a: $(patsubst userspace/kern/%.c,$(BUILD)/kern/%.o,$(KERN_SRC))
 	ar rcs $@ $^
 
-$(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libkern.a $(LIBS_BPF) -o $@
+$(BUILD)/core/%.o: userspace/%.c $(CORE_HDRS) include/sluice/meter.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libsluice.a: $(patsubst userspace/%.c,$(BUILD)/core/%.o,$(CORE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) $(LIBS_BPF) -o $@
 
 $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -o $@
@@ -57,14 +70,17 @@ $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUI
 $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
 
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libkern.a
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -Ibpf $< $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -o $@
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Ibpf $< $(BUILD)/libsluice.a $(BUILD)/libkern.a \
+		$(LIBS_CORE) $(LIBS_BPF) -o $@
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(KERN_SRC) $(BUILD)/meter.skel.h
+# Sanitized builds compile the modules from source, so they are instrumented too.
+$(BUILD)/unit-san/%: tests/unit/%.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUILD)/meter.skel.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer -Itests/unit -Ibpf $< $(KERN_SRC) $(LIBS_BPF) $(LIBS_JSON) -o $@
+		-fno-omit-frame-pointer -Itests/unit -Ibpf $< $(KERN_SRC) $(CORE_SRC) \
+		$(LIBS_CORE) $(LIBS_BPF) -o $@
 
 $(BUILD):
 	@mkdir -p $@

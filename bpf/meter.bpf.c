@@ -282,6 +282,17 @@ static __always_inline __u32 copy_from_msg(struct sk_msg_md *msg, __u32 off, __u
 		return 0;
 	data = msg->data;
 	end = msg->data_end;
+	if (n == SL_STASH_BYTES && at == 0 && data + SL_STASH_BYTES <= end) {
+		/*
+		 * The common case: a whole header window, nothing stashed. Three
+		 * 8-byte loads instead of 24 checked byte loads (unaligned packet
+		 * loads are fine on x86); this loop was a third of the per-frame cost.
+		 */
+		((__u64 *)buf)[0] = ((__u64 *)data)[0];
+		((__u64 *)buf)[1] = ((__u64 *)data)[1];
+		((__u64 *)buf)[2] = ((__u64 *)data)[2];
+		return SL_STASH_BYTES;
+	}
 	for (i = 0; i < SL_STASH_BYTES; i++) {
 		if (i >= n || data + i + 1 > end)
 			break;

@@ -664,3 +664,20 @@ int sl_kern_closes_poll(struct sl_kern *k, sl_kern_close_cb cb, void *ctx, int t
 	k->close_ctx = NULL;
 	return n;
 }
+
+int sl_kern_closes_fd(struct sl_kern *k)
+{
+	return ring_buffer__epoll_fd(k->closes);
+}
+
+int sl_kern_closes_consume(struct sl_kern *k, sl_kern_close_cb cb, void *ctx)
+{
+	int n;
+
+	k->close_cb = cb;
+	k->close_ctx = ctx;
+	n = ring_buffer__consume(k->closes);
+	k->close_cb = NULL;
+	k->close_ctx = NULL;
+	return n;
+}

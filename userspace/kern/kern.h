@@ -86,6 +86,10 @@ int sl_kern_stats(struct sl_kern *k, __u64 out[SL_STAT__MAX]);
 typedef void (*sl_kern_close_cb)(void *ctx, const struct sl_close_record *rec);
 int sl_kern_closes_poll(struct sl_kern *k, sl_kern_close_cb cb, void *ctx, int timeout_ms);
 
+/* For event loops: an fd that becomes readable when close records wait, and a drain. */
+int sl_kern_closes_fd(struct sl_kern *k);
+int sl_kern_closes_consume(struct sl_kern *k, sl_kern_close_cb cb, void *ctx);
+
 /* Finds the cgroup v2 mount from /proc/mounts (hybrid layouts put it elsewhere). */
 int sl_kern_cgroup2_root(char *buf, size_t len);
 
