@@ -1,46 +1,40 @@
 #!/usr/bin/env bash
-# The README's run command: installs what it needs, builds, and starts
-# sluiced (the kernel meter host agent) with live counters. Until the gateway
-# data path lands, a demo sender plays the gateway: it opens metered
-# connections in sluiced's cgroup and writes WebSocket, SSE and native frames,
-# so the counters move. Ctrl-C stops everything and removes the pins.
+# The README's run command: installs what it needs, builds, starts sluiced
+# with the demo policy (policies/demo.yaml) and the demo stock ticker, and
+# prints how to watch live events. Ctrl-C stops everything; the meter's pins
+# stay under the demo's pin root until `build/sluiced --cleanup --pin-root DIR`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 make -j"$(nproc)" all
 
-PIN=${SLUICE_PIN_ROOT:-/sys/fs/bpf/sluice-demo}
-CG="$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/sluice-demo"
-mkdir -p "$CG"
-
+CONF=${SLUICE_CONFIG:-policies/demo.yaml}
 cleanup() {
-	kill "${demo_pid:-}" "${daemon_pid:-}" 2>/dev/null || true
+	kill "${ticker_pid:-}" "${daemon_pid:-}" 2>/dev/null || true
 	wait 2>/dev/null || true
-	build/sluiced --cleanup --pin-root "$PIN" || true
-	echo $$ >"$(dirname "$CG")/cgroup.procs" 2>/dev/null || true
-	rmdir "$CG" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
-build/sluiced --pin-root "$PIN" --cgroup "$CG" &
+build/sluiced -c "$CONF" &
 daemon_pid=$!
-sleep 1
+for _ in $(seq 1 50); do
+	curl -sf http://127.0.0.1:9090/readyz >/dev/null 2>&1 && break
+	sleep 0.1
+done
+/usr/bin/python3 scripts/demo_ticker.py 127.0.0.1 7070 0.5 &
+ticker_pid=$!
 
-(
-	seed=1
-	while true; do
-		for f in ws sse len4; do
-			build/sluice-meter-test --pin-root "$PIN" --cgroup "$CG" send --framing $f \
-				--mode writev --frames 200 --max-size 2000 --seed $seed --app 1 --keep-usage >/dev/null || true
-			seed=$((seed + 1))
-		done
-		sleep 1
-	done
-) &
-demo_pid=$!
+cat <<MSG
 
-echo "sluiced is metering; in another terminal try:"
-echo "  build/sluicectl --pin-root $PIN map dump sluice_app_usage | head"
-echo "  build/sluicectl --pin-root $PIN conn list      # cat $PIN/conns"
-echo "  bpftool map dump pinned $PIN/sluice_drops"
+sluiced is running with the demo policy; a stock ticker publishes on stocks.*
+Watch live events as Server-Sent Events:
+
+  curl -N 'http://127.0.0.1:8080/v1/sse?topic=stocks.%3E'
+
+or over WebSocket (subprotocol sluice.v1.msgpack; send {op:"sub",id:1,topic:"stocks.>"}):
+
+  /usr/bin/python3 tests/tools/sl_client.py ws-sub ws://127.0.0.1:8080/v1/ws 'stocks.>' --count 10
+
+Inspect the kernel meter: build/sluicectl conn list   (Ctrl-C stops the demo)
+MSG
 wait "$daemon_pid"

@@ -33,3 +33,61 @@ sl_teardown_instance() {
 meter() {
 	"$METER_TEST" --pin-root "$PIN" --cgroup "$CG" "$@"
 }
+
+CLIENT="$REPO/tests/tools/sl_client.py"
+
+# Starts sluiced on ephemeral loopback ports with this test's pin root and
+# cgroup; extra YAML (top-level keys) comes from $1. Sets SUB, PUB, ADMIN.
+sl_start_gateway() {
+	CONF="$BATS_TEST_TMPDIR/sluiced.yaml"
+	LOG="$BATS_TEST_TMPDIR/sluiced.log"
+	cat >"$CONF" <<YAML
+listeners:
+  subscribers: {plain: "127.0.0.1:0", auth: open}
+  publishers: {plain: "127.0.0.1:0"}
+  admin: {plain: "127.0.0.1:0"}
+  control: {path: "$BATS_TEST_TMPDIR/control.sock"}
+bpf: ${SL_BPF:-on}
+bpf_pin_dir: $PIN
+cgroup: $CG
+sse: {heartbeat: 1s}
+${1:-}
+YAML
+	ulimit -n 16384
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do
+		grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break
+		kill -0 "$SLUICED_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! grep -q '"msg":"ready"' "$LOG"; then
+		cat "$LOG" >&2
+		return 1
+	fi
+	read -r SUB PUB ADMIN < <($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if "\"ready\"" in line:
+        r = json.loads(line)
+        print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
+	WS="ws://127.0.0.1:$SUB/v1/ws"
+}
+
+sl_stop_gateway() {
+	if [ -n "${SLUICED_PID:-}" ]; then
+		kill -TERM "$SLUICED_PID" 2>/dev/null || true
+		wait "$SLUICED_PID" 2>/dev/null || true
+		SLUICED_PID=""
+	fi
+}
+
+# pub TOPIC COUNT [args...]: publishes through the native protocol.
+pub() {
+	$PY "$CLIENT" pub 127.0.0.1 "$PUB" "$@"
+}
+
+# jq-less JSON access: json EXPR < doc   (EXPR in Python, the document is `d`)
+json() {
+	$PY -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}

@@ -1,0 +1,294 @@
+#!/usr/bin/env bats
+# sluiced's data path (issue #3) against independent clients: python3-websockets
+# with python3-msgpack, curl, and raw sockets. Each test runs its own daemon
+# on ephemeral ports with its own pin root and cgroup.
+
+load helpers
+
+setup() {
+	sl_setup_instance
+}
+
+teardown() {
+	sl_stop_gateway
+	sl_teardown_instance
+}
+
+# Starts a WebSocket subscriber in the background; its JSON lands in $1.
+bg_ws_sub() {
+	local out=$1
+	shift
+	rm -f "$out.ready"
+	$PY "$CLIENT" ws-sub "$WS" "$@" --ready-file "$out.ready" >"$out" &
+	BG_PID=$!
+	for _ in $(seq 1 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
+	sleep 0.2 # the ack of the last sub is on its way; the router has the subscription
+}
+
+@test "sluiced --check accepts a good config and reports every problem as FILE:LINE:COL" {
+	cat >"$BATS_TEST_TMPDIR/good.yaml" <<'YAML'
+listeners:
+  subscribers: {plain: "127.0.0.1:0", auth: open}
+retention: {count: 10, age: 5m}
+YAML
+	run "$REPO/build/sluiced" --check -c "$BATS_TEST_TMPDIR/good.yaml"
+	[ "$status" -eq 0 ]
+	cat >"$BATS_TEST_TMPDIR/bad.yaml" <<'YAML'
+listeners:
+  subscribers: {plain: "127.0.0.1:99999", auth: open}
+retention: {count: 10, age: 5 minutes}
+nonsense: 1
+YAML
+	run "$REPO/build/sluiced" --check -c "$BATS_TEST_TMPDIR/bad.yaml"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"bad.yaml:2:"* ]]
+	[[ "$output" == *"bad.yaml:3:"* ]]
+	[[ "$output" == *"bad.yaml:4:"* ]]
+}
+
+@test "WebSocket subscriber receives published events in order with seq, ts and data" {
+	sl_start_gateway
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" stocks.acme --count 20
+	run pub stocks.acme --count 20
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["seqs"] == list(range(1, 21))')" = True ]
+	[ "$(echo "$output" | json 'd["hello"]["op"]')" = ok ]
+	[ "$(echo "$output" | json 'd["pong"]["op"]')" = pong ]
+	wait $BG_PID
+	out=$(cat "$BATS_TEST_TMPDIR/ws.json")
+	echo "$out"
+	[ "$(echo "$out" | json '[e["seq"] for e in d["events"]] == list(range(1, 21))')" = True ]
+	[ "$(echo "$out" | json 'd["events"][3]["data"]')" = event-3 ]
+	[ "$(echo "$out" | json 'd["events"][0]["topic"]')" = stocks.acme ]
+	[ "$(echo "$out" | json 'd["events"][0]["ts"] > 1700000000000000000')" = True ]
+	[ "$(echo "$out" | json 'd["replies"][0]["op"]')" = ack ]
+	[ "$(echo "$out" | json 'd["subprotocol"]')" = sluice.v1.msgpack ]
+}
+
+@test "1,000 subscribers on one topic each receive every event once, in order" {
+	sl_start_gateway
+	$PY "$CLIENT" ws-many "$WS" fan.out --clients 1000 --count 30 --timeout 60 \
+		--ready-file "$BATS_TEST_TMPDIR/ready" >"$BATS_TEST_TMPDIR/many.json" &
+	pid=$!
+	for _ in $(seq 1 600); do [ -e "$BATS_TEST_TMPDIR/ready" ] && break; sleep 0.1; done
+	[ -e "$BATS_TEST_TMPDIR/ready" ]
+	run pub fan.out --count 30
+	[ "$status" -eq 0 ]
+	wait $pid
+	cat "$BATS_TEST_TMPDIR/many.json"
+	[ "$(json 'd["exact"]' <"$BATS_TEST_TMPDIR/many.json")" -eq 1000 ]
+}
+
+@test "wildcards: * is one token, > is one or more; unsub stops delivery" {
+	sl_start_gateway
+	bg_ws_sub "$BATS_TEST_TMPDIR/star.json" 'trains.*.status' --count 2 --timeout 3
+	star=$BG_PID
+	bg_ws_sub "$BATS_TEST_TMPDIR/gt.json" 'trains.>' --count 3 --timeout 3
+	gt=$BG_PID
+	pub trains.ice1.status --count 1 >/dev/null
+	pub trains.ice1.status.delay --count 1 >/dev/null
+	pub trains --count 1 >/dev/null
+	pub trains.ice2.status --count 1 >/dev/null
+	wait $star $gt
+	[ "$(json '[e["topic"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/star.json")" = "['trains.ice1.status', 'trains.ice2.status']" ]
+	[ "$(json '[e["topic"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/gt.json")" = "['trains.ice1.status', 'trains.ice1.status.delay', 'trains.ice2.status']" ]
+
+	# after unsub nothing more arrives
+	bg_ws_sub "$BATS_TEST_TMPDIR/unsub.json" news.x --count 1 --unsub --linger 1.5
+	pub news.x --count 1 >/dev/null
+	sleep 0.5
+	pub news.x --count 3 --start 1 >/dev/null
+	wait $BG_PID
+	cat "$BATS_TEST_TMPDIR/unsub.json"
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/unsub.json")" -eq 1 ]
+}
+
+@test "publishing to a wildcard or an invalid topic is an error" {
+	sl_start_gateway
+	run pub 'stocks.*' --count 1
+	[ "$(echo "$output" | json 'd["errors"][0]["code"]')" -eq 400 ]
+	run pub 'stocks..x' --count 1
+	[ "$(echo "$output" | json 'd["errors"][0]["code"]')" -eq 400 ]
+	# an open listener's anonymous clients may subscribe but not publish
+	run $PY "$CLIENT" ws-sub "$WS" a.b --count 1 --timeout 1 --pub a.b hello
+	[ "$(echo "$output" | json '[r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[403]" ]
+}
+
+@test "POST /v1/publish on the admin listener answers 202 with the seq" {
+	sl_start_gateway
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" alerts.fire --count 2
+	run curl -s -X POST --data-binary 'first' "http://127.0.0.1:$ADMIN/v1/publish?topic=alerts.fire"
+	[ "$output" = '{"seq":1}' ]
+	run curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary 'second' "http://127.0.0.1:$ADMIN/v1/publish?topic=alerts.fire"
+	[ "$output" = 202 ]
+	wait $BG_PID
+	[ "$(json '[e["data"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/ws.json")" = "['first', 'second']" ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN/healthz"
+	[ "$output" = 200 ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN/readyz"
+	[ "$output" = 200 ]
+	run curl -s -X POST "http://127.0.0.1:$ADMIN/v1/publish?topic=a.*" --data-binary x
+	[[ "$output" == *'"error":"publish_refused"'* ]]
+}
+
+@test "SSE over curl: events with id, event and data lines; kernel-readable chunks" {
+	sl_start_gateway
+	curl -sN --max-time 4 "http://127.0.0.1:$SUB/v1/sse?topic=trains.%3E" >"$BATS_TEST_TMPDIR/curl.out" &
+	cpid=$!
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=trains.%3E" --count 5 >"$BATS_TEST_TMPDIR/raw.json" &
+	rpid=$!
+	sleep 0.5
+	pub trains.ice1 --count 5 >/dev/null
+	wait $rpid
+	wait $cpid || true
+	cat "$BATS_TEST_TMPDIR/curl.out"
+	grep -q '^id: trains.ice1:1$' "$BATS_TEST_TMPDIR/curl.out"
+	grep -q '^event: trains.ice1$' "$BATS_TEST_TMPDIR/curl.out"
+	grep -q '^data: event-4$' "$BATS_TEST_TMPDIR/curl.out"
+	[ "$(json '[e["id"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/raw.json")" = "['trains.ice1:1', 'trains.ice1:2', 'trains.ice1:3', 'trains.ice1:4', 'trains.ice1:5']" ]
+}
+
+@test "handshake errors get the SPEC's status and JSON body; the daemon keeps serving" {
+	sl_start_gateway
+	run curl -s -w ' %{http_code}' "http://127.0.0.1:$SUB/nope"
+	[[ "$output" == *'"error":"not_found"'*' 404' ]]
+	run curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$SUB/v1/ws"
+	[ "$output" = 405 ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SUB/v1/ws"
+	[ "$output" = 426 ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SUB/v1/sse"
+	[ "$output" = 400 ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SUB/v1/sse?topic=a..b"
+	[ "$output" = 400 ]
+	# malformed request line, random bytes and an oversized head
+	run $PY -c '
+import socket, sys, os
+def ask(data):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    s.sendall(data)
+    r = b""
+    while True:
+        c = s.recv(4096)
+        if not c: break
+        r += c
+    return r.split(b"\r\n")[0].decode()
+print(ask(b"GARBAGE\r\n\r\n"))
+print(ask(os.urandom(300) + b"\r\n\r\n"))
+print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
+' "$SUB"
+	echo "$output"
+	[ "${lines[0]}" = "HTTP/1.1 400 Bad Request" ]
+	[ "${lines[1]}" = "HTTP/1.1 400 Bad Request" ]
+	[ "${lines[2]}" = "HTTP/1.1 400 Bad Request" ]
+	# and a normal client is still served
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" ok.topic --count 1
+	pub ok.topic --count 1 >/dev/null
+	wait $BG_PID
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 1 ]
+}
+
+@test "RFC 6455: unmasked frames, oversized messages, bad UTF-8, control frames, fragments" {
+	sl_start_gateway "limits: {max_frame_bytes: 4096}"
+	ws_raw() { $PY "$CLIENT" ws-raw "$WS" --frames "$@"; }
+	# unmasked client frame -> 1002
+	run ws_raw 820185
+	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 1002 ]
+	# a 5000-byte message over a 4096 limit -> 1009 (header: 127? no: 126 + 0x1388, masked)
+	run ws_raw "82fe138800000000$(printf '00%.0s' $(seq 1 5000))"
+	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 1009 ]
+	# invalid UTF-8 in a text frame -> 1007
+	run ws_raw 818200000000c328
+	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 1007 ]
+	# a fragmented sub (two frames, a ping between them) is reassembled and acked
+	msg=$($PY -c 'import msgpack; print(msgpack.packb({"op":"sub","id":7,"topic":"x.y"}).hex())')
+	first=${msg:0:10}; rest=${msg:10}
+	len1=$(printf '%02x' $(( ${#first} / 2 + 128 ))); len2=$(printf '%02x' $(( ${#rest} / 2 + 128 )))
+	run ws_raw "02${len1}00000000${first}" 898000000000 "80${len2}00000000${rest}"
+	echo "$output"
+	[ "$(echo "$output" | json '[f["op"] for f in d["frames"]]')" = "['ack']" ]
+	[ "$(echo "$output" | json 'd["frames"][0]["id"]')" -eq 7 ]
+	# invalid msgpack gets an err 400 and the connection stays usable
+	run ws_raw 8283000000000000c1c1 "82${len2}00000000${rest}"
+	[ "$(echo "$output" | json 'd["frames"][0]["code"]')" -eq 400 ]
+	# a close from the client is answered with the same code
+	run ws_raw 888200000000$(printf '%04x' 4000)
+	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 4000 ]
+}
+
+@test "resume over WebSocket with since: exactly the missed events, then live; a gap is told" {
+	sl_start_gateway "retention: {count: 20, age: 1h}"
+	pub resume.t --count 10 >/dev/null
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" resume.t --since 6 --count 6
+	pub resume.t --count 2 --start 10 >/dev/null
+	wait $BG_PID
+	[ "$(json '[e["seq"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/ws.json")" = "[7, 8, 9, 10, 11, 12]" ]
+	pub resume.t --count 30 --start 12 >/dev/null
+	run $PY "$CLIENT" ws-sub "$WS" resume.t --since 2 --count 100 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[410]" ]
+}
+
+@test "resume over SSE with Last-Event-ID, across topics in acceptance order; a gap is told" {
+	sl_start_gateway "retention: {count: 20, age: 1h}"
+	pub a.one --count 3 >/dev/null
+	pub a.two --count 3 --start 100 >/dev/null
+	pub a.one --count 2 --start 3 >/dev/null
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.%3E" --last-event-id a.one:2 --count 6 --timeout 2
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['a.one:3', 'a.two:1', 'a.two:2', 'a.two:3', 'a.one:4', 'a.one:5']" ]
+	pub a.one --count 30 --start 10 >/dev/null
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.%3E" --last-event-id a.one:1 --count 100 --timeout 1
+	[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
+}
+
+@test "the kernel's per-connection counts equal what each client received (WS and SSE)" {
+	sl_start_gateway
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" meter.t --count 25
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=meter.t" --count 25 >"$BATS_TEST_TMPDIR/sse.json" &
+	spid=$!
+	sleep 0.5
+	pub meter.t --count 25 --size 300 >/dev/null
+	wait $BG_PID $spid
+	wsport=$(json 'd["local_port"]' <"$BATS_TEST_TMPDIR/ws.json")
+	sseport=$(json 'd["local_port"]' <"$BATS_TEST_TMPDIR/sse.json")
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 25 ]
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/sse.json")" -eq 25 ]
+	for _ in $(seq 1 50); do
+		[ "$(grep -c '"msg":"meter_close"' "$LOG")" -ge 2 ] && break
+		sleep 0.1
+	done
+	cat "$LOG"
+	for port in $wsport $sseport; do
+		events=$($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("msg") == "meter_close" and r["rport"] == int(sys.argv[2]):
+        print(r["events"])' "$LOG" "$port")
+		[ "$events" = 25 ]
+	done
+}
+
+@test "SIGTERM closes WebSocket clients with 1001 and SSE streams with sluice.close" {
+	sl_start_gateway
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" bye.t --count 5 --timeout 5
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=bye.t" --count 5 --timeout 5 >"$BATS_TEST_TMPDIR/sse.json" &
+	spid=$!
+	sleep 0.5
+	sl_stop_gateway
+	wait $BG_PID $spid || true
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/ws.json")" -eq 1001 ]
+	[ "$(json '[n["event"] for n in d["notices"]]' <"$BATS_TEST_TMPDIR/sse.json")" = "['sluice.close']" ]
+}
+
+@test "bpf: off runs with userspace accounting and says so" {
+	SL_BPF=off sl_start_gateway
+	grep -q '"msg":"meter_off"' "$LOG"
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" off.t --count 3
+	pub off.t --count 3 >/dev/null
+	wait $BG_PID
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 3 ]
+	[ ! -e "$PIN/sluice_socks" ]
+}

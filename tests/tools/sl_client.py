@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""Independent test clients for sluiced: python3-websockets, python3-msgpack
+and plain sockets, nothing from the project. Subcommands print one JSON
+document on stdout so that bats tests can assert on content, order, counts.
+
+  ws-sub   URL TOPIC... [--count N] [--since S] [--timeout T] [--pub TOPIC DATA]
+  ws-many  URL TOPIC --clients N --count N [--timeout T]
+  ws-raw   URL            send raw frames given as hex on --frames, print what comes back
+  pub      HOST PORT TOPIC --count N [--size B] [--start I]
+  sse      URL [--count N] [--last-event-id ID] [--timeout T]
+"""
+import argparse
+import asyncio
+import json
+import socket
+import struct
+import sys
+import time
+
+import msgpack
+import websockets
+
+SUBPROTO = "sluice.v1.msgpack"
+
+
+def ev_json(m):
+    data = m.get("data", b"")
+    return {"op": m.get("op"), "topic": m.get("topic"), "seq": m.get("seq"),
+            "ts": m.get("ts"), "data": data.decode("utf-8", "replace") if isinstance(data, bytes) else data,
+            "code": m.get("code"), "id": m.get("id"), "msg": m.get("msg")}
+
+
+async def ws_sub(args):
+    out = {"events": [], "replies": [], "close": None, "local_port": None}
+    try:
+        async with websockets.connect(args.url, subprotocols=[SUBPROTO], max_size=None,
+                                      open_timeout=5, close_timeout=2) as ws:
+            out["local_port"] = ws.transport.get_extra_info("sockname")[1]
+            out["subprotocol"] = ws.subprotocol
+            for i, t in enumerate(args.topic):
+                m = {"op": "sub", "id": i + 1, "topic": t}
+                if args.since is not None:
+                    m["since"] = args.since
+                await ws.send(msgpack.packb(m))
+            if args.pub:
+                await ws.send(msgpack.packb({"op": "pub", "id": 99, "topic": args.pub[0],
+                                             "data": args.pub[1].encode()}))
+            if args.ready_file:
+                open(args.ready_file, "w").write("ready\n")
+            deadline = time.monotonic() + args.timeout
+            while len(out["events"]) < args.count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=left)
+                except asyncio.TimeoutError:
+                    break
+                m = msgpack.unpackb(raw)
+                (out["events"] if m.get("op") == "ev" else out["replies"]).append(ev_json(m))
+            if args.unsub:
+                await ws.send(msgpack.packb({"op": "unsub", "id": 50, "topic": args.topic[0]}))
+                try:
+                    while True:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=args.linger)
+                        m = msgpack.unpackb(raw)
+                        (out["events"] if m.get("op") == "ev" else out["replies"]).append(ev_json(m))
+                except asyncio.TimeoutError:
+                    pass
+    except websockets.ConnectionClosed as e:
+        out["close"] = {"code": e.rcvd.code if e.rcvd else None,
+                        "reason": e.rcvd.reason if e.rcvd else None}
+    except websockets.InvalidStatus as e:
+        out["http_status"] = e.response.status_code
+    print(json.dumps(out))
+
+
+async def ws_many(args):
+    ready = 0
+    all_ready = asyncio.Event()
+
+    async def one(i):
+        nonlocal ready
+        seqs = []
+        async with websockets.connect(args.url, subprotocols=[SUBPROTO], max_size=None,
+                                      open_timeout=30) as ws:
+            await ws.send(msgpack.packb({"op": "sub", "id": 1, "topic": args.topic}))
+            m = msgpack.unpackb(await ws.recv())
+            assert m["op"] == "ack", m
+            ready += 1
+            if ready == args.clients:
+                all_ready.set()
+                if args.ready_file:
+                    open(args.ready_file, "w").write("ready\n")
+            deadline = time.monotonic() + args.timeout
+            while len(seqs) < args.count and time.monotonic() < deadline:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+                m = msgpack.unpackb(raw)
+                if m.get("op") == "ev":
+                    seqs.append(m["seq"])
+        return seqs
+
+    results = await asyncio.gather(*(one(i) for i in range(args.clients)), return_exceptions=True)
+    errors = [repr(r) for r in results if isinstance(r, BaseException)]
+    good = [r for r in results if not isinstance(r, BaseException)]
+    want = list(range(1, args.count + 1))
+    exact = sum(1 for r in good if r == want)
+    print(json.dumps({"clients": args.clients, "exact": exact, "errors": errors[:5],
+                      "sample": good[0][:10] if good else None}))
+
+
+async def ws_raw(args):
+    out = {"frames": [], "close": None}
+    async with websockets.connect(args.url, subprotocols=[SUBPROTO], max_size=None) as ws:
+        for h in args.frames:
+            ws.transport.write(bytes.fromhex(h))
+        try:
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), timeout=args.timeout)
+                out["frames"].append(ev_json(msgpack.unpackb(raw)))
+        except websockets.ConnectionClosed as e:
+            out["close"] = {"code": e.rcvd.code if e.rcvd else None}
+        except asyncio.TimeoutError:
+            pass
+    print(json.dumps(out))
+
+
+def native_frame(m):
+    b = msgpack.packb(m)
+    return struct.pack(">I", len(b)) + b
+
+
+def read_frame(s):
+    hdr = b""
+    while len(hdr) < 4:
+        c = s.recv(4 - len(hdr))
+        if not c:
+            return None
+        hdr += c
+    n = struct.unpack(">I", hdr)[0]
+    body = b""
+    while len(body) < n:
+        c = s.recv(n - len(body))
+        if not c:
+            return None
+        body += c
+    return msgpack.unpackb(body)
+
+
+def pub(args):
+    s = socket.create_connection((args.host, args.port), timeout=10)
+    s.sendall(native_frame({"op": "hello", "token": "", "name": "test-publisher"}))
+    hello = read_frame(s)
+    seqs, errors = [], []
+    for i in range(args.start, args.start + args.count):
+        data = (args.prefix + str(i)).encode()
+        if args.size:
+            data = data.ljust(args.size, b".")
+        s.sendall(native_frame({"op": "pub", "topic": args.topic, "data": data, "id": i}))
+        r = read_frame(s)
+        if r and r.get("op") == "ack":
+            seqs.append(r["seq"])
+        else:
+            errors.append(r)
+    s.sendall(native_frame({"op": "ping"}))
+    pong = read_frame(s)
+    s.close()
+    print(json.dumps({"hello": hello, "seqs": seqs, "errors": [ev_json(e) if e else None for e in errors],
+                      "pong": pong}))
+
+
+def sse(args):
+    """A raw-socket SSE reader that also checks the chunked framing."""
+    host, rest = args.url.split("//", 1)[1].split("/", 1)
+    h, p = host.rsplit(":", 1)
+    s = socket.create_connection((h, int(p)), timeout=args.timeout)
+    req = "GET /%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n" % (rest, host)
+    if args.last_event_id:
+        req += "Last-Event-ID: %s\r\n" % args.last_event_id
+    s.sendall((req + "\r\n").encode())
+    buf = b""
+    events, notices = [], []
+    status = None
+    deadline = time.monotonic() + args.timeout
+    while len(events) < args.count and time.monotonic() < deadline:
+        try:
+            c = s.recv(65536)
+        except socket.timeout:
+            break
+        if not c:
+            break
+        buf += c
+        if status is None and b"\r\n\r\n" in buf:
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            status = int(head.split(b" ")[1])
+            if status != 200:
+                break
+        while status == 200 and len(buf) >= 10:
+            size = int(buf[:8], 16)
+            assert buf[8:10] == b"\r\n"
+            if len(buf) < 10 + size + 2:
+                break
+            rec = buf[10:10 + size].decode()
+            assert buf[10 + size:12 + size] == b"\r\n"
+            buf = buf[12 + size:]
+            fields = {}
+            for line in rec.split("\n"):
+                if line.startswith(":") or not line:
+                    continue
+                k, _, v = line.partition(":")
+                fields.setdefault(k, []).append(v[1:] if v.startswith(" ") else v)
+            if "id" in fields:
+                events.append({"id": fields["id"][0], "event": fields["event"][0],
+                               "data": "\n".join(fields.get("data", []))})
+            elif "event" in fields:
+                notices.append({"event": fields["event"][0], "data": fields.get("data", [""])[0]})
+    print(json.dumps({"status": status, "events": events, "notices": notices,
+                      "local_port": s.getsockname()[1]}))
+    s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("ws-sub")
+    a.add_argument("url")
+    a.add_argument("topic", nargs="+")
+    a.add_argument("--count", type=int, default=1)
+    a.add_argument("--since", type=int)
+    a.add_argument("--timeout", type=float, default=5)
+    a.add_argument("--pub", nargs=2)
+    a.add_argument("--unsub", action="store_true")
+    a.add_argument("--linger", type=float, default=1)
+    a.add_argument("--ready-file")
+    a = sub.add_parser("ws-many")
+    a.add_argument("url")
+    a.add_argument("topic")
+    a.add_argument("--clients", type=int, default=10)
+    a.add_argument("--count", type=int, default=10)
+    a.add_argument("--timeout", type=float, default=30)
+    a.add_argument("--ready-file")
+    a = sub.add_parser("ws-raw")
+    a.add_argument("url")
+    a.add_argument("--frames", nargs="*", default=[])
+    a.add_argument("--timeout", type=float, default=2)
+    a = sub.add_parser("pub")
+    a.add_argument("host")
+    a.add_argument("port", type=int)
+    a.add_argument("topic")
+    a.add_argument("--count", type=int, default=1)
+    a.add_argument("--start", type=int, default=0)
+    a.add_argument("--size", type=int, default=0)
+    a.add_argument("--prefix", default="event-")
+    a = sub.add_parser("sse")
+    a.add_argument("url")
+    a.add_argument("--count", type=int, default=1)
+    a.add_argument("--last-event-id")
+    a.add_argument("--timeout", type=float, default=5)
+    args = ap.parse_args()
+    if args.cmd == "ws-sub":
+        asyncio.run(ws_sub(args))
+    elif args.cmd == "ws-many":
+        asyncio.run(ws_many(args))
+    elif args.cmd == "ws-raw":
+        asyncio.run(ws_raw(args))
+    elif args.cmd == "pub":
+        pub(args)
+    elif args.cmd == "sse":
+        sse(args)
+
+
+if __name__ == "__main__":
+    main()

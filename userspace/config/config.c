@@ -1,0 +1,2088 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Loading is three passes over one buffer: libyaml's event parser first (to
+ * refuse deep nesting and a second document before the document loader
+ * allocates for them), then the document loader, then a walk of the
+ * document driven by the field tables below. Problems are gathered, sorted
+ * by position and handed to the caller's sl_diag, so the output reads like
+ * the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "config/config.h"
+#include "config/units.h"
+#include "route/topic.h"
+
+/* ---- Diagnostics ---------------------------------------------------------------------------- */
+
+void sl_diag_init(struct sl_diag *diag)
+{
+	memset(diag, 0, sizeof(*diag));
+}
+
+void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, unsigned long col,
+		 const char *fmt, ...)
+{
+	char pos[48] = "", *body = NULL, *msg = NULL;
+	va_list ap;
+	int n;
+
+	diag->count++;
+	if (diag->stored >= SL_DIAG_MAX)
+		return;
+	if (!diag->msgs) {
+		diag->msgs = calloc(SL_DIAG_MAX, sizeof(*diag->msgs));
+		if (!diag->msgs)
+			return;
+	}
+	va_start(ap, fmt);
+	n = vasprintf(&body, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (line && col)
+		snprintf(pos, sizeof(pos), ":%lu:%lu", line, col);
+	else if (line)
+		snprintf(pos, sizeof(pos), ":%lu", line);
+	if (asprintf(&msg, "%s%s: %s", file ? file : "<config>", pos, body) >= 0)
+		diag->msgs[diag->stored++] = msg;
+	free(body);
+}
+
+size_t sl_diag_count(const struct sl_diag *diag)
+{
+	return diag->count;
+}
+
+const char *sl_diag_get(const struct sl_diag *diag, size_t i)
+{
+	return i < diag->stored ? diag->msgs[i] : NULL;
+}
+
+void sl_diag_print(const struct sl_diag *diag, FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < diag->stored; i++)
+		fprintf(f, "%s\n", diag->msgs[i]);
+	if (diag->count > diag->stored)
+		fprintf(f, "... and %zu more problem%s not shown\n", diag->count - diag->stored,
+			diag->count - diag->stored == 1 ? "" : "s");
+}
+
+void sl_diag_free(struct sl_diag *diag)
+{
+	size_t i;
+
+	for (i = 0; i < diag->stored; i++)
+		free(diag->msgs[i]);
+	free(diag->msgs);
+	memset(diag, 0, sizeof(*diag));
+}
+
+/* ---- Loader state --------------------------------------------------------------------------- */
+
+/* Every allocation of a loaded config hangs off cfg->owned, so freeing is one walk. */
+struct owned {
+	struct owned *next;
+	max_align_t data[];
+};
+
+struct pending {
+	unsigned long line, col;
+	size_t seq;
+	char *msg;
+};
+
+/* Problems past this many are counted but not kept for sorting: the caller keeps 100 anyway. */
+#define PENDING_MAX 10000
+
+/* A name or key and where it was written, for finding repeats. */
+struct named {
+	const void *key;
+	size_t len;
+	const yaml_node_t *node;
+	size_t order;
+};
+
+struct loader {
+	const char *file; /* as given, for messages */
+	struct sl_config *cfg;
+	yaml_document_t *doc;
+	struct pending *pending;
+	size_t n_pending, n_dropped;
+	struct named *keys; /* every application's API keys, to refuse one key in two apps */
+	size_t n_keys, cap_keys;
+	int err; /* -ENOMEM once an allocation failed */
+};
+
+static void problem_at(struct loader *ld, unsigned long line, unsigned long col, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+
+static void problem_at(struct loader *ld, unsigned long line, unsigned long col, const char *fmt,
+		       ...)
+{
+	struct pending *p;
+	char *msg;
+	va_list ap;
+	int n;
+
+	if (ld->n_pending >= PENDING_MAX) {
+		ld->n_dropped++;
+		return;
+	}
+	if (!ld->pending) {
+		ld->pending = calloc(PENDING_MAX, sizeof(*ld->pending));
+		if (!ld->pending) {
+			ld->err = -ENOMEM;
+			ld->n_dropped++;
+			return;
+		}
+	}
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		ld->err = -ENOMEM;
+		ld->n_dropped++;
+		return;
+	}
+	p = &ld->pending[ld->n_pending];
+	p->line = line;
+	p->col = col;
+	p->seq = ld->n_pending++;
+	p->msg = msg;
+}
+
+#define problem(ld, node, ...)                                                                     \
+	problem_at(ld, (node)->start_mark.line + 1, (node)->start_mark.column + 1, __VA_ARGS__)
+
+static int pending_cmp(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Hands the problems to diag in file order; those without a position come first. */
+static void flush_problems(struct loader *ld, struct sl_diag *diag)
+{
+	size_t i;
+
+	if (ld->n_pending)
+		qsort(ld->pending, ld->n_pending, sizeof(*ld->pending), pending_cmp);
+	for (i = 0; i < ld->n_pending; i++) {
+		sl_diag_add(diag, ld->file, ld->pending[i].line, ld->pending[i].col, "%s",
+			    ld->pending[i].msg);
+		free(ld->pending[i].msg);
+	}
+	if (ld->err == -ENOMEM)
+		sl_diag_add(diag, ld->file, 0, 0, "out of memory while reading the configuration");
+	diag->count += ld->n_dropped;
+	free(ld->pending);
+	ld->pending = NULL;
+	ld->n_pending = 0;
+}
+
+static void *own_alloc(struct loader *ld, size_t size)
+{
+	struct owned *o = calloc(1, sizeof(*o) + size);
+
+	if (!o) {
+		ld->err = -ENOMEM;
+		return NULL;
+	}
+	o->next = ld->cfg->owned;
+	ld->cfg->owned = o;
+	return o->data;
+}
+
+static char *own_strdup(struct loader *ld, const char *s)
+{
+	size_t len = strlen(s);
+	char *copy = own_alloc(ld, len + 1);
+
+	if (copy)
+		memcpy(copy, s, len + 1);
+	return copy;
+}
+
+static struct sl_config_mark mark_of(const yaml_node_t *n)
+{
+	struct sl_config_mark m = {
+		.line = (uint32_t)n->start_mark.line + 1,
+		.col = (uint32_t)n->start_mark.column + 1,
+	};
+
+	return m;
+}
+
+static yaml_node_t *node_at(struct loader *ld, int index)
+{
+	return yaml_document_get_node(ld->doc, index);
+}
+
+static int node_index(struct loader *ld, const yaml_node_t *n)
+{
+	return (int)(n - ld->doc->nodes.start) + 1;
+}
+
+/* ---- Describing values in messages ---------------------------------------------------------- */
+
+/* A short, printable, quoted excerpt of user text: messages stay one readable line. */
+static const char *excerpt(const char *s, char *buf, size_t size)
+{
+	size_t o = 0, i;
+
+	buf[o++] = '"';
+	for (i = 0; s[i] && o + 8 < size; i++) {
+		unsigned char c = s[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			o += snprintf(buf + o, size - o, "\\x%02x", c);
+		} else {
+			if (c == '"' || c == '\\')
+				buf[o++] = '\\';
+			buf[o++] = c;
+		}
+	}
+	if (s[i])
+		o += snprintf(buf + o, size - o, "...");
+	snprintf(buf + o, size - o, "\"");
+	return buf;
+}
+
+#define EXCERPT_BUF 64
+
+/* Key paths in messages ("applications[3].api_keys[0].sha256"); longer ones are cut. */
+#define PATH_BUF 160
+
+static void subpath(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* vsnprintf: a cut key path is fine in a message, so no truncation warning is wanted. */
+static void subpath(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	v = (const char *)n->data.scalar.value;
+	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	       !strcmp(v, "NULL");
+}
+
+static const char *describe(const yaml_node_t *n, char *buf, size_t size)
+{
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (is_null(n))
+		return "nothing (null)";
+	return excerpt((const char *)n->data.scalar.value, buf, size);
+}
+
+/* The text of a scalar node, or NULL after reporting why it is not one. */
+static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *path,
+			  const char *expected)
+{
+	char d[EXCERPT_BUF];
+
+	if (n->type != YAML_SCALAR_NODE) {
+		problem(ld, n, "%s: expected %s, got %s", path, expected, describe(n, d, sizeof(d)));
+		return NULL;
+	}
+	/* A "\0" escape would make C see a shorter string than YAML did. */
+	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
+		problem(ld, n, "%s: the value holds a NUL byte", path);
+		return NULL;
+	}
+	return (const char *)n->data.scalar.value;
+}
+
+/* The value of key in a mapping node (the last one if repeated), or NULL. */
+static yaml_node_t *map_get(struct loader *ld, const yaml_node_t *map, const char *key)
+{
+	yaml_node_t *found = NULL;
+	yaml_node_pair_t *pair;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = node_at(ld, pair->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			found = node_at(ld, pair->value);
+	}
+	return found;
+}
+
+/* ---- Listener addresses --------------------------------------------------------------------- */
+
+static int bad_addr(const char **why, const char *msg)
+{
+	if (why)
+		*why = msg;
+	return -EINVAL;
+}
+
+int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char **why)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *port_s, *h;
+	unsigned long port = 0;
+	size_t host_len, i;
+	int family;
+
+	memset(addr, 0, sizeof(*addr));
+	addr->family = AF_INET;
+	if (!s)
+		return bad_addr(why, "no address given");
+	if (!*s || !strcmp(s, "off"))
+		return 0;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close)
+			return bad_addr(why, "an IPv6 address needs its closing ']'");
+		if (close[1] != ':')
+			return bad_addr(why, "expected :PORT after the ']'");
+		h = s + 1;
+		host_len = close - h;
+		port_s = close + 2;
+		family = AF_INET6;
+	} else {
+		const char *colon = strrchr(s, ':');
+
+		if (!colon)
+			return bad_addr(why, "expected HOST:PORT, such as 0.0.0.0:8080");
+		if (memchr(s, ':', colon - s))
+			return bad_addr(why, "an IPv6 address goes in brackets, such as [::1]:8080");
+		h = s;
+		host_len = colon - s;
+		port_s = colon + 1;
+		family = AF_INET;
+	}
+	if (host_len == 0)
+		return bad_addr(why, "the host is missing: 0.0.0.0 listens on every IPv4 address, "
+				     "[::] on every IPv6 address");
+	if (!*port_s)
+		return bad_addr(why, "the port is missing");
+	for (i = 0; port_s[i]; i++) {
+		if (port_s[i] < '0' || port_s[i] > '9' || i >= 5)
+			return bad_addr(why, "the port must be a number from 0 to 65535");
+		port = port * 10 + (port_s[i] - '0');
+	}
+	if (port > 65535)
+		return bad_addr(why, "the port must be a number from 0 to 65535");
+	if (host_len >= sizeof(host))
+		return bad_addr(why, family == AF_INET6 ? "the host is not an IPv6 address"
+							: "the host must be a numeric IPv4 address "
+							  "(names are not resolved)");
+	memcpy(host, h, host_len);
+	host[host_len] = '\0';
+
+	addr->family = family;
+	addr->port = (uint16_t)port;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&addr->sa;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return bad_addr(why, "the host must be a numeric IPv4 address, or an IPv6 "
+					     "address in brackets (names are not resolved)");
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(addr->port);
+		addr->sa_len = sizeof(*sin);
+		inet_ntop(AF_INET, &sin->sin_addr, addr->host, sizeof(addr->host));
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr->sa;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return bad_addr(why, "the host is not an IPv6 address (names and zone ids "
+					     "are not accepted)");
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(addr->port);
+		addr->sa_len = sizeof(*sin6);
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr->host, sizeof(addr->host));
+	}
+	addr->enabled = true;
+	return 0;
+}
+
+char *sl_config_addr_format(const struct sl_config_addr *addr, char *buf, size_t size)
+{
+	if (!addr->enabled)
+		snprintf(buf, size, "off");
+	else if (addr->family == AF_INET6)
+		snprintf(buf, size, "[%s]:%u", addr->host, addr->port);
+	else
+		snprintf(buf, size, "%s:%u", addr->host, addr->port);
+	return buf;
+}
+
+/* A default that cannot fail: the literals are checked by the defaults test. */
+static void addr_default(struct sl_config_addr *addr, const char *s)
+{
+	sl_config_parse_addr(s, addr, NULL);
+}
+
+static bool addr_is_any(const struct sl_config_addr *a)
+{
+	if (a->family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+}
+
+/* Whether two listeners would fight over one port (port 0 never does: the kernel picks). */
+static bool addrs_clash(const struct sl_config_addr *a, const struct sl_config_addr *b)
+{
+	if (!a->enabled || !b->enabled || a->port == 0 || a->port != b->port)
+		return false;
+	if (a->family == b->family)
+		return addr_is_any(a) || addr_is_any(b) || !strcmp(a->host, b->host);
+	/* Linux dual stack: [::] takes the IPv4 port too unless net.ipv6.bindv6only is set. */
+	return (a->family == AF_INET6 && addr_is_any(a)) || (b->family == AF_INET6 && addr_is_any(b));
+}
+
+/* ---- The field tables ----------------------------------------------------------------------- */
+
+enum kind {
+	K_MAP,	     /* a nested mapping described by sub */
+	K_ADDR,	     /* struct sl_config_addr */
+	K_AUTH,	     /* enum sl_config_auth */
+	K_SOCKET,    /* const char *: absolute path that fits sun_path */
+	K_DIR,	     /* const char *: absolute path */
+	K_FILE,	     /* const char *: existing file, relative to the config's directory */
+	K_CGROUP,    /* const char *: name under the cgroup2 mount or absolute path */
+	K_COUNT,     /* uint32_t in [min, max] */
+	K_SIZE,	     /* uint64_t bytes in [min, max] */
+	K_DURATION,  /* uint64_t nanoseconds in [min, max] */
+	K_SWITCH,    /* bool: on | off */
+	K_MODE,	     /* uint32_t permission bits, octal */
+	K_LOG_LEVEL, /* enum sl_config_log_level */
+	K_POLICIES,  /* policies: [FILE, ...] */
+	K_PLANS,
+	K_APPS,
+	K_ISSUERS,
+};
+
+struct field {
+	const char *key;
+	enum kind kind;
+	size_t off; /* offsetof(struct sl_config, ...) */
+	uint64_t min, max;
+	const struct field *sub;
+};
+
+#define FIELD(k, kd, member, ...)                                                                  \
+	{                                                                                          \
+		.key = k, .kind = kd, .off = offsetof(struct sl_config, member), __VA_ARGS__       \
+	}
+#define MAP(k, fields)                                                                             \
+	{                                                                                          \
+		.key = k, .kind = K_MAP, .sub = fields                                             \
+	}
+#define END                                                                                        \
+	{                                                                                          \
+		.key = NULL                                                                        \
+	}
+
+#define MS SL_NSEC_PER_MSEC
+#define SEC SL_NSEC_PER_SEC
+#define MINUTE (60 * SEC)
+#define HOUR (3600 * SEC)
+#define DAY (86400 * SEC)
+
+static const struct field subscribers_fields[] = {
+	FIELD("plain", K_ADDR, listeners.subscribers.plain),
+	FIELD("tls", K_ADDR, listeners.subscribers.tls),
+	FIELD("auth", K_AUTH, listeners.subscribers.auth),
+	END,
+};
+
+static const struct field publishers_fields[] = {
+	FIELD("plain", K_ADDR, listeners.publishers.plain),
+	FIELD("tls", K_ADDR, listeners.publishers.tls),
+	END,
+};
+
+static const struct field admin_fields[] = {
+	FIELD("plain", K_ADDR, listeners.admin.plain),
+	END,
+};
+
+static const struct field control_fields[] = {
+	FIELD("path", K_SOCKET, listeners.control.path),
+	FIELD("mode", K_MODE, listeners.control.mode),
+	END,
+};
+
+static const struct field listeners_fields[] = {
+	MAP("subscribers", subscribers_fields),
+	MAP("publishers", publishers_fields),
+	MAP("admin", admin_fields),
+	MAP("control", control_fields),
+	END,
+};
+
+static const struct field tls_fields[] = {
+	FIELD("cert_file", K_FILE, tls.cert_file),
+	FIELD("key_file", K_FILE, tls.key_file),
+	FIELD("client_ca_file", K_FILE, tls.client_ca_file),
+	END,
+};
+
+/*
+ * The bounds keep a typo from becoming an outage (a 0 that disables
+ * everything, an extra digit that lets one client take all memory) and say
+ * where the code's assumptions end; docs/CONFIG.md repeats them.
+ */
+static const struct field retention_fields[] = {
+	FIELD("count", K_COUNT, retention.count, .min = 1, .max = 1000000),
+	FIELD("age", K_DURATION, retention.age_ns, .min = 100 * MS, .max = 30 * DAY),
+	END,
+};
+
+static const struct field sse_fields[] = {
+	/* Below 100ms heartbeats cost more than the events; above 1h proxies cut idle streams. */
+	FIELD("heartbeat", K_DURATION, sse.heartbeat_ns, .min = 100 * MS, .max = HOUR),
+	END,
+};
+
+static const struct field limits_fields[] = {
+	/* A frame must hold a small msgpack map; 256 MiB bounds one allocation. */
+	FIELD("max_frame_bytes", K_SIZE, limits.max_frame_bytes, .min = 64, .max = 256 << 20),
+	/* Smaller than a request line with a JWT would refuse every client. */
+	FIELD("max_header_bytes", K_SIZE, limits.max_header_bytes, .min = 256, .max = 1 << 20),
+	FIELD("handshake_timeout", K_DURATION, limits.handshake_timeout_ns, .min = 100 * MS,
+	      .max = 5 * MINUTE),
+	FIELD("max_connections", K_COUNT, limits.max_connections, .min = 1, .max = 1000000),
+	FIELD("max_subscriptions_per_connection", K_COUNT, limits.max_subscriptions_per_connection,
+	      .min = 1, .max = 100000),
+	FIELD("max_topics", K_COUNT, limits.max_topics, .min = 1, .max = 10000000),
+	FIELD("max_queued_bytes_per_connection", K_SIZE, limits.max_queued_bytes_per_connection,
+	      .min = 1 << 10, .max = 1ULL << 30),
+	FIELD("max_publishers", K_COUNT, limits.max_publishers, .min = 1, .max = 100000),
+	END,
+};
+
+static const struct field jwt_fields[] = {
+	/* More than an hour of clock skew is a broken clock, not skew. */
+	FIELD("leeway", K_DURATION, jwt.leeway_ns, .min = 0, .max = HOUR),
+	END,
+};
+
+static const struct field log_fields[] = {
+	FIELD("level", K_LOG_LEVEL, log.level),
+	END,
+};
+
+static const struct field top_fields[] = {
+	MAP("listeners", listeners_fields),
+	MAP("tls", tls_fields),
+	FIELD("bpf", K_SWITCH, bpf),
+	FIELD("bpf_pin_dir", K_DIR, bpf_pin_dir),
+	FIELD("cgroup", K_CGROUP, cgroup),
+	MAP("retention", retention_fields),
+	MAP("sse", sse_fields),
+	MAP("limits", limits_fields),
+	MAP("jwt", jwt_fields),
+	FIELD("state_dir", K_DIR, state_dir),
+	MAP("log", log_fields),
+	FIELD("policies", K_POLICIES, policies),
+	FIELD("plans", K_PLANS, plans),
+	FIELD("applications", K_APPS, applications),
+	FIELD("issuers", K_ISSUERS, issuers),
+	END,
+};
+
+static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
+
+const char *sl_config_log_level_name(enum sl_config_log_level level)
+{
+	if ((unsigned int)level >= sizeof(log_level_names) / sizeof(log_level_names[0]))
+		return "info";
+	return log_level_names[level];
+}
+
+void sl_config_defaults(struct sl_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	addr_default(&cfg->listeners.subscribers.plain, "0.0.0.0:8080");
+	addr_default(&cfg->listeners.subscribers.tls, "off");
+	cfg->listeners.subscribers.auth = SL_CONFIG_AUTH_REQUIRED;
+	addr_default(&cfg->listeners.publishers.plain, "127.0.0.1:7070");
+	addr_default(&cfg->listeners.publishers.tls, "off");
+	addr_default(&cfg->listeners.admin.plain, "127.0.0.1:9090");
+	cfg->listeners.control.path = "/run/sluice/control.sock";
+	cfg->listeners.control.mode = 0600;
+	cfg->bpf = true;
+	cfg->bpf_pin_dir = "/sys/fs/bpf/sluice";
+	cfg->cgroup = "sluice";
+	cfg->retention.count = 1000;
+	cfg->retention.age_ns = HOUR;
+	cfg->sse.heartbeat_ns = 15 * SEC;
+	cfg->limits.max_frame_bytes = 1048576;
+	cfg->limits.max_header_bytes = 16384;
+	cfg->limits.handshake_timeout_ns = 10 * SEC;
+	cfg->limits.max_connections = 10000;
+	cfg->limits.max_subscriptions_per_connection = 100;
+	cfg->limits.max_topics = 10000;
+	cfg->limits.max_queued_bytes_per_connection = 4 << 20;
+	cfg->limits.max_publishers = 100;
+	cfg->jwt.leeway_ns = 30 * SEC;
+	cfg->state_dir = "/var/lib/sluice";
+	cfg->log.level = SL_CONFIG_LOG_INFO;
+}
+
+/* ---- Setting one value ---------------------------------------------------------------------- */
+
+static const char *key_list(const struct field *fields, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (; fields->key && o < size; fields++)
+		o += snprintf(buf + o, size - o, "%s%s", o ? ", " : "", fields->key);
+	return buf;
+}
+
+/* Edit distance, for "did you mean": keys are short, so the O(n*m) table is tiny. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[64], prev, tmp;
+
+	if (la >= 64 || lb >= 64)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct field *fields,
+			const char *prefix)
+{
+	const char *text = (const char *)key->data.scalar.value;
+	const struct field *f, *near = NULL;
+	size_t best = 3;
+	char d[EXCERPT_BUF], keys[512];
+
+	for (f = fields; f->key; f++) {
+		size_t dist = distance(text, f->key);
+
+		if (dist < best) {
+			best = dist;
+			near = f;
+		}
+	}
+	if (near)
+		problem(ld, key, "unknown key %s%s%s; did you mean \"%s\"?",
+			excerpt(text, d, sizeof(d)), prefix ? " in " : "", prefix ? prefix : "",
+			near->key);
+	else
+		problem(ld, key, "unknown key %s%s%s; expected one of: %s",
+			excerpt(text, d, sizeof(d)), prefix ? " in " : "", prefix ? prefix : "",
+			key_list(fields, keys, sizeof(keys)));
+}
+
+/* Digits only: "1e3", "0x10", "-1" and "+1" are refused, not guessed. */
+static int parse_count(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (!*s)
+		return -EINVAL;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - (s[i] - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static void out_of_range(struct loader *ld, const yaml_node_t *n, const char *path,
+			 const struct field *f, const char *text)
+{
+	char lo[SL_UNITS_BUF_SIZE], hi[SL_UNITS_BUF_SIZE], d[EXCERPT_BUF];
+
+	if (f->kind == K_SIZE) {
+		sl_format_size(f->min, lo, sizeof(lo));
+		sl_format_size(f->max, hi, sizeof(hi));
+	} else if (f->kind == K_DURATION) {
+		sl_format_duration(f->min, lo, sizeof(lo));
+		sl_format_duration(f->max, hi, sizeof(hi));
+	} else {
+		snprintf(lo, sizeof(lo), "%" PRIu64, f->min);
+		snprintf(hi, sizeof(hi), "%" PRIu64, f->max);
+	}
+	problem(ld, n, "%s: %s is out of range: expected %s to %s", path,
+		excerpt(text, d, sizeof(d)), lo, hi);
+}
+
+static int set_number(struct loader *ld, const struct field *f, const yaml_node_t *n,
+		      const char *path, void *dst)
+{
+	char d[EXCERPT_BUF];
+	const char *s;
+	uint64_t v;
+	int err;
+
+	if (f->kind == K_COUNT) {
+		s = scalar(ld, n, path, "an integer");
+		if (!s)
+			return -EINVAL;
+		/* "1000" in quotes is a string in YAML; a strict reader says so. */
+		if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+			problem(ld, n, "%s: expected an integer, got the quoted string %s", path,
+				excerpt(s, d, sizeof(d)));
+			return -EINVAL;
+		}
+		err = parse_count(s, &v);
+		if (err == -EINVAL) {
+			problem(ld, n, "%s: expected a whole number such as 1000, got %s", path,
+				excerpt(s, d, sizeof(d)));
+			return err;
+		}
+	} else if (f->kind == K_SIZE) {
+		s = scalar(ld, n, path, "a size");
+		if (!s)
+			return -EINVAL;
+		err = sl_parse_size(s, &v);
+		if (err == -EINVAL) {
+			problem(ld, n,
+				"%s: %s is not a size: use bytes (65536) or a whole number with "
+				"KiB, MiB or GiB (64KiB)",
+				path, excerpt(s, d, sizeof(d)));
+			return err;
+		}
+	} else {
+		s = scalar(ld, n, path, "a duration");
+		if (!s)
+			return -EINVAL;
+		err = sl_parse_duration(s, &v);
+		if (err == -EINVAL) {
+			problem(ld, n,
+				"%s: %s is not a duration: use a whole number with a unit: ms, s, "
+				"m, h or d (500ms, 2s, 5m, 1h, 1d)",
+				path, excerpt(s, d, sizeof(d)));
+			return err;
+		}
+	}
+	if (err == -ERANGE || v < f->min || v > f->max) {
+		out_of_range(ld, n, path, f, s);
+		return -ERANGE;
+	}
+	if (f->kind == K_COUNT)
+		*(uint32_t *)dst = (uint32_t)v;
+	else
+		*(uint64_t *)dst = v;
+	return 0;
+}
+
+/* One of words[], compared exactly; reports the choices otherwise. */
+static int choose(struct loader *ld, const yaml_node_t *n, const char *path,
+		  const char *const *words, size_t n_words, const char *choices)
+{
+	char d[EXCERPT_BUF];
+	const char *s = scalar(ld, n, path, choices);
+	size_t i;
+
+	if (!s)
+		return -EINVAL;
+	for (i = 0; i < n_words; i++)
+		if (!strcmp(s, words[i]))
+			return (int)i;
+	problem(ld, n, "%s: expected %s, got %s", path, choices, excerpt(s, d, sizeof(d)));
+	return -EINVAL;
+}
+
+static int set_switch(struct loader *ld, const yaml_node_t *n, const char *path, bool *dst)
+{
+	/* YAML 1.1 booleans as well as on/off: "bpf: false" means what it says. */
+	static const char *const yes[] = { "on", "true", "yes" }, *const no[] = { "off", "false",
+										     "no" };
+	char d[EXCERPT_BUF];
+	const char *s = scalar(ld, n, path, "on or off");
+	size_t i;
+
+	if (!s)
+		return -EINVAL;
+	for (i = 0; i < 3; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*dst = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*dst = false;
+			return 0;
+		}
+	}
+	problem(ld, n, "%s: expected on or off, got %s", path, excerpt(s, d, sizeof(d)));
+	return -EINVAL;
+}
+
+static int set_mode(struct loader *ld, const yaml_node_t *n, const char *path, uint32_t *dst)
+{
+	char d[EXCERPT_BUF];
+	const char *s = scalar(ld, n, path, "an octal mode such as \"0600\"");
+	uint32_t mode = 0;
+	size_t i;
+
+	if (!s)
+		return -EINVAL;
+	/* Always octal, as chmod reads it: "600" and "0600" are the same mode. */
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '7' || i >= 4)
+			break;
+		mode = mode * 8 + (s[i] - '0');
+	}
+	if (i == 0 || s[i] || mode > 0777) {
+		problem(ld, n, "%s: expected an octal mode from \"0000\" to \"0777\", got %s", path,
+			excerpt(s, d, sizeof(d)));
+		return -EINVAL;
+	}
+	*dst = mode;
+	return 0;
+}
+
+/* An absolute path of at most max bytes, copied into the config. */
+static int set_abs_path(struct loader *ld, const yaml_node_t *n, const char *path, size_t max,
+			const char **dst)
+{
+	char d[EXCERPT_BUF];
+	const char *s = scalar(ld, n, path, "an absolute path");
+	const char *copy;
+
+	if (!s)
+		return -EINVAL;
+	if (s[0] != '/') {
+		problem(ld, n, "%s: expected an absolute path, got %s", path,
+			is_null(n) ? "nothing" : excerpt(s, d, sizeof(d)));
+		return -EINVAL;
+	}
+	if (strlen(s) > max) {
+		problem(ld, n, "%s: the path is longer than %zu bytes", path, max);
+		return -EINVAL;
+	}
+	copy = own_strdup(ld, s);
+	if (!copy)
+		return -ENOMEM;
+	*dst = copy;
+	return 0;
+}
+
+static int set_cgroup(struct loader *ld, const yaml_node_t *n, const char *path, const char **dst)
+{
+	char d[EXCERPT_BUF];
+	const char *s = scalar(ld, n, path, "a cgroup name or absolute path");
+	const char *p, *copy;
+
+	if (!s)
+		return -EINVAL;
+	if (!*s || strlen(s) >= PATH_MAX) {
+		problem(ld, n, "%s: expected a cgroup name or absolute path, got %s", path,
+			is_null(n) ? "nothing" : excerpt(s, d, sizeof(d)));
+		return -EINVAL;
+	}
+	/* A relative name stays under the cgroup2 mount: ".." would climb out of it. */
+	for (p = s; (p = strstr(p, "..")) != NULL; p += 2) {
+		if ((p == s || p[-1] == '/') && (p[2] == '/' || p[2] == '\0')) {
+			problem(ld, n, "%s: %s must not contain \"..\"", path,
+				excerpt(s, d, sizeof(d)));
+			return -EINVAL;
+		}
+	}
+	copy = own_strdup(ld, s);
+	if (!copy)
+		return -ENOMEM;
+	*dst = copy;
+	return 0;
+}
+
+/*
+ * A file named relative to the config's directory (so a config and its
+ * policies and keys can move together), made absolute and checked to exist:
+ * `--check` should find a missing file before the daemon does.
+ */
+static int resolve_file(struct loader *ld, const yaml_node_t *n, const char *path,
+			const char **dst)
+{
+	char d[EXCERPT_BUF], *full = NULL;
+	const char *s = scalar(ld, n, path, "a file name");
+	struct stat st;
+	int err = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (!*s) {
+		problem(ld, n, "%s: the file name is empty", path);
+		return -EINVAL;
+	}
+	if (s[0] == '/')
+		full = strdup(s);
+	else if (asprintf(&full, "%s/%s", ld->cfg->dir ? ld->cfg->dir : ".", s) < 0)
+		full = NULL;
+	if (!full) {
+		ld->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	if (strlen(full) >= PATH_MAX) {
+		problem(ld, n, "%s: the path is longer than %d bytes", path, PATH_MAX - 1);
+		err = -EINVAL;
+	} else if (stat(full, &st) != 0) {
+		problem(ld, n, "%s: cannot use %s: %s", path, excerpt(full, d, sizeof(d)),
+			strerror(errno));
+		err = -EINVAL;
+	} else if (!S_ISREG(st.st_mode)) {
+		problem(ld, n, "%s: %s is not a regular file", path, excerpt(full, d, sizeof(d)));
+		err = -EINVAL;
+	} else {
+		*dst = own_strdup(ld, full);
+		if (!*dst)
+			err = -ENOMEM;
+	}
+	free(full);
+	return err;
+}
+
+static int set_addr(struct loader *ld, const yaml_node_t *n, const char *path,
+		    struct sl_config_addr *dst)
+{
+	struct sl_config_addr addr;
+	char d[EXCERPT_BUF];
+	const char *s, *why;
+
+	if (is_null(n)) {
+		sl_config_parse_addr("off", &addr, NULL);
+	} else {
+		s = scalar(ld, n, path, "HOST:PORT or off");
+		if (!s)
+			return -EINVAL;
+		if (sl_config_parse_addr(s, &addr, &why)) {
+			problem(ld, n, "%s: %s is not a listener address: %s", path,
+				excerpt(s, d, sizeof(d)), why);
+			return -EINVAL;
+		}
+	}
+	addr.mark = mark_of(n);
+	*dst = addr;
+	return 0;
+}
+
+static int set_policies(struct loader *ld, const yaml_node_t *n, const char *path)
+{
+	struct sl_config *cfg = ld->cfg;
+	const char **files;
+	yaml_node_item_t *item;
+	char d[EXCERPT_BUF], p[PATH_BUF];
+	size_t count;
+	uint32_t i = 0;
+
+	if (is_null(n)) {
+		cfg->policies = NULL;
+		cfg->n_policies = 0;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		problem(ld, n, "%s: expected a list of files, got %s", path,
+			describe(n, d, sizeof(d)));
+		return -EINVAL;
+	}
+	count = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (count > SL_CONFIG_MAX_POLICIES) {
+		problem(ld, n, "%s: %zu files is more than the %d allowed", path, count,
+			SL_CONFIG_MAX_POLICIES);
+		return -EINVAL;
+	}
+	files = own_alloc(ld, (count ? count : 1) * sizeof(*files));
+	if (!files)
+		return -ENOMEM;
+	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
+		subpath(p, sizeof(p), "%s[%u]", path, (unsigned int)(item - n->data.sequence.items.start));
+		if (resolve_file(ld, node_at(ld, *item), p, &files[i]) == 0)
+			i++;
+	}
+	cfg->policies = files;
+	cfg->n_policies = i;
+	return 0;
+}
+
+/* ---- Inline policy sections ----------------------------------------------------------------- */
+
+/*
+ * Names (application ids, plan and issuer names) end up in logs, metrics
+ * labels and JWT `sub` claims: any bytes but blanks and control characters.
+ */
+static const char *get_name(struct loader *ld, const yaml_node_t *n, const char *path)
+{
+	char d[EXCERPT_BUF];
+	const char *s = scalar(ld, n, path, "a name");
+	size_t i;
+
+	if (!s)
+		return NULL;
+	for (i = 0; s[i]; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			break;
+	if (i == 0 || s[i] || i > SL_CONFIG_MAX_NAME) {
+		problem(ld, n, "%s: %s is not a valid name: 1 to %d bytes without blanks or "
+			       "control characters",
+			path, excerpt(s, d, sizeof(d)), SL_CONFIG_MAX_NAME);
+		return NULL;
+	}
+	return s;
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Reports every repeat of an earlier entry, pointing at the first; sorting
+ * keeps it O(n log n). Binary keys (hashes) are not quoted in the message.
+ */
+static void report_repeats(struct loader *ld, struct named *v, size_t n, const char *what,
+			   bool show_key)
+{
+	size_t i, first = 0;
+	char d[EXCERPT_BUF];
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), named_cmp);
+	for (i = 1; i < n; i++) {
+		if (v[i].len != v[first].len || memcmp(v[i].key, v[first].key, v[i].len)) {
+			first = i;
+			continue;
+		}
+		problem(ld, v[i].node, "%s%s%s is already defined at %zu:%zu", what,
+			show_key ? " " : "", show_key ? excerpt(v[i].key, d, sizeof(d)) : "",
+			v[first].node->start_mark.line + 1, v[first].node->start_mark.column + 1);
+	}
+}
+
+/* Starts a section: records where it is; returns the item count, or -1 when there is nothing to walk. */
+static long section_begin(struct loader *ld, const yaml_node_t *n, const char *path,
+			  struct sl_config_section *sec, const char *item_desc)
+{
+	char d[EXCERPT_BUF];
+	size_t count;
+
+	memset(sec, 0, sizeof(*sec));
+	sec->present = true;
+	sec->mark = mark_of(n);
+	sec->node = node_index(ld, n);
+	if (is_null(n))
+		return -1;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		problem(ld, n, "%s: expected a list of %s, got %s", path, item_desc,
+			describe(n, d, sizeof(d)));
+		return -1;
+	}
+	count = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (count > SL_CONFIG_MAX_APPS) {
+		problem(ld, n, "%s: %zu entries is more than the %d allowed", path, count,
+			SL_CONFIG_MAX_APPS);
+		return -1;
+	}
+	sec->count = (uint32_t)count;
+	return (long)count;
+}
+
+/* plans and issuers: a list of mappings with a unique `name`; the rest is the policy module's. */
+static void check_named_section(struct loader *ld, const yaml_node_t *n, const char *path,
+				struct sl_config_section *sec, const char *what)
+{
+	long count = section_begin(ld, n, path, sec, "mappings with a name");
+	struct named *names;
+	size_t n_names = 0;
+	char d[EXCERPT_BUF], p[PATH_BUF];
+	long i;
+
+	if (count <= 0)
+		return;
+	names = calloc(count, sizeof(*names));
+	if (!names) {
+		ld->err = -ENOMEM;
+		return;
+	}
+	for (i = 0; i < count; i++) {
+		yaml_node_t *item = node_at(ld, n->data.sequence.items.start[i]), *name_node;
+		const char *name;
+
+		subpath(p, sizeof(p), "%s[%ld]", path, i);
+		if (item->type != YAML_MAPPING_NODE) {
+			problem(ld, item, "%s: expected a mapping with a name, got %s", p,
+				describe(item, d, sizeof(d)));
+			continue;
+		}
+		name_node = map_get(ld, item, "name");
+		if (!name_node) {
+			problem(ld, item, "%s: a %s needs a name", p, what);
+			continue;
+		}
+		subpath(p, sizeof(p), "%s[%ld].name", path, i);
+		name = get_name(ld, name_node, p);
+		if (name)
+			names[n_names++] = (struct named){ name, strlen(name), name_node, i };
+	}
+	report_repeats(ld, names, n_names, what, true);
+	free(names);
+}
+
+static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *path,
+			const char ***dst, uint32_t *n_dst)
+{
+	yaml_node_item_t *item;
+	const char **list;
+	char d[EXCERPT_BUF], p[PATH_BUF];
+	size_t count;
+	uint32_t i = 0;
+
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		problem(ld, n, "%s: expected a list of topic patterns, got %s", path,
+			describe(n, d, sizeof(d)));
+		return -EINVAL;
+	}
+	count = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (count > SL_CONFIG_MAX_PATTERNS) {
+		problem(ld, n, "%s: %zu patterns is more than the %d allowed", path, count,
+			SL_CONFIG_MAX_PATTERNS);
+		return -EINVAL;
+	}
+	list = own_alloc(ld, (count ? count : 1) * sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
+		yaml_node_t *pn = node_at(ld, *item);
+		const char *s, *why;
+
+		subpath(p, sizeof(p), "%s[%u]", path,
+			 (unsigned int)(item - n->data.sequence.items.start));
+		s = scalar(ld, pn, p, "a topic pattern");
+		if (!s)
+			continue;
+		if (sl_topic_validate(s, strlen(s), true, &why)) {
+			problem(ld, pn, "%s: %s is not a topic pattern: %s", p,
+				excerpt(s, d, sizeof(d)), why);
+			continue;
+		}
+		list[i] = own_strdup(ld, s);
+		if (list[i])
+			i++;
+	}
+	*dst = list;
+	*n_dst = i;
+	return 0;
+}
+
+static int push_named(struct loader *ld, struct named **v, size_t *n, size_t *cap,
+		      const void *key, size_t len, const yaml_node_t *node)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct named *nv = realloc(*v, ncap * sizeof(**v));
+
+		if (!nv) {
+			ld->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[*n] = (struct named){ key, len, node, *n };
+	(*n)++;
+	return 0;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
+		    struct sl_config_app *app)
+{
+	yaml_node_item_t *item;
+	uint8_t(*keys)[32];
+	char d[EXCERPT_BUF], p[PATH_BUF];
+	size_t count;
+	uint32_t k = 0;
+
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		problem(ld, n, "%s: expected a list of {sha256: HEX}, got %s", path,
+			describe(n, d, sizeof(d)));
+		return -EINVAL;
+	}
+	count = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (count > SL_CONFIG_MAX_API_KEYS) {
+		problem(ld, n, "%s: %zu keys is more than the %d allowed", path, count,
+			SL_CONFIG_MAX_API_KEYS);
+		return -EINVAL;
+	}
+	keys = own_alloc(ld, (count ? count : 1) * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
+		yaml_node_t *kn = node_at(ld, *item), *hn;
+		const char *hex;
+		size_t i;
+
+		subpath(p, sizeof(p), "%s[%u]", path,
+			 (unsigned int)(item - n->data.sequence.items.start));
+		if (kn->type != YAML_MAPPING_NODE) {
+			problem(ld, kn, "%s: expected {sha256: HEX}, got %s", p,
+				describe(kn, d, sizeof(d)));
+			continue;
+		}
+		hn = map_get(ld, kn, "sha256");
+		if (!hn) {
+			problem(ld, kn, "%s: an API key needs sha256 (keys are stored only as hashes)",
+				p);
+			continue;
+		}
+		strncat(p, ".sha256", sizeof(p) - strlen(p) - 1);
+		hex = scalar(ld, hn, p, "64 hex digits");
+		if (!hex)
+			continue;
+		for (i = 0; i < 64 && hex_value(hex[i]) >= 0; i++)
+			;
+		if (i != 64 || hex[64]) {
+			problem(ld, hn,
+				"%s: expected the key's SHA-256 as 64 hex digits "
+				"(printf %%s KEY | sha256sum), got %s",
+				p, excerpt(hex, d, sizeof(d)));
+			continue;
+		}
+		for (i = 0; i < 32; i++)
+			keys[k][i] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+		if (push_named(ld, &ld->keys, &ld->n_keys, &ld->cap_keys, keys[k], 32, hn))
+			return -ENOMEM;
+		k++;
+	}
+	app->api_keys = (const uint8_t(*)[32])keys;
+	app->n_api_keys = k;
+	return 0;
+}
+
+/* The keys of an application this step checks; the policy module owns all others. */
+static void check_app(struct loader *ld, const yaml_node_t *item, const char *path,
+		      struct sl_config_app *app)
+{
+	yaml_node_t *v;
+	char p[PATH_BUF];
+
+	app->mark = mark_of(item);
+	v = map_get(ld, item, "id");
+	if (!v) {
+		problem(ld, item, "%s: an application needs an id", path);
+	} else {
+		subpath(p, sizeof(p), "%s.id", path);
+		app->id = get_name(ld, v, p);
+		if (app->id)
+			app->id = own_strdup(ld, app->id);
+	}
+	v = map_get(ld, item, "plan");
+	if (v) {
+		subpath(p, sizeof(p), "%s.plan", path);
+		app->plan = get_name(ld, v, p);
+		if (app->plan)
+			app->plan = own_strdup(ld, app->plan);
+	}
+	v = map_get(ld, item, "subscribe");
+	if (v) {
+		subpath(p, sizeof(p), "%s.subscribe", path);
+		pattern_list(ld, v, p, &app->subscribe, &app->n_subscribe);
+	}
+	v = map_get(ld, item, "publish");
+	if (v) {
+		subpath(p, sizeof(p), "%s.publish", path);
+		pattern_list(ld, v, p, &app->publish, &app->n_publish);
+	}
+	v = map_get(ld, item, "api_keys");
+	if (v) {
+		subpath(p, sizeof(p), "%s.api_keys", path);
+		api_keys(ld, v, p, app);
+	}
+}
+
+static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path)
+{
+	struct sl_config *cfg = ld->cfg;
+	long count = section_begin(ld, n, path, &cfg->applications, "mappings with an id");
+	struct named *ids = NULL;
+	size_t n_ids = 0;
+	char d[EXCERPT_BUF], p[PATH_BUF];
+	long i;
+
+	if (count <= 0)
+		return;
+	cfg->apps = own_alloc(ld, count * sizeof(*cfg->apps));
+	ids = calloc(count, sizeof(*ids));
+	if (!cfg->apps || !ids) {
+		ld->err = -ENOMEM;
+		free(ids);
+		return;
+	}
+	for (i = 0; i < count; i++) {
+		yaml_node_t *item = node_at(ld, n->data.sequence.items.start[i]);
+		struct sl_config_app *app = &cfg->apps[cfg->n_apps];
+
+		subpath(p, sizeof(p), "%s[%ld]", path, i);
+		if (item->type != YAML_MAPPING_NODE) {
+			problem(ld, item, "%s: expected a mapping with an id, got %s", p,
+				describe(item, d, sizeof(d)));
+			continue;
+		}
+		check_app(ld, item, p, app);
+		if (app->id)
+			ids[n_ids++] = (struct named){ app->id, strlen(app->id),
+						       map_get(ld, item, "id"), n_ids };
+		cfg->n_apps++;
+	}
+	/* One id, one application; one key, one application: otherwise who is calling is ambiguous. */
+	report_repeats(ld, ids, n_ids, "application", true);
+	report_repeats(ld, ld->keys, ld->n_keys, "this API key", false);
+	free(ids);
+	free(ld->keys);
+	ld->keys = NULL;
+	ld->n_keys = ld->cap_keys = 0;
+}
+
+/* ---- Walking the document ------------------------------------------------------------------- */
+
+static void walk_map(struct loader *ld, const yaml_node_t *map, const struct field *fields,
+		     const char *prefix);
+
+static void set_field(struct loader *ld, const struct field *f, const yaml_node_t *n,
+		      const char *path)
+{
+	struct sl_config *cfg = ld->cfg;
+	void *dst = (char *)cfg + f->off;
+	int v;
+
+	switch (f->kind) {
+	case K_MAP:
+		walk_map(ld, n, f->sub, path);
+		break;
+	case K_ADDR:
+		set_addr(ld, n, path, dst);
+		break;
+	case K_AUTH: {
+		static const char *const words[] = { "required", "open" };
+
+		v = choose(ld, n, path, words, 2, "open or required");
+		if (v >= 0)
+			*(enum sl_config_auth *)dst = v ? SL_CONFIG_AUTH_OPEN : SL_CONFIG_AUTH_REQUIRED;
+		break;
+	}
+	case K_SOCKET:
+		set_abs_path(ld, n, path, SL_CONFIG_SOCKET_PATH_MAX, dst);
+		break;
+	case K_DIR:
+		set_abs_path(ld, n, path, PATH_MAX - 1, dst);
+		break;
+	case K_FILE:
+		if (is_null(n))
+			*(const char **)dst = NULL;
+		else
+			resolve_file(ld, n, path, dst);
+		break;
+	case K_CGROUP:
+		set_cgroup(ld, n, path, dst);
+		break;
+	case K_COUNT:
+	case K_SIZE:
+	case K_DURATION:
+		set_number(ld, f, n, path, dst);
+		break;
+	case K_SWITCH:
+		set_switch(ld, n, path, dst);
+		break;
+	case K_MODE:
+		set_mode(ld, n, path, dst);
+		break;
+	case K_LOG_LEVEL:
+		v = choose(ld, n, path, log_level_names, 4, "debug, info, warn or error");
+		if (v >= 0)
+			*(enum sl_config_log_level *)dst = (enum sl_config_log_level)v;
+		break;
+	case K_POLICIES:
+		set_policies(ld, n, path);
+		break;
+	case K_PLANS:
+		check_named_section(ld, n, path, dst, "plan");
+		break;
+	case K_APPS:
+		check_apps(ld, n, path);
+		break;
+	case K_ISSUERS:
+		check_named_section(ld, n, path, dst, "issuer");
+		break;
+	}
+}
+
+static void walk_map(struct loader *ld, const yaml_node_t *map, const struct field *fields,
+		     const char *prefix)
+{
+	yaml_node_pair_t *pair;
+	char d[EXCERPT_BUF], keys[512], path[PATH_BUF];
+
+	/* "tls:" with everything under it commented out is an empty section, not an error. */
+	if (is_null(map))
+		return;
+	if (map->type != YAML_MAPPING_NODE) {
+		problem(ld, map, "%s: expected a mapping with keys %s; got %s",
+			prefix ? prefix : "the file", key_list(fields, keys, sizeof(keys)),
+			describe(map, d, sizeof(d)));
+		return;
+	}
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *key = node_at(ld, pair->key), *value = node_at(ld, pair->value);
+		const struct field *f;
+
+		/* Non-string keys were reported by check_keys. */
+		if (key->type != YAML_SCALAR_NODE)
+			continue;
+		for (f = fields; f->key; f++)
+			if (!strcmp(f->key, (const char *)key->data.scalar.value))
+				break;
+		if (!f->key) {
+			unknown_key(ld, key, fields, prefix);
+			continue;
+		}
+		subpath(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
+			 f->key);
+		set_field(ld, f, value, path);
+	}
+}
+
+/*
+ * Duplicate and non-string keys, in every mapping of the document (the
+ * policy sections included): libyaml keeps both values of a repeated key,
+ * and silently using one of them would hide a mistake. Nodes are visited
+ * once each, in the document's own array, however aliases share them.
+ */
+static void check_keys(struct loader *ld)
+{
+	struct named *v = NULL;
+	size_t n_v, cap = 0;
+	yaml_node_t *n;
+
+	for (n = ld->doc->nodes.start; n < ld->doc->nodes.top; n++) {
+		yaml_node_pair_t *pair;
+
+		if (n->type != YAML_MAPPING_NODE)
+			continue;
+		n_v = 0;
+		for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+			yaml_node_t *key = node_at(ld, pair->key);
+			char d[EXCERPT_BUF];
+
+			if (key->type != YAML_SCALAR_NODE) {
+				problem(ld, key, "keys must be strings, got %s",
+					describe(key, d, sizeof(d)));
+				continue;
+			}
+			if (push_named(ld, &v, &n_v, &cap, key->data.scalar.value,
+				       key->data.scalar.length, key))
+				goto out;
+		}
+		report_repeats(ld, v, n_v, "key", true);
+	}
+out:
+	free(v);
+}
+
+/* The node at a dotted path from the root ("tls.cert_file"), or NULL. */
+static yaml_node_t *find_path(struct loader *ld, const char *dotted)
+{
+	yaml_node_t *n = yaml_document_get_root_node(ld->doc);
+	char buf[128], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", dotted);
+	for (tok = strtok_r(buf, ".", &save); tok && n; tok = strtok_r(NULL, ".", &save))
+		n = map_get(ld, n, tok);
+	return n;
+}
+
+static void problem_path(struct loader *ld, const char *dotted, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A problem about a key given in the file, at that key's value. */
+static void problem_path(struct loader *ld, const char *dotted, const char *fmt, ...)
+{
+	yaml_node_t *n = find_path(ld, dotted);
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n)
+		problem(ld, n, "%s", msg);
+	else
+		problem_at(ld, 0, 0, "%s", msg);
+}
+
+/* Rules across keys, checked once every key has its value. */
+static void check_together(struct loader *ld)
+{
+	struct sl_config *cfg = ld->cfg;
+	struct sl_config_listeners *l = &cfg->listeners;
+	struct {
+		const char *name;
+		struct sl_config_addr *addr;
+	} addrs[] = {
+		{ "listeners.subscribers.plain", &l->subscribers.plain },
+		{ "listeners.subscribers.tls", &l->subscribers.tls },
+		{ "listeners.publishers.plain", &l->publishers.plain },
+		{ "listeners.publishers.tls", &l->publishers.tls },
+		{ "listeners.admin.plain", &l->admin.plain },
+	};
+	const size_t n_addrs = sizeof(addrs) / sizeof(addrs[0]);
+	char a[SL_CONFIG_ADDR_BUF], o[SL_CONFIG_ADDR_BUF], b[SL_UNITS_BUF_SIZE], c[SL_UNITS_BUF_SIZE];
+	size_t i, j;
+
+	if (cfg->tls.cert_file && !cfg->tls.key_file)
+		problem_path(ld, "tls.cert_file", "tls.cert_file is set but tls.key_file is not");
+	if (cfg->tls.key_file && !cfg->tls.cert_file)
+		problem_path(ld, "tls.key_file", "tls.key_file is set but tls.cert_file is not");
+	if (cfg->tls.client_ca_file && !cfg->tls.cert_file)
+		problem_path(ld, "tls.client_ca_file",
+			     "tls.client_ca_file is set but tls.cert_file is not: client "
+			     "certificates are only asked for on TLS listeners");
+
+	/* SPEC "Listeners": subscribers get 0.0.0.0:8443 once a certificate is configured. */
+	if (!l->subscribers.tls.mark.line && cfg->tls.cert_file && cfg->tls.key_file)
+		addr_default(&l->subscribers.tls, "0.0.0.0:8443");
+
+	for (i = 0; i < n_addrs; i++) {
+		if (!addrs[i].addr->enabled || strstr(addrs[i].name, ".tls") == NULL)
+			continue;
+		if (!cfg->tls.cert_file || !cfg->tls.key_file)
+			problem_path(ld, addrs[i].name,
+				     "%s: a TLS listener needs tls.cert_file and tls.key_file",
+				     addrs[i].name);
+	}
+	if (!l->subscribers.plain.enabled && !l->subscribers.tls.enabled)
+		problem_path(ld, "listeners.subscribers",
+			     "listeners.subscribers: plain and tls are both off: no client could "
+			     "subscribe");
+
+	for (i = 0; i < n_addrs; i++) {
+		for (j = i + 1; j < n_addrs; j++) {
+			/* Point at the one the file wrote, the later of the two if both. */
+			size_t at = addrs[j].addr->mark.line ? j : i, other = at == j ? i : j;
+
+			if (!addrs_clash(addrs[i].addr, addrs[j].addr))
+				continue;
+			problem_path(ld, addrs[at].name,
+				     "%s: %s clashes with %s (%s): each listener needs its own port",
+				     addrs[at].name,
+				     sl_config_addr_format(addrs[at].addr, a, sizeof(a)),
+				     addrs[other].name,
+				     sl_config_addr_format(addrs[other].addr, o, sizeof(o)));
+		}
+	}
+
+	/* A queue smaller than one frame would evict every subscriber of a large event. */
+	if (cfg->limits.max_queued_bytes_per_connection < cfg->limits.max_frame_bytes)
+		problem_path(ld, "limits.max_queued_bytes_per_connection",
+			     "limits.max_queued_bytes_per_connection (%s) is smaller than "
+			     "limits.max_frame_bytes (%s): one large event would evict any "
+			     "subscriber",
+			     sl_format_size(cfg->limits.max_queued_bytes_per_connection, b, sizeof(b)),
+			     sl_format_size(cfg->limits.max_frame_bytes, c, sizeof(c)));
+}
+
+/* ---- Reading and parsing -------------------------------------------------------------------- */
+
+static int read_file(const char *path, char **out, size_t *out_len)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = NULL, *nb;
+	ssize_t n;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (!buf || len == cap) {
+			if (buf)
+				cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += n;
+		if (len > SL_CONFIG_MAX_FILE_BYTES) {
+			err = -EFBIG;
+			break;
+		}
+	}
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* libyaml's reader errors carry a byte offset, not a mark: count lines and characters up to it. */
+static void offset_to_mark(const char *buf, size_t len, size_t offset, unsigned long *line,
+			   unsigned long *col)
+{
+	size_t i;
+
+	*line = 1;
+	*col = 1;
+	for (i = 0; i < offset && i < len; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+static int parse_error(struct loader *ld, const yaml_parser_t *p, const char *buf, size_t len)
+{
+	unsigned long line, col;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		ld->err = -ENOMEM;
+		return -ENOMEM;
+	case YAML_READER_ERROR:
+		offset_to_mark(buf, len, p->problem_offset, &line, &col);
+		if (p->problem_value != -1)
+			problem_at(ld, line, col, "%s (byte 0x%02x)", p->problem,
+				   (unsigned int)p->problem_value & 0xff);
+		else
+			problem_at(ld, line, col, "%s", p->problem);
+		return -EINVAL;
+	default:
+		if (p->context)
+			problem_at(ld, p->problem_mark.line + 1, p->problem_mark.column + 1,
+				   "%s (%s at %zu:%zu)", p->problem, p->context,
+				   p->context_mark.line + 1, p->context_mark.column + 1);
+		else
+			problem_at(ld, p->problem_mark.line + 1, p->problem_mark.column + 1, "%s",
+				   p->problem ? p->problem : "the file is not valid YAML");
+		return -EINVAL;
+	}
+}
+
+/*
+ * The event pass: libyaml 0.2.5 has no nesting limit and its loader holds
+ * a stack entry and a node per level, so "[[[[..." of a large file would
+ * take gigabytes before we saw a node. Events let us stop at the limit.
+ */
+static int prescan(struct loader *ld, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, docs = 0, err = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		ld->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	for (;;) {
+		yaml_event_type_t type;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			err = parse_error(ld, &parser, buf, len);
+			break;
+		}
+		type = ev.type;
+		switch (type) {
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				problem_at(ld, ev.start_mark.line + 1, ev.start_mark.column + 1,
+					   "a second YAML document: a config file holds one");
+				err = -EINVAL;
+			}
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > SL_CONFIG_MAX_DEPTH) {
+				problem_at(ld, ev.start_mark.line + 1, ev.start_mark.column + 1,
+					   "nested deeper than %d levels", SL_CONFIG_MAX_DEPTH);
+				err = -EINVAL;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+		if (err || type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	return err;
+}
+
+static int load_document(struct loader *ld, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t *doc;
+	int err = 0;
+
+	doc = calloc(1, sizeof(*doc));
+	if (!doc || !yaml_parser_initialize(&parser)) {
+		free(doc);
+		ld->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, doc)) {
+		/* The loader has already freed what it built. */
+		err = parse_error(ld, &parser, buf, len);
+		free(doc);
+		doc = NULL;
+	}
+	yaml_parser_delete(&parser);
+	ld->doc = doc;
+	ld->cfg->doc = doc;
+	return err;
+}
+
+/* The config's directory, absolute: relative file names resolve against it. */
+static void set_dir(struct loader *ld, const char *path)
+{
+	char *copy = strdup(path), *real;
+
+	if (!copy) {
+		ld->err = -ENOMEM;
+		return;
+	}
+	real = realpath(dirname(copy), NULL);
+	ld->cfg->dir = own_strdup(ld, real ? real : dirname(copy));
+	free(real);
+	free(copy);
+}
+
+int sl_config_load(const char *path, struct sl_config *cfg, struct sl_diag *diag)
+{
+	struct loader ld = { .file = path, .cfg = cfg };
+	size_t before = sl_diag_count(diag), len = 0;
+	yaml_node_t *root;
+	char *buf = NULL;
+	int err;
+
+	sl_config_defaults(cfg);
+	err = read_file(path, &buf, &len);
+	if (err == -EFBIG) {
+		sl_diag_add(diag, path, 0, 0, "the file is larger than %u MiB",
+			    SL_CONFIG_MAX_FILE_BYTES >> 20);
+		return err;
+	}
+	if (err) {
+		sl_diag_add(diag, path, 0, 0, "cannot read the file: %s", strerror(-err));
+		return err;
+	}
+	cfg->path = own_strdup(&ld, path);
+	set_dir(&ld, path);
+
+	err = prescan(&ld, buf, len);
+	if (!err)
+		err = load_document(&ld, buf, len);
+	if (!err) {
+		check_keys(&ld);
+		root = yaml_document_get_root_node(ld.doc);
+		if (root)
+			walk_map(&ld, root, top_fields, NULL);
+		check_together(&ld);
+	}
+	free(buf);
+	flush_problems(&ld, diag);
+	if (ld.err)
+		return ld.err;
+	if (err)
+		return err;
+	return sl_diag_count(diag) > before ? -EINVAL : 0;
+}
+
+void sl_config_free(struct sl_config *cfg)
+{
+	struct owned *o = cfg->owned, *next;
+
+	for (; o; o = next) {
+		next = o->next;
+		free(o);
+	}
+	if (cfg->doc) {
+		yaml_document_delete(cfg->doc);
+		free(cfg->doc);
+	}
+	sl_config_defaults(cfg);
+}
+
+const struct sl_config_app *sl_config_app_find(const struct sl_config *cfg, const char *id)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_apps; i++)
+		if (cfg->apps[i].id && !strcmp(cfg->apps[i].id, id))
+			return &cfg->apps[i];
+	return NULL;
+}
+
+/* ---- Printing ------------------------------------------------------------------------------- */
+
+static void print_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* Plain scalars with only these characters mean the same inside a flow collection. */
+static bool flow_safe(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("_.-/+", *s)))
+			return false;
+	return true;
+}
+
+/*
+ * A node in flow style. Depth is bounded by the prescan; the budget bounds
+ * what aliases could multiply (a few lines of anchors can name millions of
+ * nodes).
+ */
+static int emit_node(FILE *f, const yaml_document_t *doc, const yaml_node_t *n, size_t *budget)
+{
+	yaml_document_t *d = (yaml_document_t *)doc;
+	const char *sep = "";
+
+	if (!n || (*budget)-- == 0)
+		return -E2BIG;
+	if (n->type == YAML_SCALAR_NODE) {
+		const char *v = (const char *)n->data.scalar.value;
+
+		if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && (flow_safe(v) || is_null(n)))
+			fputs(*v ? v : "~", f);
+		else
+			print_quoted(f, v);
+		return 0;
+	}
+	if (n->type == YAML_SEQUENCE_NODE) {
+		yaml_node_item_t *it;
+
+		fputc('[', f);
+		for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+			fputs(sep, f);
+			if (emit_node(f, doc, yaml_document_get_node(d, *it), budget))
+				return -E2BIG;
+			sep = ", ";
+		}
+		fputc(']', f);
+		return 0;
+	}
+	if (n->type == YAML_MAPPING_NODE) {
+		yaml_node_pair_t *p;
+
+		fputc('{', f);
+		for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+			fputs(sep, f);
+			if (emit_node(f, doc, yaml_document_get_node(d, p->key), budget))
+				return -E2BIG;
+			fputs(": ", f);
+			if (emit_node(f, doc, yaml_document_get_node(d, p->value), budget))
+				return -E2BIG;
+			sep = ", ";
+		}
+		fputc('}', f);
+		return 0;
+	}
+	return -E2BIG;
+}
+
+static int print_fields(FILE *f, const struct sl_config *cfg, const struct field *fields,
+			int indent)
+{
+	char buf[SL_CONFIG_ADDR_BUF > SL_UNITS_BUF_SIZE ? SL_CONFIG_ADDR_BUF : SL_UNITS_BUF_SIZE];
+	size_t budget = 1000000;
+	uint32_t i;
+
+	for (; fields->key; fields++) {
+		const void *src = (const char *)cfg + fields->off;
+
+		/* An absent policy section stays absent: present-but-empty means something else. */
+		if ((fields->kind == K_PLANS || fields->kind == K_APPS || fields->kind == K_ISSUERS) &&
+		    (!((const struct sl_config_section *)src)->present || !cfg->doc))
+			continue;
+		fprintf(f, "%*s%s:", indent, "", fields->key);
+		switch (fields->kind) {
+		case K_MAP:
+			fputc('\n', f);
+			if (print_fields(f, cfg, fields->sub, indent + 2))
+				return -E2BIG;
+			continue;
+		case K_ADDR:
+			fprintf(f, " %s", sl_config_addr_format(src, buf, sizeof(buf)));
+			break;
+		case K_AUTH:
+			fprintf(f, " %s",
+				*(const enum sl_config_auth *)src == SL_CONFIG_AUTH_OPEN ? "open"
+											 : "required");
+			break;
+		case K_SOCKET:
+		case K_DIR:
+		case K_FILE:
+		case K_CGROUP:
+			fputc(' ', f);
+			if (*(const char *const *)src)
+				print_quoted(f, *(const char *const *)src);
+			else
+				fputc('~', f);
+			break;
+		case K_COUNT:
+			fprintf(f, " %" PRIu32, *(const uint32_t *)src);
+			break;
+		case K_SIZE:
+			fprintf(f, " %s", sl_format_size(*(const uint64_t *)src, buf, sizeof(buf)));
+			break;
+		case K_DURATION:
+			fprintf(f, " %s", sl_format_duration(*(const uint64_t *)src, buf, sizeof(buf)));
+			break;
+		case K_SWITCH:
+			fprintf(f, " %s", *(const bool *)src ? "on" : "off");
+			break;
+		case K_MODE:
+			fprintf(f, " \"%04" PRIo32 "\"", *(const uint32_t *)src);
+			break;
+		case K_LOG_LEVEL:
+			fprintf(f, " %s",
+				sl_config_log_level_name(*(const enum sl_config_log_level *)src));
+			break;
+		case K_POLICIES:
+			fprintf(f, " [");
+			for (i = 0; i < cfg->n_policies; i++) {
+				fputs(i ? ", " : "", f);
+				print_quoted(f, cfg->policies[i]);
+			}
+			fputc(']', f);
+			break;
+		case K_PLANS:
+		case K_APPS:
+		case K_ISSUERS: {
+			const struct sl_config_section *sec = src;
+
+			fputc(' ', f);
+			if (emit_node(f, cfg->doc, yaml_document_get_node(cfg->doc, sec->node),
+				      &budget))
+				return -E2BIG;
+			break;
+		}
+		}
+		fputc('\n', f);
+	}
+	return 0;
+}
+
+int sl_config_print(const struct sl_config *cfg, FILE *f)
+{
+	if (print_fields(f, cfg, top_fields, 0))
+		return -EIO;
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The admin listener: one request per connection. Health and readiness for
+ * orchestrators, a first /metrics, and POST /v1/publish for backends that
+ * speak HTTP only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kern/kern.h"
+#include "net/conn.h"
+#include "route/topic.h"
+
+static void respond(struct sl_conn *c, int status, const char *type, const char *body)
+{
+	size_t len;
+	char *resp = sl_http_response(status, NULL, type, "Connection: close\r\n", body,
+				      strlen(body), &len);
+
+	if (!resp || sl_outq_push_owned(&c->q, (uint8_t *)resp, len)) {
+		sl_conn_close_now(c);
+		return;
+	}
+	sl_conn_finish(c);
+}
+
+static void fail(struct sl_conn *c, int status, const char *code, const char *detail,
+		 const char *extra)
+{
+	size_t len;
+	char *resp = sl_http_error(status, code, detail, extra, &len);
+
+	if (!resp || sl_outq_push_owned(&c->q, (uint8_t *)resp, len)) {
+		sl_conn_close_now(c);
+		return;
+	}
+	sl_conn_finish(c);
+}
+
+static void metrics(struct sl_conn *c)
+{
+	const struct sl_gateway_stats *s = &c->gw->stats;
+	char body[2048];
+
+	snprintf(body, sizeof(body),
+		 "# HELP sluice_connections Open connections.\n"
+		 "# TYPE sluice_connections gauge\nsluice_connections %u\n"
+		 "# HELP sluice_connections_total Connections accepted.\n"
+		 "# TYPE sluice_connections_total counter\nsluice_connections_total %llu\n"
+		 "# HELP sluice_published_events_total Events accepted from publishers.\n"
+		 "# TYPE sluice_published_events_total counter\nsluice_published_events_total %llu\n"
+		 "# HELP sluice_publish_errors_total Publish requests refused.\n"
+		 "# TYPE sluice_publish_errors_total counter\nsluice_publish_errors_total %llu\n"
+		 "# HELP sluice_delivered_events_total Events written to subscribers.\n"
+		 "# TYPE sluice_delivered_events_total counter\nsluice_delivered_events_total %llu\n"
+		 "# HELP sluice_evicted_total Subscribers evicted as slow consumers.\n"
+		 "# TYPE sluice_evicted_total counter\nsluice_evicted_total %llu\n",
+		 c->gw->nconns, (unsigned long long)s->conns_total,
+		 (unsigned long long)s->published, (unsigned long long)s->publish_errors,
+		 (unsigned long long)s->delivered, (unsigned long long)s->evicted);
+	respond(c, 200, "text/plain; version=0.0.4", body);
+}
+
+static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t head)
+{
+	char name[16], topic[SL_TOPIC_MAX_LEN + 1] = "", body[64];
+	const char *cursor = req->query, *why = NULL;
+	uint64_t clen, seq;
+	int ret;
+
+	if (sl_http_content_length(req, &clen)) {
+		fail(c, 411, "length_required", "POST /v1/publish needs a Content-Length", NULL);
+		return;
+	}
+	if (clen > c->gw->cfg->limits.max_frame_bytes) {
+		fail(c, 413, "payload_too_large", "payload over limits.max_frame_bytes", NULL);
+		return;
+	}
+	if (c->in_len - head < clen)
+		return; /* the body is still coming */
+	while (cursor && cursor < req->query + req->query_len) {
+		char value[SL_TOPIC_MAX_LEN + 1];
+
+		ret = sl_http_query_next(&cursor, req->query + req->query_len, name, sizeof(name),
+					 value, sizeof(value));
+		if (ret <= 0)
+			break;
+		if (strcmp(name, "topic") == 0)
+			memcpy(topic, value, sizeof(topic));
+	}
+	if (!topic[0]) {
+		fail(c, 400, "bad_request", "POST /v1/publish needs ?topic=TOPIC", NULL);
+		return;
+	}
+	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
+	if (ret) {
+		fail(c, ret == -ENOSPC ? 429 : 400, "publish_refused", why, NULL);
+		return;
+	}
+	snprintf(body, sizeof(body), "{\"seq\":%llu}", (unsigned long long)seq);
+	respond(c, 202, "application/json", body);
+}
+
+void sl_admin_on_http(struct sl_conn *c)
+{
+	struct sl_http_request req;
+	const char *why = NULL;
+	int head;
+
+	if (c->closing)
+		return;
+	head = sl_http_parse((const char *)c->in, c->in_len, c->gw->cfg->limits.max_header_bytes,
+			     &req, &why);
+	if (head == 0)
+		return;
+	if (head < 0) {
+		fail(c, 400, head == -EMSGSIZE ? "headers_too_large" : "bad_request",
+		     why ? why : "malformed request", NULL);
+		return;
+	}
+#define IS(m, p)                                                                                   \
+	(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0 &&             \
+	 req.path_len == strlen(p) && memcmp(req.path, p, req.path_len) == 0)
+	if (IS("GET", "/healthz"))
+		respond(c, 200, "text/plain", "ok\n");
+	else if (IS("GET", "/readyz"))
+		respond(c, c->gw->shutting_down ? 503 : 200, "text/plain",
+			c->gw->shutting_down ? "shutting down\n" : "ready\n");
+	else if (IS("GET", "/metrics"))
+		metrics(c);
+	else if (IS("POST", "/v1/publish"))
+		publish(c, &req, (size_t)head);
+	else if (req.path_len == 11 && memcmp(req.path, "/v1/publish", 11) == 0)
+		fail(c, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
+	else
+		fail(c, 404, "not_found", "no such endpoint", NULL);
+#undef IS
+}

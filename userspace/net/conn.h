@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The gateway's internals, shared by gateway.c (listeners, connection
+ * lifecycle, flushing), sub.c (WebSocket and SSE subscribers), pub.c (native
+ * publishers) and admin.c (admin HTTP). Not a public API.
+ */
+#ifndef SLUICE_NET_CONN_H
+#define SLUICE_NET_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "net/http.h"
+#include "net/outq.h"
+#include "net/ws.h"
+#include "route/router.h"
+
+struct sl_kern;
+
+enum sl_conn_kind {
+	SL_CONN_HTTP = 0,  /* subscriber listener, reading the handshake */
+	SL_CONN_WS = 1,    /* WebSocket subscriber */
+	SL_CONN_SSE = 2,   /* Server-Sent Events subscriber */
+	SL_CONN_PUB = 3,   /* native publisher */
+	SL_CONN_ADMIN = 4, /* admin listener, one request per connection */
+};
+
+/* What a client may do: from the application its credentials map to. */
+struct sl_grant {
+	const char *app_id;
+	const char *const *subscribe; /* patterns */
+	uint32_t n_subscribe;
+	const char *const *publish;
+	uint32_t n_publish;
+};
+
+struct sl_conn {
+	struct sl_gateway *gw;
+	struct sl_conn *prev, *next;       /* all connections */
+	struct sl_conn *flush_next;        /* connections with bytes to write this iteration */
+	int fd;
+	enum sl_conn_kind kind;
+	uint64_t id;
+	uint64_t cookie; /* socket cookie: the meter's key, the operator's `id` */
+	char peer[64];
+	uint16_t peer_port;
+
+	struct event *rd, *wr, *timer;
+	uint8_t *in;
+	size_t in_len, in_cap;
+	struct sl_outq q;
+
+	bool in_flush_list;
+	bool closing;      /* write what is queued, then close */
+	bool write_closed; /* FIN sent, waiting for the peer's */
+	bool metered;      /* the kernel meter has this socket */
+	uint16_t close_code;
+	const char *close_reason;
+
+	struct sl_grant grant;
+	struct sl_ws_decoder ws;
+	char **subs; /* subscribed patterns */
+	uint32_t nsubs;
+	uint64_t last_gseq; /* a connection gets an event once, whatever its patterns */
+
+	uint64_t bytes_out;
+	uint64_t events_out;
+	uint64_t events_queued;
+	uint64_t opened_ns;
+	char name[64]; /* publisher name from hello */
+	bool hello_done;
+};
+
+struct sl_gateway_stats {
+	uint64_t conns_total;
+	uint64_t published;
+	uint64_t publish_errors;
+	uint64_t delivered;
+	uint64_t evicted;
+	uint64_t handshake_errors;
+};
+
+struct sl_gateway {
+	struct event_base *base;
+	const struct sl_config *cfg;
+	struct sl_kern *kern;
+	struct sl_router *router;
+	struct evconnlistener *sub_lst, *pub_lst, *admin_lst;
+	uint16_t sub_port, pub_port, admin_port;
+	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
+	struct event *sig_term, *sig_int, *drain_ev, *idle_ev;
+	struct sl_conn *conns;
+	struct sl_conn *flush_head;
+	uint32_t nconns;
+	uint64_t next_id;
+	bool shutting_down;
+	struct sl_bytes heartbeat; /* one SSE comment record, shared by every stream */
+	struct sl_gateway_stats stats;
+};
+
+/* gateway.c */
+uint64_t sl_now_ns(void);
+uint64_t sl_mono_ns(void);
+void sl_conn_schedule_flush(struct sl_conn *c);
+void sl_conn_close_now(struct sl_conn *c);
+void sl_conn_finish(struct sl_conn *c); /* flush, then FIN, then close */
+int sl_conn_meter(struct sl_conn *c, int framing);
+void sl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len,
+		       const void *data, size_t len, uint64_t *seq, const char **why);
+void sl_grant_for_open(struct sl_gateway *gw, struct sl_grant *g);
+bool sl_grant_allows(const char *const *patterns, uint32_t n, const char *topic);
+
+/* sub.c */
+void sl_sub_on_http(struct sl_conn *c);
+void sl_sub_on_ws_bytes(struct sl_conn *c);
+void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx);
+void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason);
+void sl_sub_drop_subs(struct sl_conn *c);
+void sl_sub_heartbeat(struct sl_conn *c);
+
+/* pub.c */
+void sl_pub_on_bytes(struct sl_conn *c);
+
+/* admin.c */
+void sl_admin_on_http(struct sl_conn *c);
+
+#endif

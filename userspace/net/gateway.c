@@ -1,0 +1,775 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Listeners, connection lifecycle and the write path. Every connection is a
+ * raw nonblocking fd with a read event and a write event (no bufferevents:
+ * the write path must see each short write to resync the kernel meter).
+ * Bytes to send go to the connection's output queue; the connection joins
+ * the flush list; one deferred callback per loop iteration writes every
+ * listed queue with one writev each.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "kern/kern.h"
+#include "net/conn.h"
+#include "net/gateway.h"
+#include "net/sse.h"
+
+uint64_t sl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t sl_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void sl_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static const char *kind_name(enum sl_conn_kind kind)
+{
+	static const char *const names[] = { "http", "ws", "sse", "publisher", "admin" };
+
+	return kind <= SL_CONN_ADMIN ? names[kind] : "unknown";
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg);
+
+static void conn_free(struct sl_conn *c)
+{
+	struct sl_gateway *gw = c->gw;
+
+	sl_sub_drop_subs(c);
+	if (c->rd)
+		event_free(c->rd);
+	if (c->wr)
+		event_free(c->wr);
+	if (c->timer)
+		event_free(c->timer);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		gw->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	gw->nconns--;
+	sl_outq_fini(&c->q);
+	sl_ws_decoder_fini(&c->ws);
+	free(c->in);
+	free(c);
+}
+
+void sl_conn_close_now(struct sl_conn *c)
+{
+	struct sl_gateway *gw = c->gw;
+	struct sl_conn **pp;
+
+	/* JSON-lines log: one line per connection close with its final counters. */
+	sl_log("{\"msg\":\"conn_close\",\"id\":%llu,\"kind\":\"%s\",\"peer\":\"%s:%u\","
+	       "\"app\":\"%s\",\"events\":%llu,\"bytes\":%llu,\"code\":%u,\"reason\":\"%s\","
+	       "\"duration_ms\":%llu}",
+	       (unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
+	       c->grant.app_id ? c->grant.app_id : "", (unsigned long long)c->events_out,
+	       (unsigned long long)c->bytes_out, c->close_code,
+	       c->close_reason ? c->close_reason : "",
+	       (unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
+	if (c->in_flush_list) {
+		for (pp = &gw->flush_head; *pp; pp = &(*pp)->flush_next) {
+			if (*pp == c) {
+				*pp = c->flush_next;
+				break;
+			}
+		}
+	}
+	conn_free(c);
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_conn *c = arg;
+	char buf[4096];
+	ssize_t n;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		sl_conn_close_now(c);
+		return;
+	}
+	/* After our FIN, read and discard until the peer closes too. */
+	do {
+		n = recv(c->fd, buf, sizeof(buf), 0);
+	} while (n > 0);
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		sl_conn_close_now(c);
+}
+
+/*
+ * Everything queued is out: send our FIN and give the peer two seconds to
+ * answer with its own, so the last bytes are not lost to a reset.
+ */
+static void conn_linger(struct sl_conn *c)
+{
+	struct timeval two = { 2, 0 };
+
+	c->write_closed = true;
+	shutdown(c->fd, SHUT_WR);
+	event_del(c->rd);
+	event_del(c->wr);
+	event_free(c->rd);
+	c->rd = event_new(c->gw->base, c->fd, EV_READ | EV_PERSIST, on_linger, c);
+	if (!c->rd || event_add(c->rd, &two)) {
+		sl_conn_close_now(c);
+		return;
+	}
+}
+
+/* Returns -1 when the connection was closed. */
+static int conn_flush(struct sl_conn *c)
+{
+	uint64_t events = 0;
+	int short_write = 0;
+	ssize_t w;
+
+	if (c->write_closed)
+		return 0;
+	w = sl_outq_flush(&c->q, c->fd, &short_write, &events);
+	if (w < 0) {
+		c->close_reason = "write failed";
+		sl_conn_close_now(c);
+		return -1;
+	}
+	c->bytes_out += (uint64_t)w;
+	c->events_out += events;
+	c->gw->stats.delivered += events;
+	if (short_write) {
+		/* The meter must re-sync before the retry (kern.h, sl_kern_sock_resync). */
+		if (c->metered && c->gw->kern)
+			sl_kern_sock_resync(c->gw->kern, c->fd);
+		event_add(c->wr, NULL);
+		return 0;
+	}
+	event_del(c->wr);
+	if (c->closing && !c->q.count)
+		conn_linger(c);
+	return 0;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_flush(arg);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+	struct sl_conn *c;
+
+	(void)fd;
+	(void)what;
+	while ((c = gw->flush_head)) {
+		gw->flush_head = c->flush_next;
+		c->flush_next = NULL;
+		c->in_flush_list = false;
+		conn_flush(c);
+	}
+}
+
+void sl_conn_schedule_flush(struct sl_conn *c)
+{
+	if (c->in_flush_list || c->write_closed)
+		return;
+	c->in_flush_list = true;
+	c->flush_next = c->gw->flush_head;
+	c->gw->flush_head = c;
+	event_active(c->gw->flush_ev, EV_WRITE, 0);
+}
+
+void sl_conn_finish(struct sl_conn *c)
+{
+	c->closing = true;
+	event_del(c->rd);
+	if (c->timer)
+		event_del(c->timer);
+	sl_conn_schedule_flush(c);
+}
+
+int sl_conn_meter(struct sl_conn *c, int framing)
+{
+	struct sl_sock_config cfg = { 0 };
+	int ret;
+
+	if (!c->gw->kern)
+		return 0;
+	cfg.framing = (enum sl_framing)framing;
+	/* Framing starts after everything written or queued so far (the handshake answer). */
+	cfg.frame_start = (uint32_t)(c->bytes_out + c->q.bytes);
+	ret = sl_kern_sock_configure(c->gw->kern, c->fd, &cfg);
+	c->metered = ret == 0;
+	return ret;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_conn *c = arg;
+	size_t cap_limit = c->gw->cfg->limits.max_frame_bytes + c->gw->cfg->limits.max_header_bytes;
+	ssize_t n;
+
+	(void)what;
+	if (c->in_cap - c->in_len < 4096) {
+		size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
+		uint8_t *in;
+
+		/* Bounded: nothing a peer sends may grow a buffer past one frame. */
+		if (cap > cap_limit + 8192)
+			cap = cap_limit + 8192;
+		if (cap <= c->in_len) {
+			c->close_reason = "input over the frame limit";
+			sl_conn_close_now(c);
+			return;
+		}
+		in = realloc(c->in, cap);
+		if (!in) {
+			sl_conn_close_now(c);
+			return;
+		}
+		c->in = in;
+		c->in_cap = cap;
+	}
+	n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (!c->close_reason)
+			c->close_reason = n == 0 ? "peer closed" : "read failed";
+		sl_conn_close_now(c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	switch (c->kind) {
+	case SL_CONN_HTTP:
+		sl_sub_on_http(c);
+		break;
+	case SL_CONN_WS:
+		sl_sub_on_ws_bytes(c);
+		break;
+	case SL_CONN_SSE:
+		c->in_len = 0; /* an event stream has nothing to say back */
+		break;
+	case SL_CONN_PUB:
+		sl_pub_on_bytes(c);
+		break;
+	case SL_CONN_ADMIN:
+		sl_admin_on_http(c);
+		break;
+	}
+}
+
+static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->kind == SL_CONN_HTTP || c->kind == SL_CONN_ADMIN ||
+	    (c->kind == SL_CONN_PUB && !c->hello_done)) {
+		c->close_reason = "handshake timeout";
+		sl_conn_close_now(c);
+	}
+}
+
+static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind,
+				const struct sockaddr *sa)
+{
+	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
+	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
+			      (suseconds_t)(timeout_ns % 1000000000ull / 1000) };
+	struct sl_conn *c = calloc(1, sizeof(*c));
+	socklen_t len = sizeof(uint64_t);
+	int one = 1;
+
+	if (!c)
+		return NULL;
+	c->gw = gw;
+	c->fd = fd;
+	c->kind = kind;
+	c->id = ++gw->next_id;
+	c->opened_ns = sl_mono_ns();
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c->cookie, &len))
+		c->cookie = c->id;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, c->peer, sizeof(c->peer));
+		c->peer_port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->peer, sizeof(c->peer));
+		c->peer_port = ntohs(in6->sin6_port);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sl_outq_init(&c->q);
+	sl_ws_decoder_init(&c->ws, gw->cfg->limits.max_frame_bytes);
+	c->rd = event_new(gw->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->wr = event_new(gw->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+	c->timer = evtimer_new(gw->base, on_handshake_timeout, c);
+	c->next = gw->conns;
+	if (gw->conns)
+		gw->conns->prev = c;
+	gw->conns = c;
+	gw->nconns++;
+	gw->stats.conns_total++;
+	if (!c->rd || !c->wr || !c->timer || event_add(c->rd, NULL) ||
+	    evtimer_add(c->timer, &tv)) {
+		sl_conn_close_now(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Answers and closes a connection the gateway cannot take (limits, shutdown). */
+static void refuse(int fd, int status, const char *code, const char *detail, const char *extra)
+{
+	size_t len;
+	char *resp = sl_http_error(status, code, detail, extra, &len);
+
+	if (resp) {
+		ssize_t w = send(fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		(void)w;
+		free(resp);
+	}
+	close(fd);
+}
+
+static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
+		      int socklen, void *arg)
+{
+	struct sl_gateway *gw = arg;
+	enum sl_conn_kind kind = SL_CONN_HTTP;
+	struct sl_conn *c;
+
+	(void)socklen;
+	if (lst == gw->pub_lst)
+		kind = SL_CONN_PUB;
+	else if (lst == gw->admin_lst)
+		kind = SL_CONN_ADMIN;
+	if (gw->shutting_down) {
+		if (kind == SL_CONN_PUB)
+			close(fd);
+		else
+			refuse(fd, 503, "shutting_down", "the gateway is shutting down", NULL);
+		return;
+	}
+	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections) {
+		refuse(fd, 429, "connection_limit", "the gateway's connection limit is reached",
+		       "Retry-After: 1\r\n");
+		return;
+	}
+	c = conn_new(gw, fd, kind, sa);
+	if (!c)
+		close(fd);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+static void on_accept_error(struct evconnlistener *lst, void *arg)
+{
+	struct timeval pause = { 0, 100000 };
+
+	(void)arg;
+	/* Out of fds: back off instead of spinning on a listener that stays readable. */
+	sl_log("{\"msg\":\"accept_error\",\"error\":\"%s\"}", strerror(errno));
+	evconnlistener_disable(lst);
+	event_base_once(evconnlistener_get_base(lst), -1, EV_TIMEOUT, on_accept_resume, lst,
+			&pause);
+}
+
+static int bind_listener(struct sl_gateway *gw, const struct sl_config_addr *l,
+			 struct evconnlistener **out, uint16_t *port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char name[SL_CONFIG_ADDR_BUF];
+
+	*out = NULL;
+	*port = 0;
+	if (!l->enabled)
+		return 0;
+	*out = evconnlistener_new_bind(gw->base, on_accept, gw,
+				       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					       LEV_OPT_CLOSE_ON_EXEC,
+				       1024, (const struct sockaddr *)&l->sa, (int)l->sa_len);
+	if (!*out) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s:%u:%u: cannot listen on %s: %s",
+			 gw->cfg->path ? gw->cfg->path : "config", l->mark.line, l->mark.col,
+			 sl_config_addr_format(l, name, sizeof(name)), strerror(e));
+		return -e;
+	}
+	evconnlistener_set_error_cb(*out, on_accept_error);
+	if (getsockname(evconnlistener_get_fd(*out), (struct sockaddr *)&ss, &sl) == 0)
+		*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+static void log_meter_close(void *ctx, const struct sl_close_record *r)
+{
+	(void)ctx;
+	sl_log("{\"msg\":\"meter_close\",\"id\":%llu,\"lport\":%u,\"rport\":%u,\"events\":%llu,"
+	       "\"replies\":%llu,\"bytes\":%llu,\"drops\":%llu,\"bytes_acked\":%llu,"
+	       "\"srtt_us\":%u,\"retrans\":%u,\"duration_ms\":%llu}",
+	       (unsigned long long)r->cookie, r->local_port, r->remote_port,
+	       (unsigned long long)r->events, (unsigned long long)r->replies,
+	       (unsigned long long)r->bytes, (unsigned long long)r->drops,
+	       (unsigned long long)r->bytes_acked, r->srtt_us, r->total_retrans,
+	       (unsigned long long)(r->duration_ns / 1000000));
+}
+
+static void on_closes(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+
+	(void)fd;
+	(void)what;
+	sl_kern_closes_consume(gw->kern, log_meter_close, gw);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+	struct sl_conn *c;
+
+	(void)fd;
+	(void)what;
+	for (c = gw->conns; c; c = c->next)
+		if (c->kind == SL_CONN_SSE && !c->closing)
+			sl_sub_heartbeat(c);
+}
+
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+
+	(void)fd;
+	(void)what;
+	sl_router_expire(gw->router, sl_now_ns());
+}
+
+static void on_drained(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopexit(((struct sl_gateway *)arg)->base, NULL);
+}
+
+/* SIGTERM/SIGINT: stop accepting, close every client with 1001, flush, exit. */
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+	struct timeval grace = { 2, 0 };
+	struct sl_conn *c, *next;
+
+	(void)what;
+	if (gw->shutting_down)
+		return;
+	gw->shutting_down = true;
+	sl_log("{\"msg\":\"shutdown\",\"signal\":%d,\"connections\":%u}", (int)sig, gw->nconns);
+	if (gw->sub_lst)
+		evconnlistener_disable(gw->sub_lst);
+	if (gw->pub_lst)
+		evconnlistener_disable(gw->pub_lst);
+	for (c = gw->conns; c; c = next) {
+		next = c->next;
+		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
+			sl_sub_close(c, 1001, "gateway shutting down");
+		else if (c->kind != SL_CONN_ADMIN)
+			sl_conn_close_now(c);
+	}
+	gw->drain_ev = evtimer_new(gw->base, on_drained, gw);
+	if (gw->drain_ev)
+		evtimer_add(gw->drain_ev, &grace);
+}
+
+static void on_idle_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+
+	(void)fd;
+	(void)what;
+	/* Leave early once every subscriber has been flushed and closed. */
+	if (gw->shutting_down && !gw->conns)
+		event_base_loopexit(gw->base, NULL);
+}
+
+int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct sl_kern *kern,
+		   char *err, size_t errlen)
+{
+	struct sl_router_opts ropts = { 0 };
+	struct timeval tv;
+	struct sl_gateway *gw;
+	int ret;
+
+	*out = NULL;
+	gw = calloc(1, sizeof(*gw));
+	if (!gw)
+		return -ENOMEM;
+	gw->cfg = cfg;
+	gw->kern = kern;
+	gw->base = event_base_new();
+	ropts.ring_count = cfg->retention.count;
+	ropts.ring_age_ns = cfg->retention.age_ns;
+	ropts.max_topics = cfg->limits.max_topics;
+	gw->router = sl_router_new(&ropts);
+	if (!gw->base || !gw->router) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	{
+		struct sl_sse_buf hb = { 0 };
+
+		if (sl_sse_encode_comment("hb", &hb) == 0)
+			gw->heartbeat.data = (uint8_t *)sl_sse_buf_take(&hb, &gw->heartbeat.len);
+		sl_sse_buf_fini(&hb);
+		if (!gw->heartbeat.data) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	ret = bind_listener(gw, &cfg->listeners.subscribers.plain, &gw->sub_lst, &gw->sub_port, err,
+			    errlen);
+	if (!ret)
+		ret = bind_listener(gw, &cfg->listeners.publishers.plain, &gw->pub_lst,
+				    &gw->pub_port, err, errlen);
+	if (!ret)
+		ret = bind_listener(gw, &cfg->listeners.admin.plain, &gw->admin_lst,
+				    &gw->admin_port, err, errlen);
+	if (ret)
+		goto fail;
+	if (kern) {
+		/* Sockets accepted on these ports are metered; framing is set per socket. */
+		if (gw->sub_port)
+			ret = sl_kern_port_add(kern, gw->sub_port, SL_FRAMING_RAW);
+		if (!ret && gw->pub_port)
+			ret = sl_kern_port_add(kern, gw->pub_port, SL_FRAMING_LEN4);
+		if (!ret && gw->admin_port)
+			ret = sl_kern_port_add(kern, gw->admin_port, SL_FRAMING_RAW);
+		if (ret) {
+			snprintf(err, errlen, "cannot register the listener ports with the meter: %s",
+				 strerror(-ret));
+			goto fail;
+		}
+		gw->closes_ev = event_new(gw->base, sl_kern_closes_fd(kern), EV_READ | EV_PERSIST,
+					  on_closes, gw);
+		if (!gw->closes_ev || event_add(gw->closes_ev, NULL)) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	gw->flush_ev = event_new(gw->base, -1, 0, on_flush, gw);
+	gw->heartbeat_ev = event_new(gw->base, -1, EV_PERSIST, on_heartbeat, gw);
+	gw->expire_ev = event_new(gw->base, -1, EV_PERSIST, on_expire, gw);
+	gw->sig_term = evsignal_new(gw->base, SIGTERM, on_stop_signal, gw);
+	gw->sig_int = evsignal_new(gw->base, SIGINT, on_stop_signal, gw);
+	gw->idle_ev = event_new(gw->base, -1, EV_PERSIST, on_idle_check, gw);
+	if (!gw->flush_ev || !gw->heartbeat_ev || !gw->expire_ev || !gw->sig_term ||
+	    !gw->sig_int || !gw->idle_ev) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	tv.tv_sec = (time_t)(cfg->sse.heartbeat_ns / 1000000000ull);
+	tv.tv_usec = (suseconds_t)(cfg->sse.heartbeat_ns % 1000000000ull / 1000);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_sec = 15;
+	event_add(gw->heartbeat_ev, &tv);
+	tv.tv_sec = 1;
+	tv.tv_usec = 0;
+	event_add(gw->expire_ev, &tv);
+	tv.tv_sec = 0;
+	tv.tv_usec = 50000;
+	event_add(gw->idle_ev, &tv);
+	event_add(gw->sig_term, NULL);
+	event_add(gw->sig_int, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	*out = gw;
+	return 0;
+fail:
+	sl_gateway_free(gw);
+	return ret ? ret : -ENOMEM;
+}
+
+uint16_t sl_gateway_port(const struct sl_gateway *gw, char which)
+{
+	switch (which) {
+	case 's':
+		return gw->sub_port;
+	case 'p':
+		return gw->pub_port;
+	case 'a':
+		return gw->admin_port;
+	default:
+		return 0;
+	}
+}
+
+int sl_gateway_run(struct sl_gateway *gw)
+{
+	sl_log("{\"msg\":\"ready\",\"subscribers\":%u,\"publishers\":%u,\"admin\":%u,\"meter\":%s}",
+	       gw->sub_port, gw->pub_port, gw->admin_port, gw->kern ? "true" : "false");
+	return event_base_dispatch(gw->base) < 0 ? -EIO : 0;
+}
+
+void sl_gateway_free(struct sl_gateway *gw)
+{
+	if (!gw)
+		return;
+	while (gw->conns)
+		sl_conn_close_now(gw->conns);
+	if (gw->sub_lst)
+		evconnlistener_free(gw->sub_lst);
+	if (gw->pub_lst)
+		evconnlistener_free(gw->pub_lst);
+	if (gw->admin_lst)
+		evconnlistener_free(gw->admin_lst);
+	if (gw->flush_ev)
+		event_free(gw->flush_ev);
+	if (gw->heartbeat_ev)
+		event_free(gw->heartbeat_ev);
+	if (gw->expire_ev)
+		event_free(gw->expire_ev);
+	if (gw->closes_ev)
+		event_free(gw->closes_ev);
+	if (gw->sig_term)
+		event_free(gw->sig_term);
+	if (gw->sig_int)
+		event_free(gw->sig_int);
+	if (gw->drain_ev)
+		event_free(gw->drain_ev);
+	if (gw->idle_ev)
+		event_free(gw->idle_ev);
+	if (gw->router)
+		sl_router_free(gw->router);
+	free(gw->heartbeat.data);
+	if (gw->base)
+		event_base_free(gw->base);
+	free(gw);
+}
+
+int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len,
+		       const void *data, size_t len, uint64_t *seq, const char **why)
+{
+	int ret;
+
+	if (len > gw->cfg->limits.max_frame_bytes) {
+		*why = "payload over max_frame_bytes";
+		gw->stats.publish_errors++;
+		return -EMSGSIZE;
+	}
+	ret = sl_router_publish(gw->router, topic, topic_len, data, len, sl_now_ns(),
+				sl_sub_deliver, gw, seq);
+	if (ret == -EINVAL)
+		*why = "invalid topic (NATS-style subject, no wildcards)";
+	else if (ret == -ENOSPC)
+		*why = "too many topics (limits.max_topics)";
+	else if (ret)
+		*why = "internal error";
+	if (ret)
+		gw->stats.publish_errors++;
+	else
+		gw->stats.published++;
+	return ret;
+}
+
+void sl_grant_for_open(struct sl_gateway *gw, struct sl_grant *g)
+{
+	static const char *const everything[] = { ">" };
+	const struct sl_config_app *app = sl_config_app_find(gw->cfg, "public");
+
+	memset(g, 0, sizeof(*g));
+	if (app) {
+		g->app_id = app->id;
+		g->subscribe = app->subscribe;
+		g->n_subscribe = app->n_subscribe;
+		g->publish = app->publish;
+		g->n_publish = app->n_publish;
+		return;
+	}
+	/* No `public` application: an open listener lets anyone subscribe, nobody publish. */
+	g->app_id = "public";
+	g->subscribe = everything;
+	g->n_subscribe = 1;
+}
+
+/*
+ * A subscription pattern is allowed when every topic it can match is
+ * allowed: the granted pattern must cover it token by token (`>` covers
+ * the rest, `*` covers one token or a `*`).
+ */
+static bool pattern_covers(const char *grant, const char *want)
+{
+	const char *g = grant, *w = want;
+
+	for (;;) {
+		const char *ge = strchr(g, '.'), *we = strchr(w, '.');
+		size_t gl = ge ? (size_t)(ge - g) : strlen(g);
+		size_t wl = we ? (size_t)(we - w) : strlen(w);
+
+		if (gl == 1 && g[0] == '>')
+			return true;
+		if (wl == 1 && w[0] == '>')
+			return false;
+		if (!(gl == 1 && g[0] == '*') && (gl != wl || memcmp(g, w, gl) != 0))
+			return false;
+		if (!ge || !we)
+			return !ge && !we;
+		g = ge + 1;
+		w = we + 1;
+	}
+}
+
+bool sl_grant_allows(const char *const *patterns, uint32_t n, const char *topic)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (pattern_covers(patterns[i], topic))
+			return true;
+	return false;
+}

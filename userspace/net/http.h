@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * HTTP/1.1 for the subscriber and admin listeners: a strict request-head
+ * parser (RFC 9112 §2-§5) and builders for the few responses the gateway
+ * writes. Pure code over caller buffers: no sockets, no global state.
+ *
+ * The parser is incremental in the simple way: call it again with the whole
+ * buffer received so far until it answers. Heads are bounded (max_head_bytes,
+ * config `limits.max_header_bytes`), so re-scanning costs little, and bad
+ * input is refused as soon as it is seen rather than when the head ends.
+ */
+#ifndef SLUICE_NET_HTTP_H
+#define SLUICE_NET_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* More header fields than this is an attack or a broken client: -EMSGSIZE. */
+#define SL_HTTP_MAX_HEADERS 64
+
+/* Strings below point into the parsed buffer and are not NUL-terminated. */
+struct sl_http_header {
+	const char *name;
+	size_t name_len;
+	const char *value; /* without leading and trailing whitespace */
+	size_t value_len;
+};
+
+struct sl_http_request {
+	const char *method;
+	size_t method_len;
+	const char *target; /* the request-target exactly as sent */
+	size_t target_len;
+	const char *path; /* "/v1/ws"; "*" for the asterisk-form */
+	size_t path_len;
+	const char *query; /* after '?', NULL when the target has none */
+	size_t query_len;
+	int version_minor; /* HTTP/1.<minor> */
+	size_t header_count;
+	struct sl_http_header headers[SL_HTTP_MAX_HEADERS];
+};
+
+/*
+ * Parses a request head from the first len bytes of buf.
+ *
+ * Returns the head length (request line, fields and the empty line) when the
+ * head is complete, 0 when more bytes are needed, -EMSGSIZE when the head is
+ * longer than max_head_bytes or has more than SL_HTTP_MAX_HEADERS fields, and
+ * -EINVAL when it is malformed. On error *why (when why is not NULL) is a
+ * short static sentence for the 400 answer. req is valid only after a
+ * positive return, and only while buf is.
+ */
+int sl_http_parse(const char *buf, size_t len, size_t max_head_bytes, struct sl_http_request *req,
+		  const char **why);
+
+/* The first field named name (case-insensitive), or NULL. */
+const struct sl_http_header *sl_http_header_get(const struct sl_http_request *req,
+						const char *name);
+
+/* How many fields are named name: credentials sent twice are refused. */
+size_t sl_http_header_count(const struct sl_http_request *req, const char *name);
+
+/*
+ * True when a comma-separated list field (every field of that name, RFC 9110
+ * §5.3) holds token, case-insensitively: `Connection: keep-alive, Upgrade`.
+ */
+bool sl_http_header_has_token(const struct sl_http_request *req, const char *name,
+			      const char *token);
+
+/*
+ * Content-Length (RFC 9112 §6.3): 0 with *out set, -ENOENT when absent
+ * (*out = 0), -EINVAL when malformed, out of range or given twice with
+ * different values (identical repeats are accepted, as §6.3 allows).
+ */
+int sl_http_content_length(const struct sl_http_request *req, uint64_t *out);
+
+/*
+ * Iterates over the pairs of a query string (application/x-www-form-urlencoded:
+ * '&' separates pairs, '+' is a space, %XX is a byte). *cursor starts at the
+ * query and is advanced past each pair; empty pairs are skipped; a pair
+ * without '=' has an empty value. Writes NUL-terminated name and value.
+ * Returns 1 for a pair, 0 at the end, -EINVAL for a bad escape, an escaped NUL
+ * (it would cut the C string short) or a name or value that does not fit.
+ */
+int sl_http_query_next(const char **cursor, const char *end, char *name, size_t name_cap,
+		       char *value, size_t value_cap);
+
+/*
+ * Builds a response: status line (reason NULL picks the standard phrase),
+ * Date, Content-Type when content_type is not NULL, Content-Length, then
+ * extra_headers verbatim (whole "Name: value\r\n" lines; a missing final CRLF
+ * is added), the empty line and the body.
+ *
+ * body NULL means no body in this buffer and no Content-Length: a 101
+ * upgrade, or a stream that follows with Transfer-Encoding: chunked. 1xx, 204
+ * and 304 never carry Content-Length (RFC 9110 §8.6).
+ *
+ * Returns a malloc'd buffer (*out_len bytes, NUL-terminated past the end), or
+ * NULL with errno ENOMEM, or EINVAL when reason or content_type hold CR or LF.
+ */
+char *sl_http_response(int status, const char *reason, const char *content_type,
+		       const char *extra_headers, const char *body, size_t body_len,
+		       size_t *out_len);
+
+/*
+ * A handshake failure (SPEC "Authentication at the handshake"):
+ * `{"error":"<code>","detail":"<detail>"}` as application/json, with
+ * `Connection: close`. extra_headers carries WWW-Authenticate (401) or
+ * Retry-After (429). Same return convention as sl_http_response.
+ */
+char *sl_http_error(int status, const char *code, const char *detail, const char *extra_headers,
+		    size_t *out_len);
+
+/* The standard reason phrase (RFC 9110 §15) of the statuses we use, or "Unknown". */
+const char *sl_http_reason(int status);
+
+#endif

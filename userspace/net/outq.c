@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "net/outq.h"
+
+#define OUTQ_IOV 64
+
+void sl_outq_init(struct sl_outq *q)
+{
+	memset(q, 0, sizeof(*q));
+}
+
+static void item_release(struct sl_outq_item *it)
+{
+	if (it->ev)
+		sl_event_unref(it->ev);
+	free(it->owned);
+	memset(it, 0, sizeof(*it));
+}
+
+void sl_outq_fini(struct sl_outq *q)
+{
+	while (q->count) {
+		item_release(&q->items[q->head]);
+		q->head = (q->head + 1) % q->cap;
+		q->count--;
+	}
+	free(q->items);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Doubles the ring, keeping order; amortised, so pushing stays O(1). */
+static int grow(struct sl_outq *q)
+{
+	uint32_t cap = q->cap ? q->cap * 2 : 16, i;
+	struct sl_outq_item *items = malloc(cap * sizeof(*items));
+
+	if (!items)
+		return -ENOMEM;
+	for (i = 0; i < q->count; i++)
+		items[i] = q->items[(q->head + i) % q->cap];
+	free(q->items);
+	q->items = items;
+	q->cap = cap;
+	q->head = 0;
+	return 0;
+}
+
+static struct sl_outq_item *tail_slot(struct sl_outq *q)
+{
+	if (q->count == q->cap && grow(q))
+		return NULL;
+	return &q->items[(q->head + q->count) % q->cap];
+}
+
+int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc)
+{
+	const struct sl_bytes *b = sl_event_encoding(ev, enc);
+	struct sl_outq_item *it;
+
+	if (!b || !b->data)
+		return -ENOMEM;
+	it = tail_slot(q);
+	if (!it)
+		return -ENOMEM;
+	it->data = b->data;
+	it->len = b->len;
+	it->ev = sl_event_ref(ev);
+	it->owned = NULL;
+	it->is_event = 1;
+	q->count++;
+	q->bytes += b->len;
+	return 0;
+}
+
+int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
+{
+	struct sl_outq_item *it = tail_slot(q);
+
+	if (!it) {
+		free(data);
+		return -ENOMEM;
+	}
+	it->data = data;
+	it->len = len;
+	it->ev = NULL;
+	it->owned = data;
+	it->is_event = 0;
+	q->count++;
+	q->bytes += len;
+	return 0;
+}
+
+int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, len);
+	return sl_outq_push_owned(q, copy, len);
+}
+
+ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done)
+{
+	struct iovec iov[OUTQ_IOV];
+	size_t total = 0, offered, left;
+	uint32_t n, i;
+	ssize_t w;
+
+	*short_write = 0;
+	while (q->count) {
+		offered = 0;
+		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
+		for (i = 0; i < n; i++) {
+			struct sl_outq_item *it = &q->items[(q->head + i) % q->cap];
+			size_t skip = i == 0 ? q->head_off : 0;
+
+			iov[i].iov_base = (void *)(it->data + skip);
+			iov[i].iov_len = it->len - skip;
+			offered += iov[i].iov_len;
+		}
+		w = writev(fd, iov, (int)n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				*short_write = 1;
+				break;
+			}
+			return -errno;
+		}
+		total += (size_t)w;
+		q->bytes -= (size_t)w;
+		left = (size_t)w;
+		while (left && q->count) {
+			struct sl_outq_item *it = &q->items[q->head];
+			size_t rest = it->len - q->head_off;
+
+			if (left < rest) {
+				q->head_off += left;
+				break;
+			}
+			left -= rest;
+			if (it->is_event && events_done)
+				(*events_done)++;
+			item_release(it);
+			q->head = (q->head + 1) % q->cap;
+			q->count--;
+			q->head_off = 0;
+		}
+		if ((size_t)w < offered) {
+			*short_write = 1;
+			break;
+		}
+	}
+	return (ssize_t)total;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A connection's output queue: references to shared event encodings plus
+ * small private buffers (handshake answers, replies), written with one
+ * writev per flush. Queued bytes are what backpressure limits look at.
+ */
+#ifndef SLUICE_NET_OUTQ_H
+#define SLUICE_NET_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "route/event.h"
+
+struct sl_outq_item {
+	const uint8_t *data;
+	size_t len;
+	struct sl_event *ev; /* holds a reference when the bytes are an event's */
+	uint8_t *owned;      /* private copy, freed when written */
+	uint8_t is_event;    /* counts as a delivered event once fully written */
+};
+
+struct sl_outq {
+	struct sl_outq_item *items;
+	uint32_t cap, head, count;
+	size_t head_off; /* bytes of the head item already written */
+	size_t bytes;    /* bytes queued, not yet written */
+};
+
+void sl_outq_init(struct sl_outq *q);
+void sl_outq_fini(struct sl_outq *q);
+
+/* Queues an event's encoding (shared bytes, one reference). */
+int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc);
+
+/* Queues a private copy of data. */
+int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len);
+
+/* Queues a malloc'd buffer, taking ownership (freed even on failure). */
+int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len);
+
+/*
+ * Writes as much as the socket takes with writev (up to 64 items a call,
+ * looping while the kernel takes everything). Returns bytes written (>= 0) or
+ * -errno on a hard error. *short_write is set when the kernel took less than
+ * offered (EAGAIN included): the caller must resync the meter (kern.h) and
+ * wait for POLLOUT. *events_done counts event items completed.
+ */
+ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done);
+
+#endif

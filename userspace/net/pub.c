@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Native publishers: frames of a 4-byte big-endian length and one msgpack
+ * map. `hello` first, then `pub` (acked with the topic's seq when it carries
+ * an id) and `ping` (the backend heartbeat). Authentication of `hello` plugs
+ * in at hello_grant().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "net/conn.h"
+#include "proto/envelope.h"
+#include "route/topic.h"
+
+static void pub_send(struct sl_conn *c, msgpack_sbuffer *sb)
+{
+	uint8_t *buf = malloc(4 + sb->size);
+
+	if (!buf) {
+		c->close_reason = "out of memory";
+		sl_conn_finish(c);
+		return;
+	}
+	buf[0] = (uint8_t)(sb->size >> 24);
+	buf[1] = (uint8_t)(sb->size >> 16);
+	buf[2] = (uint8_t)(sb->size >> 8);
+	buf[3] = (uint8_t)sb->size;
+	memcpy(buf + 4, sb->data, sb->size);
+	if (sl_outq_push_owned(&c->q, buf, 4 + sb->size)) {
+		c->close_reason = "out of memory";
+		sl_conn_finish(c);
+		return;
+	}
+	sl_conn_schedule_flush(c);
+}
+
+static void pub_err(struct sl_conn *c, bool has_id, uint64_t id, int code, const char *msg)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	if (sl_envelope_encode_err(&sb, has_id, id, code, msg) == 0)
+		pub_send(c, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void pub_simple(struct sl_conn *c, const char *op)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	if (sl_envelope_encode_simple(&sb, op) == 0)
+		pub_send(c, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* The one place a backend's credentials become permissions (issue #4). */
+static int hello_grant(struct sl_conn *c, const struct sl_envelope_in *m)
+{
+	size_t n = m->name_len < sizeof(c->name) - 1 ? m->name_len : sizeof(c->name) - 1;
+
+	if (m->name)
+		memcpy(c->name, m->name, n);
+	c->name[n] = '\0';
+	c->grant.app_id = "backend";
+	return 0;
+}
+
+static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
+{
+	struct sl_envelope_in m;
+	msgpack_unpacked scratch;
+	const char *why = NULL;
+	uint64_t seq;
+	int ret;
+
+	msgpack_unpacked_init(&scratch);
+	if (sl_envelope_decode(p, len, &m, &scratch, &why)) {
+		c->gw->stats.publish_errors++;
+		pub_err(c, false, 0, 400, why ? why : "invalid msgpack envelope");
+		if (!c->hello_done)
+			sl_conn_finish(c);
+		goto out;
+	}
+	if (!c->hello_done) {
+		if (m.op != SL_ENVELOPE_OP_HELLO) {
+			pub_err(c, false, 0, 400, "the first frame must be hello");
+			sl_conn_finish(c);
+			goto out;
+		}
+		if (hello_grant(c, &m)) {
+			pub_err(c, false, 0, 401, "invalid credentials");
+			sl_conn_finish(c);
+			goto out;
+		}
+		c->hello_done = true;
+		evtimer_del(c->timer);
+		sl_log("{\"msg\":\"backend_up\",\"id\":%llu,\"name\":\"%s\",\"peer\":\"%s:%u\"}",
+		       (unsigned long long)c->cookie, c->name, c->peer, c->peer_port);
+		pub_simple(c, "ok");
+		goto out;
+	}
+	switch (m.op) {
+	case SL_ENVELOPE_OP_PING:
+		pub_simple(c, "pong");
+		break;
+	case SL_ENVELOPE_OP_PUB:
+		ret = sl_gateway_publish(c->gw, m.topic, m.topic_len, m.data, m.data_len, &seq,
+					 &why);
+		if (ret) {
+			/* Errors are answered only when the frame asked for an answer. */
+			if (m.has_id)
+				pub_err(c, true, m.id, ret == -ENOSPC ? 429 : 400, why);
+		} else if (m.has_id) {
+			msgpack_sbuffer sb;
+
+			msgpack_sbuffer_init(&sb);
+			if (sl_envelope_encode_ack(&sb, m.id, true, seq) == 0)
+				pub_send(c, &sb);
+			msgpack_sbuffer_destroy(&sb);
+		}
+		break;
+	default:
+		pub_err(c, m.has_id, m.id, 400, "op not valid on a publisher connection");
+		break;
+	}
+out:
+	msgpack_unpacked_destroy(&scratch);
+}
+
+void sl_pub_on_bytes(struct sl_conn *c)
+{
+	size_t at = 0, len;
+
+	while (!c->closing && c->in_len - at >= 4) {
+		const uint8_t *p = c->in + at;
+
+		len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+		if (len > c->gw->cfg->limits.max_frame_bytes) {
+			pub_err(c, false, 0, 400, "frame over limits.max_frame_bytes");
+			c->close_reason = "frame too big";
+			sl_conn_finish(c);
+			break;
+		}
+		if (c->in_len - at - 4 < len)
+			break;
+		on_frame(c, p + 4, len);
+		at += 4 + len;
+	}
+	if (c->closing)
+		return;
+	memmove(c->in, c->in + at, c->in_len - at);
+	c->in_len -= at;
+}

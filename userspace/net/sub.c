@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Subscribers: the HTTP handshake on the subscriber listener, then the
+ * WebSocket protocol (sub/unsub/pub ops in msgpack) or a Server-Sent Events
+ * stream. Authentication plugs in at one place, handshake_grant().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "kern/kern.h"
+#include "net/conn.h"
+#include "net/sse.h"
+#include "proto/envelope.h"
+#include "route/topic.h"
+
+#define SL_SSE_MAX_TOPICS 16
+
+static void queue_or_close(struct sl_conn *c, int ret)
+{
+	if (ret) {
+		/* Deferred: the caller may be iterating the router's subscriptions. */
+		c->close_reason = "out of memory";
+		sl_conn_finish(c);
+	}
+}
+
+/* Answers a handshake with an error and closes after the answer is out. */
+static void http_fail(struct sl_conn *c, int status, const char *code, const char *detail,
+		      const char *extra)
+{
+	size_t len;
+	char *resp = sl_http_error(status, code, detail, extra, &len);
+
+	c->gw->stats.handshake_errors++;
+	c->close_code = (uint16_t)status;
+	c->close_reason = code;
+	if (!resp || sl_outq_push_owned(&c->q, (uint8_t *)resp, len)) {
+		sl_conn_close_now(c);
+		return;
+	}
+	sl_conn_finish(c);
+}
+
+/*
+ * The one place credentials become permissions. Open listeners grant the
+ * `public` application of the policy, or subscribe-anything when there is
+ * none; protected listeners need the authentication module (issue #4).
+ */
+static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
+{
+	(void)req;
+	if (c->gw->cfg->listeners.subscribers.auth == SL_CONFIG_AUTH_REQUIRED) {
+		http_fail(c, 401, "unauthorized", "credentials are required on this listener",
+			  "WWW-Authenticate: Bearer realm=\"sluice\"\r\n");
+		return -EACCES;
+	}
+	sl_grant_for_open(c->gw, &c->grant);
+	return 0;
+}
+
+static bool may_subscribe(const struct sl_conn *c, const char *pattern)
+{
+	return sl_grant_allows(c->grant.subscribe, c->grant.n_subscribe, pattern);
+}
+
+static int add_sub(struct sl_conn *c, const char *pattern)
+{
+	char **subs;
+	char *copy;
+	int ret;
+
+	if (c->nsubs >= c->gw->cfg->limits.max_subscriptions_per_connection)
+		return -E2BIG;
+	copy = strdup(pattern);
+	if (!copy)
+		return -ENOMEM;
+	subs = realloc(c->subs, (c->nsubs + 1) * sizeof(*subs));
+	if (!subs) {
+		free(copy);
+		return -ENOMEM;
+	}
+	c->subs = subs;
+	ret = sl_router_subscribe(c->gw->router, copy, c);
+	if (ret) {
+		free(copy);
+		return ret;
+	}
+	c->subs[c->nsubs++] = copy;
+	return 0;
+}
+
+static int del_sub(struct sl_conn *c, const char *pattern)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		if (strcmp(c->subs[i], pattern) == 0) {
+			sl_router_unsubscribe(c->gw->router, c->subs[i], c);
+			free(c->subs[i]);
+			c->subs[i] = c->subs[--c->nsubs];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void sl_sub_drop_subs(struct sl_conn *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		sl_router_unsubscribe(c->gw->router, c->subs[i], c);
+		free(c->subs[i]);
+	}
+	free(c->subs);
+	c->subs = NULL;
+	c->nsubs = 0;
+}
+
+/* ---- WebSocket -------------------------------------------------------- */
+
+static int ws_queue_frame(struct sl_conn *c, uint8_t opcode, const void *payload, size_t len)
+{
+	uint8_t hdr[SL_WS_MAX_SERVER_HEADER];
+	size_t hl = sl_ws_frame_header(hdr, opcode, true, len);
+	uint8_t *buf = malloc(hl + len + 1);
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, hdr, hl);
+	if (len)
+		memcpy(buf + hl, payload, len);
+	return sl_outq_push_owned(&c->q, buf, hl + len);
+}
+
+static void ws_queue_sbuf(struct sl_conn *c, msgpack_sbuffer *sb)
+{
+	queue_or_close(c, ws_queue_frame(c, SL_WS_OP_BINARY, sb->data, sb->size));
+}
+
+static void ws_reply_err(struct sl_conn *c, bool has_id, uint64_t id, int code, const char *msg)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	if (sl_envelope_encode_err(&sb, has_id, id, code, msg) == 0)
+		ws_queue_sbuf(c, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	sl_conn_schedule_flush(c);
+}
+
+static void ws_reply_ack(struct sl_conn *c, uint64_t id, bool has_seq, uint64_t seq)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	if (sl_envelope_encode_ack(&sb, id, has_seq, seq) == 0)
+		ws_queue_sbuf(c, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	sl_conn_schedule_flush(c);
+}
+
+void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
+{
+	uint8_t payload[SL_WS_MAX_CONTROL_PAYLOAD];
+	char json[160];
+	size_t len;
+
+	if (c->closing)
+		return;
+	c->close_code = code;
+	c->close_reason = reason;
+	if (c->kind == SL_CONN_WS) {
+		len = sl_ws_close_payload(payload, code, reason);
+		if (ws_queue_frame(c, SL_WS_OP_CLOSE, payload, len)) {
+			sl_conn_close_now(c);
+			return;
+		}
+	} else if (c->kind == SL_CONN_SSE) {
+		struct sl_sse_buf rec = { 0 };
+		size_t rlen;
+
+		snprintf(json, sizeof(json), "{\"code\":%u,\"reason\":\"%s\"}", code, reason);
+		if (sl_sse_encode_notice(SL_SSE_EVENT_CLOSE, json, &rec) == 0) {
+			uint8_t *bytes = (uint8_t *)sl_sse_buf_take(&rec, &rlen);
+
+			if (bytes)
+				sl_outq_push_owned(&c->q, bytes, rlen);
+		}
+		sl_sse_buf_fini(&rec);
+		sl_outq_push_copy(&c->q, SL_SSE_LAST_CHUNK, sizeof(SL_SSE_LAST_CHUNK) - 1);
+	}
+	sl_conn_finish(c);
+}
+
+void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
+{
+	struct sl_conn *c = sub;
+
+	(void)ctx;
+	/* Overlapping patterns of one connection: the event goes out once. */
+	if (c->last_gseq == ev->gseq || c->closing)
+		return;
+	c->last_gseq = ev->gseq;
+	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection) {
+		/* A consumer that does not read must not cost the gateway memory. */
+		c->gw->stats.evicted++;
+		sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
+		return;
+	}
+	if (sl_outq_push_event(&c->q, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE)) {
+		queue_or_close(c, -ENOMEM);
+		return;
+	}
+	c->events_queued++;
+	sl_conn_schedule_flush(c);
+}
+
+static void replay_one(struct sl_event *ev, void *ctx)
+{
+	struct sl_conn *c = ctx;
+
+	if (sl_outq_push_event(&c->q, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE) == 0)
+		c->events_queued++;
+}
+
+static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
+{
+	char pattern[SL_TOPIC_MAX_LEN + 1];
+	const char *why = NULL;
+	int ret;
+
+	if (m->topic_len > SL_TOPIC_MAX_LEN ||
+	    sl_topic_validate(m->topic, m->topic_len, true, &why)) {
+		ws_reply_err(c, m->has_id, m->id, 400, why ? why : "topic too long");
+		return;
+	}
+	memcpy(pattern, m->topic, m->topic_len);
+	pattern[m->topic_len] = '\0';
+	if (!may_subscribe(c, pattern)) {
+		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to subscribe to this topic");
+		return;
+	}
+	if (m->has_since && sl_topic_is_pattern(m->topic, m->topic_len)) {
+		ws_reply_err(c, m->has_id, m->id, 400, "since needs an exact topic, not a pattern");
+		return;
+	}
+	ret = add_sub(c, pattern);
+	if (ret == -EEXIST) {
+		ws_reply_ack(c, m->id, false, 0);
+		return;
+	}
+	if (ret == -E2BIG) {
+		ws_reply_err(c, m->has_id, m->id, 429,
+			     "too many subscriptions (limits.max_subscriptions_per_connection)");
+		return;
+	}
+	if (ret) {
+		ws_reply_err(c, m->has_id, m->id, 500, "cannot subscribe");
+		return;
+	}
+	ws_reply_ack(c, m->id, false, 0);
+	if (m->has_since) {
+		ret = sl_router_replay_topic(c->gw->router, pattern, m->since, replay_one, c);
+		/* An unknown topic after events the client saw: a restart lost them. */
+		if (ret == -ERANGE || (ret == -ENOENT && m->since > 0))
+			ws_reply_err(c, m->has_id, m->id, 410,
+				     "events after `since` are no longer retained");
+		sl_conn_schedule_flush(c);
+	}
+}
+
+static void ws_op_unsub(struct sl_conn *c, const struct sl_envelope_in *m)
+{
+	char pattern[SL_TOPIC_MAX_LEN + 1];
+
+	if (m->topic_len > SL_TOPIC_MAX_LEN) {
+		ws_reply_err(c, m->has_id, m->id, 400, "topic too long");
+		return;
+	}
+	memcpy(pattern, m->topic, m->topic_len);
+	pattern[m->topic_len] = '\0';
+	if (del_sub(c, pattern)) {
+		ws_reply_err(c, m->has_id, m->id, 404, "not subscribed to this pattern");
+		return;
+	}
+	ws_reply_ack(c, m->id, false, 0);
+}
+
+static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
+{
+	char topic[SL_TOPIC_MAX_LEN + 1];
+	const char *why = NULL;
+	uint64_t seq;
+	int ret;
+
+	if (m->topic_len > SL_TOPIC_MAX_LEN ||
+	    sl_topic_validate(m->topic, m->topic_len, false, &why)) {
+		ws_reply_err(c, m->has_id, m->id, 400, why ? why : "topic too long");
+		return;
+	}
+	memcpy(topic, m->topic, m->topic_len);
+	topic[m->topic_len] = '\0';
+	if (!sl_grant_allows(c->grant.publish, c->grant.n_publish, topic)) {
+		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to publish on this topic");
+		return;
+	}
+	ret = sl_gateway_publish(c->gw, topic, m->topic_len, m->data, m->data_len, &seq, &why);
+	if (ret) {
+		ws_reply_err(c, m->has_id, m->id, ret == -EMSGSIZE ? 400 : ret == -ENOSPC ? 429 : 400,
+			     why);
+		return;
+	}
+	ws_reply_ack(c, m->id, true, seq);
+}
+
+static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
+{
+	struct sl_envelope_in m;
+	msgpack_unpacked scratch;
+	const char *why = NULL;
+
+	if (ev->opcode != SL_WS_OP_BINARY) {
+		sl_sub_close(c, SL_WS_CLOSE_UNSUPPORTED_DATA,
+			     "binary frames of sluice.v1.msgpack only");
+		return;
+	}
+	msgpack_unpacked_init(&scratch);
+	if (sl_envelope_decode(ev->payload, ev->len, &m, &scratch, &why)) {
+		ws_reply_err(c, false, 0, 400, why ? why : "invalid msgpack envelope");
+		msgpack_unpacked_destroy(&scratch);
+		return;
+	}
+	switch (m.op) {
+	case SL_ENVELOPE_OP_SUB:
+		ws_op_sub(c, &m);
+		break;
+	case SL_ENVELOPE_OP_UNSUB:
+		ws_op_unsub(c, &m);
+		break;
+	case SL_ENVELOPE_OP_PUB:
+		ws_op_pub(c, &m);
+		break;
+	default:
+		ws_reply_err(c, m.has_id, m.id, 400, "op not valid on a subscriber connection");
+		break;
+	}
+	msgpack_unpacked_destroy(&scratch);
+}
+
+void sl_sub_on_ws_bytes(struct sl_conn *c)
+{
+	struct sl_ws_event ev;
+	size_t at = 0;
+	ssize_t used;
+
+	while (at < c->in_len && !c->closing) {
+		used = sl_ws_decode(&c->ws, c->in + at, c->in_len - at, &ev);
+		if (used < 0) {
+			sl_sub_close(c, SL_WS_CLOSE_PROTOCOL_ERROR, "protocol error");
+			break;
+		}
+		at += (size_t)used;
+		switch (ev.type) {
+		case SL_WS_EV_NEED_MORE:
+			break;
+		case SL_WS_EV_MESSAGE:
+			ws_on_message(c, &ev);
+			break;
+		case SL_WS_EV_PING:
+			queue_or_close(c, ws_queue_frame(c, SL_WS_OP_PONG, ev.payload, ev.len));
+			sl_conn_schedule_flush(c);
+			break;
+		case SL_WS_EV_PONG:
+			break;
+		case SL_WS_EV_CLOSE:
+			/* Echo the peer's code (RFC 6455 §5.5.1), or 1000 for an empty close. */
+			sl_sub_close(c, ev.close_code == SL_WS_CLOSE_NO_STATUS ? SL_WS_CLOSE_NORMAL
+									       : ev.close_code,
+				     "closed by the client");
+			break;
+		case SL_WS_EV_ERROR:
+			sl_sub_close(c, ev.close_code, ev.why ? ev.why : "protocol error");
+			break;
+		}
+		if (ev.type == SL_WS_EV_NEED_MORE && used == 0)
+			break;
+	}
+	/* What the decoder consumed is gone; it buffers partial frames itself. */
+	if (at >= c->in_len)
+		c->in_len = 0;
+	else {
+		memmove(c->in, c->in + at, c->in_len - at);
+		c->in_len -= at;
+	}
+}
+
+static bool offers_subprotocol(const struct sl_http_request *req)
+{
+	return sl_http_header_has_token(req, "Sec-WebSocket-Protocol", SL_WS_SUBPROTOCOL);
+}
+
+static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_t head_len)
+{
+	const struct sl_http_header *key = sl_http_header_get(req, "Sec-WebSocket-Key");
+	const struct sl_http_header *ver = sl_http_header_get(req, "Sec-WebSocket-Version");
+	char accept[SL_WS_ACCEPT_LEN + 1], resp[512];
+	int n;
+
+	if (!sl_http_header_has_token(req, "Upgrade", "websocket") ||
+	    !sl_http_header_has_token(req, "Connection", "upgrade")) {
+		http_fail(c, 426, "upgrade_required", "GET /v1/ws needs a WebSocket upgrade",
+			  "Upgrade: websocket\r\n");
+		return;
+	}
+	if (!ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0) {
+		http_fail(c, 426, "upgrade_required", "only WebSocket version 13 is spoken",
+			  "Sec-WebSocket-Version: 13\r\n");
+		return;
+	}
+	if (!key || sl_ws_accept_key(key->value, key->value_len, accept)) {
+		http_fail(c, 400, "bad_request", "missing or malformed Sec-WebSocket-Key", NULL);
+		return;
+	}
+	if (handshake_grant(c, req))
+		return;
+	n = snprintf(resp, sizeof(resp),
+		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+		     accept,
+		     offers_subprotocol(req) ? "Sec-WebSocket-Protocol: " SL_WS_SUBPROTOCOL "\r\n"
+					     : "");
+	if (sl_outq_push_copy(&c->q, resp, (size_t)n)) {
+		sl_conn_close_now(c);
+		return;
+	}
+	c->kind = SL_CONN_WS;
+	evtimer_del(c->timer);
+	sl_conn_meter(c, SL_FRAMING_WS);
+	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"ws\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
+	       (unsigned long long)c->cookie, c->peer, c->peer_port,
+	       c->grant.app_id ? c->grant.app_id : "");
+	sl_conn_schedule_flush(c);
+	/* Bytes after the handshake are already WebSocket frames. */
+	memmove(c->in, c->in + head_len, c->in_len - head_len);
+	c->in_len -= head_len;
+	if (c->in_len)
+		sl_sub_on_ws_bytes(c);
+}
+
+static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+				   "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+				   "Transfer-Encoding: chunked\r\n\r\n";
+	char name[16], value[SL_TOPIC_MAX_LEN + 1], ref_topic[SL_TOPIC_MAX_LEN + 1];
+	const char *patterns[SL_SSE_MAX_TOPICS];
+	char *owned[SL_SSE_MAX_TOPICS];
+	const struct sl_http_header *last = sl_http_header_get(req, "Last-Event-ID");
+	const char *cursor = req->query, *why = NULL;
+	size_t n = 0, i;
+	uint64_t ref_seq = 0;
+	int ret;
+
+	while (cursor && cursor < req->query + req->query_len) {
+		ret = sl_http_query_next(&cursor, req->query + req->query_len, name, sizeof(name),
+					 value, sizeof(value));
+		if (ret < 0) {
+			http_fail(c, 400, "bad_request", "malformed query string", NULL);
+			goto out;
+		}
+		if (ret == 0)
+			break;
+		if (strcmp(name, "topic") != 0)
+			continue;
+		if (sl_topic_validate(value, strlen(value), true, &why)) {
+			http_fail(c, 400, "bad_topic", why, NULL);
+			goto out;
+		}
+		if (n == SL_SSE_MAX_TOPICS) {
+			http_fail(c, 400, "too_many_topics", "at most 16 topic parameters", NULL);
+			goto out;
+		}
+		owned[n] = strdup(value);
+		if (!owned[n]) {
+			sl_conn_close_now(c);
+			goto out;
+		}
+		patterns[n] = owned[n];
+		n++;
+	}
+	if (!n) {
+		http_fail(c, 400, "bad_request", "GET /v1/sse needs at least one ?topic=PATTERN",
+			  NULL);
+		goto out;
+	}
+	if (last && sl_sse_parse_last_event_id(last->value, last->value_len, ref_topic,
+					       sizeof(ref_topic), &ref_seq)) {
+		http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be TOPIC:SEQ", NULL);
+		goto out;
+	}
+	if (handshake_grant(c, req))
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (!may_subscribe(c, patterns[i])) {
+			http_fail(c, 403, "forbidden", "not allowed to subscribe to this topic",
+				  NULL);
+			goto out;
+		}
+	}
+	if (sl_outq_push_copy(&c->q, head, sizeof(head) - 1)) {
+		sl_conn_close_now(c);
+		goto out;
+	}
+	c->kind = SL_CONN_SSE;
+	evtimer_del(c->timer);
+	sl_conn_meter(c, SL_FRAMING_SSE);
+	if (last) {
+		ret = sl_router_replay_after(c->gw->router, patterns, n, ref_topic, ref_seq,
+					     replay_one, c);
+		if (ret == -ERANGE) {
+			struct sl_sse_buf rec = { 0 };
+			size_t rlen;
+
+			if (sl_sse_encode_notice(SL_SSE_EVENT_GAP,
+						 "{\"code\":410,\"reason\":\"events after "
+						 "Last-Event-ID are no longer retained\"}",
+						 &rec) == 0) {
+				uint8_t *bytes = (uint8_t *)sl_sse_buf_take(&rec, &rlen);
+
+				if (bytes)
+					sl_outq_push_owned(&c->q, bytes, rlen);
+			}
+			sl_sse_buf_fini(&rec);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		ret = add_sub(c, patterns[i]);
+		if (ret && ret != -EEXIST) {
+			sl_sub_close(c, 1008, "too many subscriptions");
+			goto out;
+		}
+	}
+	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"sse\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
+	       (unsigned long long)c->cookie, c->peer, c->peer_port,
+	       c->grant.app_id ? c->grant.app_id : "");
+	c->in_len = 0;
+	sl_conn_schedule_flush(c);
+out:
+	for (i = 0; i < n; i++)
+		free(owned[i]);
+}
+
+void sl_sub_heartbeat(struct sl_conn *c)
+{
+	/* A comment record keeps proxies and clients from timing the stream out. */
+	if (c->q.count == 0 &&
+	    sl_outq_push_copy(&c->q, c->gw->heartbeat.data, c->gw->heartbeat.len) == 0)
+		sl_conn_schedule_flush(c);
+}
+
+void sl_sub_on_http(struct sl_conn *c)
+{
+	struct sl_http_request req;
+	const char *why = NULL;
+	int head;
+
+	head = sl_http_parse((const char *)c->in, c->in_len, c->gw->cfg->limits.max_header_bytes,
+			     &req, &why);
+	if (head == 0)
+		return;
+	if (head == -EMSGSIZE) {
+		http_fail(c, 400, "headers_too_large", "request head over limits.max_header_bytes",
+			  NULL);
+		return;
+	}
+	if (head < 0) {
+		http_fail(c, 400, "bad_request", why ? why : "malformed request", NULL);
+		return;
+	}
+	event_del(c->rd);
+	event_add(c->rd, NULL);
+	if (req.path_len == 6 && memcmp(req.path, "/v1/ws", 6) == 0) {
+		if (req.method_len != 3 || memcmp(req.method, "GET", 3) != 0)
+			http_fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
+		else
+			start_ws(c, &req, (size_t)head);
+	} else if (req.path_len == 7 && memcmp(req.path, "/v1/sse", 7) == 0) {
+		if (req.method_len != 3 || memcmp(req.method, "GET", 3) != 0)
+			http_fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
+		else
+			start_sse(c, &req);
+	} else {
+		http_fail(c, 404, "not_found", "no such endpoint: use /v1/ws or /v1/sse", NULL);
+	}
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The msgpack envelope shared by the WebSocket subprotocol (sluice.v1.msgpack)
+ * and the native publisher protocol (SPEC "WebSocket", "Publishing"): one map
+ * with string keys per message.
+ *
+ * Every encoder writes `op` as the first key, and fixmaps only: the kernel
+ * meter recognises an event by the first 7 bytes of its payload,
+ * 0x8N a2 'o' 'p' a2 'e' 'v' (bpf/frame.h sl_is_ev_payload).
+ */
+#ifndef SLUICE_PROTO_ENVELOPE_H
+#define SLUICE_PROTO_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+/* Deeper nesting (in keys we ignore) is refused before msgpack-c sees it. */
+#define SL_ENVELOPE_MAX_DEPTH 16
+
+/* Operations a client or backend may send. */
+enum sl_envelope_op {
+	SL_ENVELOPE_OP_SUB = 1,
+	SL_ENVELOPE_OP_UNSUB = 2,
+	SL_ENVELOPE_OP_PUB = 3,
+	SL_ENVELOPE_OP_HELLO = 4,
+	SL_ENVELOPE_OP_PING = 5,
+};
+
+/*
+ * A decoded request. Strings and data point into the decoded buffer (msgpack-c
+ * references them in place), are not NUL-terminated, and are valid while
+ * both that buffer and the scratch object live.
+ */
+struct sl_envelope_in {
+	enum sl_envelope_op op;
+	bool has_id, has_topic, has_data, has_since, has_token, has_name;
+	uint64_t id;
+	uint64_t since;
+	const char *topic;
+	size_t topic_len;
+	const uint8_t *data; /* bin, or str (accepted for clients that cannot send bin) */
+	size_t data_len;
+	const char *token;
+	size_t token_len;
+	const char *name;
+	size_t name_len;
+};
+
+/*
+ * Decodes exactly one msgpack map from buf. Field types: op str; id, since
+ * non-negative int; topic, token, name str; data bin or str. Unknown keys are
+ * ignored (forward compatible); a known key given twice is refused. Required
+ * per op: sub and unsub need topic, pub needs topic and data; hello's token
+ * and name are optional (open listeners need none).
+ *
+ * scratch must have been set up with msgpack_unpacked_init(); it is reused
+ * by each call and released with msgpack_unpacked_destroy() by the caller.
+ * Returns 0, -EINVAL with *why (a short static sentence, usable as an `err`
+ * msg) for anything a peer got wrong, or -ENOMEM.
+ */
+int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
+		       msgpack_unpacked *scratch, const char **why);
+
+/* The op's wire name ("sub", ...), or NULL for a value outside the enum. */
+const char *sl_envelope_op_name(enum sl_envelope_op op);
+
+/*
+ * Encoders: append one map to sbuf, `op` first. Return 0 or -ENOMEM (sbuf may
+ * then hold a partial map; reset it).
+ */
+
+/* {op:"ev", topic, seq, ts, data:bin}: the only map the meter counts as an event. */
+int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic_len,
+			  uint64_t seq, uint64_t ts_ns, const uint8_t *data, size_t len);
+
+/* {op:"ack", id[, seq]} */
+int sl_envelope_encode_ack(msgpack_sbuffer *sbuf, uint64_t id, bool has_seq, uint64_t seq);
+
+/* {op:"err"[, id], code, msg}; code reuses the HTTP numbers (SPEC). */
+int sl_envelope_encode_err(msgpack_sbuffer *sbuf, bool has_id, uint64_t id, int code,
+			   const char *msg);
+
+/* {op:<op>}: "ok" (hello accepted) or "pong". */
+int sl_envelope_encode_simple(msgpack_sbuffer *sbuf, const char *op);
+
+#endif

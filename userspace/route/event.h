@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One accepted event, shared by everything that holds it: the topic's
+ * retention ring and every subscriber's output queue. Reference counted;
+ * the transport encodings are built once, on first use, and the same bytes
+ * go to every subscriber of that transport (encode once, share the bytes).
+ */
+#ifndef SLUICE_ROUTE_EVENT_H
+#define SLUICE_ROUTE_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum sl_encoding {
+	SL_ENC_WS = 0,     /* WebSocket binary frame holding the `ev` msgpack map */
+	SL_ENC_SSE = 1,    /* one chunked SSE record */
+	SL_ENC_NATIVE = 2, /* 4-byte length + `ev` msgpack map */
+	SL_ENC__MAX = 3,
+};
+
+struct sl_bytes {
+	uint8_t *data;
+	size_t len;
+};
+
+struct sl_event {
+	uint32_t refs;
+	uint32_t topic_len;
+	uint64_t seq;   /* per topic, strictly increasing from 1 */
+	uint64_t gseq;  /* per gateway: acceptance order across topics (SSE resume) */
+	uint64_t ts_ns; /* UNIX time the gateway accepted it */
+	const char *topic; /* owned by the router's topic, which outlives its events */
+	size_t len;
+	struct sl_bytes enc[SL_ENC__MAX];
+	uint8_t data[]; /* the payload as published */
+};
+
+/* Allocates an event with a copy of the payload and one reference. */
+struct sl_event *sl_event_new(const char *topic, size_t topic_len, const void *data, size_t len,
+			      uint64_t seq, uint64_t gseq, uint64_t ts_ns);
+
+static inline struct sl_event *sl_event_ref(struct sl_event *ev)
+{
+	ev->refs++;
+	return ev;
+}
+
+void sl_event_unref(struct sl_event *ev);
+
+/* Bytes of the encoding, built on first call; NULL data on allocation failure. */
+const struct sl_bytes *sl_event_encoding(struct sl_event *ev, enum sl_encoding enc);
+
+#endif

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "route/ring.h"
+#include "route/router.h"
+#include "route/topic.h"
+#include "route/trie.h"
+
+struct route_topic {
+	struct route_topic *next; /* hash chain */
+	uint64_t hash;
+	uint64_t seq;	    /* last seq assigned */
+	uint64_t last_gseq; /* gseq of that event, known even once it left the ring */
+	struct sl_ring ring;
+	uint32_t len;
+	char name[]; /* NUL-terminated; events point here, so it never moves */
+};
+
+struct sl_router {
+	struct sl_router_opts opts;
+	struct sl_trie *subs;
+	struct route_topic **buckets;
+	uint32_t nbuckets; /* a power of two */
+	/* Creation order, for stats and for the sweeps over every topic. */
+	struct route_topic **topics;
+	uint32_t ntopics, topics_cap;
+	uint64_t gseq;
+	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
+	uint64_t seed;
+	bool busy; /* inside a callback: the structures being walked must not change */
+};
+
+struct sl_router *sl_router_new(const struct sl_router_opts *opts)
+{
+	struct sl_router *router;
+
+	if (opts && opts->ring_count > SL_RING_MAX_CAPACITY) {
+		errno = EINVAL;
+		return NULL;
+	}
+	router = calloc(1, sizeof(*router));
+	if (!router)
+		goto nomem;
+	if (opts) {
+		router->opts = *opts;
+	} else {
+		router->opts.ring_count = SL_ROUTER_DEFAULT_RING_COUNT;
+		router->opts.ring_age_ns = SL_ROUTER_DEFAULT_RING_AGE_NS;
+	}
+	if (!router->opts.max_topics)
+		router->opts.max_topics = SL_ROUTER_DEFAULT_MAX_TOPICS;
+	router->nbuckets = 64;
+	router->buckets = calloc(router->nbuckets, sizeof(*router->buckets));
+	router->subs = sl_trie_new();
+	if (!router->buckets || !router->subs)
+		goto nomem;
+	/* A weak seed still works: the chains only get easier to predict. */
+	if (getrandom(&router->seed, sizeof(router->seed), GRND_NONBLOCK) != sizeof(router->seed))
+		router->seed = (uintptr_t)router;
+	return router;
+nomem:
+	sl_router_free(router);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void sl_router_free(struct sl_router *router)
+{
+	uint32_t i;
+
+	if (!router)
+		return;
+	for (i = 0; i < router->ntopics; i++) {
+		sl_ring_fini(&router->topics[i]->ring);
+		free(router->topics[i]);
+	}
+	free(router->topics);
+	free(router->buckets);
+	sl_trie_free(router->subs);
+	free(router);
+}
+
+/* FNV-1a, seeded. */
+static uint64_t topic_hash(const struct sl_router *router, const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ router->seed;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h ^ (h >> 32);
+}
+
+static struct route_topic *topic_find(const struct sl_router *router, const char *s, size_t len,
+				      uint64_t hash)
+{
+	struct route_topic *t = router->buckets[hash & (router->nbuckets - 1)];
+
+	for (; t; t = t->next) {
+		if (t->hash == hash && t->len == len && !memcmp(t->name, s, len))
+			return t;
+	}
+	return NULL;
+}
+
+static struct route_topic *topic_lookup(const struct sl_router *router, const char *name)
+{
+	size_t len = strlen(name);
+
+	return topic_find(router, name, len, topic_hash(router, name, len));
+}
+
+/* Doubles the buckets when the chains average more than one topic; keeps the old on failure. */
+static void buckets_grow(struct sl_router *router)
+{
+	uint32_t nbuckets = router->nbuckets * 2, i;
+	struct route_topic **buckets;
+
+	if (router->ntopics <= router->nbuckets || nbuckets < router->nbuckets)
+		return;
+	buckets = calloc(nbuckets, sizeof(*buckets));
+	if (!buckets)
+		return;
+	for (i = 0; i < router->ntopics; i++) {
+		struct route_topic *t = router->topics[i];
+		struct route_topic **b = &buckets[t->hash & (nbuckets - 1)];
+
+		t->next = *b;
+		*b = t;
+	}
+	free(router->buckets);
+	router->buckets = buckets;
+	router->nbuckets = nbuckets;
+}
+
+static int topic_create(struct sl_router *router, const char *s, size_t len, uint64_t hash,
+			struct route_topic **out)
+{
+	struct route_topic *t, **b;
+
+	if (router->ntopics >= router->opts.max_topics)
+		return -ENOSPC;
+	if (router->ntopics == router->topics_cap) {
+		uint32_t cap = router->topics_cap ? router->topics_cap * 2 : 16;
+		struct route_topic **topics = realloc(router->topics, cap * sizeof(*topics));
+
+		if (!topics)
+			return -ENOMEM;
+		router->topics = topics;
+		router->topics_cap = cap;
+	}
+	t = calloc(1, sizeof(*t) + len + 1);
+	if (!t)
+		return -ENOMEM;
+	/* Cannot fail: ring_count was checked in sl_router_new. */
+	(void)sl_ring_init(&t->ring, router->opts.ring_count);
+	t->hash = hash;
+	t->len = len;
+	memcpy(t->name, s, len);
+	b = &router->buckets[hash & (router->nbuckets - 1)];
+	t->next = *b;
+	*b = t;
+	router->topics[router->ntopics++] = t;
+	buckets_grow(router);
+	*out = t;
+	return 0;
+}
+
+int sl_router_subscribe(struct sl_router *router, const char *pattern, void *sub)
+{
+	if (router->busy)
+		return -EBUSY;
+	return sl_trie_add(router->subs, pattern, sub);
+}
+
+int sl_router_unsubscribe(struct sl_router *router, const char *pattern, void *sub)
+{
+	if (router->busy)
+		return -EBUSY;
+	return sl_trie_remove(router->subs, pattern, sub);
+}
+
+struct deliver_ctx {
+	void (*deliver)(void *sub, struct sl_event *ev, void *ctx);
+	void *ctx;
+	struct sl_event *ev;
+};
+
+static void deliver_one(void *sub, void *ctx)
+{
+	struct deliver_ctx *d = ctx;
+
+	d->deliver(sub, d->ev, d->ctx);
+}
+
+int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_len,
+		      const void *data, size_t len, uint64_t now_ns,
+		      void (*deliver)(void *sub, struct sl_event *ev, void *ctx), void *ctx,
+		      uint64_t *seq_out)
+{
+	struct deliver_ctx d = { .deliver = deliver, .ctx = ctx };
+	struct route_topic *t;
+	uint64_t hash;
+	int err;
+
+	if (router->busy)
+		return -EBUSY;
+	if (sl_topic_validate(topic, topic_len, false, NULL))
+		return -EINVAL;
+	hash = topic_hash(router, topic, topic_len);
+	t = topic_find(router, topic, topic_len, hash);
+	if (!t) {
+		err = topic_create(router, topic, topic_len, hash, &t);
+		if (err)
+			return err;
+	}
+	/* Numbers are committed only once the event exists, so a failure leaves no hole. */
+	d.ev = sl_event_new(t->name, t->len, data, len, t->seq + 1, router->gseq + 1, now_ns);
+	if (!d.ev)
+		return -ENOMEM;
+	t->seq = d.ev->seq;
+	t->last_gseq = router->gseq = d.ev->gseq;
+
+	/* Ageing here too keeps a busy topic's ring tight between periodic sweeps. */
+	sl_ring_expire(&t->ring, now_ns, router->opts.ring_age_ns);
+	sl_ring_push(&t->ring, d.ev);
+	if (deliver) {
+		router->busy = true;
+		sl_trie_match(router->subs, t->name, deliver_one, &d);
+		router->busy = false;
+	}
+	if (seq_out)
+		*seq_out = d.ev->seq;
+	sl_event_unref(d.ev);
+	return 0;
+}
+
+int sl_router_replay_topic(struct sl_router *router, const char *topic, uint64_t since,
+			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx)
+{
+	struct route_topic *t;
+	int err;
+
+	if (router->busy)
+		return -EBUSY;
+	if (!topic || sl_topic_validate(topic, strlen(topic), false, NULL))
+		return -EINVAL;
+	t = topic_lookup(router, topic);
+	if (!t)
+		return -ENOENT;
+	if (since > t->seq)
+		return -ERANGE;
+	router->busy = true;
+	err = sl_ring_since(&t->ring, since, cb, ctx);
+	router->busy = false;
+	return err;
+}
+
+/* One matching topic's retained events after the reference, merged by gseq. */
+struct cursor {
+	const struct sl_ring *ring;
+	uint32_t pos;
+	uint64_t gseq; /* of the event at pos */
+};
+
+static void heap_down(struct cursor *heap, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, min = i;
+		struct cursor tmp;
+
+		if (l < n && heap[l].gseq < heap[min].gseq)
+			min = l;
+		if (r < n && heap[r].gseq < heap[min].gseq)
+			min = r;
+		if (min == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[min];
+		heap[min] = tmp;
+		i = min;
+	}
+}
+
+static bool matches_any(const char *const *patterns, size_t npatterns, const char *topic)
+{
+	size_t i;
+
+	for (i = 0; i < npatterns; i++) {
+		if (sl_topic_match(patterns[i], topic))
+			return true;
+	}
+	return false;
+}
+
+int sl_router_replay_after(struct sl_router *router, const char *const *patterns, size_t npatterns,
+			   const char *ref_topic, uint64_t ref_seq,
+			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx)
+{
+	struct route_topic *ref;
+	struct cursor *heap = NULL;
+	size_t i, n = 0;
+	uint64_t ref_gseq;
+	int err = 0;
+
+	if (router->busy)
+		return -EBUSY;
+	for (i = 0; i < npatterns; i++) {
+		if (!patterns[i] || sl_topic_validate(patterns[i], strlen(patterns[i]), true, NULL))
+			return -EINVAL;
+	}
+	/* An ID naming nothing we hold (or held before a restart) is a gap: start over. */
+	ref = ref_topic ? topic_lookup(router, ref_topic) : NULL;
+	if (!ref || ref_seq == 0)
+		return -ERANGE;
+	if (ref_seq == ref->seq) {
+		ref_gseq = ref->last_gseq;
+	} else {
+		struct sl_event *ev = sl_ring_find(&ref->ring, ref_seq);
+
+		if (!ev)
+			return -ERANGE;
+		ref_gseq = ev->gseq;
+	}
+	/*
+	 * One cursor per matching topic rather than one pointer per event: the
+	 * memory is bounded by max_topics whatever the rings hold.
+	 */
+	heap = malloc(router->ntopics * sizeof(*heap));
+	if (!heap)
+		return -ENOMEM;
+	for (i = 0; i < router->ntopics; i++) {
+		const struct route_topic *t = router->topics[i];
+		uint32_t pos;
+
+		if (!matches_any(patterns, npatterns, t->name))
+			continue;
+		if (t->ring.dropped_gseq > ref_gseq) {
+			err = -ERANGE;
+			goto out;
+		}
+		pos = sl_ring_seek_gseq(&t->ring, ref_gseq);
+		if (pos < t->ring.count) {
+			heap[n].ring = &t->ring;
+			heap[n].pos = pos;
+			heap[n].gseq = sl_ring_at(&t->ring, pos)->gseq;
+			n++;
+		}
+	}
+	for (i = n / 2; i-- > 0;)
+		heap_down(heap, n, i);
+	router->busy = true;
+	while (n) {
+		struct cursor *c = &heap[0];
+
+		cb(sl_ring_at(c->ring, c->pos), ctx);
+		if (++c->pos < c->ring->count) {
+			c->gseq = sl_ring_at(c->ring, c->pos)->gseq;
+		} else {
+			heap[0] = heap[--n];
+		}
+		heap_down(heap, n, 0);
+	}
+	router->busy = false;
+out:
+	free(heap);
+	return err;
+}
+
+void sl_router_expire(struct sl_router *router, uint64_t now_ns)
+{
+	uint32_t i;
+
+	/* From inside a callback the rings are being read: the next sweep will do. */
+	if (router->busy || !router->opts.ring_age_ns)
+		return;
+	for (i = 0; i < router->ntopics; i++)
+		sl_ring_expire(&router->topics[i]->ring, now_ns, router->opts.ring_age_ns);
+}
+
+size_t sl_router_topic_count(const struct sl_router *router)
+{
+	return router->ntopics;
+}
+
+size_t sl_router_subscription_count(const struct sl_router *router)
+{
+	return sl_trie_count(router->subs);
+}
+
+static void stat_fill(const struct route_topic *t, struct sl_router_topic_stat *stat)
+{
+	stat->name = t->name;
+	stat->name_len = t->len;
+	stat->retained = t->ring.count;
+	stat->seq = t->seq;
+	stat->oldest_seq = t->ring.count ? sl_ring_at(&t->ring, 0)->seq : 0;
+}
+
+void sl_router_foreach_topic(const struct sl_router *router,
+			     void (*cb)(const struct sl_router_topic_stat *stat, void *ctx),
+			     void *ctx)
+{
+	struct sl_router_topic_stat stat;
+	uint32_t i;
+
+	for (i = 0; i < router->ntopics; i++) {
+		stat_fill(router->topics[i], &stat);
+		cb(&stat, ctx);
+	}
+}
+
+int sl_router_topic_stat(const struct sl_router *router, const char *topic,
+			 struct sl_router_topic_stat *stat)
+{
+	const struct route_topic *t = topic_lookup(router, topic);
+
+	if (!t)
+		return -ENOENT;
+	stat_fill(t, stat);
+	return 0;
+}

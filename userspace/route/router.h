@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The router: topics, their sequence numbers and retention rings, the
+ * subscription trie and the fan-out of each published event to the matching
+ * subscriptions. One router per event loop; nothing in it is global.
+ *
+ * Callbacks (deliver, replay) run while the router walks its own structures:
+ * they must not subscribe, unsubscribe, publish or replay on the same router
+ * (those calls answer -EBUSY then). A subscriber to be closed from a callback
+ * is closed later, from the event loop, as Redis does with slow clients.
+ */
+#ifndef SLUICE_ROUTE_ROUTER_H
+#define SLUICE_ROUTE_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "route/event.h"
+
+/* SPEC configuration example: `retention: {count: 1000, age: 1h}`. */
+#define SL_ROUTER_DEFAULT_RING_COUNT 1000
+#define SL_ROUTER_DEFAULT_RING_AGE_NS (3600ull * 1000000000ull)
+/* Topics live as long as the router, so their number needs a bound. */
+#define SL_ROUTER_DEFAULT_MAX_TOPICS 10000
+
+struct sl_router_opts {
+	uint32_t ring_count;  /* events retained per topic; 0: no retention */
+	uint64_t ring_age_ns; /* retained events older than this are dropped; 0: no age bound */
+	uint32_t max_topics;  /* 0: SL_ROUTER_DEFAULT_MAX_TOPICS */
+};
+
+/* What `sluicectl topic` shows about one topic. */
+struct sl_router_topic_stat {
+	const char *name;
+	uint32_t name_len;
+	uint32_t retained;   /* events in the ring */
+	uint64_t seq;	     /* last seq assigned; 0 before the first event */
+	uint64_t oldest_seq; /* seq of the oldest retained event; 0 when none */
+};
+
+struct sl_router;
+
+/*
+ * opts NULL: the defaults above. Returns NULL with errno EINVAL (ring_count
+ * above SL_RING_MAX_CAPACITY) or ENOMEM.
+ */
+struct sl_router *sl_router_new(const struct sl_router_opts *opts);
+
+/*
+ * Frees topics, rings and subscriptions. Events still referenced elsewhere
+ * point at their topic's name, so output queues are emptied first.
+ */
+void sl_router_free(struct sl_router *router);
+
+/* 0, -EINVAL (bad pattern), -EEXIST (same pattern and sub), -ENOMEM or -EBUSY. */
+int sl_router_subscribe(struct sl_router *router, const char *pattern, void *sub);
+/* 0, -EINVAL, -ENOENT (no such subscription) or -EBUSY. */
+int sl_router_unsubscribe(struct sl_router *router, const char *pattern, void *sub);
+
+/*
+ * Accepts one event on topic[0..topic_len): assigns its seq (per topic, from
+ * 1), gseq (router-wide acceptance order) and ts, retains it, then calls
+ * deliver once per matching (pattern, sub) pair; a sub under two overlapping
+ * patterns is called twice, and can skip the second by its gseq. deliver
+ * takes its own reference if it keeps the event. *seq_out (may be NULL) gets
+ * the seq. Returns 0, -EINVAL (bad topic or wildcard), -ENOSPC (max_topics
+ * reached), -ENOMEM or -EBUSY.
+ */
+int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_len,
+		      const void *data, size_t len, uint64_t now_ns,
+		      void (*deliver)(void *sub, struct sl_event *ev, void *ctx), void *ctx,
+		      uint64_t *seq_out);
+
+/*
+ * WebSocket `since`: calls cb, in order, for the retained events of topic
+ * with seq > since. Returns 0, -EINVAL (not a topic name), -ENOENT (no event
+ * was ever published on it), -ERANGE (gap: some event after since is no
+ * longer retained, or since is ahead of the topic, as after a restart that
+ * began the sequence again) or -EBUSY. On an error cb is never called.
+ */
+int sl_router_replay_topic(struct sl_router *router, const char *topic, uint64_t since,
+			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx);
+
+/*
+ * SSE `Last-Event-ID: ref_topic:ref_seq`: calls cb, in acceptance (gseq)
+ * order, for every retained event accepted after the referenced one on any
+ * topic matching one of the patterns. Returns 0, -EINVAL (bad pattern),
+ * -ERANGE (gap: the referenced event is unknown or no longer retained, or an
+ * event after it on a matching topic is gone), -ENOMEM or -EBUSY. On an
+ * error cb is never called.
+ */
+int sl_router_replay_after(struct sl_router *router, const char *const *patterns, size_t npatterns,
+			   const char *ref_topic, uint64_t ref_seq,
+			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx);
+
+/* Applies the age bound to every ring; call it periodically (idle topics age too). */
+void sl_router_expire(struct sl_router *router, uint64_t now_ns);
+
+size_t sl_router_topic_count(const struct sl_router *router);
+size_t sl_router_subscription_count(const struct sl_router *router);
+
+/* Calls cb for every topic, in creation order. */
+void sl_router_foreach_topic(const struct sl_router *router,
+			     void (*cb)(const struct sl_router_topic_stat *stat, void *ctx),
+			     void *ctx);
+
+/* Fills *stat for the NUL-terminated topic name; -ENOENT when unknown. */
+int sl_router_topic_stat(const struct sl_router *router, const char *topic,
+			 struct sl_router_topic_stat *stat);
+
+#endif
