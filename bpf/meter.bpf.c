@@ -354,6 +354,17 @@ static __always_inline int remove_front(struct scan_ctx *c, struct sl_frame *f, 
 	return 0;
 }
 
+/* TLS: did the daemon say the record starting here carries a reply? */
+static __always_inline int is_marked_reply(struct sl_sock *st)
+{
+	__u32 i;
+
+	for (i = 0; i < SL_REPLY_MARKS; i++)
+		if (st->reply_seq[i] == st->next_hdr)
+			return 1;
+	return 0;
+}
+
 struct sl_hdr_buf {
 	__u8 b[32];
 };
@@ -444,6 +455,8 @@ static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
 		return 1;
 	}
 
+	if (f.kind == SL_FRAME_EVENT && st->framing == SL_FRAMING_TLS && is_marked_reply(st))
+		f.kind = SL_FRAME_REPLY;
 	if (f.kind == SL_FRAME_EVENT)
 		reason = charge_event(c);
 	else if (f.kind == SL_FRAME_FRAGMENT && (st->flags & SL_SOCK_F_DROP_MSG))

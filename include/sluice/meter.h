@@ -14,7 +14,7 @@
 #endif
 
 /* Bump on any layout change; a pinned map from another ABI is refused. */
-#define SL_ABI_VERSION 1
+#define SL_ABI_VERSION 2
 
 #define SL_MAX_APPS 4096
 #define SL_MAX_PORTS 64
@@ -26,6 +26,13 @@
  * fails part-way can be undone exactly (see bpf/meter.bpf.c, "rewind").
  */
 #define SL_PASS_MAX_FRAMES 32
+
+/*
+ * TLS records are opaque to the kernel: the daemon tells it where the records
+ * that carry replies (acks, errors, handshakes answers, heartbeats) start, in a
+ * small ring per socket; every other application-data record is an event.
+ */
+#define SL_REPLY_MARKS 16
 
 /* Longest frame header plus the payload bytes peeked to classify a frame. */
 #define SL_STASH_BYTES 24
@@ -130,7 +137,9 @@ struct sl_sock {
 	__u32 pending_events;  /* bit i: pending[i] is an event */
 	__u32 pending_replies; /* bit i: pending[i] is a reply or control frame */
 	__u8 drop_reason;      /* reason of the message being removed (SL_SOCK_F_DROP_MSG) */
-	__u8 pad[7];
+	__u8 reply_head;       /* next slot of reply_seq to write (userspace) */
+	__u8 pad[6];
+	__u32 reply_seq[SL_REPLY_MARKS]; /* TLS: seqs where reply records start */
 	__u8 stash[SL_STASH_BYTES]; /* header bytes split across messages */
 	struct sl_pending pending[SL_PASS_MAX_FRAMES];
 };
@@ -192,7 +201,7 @@ struct sl_info {
 };
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
-_Static_assert(sizeof(struct sl_sock) == 112 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES,
+_Static_assert(sizeof(struct sl_sock) == 112 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
 _Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");

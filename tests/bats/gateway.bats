@@ -292,3 +292,28 @@ for line in open(sys.argv[1]):
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 3 ]
 	[ ! -e "$PIN/sluice_socks" ]
 }
+
+@test "a slow handshake is cut at handshake_timeout (slowloris)" {
+	sl_start_gateway "limits: {handshake_timeout: 1s}"
+	run $PY -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n")
+t = time.monotonic()
+s.settimeout(5)
+try:
+    while s.recv(100):
+        pass
+except OSError:
+    pass
+print(round(time.monotonic() - t))
+' "$SUB"
+	echo "$output"
+	[ "$output" -le 2 ]
+}
+
+@test "idle SSE streams get heartbeat comments" {
+	sl_start_gateway
+	run curl -sN --max-time 2.5 "http://127.0.0.1:$SUB/v1/sse?topic=quiet.t"
+	[[ "$output" == *": hb"* ]]
+}

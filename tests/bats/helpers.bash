@@ -54,9 +54,10 @@ sse: {heartbeat: 1s}
 ${1:-}
 YAML
 	ulimit -n 16384
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	# SLUICED_WRAP runs the daemon under a tool (valgrind) without changing the test.
+	${SLUICED_WRAP:-} "$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
 	SLUICED_PID=$!
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 400); do
 		grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break
 		kill -0 "$SLUICED_PID" 2>/dev/null || break
 		sleep 0.05
@@ -75,9 +76,10 @@ for line in open(sys.argv[1]):
 }
 
 sl_stop_gateway() {
+	SLUICED_STATUS=0
 	if [ -n "${SLUICED_PID:-}" ]; then
 		kill -TERM "$SLUICED_PID" 2>/dev/null || true
-		wait "$SLUICED_PID" 2>/dev/null || true
+		wait "$SLUICED_PID" 2>/dev/null || SLUICED_STATUS=$?
 		SLUICED_PID=""
 	fi
 }

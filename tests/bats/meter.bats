@@ -155,7 +155,7 @@ print(total)')
 @test "the conns iterator lists live metered sockets for cat" {
 	meter load
 	# hold a metered connection open with a helper sender while we look
-	"$METER_TEST" --pin-root "$PIN" --cgroup "$CG" send --framing ws --mode nonblock --frames 400 --seed 24 >/dev/null &
+	"$METER_TEST" --pin-root "$PIN" --cgroup "$CG" send --framing ws --mode writev --frames 50 --seed 24 --hold-ms 3000 >/dev/null &
 	pid=$!
 	found=0
 	for _ in $(seq 1 50); do

@@ -65,6 +65,7 @@ struct options {
 	bool keep_usage;
 	bool reload_midway;
 	bool prefix;
+	unsigned hold_ms;
 	const char *self;
 };
 
@@ -500,6 +501,8 @@ static int cmd_send(const struct options *o)
 		fcntl(sfd, F_SETFL, flags);
 	if (sl_kern_sock_get(k, sfd, &st))
 		die("sock_get: %s", strerror(errno));
+	if (o->hold_ms)
+		usleep(o->hold_ms * 1000); /* lets a test look at the live socket */
 	shutdown(sfd, SHUT_WR);
 	pthread_join(thread, NULL);
 	close(cfd);
@@ -673,7 +676,7 @@ static void usage(void)
 		"{writev|split|bytes1|nonblock|nonblock-noresync}\n"
 		"              [--frames N] [--seed S] [--max-size B] [--event-cap K]\n"
 		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
-		"[--prefix] }\n");
+		"[--prefix] [--hold-ms MS] }\n");
 	exit(2);
 }
 
@@ -693,6 +696,7 @@ int main(int argc, char **argv)
 		{ "keep-usage", no_argument, NULL, 'k' },
 		{ "reload-midway", no_argument, NULL, 'R' },
 		{ "prefix", no_argument, NULL, 'p' },
+		{ "hold-ms", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o = {
@@ -755,6 +759,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			o.prefix = true;
+			break;
+		case 'H':
+			o.hold_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		default:
 			usage();

@@ -30,11 +30,27 @@ def ev_json(m):
             "code": m.get("code"), "id": m.get("id"), "msg": m.get("msg")}
 
 
+def ssl_context(args):
+    if not args.url.startswith("wss:"):
+        return None
+    import ssl
+    ctx = ssl.create_default_context(cafile=args.ca)
+    if args.cert:
+        ctx.load_cert_chain(args.cert, args.key)
+    return ctx
+
+
 async def ws_sub(args):
     out = {"events": [], "replies": [], "close": None, "local_port": None}
+    headers = {}
+    if args.header:
+        for h in args.header:
+            k, _, v = h.partition(":")
+            headers[k.strip()] = v.strip()
     try:
         async with websockets.connect(args.url, subprotocols=[SUBPROTO], max_size=None,
-                                      open_timeout=5, close_timeout=2) as ws:
+                                      open_timeout=5, close_timeout=2, ssl=ssl_context(args),
+                                      extra_headers=headers) as ws:
             out["local_port"] = ws.transport.get_extra_info("sockname")[1]
             out["subprotocol"] = ws.subprotocol
             for i, t in enumerate(args.topic):
@@ -70,8 +86,12 @@ async def ws_sub(args):
     except websockets.ConnectionClosed as e:
         out["close"] = {"code": e.rcvd.code if e.rcvd else None,
                         "reason": e.rcvd.reason if e.rcvd else None}
-    except websockets.InvalidStatus as e:
-        out["http_status"] = e.response.status_code
+    except websockets.exceptions.InvalidStatusCode as e:
+        # python3-websockets 10 (Debian 12): the legacy client's exception
+        out["http_status"] = e.status_code
+        out["www_authenticate"] = e.headers.get("WWW-Authenticate")
+    except OSError as e:
+        out["error"] = repr(e)
     print(json.dumps(out))
 
 
@@ -235,6 +255,10 @@ def main():
     a.add_argument("--unsub", action="store_true")
     a.add_argument("--linger", type=float, default=1)
     a.add_argument("--ready-file")
+    a.add_argument("--ca")
+    a.add_argument("--cert")
+    a.add_argument("--key")
+    a.add_argument("--header", action="append")
     a = sub.add_parser("ws-many")
     a.add_argument("url")
     a.add_argument("topic")

@@ -96,23 +96,31 @@ static void test_forms(void)
 	const char *why;
 	int rc;
 
+	rc = parse("GET / HTTP/1.1\r\nX: y\r\n\r\n", &req, &why);
+	TAP_OK(rc == -EINVAL && strstr(why, "missing Host"), "HTTP/1.1 without Host refused");
+	rc = parse("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", &req, &why);
+	TAP_OK(rc == -EINVAL && strstr(why, "more than one Host"), "two Host fields refused");
+	rc = parse("GET / HTTP/1.0\r\nHost: a\r\nHOST: b\r\n\r\n", &req, &why);
+	TAP_OK(rc == -EINVAL, "two Host fields refused in HTTP/1.0 too");
 	rc = parse("\r\n\r\nGET / HTTP/1.0\r\n\r\n", &req, &why);
-	TAP_OK(rc == 22 && req.version_minor == 0, "leading empty lines skipped, HTTP/1.0");
+	TAP_OK(rc == 22 && req.version_minor == 0,
+	       "leading empty lines skipped, HTTP/1.0 needs no Host");
 	TAP_OK(span_is(req.path, req.path_len, "/") && req.query_len == 0 && req.query,
 	       "no query: empty, never NULL");
 
-	rc = parse("GET http://gw.example:8080/v1/sse?topic=x HTTP/1.1\r\n\r\n", &req, &why);
+	rc = parse("GET http://gw.example:8080/v1/sse?topic=x HTTP/1.1\r\nHost: h\r\n\r\n", &req,
+		   &why);
 	TAP_OK(rc > 0 && span_is(req.path, req.path_len, "/v1/sse") &&
-		       span_is(req.query, req.query_len, "topic=x"),
+		   span_is(req.query, req.query_len, "topic=x"),
 	       "absolute-form target (RFC 9112 §3.2.2)");
-	rc = parse("GET HTTPS://gw.example HTTP/1.1\r\n\r\n", &req, &why);
+	rc = parse("GET HTTPS://gw.example HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why);
 	TAP_OK(rc > 0 && span_is(req.path, req.path_len, "/"), "absolute-form without a path");
-	rc = parse("OPTIONS * HTTP/1.1\r\n\r\n", &req, &why);
+	rc = parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why);
 	TAP_OK(rc > 0 && span_is(req.path, req.path_len, "*"), "asterisk-form");
-	rc = parse("POST /v1/publish? HTTP/1.1\r\n\r\n", &req, &why);
+	rc = parse("POST /v1/publish? HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why);
 	TAP_OK(rc > 0 && span_is(req.path, req.path_len, "/v1/publish") && req.query_len == 0,
 	       "empty query after ?");
-	rc = parse("M-SEARCH /a|b{c} HTTP/1.9\r\n\r\n", &req, &why);
+	rc = parse("M-SEARCH /a|b{c} HTTP/1.9\r\nHost: h\r\n\r\n", &req, &why);
 	TAP_OK(rc > 0 && span_is(req.method, req.method_len, "M-SEARCH") && req.version_minor == 9,
 	       "token method, lax URI characters, HTTP/1.9");
 }
@@ -180,7 +188,7 @@ static void test_malformed(void)
 /* A head of exactly n bytes: request line, one padding field, empty line. */
 static char *head_of(size_t n)
 {
-	static const char line[] = "GET / HTTP/1.1\r\nX: ";
+	static const char line[] = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
 	char *s = malloc(n + 1);
 	size_t pad = n - (sizeof(line) - 1) - 4;
 
@@ -208,7 +216,7 @@ static void test_limits(void)
 	TAP_OK(parse_n(s, 999, 1000, &req, &why) == 0, "incomplete head under the limit: more");
 	free(s);
 
-	off = (size_t)sprintf(big, "GET / HTTP/1.1\r\n");
+	off = (size_t)sprintf(big, "GET / HTTP/1.0\r\n");
 	for (i = 0; i < SL_HTTP_MAX_HEADERS; i++)
 		off += (size_t)sprintf(big + off, "X-%zu: v\r\n", i);
 	strcpy(big + off, "\r\n");
@@ -229,7 +237,7 @@ static void test_tokens_and_length(void)
 	const char *why;
 	uint64_t v;
 
-	parse("GET / HTTP/1.1\r\nConnection: keep-alive\r\nconnection: ,  UPGRADE ,\r\n"
+	parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nconnection: ,  UPGRADE ,\r\n"
 	      "Authorization: a\r\nAuthorization: b\r\n\r\n",
 	      &req, &why);
 	TAP_OK(sl_http_header_has_token(&req, "Connection", "upgrade"),
@@ -237,25 +245,36 @@ static void test_tokens_and_length(void)
 	TAP_OK(sl_http_header_count(&req, "authorization") == 2, "duplicate credentials counted");
 	TAP_OK(sl_http_content_length(&req, &v) == -ENOENT && v == 0, "no Content-Length");
 
-	parse("POST / HTTP/1.1\r\nContent-Length: 42\r\n\r\n", &req, &why);
+	parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\n\r\n", &req, &why);
 	TAP_OK(sl_http_content_length(&req, &v) == 0 && v == 42, "Content-Length 42");
-	parse("POST / HTTP/1.1\r\nContent-Length: 42 , 42\r\ncontent-length: 42\r\n\r\n", &req,
-	      &why);
+	parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 42 , 42\r\ncontent-length: 42\r\n\r\n",
+	      &req, &why);
 	TAP_OK(sl_http_content_length(&req, &v) == 0 && v == 42, "identical repeats accepted");
-	parse("POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", &req, &why);
+	parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n", &req,
+	      &why);
 	TAP_OK(sl_http_content_length(&req, &v) == 0 && v == UINT64_MAX, "largest length");
 
-	parse("POST / HTTP/1.1\r\nContent-Length: 42\r\nContent-Length: 43\r\n\r\n", &req, &why);
+	parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\nContent-Length: 43\r\n\r\n",
+	      &req, &why);
 	TAP_OK(sl_http_content_length(&req, &v) == -EINVAL, "two fields that disagree refused");
 
+	parse(
+	    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    &req, &why);
+	TAP_OK(sl_http_content_length(&req, &v) == -EINVAL,
+	       "Content-Length with Transfer-Encoding refused (smuggling)");
+	parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", &req, &why);
+	TAP_OK(sl_http_content_length(&req, &v) == -EINVAL, "chunked request body refused");
+
 	static const char *const bad[] = {
-		"42, 43", "-1", "+1", "4 2", "0x10", "",
-		"18446744073709551616", "42,", ",42", "1e3",
+		"42, 43", "-1",	 "+1",	"4 2", "0x10", "", "18446744073709551616",
+		"42,",	  ",42", "1e3",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char text[256];
 
-		snprintf(text, sizeof(text), "POST / HTTP/1.1\r\nContent-Length: %s\r\n\r\n", bad[i]);
+		snprintf(text, sizeof(text),
+			 "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %s\r\n\r\n", bad[i]);
 		TAP_OK(parse(text, &req, &why) > 0 && sl_http_content_length(&req, &v) == -EINVAL,
 		       "Content-Length refused: \"%s\"", bad[i]);
 	}
@@ -270,7 +289,7 @@ static void test_query(void)
 	bool ok = true;
 
 	static const char *const want[][2] = {
-		{ "topic", "a.b" }, { "topic", "c.d*" }, { "x", "1 2+3" }, { "flag", "" },
+		{ "topic", "a.b" }, { "topic", "c.d*" }, { "x", "1 2+3" },	     { "flag", "" },
 		{ "", "v" },	    { "e", "" },	 { "\xc3\xa9", "\xc3\xa9" },
 	};
 	while ((rc = sl_http_query_next(&cur, end, name, sizeof(name), value, sizeof(value))) ==
@@ -291,7 +310,7 @@ static void test_query(void)
 	}
 	cur = "abcdefghijklmnop=1";
 	TAP_OK(sl_http_query_next(&cur, cur + 18, name, sizeof(name), value, sizeof(value)) ==
-		       -EINVAL,
+		   -EINVAL,
 	       "name that does not fit (16 bytes into 16)");
 	cur = "abcdefghijklmno=%41";
 	rc = sl_http_query_next(&cur, cur + 19, name, sizeof(name), value, sizeof(value));
@@ -300,7 +319,7 @@ static void test_query(void)
 	cur = "a=1&b=2";
 	sl_http_query_next(&cur, cur + 7, name, sizeof(name), value, sizeof(value));
 	TAP_OK(sl_http_query_next(&cur, cur + 4, name, sizeof(name), value, sizeof(value)) == 1 &&
-		       !strcmp(name, "b"),
+		   !strcmp(name, "b"),
 	       "cursor advances pair by pair");
 	cur = NULL;
 	TAP_OK(sl_http_query_next(&cur, NULL, name, sizeof(name), value, sizeof(value)) == 0,
@@ -319,25 +338,24 @@ static void test_responses(void)
 			     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 			     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
 			     NULL, 0, &len);
-	TAP_OK(r && len == strlen(r) &&
-		       !strncmp(r, "HTTP/1.1 101 Switching Protocols\r\n", 34) &&
-		       strstr(r, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n") &&
-		       !strstr(r, "Content-Length") && !strstr(r, "Date:"),
+	TAP_OK(r && len == strlen(r) && !strncmp(r, "HTTP/1.1 101 Switching Protocols\r\n", 34) &&
+		   strstr(r, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n") &&
+		   !strstr(r, "Content-Length") && !strstr(r, "Date:"),
 	       "101: no Content-Length, missing final CRLF added, head ends the buffer");
 	TAP_OK(r && !strcmp(r + len - 4, "\r\n\r\n"), "101 ends with the empty line");
 	free(r);
 
 	r = sl_http_response(200, NULL, "text/plain", NULL, "hello", 5, &len);
 	TAP_OK(r && strstr(r, "HTTP/1.1 200 OK\r\nDate: ") && strstr(r, " GMT\r\n") &&
-		       strstr(r, "\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello") &&
-		       !strcmp(r + len - 5, "hello"),
+		   strstr(r, "\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello") &&
+		   !strcmp(r + len - 5, "hello"),
 	       "200 with Date, type, length and body");
 	free(r);
 
 	r = sl_http_response(200, NULL, "text/event-stream", "Transfer-Encoding: chunked\r\n", NULL,
 			     0, &len);
 	TAP_OK(r && !strstr(r, "Content-Length") && len > 11 &&
-		       !strcmp(r + len - 11, "chunked\r\n\r\n"),
+		   !strcmp(r + len - 11, "chunked\r\n\r\n"),
 	       "streamed response: no Content-Length");
 	free(r);
 
@@ -352,25 +370,26 @@ static void test_responses(void)
 
 	errno = 0;
 	TAP_OK(!sl_http_response(200, "OK\r\nX: injected", NULL, NULL, NULL, 0, &len) &&
-		       errno == EINVAL,
+		   errno == EINVAL,
 	       "CRLF in reason refused");
 	errno = 0;
 	TAP_OK(!sl_http_response(200, NULL, "text/plain\nX: y", NULL, NULL, 0, &len) &&
-		       errno == EINVAL,
+		   errno == EINVAL,
 	       "LF in content type refused");
 	errno = 0;
 	TAP_OK(!sl_http_response(200, NULL, NULL, "A: b\r\n\r\nbody", NULL, 0, &len) &&
-		       errno == EINVAL,
+		   errno == EINVAL,
 	       "empty line inside extra headers refused");
 	TAP_OK(!sl_http_response(42, NULL, NULL, NULL, NULL, 0, &len) && errno == EINVAL,
 	       "status outside 100..999 refused");
 
 	r = sl_http_error(401, "unauthorized", "missing \"Authorization\"",
 			  "WWW-Authenticate: Bearer realm=\"sluice\"\r\n", &len);
-	TAP_OK(r && !strncmp(r, "HTTP/1.1 401 Unauthorized\r\n", 27) &&
-		       strstr(r, "\r\nContent-Type: application/json\r\n") &&
-		       strstr(r, "\r\nConnection: close\r\nWWW-Authenticate: Bearer realm=\"sluice\"\r\n"),
-	       "401 head: type, Connection: close, WWW-Authenticate");
+	TAP_OK(
+	    r && !strncmp(r, "HTTP/1.1 401 Unauthorized\r\n", 27) &&
+		strstr(r, "\r\nContent-Type: application/json\r\n") &&
+		strstr(r, "\r\nConnection: close\r\nWWW-Authenticate: Bearer realm=\"sluice\"\r\n"),
+	    "401 head: type, Connection: close, WWW-Authenticate");
 	{
 		const char *body = "{\"error\":\"unauthorized\",\"detail\":\"missing "
 				   "\\\"Authorization\\\"\"}";
@@ -390,7 +409,7 @@ static void test_responses(void)
 	TAP_OK(!sl_http_error(400, "bad", "\xff\xfe", NULL, &len) && errno == EINVAL,
 	       "detail that is not UTF-8 refused");
 	TAP_OK(!strcmp(sl_http_reason(426), "Upgrade Required") &&
-		       !strcmp(sl_http_reason(599), "Unknown"),
+		   !strcmp(sl_http_reason(599), "Unknown"),
 	       "reason phrases");
 }
 

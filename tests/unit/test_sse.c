@@ -154,7 +154,7 @@ static void check_roundtrip(const char *payload, size_t len, const char *want_da
 	}
 	read_record(&r, rec, rec_len);
 	TAP_OK(r.dispatched == 1 && !strcmp(r.id, "t.x:7") && !strcmp(r.event, "t.x") &&
-		       r.data_len == strlen(want_data) && !memcmp(r.data, want_data, r.data_len),
+		   r.data_len == strlen(want_data) && !memcmp(r.data, want_data, r.data_len),
 	       "%s: a reader gets the payload back", what);
 	f = meter(b.data, b.len);
 	TAP_OK(f.kind == SL_FRAME_EVENT && f.len == b.len, "%s: the meter counts one event", what);
@@ -174,7 +174,7 @@ static void test_text(void)
 
 	sl_sse_encode_event("t", 1, 1, (const uint8_t *)multi, sizeof(multi) - 1, &b);
 	TAP_OK(chunk_at(b.data, b.len, &rec, &rec_len) == b.len &&
-		       rec_len == sizeof(want_multi) - 1 && !memcmp(rec, want_multi, rec_len),
+		   rec_len == sizeof(want_multi) - 1 && !memcmp(rec, want_multi, rec_len),
 	       "multi-line UTF-8: one data line per LF, CRLF or CR line");
 	sl_sse_buf_fini(&b);
 
@@ -201,8 +201,8 @@ static void test_binary(void)
 	struct reader r;
 
 	TAP_OK(sl_sse_encode_event("b", 1, 9, bin, sizeof(bin), &b) == 0 &&
-		       chunk_at(b.data, b.len, &rec, &rec_len) == b.len &&
-		       rec_len == sizeof(want) - 1 && !memcmp(rec, want, rec_len),
+		   chunk_at(b.data, b.len, &rec, &rec_len) == b.len &&
+		   rec_len == sizeof(want) - 1 && !memcmp(rec, want, rec_len),
 	       "binary payload: base64 comment and one data line");
 	read_record(&r, rec, rec_len);
 	TAP_OK(r.comments == 1 && r.data_len == 8 && !memcmp(r.data, "AP/+AQ==", 8),
@@ -211,11 +211,11 @@ static void test_binary(void)
 	sl_sse_buf_fini(&b);
 
 	TAP_OK(sl_sse_encode_event("b", 1, 1, (const uint8_t *)"\xc0\xaf", 2, &b) == 0 &&
-		       strstr(b.data, "base64\ndata: wK8=\n"),
+		   strstr(b.data, "base64\ndata: wK8=\n"),
 	       "overlong UTF-8 goes base64");
 	sl_sse_buf_fini(&b);
 	TAP_OK(sl_sse_encode_event("b", 1, 1, (const uint8_t *)"ok\xe2\x82", 4, &b) == 0 &&
-		       strstr(b.data, "data: b2vigg==\n"),
+		   strstr(b.data, "data: b2vigg==\n"),
 	       "truncated UTF-8 goes base64");
 	sl_sse_buf_fini(&b);
 	{
@@ -278,8 +278,9 @@ static void test_sizes(void)
 static void test_comment_notice(void)
 {
 	static const char hb[] = "00000006\r\n: hb\n\n\r\n";
-	static const char close_rec[] = "event: sluice.close\n"
-					"data: {\"code\":4002,\"reason\":\"event quota exhausted\"}\n\n";
+	static const char close_rec[] =
+	    "event: sluice.close\n"
+	    "data: {\"code\":4002,\"reason\":\"event quota exhausted\"}\n\n";
 	struct sl_sse_buf b = { 0 };
 	const char *rec;
 	size_t rec_len, len;
@@ -288,13 +289,13 @@ static void test_comment_notice(void)
 	char *taken;
 
 	TAP_OK(sl_sse_encode_comment("hb", &b) == 0 && b.len == sizeof(hb) - 1 &&
-		       !memcmp(b.data, hb, b.len),
+		   !memcmp(b.data, hb, b.len),
 	       "heartbeat comment chunk");
 	f = meter(b.data, b.len);
 	TAP_OK(f.kind == SL_FRAME_REPLY && f.len == b.len, "meter: heartbeat is a reply");
 	sl_sse_buf_fini(&b);
 	TAP_OK(sl_sse_encode_comment("", &b) == 0 && b.len == 15 &&
-		       !memcmp(b.data, "00000003\r\n:\n\n\r\n", 15),
+		   !memcmp(b.data, "00000003\r\n:\n\n\r\n", 15),
 	       "empty comment");
 	TAP_OK(sl_sse_encode_comment("a\nid: x:1", &b) == -EINVAL && b.len == 15,
 	       "comment with LF refused, buffer untouched");
@@ -302,9 +303,10 @@ static void test_comment_notice(void)
 	sl_sse_buf_fini(&b);
 
 	TAP_OK(sl_sse_encode_notice(SL_SSE_EVENT_CLOSE,
-				    "{\"code\":4002,\"reason\":\"event quota exhausted\"}", &b) == 0 &&
-		       chunk_at(b.data, b.len, &rec, &rec_len) == b.len &&
-		       rec_len == sizeof(close_rec) - 1 && !memcmp(rec, close_rec, rec_len),
+				    "{\"code\":4002,\"reason\":\"event quota exhausted\"}",
+				    &b) == 0 &&
+		   chunk_at(b.data, b.len, &rec, &rec_len) == b.len &&
+		   rec_len == sizeof(close_rec) - 1 && !memcmp(rec, close_rec, rec_len),
 	       "sluice.close notice, no id line");
 	read_record(&r, rec, rec_len);
 	TAP_OK(r.dispatched == 1 && !r.id[0] && !strcmp(r.event, "sluice.close"),
@@ -339,7 +341,7 @@ static void test_bad_topics(void)
 	       "NUL in topic refused");
 	TAP_OK(b.len == 0, "nothing written");
 	TAP_OK(sl_sse_encode_event("t", 1, UINT64_MAX, (const uint8_t *)"x", 1, &b) == 0 &&
-		       !memcmp(b.data + 10, "id: t:18446744073709551615\n", 27),
+		   !memcmp(b.data + 10, "id: t:18446744073709551615\n", 27),
 	       "largest seq");
 	TAP_OK(sl_sse_encode_event("t", 1, 1, NULL, 0, &b) == 0, "NULL empty payload");
 	sl_sse_buf_fini(&b);
@@ -360,25 +362,25 @@ static void test_last_event_id(void)
 		{ "trains.*.status:5", "trains.*.status", 5 },
 	};
 	static const char *const bad[] = {
-		"",	"t",	 ":",	   "t:",  ":5",	  "t:18446744073709551616",
-		"t:-1", "t:+1", "t: 1",   "t:1 ", "t:1a", "t:99999999999999999999",
-		"t\x01x:1",	 "t\x7f:1",
+		"",	    "t",       ":",    "t:",   ":5",   "t:18446744073709551616",
+		"t:-1",	    "t:+1",    "t: 1", "t:1 ", "t:1a", "t:99999999999999999999",
+		"t\x01x:1", "t\x7f:1",
 	};
 	char topic[16];
 	uint64_t seq;
 	size_t i;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		TAP_OK(sl_sse_parse_last_event_id(good[i].s, strlen(good[i].s), topic, sizeof(topic),
-						  &seq) == 0 &&
-			       !strcmp(topic, good[i].topic) && seq == good[i].seq,
+		TAP_OK(sl_sse_parse_last_event_id(good[i].s, strlen(good[i].s), topic,
+						  sizeof(topic), &seq) == 0 &&
+			   !strcmp(topic, good[i].topic) && seq == good[i].seq,
 		       "Last-Event-ID \"%s\"", good[i].s);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		TAP_OK(sl_sse_parse_last_event_id(bad[i], strlen(bad[i]), topic, sizeof(topic),
 						  &seq) == -EINVAL,
 		       "Last-Event-ID refused: \"%s\"", bad[i]);
 	TAP_OK(sl_sse_parse_last_event_id("abcdefghijklmno:1", 17, topic, 16, &seq) == 0 &&
-		       !strcmp(topic, "abcdefghijklmno"),
+		   !strcmp(topic, "abcdefghijklmno"),
 	       "15-byte topic fits 16");
 	TAP_OK(sl_sse_parse_last_event_id("abcdefghijklmnop:1", 18, topic, 16, &seq) == -EINVAL,
 	       "16-byte topic does not fit 16");

@@ -16,7 +16,11 @@
 
 static const uint8_t mask_key[4] = { 0x37, 0xfa, 0x21, 0x3d }; /* RFC 6455 §5.7 */
 
-enum { LEN_AUTO = 0, LEN_16 = 16, LEN_64 = 64 };
+enum {
+	LEN_AUTO = 0,
+	LEN_16 = 16,
+	LEN_64 = 64
+};
 
 /* A client frame: b0 is FIN|RSV|opcode; masked unless told otherwise. */
 static size_t client_frame(uint8_t *out, uint8_t b0, const void *payload, size_t len, int form,
@@ -126,15 +130,15 @@ static bool got_is(const struct got *g, enum sl_ws_event_type type, const char *
 static void test_accept_key(void)
 {
 	static const char *const bad[] = {
-		"dGhlIHNhbXBsZSBub25jZQ=",   "dGhlIHNhbXBsZSBub25jZQ===", "dGhlIHNhbXBsZSBub25jZQAA",
-		"dGhlIHNhbXBsZSBub25jZ*==",  "dGhlIHNhbXBsZSBub25j ZQ=",  "",
+		"dGhlIHNhbXBsZSBub25jZQ=",  "dGhlIHNhbXBsZSBub25jZQ===", "dGhlIHNhbXBsZSBub25jZQAA",
+		"dGhlIHNhbXBsZSBub25jZ*==", "dGhlIHNhbXBsZSBub25j ZQ=",	 "",
 		"dGhlIHNhbXBsZSBub25jZQ=x", "dGhl-HNhbXBsZSBub25jZQ==",
 	};
 	char out[SL_WS_ACCEPT_LEN + 1];
 	size_t i;
 
 	TAP_OK(sl_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out) == 0 &&
-		       !strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+		   !strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
 	       "RFC 6455 §1.3 example accept key");
 	TAP_OK(sl_ws_accept_key("AAAAAAAAAAAAAAAAAAAAAA==", 24, out) == 0 && strlen(out) == 28,
 	       "all-zero nonce accepted");
@@ -160,7 +164,7 @@ static void test_frame_header(void)
 	TAP_OK(n == 4 && h[2] == 0xff && h[3] == 0xff, "65535 bytes: 16-bit length");
 	n = sl_ws_frame_header(h, SL_WS_OP_BINARY, true, 65536);
 	TAP_OK(n == 10 && h[1] == 127 && !h[2] && !h[3] && !h[4] && !h[5] && !h[6] && h[7] == 1 &&
-		       !h[8] && !h[9],
+		   !h[8] && !h[9],
 	       "65536 bytes: 64-bit length");
 	n = sl_ws_frame_header(h, SL_WS_OP_BINARY, true, 0x123456789aull);
 	TAP_OK(n == 10 && h[5] == 0x12 && h[6] == 0x34 && h[9] == 0x9a, "40-bit length");
@@ -194,7 +198,7 @@ static void test_close_payload(void)
 	n = sl_ws_close_payload(out, 1008, reason);
 	TAP_OK(n == 122 && sl_utf8_valid(out + 2, n - 2), "cut before a split 4-byte character");
 	TAP_OK(!sl_ws_close_payload(out, 1005, "x") && !sl_ws_close_payload(out, 1006, "x") &&
-		       !sl_ws_close_payload(out, 1015, "x") && !sl_ws_close_payload(out, 999, "x"),
+		   !sl_ws_close_payload(out, 1015, "x") && !sl_ws_close_payload(out, 999, "x"),
 	       "codes that must not be sent give an empty body");
 }
 
@@ -241,16 +245,17 @@ static void test_utf8(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		TAP_OK(sl_utf8_valid((const uint8_t *)cases[i].s, strlen(cases[i].s)) == cases[i].ok,
+		TAP_OK(sl_utf8_valid((const uint8_t *)cases[i].s, strlen(cases[i].s)) ==
+			   cases[i].ok,
 		       "utf8 %s: %s", cases[i].ok ? "valid" : "invalid", cases[i].what);
 	TAP_OK(sl_utf8_valid((const uint8_t *)"a\0b", 3), "NUL is valid UTF-8");
 	TAP_OK(sl_utf8_feed(&st, (const uint8_t *)"\xe2", 1) && !sl_utf8_complete(&st) &&
-		       sl_utf8_feed(&st, (const uint8_t *)"\x82", 1) && !sl_utf8_complete(&st) &&
-		       sl_utf8_feed(&st, (const uint8_t *)"\xac", 1) && sl_utf8_complete(&st),
+		   sl_utf8_feed(&st, (const uint8_t *)"\x82", 1) && !sl_utf8_complete(&st) &&
+		   sl_utf8_feed(&st, (const uint8_t *)"\xac", 1) && sl_utf8_complete(&st),
 	       "incremental: euro sign fed a byte at a time");
 	memset(&st, 0, sizeof(st));
 	TAP_OK(sl_utf8_feed(&st, (const uint8_t *)"\xed", 1) &&
-		       !sl_utf8_feed(&st, (const uint8_t *)"\xa0", 1),
+		   !sl_utf8_feed(&st, (const uint8_t *)"\xa0", 1),
 	       "incremental: surrogate refused at its second byte");
 }
 
@@ -264,8 +269,8 @@ static void test_single_frames(void)
 
 	sl_ws_decoder_init(&d, MAX_MSG);
 	c = sl_ws_decode(&d, hello, sizeof(hello), &ev);
-	TAP_OK(c == 11 && ev.type == SL_WS_EV_MESSAGE && ev.opcode == SL_WS_OP_TEXT && ev.len == 5 &&
-		       !memcmp(ev.payload, "Hello", 5),
+	TAP_OK(c == 11 && ev.type == SL_WS_EV_MESSAGE && ev.opcode == SL_WS_OP_TEXT &&
+		   ev.len == 5 && !memcmp(ev.payload, "Hello", 5),
 	       "RFC 6455 §5.7 masked \"Hello\"");
 	TAP_OK(ev.payload == hello + 6, "whole frame in the buffer: unmasked in place, no copy");
 	c = sl_ws_decode(&d, hello, 0, &ev);
@@ -287,7 +292,7 @@ static void check_message(size_t len, int form, size_t piece, const char *what)
 	sl_ws_decoder_init(&d, MAX_MSG);
 	k = run(&d, buf, n, piece, g, 2, &used);
 	TAP_OK(k == 1 && g[0].type == SL_WS_EV_MESSAGE && g[0].opcode == SL_WS_OP_BINARY &&
-		       g[0].len == len && g[0].hash == fnv(payload, len) && used == n,
+		   g[0].len == len && g[0].hash == fnv(payload, len) && used == n,
 	       "%s (%zu bytes, pieces of %zu)", what, len, piece);
 	sl_ws_decoder_fini(&d);
 	free(payload);
@@ -331,10 +336,11 @@ static void test_fragmentation(void)
 		sl_ws_decoder_init(&d, MAX_MSG);
 		k = run(&d, copy, n, pieces[i], g, 8, &used);
 		TAP_OK(k == 4 && used == n && got_is(&g[0], SL_WS_EV_PING, "p") &&
-			       got_is(&g[1], SL_WS_EV_PONG, "") &&
-			       got_is(&g[2], SL_WS_EV_MESSAGE, "Hello \xe2\x82\xac") &&
-			       g[2].opcode == SL_WS_OP_TEXT && g[3].type == SL_WS_EV_MESSAGE &&
-			       g[3].len == 2 && g[3].head[0] == 0xff && g[3].head[1] == 0 && g[3].opcode == SL_WS_OP_BINARY,
+			   got_is(&g[1], SL_WS_EV_PONG, "") &&
+			   got_is(&g[2], SL_WS_EV_MESSAGE, "Hello \xe2\x82\xac") &&
+			   g[2].opcode == SL_WS_OP_TEXT && g[3].type == SL_WS_EV_MESSAGE &&
+			   g[3].len == 2 && g[3].head[0] == 0xff && g[3].head[1] == 0 &&
+			   g[3].opcode == SL_WS_OP_BINARY,
 		       "fragmented text with ping, empty fragment and pong interleaved, then "
 		       "binary (pieces of %zu)",
 		       pieces[i]);
@@ -357,8 +363,8 @@ static void test_fragmentation(void)
 	sl_ws_decoder_init(&d, MAX_MSG);
 	k = run(&d, buf, n, 0, g, 8, &used);
 	TAP_OK(k == 3 && got_is(&g[0], SL_WS_EV_MESSAGE, "one") &&
-		       got_is(&g[1], SL_WS_EV_MESSAGE, "two") && g[2].type == SL_WS_EV_CLOSE &&
-		       g[2].code == 1000 && g[2].len == 0,
+		   got_is(&g[1], SL_WS_EV_MESSAGE, "two") && g[2].type == SL_WS_EV_CLOSE &&
+		   g[2].code == 1000 && g[2].len == 0,
 	       "three frames in one buffer: three calls");
 	sl_ws_decoder_fini(&d);
 
@@ -402,7 +408,7 @@ static void test_control(void)
 	sl_ws_decoder_init(&d, MAX_MSG);
 	k = run(&d, buf, n, 7, g, 2, NULL);
 	TAP_OK(k == 1 && g[0].type == SL_WS_EV_PING && g[0].len == 125 &&
-		       g[0].hash == fnv(body, 125),
+		   g[0].hash == fnv(body, 125),
 	       "125-byte ping split across calls");
 	sl_ws_decoder_fini(&d);
 
@@ -410,7 +416,7 @@ static void test_control(void)
 	sl_ws_decoder_init(&d, MAX_MSG);
 	k = run(&d, buf, n, 0, g, 2, NULL);
 	TAP_OK(k == 1 && g[0].type == SL_WS_EV_CLOSE && g[0].code == SL_WS_CLOSE_NO_STATUS &&
-		       g[0].len == 0,
+		   g[0].len == 0,
 	       "empty close: 1005");
 	sl_ws_decoder_fini(&d);
 
@@ -418,7 +424,7 @@ static void test_control(void)
 	sl_ws_decoder_init(&d, MAX_MSG);
 	k = run(&d, buf, n, 1, g, 2, NULL);
 	TAP_OK(k == 1 && g[0].type == SL_WS_EV_CLOSE && g[0].code == 4001 &&
-		       got_is(&g[0], SL_WS_EV_CLOSE, "going \xe2\x82\xac"),
+		   got_is(&g[0], SL_WS_EV_CLOSE, "going \xe2\x82\xac"),
 	       "close with code 4001 and a UTF-8 reason, byte by byte");
 	sl_ws_decoder_fini(&d);
 
@@ -532,7 +538,7 @@ static void test_errors(void)
 		sl_ws_decoder_init(&d, MAX_MSG);
 		k = run(&d, c->frames, c->len, 0, g, 4, &used);
 		TAP_OK(k >= 1 && g[k - 1].type == SL_WS_EV_ERROR && g[k - 1].code == c->code &&
-			       g[k - 1].why && used == c->consumed,
+			   g[k - 1].why && used == c->consumed,
 		       "%s: %u after %zu bytes (got %u after %zu: %s)", c->what, c->code,
 		       c->consumed, k >= 1 ? g[k - 1].code : 0, used,
 		       k >= 1 && g[k - 1].why ? g[k - 1].why : "-");
@@ -544,7 +550,7 @@ static void test_errors(void)
 	sl_ws_decoder_init(&d, MAX_MSG);
 	sl_ws_decode(&d, big, n, &ev);
 	TAP_OK(sl_ws_decode(&d, big + 2, n - 2, &ev) == 0 && ev.type == SL_WS_EV_ERROR &&
-		       ev.close_code == 1002,
+		   ev.close_code == 1002,
 	       "after an error every call repeats it and consumes nothing");
 	sl_ws_decoder_fini(&d);
 
@@ -571,7 +577,7 @@ static void test_errors(void)
 		sl_ws_decoder_init(&d, 100);
 		k = run(&d, frames, n, 0, g, 4, &used);
 		TAP_OK(k == 2 && g[0].type == SL_WS_EV_PING && g[1].type == SL_WS_EV_MESSAGE &&
-			       g[1].len == 100,
+			   g[1].len == 100,
 		       "control frames do not count toward the message maximum");
 		sl_ws_decoder_fini(&d);
 	}

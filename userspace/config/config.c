@@ -122,7 +122,7 @@ struct loader {
 	struct sl_config *cfg;
 	yaml_document_t *doc;
 	struct pending *pending;
-	size_t n_pending, n_dropped;
+	size_t n_pending, cap_pending, n_dropped;
 	struct named *keys; /* every application's API keys, to refuse one key in two apps */
 	size_t n_keys, cap_keys;
 	int err; /* -ENOMEM once an allocation failed */
@@ -143,13 +143,17 @@ static void problem_at(struct loader *ld, unsigned long line, unsigned long col,
 		ld->n_dropped++;
 		return;
 	}
-	if (!ld->pending) {
-		ld->pending = calloc(PENDING_MAX, sizeof(*ld->pending));
-		if (!ld->pending) {
+	if (ld->n_pending == ld->cap_pending) {
+		size_t cap = ld->cap_pending ? ld->cap_pending * 2 : 16;
+		struct pending *np = realloc(ld->pending, cap * sizeof(*np));
+
+		if (!np) {
 			ld->err = -ENOMEM;
 			ld->n_dropped++;
 			return;
 		}
+		ld->pending = np;
+		ld->cap_pending = cap;
 	}
 	va_start(ap, fmt);
 	n = vasprintf(&msg, fmt, ap);
@@ -197,7 +201,7 @@ static void flush_problems(struct loader *ld, struct sl_diag *diag)
 	diag->count += ld->n_dropped;
 	free(ld->pending);
 	ld->pending = NULL;
-	ld->n_pending = 0;
+	ld->n_pending = ld->cap_pending = 0;
 }
 
 static void *own_alloc(struct loader *ld, size_t size)
@@ -273,7 +277,8 @@ static const char *excerpt(const char *s, char *buf, size_t size)
 /* Key paths in messages ("applications[3].api_keys[0].sha256"); longer ones are cut. */
 #define PATH_BUF 160
 
-static void subpath(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void subpath(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* vsnprintf: a cut key path is fine in a message, so no truncation warning is wanted. */
 static void subpath(char *buf, size_t size, const char *fmt, ...)
@@ -313,8 +318,10 @@ static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *p
 {
 	char d[EXCERPT_BUF];
 
-	if (n->type != YAML_SCALAR_NODE) {
-		problem(ld, n, "%s: expected %s, got %s", path, expected, describe(n, d, sizeof(d)));
+	/* Callers that give null a meaning (off, unset, empty) test is_null first. */
+	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+		problem(ld, n, "%s: expected %s, got %s", path, expected,
+			describe(n, d, sizeof(d)));
 		return NULL;
 	}
 	/* A "\0" escape would make C see a shorter string than YAML did. */
@@ -336,7 +343,8 @@ static yaml_node_t *map_get(struct loader *ld, const yaml_node_t *map, const cha
 	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
 		yaml_node_t *k = node_at(ld, pair->key);
 
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, key))
 			found = node_at(ld, pair->value);
 	}
 	return found;
@@ -382,7 +390,8 @@ int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char 
 		if (!colon)
 			return bad_addr(why, "expected HOST:PORT, such as 0.0.0.0:8080");
 		if (memchr(s, ':', colon - s))
-			return bad_addr(why, "an IPv6 address goes in brackets, such as [::1]:8080");
+			return bad_addr(why,
+					"an IPv6 address goes in brackets, such as [::1]:8080");
 		h = s;
 		host_len = colon - s;
 		port_s = colon + 1;
@@ -466,7 +475,8 @@ static bool addrs_clash(const struct sl_config_addr *a, const struct sl_config_a
 	if (a->family == b->family)
 		return addr_is_any(a) || addr_is_any(b) || !strcmp(a->host, b->host);
 	/* Linux dual stack: [::] takes the IPv4 port too unless net.ipv6.bindv6only is set. */
-	return (a->family == AF_INET6 && addr_is_any(a)) || (b->family == AF_INET6 && addr_is_any(b));
+	return (a->family == AF_INET6 && addr_is_any(a)) ||
+	       (b->family == AF_INET6 && addr_is_any(b));
 }
 
 /* ---- The field tables ----------------------------------------------------------------------- */
@@ -837,7 +847,7 @@ static int choose(struct loader *ld, const yaml_node_t *n, const char *path,
 	for (i = 0; i < n_words; i++)
 		if (!strcmp(s, words[i]))
 			return (int)i;
-	problem(ld, n, "%s: expected %s, got %s", path, choices, excerpt(s, d, sizeof(d)));
+	problem(ld, n, "%s: expected %s, got %s", path, choices, describe(n, d, sizeof(d)));
 	return -EINVAL;
 }
 
@@ -845,7 +855,7 @@ static int set_switch(struct loader *ld, const yaml_node_t *n, const char *path,
 {
 	/* YAML 1.1 booleans as well as on/off: "bpf: false" means what it says. */
 	static const char *const yes[] = { "on", "true", "yes" }, *const no[] = { "off", "false",
-										     "no" };
+										  "no" };
 	char d[EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, "on or off");
 	size_t i;
@@ -862,7 +872,7 @@ static int set_switch(struct loader *ld, const yaml_node_t *n, const char *path,
 			return 0;
 		}
 	}
-	problem(ld, n, "%s: expected on or off, got %s", path, excerpt(s, d, sizeof(d)));
+	problem(ld, n, "%s: expected on or off, got %s", path, describe(n, d, sizeof(d)));
 	return -EINVAL;
 }
 
@@ -902,7 +912,7 @@ static int set_abs_path(struct loader *ld, const yaml_node_t *n, const char *pat
 		return -EINVAL;
 	if (s[0] != '/') {
 		problem(ld, n, "%s: expected an absolute path, got %s", path,
-			is_null(n) ? "nothing" : excerpt(s, d, sizeof(d)));
+			excerpt(s, d, sizeof(d)));
 		return -EINVAL;
 	}
 	if (strlen(s) > max) {
@@ -926,7 +936,7 @@ static int set_cgroup(struct loader *ld, const yaml_node_t *n, const char *path,
 		return -EINVAL;
 	if (!*s || strlen(s) >= PATH_MAX) {
 		problem(ld, n, "%s: expected a cgroup name or absolute path, got %s", path,
-			is_null(n) ? "nothing" : excerpt(s, d, sizeof(d)));
+			excerpt(s, d, sizeof(d)));
 		return -EINVAL;
 	}
 	/* A relative name stays under the cgroup2 mount: ".." would climb out of it. */
@@ -949,10 +959,9 @@ static int set_cgroup(struct loader *ld, const yaml_node_t *n, const char *path,
  * policies and keys can move together), made absolute and checked to exist:
  * `--check` should find a missing file before the daemon does.
  */
-static int resolve_file(struct loader *ld, const yaml_node_t *n, const char *path,
-			const char **dst)
+static int resolve_file(struct loader *ld, const yaml_node_t *n, const char *path, const char **dst)
 {
-	char d[EXCERPT_BUF], *full = NULL;
+	char d[PATH_MAX + 16], *full = NULL;
 	const char *s = scalar(ld, n, path, "a file name");
 	struct stat st;
 	int err = 0;
@@ -1043,7 +1052,8 @@ static int set_policies(struct loader *ld, const yaml_node_t *n, const char *pat
 	if (!files)
 		return -ENOMEM;
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
-		subpath(p, sizeof(p), "%s[%u]", path, (unsigned int)(item - n->data.sequence.items.start));
+		subpath(p, sizeof(p), "%s[%u]", path,
+			(unsigned int)(item - n->data.sequence.items.start));
 		if (resolve_file(ld, node_at(ld, *item), p, &files[i]) == 0)
 			i++;
 	}
@@ -1070,8 +1080,9 @@ static const char *get_name(struct loader *ld, const yaml_node_t *n, const char 
 		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
 			break;
 	if (i == 0 || s[i] || i > SL_CONFIG_MAX_NAME) {
-		problem(ld, n, "%s: %s is not a valid name: 1 to %d bytes without blanks or "
-			       "control characters",
+		problem(ld, n,
+			"%s: %s is not a valid name: 1 to %d bytes without blanks or "
+			"control characters",
 			path, excerpt(s, d, sizeof(d)), SL_CONFIG_MAX_NAME);
 		return NULL;
 	}
@@ -1113,7 +1124,10 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 	}
 }
 
-/* Starts a section: records where it is; returns the item count, or -1 when there is nothing to walk. */
+/*
+ * Starts a section: records that it is there and where. Returns its number of
+ * entries, or -1 when there is nothing to walk (null, or not a list).
+ */
 static long section_begin(struct loader *ld, const yaml_node_t *n, const char *path,
 			  struct sl_config_section *sec, const char *item_desc)
 {
@@ -1170,7 +1184,7 @@ static void check_named_section(struct loader *ld, const yaml_node_t *n, const c
 		}
 		name_node = map_get(ld, item, "name");
 		if (!name_node) {
-			problem(ld, item, "%s: a %s needs a name", p, what);
+			problem(ld, item, "%s: every %s needs a name", p, what);
 			continue;
 		}
 		subpath(p, sizeof(p), "%s[%ld].name", path, i);
@@ -1212,7 +1226,7 @@ static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *pat
 		const char *s, *why;
 
 		subpath(p, sizeof(p), "%s[%u]", path,
-			 (unsigned int)(item - n->data.sequence.items.start));
+			(unsigned int)(item - n->data.sequence.items.start));
 		s = scalar(ld, pn, p, "a topic pattern");
 		if (!s)
 			continue;
@@ -1230,8 +1244,8 @@ static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *pat
 	return 0;
 }
 
-static int push_named(struct loader *ld, struct named **v, size_t *n, size_t *cap,
-		      const void *key, size_t len, const yaml_node_t *node)
+static int push_named(struct loader *ld, struct named **v, size_t *n, size_t *cap, const void *key,
+		      size_t len, const yaml_node_t *node)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 64;
@@ -1291,7 +1305,7 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 		size_t i;
 
 		subpath(p, sizeof(p), "%s[%u]", path,
-			 (unsigned int)(item - n->data.sequence.items.start));
+			(unsigned int)(item - n->data.sequence.items.start));
 		if (kn->type != YAML_MAPPING_NODE) {
 			problem(ld, kn, "%s: expected {sha256: HEX}, got %s", p,
 				describe(kn, d, sizeof(d)));
@@ -1299,8 +1313,8 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 		}
 		hn = map_get(ld, kn, "sha256");
 		if (!hn) {
-			problem(ld, kn, "%s: an API key needs sha256 (keys are stored only as hashes)",
-				p);
+			problem(ld, kn,
+				"%s: an API key needs sha256 (keys are stored only as hashes)", p);
 			continue;
 		}
 		strncat(p, ".sha256", sizeof(p) - strlen(p) - 1);
@@ -1317,7 +1331,8 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 			continue;
 		}
 		for (i = 0; i < 32; i++)
-			keys[k][i] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+			keys[k][i] =
+			    (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
 		if (push_named(ld, &ld->keys, &ld->n_keys, &ld->cap_keys, keys[k], 32, hn))
 			return -ENOMEM;
 		k++;
@@ -1377,6 +1392,9 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 	char d[EXCERPT_BUF], p[PATH_BUF];
 	long i;
 
+	/* A repeated `applications:` key (reported elsewhere) replaces, never appends. */
+	cfg->apps = NULL;
+	cfg->n_apps = 0;
 	if (count <= 0)
 		return;
 	cfg->apps = own_alloc(ld, count * sizeof(*cfg->apps));
@@ -1402,7 +1420,8 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 						       map_get(ld, item, "id"), n_ids };
 		cfg->n_apps++;
 	}
-	/* One id, one application; one key, one application: otherwise who is calling is ambiguous. */
+	/* One id, one application; one key, one application: otherwise who is calling is ambiguous.
+	 */
 	report_repeats(ld, ids, n_ids, "application", true);
 	report_repeats(ld, ld->keys, ld->n_keys, "this API key", false);
 	free(ids);
@@ -1435,7 +1454,8 @@ static void set_field(struct loader *ld, const struct field *f, const yaml_node_
 
 		v = choose(ld, n, path, words, 2, "open or required");
 		if (v >= 0)
-			*(enum sl_config_auth *)dst = v ? SL_CONFIG_AUTH_OPEN : SL_CONFIG_AUTH_REQUIRED;
+			*(enum sl_config_auth *)dst =
+			    v ? SL_CONFIG_AUTH_OPEN : SL_CONFIG_AUTH_REQUIRED;
 		break;
 	}
 	case K_SOCKET:
@@ -1514,7 +1534,7 @@ static void walk_map(struct loader *ld, const yaml_node_t *map, const struct fie
 			continue;
 		}
 		subpath(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
-			 f->key);
+			f->key);
 		set_field(ld, f, value, path);
 	}
 }
@@ -1568,8 +1588,16 @@ static yaml_node_t *find_path(struct loader *ld, const char *dotted)
 	return n;
 }
 
+/* Whether the file gave a (non-null) value at this path, valid or not. */
+static bool written(struct loader *ld, const char *dotted)
+{
+	const yaml_node_t *n = find_path(ld, dotted);
+
+	return n && !is_null(n);
+}
+
 static void problem_path(struct loader *ld, const char *dotted, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* A problem about a key given in the file, at that key's value. */
 static void problem_path(struct loader *ld, const char *dotted, const char *fmt, ...)
@@ -1603,14 +1631,20 @@ static void check_together(struct loader *ld)
 		{ "listeners.admin.plain", &l->admin.plain },
 	};
 	const size_t n_addrs = sizeof(addrs) / sizeof(addrs[0]);
-	char a[SL_CONFIG_ADDR_BUF], o[SL_CONFIG_ADDR_BUF], b[SL_UNITS_BUF_SIZE], c[SL_UNITS_BUF_SIZE];
+	char a[SL_CONFIG_ADDR_BUF], o[SL_CONFIG_ADDR_BUF], b[SL_UNITS_BUF_SIZE],
+	    c[SL_UNITS_BUF_SIZE];
+	bool cert, key, ca;
 	size_t i, j;
 
-	if (cfg->tls.cert_file && !cfg->tls.key_file)
+	/* A file that was written but refused counts as given: one mistake, one message. */
+	cert = cfg->tls.cert_file || written(ld, "tls.cert_file");
+	key = cfg->tls.key_file || written(ld, "tls.key_file");
+	ca = cfg->tls.client_ca_file || written(ld, "tls.client_ca_file");
+	if (cert && !key)
 		problem_path(ld, "tls.cert_file", "tls.cert_file is set but tls.key_file is not");
-	if (cfg->tls.key_file && !cfg->tls.cert_file)
+	if (key && !cert)
 		problem_path(ld, "tls.key_file", "tls.key_file is set but tls.cert_file is not");
-	if (cfg->tls.client_ca_file && !cfg->tls.cert_file)
+	if (ca && !cert)
 		problem_path(ld, "tls.client_ca_file",
 			     "tls.client_ca_file is set but tls.cert_file is not: client "
 			     "certificates are only asked for on TLS listeners");
@@ -1622,7 +1656,8 @@ static void check_together(struct loader *ld)
 	for (i = 0; i < n_addrs; i++) {
 		if (!addrs[i].addr->enabled || strstr(addrs[i].name, ".tls") == NULL)
 			continue;
-		if (!cfg->tls.cert_file || !cfg->tls.key_file)
+		/* With one of the two given, the pair check above has said what is missing. */
+		if (!cert && !key)
 			problem_path(ld, addrs[i].name,
 				     "%s: a TLS listener needs tls.cert_file and tls.key_file",
 				     addrs[i].name);
@@ -1639,23 +1674,24 @@ static void check_together(struct loader *ld)
 
 			if (!addrs_clash(addrs[i].addr, addrs[j].addr))
 				continue;
-			problem_path(ld, addrs[at].name,
-				     "%s: %s clashes with %s (%s): each listener needs its own port",
-				     addrs[at].name,
-				     sl_config_addr_format(addrs[at].addr, a, sizeof(a)),
-				     addrs[other].name,
-				     sl_config_addr_format(addrs[other].addr, o, sizeof(o)));
+			problem_path(
+			    ld, addrs[at].name,
+			    "%s: %s clashes with %s (%s): each listener needs its own port",
+			    addrs[at].name, sl_config_addr_format(addrs[at].addr, a, sizeof(a)),
+			    addrs[other].name,
+			    sl_config_addr_format(addrs[other].addr, o, sizeof(o)));
 		}
 	}
 
 	/* A queue smaller than one frame would evict every subscriber of a large event. */
 	if (cfg->limits.max_queued_bytes_per_connection < cfg->limits.max_frame_bytes)
-		problem_path(ld, "limits.max_queued_bytes_per_connection",
-			     "limits.max_queued_bytes_per_connection (%s) is smaller than "
-			     "limits.max_frame_bytes (%s): one large event would evict any "
-			     "subscriber",
-			     sl_format_size(cfg->limits.max_queued_bytes_per_connection, b, sizeof(b)),
-			     sl_format_size(cfg->limits.max_frame_bytes, c, sizeof(c)));
+		problem_path(
+		    ld, "limits.max_queued_bytes_per_connection",
+		    "limits.max_queued_bytes_per_connection (%s) is smaller than "
+		    "limits.max_frame_bytes (%s): one large event would evict any "
+		    "subscriber",
+		    sl_format_size(cfg->limits.max_queued_bytes_per_connection, b, sizeof(b)),
+		    sl_format_size(cfg->limits.max_frame_bytes, c, sizeof(c)));
 }
 
 /* ---- Reading and parsing -------------------------------------------------------------------- */
@@ -1881,6 +1917,7 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_diag *diag
 		check_together(&ld);
 	}
 	free(buf);
+	free(ld.keys);
 	flush_problems(&ld, diag);
 	if (ld.err)
 		return ld.err;
@@ -2008,7 +2045,8 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 		const void *src = (const char *)cfg + fields->off;
 
 		/* An absent policy section stays absent: present-but-empty means something else. */
-		if ((fields->kind == K_PLANS || fields->kind == K_APPS || fields->kind == K_ISSUERS) &&
+		if ((fields->kind == K_PLANS || fields->kind == K_APPS ||
+		     fields->kind == K_ISSUERS) &&
 		    (!((const struct sl_config_section *)src)->present || !cfg->doc))
 			continue;
 		fprintf(f, "%*s%s:", indent, "", fields->key);
@@ -2019,12 +2057,17 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 				return -E2BIG;
 			continue;
 		case K_ADDR:
-			fprintf(f, " %s", sl_config_addr_format(src, buf, sizeof(buf)));
+			/* Quoted: a plain [::1]:80 would start a YAML flow sequence. */
+			sl_config_addr_format(src, buf, sizeof(buf));
+			fprintf(f,
+				((const struct sl_config_addr *)src)->enabled ? " \"%s\"" : " %s",
+				buf);
 			break;
 		case K_AUTH:
 			fprintf(f, " %s",
-				*(const enum sl_config_auth *)src == SL_CONFIG_AUTH_OPEN ? "open"
-											 : "required");
+				*(const enum sl_config_auth *)src == SL_CONFIG_AUTH_OPEN
+				    ? "open"
+				    : "required");
 			break;
 		case K_SOCKET:
 		case K_DIR:
@@ -2043,7 +2086,8 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 			fprintf(f, " %s", sl_format_size(*(const uint64_t *)src, buf, sizeof(buf)));
 			break;
 		case K_DURATION:
-			fprintf(f, " %s", sl_format_duration(*(const uint64_t *)src, buf, sizeof(buf)));
+			fprintf(f, " %s",
+				sl_format_duration(*(const uint64_t *)src, buf, sizeof(buf)));
 			break;
 		case K_SWITCH:
 			fprintf(f, " %s", *(const bool *)src ? "on" : "off");

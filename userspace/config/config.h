@@ -72,7 +72,7 @@ void sl_diag_free(struct sl_diag *diag);
 #define SL_CONFIG_MAX_APPS 100000
 #define SL_CONFIG_MAX_PATTERNS 1024 /* per subscribe or publish list */
 #define SL_CONFIG_MAX_API_KEYS 64   /* per application */
-#define SL_CONFIG_MAX_NAME 128      /* application ids, plan and issuer names */
+#define SL_CONFIG_MAX_NAME 128	    /* application ids, plan and issuer names */
 /* sun_path is 108 bytes with its NUL. */
 #define SL_CONFIG_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -83,9 +83,9 @@ struct sl_config_mark {
 
 /* "HOST:PORT" with HOST a numeric IPv4 address, or "[IPv6]:PORT". */
 struct sl_config_addr {
-	bool enabled;         /* false: "off", "" or null */
-	uint16_t port;        /* 0: the kernel picks one (tests use this) */
-	int family;           /* AF_INET or AF_INET6 */
+	bool enabled;		     /* false: "off", "" or null */
+	uint16_t port;		     /* 0: the kernel picks one (tests use this) */
+	int family;		     /* AF_INET or AF_INET6 */
 	char host[INET6_ADDRSTRLEN]; /* numeric, without brackets */
 	struct sockaddr_storage sa;  /* ready for bind(2) */
 	socklen_t sa_len;
@@ -109,7 +109,7 @@ struct sl_config_listener {
 
 struct sl_config_control {
 	const char *path; /* absolute, at most SL_CONFIG_SOCKET_PATH_MAX bytes */
-	uint32_t mode;    /* permission bits, 0 to 0777 */
+	uint32_t mode;	  /* permission bits, 0 to 0777 */
 };
 
 struct sl_config_listeners {
@@ -164,7 +164,7 @@ struct sl_config_log {
  */
 struct sl_config_section {
 	bool present;
-	int node;       /* index in cfg->doc (yaml_document_get_node), 0 when absent */
+	int node;	/* index in cfg->doc (yaml_document_get_node), 0 when absent */
 	uint32_t count; /* entries in the list */
 	struct sl_config_mark mark;
 };
@@ -210,8 +210,9 @@ struct sl_config {
 	struct sl_config_app *apps;
 	uint32_t n_apps;
 
-	struct yaml_document_s *doc; /* the parsed file (NULL for defaults), for the policy module */
-	void *owned;                 /* private: every allocation of this config */
+	/* The parsed file (NULL for defaults), kept for the policy module. */
+	struct yaml_document_s *doc;
+	void *owned; /* private: every allocation of this config */
 };
 
 /* Fills cfg with the defaults; allocates nothing. Overwrites cfg without freeing it. */

@@ -11,12 +11,13 @@ struct unit {
 	uint64_t scale;
 };
 
-/* Largest first: the formatters pick the first unit that divides exactly. */
+/*
+ * Largest first: the formatters pick the first unit that divides exactly.
+ * A day is always 86400 s: durations are intervals, not calendar dates.
+ */
 static const struct unit duration_units[] = {
-	{ "d", 86400 * SL_NSEC_PER_SEC },
-	{ "h", 3600 * SL_NSEC_PER_SEC },
-	{ "m", 60 * SL_NSEC_PER_SEC },
-	{ "s", SL_NSEC_PER_SEC },
+	{ "d", 86400 * SL_NSEC_PER_SEC }, { "h", 3600 * SL_NSEC_PER_SEC },
+	{ "m", 60 * SL_NSEC_PER_SEC },	  { "s", SL_NSEC_PER_SEC },
 	{ "ms", SL_NSEC_PER_MSEC },
 };
 

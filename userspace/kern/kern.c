@@ -559,6 +559,22 @@ int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_confi
 	st.npending = 0;
 	st.pending_events = 0;
 	st.pending_replies = 0;
+	/* 0 would match a stream that starts at seq 0: mark the ring unused instead. */
+	for (int i = 0; i < SL_REPLY_MARKS; i++)
+		st.reply_seq[i] = st.next_hdr - 1;
+	st.reply_head = 0;
+	return bpf_map_update_elem(map_fd, &fd, &st, BPF_EXIST) ? -errno : 0;
+}
+
+int sl_kern_sock_mark_reply(struct sl_kern *k, int fd, __u64 offset)
+{
+	int map_fd = bpf_map__fd(k->skel->maps.sluice_socks);
+	struct sl_sock st;
+
+	if (bpf_map_lookup_elem(map_fd, &fd, &st))
+		return -errno;
+	st.reply_seq[st.reply_head % SL_REPLY_MARKS] = st.seq_base + (__u32)offset;
+	st.reply_head = (st.reply_head + 1) % SL_REPLY_MARKS;
 	return bpf_map_update_elem(map_fd, &fd, &st, BPF_EXIST) ? -errno : 0;
 }
 

@@ -74,6 +74,13 @@ int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_confi
  */
 int sl_kern_sock_resync(struct sl_kern *k, int fd);
 
+/*
+ * TLS sockets: the record that will start at this stream offset carries a
+ * reply, not an event (the kernel cannot look inside records). Call before
+ * the record is written; the last SL_REPLY_MARKS marks are kept.
+ */
+int sl_kern_sock_mark_reply(struct sl_kern *k, int fd, __u64 offset);
+
 int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_limits *limits);
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out);
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot);

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "net/http.h"
 #include "net/outq.h"
+#include "net/tls.h"
 #include "net/ws.h"
 #include "route/router.h"
 
@@ -61,6 +62,9 @@ struct sl_conn {
 	uint16_t close_code;
 	const char *close_reason;
 
+	struct sl_tls *tls; /* NULL on plain listeners */
+	bool tls_ready;      /* handshake done */
+
 	struct sl_grant grant;
 	struct sl_ws_decoder ws;
 	char **subs; /* subscribed patterns */
@@ -89,8 +93,9 @@ struct sl_gateway {
 	const struct sl_config *cfg;
 	struct sl_kern *kern;
 	struct sl_router *router;
-	struct evconnlistener *sub_lst, *pub_lst, *admin_lst;
-	uint16_t sub_port, pub_port, admin_port;
+	struct evconnlistener *sub_lst, *pub_lst, *admin_lst, *sub_tls_lst, *pub_tls_lst;
+	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
+	struct sl_tls_ctx *tls_ctx;
 	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
 	struct event *sig_term, *sig_int, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
@@ -109,6 +114,10 @@ void sl_conn_schedule_flush(struct sl_conn *c);
 void sl_conn_close_now(struct sl_conn *c);
 void sl_conn_finish(struct sl_conn *c); /* flush, then FIN, then close */
 int sl_conn_meter(struct sl_conn *c, int framing);
+/* Writes through TLS when the connection has it; replies are marked for the meter. */
+int sl_conn_send(struct sl_conn *c, const void *data, size_t len);
+int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);
+int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding enc);
 void sl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len,
 		       const void *data, size_t len, uint64_t *seq, const char **why);

@@ -81,6 +81,7 @@ static void conn_free(struct sl_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	gw->nconns--;
+	sl_tls_free(c->tls);
 	sl_outq_fini(&c->q);
 	sl_ws_decoder_fini(&c->ws);
 	free(c->in);
@@ -216,6 +217,12 @@ void sl_conn_schedule_flush(struct sl_conn *c)
 
 void sl_conn_finish(struct sl_conn *c)
 {
+	if (c->tls && c->tls_ready && !c->closing) {
+		/* In TLS 1.3 the close_notify alert travels as an application-data record too. */
+		if (c->metered)
+			sl_kern_sock_mark_reply(c->gw->kern, c->fd, c->bytes_out + c->q.bytes);
+		sl_tls_shutdown(c->tls);
+	}
 	c->closing = true;
 	event_del(c->rd);
 	if (c->timer)
@@ -230,12 +237,99 @@ int sl_conn_meter(struct sl_conn *c, int framing)
 
 	if (!c->gw->kern)
 		return 0;
+	/* Inside TLS the kernel sees records only: TLS framing, set once after the handshake. */
+	if (c->tls && (framing != SL_FRAMING_TLS || c->metered))
+		return 0;
 	cfg.framing = (enum sl_framing)framing;
 	/* Framing starts after everything written or queued so far (the handshake answer). */
 	cfg.frame_start = (uint32_t)(c->bytes_out + c->q.bytes);
 	ret = sl_kern_sock_configure(c->gw->kern, c->fd, &cfg);
 	c->metered = ret == 0;
 	return ret;
+}
+
+int sl_conn_send(struct sl_conn *c, const void *data, size_t len)
+{
+	if (!c->tls)
+		return sl_outq_push_copy(&c->q, data, len);
+	if (!c->tls_ready)
+		return -ENOTCONN;
+	/* The record about to be queued is a reply: say so before the kernel sees it. */
+	if (c->metered)
+		sl_kern_sock_mark_reply(c->gw->kern, c->fd, c->bytes_out + c->q.bytes);
+	return sl_tls_write(c->tls, data, len);
+}
+
+int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len)
+{
+	int ret;
+
+	if (!c->tls)
+		return sl_outq_push_owned(&c->q, data, len);
+	ret = sl_conn_send(c, data, len);
+	free(data);
+	return ret;
+}
+
+int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding enc)
+{
+	const struct sl_bytes *b;
+	size_t at = 0, chunk;
+	int ret;
+
+	if (!c->tls)
+		return sl_outq_push_event(&c->q, ev, enc);
+	b = sl_event_encoding(ev, enc);
+	if (!b)
+		return -ENOMEM;
+	/* One record per event; an event over 16 KiB continues in records marked as replies. */
+	while (at < b->len) {
+		chunk = b->len - at > 16384 ? 16384 : b->len - at;
+		if (at && c->metered)
+			sl_kern_sock_mark_reply(c->gw->kern, c->fd, c->bytes_out + c->q.bytes);
+		ret = sl_tls_write(c->tls, b->data + at, chunk);
+		if (ret)
+			return ret;
+		at += chunk;
+	}
+	sl_outq_tail_is_event(&c->q);
+	return 0;
+}
+
+/* TLS: finish the handshake, then decrypt what is there into c->in. Returns -1 if closed. */
+static int tls_read(struct sl_conn *c, size_t room)
+{
+	const char *why = "handshake failed";
+	ssize_t n;
+	int ret;
+
+	if (!c->tls_ready) {
+		ret = sl_tls_handshake(c->tls, &why);
+		sl_conn_schedule_flush(c);
+		if (ret == -EAGAIN)
+			return 0;
+		if (ret) {
+			c->close_reason = why;
+			c->gw->stats.handshake_errors++;
+			sl_conn_close_now(c);
+			return -1;
+		}
+		c->tls_ready = true;
+		sl_conn_meter(c, SL_FRAMING_TLS);
+	}
+	while (room) {
+		n = sl_tls_read(c->tls, c->in + c->in_len, room);
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			c->close_reason = n == 0 ? "peer closed" : "TLS error";
+			sl_conn_close_now(c);
+			return -1;
+		}
+		c->in_len += (size_t)n;
+		room -= (size_t)n;
+	}
+	return 0;
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -265,16 +359,23 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		c->in = in;
 		c->in_cap = cap;
 	}
-	n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		if (!c->close_reason)
-			c->close_reason = n == 0 ? "peer closed" : "read failed";
-		sl_conn_close_now(c);
-		return;
+	if (c->tls) {
+		size_t before = c->in_len;
+
+		if (tls_read(c, c->in_cap - c->in_len) || c->in_len == before)
+			return;
+	} else {
+		n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			if (!c->close_reason)
+				c->close_reason = n == 0 ? "peer closed" : "read failed";
+			sl_conn_close_now(c);
+			return;
+		}
+		c->in_len += (size_t)n;
 	}
-	c->in_len += (size_t)n;
 	switch (c->kind) {
 	case SL_CONN_HTTP:
 		sl_sub_on_http(c);
@@ -308,7 +409,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind,
-				const struct sockaddr *sa)
+				bool tls, const struct sockaddr *sa)
 {
 	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
 	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
@@ -340,6 +441,8 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	sl_outq_init(&c->q);
 	sl_ws_decoder_init(&c->ws, gw->cfg->limits.max_frame_bytes);
+	if (tls)
+		c->tls = sl_tls_new(gw->tls_ctx, fd, &c->q);
 	c->rd = event_new(gw->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wr = event_new(gw->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->timer = evtimer_new(gw->base, on_handshake_timeout, c);
@@ -349,7 +452,7 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	gw->conns = c;
 	gw->nconns++;
 	gw->stats.conns_total++;
-	if (!c->rd || !c->wr || !c->timer || event_add(c->rd, NULL) ||
+	if (!c->rd || !c->wr || !c->timer || (tls && !c->tls) || event_add(c->rd, NULL) ||
 	    evtimer_add(c->timer, &tv)) {
 		sl_conn_close_now(c);
 		return NULL;
@@ -377,26 +480,27 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 {
 	struct sl_gateway *gw = arg;
 	enum sl_conn_kind kind = SL_CONN_HTTP;
+	bool tls = lst == gw->sub_tls_lst || lst == gw->pub_tls_lst;
 	struct sl_conn *c;
 
 	(void)socklen;
-	if (lst == gw->pub_lst)
+	if (lst == gw->pub_lst || lst == gw->pub_tls_lst)
 		kind = SL_CONN_PUB;
 	else if (lst == gw->admin_lst)
 		kind = SL_CONN_ADMIN;
 	if (gw->shutting_down) {
-		if (kind == SL_CONN_PUB)
+		if (kind == SL_CONN_PUB || tls)
 			close(fd);
 		else
 			refuse(fd, 503, "shutting_down", "the gateway is shutting down", NULL);
 		return;
 	}
-	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections) {
+	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections && !tls) {
 		refuse(fd, 429, "connection_limit", "the gateway's connection limit is reached",
 		       "Retry-After: 1\r\n");
 		return;
 	}
-	c = conn_new(gw, fd, kind, sa);
+	c = conn_new(gw, fd, kind, tls, sa);
 	if (!c)
 		close(fd);
 }
@@ -516,6 +620,10 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		evconnlistener_disable(gw->sub_lst);
 	if (gw->pub_lst)
 		evconnlistener_disable(gw->pub_lst);
+	if (gw->sub_tls_lst)
+		evconnlistener_disable(gw->sub_tls_lst);
+	if (gw->pub_tls_lst)
+		evconnlistener_disable(gw->pub_tls_lst);
 	for (c = gw->conns; c; c = next) {
 		next = c->next;
 		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
@@ -581,6 +689,15 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	if (!ret)
 		ret = bind_listener(gw, &cfg->listeners.admin.plain, &gw->admin_lst,
 				    &gw->admin_port, err, errlen);
+	if (!ret && (cfg->listeners.subscribers.tls.enabled || cfg->listeners.publishers.tls.enabled))
+		ret = sl_tls_ctx_new(&gw->tls_ctx, cfg->tls.cert_file, cfg->tls.key_file,
+				     cfg->tls.client_ca_file, err, errlen);
+	if (!ret)
+		ret = bind_listener(gw, &cfg->listeners.subscribers.tls, &gw->sub_tls_lst,
+				    &gw->sub_tls_port, err, errlen);
+	if (!ret)
+		ret = bind_listener(gw, &cfg->listeners.publishers.tls, &gw->pub_tls_lst,
+				    &gw->pub_tls_port, err, errlen);
 	if (ret)
 		goto fail;
 	if (kern) {
@@ -591,6 +708,10 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 			ret = sl_kern_port_add(kern, gw->pub_port, SL_FRAMING_LEN4);
 		if (!ret && gw->admin_port)
 			ret = sl_kern_port_add(kern, gw->admin_port, SL_FRAMING_RAW);
+		if (!ret && gw->sub_tls_port)
+			ret = sl_kern_port_add(kern, gw->sub_tls_port, SL_FRAMING_RAW);
+		if (!ret && gw->pub_tls_port)
+			ret = sl_kern_port_add(kern, gw->pub_tls_port, SL_FRAMING_RAW);
 		if (ret) {
 			snprintf(err, errlen, "cannot register the listener ports with the meter: %s",
 				 strerror(-ret));
@@ -651,8 +772,10 @@ uint16_t sl_gateway_port(const struct sl_gateway *gw, char which)
 
 int sl_gateway_run(struct sl_gateway *gw)
 {
-	sl_log("{\"msg\":\"ready\",\"subscribers\":%u,\"publishers\":%u,\"admin\":%u,\"meter\":%s}",
-	       gw->sub_port, gw->pub_port, gw->admin_port, gw->kern ? "true" : "false");
+	sl_log("{\"msg\":\"ready\",\"subscribers\":%u,\"publishers\":%u,\"admin\":%u,"
+	       "\"subscribers_tls\":%u,\"publishers_tls\":%u,\"meter\":%s}",
+	       gw->sub_port, gw->pub_port, gw->admin_port, gw->sub_tls_port, gw->pub_tls_port,
+	       gw->kern ? "true" : "false");
 	return event_base_dispatch(gw->base) < 0 ? -EIO : 0;
 }
 
@@ -668,6 +791,11 @@ void sl_gateway_free(struct sl_gateway *gw)
 		evconnlistener_free(gw->pub_lst);
 	if (gw->admin_lst)
 		evconnlistener_free(gw->admin_lst);
+	if (gw->sub_tls_lst)
+		evconnlistener_free(gw->sub_tls_lst);
+	if (gw->pub_tls_lst)
+		evconnlistener_free(gw->pub_tls_lst);
+	sl_tls_ctx_free(gw->tls_ctx);
 	if (gw->flush_ev)
 		event_free(gw->flush_ev);
 	if (gw->heartbeat_ev)

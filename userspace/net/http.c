@@ -110,6 +110,26 @@ static int split_target(struct sl_http_request *req, const char **why)
 	return 0;
 }
 
+static bool name_is(const struct sl_http_header *h, const char *name)
+{
+	return strlen(name) == h->name_len && !strncasecmp(h->name, name, h->name_len);
+}
+
+/*
+ * RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a
+ * Host field, and to any request with more than one.
+ */
+static int check_host(const struct sl_http_request *req, const char **why)
+{
+	size_t n = sl_http_header_count(req, "Host");
+
+	if (n > 1)
+		return fail(why, "more than one Host header", -EINVAL);
+	if (!n && req->version_minor >= 1)
+		return fail(why, "missing Host header (required by HTTP/1.1)", -EINVAL);
+	return 0;
+}
+
 int sl_http_parse(const char *buf, size_t len, size_t max_head_bytes, struct sl_http_request *req,
 		  const char **why)
 {
@@ -179,7 +199,8 @@ int sl_http_parse(const char *buf, size_t len, size_t max_head_bytes, struct sl_
 				goto more;
 			if (buf[p + 1] != '\n')
 				return fail(why, "bare CR in request head", -EINVAL);
-			return (int)(p + 2);
+			rc = check_host(req, why);
+			return rc ? rc : (int)(p + 2);
 		}
 		if (buf[p] == '\n')
 			return fail(why, "bare LF in request head", -EINVAL);
@@ -234,13 +255,7 @@ more:
 	return 0;
 }
 
-static bool name_is(const struct sl_http_header *h, const char *name)
-{
-	return strlen(name) == h->name_len && !strncasecmp(h->name, name, h->name_len);
-}
-
-const struct sl_http_header *sl_http_header_get(const struct sl_http_request *req,
-						const char *name)
+const struct sl_http_header *sl_http_header_get(const struct sl_http_request *req, const char *name)
 {
 	size_t i;
 
@@ -300,6 +315,13 @@ int sl_http_content_length(const struct sl_http_request *req, uint64_t *out)
 	size_t i, j;
 
 	*out = 0;
+	/*
+	 * §6.1: Transfer-Encoding overrides Content-Length, and a request with
+	 * both is the classic smuggling vector. sluice takes no chunked request
+	 * bodies, so any Transfer-Encoding makes the length unknowable.
+	 */
+	if (sl_http_header_get(req, "Transfer-Encoding"))
+		return -EINVAL;
 	for (i = 0; i < req->header_count; i++) {
 		const struct sl_http_header *h = &req->headers[i];
 

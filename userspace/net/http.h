@@ -34,7 +34,7 @@ struct sl_http_request {
 	size_t target_len;
 	const char *path; /* "/v1/ws"; "*" for the asterisk-form */
 	size_t path_len;
-	const char *query; /* after '?', NULL when the target has none */
+	const char *query; /* after '?'; never NULL, empty when the target has none */
 	size_t query_len;
 	int version_minor; /* HTTP/1.<minor> */
 	size_t header_count;
@@ -47,7 +47,8 @@ struct sl_http_request {
  * Returns the head length (request line, fields and the empty line) when the
  * head is complete, 0 when more bytes are needed, -EMSGSIZE when the head is
  * longer than max_head_bytes or has more than SL_HTTP_MAX_HEADERS fields, and
- * -EINVAL when it is malformed. On error *why (when why is not NULL) is a
+ * -EINVAL when it is malformed (including an HTTP/1.1 request without exactly
+ * one Host field, RFC 9112 §3.2). On error *why (when why is not NULL) is a
  * short static sentence for the 400 answer. req is valid only after a
  * positive return, and only while buf is.
  */
@@ -70,15 +71,18 @@ bool sl_http_header_has_token(const struct sl_http_request *req, const char *nam
 
 /*
  * Content-Length (RFC 9112 §6.3): 0 with *out set, -ENOENT when absent
- * (*out = 0), -EINVAL when malformed, out of range or given twice with
- * different values (identical repeats are accepted, as §6.3 allows).
+ * (*out = 0), -EINVAL when malformed, out of range, given twice with
+ * different values (identical repeats are accepted, as §6.3 allows), or when
+ * the request also has Transfer-Encoding (§6.1: chunked request bodies are
+ * not supported, and the pair is a request-smuggling vector).
  */
 int sl_http_content_length(const struct sl_http_request *req, uint64_t *out);
 
 /*
  * Iterates over the pairs of a query string (application/x-www-form-urlencoded:
  * '&' separates pairs, '+' is a space, %XX is a byte). *cursor starts at the
- * query and is advanced past each pair; empty pairs are skipped; a pair
+ * query (req->query, end req->query + req->query_len) and is advanced past
+ * each pair; a NULL *cursor is an empty query. Empty pairs are skipped; a pair
  * without '=' has an empty value. Writes NUL-terminated name and value.
  * Returns 1 for a pair, 0 at the end, -EINVAL for a bad escape, an escaped NUL
  * (it would cut the C string short) or a name or value that does not fit.

@@ -104,6 +104,12 @@ int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len)
 	return sl_outq_push_owned(q, copy, len);
 }
 
+void sl_outq_tail_is_event(struct sl_outq *q)
+{
+	if (q->count)
+		q->items[(q->head + q->count - 1) % q->cap].is_event = 1;
+}
+
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done)
 {
 	struct iovec iov[OUTQ_IOV];

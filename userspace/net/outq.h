@@ -40,6 +40,9 @@ int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len);
 /* Queues a malloc'd buffer, taking ownership (freed even on failure). */
 int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len);
 
+/* The last queued item completes an event (TLS: its last record). */
+void sl_outq_tail_is_event(struct sl_outq *q);
+
 /*
  * Writes as much as the socket takes with writev (up to 64 items a call,
  * looping while the kernel takes everything). Returns bytes written (>= 0) or

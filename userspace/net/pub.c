@@ -29,7 +29,7 @@ static void pub_send(struct sl_conn *c, msgpack_sbuffer *sb)
 	buf[2] = (uint8_t)(sb->size >> 8);
 	buf[3] = (uint8_t)sb->size;
 	memcpy(buf + 4, sb->data, sb->size);
-	if (sl_outq_push_owned(&c->q, buf, 4 + sb->size)) {
+	if (sl_conn_send_owned(c, buf, 4 + sb->size)) {
 		c->close_reason = "out of memory";
 		sl_conn_finish(c);
 		return;

@@ -146,8 +146,8 @@ int sl_sse_encode_event(const char *topic, size_t topic_len, uint64_t seq, const
 		b64_len = (len + 2) / 3 * 4;
 		data_len = sizeof(BASE64_COMMENT) - 1 + sizeof("data: ") - 1 + b64_len + 1;
 	}
-	record = sizeof("id: ") - 1 + topic_len + 1 + (size_t)seq_len + 1 +
-		 sizeof("event: ") - 1 + topic_len + 1 + data_len + 1;
+	record = sizeof("id: ") - 1 + topic_len + 1 + (size_t)seq_len + 1 + sizeof("event: ") - 1 +
+		 topic_len + 1 + data_len + 1;
 	if (record > SL_SSE_MAX_RECORD)
 		return -E2BIG;
 	rc = reserve(out, SL_SSE_CHUNK_HEADER_LEN + record + SL_SSE_CHUNK_TRAILER_LEN);

@@ -38,7 +38,7 @@ static void http_fail(struct sl_conn *c, int status, const char *code, const cha
 	c->gw->stats.handshake_errors++;
 	c->close_code = (uint16_t)status;
 	c->close_reason = code;
-	if (!resp || sl_outq_push_owned(&c->q, (uint8_t *)resp, len)) {
+	if (!resp || sl_conn_send_owned(c, (uint8_t *)resp, len)) {
 		sl_conn_close_now(c);
 		return;
 	}
@@ -134,7 +134,7 @@ static int ws_queue_frame(struct sl_conn *c, uint8_t opcode, const void *payload
 	memcpy(buf, hdr, hl);
 	if (len)
 		memcpy(buf + hl, payload, len);
-	return sl_outq_push_owned(&c->q, buf, hl + len);
+	return sl_conn_send_owned(c, buf, hl + len);
 }
 
 static void ws_queue_sbuf(struct sl_conn *c, msgpack_sbuffer *sb)
@@ -189,10 +189,10 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 			uint8_t *bytes = (uint8_t *)sl_sse_buf_take(&rec, &rlen);
 
 			if (bytes)
-				sl_outq_push_owned(&c->q, bytes, rlen);
+				sl_conn_send_owned(c, bytes, rlen);
 		}
 		sl_sse_buf_fini(&rec);
-		sl_outq_push_copy(&c->q, SL_SSE_LAST_CHUNK, sizeof(SL_SSE_LAST_CHUNK) - 1);
+		sl_conn_send(c, SL_SSE_LAST_CHUNK, sizeof(SL_SSE_LAST_CHUNK) - 1);
 	}
 	sl_conn_finish(c);
 }
@@ -212,7 +212,7 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 		sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
 		return;
 	}
-	if (sl_outq_push_event(&c->q, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE)) {
+	if (sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE)) {
 		queue_or_close(c, -ENOMEM);
 		return;
 	}
@@ -224,7 +224,7 @@ static void replay_one(struct sl_event *ev, void *ctx)
 {
 	struct sl_conn *c = ctx;
 
-	if (sl_outq_push_event(&c->q, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE) == 0)
+	if (sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE) == 0)
 		c->events_queued++;
 }
 
@@ -434,7 +434,7 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 		     accept,
 		     offers_subprotocol(req) ? "Sec-WebSocket-Protocol: " SL_WS_SUBPROTOCOL "\r\n"
 					     : "");
-	if (sl_outq_push_copy(&c->q, resp, (size_t)n)) {
+	if (sl_conn_send(c, resp, (size_t)n)) {
 		sl_conn_close_now(c);
 		return;
 	}
@@ -512,7 +512,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			goto out;
 		}
 	}
-	if (sl_outq_push_copy(&c->q, head, sizeof(head) - 1)) {
+	if (sl_conn_send(c, head, sizeof(head) - 1)) {
 		sl_conn_close_now(c);
 		goto out;
 	}
@@ -533,7 +533,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 				uint8_t *bytes = (uint8_t *)sl_sse_buf_take(&rec, &rlen);
 
 				if (bytes)
-					sl_outq_push_owned(&c->q, bytes, rlen);
+					sl_conn_send_owned(c, bytes, rlen);
 			}
 			sl_sse_buf_fini(&rec);
 		}
@@ -559,7 +559,7 @@ void sl_sub_heartbeat(struct sl_conn *c)
 {
 	/* A comment record keeps proxies and clients from timing the stream out. */
 	if (c->q.count == 0 &&
-	    sl_outq_push_copy(&c->q, c->gw->heartbeat.data, c->gw->heartbeat.len) == 0)
+	    sl_conn_send(c, c->gw->heartbeat.data, c->gw->heartbeat.len) == 0)
 		sl_conn_schedule_flush(c);
 }
 

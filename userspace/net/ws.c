@@ -129,8 +129,8 @@ void sl_ws_decoder_fini(struct sl_ws_decoder *d)
 	d->msg_len = 0;
 }
 
-static ssize_t fail(struct sl_ws_decoder *d, struct sl_ws_event *ev, uint16_t code,
-		    const char *why, size_t consumed)
+static ssize_t fail(struct sl_ws_decoder *d, struct sl_ws_event *ev, uint16_t code, const char *why,
+		    size_t consumed)
 {
 	d->failed = true;
 	d->fail_code = code;
@@ -235,8 +235,8 @@ static ssize_t control_event(struct sl_ws_decoder *d, struct sl_ws_event *ev, ui
 	return (ssize_t)consumed;
 }
 
-static ssize_t message_event(struct sl_ws_event *ev, uint8_t opcode,
-			     const uint8_t *p, size_t n, size_t consumed)
+static ssize_t message_event(struct sl_ws_event *ev, uint8_t opcode, const uint8_t *p, size_t n,
+			     size_t consumed)
 {
 	ev->type = SL_WS_EV_MESSAGE;
 	ev->opcode = opcode;
@@ -330,7 +330,8 @@ ssize_t sl_ws_decode(struct sl_ws_decoder *d, uint8_t *buf, size_t len, struct s
 			 * handed out from there, without a copy.
 			 */
 			if (d->frame_len <= len - off &&
-			    ((d->opcode & 0x08) || (d->fin && d->opcode != SL_WS_OP_CONTINUATION))) {
+			    ((d->opcode & 0x08) ||
+			     (d->fin && d->opcode != SL_WS_OP_CONTINUATION))) {
 				uint8_t *p = buf + off;
 
 				n = (size_t)d->frame_len;
@@ -360,7 +361,8 @@ ssize_t sl_ws_decode(struct sl_ws_decoder *d, uint8_t *buf, size_t len, struct s
 			memcpy(d->ctl + d->frame_pos, buf + off, n);
 		} else if (n) {
 			if (d->msg_len + n > d->msg_cap && grow_message(d, d->msg_len + n))
-				return fail(d, ev, SL_WS_CLOSE_INTERNAL_ERROR, "out of memory", off);
+				return fail(d, ev, SL_WS_CLOSE_INTERNAL_ERROR, "out of memory",
+					    off);
 			/* §8.1: fail as soon as the text stops being UTF-8. */
 			if (d->msg_opcode == SL_WS_OP_TEXT && !sl_utf8_feed(&d->utf8, buf + off, n))
 				return fail(d, ev, SL_WS_CLOSE_INVALID_DATA,

@@ -17,9 +17,9 @@
 
 /* §1.3: appended to Sec-WebSocket-Key before hashing. */
 #define SL_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define SL_WS_ACCEPT_LEN 28	     /* base64 of a SHA-1 digest */
-#define SL_WS_MAX_SERVER_HEADER 10   /* 2 + 64-bit length, no mask */
-#define SL_WS_MAX_CLIENT_HEADER 14   /* 2 + 64-bit length + masking key */
+#define SL_WS_ACCEPT_LEN 28	      /* base64 of a SHA-1 digest */
+#define SL_WS_MAX_SERVER_HEADER 10    /* 2 + 64-bit length, no mask */
+#define SL_WS_MAX_CLIENT_HEADER 14    /* 2 + 64-bit length + masking key */
 #define SL_WS_MAX_CONTROL_PAYLOAD 125 /* §5.5 */
 /* The subprotocol of SPEC "WebSocket": one msgpack map per binary frame. */
 #define SL_WS_SUBPROTOCOL "sluice.v1.msgpack"

@@ -37,6 +37,7 @@ static int walk(const uint8_t *p, size_t len, size_t *used, const char **why)
 	left[0] = 1;
 	while (depth >= 0) {
 		uint64_t children = 0;
+		bool container;
 		uint8_t c;
 
 		if (!left[depth]) {
@@ -47,6 +48,10 @@ static int walk(const uint8_t *p, size_t len, size_t *used, const char **why)
 		if (pos >= len)
 			return fail(why, "truncated msgpack");
 		c = p[pos];
+		container = (c >= 0x80 && c <= 0x9f) || (c >= 0xdc && c <= 0xdf);
+		/* A container read at depth d is nesting level d + 1. */
+		if (container && depth == SL_ENVELOPE_MAX_DEPTH)
+			return fail(why, "msgpack nested too deeply");
 		hdr = 1;
 		body = 0;
 		lenbytes = 0;
@@ -130,8 +135,6 @@ static int walk(const uint8_t *p, size_t len, size_t *used, const char **why)
 		if (children) {
 			if (children > len - pos)
 				return fail(why, "truncated msgpack");
-			if (depth == SL_ENVELOPE_MAX_DEPTH)
-				return fail(why, "msgpack nested too deeply");
 			left[++depth] = children;
 		}
 	}
@@ -145,8 +148,8 @@ static bool str_is(const msgpack_object_str *s, const char *lit)
 }
 
 static const char *const op_names[] = {
-	[SL_ENVELOPE_OP_SUB] = "sub",	  [SL_ENVELOPE_OP_UNSUB] = "unsub",
-	[SL_ENVELOPE_OP_PUB] = "pub",	  [SL_ENVELOPE_OP_HELLO] = "hello",
+	[SL_ENVELOPE_OP_SUB] = "sub",	[SL_ENVELOPE_OP_UNSUB] = "unsub",
+	[SL_ENVELOPE_OP_PUB] = "pub",	[SL_ENVELOPE_OP_HELLO] = "hello",
 	[SL_ENVELOPE_OP_PING] = "ping",
 };
 
@@ -211,8 +214,7 @@ int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in
 			*why = "out of memory";
 		return -ENOMEM;
 	}
-	if (ret != MSGPACK_UNPACK_SUCCESS || off != len ||
-	    scratch->data.type != MSGPACK_OBJECT_MAP)
+	if (ret != MSGPACK_UNPACK_SUCCESS || off != len || scratch->data.type != MSGPACK_OBJECT_MAP)
 		return fail(why, "invalid msgpack");
 
 	map = &scratch->data.via.map;
@@ -303,8 +305,8 @@ static int pack_op(msgpack_packer *pk, size_t entries, const char *op)
 	return msgpack_pack_map(pk, entries) || pack_key(pk, "op") || pack_key(pk, op);
 }
 
-int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic_len,
-			  uint64_t seq, uint64_t ts_ns, const uint8_t *data, size_t len)
+int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic_len, uint64_t seq,
+			  uint64_t ts_ns, const uint8_t *data, size_t len)
 {
 	msgpack_packer pk;
 

@@ -17,7 +17,7 @@
 
 #include <msgpack.h>
 
-/* Deeper nesting (in keys we ignore) is refused before msgpack-c sees it. */
+/* Nesting levels allowed (the envelope map is level 1); deeper is refused early. */
 #define SL_ENVELOPE_MAX_DEPTH 16
 
 /* Operations a client or backend may send. */
@@ -73,8 +73,8 @@ const char *sl_envelope_op_name(enum sl_envelope_op op);
  */
 
 /* {op:"ev", topic, seq, ts, data:bin}: the only map the meter counts as an event. */
-int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic_len,
-			  uint64_t seq, uint64_t ts_ns, const uint8_t *data, size_t len);
+int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic_len, uint64_t seq,
+			  uint64_t ts_ns, const uint8_t *data, size_t len);
 
 /* {op:"ack", id[, seq]} */
 int sl_envelope_encode_ack(msgpack_sbuffer *sbuf, uint64_t id, bool has_seq, uint64_t seq);
