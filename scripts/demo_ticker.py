@@ -24,7 +24,7 @@ def frame(m):
 
 def run():
     s = socket.create_connection((HOST, PORT), timeout=5)
-    s.sendall(frame({"op": "hello", "token": "", "name": "demo-ticker"}))
+    s.sendall(frame({"op": "hello", "token": "demo-secret", "name": "demo-ticker"}))
     while True:
         for sym in SYMBOLS:
             SYMBOLS[sym] = round(max(1.0, SYMBOLS[sym] * (1 + random.uniform(-0.01, 0.01))), 2)

@@ -134,8 +134,7 @@ int main(int argc, char **argv)
 		if (!sl_diag_count(&diag))
 			fprintf(stderr, "%s: cannot load: %s\n", path, strerror(-ret));
 		sl_diag_free(&diag);
-		if (!ret)
-			sl_config_free(&cfg);
+		sl_config_free(&cfg);
 		return 1;
 	}
 	sl_diag_free(&diag);
@@ -154,8 +153,9 @@ int main(int argc, char **argv)
 
 	if (cfg.bpf) {
 		if (start_meter(&cfg, &kern)) {
-			fprintf(stderr, "sluiced: the kernel meter is required unless the config says "
-					"`bpf: off`\n");
+			fprintf(stderr,
+				"sluiced: the kernel meter is required unless the config says "
+				"`bpf: off`\n");
 			sl_config_free(&cfg);
 			return 1;
 		}

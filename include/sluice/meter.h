@@ -140,7 +140,7 @@ struct sl_sock {
 	__u8 reply_head;       /* next slot of reply_seq to write (userspace) */
 	__u8 pad[6];
 	__u32 reply_seq[SL_REPLY_MARKS]; /* TLS: seqs where reply records start */
-	__u8 stash[SL_STASH_BYTES]; /* header bytes split across messages */
+	__u8 stash[SL_STASH_BYTES];	 /* header bytes split across messages */
 	struct sl_pending pending[SL_PASS_MAX_FRAMES];
 };
 
@@ -201,7 +201,8 @@ struct sl_info {
 };
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
-_Static_assert(sizeof(struct sl_sock) == 112 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
+_Static_assert(sizeof(struct sl_sock) ==
+		   112 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
 _Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");

@@ -13,7 +13,8 @@ teardown() {
 	wait 2>/dev/null || true
 	"$REPO/build/sluiced" --cleanup --pin-root "$PIN_DEMO" || true
 	cg=$(awk -F': *' '$1 == "cgroup" { print $2 }' "$REPO/policies/demo.yaml")
-	[ -n "$cg" ] && rmdir "$(sl_cgroup2_root)/${cg#/}" 2>/dev/null || true
+	cg=${cg:-sluice}
+	rmdir "$(sl_cgroup2_root)/${cg#/}" 2>/dev/null || true
 }
 
 @test "scripts/run.sh starts the gateway and the demo ticker; its curl line shows events" {

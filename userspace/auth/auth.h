@@ -63,20 +63,20 @@
  */
 enum sl_auth_reason {
 	SL_AUTH_OK = 0,
-	SL_AUTH_MISSING = 1,		 /* "missing": no credential at all */
-	SL_AUTH_MALFORMED = 2,		 /* "malformed": not a JWT / key / scheme we read */
-	SL_AUTH_TOO_LARGE = 3,		 /* "too_large": over a size or nesting bound */
-	SL_AUTH_ALG_NOT_ALLOWED = 4,	 /* "alg_not_allowed": none, unknown, or not the issuer's */
-	SL_AUTH_UNKNOWN_ISSUER = 5,	 /* "unknown_issuer": no configured issuer fits */
-	SL_AUTH_BAD_SIGNATURE = 6,	 /* "bad_signature" */
-	SL_AUTH_WRONG_ISSUER = 7,	 /* "wrong_issuer": iss is not the issuer's */
-	SL_AUTH_MISSING_CLAIM = 8,	 /* "missing_claim": no exp or no sub */
-	SL_AUTH_EXPIRED = 9,		 /* "expired" */
-	SL_AUTH_NOT_YET_VALID = 10,	 /* "not_yet_valid": nbf in the future */
-	SL_AUTH_WRONG_AUDIENCE = 11,	 /* "wrong_audience" */
+	SL_AUTH_MISSING = 1,	     /* "missing": no credential at all */
+	SL_AUTH_MALFORMED = 2,	     /* "malformed": not a JWT / key / scheme we read */
+	SL_AUTH_TOO_LARGE = 3,	     /* "too_large": over a size or nesting bound */
+	SL_AUTH_ALG_NOT_ALLOWED = 4, /* "alg_not_allowed": none, unknown, or not the issuer's */
+	SL_AUTH_UNKNOWN_ISSUER = 5,  /* "unknown_issuer": no configured issuer fits */
+	SL_AUTH_BAD_SIGNATURE = 6,   /* "bad_signature" */
+	SL_AUTH_WRONG_ISSUER = 7,    /* "wrong_issuer": iss is not the issuer's */
+	SL_AUTH_MISSING_CLAIM = 8,   /* "missing_claim": no exp or no sub */
+	SL_AUTH_EXPIRED = 9,	     /* "expired" */
+	SL_AUTH_NOT_YET_VALID = 10,  /* "not_yet_valid": nbf in the future */
+	SL_AUTH_WRONG_AUDIENCE = 11, /* "wrong_audience" */
 	SL_AUTH_UNKNOWN_APPLICATION = 12, /* "unknown_application": sub names none */
-	SL_AUTH_UNKNOWN_KEY = 13,	 /* "unknown_key": no application has this API key */
-	SL_AUTH_INTERNAL = 14,		 /* "internal": out of memory */
+	SL_AUTH_UNKNOWN_KEY = 13,	  /* "unknown_key": no application has this API key */
+	SL_AUTH_INTERNAL = 14,		  /* "internal": out of memory */
 	SL_AUTH_REASON_COUNT = 15,
 };
 
@@ -85,7 +85,8 @@ const char *sl_auth_reason_name(enum sl_auth_reason reason);
 
 /* Where the credential came from, which decides how it is read. */
 enum sl_auth_source {
-	/* An Authorization header value: "Bearer <JWT>" or "ApiKey <key>" (scheme case-insensitive). */
+	/* An Authorization header value: "Bearer <JWT>" or "ApiKey <key>" (scheme
+	 * case-insensitive). */
 	SL_AUTH_SOURCE_AUTHORIZATION = 0,
 	/* An X-API-Key header value: a key. */
 	SL_AUTH_SOURCE_API_KEY = 1,
@@ -107,10 +108,10 @@ struct sl_auth_result {
 	const struct sl_config_app *app; /* NULL unless the check passed */
 	enum sl_auth_method method;
 	enum sl_auth_reason reason;
-	const char *issuer; /* JWT: the issuer's name (owned by the sl_auth) */
+	const char *issuer;  /* JWT: the issuer's name (owned by the sl_auth) */
 	uint64_t expires_ns; /* JWT: exp in Unix ns, for closing at expiry; 0 for keys */
-	bool scoped;	      /* the token had a scope claim: only its patterns apply */
-	char **scope;	      /* scope patterns that are valid topic patterns (owned) */
+	bool scoped;	     /* the token had a scope claim: only its patterns apply */
+	char **scope;	     /* scope patterns that are valid topic patterns (owned) */
 	uint32_t n_scope;
 };
 

@@ -168,10 +168,12 @@ static int check_header(struct sl_jwt *jwt, const char **why)
 	name = json_string_value(alg);
 	jwt->alg = sl_jwt_alg_parse(name);
 	if (jwt->alg == SL_JWT_ALG_INVALID) {
-		/* RFC 8725 §3.1: unsigned tokens are never accepted, whatever else is configured. */
+		/* RFC 8725 §3.1: unsigned tokens are never accepted, whatever else is configured.
+		 */
 		if (!strcasecmp(name, "none"))
 			return fail(why, -ENOTSUP, "unsigned tokens (alg none) are never accepted");
-		return fail(why, -ENOTSUP, "the token's alg is not accepted: use HS256, RS256 or ES256");
+		return fail(why, -ENOTSUP,
+			    "the token's alg is not accepted: use HS256, RS256 or ES256");
 	}
 	if (json_object_get(jwt->header, "crit"))
 		return fail(why, -EINVAL,
@@ -237,7 +239,8 @@ int sl_jwt_parse(const char *token, size_t len, struct sl_jwt *jwt, const char *
 	if (err)
 		goto out;
 
-	/* Every accepted algorithm signs: an empty signature is never valid (RFC 7515 §5.2 step 7). */
+	/* Every accepted algorithm signs: an empty signature is never valid (RFC 7515 §5.2 step 7).
+	 */
 	n = len - (size_t)(sig - token);
 	if (n == 0) {
 		err = fail(why, -EINVAL, "the token has no signature");
@@ -273,16 +276,16 @@ enum sl_jwt_alg sl_jwt_key_alg(const struct sl_jwt_key *key)
 	return key->alg;
 }
 
-int sl_jwt_key_new_hmac(struct sl_jwt_key **out, const void *secret, size_t len,
-			const char **why)
+int sl_jwt_key_new_hmac(struct sl_jwt_key **out, const void *secret, size_t len, const char **why)
 {
 	struct sl_jwt_key *key;
 
 	*out = NULL;
 	if (len < SL_JWT_MIN_SECRET_BYTES)
-		return fail(why, -EINVAL,
-			    "an HS256 secret needs at least 32 bytes (RFC 7518 §3.2: as long as the "
-			    "hash)");
+		return fail(
+		    why, -EINVAL,
+		    "an HS256 secret needs at least 32 bytes (RFC 7518 §3.2: as long as the "
+		    "hash)");
 	key = calloc(1, sizeof(*key));
 	if (!key)
 		return fail(why, -ENOMEM, "out of memory");
@@ -359,8 +362,9 @@ int sl_jwt_key_new_pem(struct sl_jwt_key **out, enum sl_jwt_alg alg, const char 
 		int bits = wc_RsaEncryptSize(&key->rsa) * 8;
 
 		if (alg != SL_JWT_RS256) {
-			err = fail(why, -EINVAL, "the file holds an RSA key, not the EC P-256 key "
-						 "ES256 needs");
+			err = fail(why, -EINVAL,
+				   "the file holds an RSA key, not the EC P-256 key "
+				   "ES256 needs");
 			goto out;
 		}
 		if (bits < SL_JWT_MIN_RSA_BITS || bits > SL_JWT_MAX_RSA_BITS) {
@@ -384,8 +388,9 @@ int sl_jwt_key_new_pem(struct sl_jwt_key **out, enum sl_jwt_alg alg, const char 
 	idx = 0;
 	if (wc_EccPublicKeyDecode(der, &idx, &key->ecc, (word32)n) == 0) {
 		if (alg != SL_JWT_ES256) {
-			err = fail(why, -EINVAL, "the file holds an EC key, not the RSA key RS256 "
-						 "needs");
+			err = fail(why, -EINVAL,
+				   "the file holds an EC key, not the RSA key RS256 "
+				   "needs");
 			goto out;
 		}
 		/* RFC 7518 §3.4: ES256 is ECDSA on P-256 and nothing else. */

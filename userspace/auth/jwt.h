@@ -59,9 +59,9 @@ enum sl_jwt_alg sl_jwt_alg_parse(const char *s);
 /* A parsed token. Strings point into the token given to sl_jwt_parse. */
 struct sl_jwt {
 	enum sl_jwt_alg alg;
-	json_t *header; /* the JOSE header: a JSON object */
-	json_t *claims; /* the claims set: a JSON object */
-	const char *kid; /* the header's `kid`, NULL when absent; owned by header */
+	json_t *header;		   /* the JOSE header: a JSON object */
+	json_t *claims;		   /* the claims set: a JSON object */
+	const char *kid;	   /* the header's `kid`, NULL when absent; owned by header */
 	const char *signing_input; /* "HEADER.PAYLOAD" as sent (RFC 7515 §5.2 step 8) */
 	size_t signing_input_len;
 	uint8_t sig[SL_JWT_MAX_SIG_BYTES];
@@ -85,8 +85,7 @@ void sl_jwt_fini(struct sl_jwt *jwt);
 struct sl_jwt_key;
 
 /* An HS256 secret (copied). -EINVAL when shorter than SL_JWT_MIN_SECRET_BYTES, or -ENOMEM. */
-int sl_jwt_key_new_hmac(struct sl_jwt_key **out, const void *secret, size_t len,
-			const char **why);
+int sl_jwt_key_new_hmac(struct sl_jwt_key **out, const void *secret, size_t len, const char **why);
 
 /*
  * A public key for alg (RS256 or ES256) from PEM text holding a

@@ -16,8 +16,8 @@
 static void respond(struct sl_conn *c, int status, const char *type, const char *body)
 {
 	size_t len;
-	char *resp = sl_http_response(status, NULL, type, "Connection: close\r\n", body,
-				      strlen(body), &len);
+	char *resp =
+	    sl_http_response(status, NULL, type, "Connection: close\r\n", body, strlen(body), &len);
 
 	if (!resp || sl_conn_send_owned(c, (uint8_t *)resp, len)) {
 		sl_conn_close_now(c);
@@ -44,22 +44,23 @@ static void metrics(struct sl_conn *c)
 	const struct sl_gateway_stats *s = &c->gw->stats;
 	char body[2048];
 
-	snprintf(body, sizeof(body),
-		 "# HELP sluice_connections Open connections.\n"
-		 "# TYPE sluice_connections gauge\nsluice_connections %u\n"
-		 "# HELP sluice_connections_total Connections accepted.\n"
-		 "# TYPE sluice_connections_total counter\nsluice_connections_total %llu\n"
-		 "# HELP sluice_published_events_total Events accepted from publishers.\n"
-		 "# TYPE sluice_published_events_total counter\nsluice_published_events_total %llu\n"
-		 "# HELP sluice_publish_errors_total Publish requests refused.\n"
-		 "# TYPE sluice_publish_errors_total counter\nsluice_publish_errors_total %llu\n"
-		 "# HELP sluice_delivered_events_total Events written to subscribers.\n"
-		 "# TYPE sluice_delivered_events_total counter\nsluice_delivered_events_total %llu\n"
-		 "# HELP sluice_evicted_total Subscribers evicted as slow consumers.\n"
-		 "# TYPE sluice_evicted_total counter\nsluice_evicted_total %llu\n",
-		 c->gw->nconns, (unsigned long long)s->conns_total,
-		 (unsigned long long)s->published, (unsigned long long)s->publish_errors,
-		 (unsigned long long)s->delivered, (unsigned long long)s->evicted);
+	snprintf(
+	    body, sizeof(body),
+	    "# HELP sluice_connections Open connections.\n"
+	    "# TYPE sluice_connections gauge\nsluice_connections %u\n"
+	    "# HELP sluice_connections_total Connections accepted.\n"
+	    "# TYPE sluice_connections_total counter\nsluice_connections_total %llu\n"
+	    "# HELP sluice_published_events_total Events accepted from publishers.\n"
+	    "# TYPE sluice_published_events_total counter\nsluice_published_events_total %llu\n"
+	    "# HELP sluice_publish_errors_total Publish requests refused.\n"
+	    "# TYPE sluice_publish_errors_total counter\nsluice_publish_errors_total %llu\n"
+	    "# HELP sluice_delivered_events_total Events written to subscribers.\n"
+	    "# TYPE sluice_delivered_events_total counter\nsluice_delivered_events_total %llu\n"
+	    "# HELP sluice_evicted_total Subscribers evicted as slow consumers.\n"
+	    "# TYPE sluice_evicted_total counter\nsluice_evicted_total %llu\n",
+	    c->gw->nconns, (unsigned long long)s->conns_total, (unsigned long long)s->published,
+	    (unsigned long long)s->publish_errors, (unsigned long long)s->delivered,
+	    (unsigned long long)s->evicted);
 	respond(c, 200, "text/plain; version=0.0.4", body);
 }
 
@@ -121,7 +122,7 @@ void sl_admin_on_http(struct sl_conn *c)
 		return;
 	}
 #define IS(m, p)                                                                                   \
-	(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0 &&             \
+	(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0 &&              \
 	 req.path_len == strlen(p) && memcmp(req.path, p, req.path_len) == 0)
 	if (IS("GET", "/healthz"))
 		respond(c, 200, "text/plain", "ok\n");

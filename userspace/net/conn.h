@@ -24,7 +24,7 @@ struct sl_kern;
 
 enum sl_conn_kind {
 	SL_CONN_HTTP = 0,  /* subscriber listener, reading the handshake */
-	SL_CONN_WS = 1,    /* WebSocket subscriber */
+	SL_CONN_WS = 1,	   /* WebSocket subscriber */
 	SL_CONN_SSE = 2,   /* Server-Sent Events subscriber */
 	SL_CONN_PUB = 3,   /* native publisher */
 	SL_CONN_ADMIN = 4, /* admin listener, one request per connection */
@@ -41,8 +41,8 @@ struct sl_grant {
 
 struct sl_conn {
 	struct sl_gateway *gw;
-	struct sl_conn *prev, *next;       /* all connections */
-	struct sl_conn *flush_next;        /* connections with bytes to write this iteration */
+	struct sl_conn *prev, *next; /* all connections */
+	struct sl_conn *flush_next;  /* connections with bytes to write this iteration */
 	int fd;
 	enum sl_conn_kind kind;
 	uint64_t id;
@@ -56,14 +56,14 @@ struct sl_conn {
 	struct sl_outq q;
 
 	bool in_flush_list;
-	bool closing;      /* write what is queued, then close */
+	bool closing;	   /* write what is queued, then close */
 	bool write_closed; /* FIN sent, waiting for the peer's */
-	bool metered;      /* the kernel meter has this socket */
+	bool metered;	   /* the kernel meter has this socket */
 	uint16_t close_code;
 	const char *close_reason;
 
 	struct sl_tls *tls; /* NULL on plain listeners */
-	bool tls_ready;      /* handshake done */
+	bool tls_ready;	    /* handshake done */
 
 	struct sl_grant grant;
 	struct sl_ws_decoder ws;
@@ -119,8 +119,8 @@ int sl_conn_send(struct sl_conn *c, const void *data, size_t len);
 int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);
 int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding enc);
 void sl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len,
-		       const void *data, size_t len, uint64_t *seq, const char **why);
+int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
+		       size_t len, uint64_t *seq, const char **why);
 void sl_grant_for_open(struct sl_gateway *gw, struct sl_grant *g);
 bool sl_grant_allows(const char *const *patterns, uint32_t n, const char *topic);
 

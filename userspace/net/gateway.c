@@ -408,8 +408,8 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind,
-				bool tls, const struct sockaddr *sa)
+static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind, bool tls,
+				const struct sockaddr *sa)
 {
 	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
 	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
@@ -537,7 +537,7 @@ static int bind_listener(struct sl_gateway *gw, const struct sl_config_addr *l,
 		return 0;
 	*out = evconnlistener_new_bind(gw->base, on_accept, gw,
 				       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					       LEV_OPT_CLOSE_ON_EXEC,
+					   LEV_OPT_CLOSE_ON_EXEC,
 				       1024, (const struct sockaddr *)&l->sa, (int)l->sa_len);
 	if (!*out) {
 		int e = errno;
@@ -550,7 +550,7 @@ static int bind_listener(struct sl_gateway *gw, const struct sl_config_addr *l,
 	evconnlistener_set_error_cb(*out, on_accept_error);
 	if (getsockname(evconnlistener_get_fd(*out), (struct sockaddr *)&ss, &sl) == 0)
 		*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return 0;
 }
 
@@ -689,7 +689,8 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	if (!ret)
 		ret = bind_listener(gw, &cfg->listeners.admin.plain, &gw->admin_lst,
 				    &gw->admin_port, err, errlen);
-	if (!ret && (cfg->listeners.subscribers.tls.enabled || cfg->listeners.publishers.tls.enabled))
+	if (!ret &&
+	    (cfg->listeners.subscribers.tls.enabled || cfg->listeners.publishers.tls.enabled))
 		ret = sl_tls_ctx_new(&gw->tls_ctx, cfg->tls.cert_file, cfg->tls.key_file,
 				     cfg->tls.client_ca_file, err, errlen);
 	if (!ret)
@@ -713,7 +714,8 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 		if (!ret && gw->pub_tls_port)
 			ret = sl_kern_port_add(kern, gw->pub_tls_port, SL_FRAMING_RAW);
 		if (ret) {
-			snprintf(err, errlen, "cannot register the listener ports with the meter: %s",
+			snprintf(err, errlen,
+				 "cannot register the listener ports with the meter: %s",
 				 strerror(-ret));
 			goto fail;
 		}
@@ -730,8 +732,8 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->sig_term = evsignal_new(gw->base, SIGTERM, on_stop_signal, gw);
 	gw->sig_int = evsignal_new(gw->base, SIGINT, on_stop_signal, gw);
 	gw->idle_ev = event_new(gw->base, -1, EV_PERSIST, on_idle_check, gw);
-	if (!gw->flush_ev || !gw->heartbeat_ev || !gw->expire_ev || !gw->sig_term ||
-	    !gw->sig_int || !gw->idle_ev) {
+	if (!gw->flush_ev || !gw->heartbeat_ev || !gw->expire_ev || !gw->sig_term || !gw->sig_int ||
+	    !gw->idle_ev) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -820,8 +822,8 @@ void sl_gateway_free(struct sl_gateway *gw)
 	free(gw);
 }
 
-int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len,
-		       const void *data, size_t len, uint64_t *seq, const char **why)
+int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
+		       size_t len, uint64_t *seq, const char **why)
 {
 	int ret;
 

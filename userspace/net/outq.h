@@ -17,7 +17,7 @@ struct sl_outq_item {
 	const uint8_t *data;
 	size_t len;
 	struct sl_event *ev; /* holds a reference when the bytes are an event's */
-	uint8_t *owned;      /* private copy, freed when written */
+	uint8_t *owned;	     /* private copy, freed when written */
 	uint8_t is_event;    /* counts as a delivered event once fully written */
 };
 
@@ -25,7 +25,7 @@ struct sl_outq {
 	struct sl_outq_item *items;
 	uint32_t cap, head, count;
 	size_t head_off; /* bytes of the head item already written */
-	size_t bytes;    /* bytes queued, not yet written */
+	size_t bytes;	 /* bytes queued, not yet written */
 };
 
 void sl_outq_init(struct sl_outq *q);

@@ -108,8 +108,8 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 		pub_simple(c, "pong");
 		break;
 	case SL_ENVELOPE_OP_PUB:
-		ret = sl_gateway_publish(c->gw, m.topic, m.topic_len, m.data, m.data_len, &seq,
-					 &why);
+		ret =
+		    sl_gateway_publish(c->gw, m.topic, m.topic_len, m.data, m.data_len, &seq, &why);
 		if (ret) {
 			/* Errors are answered only when the frame asked for an answer. */
 			if (m.has_id)

@@ -311,7 +311,10 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 	}
 	ret = sl_gateway_publish(c->gw, topic, m->topic_len, m->data, m->data_len, &seq, &why);
 	if (ret) {
-		ws_reply_err(c, m->has_id, m->id, ret == -EMSGSIZE ? 400 : ret == -ENOSPC ? 429 : 400,
+		ws_reply_err(c, m->has_id, m->id,
+			     ret == -EMSGSIZE ? 400
+			     : ret == -ENOSPC ? 429
+					      : 400,
 			     why);
 		return;
 	}
@@ -379,8 +382,9 @@ void sl_sub_on_ws_bytes(struct sl_conn *c)
 			break;
 		case SL_WS_EV_CLOSE:
 			/* Echo the peer's code (RFC 6455 §5.5.1), or 1000 for an empty close. */
-			sl_sub_close(c, ev.close_code == SL_WS_CLOSE_NO_STATUS ? SL_WS_CLOSE_NORMAL
-									       : ev.close_code,
+			sl_sub_close(c,
+				     ev.close_code == SL_WS_CLOSE_NO_STATUS ? SL_WS_CLOSE_NORMAL
+									    : ev.close_code,
 				     "closed by the client");
 			break;
 		case SL_WS_EV_ERROR:
@@ -441,9 +445,10 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 	c->kind = SL_CONN_WS;
 	evtimer_del(c->timer);
 	sl_conn_meter(c, SL_FRAMING_WS);
-	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"ws\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
-	       (unsigned long long)c->cookie, c->peer, c->peer_port,
-	       c->grant.app_id ? c->grant.app_id : "");
+	sl_log(
+	    "{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"ws\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
+	    (unsigned long long)c->cookie, c->peer, c->peer_port,
+	    c->grant.app_id ? c->grant.app_id : "");
 	sl_conn_schedule_flush(c);
 	/* Bytes after the handshake are already WebSocket frames. */
 	memmove(c->in, c->in + head_len, c->in_len - head_len);
@@ -545,7 +550,8 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			goto out;
 		}
 	}
-	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"sse\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
+	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"sse\",\"peer\":\"%s:%u\",\"app\":\"%"
+	       "s\"}",
 	       (unsigned long long)c->cookie, c->peer, c->peer_port,
 	       c->grant.app_id ? c->grant.app_id : "");
 	c->in_len = 0;
@@ -558,8 +564,7 @@ out:
 void sl_sub_heartbeat(struct sl_conn *c)
 {
 	/* A comment record keeps proxies and clients from timing the stream out. */
-	if (c->q.count == 0 &&
-	    sl_conn_send(c, c->gw->heartbeat.data, c->gw->heartbeat.len) == 0)
+	if (c->q.count == 0 && sl_conn_send(c, c->gw->heartbeat.data, c->gw->heartbeat.len) == 0)
 		sl_conn_schedule_flush(c);
 }
 

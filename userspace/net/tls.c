@@ -70,20 +70,22 @@ int sl_tls_ctx_new(struct sl_tls_ctx **out, const char *cert_file, const char *k
 		goto fail;
 	}
 	/* Modern AEAD suites only; TLS 1.3 suites are all AEAD. */
-	wolfSSL_CTX_set_cipher_list(c->ctx, "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
-					    "TLS13-CHACHA20-POLY1305-SHA256:"
-					    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-					    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-					    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
-	if (!cert_file || wolfSSL_CTX_use_certificate_chain_file(c->ctx, cert_file) !=
-				  WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "cannot load the TLS certificate %s", cert_file ? cert_file : "(none)");
+	wolfSSL_CTX_set_cipher_list(c->ctx,
+				    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+				    "TLS13-CHACHA20-POLY1305-SHA256:"
+				    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+				    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+				    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+	if (!cert_file ||
+	    wolfSSL_CTX_use_certificate_chain_file(c->ctx, cert_file) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot load the TLS certificate %s",
+			 cert_file ? cert_file : "(none)");
 		goto fail;
 	}
-	if (!key_file ||
-	    wolfSSL_CTX_use_PrivateKey_file(c->ctx, key_file, WOLFSSL_FILETYPE_PEM) !=
-		    WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "cannot load the TLS private key %s", key_file ? key_file : "(none)");
+	if (!key_file || wolfSSL_CTX_use_PrivateKey_file(c->ctx, key_file, WOLFSSL_FILETYPE_PEM) !=
+			     WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot load the TLS private key %s",
+			 key_file ? key_file : "(none)");
 		goto fail;
 	}
 	if (client_ca_file) {

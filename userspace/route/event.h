@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 enum sl_encoding {
-	SL_ENC_WS = 0,     /* WebSocket binary frame holding the `ev` msgpack map */
-	SL_ENC_SSE = 1,    /* one chunked SSE record */
+	SL_ENC_WS = 0,	   /* WebSocket binary frame holding the `ev` msgpack map */
+	SL_ENC_SSE = 1,	   /* one chunked SSE record */
 	SL_ENC_NATIVE = 2, /* 4-byte length + `ev` msgpack map */
 	SL_ENC__MAX = 3,
 };
@@ -26,9 +26,9 @@ struct sl_bytes {
 struct sl_event {
 	uint32_t refs;
 	uint32_t topic_len;
-	uint64_t seq;   /* per topic, strictly increasing from 1 */
-	uint64_t gseq;  /* per gateway: acceptance order across topics (SSE resume) */
-	uint64_t ts_ns; /* UNIX time the gateway accepted it */
+	uint64_t seq;	   /* per topic, strictly increasing from 1 */
+	uint64_t gseq;	   /* per gateway: acceptance order across topics (SSE resume) */
+	uint64_t ts_ns;	   /* UNIX time the gateway accepted it */
 	const char *topic; /* owned by the router's topic, which outlives its events */
 	size_t len;
 	struct sl_bytes enc[SL_ENC__MAX];

@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# TLS on the subscriber and publisher listeners (issue #4): wss:// to
+# python3-websockets verifying against the test CA, TLS 1.2/1.3 only, and
+# the kernel meter counting exactly the event records of a TLS connection.
+
+load helpers
+
+setup_file() {
+	export CERTS="$BATS_FILE_TMPDIR/certs"
+	"$BATS_TEST_DIRNAME/../../scripts/gen-test-certs.sh" "$CERTS" >/dev/null
+}
+
+setup() {
+	sl_setup_instance
+	TLSCONF="tls: {cert_file: $CERTS/server.pem, key_file: $CERTS/server.key}"
+}
+
+teardown() {
+	sl_stop_gateway
+	sl_teardown_instance
+}
+
+start_tls() {
+	sl_start_gateway "$TLSCONF
+${1:-}"
+	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: open}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: open}|' "$CONF"
+	sl_stop_gateway
+	sl_start_gateway_conf
+}
+
+# Restarts with the edited $CONF and reads the TLS port too.
+sl_start_gateway_conf() {
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
+	read -r SUB PUB ADMIN SUBTLS < <($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if "\"ready\"" in line:
+        r = json.loads(line)
+        print(r["subscribers"], r["publishers"], r["admin"], r["subscribers_tls"])' "$LOG")
+	WSS="wss://localhost:$SUBTLS/v1/ws"
+}
+
+@test "events flow over wss:// with certificate verification; the kernel counts exactly the event records" {
+	start_tls
+	$PY "$CLIENT" ws-sub "$WSS" 'secure.>' --ca "$CERTS/ca.pem" --count 12 --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/wss.json" &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub secure.x --count 12 --size 20000 >/dev/null # one event over 16 KiB: two records
+	wait $w
+	cat "$BATS_TEST_TMPDIR/wss.json" | head -c 300
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/wss.json")" -eq 12 ]
+	port=$(json 'd["local_port"]' <"$BATS_TEST_TMPDIR/wss.json")
+	for _ in $(seq 1 50); do grep -q "\"rport\":$port," "$LOG" && break; sleep 0.1; done
+	grep "\"rport\":$port," "$LOG"
+	[ "$(grep "\"msg\":\"meter_close\".*\"rport\":$port," "$LOG" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())["events"])')" -eq 12 ]
+}
+
+@test "the TLS listener refuses TLS 1.1 and plaintext" {
+	start_tls
+	run openssl s_client -connect "127.0.0.1:$SUBTLS" -tls1_1 </dev/null
+	[ "$status" -ne 0 ]
+	run openssl s_client -connect "127.0.0.1:$SUBTLS" -tls1_3 -CAfile "$CERTS/ca.pem" </dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Verify return code: 0 (ok)"* ]]
+	run curl -s --max-time 2 "http://127.0.0.1:$SUBTLS/v1/sse?topic=a"
+	[ -z "$output" ]
+	# and the gateway still serves
+	run curl -s --cacert "$CERTS/ca.pem" --max-time 1 "https://localhost:$SUBTLS/v1/sse?topic=a"
+	[ "$status" -eq 28 ] # the stream stays open until the timeout
+}
+
+@test "SSE over TLS with curl" {
+	start_tls
+	curl -sN --cacert "$CERTS/ca.pem" --max-time 3 "https://localhost:$SUBTLS/v1/sse?topic=s.t" >"$BATS_TEST_TMPDIR/out" &
+	c=$!
+	sleep 0.7
+	pub s.t --count 3 >/dev/null
+	wait $c || true
+	grep -q '^id: s.t:3$' "$BATS_TEST_TMPDIR/out"
+}
