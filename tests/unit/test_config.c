@@ -1123,8 +1123,9 @@ static void test_demo(void)
 	       "demo: open subscribers on 8080, publishers 7070, admin 9090");
 	app = sl_config_app_find(&cfg, "demo");
 	TAP_OK(app && app->n_subscribe == 1 && !strcmp(app->subscribe[0], ">") &&
-		   app->n_publish == 1 && !strcmp(app->publish[0], "demo.>"),
-	       "demo: application demo subscribes to > and publishes demo.>");
+		   app->n_publish == 2 && !strcmp(app->publish[0], "demo.>") &&
+		   !strcmp(app->publish[1], "stocks.>"),
+	       "demo: application demo subscribes to > and publishes demo.> and stocks.>");
 	sl_diag_free(&diag);
 	sl_config_free(&cfg);
 }
