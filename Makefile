@@ -24,7 +24,7 @@ BPF_HDRS := $(wildcard bpf/*.h) include/sluice/meter.h
 KERN_SRC := userspace/kern/kern.c userspace/kern/pins.c userspace/kern/names.c
 CTL_SRC := $(wildcard userspace/ctl/*.c)
 # The daemon's modules (one .c + one .h each), linked into libsluice.a.
-CORE_SRC := $(wildcard userspace/route/*.c userspace/net/*.c userspace/proto/*.c \
+CORE_SRC := $(wildcard userspace/route/*.c userspace/net/*.c userspace/proto/*.c userspace/auth/*.c \
 	userspace/config/*.c userspace/stats/*.c)
 CORE_HDRS := $(wildcard userspace/*/*.h)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -1342,6 +1342,90 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 	return 0;
 }
 
+/*
+ * mTLS identities: `certificates: [{sha256: HEX}, {cn: NAME}]`. A fingerprint
+ * pins one certificate; a CN accepts any certificate with that subject that
+ * the client CA signed.
+ */
+static int certificates(struct loader *ld, const yaml_node_t *n, const char *path,
+			struct sl_config_app *app)
+{
+	yaml_node_item_t *item;
+	uint8_t(*fps)[32];
+	const char **cns;
+	char d[EXCERPT_BUF], p[PATH_BUF];
+	size_t count;
+	uint32_t nf = 0, nc = 0;
+
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		problem(ld, n, "%s: expected a list of {sha256: HEX} or {cn: NAME}, got %s", path,
+			describe(n, d, sizeof(d)));
+		return -EINVAL;
+	}
+	count = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (count > SL_CONFIG_MAX_API_KEYS) {
+		problem(ld, n, "%s: %zu certificates is more than the %d allowed", path, count,
+			SL_CONFIG_MAX_API_KEYS);
+		return -EINVAL;
+	}
+	fps = own_alloc(ld, (count ? count : 1) * sizeof(*fps));
+	cns = own_alloc(ld, (count ? count : 1) * sizeof(*cns));
+	if (!fps || !cns)
+		return -ENOMEM;
+	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
+		yaml_node_t *kn = node_at(ld, *item), *hn, *cn;
+		const char *hex, *name;
+		size_t i;
+
+		subpath(p, sizeof(p), "%s[%u]", path,
+			(unsigned int)(item - n->data.sequence.items.start));
+		if (kn->type != YAML_MAPPING_NODE) {
+			problem(ld, kn, "%s: expected {sha256: HEX} or {cn: NAME}, got %s", p,
+				describe(kn, d, sizeof(d)));
+			continue;
+		}
+		hn = map_get(ld, kn, "sha256");
+		cn = map_get(ld, kn, "cn");
+		if (!hn == !cn) {
+			problem(ld, kn, "%s: give exactly one of sha256 or cn", p);
+			continue;
+		}
+		if (cn) {
+			strncat(p, ".cn", sizeof(p) - strlen(p) - 1);
+			name = scalar(ld, cn, p, "a subject common name");
+			if (name && name[0])
+				cns[nc++] = own_strdup(ld, name);
+			else if (name)
+				problem(ld, cn, "%s: empty common name", p);
+			continue;
+		}
+		strncat(p, ".sha256", sizeof(p) - strlen(p) - 1);
+		hex = scalar(ld, hn, p, "64 hex digits");
+		if (!hex)
+			continue;
+		for (i = 0; i < 64 && hex_value(hex[i]) >= 0; i++)
+			;
+		if (i != 64 || hex[64]) {
+			problem(ld, hn,
+				"%s: expected the certificate's SHA-256 fingerprint as 64 hex digits "
+				"(openssl x509 -outform DER | sha256sum), got %s",
+				p, excerpt(hex, d, sizeof(d)));
+			continue;
+		}
+		for (i = 0; i < 32; i++)
+			fps[nf][i] =
+			    (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+		nf++;
+	}
+	app->cert_sha256 = (const uint8_t(*)[32])fps;
+	app->n_cert_sha256 = nf;
+	app->cert_cn = cns;
+	app->n_cert_cn = nc;
+	return 0;
+}
+
 /* The keys of an application this step checks; the policy module owns all others. */
 static void check_app(struct loader *ld, const yaml_node_t *item, const char *path,
 		      struct sl_config_app *app)
@@ -1380,6 +1464,11 @@ static void check_app(struct loader *ld, const yaml_node_t *item, const char *pa
 	if (v) {
 		subpath(p, sizeof(p), "%s.api_keys", path);
 		api_keys(ld, v, p, app);
+	}
+	v = map_get(ld, item, "certificates");
+	if (v) {
+		subpath(p, sizeof(p), "%s.certificates", path);
+		certificates(ld, v, p, app);
 	}
 }
 

@@ -182,6 +182,11 @@ struct sl_config_app {
 	uint32_t n_publish;
 	const uint8_t (*api_keys)[32]; /* SHA-256 of each key, decoded from hex */
 	uint32_t n_api_keys;
+	/* mTLS: client certificates that identify this application */
+	const uint8_t (*cert_sha256)[32]; /* SHA-256 of the certificate's DER */
+	uint32_t n_cert_sha256;
+	const char **cert_cn; /* subject common names */
+	uint32_t n_cert_cn;
 	struct sl_config_mark mark; /* the application's entry */
 };
 
