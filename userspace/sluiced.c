@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth/auth.h"
 #include "config/config.h"
 #include "kern/kern.h"
 #include "net/gateway.h"
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
 	const char *path = NULL, *pin_root = NULL;
 	struct sl_gateway *gw = NULL;
 	struct sl_kern *kern = NULL;
+	struct sl_auth *auth = NULL;
 	struct sl_config cfg;
 	struct sl_diag diag;
 	int c, check = 0, cleanup = 0, ret;
@@ -129,17 +131,22 @@ int main(int argc, char **argv)
 
 	sl_diag_init(&diag);
 	ret = sl_config_load(path, &cfg, &diag);
+	/* Issuers (keys, algorithms) are checked by loading them, for --check too. */
+	if (!ret && !sl_diag_count(&diag))
+		ret = sl_auth_new(&auth, &cfg, &diag);
 	if (ret || sl_diag_count(&diag)) {
 		sl_diag_print(&diag, stderr);
 		if (!sl_diag_count(&diag))
 			fprintf(stderr, "%s: cannot load: %s\n", path, strerror(-ret));
 		sl_diag_free(&diag);
+		sl_auth_free(auth);
 		sl_config_free(&cfg);
 		return 1;
 	}
 	sl_diag_free(&diag);
 	if (check) {
 		printf("%s: ok\n", path);
+		sl_auth_free(auth);
 		sl_config_free(&cfg);
 		return 0;
 	}
@@ -147,6 +154,7 @@ int main(int argc, char **argv)
 		ret = sl_kern_cleanup(pin_root ? pin_root : cfg.bpf_pin_dir, err, sizeof(err));
 		if (ret)
 			fprintf(stderr, "sluiced: %s\n", err);
+		sl_auth_free(auth);
 		sl_config_free(&cfg);
 		return ret ? 1 : 0;
 	}
@@ -163,7 +171,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "{\"msg\":\"meter_off\",\"detail\":\"bpf: off, counting in "
 				"userspace only\"}\n");
 	}
-	ret = sl_gateway_new(&gw, &cfg, kern, err, sizeof(err));
+	ret = sl_gateway_new(&gw, &cfg, kern, auth, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sluiced: %s\n", err[0] ? err : strerror(-ret));
 	} else {
@@ -172,6 +180,7 @@ int main(int argc, char **argv)
 	}
 	/* Pins stay: a restarted sluiced adopts them with every counter. */
 	sl_kern_close(kern);
+	sl_auth_free(auth);
 	sl_config_free(&cfg);
 	return ret ? 1 : 0;
 }

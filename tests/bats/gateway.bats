@@ -119,9 +119,9 @@ YAML
 @test "POST /v1/publish on the admin listener answers 202 with the seq" {
 	sl_start_gateway
 	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" alerts.fire --count 2
-	run curl -s -X POST --data-binary 'first' "http://127.0.0.1:$ADMIN/v1/publish?topic=alerts.fire"
+	run curl -s -H 'X-API-Key: test-key' -X POST --data-binary 'first' "http://127.0.0.1:$ADMIN/v1/publish?topic=alerts.fire"
 	[ "$output" = '{"seq":1}' ]
-	run curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary 'second' "http://127.0.0.1:$ADMIN/v1/publish?topic=alerts.fire"
+	run curl -s -H 'X-API-Key: test-key' -o /dev/null -w '%{http_code}' -X POST --data-binary 'second' "http://127.0.0.1:$ADMIN/v1/publish?topic=alerts.fire"
 	[ "$output" = 202 ]
 	wait $BG_PID
 	[ "$(json '[e["data"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/ws.json")" = "['first', 'second']" ]
@@ -129,7 +129,7 @@ YAML
 	[ "$output" = 200 ]
 	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN/readyz"
 	[ "$output" = 200 ]
-	run curl -s -X POST "http://127.0.0.1:$ADMIN/v1/publish?topic=a.*" --data-binary x
+	run curl -s -H "X-API-Key: test-key" -X POST "http://127.0.0.1:$ADMIN/v1/publish?topic=a.*" --data-binary x
 	[[ "$output" == *'"error":"publish_refused"'* ]]
 }
 

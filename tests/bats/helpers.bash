@@ -36,6 +36,14 @@ meter() {
 
 CLIENT="$REPO/tests/tools/sl_client.py"
 
+# The backend every test publishes as: API key `test-key` (only its SHA-256 is stored).
+TEST_KEY=test-key
+SL_DEFAULT_APPS="applications:
+  - id: tester
+    subscribe: ['>']
+    publish: ['>']
+    api_keys: [{sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef}]"
+
 # Starts sluiced on ephemeral loopback ports with this test's pin root and
 # cgroup; extra YAML (top-level keys) comes from $1. Sets SUB, PUB, ADMIN.
 sl_start_gateway() {
@@ -51,6 +59,7 @@ bpf: ${SL_BPF:-on}
 bpf_pin_dir: $PIN
 cgroup: $CG
 sse: {heartbeat: 1s}
+${SL_APPS-$SL_DEFAULT_APPS}
 ${1:-}
 YAML
 	ulimit -n 16384
@@ -86,7 +95,7 @@ sl_stop_gateway() {
 
 # pub TOPIC COUNT [args...]: publishes through the native protocol.
 pub() {
-	$PY "$CLIENT" pub 127.0.0.1 "$PUB" "$@"
+	$PY "$CLIENT" pub 127.0.0.1 "$PUB" "$@" --token "${PUB_TOKEN-$TEST_KEY}"
 }
 
 # jq-less JSON access: json EXPR < doc   (EXPR in Python, the document is `d`)

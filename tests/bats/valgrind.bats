@@ -24,7 +24,7 @@ teardown() {
 	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=v.%3E" --count 30 --timeout 10 >/dev/null &
 	sleep 2
 	pub v.b --count 3 >/dev/null
-	curl -s -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=v.c" >/dev/null
+	curl -s -H "X-API-Key: test-key" -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=v.c" >/dev/null
 	curl -s "http://127.0.0.1:$SUB/nope" >/dev/null
 	wait $w
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 3 ]

@@ -172,8 +172,11 @@ def read_frame(s):
 
 def pub(args):
     s = socket.create_connection((args.host, args.port), timeout=10)
-    s.sendall(native_frame({"op": "hello", "token": "", "name": "test-publisher"}))
+    s.sendall(native_frame({"op": "hello", "token": args.token, "name": "test-publisher"}))
     hello = read_frame(s)
+    if not hello or hello.get("op") != "ok":
+        print(json.dumps({"hello": ev_json(hello) if hello else None, "seqs": [], "errors": []}))
+        return
     seqs, errors = [], []
     for i in range(args.start, args.start + args.count):
         data = (args.prefix + str(i)).encode()
@@ -278,6 +281,7 @@ def main():
     a.add_argument("--start", type=int, default=0)
     a.add_argument("--size", type=int, default=0)
     a.add_argument("--prefix", default="event-")
+    a.add_argument("--token", default="")
     a = sub.add_parser("sse")
     a.add_argument("url")
     a.add_argument("--count", type=int, default=1)

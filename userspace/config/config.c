@@ -1408,10 +1408,11 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 		for (i = 0; i < 64 && hex_value(hex[i]) >= 0; i++)
 			;
 		if (i != 64 || hex[64]) {
-			problem(ld, hn,
-				"%s: expected the certificate's SHA-256 fingerprint as 64 hex digits "
-				"(openssl x509 -outform DER | sha256sum), got %s",
-				p, excerpt(hex, d, sizeof(d)));
+			problem(
+			    ld, hn,
+			    "%s: expected the certificate's SHA-256 fingerprint as 64 hex digits "
+			    "(openssl x509 -outform DER | sha256sum), got %s",
+			    p, excerpt(hex, d, sizeof(d)));
 			continue;
 		}
 		for (i = 0; i < 32; i++)

@@ -95,6 +95,22 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		fail(c, 400, "bad_request", "POST /v1/publish needs ?topic=TOPIC", NULL);
 		return;
 	}
+	{
+		int status = 401;
+
+		why = "invalid credentials";
+		if (sl_conn_authenticate(c, req, NULL, 0, false, &status, &why)) {
+			fail(c, status, status == 401 ? "unauthorized" : "bad_request", why,
+			     status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n"
+					   : NULL);
+			return;
+		}
+		if (!sl_topic_is_pattern(topic, strlen(topic)) &&
+		    !sl_auth_allows(&c->auth, true, topic)) {
+			fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
+			return;
+		}
+	}
 	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
 	if (ret) {
 		fail(c, ret == -ENOSPC ? 429 : 400, "publish_refused", why, NULL);

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "auth/auth.h"
 #include "config/config.h"
 #include "net/http.h"
 #include "net/outq.h"
@@ -28,15 +29,6 @@ enum sl_conn_kind {
 	SL_CONN_SSE = 2,   /* Server-Sent Events subscriber */
 	SL_CONN_PUB = 3,   /* native publisher */
 	SL_CONN_ADMIN = 4, /* admin listener, one request per connection */
-};
-
-/* What a client may do: from the application its credentials map to. */
-struct sl_grant {
-	const char *app_id;
-	const char *const *subscribe; /* patterns */
-	uint32_t n_subscribe;
-	const char *const *publish;
-	uint32_t n_publish;
 };
 
 struct sl_conn {
@@ -65,7 +57,7 @@ struct sl_conn {
 	struct sl_tls *tls; /* NULL on plain listeners */
 	bool tls_ready;	    /* handshake done */
 
-	struct sl_grant grant;
+	struct sl_auth_result auth; /* who the client is and what it may do */
 	struct sl_ws_decoder ws;
 	char **subs; /* subscribed patterns */
 	uint32_t nsubs;
@@ -86,6 +78,7 @@ struct sl_gateway_stats {
 	uint64_t delivered;
 	uint64_t evicted;
 	uint64_t handshake_errors;
+	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
 };
 
 struct sl_gateway {
@@ -96,6 +89,8 @@ struct sl_gateway {
 	struct evconnlistener *sub_lst, *pub_lst, *admin_lst, *sub_tls_lst, *pub_tls_lst;
 	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
 	struct sl_tls_ctx *tls_ctx;
+	struct sl_auth *auth;
+	struct sl_config_app anonymous; /* open listeners without a `public` application */
 	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
 	struct event *sig_term, *sig_int, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
@@ -121,8 +116,15 @@ int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding 
 void sl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
 		       size_t len, uint64_t *seq, const char **why);
-void sl_grant_for_open(struct sl_gateway *gw, struct sl_grant *g);
-bool sl_grant_allows(const char *const *patterns, uint32_t n, const char *topic);
+/*
+ * The one place credentials become permissions, for every listener: an
+ * Authorization / X-API-Key header or access_token value (JWT or API key),
+ * else a verified client certificate, else the open listener's anonymous
+ * application. Returns 0, or -EACCES with *status and *why set.
+ */
+int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
+			 size_t token_len, bool open, int *status, const char **why);
+const char *sl_conn_app_id(const struct sl_conn *c);
 
 /* sub.c */
 void sl_sub_on_http(struct sl_conn *c);

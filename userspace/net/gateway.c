@@ -82,6 +82,7 @@ static void conn_free(struct sl_conn *c)
 		c->next->prev = c->prev;
 	gw->nconns--;
 	sl_tls_free(c->tls);
+	sl_auth_result_fini(&c->auth);
 	sl_outq_fini(&c->q);
 	sl_ws_decoder_fini(&c->ws);
 	free(c->in);
@@ -98,7 +99,7 @@ void sl_conn_close_now(struct sl_conn *c)
 	       "\"app\":\"%s\",\"events\":%llu,\"bytes\":%llu,\"code\":%u,\"reason\":\"%s\","
 	       "\"duration_ms\":%llu}",
 	       (unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
-	       c->grant.app_id ? c->grant.app_id : "", (unsigned long long)c->events_out,
+	       sl_conn_app_id(c), (unsigned long long)c->events_out,
 	       (unsigned long long)c->bytes_out, c->close_code,
 	       c->close_reason ? c->close_reason : "",
 	       (unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
@@ -648,8 +649,9 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 }
 
 int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct sl_kern *kern,
-		   char *err, size_t errlen)
+		   struct sl_auth *auth, char *err, size_t errlen)
 {
+	static const char *const everything[] = { ">" };
 	struct sl_router_opts ropts = { 0 };
 	struct timeval tv;
 	struct sl_gateway *gw;
@@ -661,6 +663,10 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 		return -ENOMEM;
 	gw->cfg = cfg;
 	gw->kern = kern;
+	gw->auth = auth;
+	gw->anonymous.id = "anonymous";
+	gw->anonymous.subscribe = (const char **)everything;
+	gw->anonymous.n_subscribe = 1;
 	gw->base = event_base_new();
 	ropts.ring_count = cfg->retention.count;
 	ropts.ring_age_ns = cfg->retention.age_ns;
@@ -847,59 +853,135 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 	return ret;
 }
 
-void sl_grant_for_open(struct sl_gateway *gw, struct sl_grant *g)
+const char *sl_conn_app_id(const struct sl_conn *c)
 {
-	static const char *const everything[] = { ">" };
-	const struct sl_config_app *app = sl_config_app_find(gw->cfg, "public");
-
-	memset(g, 0, sizeof(*g));
-	if (app) {
-		g->app_id = app->id;
-		g->subscribe = app->subscribe;
-		g->n_subscribe = app->n_subscribe;
-		g->publish = app->publish;
-		g->n_publish = app->n_publish;
-		return;
-	}
-	/* No `public` application: an open listener lets anyone subscribe, nobody publish. */
-	g->app_id = "public";
-	g->subscribe = everything;
-	g->n_subscribe = 1;
+	return c->auth.app ? c->auth.app->id : "";
 }
 
-/*
- * A subscription pattern is allowed when every topic it can match is
- * allowed: the granted pattern must cover it token by token (`>` covers
- * the rest, `*` covers one token or a `*`).
- */
-static bool pattern_covers(const char *grant, const char *want)
+/* mTLS: the application whose `certificates` name this fingerprint or subject CN. */
+static const struct sl_config_app *app_for_cert(const struct sl_config *cfg, const char *cn,
+						const uint8_t sha256[32])
 {
-	const char *g = grant, *w = want;
+	uint32_t i, j;
 
-	for (;;) {
-		const char *ge = strchr(g, '.'), *we = strchr(w, '.');
-		size_t gl = ge ? (size_t)(ge - g) : strlen(g);
-		size_t wl = we ? (size_t)(we - w) : strlen(w);
+	for (i = 0; i < cfg->n_apps; i++) {
+		const struct sl_config_app *a = &cfg->apps[i];
 
-		if (gl == 1 && g[0] == '>')
-			return true;
-		if (wl == 1 && w[0] == '>')
-			return false;
-		if (!(gl == 1 && g[0] == '*') && (gl != wl || memcmp(g, w, gl) != 0))
-			return false;
-		if (!ge || !we)
-			return !ge && !we;
-		g = ge + 1;
-		w = we + 1;
+		for (j = 0; j < a->n_cert_sha256; j++)
+			if (memcmp(a->cert_sha256[j], sha256, 32) == 0)
+				return a;
+		for (j = 0; j < a->n_cert_cn; j++)
+			if (cn[0] && strcmp(a->cert_cn[j], cn) == 0)
+				return a;
 	}
+	return NULL;
 }
 
-bool sl_grant_allows(const char *const *patterns, uint32_t n, const char *topic)
+static int count_credentials(const struct sl_http_request *req, const char **query_token,
+			     size_t *query_len, char *buf, size_t buflen)
 {
-	uint32_t i;
+	const char *cursor, *end;
+	char name[32];
+	int n = 0, ret;
 
-	for (i = 0; i < n; i++)
-		if (pattern_covers(patterns[i], topic))
-			return true;
-	return false;
+	*query_token = NULL;
+	if (!req)
+		return 0;
+	n += (int)sl_http_header_count(req, "Authorization");
+	n += (int)sl_http_header_count(req, "X-API-Key");
+	cursor = req->query;
+	end = req->query + req->query_len;
+	while (cursor && cursor < end) {
+		ret = sl_http_query_next(&cursor, end, name, sizeof(name), buf, buflen);
+		if (ret <= 0)
+			break;
+		if (strcmp(name, "access_token") == 0) {
+			*query_token = buf;
+			*query_len = strlen(buf);
+			n++;
+		}
+	}
+	return n;
+}
+
+int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
+			 size_t token_len, bool open, int *status, const char **why)
+{
+	struct sl_gateway *gw = c->gw;
+	const struct sl_http_header *h;
+	const char *query_token;
+	enum sl_auth_source src;
+	const char *value = NULL;
+	size_t value_len = 0, query_len = 0;
+	char qbuf[SL_AUTH_MAX_KEY_BYTES * 9];
+	uint8_t fp[32];
+	char cn[128];
+	int n;
+
+	sl_auth_result_fini(&c->auth);
+	memset(&c->auth, 0, sizeof(c->auth));
+	n = count_credentials(req, &query_token, &query_len, qbuf, sizeof(qbuf));
+	if (n > 1) {
+		*status = 400;
+		*why = "give one credential: Authorization, X-API-Key or access_token";
+		return -EACCES;
+	}
+	if (req && (h = sl_http_header_get(req, "Authorization"))) {
+		src = SL_AUTH_SOURCE_AUTHORIZATION;
+		value = h->value;
+		value_len = h->value_len;
+	} else if (req && (h = sl_http_header_get(req, "X-API-Key"))) {
+		src = SL_AUTH_SOURCE_API_KEY;
+		value = h->value;
+		value_len = h->value_len;
+	} else if (query_token) {
+		src = SL_AUTH_SOURCE_TOKEN;
+		value = query_token;
+		value_len = query_len;
+	} else if (token && token_len) {
+		src = SL_AUTH_SOURCE_TOKEN;
+		value = token;
+		value_len = token_len;
+	}
+	if (value) {
+		if (!gw->auth ||
+		    sl_auth_check(gw->auth, src, value, value_len, sl_now_ns(), &c->auth, why)) {
+			enum sl_auth_reason r = gw->auth ? c->auth.reason : SL_AUTH_INTERNAL;
+
+			gw->stats.auth_failures[r < SL_AUTH_REASON_COUNT ? r : SL_AUTH_INTERNAL]++;
+			/* Logged without the credential: only the reason and the peer. */
+			sl_log("{\"msg\":\"auth_failed\",\"reason\":\"%s\",\"peer\":\"%s:%u\"}",
+			       sl_auth_reason_name(r), c->peer, c->peer_port);
+			sl_auth_result_fini(&c->auth);
+			memset(&c->auth, 0, sizeof(c->auth));
+			*status = 401;
+			return -EACCES;
+		}
+		return 0;
+	}
+	if (c->tls && sl_tls_peer(c->tls, cn, sizeof(cn), fp) == 0) {
+		/* wolfSSL verified the chain against client_ca_file during the handshake. */
+		c->auth.app = app_for_cert(gw->cfg, cn, fp);
+		if (c->auth.app)
+			return 0;
+		gw->stats.auth_failures[SL_AUTH_UNKNOWN_KEY]++;
+		sl_log("{\"msg\":\"auth_failed\",\"reason\":\"unknown_certificate\","
+		       "\"peer\":\"%s:%u\"}",
+		       c->peer, c->peer_port);
+		*status = 401;
+		*why = "the client certificate names no application";
+		return -EACCES;
+	}
+	if (open) {
+		const struct sl_config_app *pub = sl_config_app_find(gw->cfg, "public");
+
+		/* No `public` application: anyone may subscribe to anything, nobody publish. */
+		c->auth.app = pub ? pub : &gw->anonymous;
+		return 0;
+	}
+	gw->stats.auth_failures[SL_AUTH_MISSING]++;
+	*status = 401;
+	*why = "credentials are required: Authorization: Bearer JWT, X-API-Key, "
+	       "?access_token= or a client certificate";
+	return -EACCES;
 }

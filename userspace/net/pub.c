@@ -57,16 +57,22 @@ static void pub_simple(struct sl_conn *c, const char *op)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-/* The one place a backend's credentials become permissions (issue #4). */
-static int hello_grant(struct sl_conn *c, const struct sl_envelope_in *m)
+/* A backend authenticates with its hello token (JWT or API key) or its client certificate. */
+static int hello_grant(struct sl_conn *c, const struct sl_envelope_in *m, int *status,
+		       const char **why)
 {
 	size_t n = m->name_len < sizeof(c->name) - 1 ? m->name_len : sizeof(c->name) - 1;
+	size_t i;
 
-	if (m->name)
-		memcpy(c->name, m->name, n);
+	/* The name goes into logs: keep it printable. */
+	for (i = 0; i < n; i++)
+		c->name[i] = m->name[i] >= 0x20 && m->name[i] < 0x7f && m->name[i] != '"' &&
+				     m->name[i] != '\\'
+				 ? m->name[i]
+				 : '_';
 	c->name[n] = '\0';
-	c->grant.app_id = "backend";
-	return 0;
+	return sl_conn_authenticate(c, NULL, m->has_token ? m->token : NULL,
+				    m->has_token ? m->token_len : 0, false, status, why);
 }
 
 static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
@@ -91,8 +97,12 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			sl_conn_finish(c);
 			goto out;
 		}
-		if (hello_grant(c, &m)) {
-			pub_err(c, false, 0, 401, "invalid credentials");
+		int status = 401;
+
+		why = "invalid credentials";
+		if (hello_grant(c, &m, &status, &why)) {
+			pub_err(c, false, 0, status, why);
+			c->close_reason = "authentication failed";
 			sl_conn_finish(c);
 			goto out;
 		}

@@ -45,26 +45,28 @@ static void http_fail(struct sl_conn *c, int status, const char *code, const cha
 	sl_conn_finish(c);
 }
 
-/*
- * The one place credentials become permissions. Open listeners grant the
- * `public` application of the policy, or subscribe-anything when there is
- * none; protected listeners need the authentication module (issue #4).
- */
+/* Credentials → application (gateway.c, sl_conn_authenticate), answered here on failure. */
 static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 {
-	(void)req;
-	if (c->gw->cfg->listeners.subscribers.auth == SL_CONFIG_AUTH_REQUIRED) {
-		http_fail(c, 401, "unauthorized", "credentials are required on this listener",
-			  "WWW-Authenticate: Bearer realm=\"sluice\"\r\n");
-		return -EACCES;
-	}
-	sl_grant_for_open(c->gw, &c->grant);
-	return 0;
+	bool open = c->gw->cfg->listeners.subscribers.auth == SL_CONFIG_AUTH_OPEN;
+	const char *why = "invalid credentials";
+	int status = 401;
+
+	if (sl_conn_authenticate(c, req, NULL, 0, open, &status, &why) == 0)
+		return 0;
+	if (status == 401)
+		/* RFC 6750 §3: tell the client how to authenticate, and that this failed. */
+		http_fail(
+		    c, 401, c->auth.reason ? sl_auth_reason_name(c->auth.reason) : "unauthorized",
+		    why, "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\"\r\n");
+	else
+		http_fail(c, status, "bad_request", why, NULL);
+	return -EACCES;
 }
 
 static bool may_subscribe(const struct sl_conn *c, const char *pattern)
 {
-	return sl_grant_allows(c->grant.subscribe, c->grant.n_subscribe, pattern);
+	return sl_auth_allows(&c->auth, false, pattern);
 }
 
 static int add_sub(struct sl_conn *c, const char *pattern)
@@ -305,7 +307,7 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 	}
 	memcpy(topic, m->topic, m->topic_len);
 	topic[m->topic_len] = '\0';
-	if (!sl_grant_allows(c->grant.publish, c->grant.n_publish, topic)) {
+	if (!sl_auth_allows(&c->auth, true, topic)) {
 		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to publish on this topic");
 		return;
 	}
@@ -447,8 +449,7 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 	sl_conn_meter(c, SL_FRAMING_WS);
 	sl_log(
 	    "{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"ws\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
-	    (unsigned long long)c->cookie, c->peer, c->peer_port,
-	    c->grant.app_id ? c->grant.app_id : "");
+	    (unsigned long long)c->cookie, c->peer, c->peer_port, sl_conn_app_id(c));
 	sl_conn_schedule_flush(c);
 	/* Bytes after the handshake are already WebSocket frames. */
 	memmove(c->in, c->in + head_len, c->in_len - head_len);
@@ -552,8 +553,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	}
 	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"sse\",\"peer\":\"%s:%u\",\"app\":\"%"
 	       "s\"}",
-	       (unsigned long long)c->cookie, c->peer, c->peer_port,
-	       c->grant.app_id ? c->grant.app_id : "");
+	       (unsigned long long)c->cookie, c->peer, c->peer_port, sl_conn_app_id(c));
 	c->in_len = 0;
 	sl_conn_schedule_flush(c);
 out:
