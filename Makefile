@@ -62,7 +62,7 @@ $(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) $(LIBS_BPF) -o $@
 
 $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -o $@
+	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -lwolfssl -o $@
 
 $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@

@@ -90,7 +90,8 @@ async def ws_sub(args):
         # python3-websockets 10 (Debian 12): the legacy client's exception
         out["http_status"] = e.status_code
         out["www_authenticate"] = e.headers.get("WWW-Authenticate")
-    except OSError as e:
+    except (OSError, websockets.exceptions.InvalidHandshake) as e:
+        # TLS refused, connection reset, no HTTP answer: the handshake never completed
         out["error"] = repr(e)
     print(json.dumps(out))
 

@@ -12,6 +12,7 @@
 #include "ctl/cmd.h"
 #include "ctl/conn.h"
 #include "ctl/daemon.h"
+#include "ctl/key.h"
 #include "ctl/map.h"
 #include "ctl/out.h"
 #include "ctl/prog.h"
@@ -28,10 +29,11 @@ static const char usage_text[] =
     "  sluicectl " SL_TOPIC_GRAMMAR "\n"
     "  sluicectl " SL_MAP_GRAMMAR "\n"
     "  sluicectl " SL_PROG_GRAMMAR "\n"
+    "  sluicectl " SL_KEY_GRAMMAR "\n"
     "  sluicectl " SL_STATS_GRAMMAR "\n"
     "  sluicectl " SL_TOP_GRAMMAR "\n"
     "\n"
-    "OBJECT := { policy | app | conn | topic | map | prog | stats | top }\n"
+    "OBJECT := { policy | app | conn | topic | map | prog | key | stats | top }\n"
     "OPTIONS := { -j|--json | -p|--pretty | --pin-root DIR | --socket PATH | -h|--help }\n"
     "\n"
     "  -j, --json      print one JSON document; errors as {\"error\": \"...\"}\n"
@@ -59,6 +61,7 @@ static const struct sl_cmd objects[] = {
 	{ "topic", sl_daemon_topic_run },
 	{ "map", sl_map_run },
 	{ "prog", sl_prog_run },
+	{ "key", sl_key_run },
 	{ "stats", sl_daemon_stats_run },
 	{ "top", sl_daemon_top_run },
 	{ "help", do_help },

@@ -42,7 +42,7 @@ static void fail(struct sl_conn *c, int status, const char *code, const char *de
 static void metrics(struct sl_conn *c)
 {
 	const struct sl_gateway_stats *s = &c->gw->stats;
-	char body[2048];
+	char body[4096];
 
 	snprintf(
 	    body, sizeof(body),
@@ -105,7 +105,8 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 					   : NULL);
 			return;
 		}
-		if (!sl_topic_is_pattern(topic, strlen(topic)) &&
+		/* Bad names and wildcards get the router's 400 below, not a 403. */
+		if (!sl_topic_validate(topic, strlen(topic), false, NULL) &&
 		    !sl_auth_allows(&c->auth, true, topic)) {
 			fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
 			return;

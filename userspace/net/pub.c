@@ -118,6 +118,22 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 		pub_simple(c, "pong");
 		break;
 	case SL_ENVELOPE_OP_PUB:
+		if (m.has_topic && m.topic_len <= SL_TOPIC_MAX_LEN) {
+			char topic[SL_TOPIC_MAX_LEN + 1];
+
+			memcpy(topic, m.topic, m.topic_len);
+			topic[m.topic_len] = '\0';
+			/* Wildcards and bad names fall through to the router's 400. */
+			if (!sl_topic_is_pattern(topic, m.topic_len) &&
+			    !sl_topic_validate(topic, m.topic_len, false, NULL) &&
+			    !sl_auth_allows(&c->auth, true, topic)) {
+				c->gw->stats.publish_errors++;
+				if (m.has_id)
+					pub_err(c, true, m.id, 403,
+						"not allowed to publish on this topic");
+				break;
+			}
+		}
 		ret =
 		    sl_gateway_publish(c->gw, m.topic, m.topic_len, m.data, m.data_len, &seq, &why);
 		if (ret) {

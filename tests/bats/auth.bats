@@ -1,0 +1,222 @@
+#!/usr/bin/env bats
+# Authentication and authorization at the handshake (issue #4). Tokens are
+# made by python3-jwt (tests/tools/mkjwt.py), keys and certificates by openssl.
+
+load helpers
+
+setup_file() {
+	export KEYS="$BATS_FILE_TMPDIR/keys"
+	mkdir -p "$KEYS"
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$KEYS/rs.key" 2>/dev/null
+	openssl pkey -in "$KEYS/rs.key" -pubout -out "$KEYS/rs.pub"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$KEYS/es.key" 2>/dev/null
+	openssl pkey -in "$KEYS/es.key" -pubout -out "$KEYS/es.pub"
+	printf %s "a-shared-secret-of-at-least-32-bytes!!" >"$KEYS/hs.secret"
+	"$BATS_TEST_DIRNAME/../../scripts/gen-test-certs.sh" "$KEYS/certs" >/dev/null
+}
+
+setup() {
+	sl_setup_instance
+	ACME=$(printf %s acme-key | sha256sum | cut -d' ' -f1)
+	MOBILE=$(printf %s mobile-key | sha256sum | cut -d' ' -f1)
+	SL_APPS="applications:
+  - id: acme
+    subscribe: ['stocks.>']
+    publish: ['stocks.>']
+    api_keys: [{sha256: $ACME}]
+    certificates: [{sha256: $(cat "$KEYS/certs/client.sha256")}]
+  - id: mobile
+    subscribe: ['trains.*.status']
+    publish: []
+    api_keys: [{sha256: $MOBILE}]
+  - id: tester
+    subscribe: ['>']
+    publish: ['>']
+    api_keys: [{sha256: $(printf %s test-key | sha256sum | cut -d' ' -f1)}]
+issuers:
+  - {name: rs-idp, alg: RS256, public_key_file: $KEYS/rs.pub, audience: sluice}
+  - {name: hs-idp, alg: HS256, secret_file: $KEYS/hs.secret, audience: sluice}
+  - {name: es-idp, alg: ES256, public_key_file: $KEYS/es.pub, audience: sluice}
+jwt: {leeway: 5s}"
+	export SL_APPS
+}
+
+teardown() {
+	sl_stop_gateway
+	sl_teardown_instance
+}
+
+start_required() {
+	sl_start_gateway "${1:-}"
+	sed -i 's|auth: open|auth: required|' "$CONF"
+	sl_stop_gateway
+	restart
+}
+
+restart() {
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
+	read -r SUB PUB ADMIN SUBTLS < <($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if "\"ready\"" in line:
+        r = json.loads(line)
+        print(r["subscribers"], r["publishers"], r["admin"], r["subscribers_tls"])' "$LOG")
+	WS="ws://127.0.0.1:$SUB/v1/ws"
+}
+
+tok() { $PY "$REPO/tests/tools/mkjwt.py" "$KEYS" "$@"; }
+
+# ws_status [ws-sub args...]: the HTTP status of the handshake (101 when it worked)
+ws_status() {
+	local out
+	out=$($PY "$CLIENT" ws-sub "$@" --count 1 --timeout 0.3)
+	echo "$out" | json 'd.get("http_status") or 101'
+}
+
+sse_status() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$@" || true
+}
+
+@test "WebSocket: every credential form works; no or wrong credentials get 401 with WWW-Authenticate" {
+	start_required
+	[ "$(ws_status "$WS" stocks.x)" = 401 ]
+	run $PY "$CLIENT" ws-sub "$WS" stocks.x --count 1 --timeout 0.3
+	[[ "$(echo "$output" | json 'd["www_authenticate"]')" == Bearer* ]]
+	[ "$(ws_status "$WS" stocks.x --header 'X-API-Key: wrong-key')" = 401 ]
+	[ "$(ws_status "$WS" stocks.x --header 'X-API-Key: acme-key')" = 101 ]
+	[ "$(ws_status "$WS" stocks.x --header 'Authorization: ApiKey acme-key')" = 101 ]
+	[ "$(ws_status "$WS" stocks.x --header "Authorization: Bearer $(tok rs)")" = 101 ]
+	[ "$(ws_status "$WS?access_token=$(tok es)" stocks.x)" = 101 ]
+	[ "$(ws_status "$WS?access_token=acme-key" stocks.x)" = 101 ]
+	# one credential only
+	[ "$(ws_status "$WS?access_token=acme-key" stocks.x --header 'X-API-Key: acme-key')" = 400 ]
+}
+
+@test "JWT matrix on /v1/ws: valid HS256/RS256/ES256 pass; every bad token is refused" {
+	start_required
+	for k in hs rs es; do
+		[ "$(ws_status "$WS" stocks.x --header "Authorization: Bearer $(tok $k)")" = 101 ]
+	done
+	for k in expired future wrong-aud wrong-iss none confusion tampered bad-b64 huge no-exp unknown-sub; do
+		st=$(ws_status "$WS" stocks.x --header "Authorization: Bearer $(tok $k)")
+		echo "$k -> $st"
+		[ "$st" = 401 ]
+	done
+	# failures are logged by reason, never with the token
+	grep -q '"msg":"auth_failed","reason":"expired"' "$LOG"
+	grep -q '"reason":"alg_not_allowed"' "$LOG"
+	! grep -q "$(tok rs | cut -c1-40)" "$LOG"
+}
+
+@test "JWT matrix on /v1/sse and the admin publish" {
+	start_required
+	[ "$(sse_status "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x")" = 401 ]
+	[ "$(sse_status -H "Authorization: Bearer $(tok rs)" "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x")" = 200 ]
+	[ "$(sse_status "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x&access_token=$(tok hs)")" = 200 ]
+	for k in expired future wrong-aud wrong-iss none confusion tampered bad-b64; do
+		[ "$(sse_status -H "Authorization: Bearer $(tok $k)" "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x")" = 401 ]
+	done
+	# topics checked at the handshake: 403
+	[ "$(sse_status -H 'X-API-Key: mobile-key' "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x")" = 403 ]
+	[ "$(sse_status -H 'X-API-Key: mobile-key' "http://127.0.0.1:$SUB/v1/sse?topic=trains.ice.status")" = 200 ]
+	run curl -s -o /dev/null -w '%{http_code}' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
+	[ "$output" = 401 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: mobile-key' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
+	[ "$output" = 403 ]
+	run curl -s -w ' %{http_code}' -H "Authorization: Bearer $(tok rs)" -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
+	[ "$output" = '{"seq":1} 202' ]
+}
+
+@test "publisher hello: key or JWT required; a wrong one is refused and closed" {
+	start_required
+	PUB_TOKEN="" run pub stocks.x --count 1
+	[ "$(echo "$output" | json 'd["hello"]["code"]')" = 401 ]
+	PUB_TOKEN="wrong" run pub stocks.x --count 1
+	[ "$(echo "$output" | json 'd["hello"]["code"]')" = 401 ]
+	PUB_TOKEN=$(tok expired) run pub stocks.x --count 1
+	[ "$(echo "$output" | json 'd["hello"]["code"]')" = 401 ]
+	PUB_TOKEN=acme-key run pub stocks.x --count 2
+	[ "$(echo "$output" | json 'd["seqs"]')" = "[1, 2]" ]
+	PUB_TOKEN=$(tok es) run pub stocks.y --count 1
+	[ "$(echo "$output" | json 'd["seqs"]')" = "[1]" ]
+}
+
+@test "scope narrows an application's permissions and never widens them" {
+	start_required
+	t=$(tok scoped acme "stocks.acme trains.>")
+	run $PY "$CLIENT" ws-sub "$WS" stocks.acme stocks.globex trains.x.status --header "Authorization: Bearer $t" --count 1 --timeout 0.5
+	echo "$output"
+	# sub ids 1..3: stocks.acme allowed; stocks.globex outside the scope; trains outside the app
+	[ "$(echo "$output" | json '[(r["op"], r["id"], r["code"]) for r in d["replies"]]')" = "[('ack', 1, None), ('err', 2, 403), ('err', 3, 403)]" ]
+}
+
+@test "unauthorized subscribe or publish never delivers or accepts a single event" {
+	start_required
+	$PY "$CLIENT" ws-sub "$WS" 'stocks.>' --header 'X-API-Key: mobile-key' --count 5 --timeout 2 \
+		--ready-file "$BATS_TEST_TMPDIR/r1" >"$BATS_TEST_TMPDIR/mobile.json" &
+	m=$!
+	$PY "$CLIENT" ws-sub "$WS" 'stocks.>' --header 'X-API-Key: acme-key' --count 5 --timeout 2 \
+		--ready-file "$BATS_TEST_TMPDIR/r2" >"$BATS_TEST_TMPDIR/acme.json" &
+	a=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && [ -e "$BATS_TEST_TMPDIR/r2" ] && break; sleep 0.05; done
+	sleep 0.2
+	# mobile may not publish anything: natively, over WS, or over HTTP
+	PUB_TOKEN=mobile-key run pub stocks.x --count 3
+	echo "$output"
+	[ "$(echo "$output" | json '[e["code"] for e in d["errors"]]')" = "[403, 403, 403]" ]
+	run $PY "$CLIENT" ws-sub "$WS" trains.a.status --header 'X-API-Key: mobile-key' --pub stocks.x evil --count 1 --timeout 0.5
+	[ "$(echo "$output" | json '[r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[403]" ]
+	PUB_TOKEN=acme-key pub stocks.ok --count 2 >/dev/null
+	wait $m $a
+	[ "$(json '[r["code"] for r in d["replies"] if r["op"] == "err"]' <"$BATS_TEST_TMPDIR/mobile.json")" = "[403]" ]
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/mobile.json")" -eq 0 ]
+	[ "$(json '[e["data"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/acme.json")" = "['event-0', 'event-1']" ]
+}
+
+@test "mTLS: a good client certificate maps to its application; unknown CA and expired are refused" {
+	C="$KEYS/certs"
+	start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
+	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: required}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: required}|' "$CONF"
+	sl_stop_gateway
+	restart
+	WSS="wss://localhost:$SUBTLS/v1/ws"
+	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" --count 1 --timeout 0.5
+	echo "$output"
+	[ "$(echo "$output" | json '[r["op"] for r in d["replies"]]')" = "['ack']" ]
+	grep -q '"kind":"ws".*"app":"acme"' "$LOG"
+	# no certificate and no other credential: 401
+	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --count 1 --timeout 0.5
+	[ "$(echo "$output" | json 'd.get("http_status")')" = 401 ]
+	for bad in client-unknown client-expired; do
+		run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/$bad.pem" --key "$C/$bad.key" --count 1 --timeout 0.5
+		echo "$bad: $output"
+		[ "$(echo "$output" | json '"error" in d or d.get("close") is not None')" = True ]
+		[ "$(echo "$output" | json 'len(d["replies"])')" -eq 0 ]
+	done
+}
+
+@test "sluicectl key gen: a new key whose SHA-256 in a policy lets the client in" {
+	run "$REPO/build/sluicectl" -j key gen
+	[ "$status" -eq 0 ]
+	key=$(echo "$output" | json 'd["key"]')
+	sha=$(echo "$output" | json 'd["sha256"]')
+	[ "$(printf %s "$key" | sha256sum | cut -d' ' -f1)" = "$sha" ]
+	# two runs never give the same key
+	[ "$key" != "$("$REPO/build/sluicectl" -j key gen | json 'd["key"]')" ]
+	SL_APPS="applications:
+  - {id: fresh, subscribe: ['>'], api_keys: [{sha256: $sha}]}"
+	start_required
+	[ "$(ws_status "$WS" any.topic --header "X-API-Key: $key")" = 101 ]
+	[ "$(ws_status "$WS" any.topic --header "X-API-Key: ${key}x")" = 401 ]
+}
+
+@test "failed authentications are counted by reason in /metrics" {
+	start_required
+	ws_status "$WS" stocks.x --header "Authorization: Bearer $(tok expired)" >/dev/null
+	ws_status "$WS" stocks.x --header 'X-API-Key: nope' >/dev/null
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_auth_failures_total{reason="expired"} 1'* ]]
+	[[ "$output" == *'sluice_auth_failures_total{reason="unknown_key"} 1'* ]]
+}
