@@ -217,6 +217,7 @@ sse_status() {
 	ws_status "$WS" stocks.x --header "Authorization: Bearer $(tok expired)" >/dev/null
 	ws_status "$WS" stocks.x --header 'X-API-Key: nope' >/dev/null
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	echo "$output"
 	[[ "$output" == *'sluice_auth_failures_total{reason="expired"} 1'* ]]
 	[[ "$output" == *'sluice_auth_failures_total{reason="unknown_key"} 1'* ]]
 }

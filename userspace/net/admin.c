@@ -43,24 +43,36 @@ static void metrics(struct sl_conn *c)
 {
 	const struct sl_gateway_stats *s = &c->gw->stats;
 	char body[4096];
+	size_t used;
+	int r;
 
-	snprintf(
-	    body, sizeof(body),
-	    "# HELP sluice_connections Open connections.\n"
-	    "# TYPE sluice_connections gauge\nsluice_connections %u\n"
-	    "# HELP sluice_connections_total Connections accepted.\n"
-	    "# TYPE sluice_connections_total counter\nsluice_connections_total %llu\n"
-	    "# HELP sluice_published_events_total Events accepted from publishers.\n"
-	    "# TYPE sluice_published_events_total counter\nsluice_published_events_total %llu\n"
-	    "# HELP sluice_publish_errors_total Publish requests refused.\n"
-	    "# TYPE sluice_publish_errors_total counter\nsluice_publish_errors_total %llu\n"
-	    "# HELP sluice_delivered_events_total Events written to subscribers.\n"
-	    "# TYPE sluice_delivered_events_total counter\nsluice_delivered_events_total %llu\n"
-	    "# HELP sluice_evicted_total Subscribers evicted as slow consumers.\n"
-	    "# TYPE sluice_evicted_total counter\nsluice_evicted_total %llu\n",
-	    c->gw->nconns, (unsigned long long)s->conns_total, (unsigned long long)s->published,
-	    (unsigned long long)s->publish_errors, (unsigned long long)s->delivered,
-	    (unsigned long long)s->evicted);
+	snprintf(body, sizeof(body),
+		 "# HELP sluice_connections Open connections.\n"
+		 "# TYPE sluice_connections gauge\nsluice_connections %u\n"
+		 "# HELP sluice_connections_total Connections accepted.\n"
+		 "# TYPE sluice_connections_total counter\nsluice_connections_total %llu\n"
+		 "# HELP sluice_published_events_total Events accepted from publishers.\n"
+		 "# TYPE sluice_published_events_total counter\n"
+		 "sluice_published_events_total %llu\n"
+		 "# HELP sluice_publish_errors_total Publish requests refused.\n"
+		 "# TYPE sluice_publish_errors_total counter\nsluice_publish_errors_total %llu\n"
+		 "# HELP sluice_delivered_events_total Events written to subscribers.\n"
+		 "# TYPE sluice_delivered_events_total counter\n"
+		 "sluice_delivered_events_total %llu\n"
+		 "# HELP sluice_evicted_total Subscribers evicted as slow consumers.\n"
+		 "# TYPE sluice_evicted_total counter\nsluice_evicted_total %llu\n"
+		 "# HELP sluice_auth_failures_total Failed authentications by reason.\n"
+		 "# TYPE sluice_auth_failures_total counter\n",
+		 c->gw->nconns, (unsigned long long)s->conns_total,
+		 (unsigned long long)s->published, (unsigned long long)s->publish_errors,
+		 (unsigned long long)s->delivered, (unsigned long long)s->evicted);
+	for (r = 1; r < SL_AUTH_REASON_COUNT; r++) {
+		used = strlen(body);
+		snprintf(body + used, sizeof(body) - used,
+			 "sluice_auth_failures_total{reason=\"%s\"} %llu\n",
+			 sl_auth_reason_name((enum sl_auth_reason)r),
+			 (unsigned long long)s->auth_failures[r]);
+	}
 	respond(c, 200, "text/plain; version=0.0.4", body);
 }
 
