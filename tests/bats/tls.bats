@@ -82,3 +82,62 @@ for line in open(sys.argv[1]):
 	wait $c || true
 	grep -q '^id: s.t:3$' "$BATS_TEST_TMPDIR/out"
 }
+
+@test "publishers over TLS: hello, publish and ack through a verified TLS connection" {
+	start_tls
+	sed -i 's|publishers: {plain: "127.0.0.1:0"}|publishers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0"}|' "$CONF"
+	sl_stop_gateway
+	sl_start_gateway_conf
+	pubtls=$($PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    if "\"ready\"" in l: print(json.loads(l)["publishers_tls"])' "$LOG")
+	bg=$BATS_TEST_TMPDIR/ws.json
+	$PY "$CLIENT" ws-sub "ws://127.0.0.1:$SUB/v1/ws" tls.pub --count 2 --timeout 4 >"$bg" &
+	w=$!
+	sleep 0.5
+	run $PY -c '
+import socket, ssl, struct, sys, msgpack
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+def send(m):
+    b = msgpack.packb(m); s.sendall(struct.pack(">I", len(b)) + b)
+def recv():
+    n = struct.unpack(">I", s.recv(4))[0]; d = b""
+    while len(d) < n: d += s.recv(n - len(d))
+    return msgpack.unpackb(d)
+send({"op": "hello", "token": "test-key", "name": "tls-backend"}); print(recv()["op"])
+for i in range(2):
+    send({"op": "pub", "topic": "tls.pub", "data": b"x%d" % i, "id": i}); print(recv()["seq"])
+print(s.version())
+' "$pubtls" "$CERTS/ca.pem"
+	echo "$output"
+	[ "${lines[0]}" = ok ]
+	[ "${lines[1]}" = 1 ]
+	[ "${lines[2]}" = 2 ]
+	[[ "${lines[3]}" == TLSv1.[23] ]]
+	wait $w
+	[ "$(json 'len(d["events"])' <"$bg")" -eq 2 ]
+}
+
+@test "SIGHUP loads a renewed certificate for new connections; a broken one changes nothing" {
+	start_tls
+	serial() { openssl s_client -connect "127.0.0.1:$SUBTLS" -CAfile "$CERTS/ca.pem" </dev/null 2>/dev/null | openssl x509 -noout -serial; }
+	before=$(serial)
+	[ -n "$before" ]
+	(cd "$CERTS" && openssl x509 -req -in <(openssl req -new -key server.key -subj /CN=localhost) \
+		-CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -sha256 \
+		-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n') -out server.pem 2>/dev/null)
+	kill -HUP "$SLUICED_PID"
+	sleep 0.3
+	after=$(serial)
+	[ -n "$after" ]
+	[ "$before" != "$after" ]
+	grep -q '"msg":"reload","what":"tls"' "$LOG"
+	cp "$CERTS/server.pem" "$CERTS/server.pem.good"
+	echo garbage >"$CERTS/server.pem"
+	kill -HUP "$SLUICED_PID"
+	sleep 0.3
+	grep -q '"msg":"reload_failed","what":"tls"' "$LOG"
+	cp "$CERTS/server.pem.good" "$CERTS/server.pem"
+	[ "$(serial)" = "$after" ]
+}

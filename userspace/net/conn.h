@@ -92,7 +92,7 @@ struct sl_gateway {
 	struct sl_auth *auth;
 	struct sl_config_app anonymous; /* open listeners without a `public` application */
 	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
-	struct event *sig_term, *sig_int, *drain_ev, *idle_ev;
+	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
 	struct sl_conn *flush_head;
 	uint32_t nconns;

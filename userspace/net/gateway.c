@@ -637,6 +637,32 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(gw->drain_ev, &grace);
 }
 
+/*
+ * SIGHUP: load the certificate and key again (a renewed certificate needs
+ * no restart). New connections get the new context; live ones keep theirs
+ * (wolfSSL counts the context's references). A bad file changes nothing.
+ */
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+	const struct sl_config *cfg = gw->cfg;
+	struct sl_tls_ctx *fresh;
+	char err[256];
+
+	(void)sig;
+	(void)what;
+	if (!gw->tls_ctx)
+		return;
+	if (sl_tls_ctx_new(&fresh, cfg->tls.cert_file, cfg->tls.key_file, cfg->tls.client_ca_file,
+			   err, sizeof(err))) {
+		sl_log("{\"msg\":\"reload_failed\",\"what\":\"tls\",\"detail\":\"%s\"}", err);
+		return;
+	}
+	sl_tls_ctx_free(gw->tls_ctx);
+	gw->tls_ctx = fresh;
+	sl_log("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}", cfg->tls.cert_file);
+}
+
 static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_gateway *gw = arg;
@@ -737,9 +763,10 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->expire_ev = event_new(gw->base, -1, EV_PERSIST, on_expire, gw);
 	gw->sig_term = evsignal_new(gw->base, SIGTERM, on_stop_signal, gw);
 	gw->sig_int = evsignal_new(gw->base, SIGINT, on_stop_signal, gw);
+	gw->sig_hup = evsignal_new(gw->base, SIGHUP, on_reload_signal, gw);
 	gw->idle_ev = event_new(gw->base, -1, EV_PERSIST, on_idle_check, gw);
 	if (!gw->flush_ev || !gw->heartbeat_ev || !gw->expire_ev || !gw->sig_term || !gw->sig_int ||
-	    !gw->idle_ev) {
+	    !gw->sig_hup || !gw->idle_ev) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -756,6 +783,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	event_add(gw->idle_ev, &tv);
 	event_add(gw->sig_term, NULL);
 	event_add(gw->sig_int, NULL);
+	event_add(gw->sig_hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	*out = gw;
 	return 0;
@@ -816,6 +844,8 @@ void sl_gateway_free(struct sl_gateway *gw)
 		event_free(gw->sig_term);
 	if (gw->sig_int)
 		event_free(gw->sig_int);
+	if (gw->sig_hup)
+		event_free(gw->sig_hup);
 	if (gw->drain_ev)
 		event_free(gw->drain_ev);
 	if (gw->idle_ev)
