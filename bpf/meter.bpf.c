@@ -133,18 +133,43 @@ static __always_inline void drop_add(__u32 reason, __u64 bytes)
 	}
 }
 
+/*
+ * Quota windows are fixed and aligned to UTC. The first CPU to see a new
+ * window swaps its start in and zeroes the count; a CPU that loses the race
+ * sees the new start and leaves the count alone.
+ */
+static __always_inline void roll_window(struct sl_app_usage *u, const struct sl_app_limits *lim)
+{
+	__u64 utc, start, old;
+
+	if (!lim->window_ns)
+		return;
+	utc = bpf_ktime_get_tai_ns() - lim->tai_offset_ns;
+	start = utc - utc % lim->window_ns;
+	old = u->window_start_ns;
+	if (old >= start)
+		return;
+	if (__sync_val_compare_and_swap(&u->window_start_ns, old, start) == old)
+		__sync_lock_test_and_set(&u->events, 0);
+}
+
 static __always_inline struct sl_app_usage *app_usage(struct sl_sock *st, __u64 *cap)
 {
 	struct sl_app_limits *lim;
+	struct sl_app_usage *u;
 	__u32 slot = st->app_slot;
 
 	*cap = 0;
 	if (!slot || slot >= SL_MAX_APPS)
 		return NULL;
+	u = bpf_map_lookup_elem(&sluice_app_usage, &slot);
 	lim = bpf_map_lookup_elem(&sluice_app_limits, &slot);
-	if (lim)
+	if (lim) {
 		*cap = lim->event_cap;
-	return bpf_map_lookup_elem(&sluice_app_usage, &slot);
+		if (u)
+			roll_window(u, lim);
+	}
+	return u;
 }
 
 /* Counts a byte delta (possibly negative) on the socket and its application. */
@@ -188,8 +213,10 @@ static __always_inline void reconcile(struct sl_sock *st, struct sl_app_usage *u
 			}
 			if (st->pending_events & (1u << i)) {
 				st->events--;
-				if (usage)
+				if (usage) {
 					__sync_fetch_and_add(&usage->events, -1);
+					__sync_fetch_and_add(&usage->events_total, -1);
+				}
 			} else if (st->pending_replies & (1u << i)) {
 				st->replies--;
 				if (usage)
@@ -227,7 +254,38 @@ struct scan_ctx {
 	__u32 apply; /* bytes this pass lets out */
 	int verdict;
 	int done;
+	__u64 now; /* bpf_ktime_get_ns() once per run */
 };
+
+/*
+ * Byte rate: a token bucket per connection. Events that do not fit are
+ * removed; replies and control frames always go and only drain the bucket.
+ */
+static __always_inline int bucket_take(struct sl_sock *st, __u64 now, __u32 len, int must)
+{
+	__u64 elapsed_us, add;
+
+	if (!st->rate_bps)
+		return 1;
+	elapsed_us = now > st->tokens_ns ? (now - st->tokens_ns) / 1000 : 0;
+	/* Bounded so that elapsed * rate cannot overflow; the bucket is full by then. */
+	if (elapsed_us > 1000000000)
+		elapsed_us = 1000000000;
+	add = elapsed_us * st->rate_bps / 1000000;
+	if (add) {
+		st->tokens += add;
+		if (st->tokens > st->burst_bytes)
+			st->tokens = st->burst_bytes;
+		st->tokens_ns = now;
+	}
+	if (st->tokens >= len) {
+		st->tokens -= len;
+		return 1;
+	}
+	if (must)
+		st->tokens = 0;
+	return must;
+}
 
 static __always_inline int cap_reached(struct scan_ctx *c)
 {
@@ -256,6 +314,7 @@ static __always_inline __u8 charge_event(struct scan_ctx *c)
 			__sync_fetch_and_add(&c->usage->events, -1);
 			return SL_DROP_APP_EVENT_CAP;
 		}
+		__sync_fetch_and_add(&c->usage->events_total, 1);
 	}
 	st->events++;
 	return SL_DROP_NONE;
@@ -264,8 +323,10 @@ static __always_inline __u8 charge_event(struct scan_ctx *c)
 static __always_inline void charge_forced(struct scan_ctx *c)
 {
 	c->st->events++;
-	if (c->usage)
+	if (c->usage) {
 		__sync_fetch_and_add(&c->usage->events, 1);
+		__sync_fetch_and_add(&c->usage->events_total, 1);
+	}
 	stat_add(SL_STAT_FORCED, 1);
 }
 
@@ -457,10 +518,19 @@ static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
 
 	if (f.kind == SL_FRAME_EVENT && st->framing == SL_FRAMING_TLS && is_marked_reply(st))
 		f.kind = SL_FRAME_REPLY;
-	if (f.kind == SL_FRAME_EVENT)
-		reason = charge_event(c);
-	else if (f.kind == SL_FRAME_FRAGMENT && (st->flags & SL_SOCK_F_DROP_MSG))
+	if (f.kind == SL_FRAME_EVENT) {
+		/* The kernel backstop of a plan: connection time, byte rate, then quota. */
+		if (st->deadline_ns && c->now > st->deadline_ns)
+			reason = SL_DROP_CONN_TIME;
+		else if (!bucket_take(st, c->now, f.len, 0))
+			reason = SL_DROP_BYTE_RATE;
+		else
+			reason = charge_event(c);
+	} else if (f.kind == SL_FRAME_FRAGMENT && (st->flags & SL_SOCK_F_DROP_MSG)) {
 		reason = st->drop_reason;
+	} else {
+		bucket_take(st, c->now, f.len, 1);
+	}
 
 	if (reason != SL_DROP_NONE) {
 		if (use_stash && !held) {
@@ -602,6 +672,7 @@ int sluice_meter(struct sk_msg_md *msg)
 		c.app_cap = app_cap;
 		c.seq = seq;
 		c.size = size;
+		c.now = bpf_ktime_get_ns();
 		bpf_loop(SL_SCAN_MAX_ITER, scan_one, &c, 0);
 		if (!c.done) {
 			desync(st);

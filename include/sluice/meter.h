@@ -14,7 +14,7 @@
 #endif
 
 /* Bump on any layout change; a pinned map from another ABI is refused. */
-#define SL_ABI_VERSION 2
+#define SL_ABI_VERSION 3
 
 #define SL_MAX_APPS 4096
 #define SL_MAX_PORTS 64
@@ -140,24 +140,41 @@ struct sl_sock {
 	__u8 reply_head;       /* next slot of reply_seq to write (userspace) */
 	__u8 pad[6];
 	__u32 reply_seq[SL_REPLY_MARKS]; /* TLS: seqs where reply records start */
-	__u8 stash[SL_STASH_BYTES];	 /* header bytes split across messages */
+
+	/* plan limits of this connection, written by userspace */
+	__u64 deadline_ns; /* bpf_ktime_get_ns() after which events are refused; 0 = none */
+	__u64 rate_bps;	   /* byte rate of the token bucket; 0 = none */
+	__u64 burst_bytes; /* bucket depth */
+	/* token bucket state, kernel only */
+	__u64 tokens;
+	__u64 tokens_ns;
+	__u8 stash[SL_STASH_BYTES]; /* header bytes split across messages */
 	struct sl_pending pending[SL_PASS_MAX_FRAMES];
 };
 
 /* A gateway application's limits, written by userspace (sluice_app_limits). */
 struct sl_app_limits {
-	__u64 event_cap; /* events all connections together may receive; 0 = no cap */
-	__u64 reserved[3];
+	__u64 event_cap; /* events all connections together may receive per window; 0 = no cap */
+	__u64 window_ns; /* fixed windows aligned to UTC; 0 = one window for ever */
+	/*
+	 * CLOCK_TAI - CLOCK_REALTIME (leap seconds, 37 s today): the kernel has
+	 * bpf_ktime_get_tai_ns() but no UTC, and quota windows turn at UTC
+	 * midnight like the customer's invoice does.
+	 */
+	__u64 tai_offset_ns;
+	__u64 reserved;
 };
 
 /* A gateway application's usage, written by the kernel (sluice_app_usage). */
 struct sl_app_usage {
-	__u64 events;
+	__u64 events; /* in the current window */
 	__u64 bytes;
 	__u64 replies;
 	__u64 drops;
 	__u64 drop_bytes;
-	__u64 reserved[3];
+	__u64 window_start_ns; /* UTC start of the window `events` counts in */
+	__u64 events_total;    /* across windows */
+	__u64 reserved;
 };
 
 /* Drop counters per reason (per-CPU array sluice_drops). */
@@ -202,7 +219,7 @@ struct sl_info {
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
 _Static_assert(sizeof(struct sl_sock) ==
-		   112 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
+		   152 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
 _Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");

@@ -196,3 +196,31 @@ print(" ".join(str(l["id"]) for l in json.load(sys.stdin)))')
 	[[ "$output" == *"cannot load the kernel meter (Operation not permitted): run sluiced as root, or with CAP_BPF"* ]]
 	[ ! -e "$PIN" ]
 }
+
+@test "plan backstop: after the connection's deadline the kernel lets no event out" {
+	for f in ws len4 sse; do
+		exact --framing $f --mode writev --frames 120 --seed 30 --max-conn-ms 300 --pause-at 50
+		[[ "$output" =~ drops=[1-9] ]]
+	done
+	# replies and control frames still pass (the sender checks the exact stream)
+	run bpftool -j map dump pinned "$PIN/sluice_drops"
+	[ "$(echo "$output" | json 'sum(v["value"]["frames"] for e in d if e["formatted"]["key"] == 4 for v in e["formatted"]["values"])')" -gt 0 ]
+}
+
+@test "plan backstop: a byte rate lets out at most burst + rate x time of events" {
+	exact --framing ws --mode writev --frames 400 --max-size 2000 --seed 31 --rate 65536 --burst 16384 --pace-ms 20
+	[[ "$output" =~ rate:\ event_bytes= ]]
+	exact --framing len4 --mode split --frames 300 --max-size 3000 --seed 32 --rate 32768 --pace-ms 10
+}
+
+@test "plan backstop: application quota windows turn on UTC boundaries" {
+	# 10 events per 1 s window: a run fills it, the next window starts from zero
+	exact --framing ws --mode writev --frames 60 --seed 33 --app 11 --app-cap 10 --app-window-ms 1000
+	[[ "$output" =~ app_events=10\  ]]
+	exact --framing ws --mode writev --frames 60 --seed 34 --app 11 --app-cap 10 --app-window-ms 1000 --keep-usage
+	[[ "$output" =~ app_events=10\  ]]
+	# the window's start is visible to operators
+	run bpftool -j map lookup pinned "$PIN/sluice_app_usage" key 11 0 0 0
+	[ "$(echo "$output" | json 'd["formatted"]["value"]["window_start_ns"] % 1000000000')" -eq 0 ]
+	[ "$(echo "$output" | json 'd["formatted"]["value"]["events_total"]')" -eq 20 ]
+}

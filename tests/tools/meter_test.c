@@ -62,6 +62,11 @@ struct options {
 	uint64_t event_cap;
 	unsigned app;
 	uint64_t app_cap;
+	uint64_t app_window_ms; /* quota windows of this length (UTC-aligned) */
+	uint64_t max_conn_ms;	/* connection deadline; frames after --pause-at go past it */
+	unsigned pause_at;
+	uint64_t rate_bps, burst;
+	unsigned pace_ms; /* sleep between writes, so that time passes during a run */
 	bool keep_usage;
 	bool reload_midway;
 	bool prefix;
@@ -343,6 +348,8 @@ static size_t write_range(struct sl_kern *k, const struct options *o, int fd, co
 			}
 		}
 		at += n;
+		if (o->pace_ms)
+			usleep(o->pace_ms * 1000);
 	}
 	return at - from;
 }
@@ -372,6 +379,50 @@ static int check_u64(const char *what, uint64_t got, uint64_t want)
 	return 1;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * With a byte rate the kernel's choice depends on timing: check that what
+ * arrived is the sent frames in order with only events left out, and return
+ * the event bytes that arrived.
+ */
+static int check_subsequence(const struct frame *frames, size_t n, const uint8_t *stream,
+			     size_t prefix, const uint8_t *got, size_t got_len,
+			     uint64_t *event_bytes)
+{
+	size_t at = prefix, i;
+
+	*event_bytes = 0;
+	if (got_len < prefix || memcmp(got, stream, prefix) != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (at + frames[i].len <= got_len &&
+		    memcmp(got + at, stream + frames[i].off, frames[i].len) == 0) {
+			at += frames[i].len;
+			if (frames[i].event)
+				*event_bytes += frames[i].len;
+			continue;
+		}
+		if (!frames[i].event)
+			return -1; /* a reply or control frame went missing */
+	}
+	return at == got_len ? 0 : -1;
+}
+
 static int cmd_send(const struct options *o)
 {
 	struct frame *frames = calloc(o->frames ? o->frames : 1, sizeof(*frames));
@@ -383,6 +434,7 @@ static int cmd_send(const struct options *o)
 	uint64_t rng = o->seed + 77, expect_events = 0, expect_replies = 0;
 	uint64_t expect_drops = 0, expect_drop_bytes = 0, cap_left;
 	unsigned short_writes = 0;
+	uint64_t rate_start;
 	struct sl_kern *k;
 	struct sl_sock st;
 	pthread_t thread;
@@ -396,8 +448,16 @@ static int cmd_send(const struct options *o)
 	stream = build_stream(o, frames, &len, &prefix);
 	k = open_meter(o);
 	if (o->app) {
-		struct sl_app_limits lim = { .event_cap = o->app_cap };
+		struct sl_app_limits lim = { .event_cap = o->app_cap,
+					     .window_ns = o->app_window_ms * 1000000ull };
 
+		if (o->app_window_ms) {
+			/* Start just after a window turns, so the whole run is inside one window.
+			 */
+			uint64_t w = o->app_window_ms * 1000000ull, now = realtime_ns();
+
+			usleep((useconds_t)((w - now % w) / 1000 + 20000));
+		}
 		if (!o->keep_usage && sl_kern_app_reset(k, o->app))
 			die("reset app usage: %s", strerror(errno));
 		if (sl_kern_app_set_limits(k, o->app, &lim) ||
@@ -427,6 +487,9 @@ static int cmd_send(const struct options *o)
 	cfg.frame_start = (uint32_t)prefix;
 	cfg.app_slot = o->app;
 	cfg.event_cap = o->event_cap;
+	cfg.max_conn_time_ns = o->max_conn_ms * 1000000ull;
+	cfg.rate_bps = o->rate_bps;
+	cfg.burst_bytes = o->burst;
 	if (sl_kern_sock_configure(k, sfd, &cfg))
 		die("configure: %s", strerror(errno));
 
@@ -443,6 +506,7 @@ static int cmd_send(const struct options *o)
 	rd.fd = cfd;
 	if (pthread_create(&thread, NULL, reader_main, &rd))
 		die("pthread_create failed");
+	rate_start = mono_ns();
 
 	/* What must arrive: everything but the events over the caps. */
 	expect = malloc(len ? len : 1);
@@ -454,14 +518,17 @@ static int cmd_send(const struct options *o)
 	if (o->event_cap)
 		cap_left = o->event_cap;
 	if (o->app && o->app_cap) {
-		uint64_t left =
-		    o->app_cap > usage_before.events ? o->app_cap - usage_before.events : 0;
+		/* A fresh window starts from zero whatever the last one used. */
+		uint64_t used = o->app_window_ms ? 0 : usage_before.events;
+		uint64_t left = o->app_cap > used ? o->app_cap - used : 0;
 
 		if (left < cap_left)
 			cap_left = left;
 	}
 	for (i = 0; i < o->frames; i++) {
-		if (frames[i].event && !cap_left) {
+		bool late = o->max_conn_ms && o->pause_at && i >= o->pause_at;
+
+		if (frames[i].event && (!cap_left || late)) {
 			if (o->framing == SL_FRAMING_TLS) {
 				tls_cut = true;
 				expect_drops++;
@@ -482,7 +549,16 @@ static int cmd_send(const struct options *o)
 		expect_len += frames[i].len;
 	}
 
-	if (o->reload_midway) {
+	if (o->max_conn_ms && o->pause_at && o->pause_at < o->frames) {
+		/* Write up to the pause, sleep past the connection's deadline, write the rest. */
+		size_t cut = frames[o->pause_at].off;
+
+		accepted =
+		    write_range(k, o, sfd, stream, frames, 0, cut, &rng, &send_err, &short_writes);
+		usleep((useconds_t)(o->max_conn_ms * 1000 + 100000));
+		accepted += write_range(k, o, sfd, stream, frames, cut, len, &rng, &send_err,
+					&short_writes);
+	} else if (o->reload_midway) {
 		size_t half = o->frames ? frames[o->frames / 2].off : len;
 
 		accepted =
@@ -521,6 +597,27 @@ static int cmd_send(const struct options *o)
 	       (unsigned long long)st.bytes, (unsigned long long)st.drops,
 	       (unsigned long long)st.drop_bytes, short_writes, st.flags, send_err);
 
+	if (o->rate_bps) {
+		uint64_t event_bytes, allowed;
+		double secs = (double)(mono_ns() - rate_start) / 1e9;
+
+		if (check_subsequence(frames, o->frames, stream, prefix, rd.buf, rd.len,
+				      &event_bytes)) {
+			printf("MISMATCH stream: not the sent frames with only events left out\n");
+			fails++;
+		}
+		/* A token bucket lets out at most burst + rate x time. */
+		allowed = (o->burst ? o->burst : o->rate_bps) + (uint64_t)(o->rate_bps * secs);
+		printf("rate: event_bytes=%llu allowed=%llu seconds=%.2f drops=%llu\n",
+		       (unsigned long long)event_bytes, (unsigned long long)allowed, secs,
+		       (unsigned long long)st.drops);
+		if (event_bytes > allowed || !st.drops) {
+			printf("MISMATCH rate: over the bucket, or nothing held back\n");
+			fails++;
+		}
+		fails += check_u64("events", st.events, st.events); /* counted, whatever they are */
+		goto out;
+	}
 	if (rd.len != expect_len || memcmp(rd.buf, expect, expect_len) != 0) {
 		size_t at = 0;
 
@@ -578,7 +675,9 @@ static int cmd_send(const struct options *o)
 		       (unsigned long long)usage_after.events,
 		       (unsigned long long)usage_after.bytes,
 		       (unsigned long long)usage_after.drops);
-		fails += check_u64("app events", usage_after.events - usage_before.events,
+		fails += check_u64("app events",
+				   o->app_window_ms ? usage_after.events
+						    : usage_after.events - usage_before.events,
 				   expect_events);
 		fails += check_u64("app bytes", usage_after.bytes - usage_before.bytes, expect_len);
 		fails += check_u64("app drops", usage_after.drops - usage_before.drops,
@@ -676,7 +775,9 @@ static void usage(void)
 		"{writev|split|bytes1|nonblock|nonblock-noresync}\n"
 		"              [--frames N] [--seed S] [--max-size B] [--event-cap K]\n"
 		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
-		"[--prefix] [--hold-ms MS] }\n");
+		"[--prefix] [--hold-ms MS]\n"
+		"              [--app-window-ms MS] [--max-conn-ms MS --pause-at N] [--rate BPS "
+		"[--burst B]] [--pace-ms MS] }\n");
 	exit(2);
 }
 
@@ -697,6 +798,12 @@ int main(int argc, char **argv)
 		{ "reload-midway", no_argument, NULL, 'R' },
 		{ "prefix", no_argument, NULL, 'p' },
 		{ "hold-ms", required_argument, NULL, 'H' },
+		{ "app-window-ms", required_argument, NULL, 'W' },
+		{ "max-conn-ms", required_argument, NULL, 'T' },
+		{ "pause-at", required_argument, NULL, 'P' },
+		{ "rate", required_argument, NULL, 'B' },
+		{ "burst", required_argument, NULL, 'U' },
+		{ "pace-ms", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o = {
@@ -762,6 +869,24 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			o.hold_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'W':
+			o.app_window_ms = strtoull(optarg, NULL, 10);
+			break;
+		case 'T':
+			o.max_conn_ms = strtoull(optarg, NULL, 10);
+			break;
+		case 'P':
+			o.pause_at = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'B':
+			o.rate_bps = strtoull(optarg, NULL, 10);
+			break;
+		case 'U':
+			o.burst = strtoull(optarg, NULL, 10);
+			break;
+		case 'M':
+			o.pace_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		default:
 			usage();

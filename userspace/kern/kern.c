@@ -539,6 +539,14 @@ int sl_kern_sock_get(struct sl_kern *k, int fd, struct sl_sock *out)
 	return bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.sluice_socks), &fd, out) ? -errno : 0;
 }
 
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
 int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_config *cfg)
 {
 	int map_fd = bpf_map__fd(k->skel->maps.sluice_socks);
@@ -551,6 +559,12 @@ int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_confi
 	st.framing = cfg->framing;
 	st.app_slot = cfg->app_slot;
 	st.event_cap = cfg->event_cap;
+	/* sock_ops stamped established_ns with bpf_ktime_get_ns(), which is CLOCK_MONOTONIC. */
+	st.deadline_ns = cfg->max_conn_time_ns ? st.established_ns + cfg->max_conn_time_ns : 0;
+	st.rate_bps = cfg->rate_bps;
+	st.burst_bytes = cfg->burst_bytes ? cfg->burst_bytes : cfg->rate_bps;
+	st.tokens = st.burst_bytes;
+	st.tokens_ns = mono_ns();
 	/* Framing starts afresh at frame_start; it must not lie behind what was written. */
 	st.next_hdr = st.seq_base + cfg->frame_start;
 	st.flags = 0;
@@ -593,9 +607,21 @@ int sl_kern_sock_resync(struct sl_kern *k, int fd)
 
 int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_limits *limits)
 {
+	struct sl_app_limits lim = *limits;
+	struct timespec tai, utc;
+	__s64 diff_ns;
+
 	if (slot >= SL_MAX_APPS)
 		return -EINVAL;
-	return bpf_map_update_elem(bpf_map__fd(k->skel->maps.sluice_app_limits), &slot, limits,
+	if (lim.window_ns && !lim.tai_offset_ns) {
+		clock_gettime(CLOCK_TAI, &tai);
+		clock_gettime(CLOCK_REALTIME, &utc);
+		diff_ns =
+		    (__s64)(tai.tv_sec - utc.tv_sec) * 1000000000ll + (tai.tv_nsec - utc.tv_nsec);
+		/* Whole seconds: the offset is the leap-second count; the rest is read jitter. */
+		lim.tai_offset_ns = (__u64)((diff_ns + 500000000ll) / 1000000000ll) * 1000000000ull;
+	}
+	return bpf_map_update_elem(bpf_map__fd(k->skel->maps.sluice_app_limits), &slot, &lim,
 				   BPF_ANY)
 		   ? -errno
 		   : 0;

@@ -59,6 +59,10 @@ struct sl_sock_config {
 	__u32 frame_start; /* stream offset where framing begins (after the HTTP handshake) */
 	__u32 app_slot;	   /* 0 = none */
 	__u64 event_cap;   /* 0 = no cap */
+	/* plan limits the kernel enforces on this connection (0 = none) */
+	__u64 max_conn_time_ns; /* from establishment */
+	__u64 rate_bps;
+	__u64 burst_bytes; /* defaults to rate_bps */
 };
 
 /* Per-socket state by fd: -ENOENT when the socket is not metered. */
@@ -81,6 +85,7 @@ int sl_kern_sock_resync(struct sl_kern *k, int fd);
  */
 int sl_kern_sock_mark_reply(struct sl_kern *k, int fd, __u64 offset);
 
+/* With a window and no tai_offset_ns, the current CLOCK_TAI - CLOCK_REALTIME is filled in. */
 int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_limits *limits);
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out);
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot);
