@@ -25,7 +25,7 @@ KERN_SRC := userspace/kern/kern.c userspace/kern/pins.c userspace/kern/names.c
 CTL_SRC := $(wildcard userspace/ctl/*.c)
 # The daemon's modules (one .c + one .h each), linked into libsluice.a.
 CORE_SRC := $(wildcard userspace/route/*.c userspace/net/*.c userspace/proto/*.c userspace/auth/*.c \
-	userspace/config/*.c userspace/stats/*.c)
+	userspace/config/*.c userspace/stats/*.c userspace/policy/*.c)
 CORE_HDRS := $(wildcard userspace/*/*.h)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 

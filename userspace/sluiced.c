@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "kern/kern.h"
 #include "net/gateway.h"
+#include "policy/policy.h"
 
 static void usage(FILE *f)
 {
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 	struct sl_gateway *gw = NULL;
 	struct sl_kern *kern = NULL;
 	struct sl_auth *auth = NULL;
+	struct sl_policy *policy = NULL;
 	struct sl_config cfg;
 	struct sl_diag diag;
 	int c, check = 0, cleanup = 0, ret;
@@ -134,11 +136,15 @@ int main(int argc, char **argv)
 	/* Issuers (keys, algorithms) are checked by loading them, for --check too. */
 	if (!ret && !sl_diag_count(&diag))
 		ret = sl_auth_new(&auth, &cfg, &diag);
+	/* Plans are checked by compiling them, for --check too. */
+	if (!ret && !sl_diag_count(&diag))
+		ret = sl_policy_load(&policy, &cfg, &diag);
 	if (ret || sl_diag_count(&diag)) {
 		sl_diag_print(&diag, stderr);
 		if (!sl_diag_count(&diag))
 			fprintf(stderr, "%s: cannot load: %s\n", path, strerror(-ret));
 		sl_diag_free(&diag);
+		sl_policy_free(policy);
 		sl_auth_free(auth);
 		sl_config_free(&cfg);
 		return 1;
@@ -146,6 +152,7 @@ int main(int argc, char **argv)
 	sl_diag_free(&diag);
 	if (check) {
 		printf("%s: ok\n", path);
+		sl_policy_free(policy);
 		sl_auth_free(auth);
 		sl_config_free(&cfg);
 		return 0;
@@ -154,6 +161,7 @@ int main(int argc, char **argv)
 		ret = sl_kern_cleanup(pin_root ? pin_root : cfg.bpf_pin_dir, err, sizeof(err));
 		if (ret)
 			fprintf(stderr, "sluiced: %s\n", err);
+		sl_policy_free(policy);
 		sl_auth_free(auth);
 		sl_config_free(&cfg);
 		return ret ? 1 : 0;
@@ -171,7 +179,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "{\"msg\":\"meter_off\",\"detail\":\"bpf: off, counting in "
 				"userspace only\"}\n");
 	}
-	ret = sl_gateway_new(&gw, &cfg, kern, auth, err, sizeof(err));
+	ret = sl_gateway_new(&gw, &cfg, kern, auth, policy, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sluiced: %s\n", err[0] ? err : strerror(-ret));
 	} else {
@@ -180,6 +188,7 @@ int main(int argc, char **argv)
 	}
 	/* Pins stay: a restarted sluiced adopts them with every counter. */
 	sl_kern_close(kern);
+	sl_policy_free(policy);
 	sl_auth_free(auth);
 	sl_config_free(&cfg);
 	return ret ? 1 : 0;

@@ -149,6 +149,56 @@ async def ws_raw(args):
     print(json.dumps(out))
 
 
+def ws_stall(args):
+    """A subscriber that stops reading: handshake, sub, then nothing for --hold
+    seconds; afterwards drain and report the close code the gateway sent."""
+    import base64, os, re
+    host, rest = args.url.split("//", 1)[1].split("/", 1)
+    h, p = host.rsplit(":", 1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((h, int(p)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    hdr = {"X-API-Key": args.key} if args.key else {}
+    extra = "".join("%s: %s\r\n" % kv for kv in hdr.items())
+    s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n" % (rest, host, key, extra)).encode())
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        resp += s.recv(1)
+    payload = msgpack.packb({"op": "sub", "id": 1, "topic": args.topic})
+    mask = os.urandom(4)
+    s.sendall(bytes([0x82, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    if args.ready_file:
+        open(args.ready_file, "w").write("ready\n")
+    time.sleep(args.hold)
+    s.settimeout(10)
+    buf = b""
+    code = None
+    try:
+        while True:
+            c = s.recv(1 << 20)
+            if not c:
+                break
+            buf += c
+    except OSError:
+        pass
+    # walk the server frames for the close frame
+    i = 0
+    while i + 2 <= len(buf):
+        op = buf[i] & 0x0f
+        n = buf[i + 1] & 0x7f
+        j = i + 2
+        if n == 126:
+            n = struct.unpack(">H", buf[j:j + 2])[0]; j += 2
+        elif n == 127:
+            n = struct.unpack(">Q", buf[j:j + 8])[0]; j += 8
+        if op == 8 and n >= 2 and j + 2 <= len(buf):
+            code = struct.unpack(">H", buf[j:j + 2])[0]
+        i = j + n
+    print(json.dumps({"close_code": code, "bytes": len(buf)}))
+
+
 def native_frame(m):
     b = msgpack.packb(m)
     return struct.pack(">I", len(b)) + b
@@ -270,6 +320,12 @@ def main():
     a.add_argument("--count", type=int, default=10)
     a.add_argument("--timeout", type=float, default=30)
     a.add_argument("--ready-file")
+    a = sub.add_parser("ws-stall")
+    a.add_argument("url")
+    a.add_argument("topic")
+    a.add_argument("--hold", type=float, default=5)
+    a.add_argument("--key")
+    a.add_argument("--ready-file")
     a = sub.add_parser("ws-raw")
     a.add_argument("url")
     a.add_argument("--frames", nargs="*", default=[])
@@ -293,6 +349,8 @@ def main():
         asyncio.run(ws_sub(args))
     elif args.cmd == "ws-many":
         asyncio.run(ws_many(args))
+    elif args.cmd == "ws-stall":
+        ws_stall(args)
     elif args.cmd == "ws-raw":
         asyncio.run(ws_raw(args))
     elif args.cmd == "pub":

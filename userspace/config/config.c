@@ -617,6 +617,7 @@ static const struct field top_fields[] = {
 	MAP("tls", tls_fields),
 	FIELD("bpf", K_SWITCH, bpf),
 	FIELD("bpf_pin_dir", K_DIR, bpf_pin_dir),
+	FIELD("graceful_enforcement", K_SWITCH, graceful),
 	FIELD("cgroup", K_CGROUP, cgroup),
 	MAP("retention", retention_fields),
 	MAP("sse", sse_fields),
@@ -652,6 +653,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->listeners.control.path = "/run/sluice/control.sock";
 	cfg->listeners.control.mode = 0600;
 	cfg->bpf = true;
+	cfg->graceful = true;
 	cfg->bpf_pin_dir = "/sys/fs/bpf/sluice";
 	cfg->cgroup = "sluice";
 	cfg->retention.count = 1000;

@@ -199,6 +199,12 @@ struct sl_config {
 	struct sl_config_listeners listeners;
 	struct sl_config_tls tls;
 	bool bpf;
+	/*
+	 * The daemon closes clients (4001, 4002, 4003, 4005) before a plan's
+	 * limit is crossed; off leaves enforcement to the kernel alone, to show
+	 * and debug the backstop.
+	 */
+	bool graceful;
 	const char *bpf_pin_dir;
 	const char *cgroup; /* a name under the cgroup2 mount, or an absolute path */
 	struct sl_config_retention retention;

@@ -19,6 +19,7 @@
 #include "net/outq.h"
 #include "net/tls.h"
 #include "net/ws.h"
+#include "policy/policy.h"
 #include "route/router.h"
 
 struct sl_kern;
@@ -58,6 +59,13 @@ struct sl_conn {
 	bool tls_ready;	    /* handshake done */
 
 	struct sl_auth_result auth; /* who the client is and what it may do */
+	uint32_t slot;		    /* the application's kernel slot; 0 = none */
+	const struct sl_plan *plan; /* the application's plan; NULL = no limits */
+	bool counted;		    /* counts toward the application's connections */
+	struct event *limit_timer;  /* max_connection_time */
+	uint64_t soft_since_ns;	    /* queue above the soft bound since */
+	int64_t tokens;		    /* byte-rate mirror of the kernel's bucket */
+	uint64_t tokens_ns, over_rate_since_ns;
 	struct sl_ws_decoder ws;
 	char **subs; /* subscribed patterns */
 	uint32_t nsubs;
@@ -69,6 +77,13 @@ struct sl_conn {
 	uint64_t opened_ns;
 	char name[64]; /* publisher name from hello */
 	bool hello_done;
+};
+
+/* The daemon's view of an application, for graceful enforcement. */
+struct sl_app_state {
+	uint32_t conns;	       /* subscriber connections open */
+	uint64_t window_start; /* UTC start of the quota window `events` counts in */
+	uint64_t events;       /* events queued to the application in that window */
 };
 
 struct sl_gateway_stats {
@@ -90,6 +105,8 @@ struct sl_gateway {
 	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
 	struct sl_tls_ctx *tls_ctx;
 	struct sl_auth *auth;
+	struct sl_policy *policy;
+	struct sl_app_state *apps;	/* per kernel slot */
 	struct sl_config_app anonymous; /* open listeners without a `public` application */
 	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;
@@ -125,6 +142,19 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why);
 const char *sl_conn_app_id(const struct sl_conn *c);
+
+/*
+ * A subscriber that authenticated: may its application open another
+ * connection (max_connections, an exhausted quota)? 0, or -EAGAIN with the
+ * status (429) and seconds to Retry-After.
+ */
+int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after);
+
+/* The handshake is done: count the connection and arm its plan's time limit. */
+void sl_conn_started(struct sl_conn *c);
+
+/* Graceful plan checks before an event is queued; false when the connection was closed. */
+bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last);
 
 /* sub.c */
 void sl_sub_on_http(struct sl_conn *c);

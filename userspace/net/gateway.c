@@ -60,6 +60,7 @@ static const char *kind_name(enum sl_conn_kind kind)
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg);
+static void check_soft_bounds(struct sl_gateway *gw);
 
 static void conn_free(struct sl_conn *c)
 {
@@ -81,6 +82,10 @@ static void conn_free(struct sl_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	gw->nconns--;
+	if (c->counted && gw->apps)
+		gw->apps[c->slot].conns--;
+	if (c->limit_timer)
+		event_free(c->limit_timer);
 	sl_tls_free(c->tls);
 	sl_auth_result_fini(&c->auth);
 	sl_outq_fini(&c->q);
@@ -242,6 +247,12 @@ int sl_conn_meter(struct sl_conn *c, int framing)
 	if (c->tls && (framing != SL_FRAMING_TLS || c->metered))
 		return 0;
 	cfg.framing = (enum sl_framing)framing;
+	cfg.app_slot = c->slot;
+	if (c->plan) {
+		cfg.max_conn_time_ns = c->plan->max_connection_time_ns;
+		cfg.rate_bps = c->plan->bytes_per_second;
+		cfg.burst_bytes = c->plan->burst_bytes;
+	}
 	/* Framing starts after everything written or queued so far (the handshake answer). */
 	cfg.frame_start = (uint32_t)(c->bytes_out + c->q.bytes);
 	ret = sl_kern_sock_configure(c->gw->kern, c->fd, &cfg);
@@ -596,6 +607,7 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	sl_router_expire(gw->router, sl_now_ns());
+	check_soft_bounds(gw);
 }
 
 static void on_drained(evutil_socket_t fd, short what, void *arg)
@@ -674,8 +686,10 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(gw->base, NULL);
 }
 
+static int apply_policy(struct sl_gateway *gw);
+
 int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct sl_kern *kern,
-		   struct sl_auth *auth, char *err, size_t errlen)
+		   struct sl_auth *auth, struct sl_policy *policy, char *err, size_t errlen)
 {
 	static const char *const everything[] = { ">" };
 	struct sl_router_opts ropts = { 0 };
@@ -690,6 +704,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->cfg = cfg;
 	gw->kern = kern;
 	gw->auth = auth;
+	gw->policy = policy;
 	gw->anonymous.id = "anonymous";
 	gw->anonymous.subscribe = (const char **)everything;
 	gw->anonymous.n_subscribe = 1;
@@ -757,6 +772,11 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 			ret = -ENOMEM;
 			goto fail;
 		}
+	}
+	ret = apply_policy(gw);
+	if (ret) {
+		snprintf(err, errlen, "cannot apply the plans to the meter: %s", strerror(-ret));
+		goto fail;
 	}
 	gw->flush_ev = event_new(gw->base, -1, 0, on_flush, gw);
 	gw->heartbeat_ev = event_new(gw->base, -1, EV_PERSIST, on_heartbeat, gw);
@@ -853,6 +873,7 @@ void sl_gateway_free(struct sl_gateway *gw)
 	if (gw->router)
 		sl_router_free(gw->router);
 	free(gw->heartbeat.data);
+	free(gw->apps);
 	if (gw->base)
 		event_base_free(gw->base);
 	free(gw);
@@ -934,8 +955,27 @@ static int count_credentials(const struct sl_http_request *req, const char **que
 	return n;
 }
 
+static int authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
+			size_t token_len, bool open, int *status, const char **why);
+
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why)
+{
+	int ret = authenticate(c, req, token, token_len, open, status, why);
+
+	c->slot = 0;
+	c->plan = NULL;
+	if (ret == 0 && c->auth.app && c->gw->policy && c->auth.app != &c->gw->anonymous) {
+		c->slot = sl_policy_app_slot(c->gw->policy, c->auth.app);
+		c->plan = sl_policy_app_plan(c->gw->policy, c->auth.app);
+		if (c->slot >= SL_MAX_APPS)
+			c->slot = 0;
+	}
+	return ret;
+}
+
+static int authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
+			size_t token_len, bool open, int *status, const char **why)
 {
 	struct sl_gateway *gw = c->gw;
 	const struct sl_http_header *h;
@@ -1014,4 +1054,204 @@ int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, c
 	*why = "credentials are required: Authorization: Bearer JWT, X-API-Key, "
 	       "?access_token= or a client certificate";
 	return -EACCES;
+}
+
+int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
+{
+	struct sl_gateway *gw = c->gw;
+	const struct sl_plan *plan = c->plan;
+	struct sl_app_state *a;
+	struct sl_app_usage u;
+	uint64_t now, start, end, used = 0;
+
+	if (!plan || !gw->apps)
+		return 0;
+	a = &gw->apps[c->slot];
+	if (plan->max_connections && a->conns >= plan->max_connections) {
+		*why = "the application's connection limit (plan max_connections) is reached";
+		*retry_after = 1;
+		return -EAGAIN;
+	}
+	if (!plan->events_limit)
+		return 0;
+	now = sl_now_ns();
+	sl_plan_window(plan, now, &start, &end);
+	/* The kernel's count is the record; the daemon's mirror serves with bpf: off. */
+	if (gw->kern && c->slot && sl_kern_app_usage(gw->kern, c->slot, &u) == 0)
+		used = u.window_start_ns == start ? u.events : 0;
+	else if (a->window_start == start)
+		used = a->events;
+	if (used < plan->events_limit)
+		return 0;
+	*why = "the application's event quota is exhausted until the window turns";
+	*retry_after = (unsigned)((end - now + 999999999ull) / 1000000000ull);
+	return -EAGAIN;
+}
+
+static void on_time_limit(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sl_sub_close(arg, SL_WS_CLOSE_TIME_LIMIT, "subscription time limit reached");
+}
+
+void sl_conn_started(struct sl_conn *c)
+{
+	const struct sl_plan *plan = c->plan;
+	uint64_t left;
+
+	if (!plan || !c->gw->apps)
+		return;
+	c->gw->apps[c->slot].conns++;
+	c->counted = true;
+	c->tokens = (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
+	c->tokens_ns = sl_mono_ns();
+	if (plan->max_connection_time_ns && c->gw->cfg->graceful) {
+		struct timeval tv;
+
+		/* Counted from the TCP handshake, like the kernel's deadline. */
+		left = plan->max_connection_time_ns;
+		if (sl_mono_ns() - c->opened_ns < left)
+			left -= sl_mono_ns() - c->opened_ns;
+		else
+			left = 0;
+		tv.tv_sec = (time_t)(left / 1000000000ull);
+		tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+		c->limit_timer = evtimer_new(c->gw->base, on_time_limit, c);
+		if (c->limit_timer)
+			evtimer_add(c->limit_timer, &tv);
+	}
+}
+
+bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last)
+{
+	const struct sl_plan *plan = c->plan;
+	struct sl_app_state *a;
+	uint64_t now, start, end;
+
+	(void)ev;
+	*last = false;
+	if (!plan || !c->gw->cfg->graceful || !c->gw->apps)
+		return true;
+	now = sl_mono_ns();
+	if (plan->max_queued_bytes) {
+		/* Redis-style output limits: a hard bound, and a soft one held for grace. */
+		uint64_t soft =
+		    plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
+
+		if (c->q.bytes + bytes > plan->max_queued_bytes) {
+			c->gw->stats.evicted++;
+			sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
+			return false;
+		}
+		if (c->q.bytes > soft) {
+			if (!c->soft_since_ns)
+				c->soft_since_ns = now;
+			else if (now - c->soft_since_ns > plan->grace_ns) {
+				c->gw->stats.evicted++;
+				sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
+				return false;
+			}
+		} else {
+			c->soft_since_ns = 0;
+		}
+	}
+	if (plan->bytes_per_second) {
+		/* Mirror of the kernel's bucket: persistently over for a second closes with 4005.
+		 */
+		int64_t burst =
+		    (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
+
+		c->tokens +=
+		    (int64_t)((now - c->tokens_ns) / 1000 * plan->bytes_per_second / 1000000);
+		c->tokens_ns = now;
+		if (c->tokens > burst)
+			c->tokens = burst;
+		if (c->tokens < (int64_t)bytes) {
+			if (!c->over_rate_since_ns)
+				c->over_rate_since_ns = now;
+			else if (now - c->over_rate_since_ns > 1000000000ull) {
+				sl_sub_close(c, SL_WS_CLOSE_BYTE_RATE, "byte-rate limit exceeded");
+				return false;
+			}
+		} else {
+			c->over_rate_since_ns = 0;
+		}
+		c->tokens -= (int64_t)bytes;
+	}
+	if (plan->events_limit) {
+		a = &c->gw->apps[c->slot];
+		sl_plan_window(plan, sl_now_ns(), &start, &end);
+		if (a->window_start != start) {
+			a->window_start = start;
+			a->events = 0;
+		}
+		if (a->events >= plan->events_limit) {
+			sl_sub_close(c, SL_WS_CLOSE_QUOTA, "event quota exhausted");
+			return false;
+		}
+		if (++a->events == plan->events_limit)
+			*last = true;
+	}
+	return true;
+}
+
+/* Soft output bounds must also trip for a connection that gets no new events. */
+static void check_soft_bounds(struct sl_gateway *gw)
+{
+	uint64_t now = sl_mono_ns();
+	struct sl_conn *c;
+
+	for (c = gw->conns; c; c = c->next) {
+		if (!c->soft_since_ns || !c->plan || c->closing)
+			continue;
+		if (c->q.bytes <= (c->plan->soft_queued_bytes ? c->plan->soft_queued_bytes
+							      : c->plan->max_queued_bytes / 2))
+			c->soft_since_ns = 0;
+		else if (now - c->soft_since_ns > c->plan->grace_ns) {
+			gw->stats.evicted++;
+			sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
+		}
+	}
+}
+
+/* Kernel limits for every application with a plan; the daemon's mirror starts from the kernel. */
+static int apply_policy(struct sl_gateway *gw)
+{
+	const struct sl_config *cfg = gw->cfg;
+	struct sl_app_limits lim;
+	struct sl_app_usage u;
+	uint32_t i, slot;
+	int ret;
+
+	gw->apps = calloc(SL_MAX_APPS, sizeof(*gw->apps));
+	if (!gw->apps)
+		return -ENOMEM;
+	if (!gw->policy)
+		return 0;
+	for (i = 0; i < cfg->n_apps; i++) {
+		const struct sl_config_app *app = &cfg->apps[i];
+		const struct sl_plan *plan = sl_policy_app_plan(gw->policy, app);
+
+		slot = sl_policy_app_slot(gw->policy, app);
+		if (!slot || slot >= SL_MAX_APPS)
+			continue;
+		memset(&lim, 0, sizeof(lim));
+		if (plan) {
+			sl_policy_app_limits(gw->policy, app, &lim);
+			lim.event_cap = plan->events_limit;
+			lim.window_ns = plan->events_limit ? plan->events_window_ns : 0;
+		}
+		if (!gw->kern)
+			continue;
+		ret = sl_kern_app_set_limits(gw->kern, slot, &lim);
+		if (ret)
+			return ret;
+		/* A restarted daemon continues the kernel's counts (pinned maps). */
+		if (sl_kern_app_usage(gw->kern, slot, &u) == 0) {
+			gw->apps[slot].window_start = u.window_start_ns;
+			gw->apps[slot].events = u.events;
+		}
+	}
+	return 0;
 }

@@ -15,11 +15,12 @@
 
 struct sl_auth;
 struct sl_kern;
+struct sl_policy;
 struct sl_gateway;
 
 /* Binds the listeners (the caller has joined the meter's cgroup already). */
 int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct sl_kern *kern,
-		   struct sl_auth *auth, char *err, size_t errlen);
+		   struct sl_auth *auth, struct sl_policy *policy, char *err, size_t errlen);
 
 /* Runs until SIGTERM/SIGINT, then closes clients with 1001, flushes, and returns. */
 int sl_gateway_run(struct sl_gateway *gw);

@@ -104,6 +104,19 @@ int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len)
 	return sl_outq_push_owned(q, copy, len);
 }
 
+void sl_outq_drop_unsent(struct sl_outq *q)
+{
+	uint32_t keep = q->head_off ? 1 : 0;
+
+	while (q->count > keep) {
+		struct sl_outq_item *it = &q->items[(q->head + q->count - 1) % q->cap];
+
+		q->bytes -= it->len;
+		item_release(it);
+		q->count--;
+	}
+}
+
 void sl_outq_tail_is_event(struct sl_outq *q)
 {
 	if (q->count)

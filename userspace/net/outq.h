@@ -40,6 +40,12 @@ int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len);
 /* Queues a malloc'd buffer, taking ownership (freed even on failure). */
 int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len);
 
+/*
+ * Drops what is queued but not started, keeping a partly written head item
+ * so the stream stays well-framed (an evicted slow consumer's backlog).
+ */
+void sl_outq_drop_unsent(struct sl_outq *q);
+
 /* The last queued item completes an event (TLS: its last record). */
 void sl_outq_tail_is_event(struct sl_outq *q);
 

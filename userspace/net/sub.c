@@ -52,8 +52,16 @@ static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 	const char *why = "invalid credentials";
 	int status = 401;
 
-	if (sl_conn_authenticate(c, req, NULL, 0, open, &status, &why) == 0)
-		return 0;
+	if (sl_conn_authenticate(c, req, NULL, 0, open, &status, &why) == 0) {
+		unsigned retry = 1;
+		char extra[64];
+
+		if (sl_conn_admit(c, &why, &retry) == 0)
+			return 0;
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", retry);
+		http_fail(c, 429, "too_many_requests", why, extra);
+		return -EAGAIN;
+	}
 	if (status == 401)
 		/* RFC 6750 §3: tell the client how to authenticate, and that this failed. */
 		http_fail(
@@ -176,6 +184,13 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 		return;
 	c->close_code = code;
 	c->close_reason = reason;
+	/*
+	 * A slow consumer's backlog would never drain and would keep the close
+	 * frame from reaching it: drop what was not started (Redis does the same).
+	 * TLS records cannot be dropped once encrypted, so TLS keeps its queue.
+	 */
+	if (code == SL_WS_CLOSE_SLOW_CONSUMER && !c->tls)
+		sl_outq_drop_unsent(&c->q);
 	if (c->kind == SL_CONN_WS) {
 		len = sl_ws_close_payload(payload, code, reason);
 		if (ws_queue_frame(c, SL_WS_OP_CLOSE, payload, len)) {
@@ -201,24 +216,32 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 
 void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 {
+	const struct sl_bytes *enc;
 	struct sl_conn *c = sub;
+	bool last;
 
 	(void)ctx;
 	/* Overlapping patterns of one connection: the event goes out once. */
 	if (c->last_gseq == ev->gseq || c->closing)
 		return;
 	c->last_gseq = ev->gseq;
+	enc = sl_event_encoding(ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE);
 	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection) {
 		/* A consumer that does not read must not cost the gateway memory. */
 		c->gw->stats.evicted++;
 		sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
 		return;
 	}
+	if (!sl_conn_plan_allows(c, ev, enc ? enc->len : ev->len, &last))
+		return;
 	if (sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE)) {
 		queue_or_close(c, -ENOMEM);
 		return;
 	}
 	c->events_queued++;
+	if (last)
+		/* The application's last event of the window; the quota ends the stream. */
+		sl_sub_close(c, SL_WS_CLOSE_QUOTA, "event quota exhausted");
 	sl_conn_schedule_flush(c);
 }
 
@@ -447,6 +470,7 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 	c->kind = SL_CONN_WS;
 	evtimer_del(c->timer);
 	sl_conn_meter(c, SL_FRAMING_WS);
+	sl_conn_started(c);
 	sl_log(
 	    "{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"ws\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
 	    (unsigned long long)c->cookie, c->peer, c->peer_port, sl_conn_app_id(c));
@@ -525,6 +549,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	c->kind = SL_CONN_SSE;
 	evtimer_del(c->timer);
 	sl_conn_meter(c, SL_FRAMING_SSE);
+	sl_conn_started(c);
 	if (last) {
 		ret = sl_router_replay_after(c->gw->router, patterns, n, ref_topic, ref_seq,
 					     replay_one, c);

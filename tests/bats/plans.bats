@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# Plans and throttling (issue #5): the daemon closes gracefully with the
+# SPEC's codes; with graceful_enforcement off the kernel alone holds the line.
+
+load helpers
+
+setup() {
+	sl_setup_instance
+	KEY_SHA=$(printf %s sub-key | sha256sum | cut -d' ' -f1)
+}
+
+teardown() {
+	sl_stop_gateway
+	sl_teardown_instance
+}
+
+# plan_gateway PLAN_YAML [EXTRA]: one application `subs` (API key sub-key) on that plan
+plan_gateway() {
+	SL_APPS="plans:
+  - name: p
+$1
+applications:
+  - id: subs
+    plan: p
+    subscribe: ['>']
+    api_keys: [{sha256: $KEY_SHA}]
+  - id: tester
+    subscribe: ['>']
+    publish: ['>']
+    api_keys: [{sha256: $(printf %s test-key | sha256sum | cut -d' ' -f1)}]"
+	export SL_APPS
+	sl_start_gateway "${2:-}"
+	sed -i 's|auth: open|auth: required|' "$CONF"
+	sl_stop_gateway
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
+	read -r SUB PUB ADMIN < <($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if "\"ready\"" in line:
+        r = json.loads(line); print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
+	WS="ws://127.0.0.1:$SUB/v1/ws"
+}
+
+sub_bg() { # OUT TOPIC COUNT [args]
+	local out=$1 topic=$2 count=$3
+	shift 3
+	$PY "$CLIENT" ws-sub "$WS" "$topic" --header 'X-API-Key: sub-key' --count "$count" \
+		--ready-file "$out.ready" "$@" >"$out" &
+	BG_PID=$!
+}
+
+wait_ready() { for _ in $(seq 1 100); do [ -e "$1.ready" ] && break; sleep 0.05; done; sleep 0.2; }
+
+usage_events() {
+	bpftool -j map lookup pinned "$PIN/sluice_app_usage" key "$1" 0 0 0 | json 'd["formatted"]["value"]["events"]'
+}
+
+@test "event quota 50/day: the application's subscribers together get exactly 50, then 4002; a new connection gets 429" {
+	plan_gateway "    events: {limit: 50, per: 1d}"
+	sub_bg "$BATS_TEST_TMPDIR/a" q.t 100 --timeout 4; a=$BG_PID
+	sub_bg "$BATS_TEST_TMPDIR/b" q.t 100 --timeout 4; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"; wait_ready "$BATS_TEST_TMPDIR/b"
+	pub q.t --count 40 >/dev/null
+	wait $a $b
+	na=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")
+	nb=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")
+	echo "a=$na b=$nb"
+	[ $((na + nb)) -eq 50 ]
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 4002 ]
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
+	# the kernel's count agrees
+	[ "$(usage_events 1)" -eq 50 ]
+	run $PY "$CLIENT" ws-sub "$WS" q.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.5
+	[ "$(echo "$output" | json 'd["http_status"]')" = 429 ]
+	run curl -s -D - -o /dev/null -H 'X-API-Key: sub-key' "http://127.0.0.1:$SUB/v1/sse?topic=q.t"
+	[[ "$output" == *"429"* ]]
+	[[ "$output" == *"Retry-After:"* ]]
+}
+
+@test "event quota with graceful enforcement off: the kernel alone lets exactly 50 through and counts the drops" {
+	plan_gateway "    events: {limit: 50, per: 1d}" "graceful_enforcement: off"
+	sub_bg "$BATS_TEST_TMPDIR/a" q.t 100 --timeout 3; a=$BG_PID
+	sub_bg "$BATS_TEST_TMPDIR/b" q.t 100 --timeout 3; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"; wait_ready "$BATS_TEST_TMPDIR/b"
+	pub q.t --count 40 >/dev/null
+	wait $a $b
+	na=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")
+	nb=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")
+	[ $((na + nb)) -eq 50 ]
+	# nobody was closed by the daemon: the streams stayed valid and open
+	[ "$(json 'd["close"]' <"$BATS_TEST_TMPDIR/a")" = None ]
+	[ "$(usage_events 1)" -eq 50 ]
+	drops=$(bpftool -j map lookup pinned "$PIN/sluice_app_usage" key 1 0 0 0 | json 'd["formatted"]["value"]["drops"]')
+	[ "$drops" -eq 30 ]
+	run bpftool -j map dump pinned "$PIN/sluice_drops"
+	[ "$(echo "$output" | json 'sum(v["value"]["frames"] for e in d if e["formatted"]["key"] == 2 for v in e["formatted"]["values"])')" -eq 30 ]
+}
+
+@test "max_connection_time: 2s closes with 4001 within a second of the deadline" {
+	plan_gateway "    max_connection_time: 2s"
+	start=$(date +%s.%N)
+	run $PY "$CLIENT" ws-sub "$WS" t.t --header 'X-API-Key: sub-key' --count 1000 --timeout 5
+	end=$(date +%s.%N)
+	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 4001 ]
+	$PY -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); print(t); assert 1.9 <= t <= 3.0" "$start" "$end"
+}
+
+@test "max_connections: the application's third connection gets 429" {
+	plan_gateway "    max_connections: 2"
+	sub_bg "$BATS_TEST_TMPDIR/a" c.t 1 --timeout 3; a=$BG_PID
+	sub_bg "$BATS_TEST_TMPDIR/b" c.t 1 --timeout 3; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"; wait_ready "$BATS_TEST_TMPDIR/b"
+	run $PY "$CLIENT" ws-sub "$WS" c.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.5
+	[ "$(echo "$output" | json 'd["http_status"]')" = 429 ]
+	wait $a $b
+	# once they are gone a new one is admitted again
+	sleep 0.3
+	run $PY "$CLIENT" ws-sub "$WS" c.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.3
+	[ "$(echo "$output" | json 'd.get("http_status")')" = None ]
+}
+
+@test "slow consumer: a subscriber that stops reading is evicted with 4003 within grace + 1s; a reader gets every event" {
+	plan_gateway "    backpressure: {max_queued_bytes: 4MiB, grace: 1s}"
+	$PY "$CLIENT" ws-stall "$WS" slow.t --key sub-key --hold 6 --ready-file "$BATS_TEST_TMPDIR/s.ready" >"$BATS_TEST_TMPDIR/stall.json" &
+	st=$!
+	sub_bg "$BATS_TEST_TMPDIR/r" slow.t 2000 --timeout 30; r=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/s"; wait_ready "$BATS_TEST_TMPDIR/r"
+	pub slow.t --count 2000 --size 10000 >/dev/null # 20 MB
+	wait $r
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/r")" -eq 2000 ]
+	[ "$(json '[e["seq"] for e in d["events"]] == list(range(1, 2001))' <"$BATS_TEST_TMPDIR/r")" = True ]
+	wait $st
+	cat "$BATS_TEST_TMPDIR/stall.json"
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/stall.json")" -eq 4003 ]
+	grep '"code":4003' "$LOG"
+	# the daemon's memory stayed bounded: no copy of the 20 MB per subscriber
+	rss=$(awk '/VmHWM/ {print $2}' /proc/$SLUICED_PID/status)
+	echo "peak RSS ${rss} kB"
+	[ "$rss" -lt 150000 ]
+}
+
+@test "byte rate 64 KiB/s: a client receives no more than rate x time + burst" {
+	plan_gateway "    bytes_per_second: 65536
+    burst_bytes: 65536" "graceful_enforcement: off"
+	start=$(date +%s.%N)
+	sub_bg "$BATS_TEST_TMPDIR/r" rate.t 100000 --timeout 3; r=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/r"
+	pub rate.t --count 300 --size 4000 >/dev/null # 1.2 MB offered
+	wait $r
+	end=$(date +%s.%N)
+	got=$(json 'sum(len(e["data"]) for e in d["events"])' <"$BATS_TEST_TMPDIR/r")
+	echo "received $got bytes"
+	$PY -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); got=int(sys.argv[3]); lim=65536*t+65536; print(got, lim); assert 0 < got <= lim" "$start" "$end" "$got"
+}
+
+@test "quota usage survives kill -9 of sluiced and a restart" {
+	plan_gateway "    events: {limit: 50, per: 1d}"
+	sub_bg "$BATS_TEST_TMPDIR/a" k.t 30 --timeout 3; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	pub k.t --count 30 >/dev/null
+	wait $a
+	[ "$(usage_events 1)" -eq 30 ]
+	kill -9 "$SLUICED_PID"
+	wait "$SLUICED_PID" 2>/dev/null || true
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
+	read -r SUB PUB ADMIN < <($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if "\"ready\"" in line:
+        r = json.loads(line); print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
+	WS="ws://127.0.0.1:$SUB/v1/ws"
+	[ "$(usage_events 1)" -eq 30 ]
+	sub_bg "$BATS_TEST_TMPDIR/b" k.t 100 --timeout 3; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/b"
+	pub k.t --count 40 >/dev/null
+	wait $b
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
+}
