@@ -59,6 +59,7 @@ bpf: ${SL_BPF:-on}
 bpf_pin_dir: $PIN
 cgroup: $CG
 sse: {heartbeat: 1s}
+state_dir: $BATS_TEST_TMPDIR/state
 ${SL_APPS-$SL_DEFAULT_APPS}
 ${1:-}
 YAML

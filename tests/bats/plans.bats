@@ -181,3 +181,33 @@ for line in open(sys.argv[1]):
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
 }
+
+@test "quota usage survives a reboot through the state file (pins gone)" {
+	plan_gateway "    events: {limit: 50, per: 1d}"
+	a=""
+	sub_bg "$BATS_TEST_TMPDIR/a" r.t 30 --timeout 3; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	pub r.t --count 30 >/dev/null
+	wait $a
+	sl_stop_gateway # SIGTERM writes the state file
+	[ "$(json 'd["apps"]["subs"]["events"]' <"$BATS_TEST_TMPDIR/state/quota.json")" -eq 30 ]
+	# a reboot: the pinned maps are gone
+	"$REPO/build/sluiced" --cleanup --pin-root "$PIN"
+	[ ! -e "$PIN" ]
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
+	read -r SUB PUB ADMIN < <($PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if "\"ready\"" in line:
+        r = json.loads(line); print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
+	WS="ws://127.0.0.1:$SUB/v1/ws"
+	grep -q '"msg":"quota_restored","app":"subs","events":30' "$LOG"
+	[ "$(usage_events 1)" -eq 30 ]
+	sub_bg "$BATS_TEST_TMPDIR/b" r.t 100 --timeout 3; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/b"
+	pub r.t --count 40 >/dev/null
+	wait $b
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
+}

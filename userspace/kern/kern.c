@@ -647,6 +647,21 @@ int sl_kern_app_reset(struct sl_kern *k, __u32 slot)
 		   : 0;
 }
 
+int sl_kern_app_restore(struct sl_kern *k, __u32 slot, const struct sl_app_usage *saved)
+{
+	int fd = bpf_map__fd(k->skel->maps.sluice_app_usage);
+	struct sl_app_usage now;
+
+	if (slot >= SL_MAX_APPS)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(fd, &slot, &now))
+		return -errno;
+	/* Live counts win: the pins survived, so they are newer than any file. */
+	if (now.window_start_ns || now.events_total || now.events)
+		return -EEXIST;
+	return bpf_map_update_elem(fd, &slot, saved, BPF_ANY) ? -errno : 0;
+}
+
 int sl_kern_drops(struct sl_kern *k, struct sl_drop_count out[SL_DROP__MAX])
 {
 	int fd = bpf_map__fd(k->skel->maps.sluice_drops);

@@ -90,6 +90,9 @@ int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_li
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out);
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot);
 
+/* Puts saved usage back (after a reboot emptied the pins); only into an unused slot. */
+int sl_kern_app_restore(struct sl_kern *k, __u32 slot, const struct sl_app_usage *saved);
+
 /* Sums over CPUs. */
 int sl_kern_drops(struct sl_kern *k, struct sl_drop_count out[SL_DROP__MAX]);
 int sl_kern_stats(struct sl_kern *k, __u64 out[SL_STAT__MAX]);

@@ -115,6 +115,7 @@ struct sl_gateway {
 	uint32_t nconns;
 	uint64_t next_id;
 	bool shutting_down;
+	uint64_t ticks;		   /* seconds of the 1 s housekeeping timer */
 	struct sl_bytes heartbeat; /* one SSE comment record, shared by every stream */
 	struct sl_gateway_stats stats;
 };

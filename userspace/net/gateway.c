@@ -21,6 +21,9 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+#include <sys/stat.h>
+
 #include "kern/kern.h"
 #include "net/conn.h"
 #include "net/gateway.h"
@@ -608,6 +611,8 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	sl_router_expire(gw->router, sl_now_ns());
 	check_soft_bounds(gw);
+	if (++gw->ticks % 10 == 0)
+		sl_gateway_save_state(gw);
 }
 
 static void on_drained(evutil_socket_t fd, short what, void *arg)
@@ -687,6 +692,7 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 }
 
 static int apply_policy(struct sl_gateway *gw);
+static void restore_state(struct sl_gateway *gw);
 
 int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct sl_kern *kern,
 		   struct sl_auth *auth, struct sl_policy *policy, char *err, size_t errlen)
@@ -828,11 +834,15 @@ uint16_t sl_gateway_port(const struct sl_gateway *gw, char which)
 
 int sl_gateway_run(struct sl_gateway *gw)
 {
+	int ret;
+
 	sl_log("{\"msg\":\"ready\",\"subscribers\":%u,\"publishers\":%u,\"admin\":%u,"
 	       "\"subscribers_tls\":%u,\"publishers_tls\":%u,\"meter\":%s}",
 	       gw->sub_port, gw->pub_port, gw->admin_port, gw->sub_tls_port, gw->pub_tls_port,
 	       gw->kern ? "true" : "false");
-	return event_base_dispatch(gw->base) < 0 ? -EIO : 0;
+	ret = event_base_dispatch(gw->base) < 0 ? -EIO : 0;
+	sl_gateway_save_state(gw);
+	return ret;
 }
 
 void sl_gateway_free(struct sl_gateway *gw)
@@ -1229,6 +1239,7 @@ static int apply_policy(struct sl_gateway *gw)
 		return -ENOMEM;
 	if (!gw->policy)
 		return 0;
+	restore_state(gw);
 	for (i = 0; i < cfg->n_apps; i++) {
 		const struct sl_config_app *app = &cfg->apps[i];
 		const struct sl_plan *plan = sl_policy_app_plan(gw->policy, app);
@@ -1254,4 +1265,88 @@ static int apply_policy(struct sl_gateway *gw)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Quota state file: the kernel's pinned maps keep counts across daemon
+ * restarts, but not across a reboot. state_dir/quota.json keeps each
+ * application's window and counts; it is written at shutdown and every 10
+ * seconds (write to a temporary file, then rename: never half a file).
+ */
+static int state_path(const struct sl_gateway *gw, char *buf, size_t len, const char *suffix)
+{
+	int n = snprintf(buf, len, "%s/quota.json%s", gw->cfg->state_dir, suffix);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+void sl_gateway_save_state(struct sl_gateway *gw)
+{
+	char path[4096], tmp[4096];
+	json_t *doc, *apps;
+	struct sl_app_usage u;
+	uint32_t i, slot;
+
+	if (!gw->kern || !gw->policy || !gw->cfg->state_dir ||
+	    state_path(gw, path, sizeof(path), "") || state_path(gw, tmp, sizeof(tmp), ".tmp"))
+		return;
+	doc = json_object();
+	apps = json_object();
+	if (!doc || !apps) {
+		json_decref(doc);
+		json_decref(apps);
+		return;
+	}
+	json_object_set_new(doc, "version", json_integer(1));
+	for (i = 0; i < gw->cfg->n_apps; i++) {
+		slot = sl_policy_app_slot(gw->policy, &gw->cfg->apps[i]);
+		if (!slot || slot >= SL_MAX_APPS || sl_kern_app_usage(gw->kern, slot, &u))
+			continue;
+		json_object_set_new(apps, gw->cfg->apps[i].id,
+				    json_pack("{s:I, s:I, s:I, s:I}", "window_start_ns",
+					      (json_int_t)u.window_start_ns, "events",
+					      (json_int_t)u.events, "events_total",
+					      (json_int_t)u.events_total, "bytes",
+					      (json_int_t)u.bytes));
+	}
+	json_object_set_new(doc, "apps", apps);
+	mkdir(gw->cfg->state_dir, 0700);
+	if (json_dump_file(doc, tmp, JSON_COMPACT) || rename(tmp, path))
+		sl_log("{\"msg\":\"state_save_failed\",\"path\":\"%s\",\"error\":\"%s\"}", path,
+		       strerror(errno));
+	json_decref(doc);
+}
+
+/* After a reboot the pins are empty: the state file puts the counts back. */
+static void restore_state(struct sl_gateway *gw)
+{
+	struct sl_app_usage u;
+	json_error_t jerr;
+	char path[4096];
+	json_t *doc, *apps, *a;
+	uint32_t i, slot;
+
+	if (!gw->kern || !gw->policy || !gw->cfg->state_dir ||
+	    state_path(gw, path, sizeof(path), ""))
+		return;
+	doc = json_load_file(path, 0, &jerr);
+	if (!doc)
+		return;
+	apps = json_object_get(doc, "apps");
+	for (i = 0; apps && i < gw->cfg->n_apps; i++) {
+		a = json_object_get(apps, gw->cfg->apps[i].id);
+		slot = sl_policy_app_slot(gw->policy, &gw->cfg->apps[i]);
+		if (!a || !slot || slot >= SL_MAX_APPS)
+			continue;
+		memset(&u, 0, sizeof(u));
+		u.window_start_ns =
+		    (uint64_t)json_integer_value(json_object_get(a, "window_start_ns"));
+		u.events = (uint64_t)json_integer_value(json_object_get(a, "events"));
+		u.events_total = (uint64_t)json_integer_value(json_object_get(a, "events_total"));
+		u.bytes = (uint64_t)json_integer_value(json_object_get(a, "bytes"));
+		if (sl_kern_app_restore(gw->kern, slot, &u) == 0)
+			sl_log("{\"msg\":\"quota_restored\",\"app\":\"%s\",\"events\":%llu}",
+			       gw->cfg->apps[i].id, (unsigned long long)u.events);
+	}
+	json_decref(doc);
 }
