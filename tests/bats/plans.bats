@@ -211,3 +211,45 @@ for line in open(sys.argv[1]):
 	wait $b
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
 }
+
+@test "SIGHUP reload under load: a plan change applies live without losing an event; a broken policy changes nothing" {
+	plan_gateway "    events: {limit: 100000, per: 1d}"
+	sub_bg "$BATS_TEST_TMPDIR/a" live.t 400 --timeout 8; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	PUB_TOKEN=test-key pub live.t --count 200 >/dev/null &
+	p1=$!
+	# the plan tightens its connection cap while events flow: the open connection stays
+	sed -i 's/    events: {limit: 100000, per: 1d}/    events: {limit: 100000, per: 1d}\n    max_connections: 1/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	wait $p1
+	pub live.t --count 200 --start 200 >/dev/null
+	wait $a
+	grep '"msg":"reload","what":"policy"' "$LOG"
+	[ "$(json '[e["seq"] for e in d["events"]] == list(range(1, 401))' <"$BATS_TEST_TMPDIR/a")" = True ]
+	# under the reloaded plan (max_connections: 1) a connection is admitted once the first is gone
+	run $PY "$CLIENT" ws-sub "$WS" live.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.3
+	[ "$(echo "$output" | json 'd.get("http_status")')" = None ]
+	# an error in the file: logged with its position, nothing changes
+	echo "plans: [{name: p, events: {limit: -5, per: 1d}}]" >>"$CONF"
+	kill -HUP "$SLUICED_PID"
+	sleep 0.5
+	grep '"msg":"reload_failed","what":"policy"' "$LOG" | grep -q 'sluiced.yaml:'
+	pub live.t --count 1 --start 400 >/dev/null
+}
+
+@test "a reload that removes an application closes its connections with 1008" {
+	plan_gateway "    events: {limit: 1000, per: 1d}"
+	sub_bg "$BATS_TEST_TMPDIR/a" gone.t 10 --timeout 4; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	$PY - "$CONF" <<'PY'
+import sys, re
+p = sys.argv[1]
+s = open(p).read()
+s = re.sub(r"  - id: subs\n    plan: p\n    subscribe: \['>'\]\n    api_keys: \[\{sha256: \w+\}\]\n", "", s)
+open(p, "w").write(s)
+PY
+	kill -HUP "$SLUICED_PID"
+	wait $a
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 1008 ]
+	grep -q '"connections_closed":1' "$LOG"
+}

@@ -518,6 +518,14 @@ int sl_kern_detach(struct sl_kern *k)
 	return ret;
 }
 
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
 int sl_kern_port_add(struct sl_kern *k, __u16 port, enum sl_framing framing)
 {
 	struct sl_port value = { .framing = framing };
@@ -537,14 +545,6 @@ int sl_kern_port_del(struct sl_kern *k, __u16 port)
 int sl_kern_sock_get(struct sl_kern *k, int fd, struct sl_sock *out)
 {
 	return bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.sluice_socks), &fd, out) ? -errno : 0;
-}
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
 int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_config *cfg)
@@ -577,6 +577,26 @@ int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_confi
 	for (int i = 0; i < SL_REPLY_MARKS; i++)
 		st.reply_seq[i] = st.next_hdr - 1;
 	st.reply_head = 0;
+	return bpf_map_update_elem(map_fd, &fd, &st, BPF_EXIST) ? -errno : 0;
+}
+
+int sl_kern_sock_set_plan(struct sl_kern *k, int fd, const struct sl_sock_config *cfg)
+{
+	int map_fd = bpf_map__fd(k->skel->maps.sluice_socks);
+	struct sl_sock st;
+
+	if (cfg->app_slot >= SL_MAX_APPS)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(map_fd, &fd, &st))
+		return -errno;
+	st.app_slot = cfg->app_slot;
+	st.deadline_ns = cfg->max_conn_time_ns ? st.established_ns + cfg->max_conn_time_ns : 0;
+	if (st.rate_bps != cfg->rate_bps) {
+		st.rate_bps = cfg->rate_bps;
+		st.burst_bytes = cfg->burst_bytes ? cfg->burst_bytes : cfg->rate_bps;
+		st.tokens = st.burst_bytes;
+		st.tokens_ns = mono_ns();
+	}
 	return bpf_map_update_elem(map_fd, &fd, &st, BPF_EXIST) ? -errno : 0;
 }
 

@@ -69,6 +69,9 @@ struct sl_sock_config {
 int sl_kern_sock_get(struct sl_kern *k, int fd, struct sl_sock *out);
 int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_config *cfg);
 
+/* A policy reload: new application slot and plan limits, parse state untouched. */
+int sl_kern_sock_set_plan(struct sl_kern *k, int fd, const struct sl_sock_config *cfg);
+
 /*
  * Call after any write on a metered socket that returned less than asked
  * (EAGAIN included), before the next write. The kernel (6.18) keeps a stale

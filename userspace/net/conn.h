@@ -98,7 +98,7 @@ struct sl_gateway_stats {
 
 struct sl_gateway {
 	struct event_base *base;
-	const struct sl_config *cfg;
+	const struct sl_config *cfg; /* the config in force: the caller's, or a reload's */
 	struct sl_kern *kern;
 	struct sl_router *router;
 	struct evconnlistener *sub_lst, *pub_lst, *admin_lst, *sub_tls_lst, *pub_tls_lst;
@@ -106,7 +106,12 @@ struct sl_gateway {
 	struct sl_tls_ctx *tls_ctx;
 	struct sl_auth *auth;
 	struct sl_policy *policy;
-	struct sl_app_state *apps;	/* per kernel slot */
+	struct sl_app_state *apps; /* per kernel slot */
+	char **slot_ids;	   /* application id of each kernel slot: stable across reloads */
+	/* what a reload loaded: owned here (the first config belongs to the caller) */
+	struct sl_config *own_cfg;
+	struct sl_auth *own_auth;
+	struct sl_policy *own_policy;
 	struct sl_config_app anonymous; /* open listeners without a `public` application */
 	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;

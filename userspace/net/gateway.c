@@ -659,15 +659,19 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
  * no restart). New connections get the new context; live ones keep theirs
  * (wolfSSL counts the context's references). A bad file changes nothing.
  */
+static int reload_policy(struct sl_gateway *gw);
+
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct sl_gateway *gw = arg;
-	const struct sl_config *cfg = gw->cfg;
+	const struct sl_config *cfg;
 	struct sl_tls_ctx *fresh;
 	char err[256];
 
 	(void)sig;
 	(void)what;
+	reload_policy(gw);
+	cfg = gw->cfg;
 	if (!gw->tls_ctx)
 		return;
 	if (sl_tls_ctx_new(&fresh, cfg->tls.cert_file, cfg->tls.key_file, cfg->tls.client_ca_file,
@@ -884,6 +888,16 @@ void sl_gateway_free(struct sl_gateway *gw)
 		sl_router_free(gw->router);
 	free(gw->heartbeat.data);
 	free(gw->apps);
+	if (gw->slot_ids)
+		for (uint32_t i = 0; i < SL_MAX_APPS; i++)
+			free(gw->slot_ids[i]);
+	free(gw->slot_ids);
+	sl_policy_free(gw->own_policy);
+	sl_auth_free(gw->own_auth);
+	if (gw->own_cfg) {
+		sl_config_free(gw->own_cfg);
+		free(gw->own_cfg);
+	}
 	if (gw->base)
 		event_base_free(gw->base);
 	free(gw);
@@ -968,6 +982,30 @@ static int count_credentials(const struct sl_http_request *req, const char **que
 static int authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			size_t token_len, bool open, int *status, const char **why);
 
+/*
+ * Kernel slots belong to application ids for the daemon's life: a reload
+ * that adds, removes or reorders applications moves no counts between them.
+ * At start they follow the order of the config, as the pins of the last run
+ * did when the config is unchanged.
+ */
+static uint32_t slot_for(struct sl_gateway *gw, const char *id)
+{
+	uint32_t i, free_slot = 0;
+
+	if (!gw->slot_ids || !id)
+		return 0;
+	for (i = 1; i < SL_MAX_APPS; i++) {
+		if (gw->slot_ids[i] && strcmp(gw->slot_ids[i], id) == 0)
+			return i;
+		if (!gw->slot_ids[i] && !free_slot)
+			free_slot = i;
+	}
+	if (!free_slot)
+		return 0;
+	gw->slot_ids[free_slot] = strdup(id);
+	return gw->slot_ids[free_slot] ? free_slot : 0;
+}
+
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why)
 {
@@ -976,7 +1014,7 @@ int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, c
 	c->slot = 0;
 	c->plan = NULL;
 	if (ret == 0 && c->auth.app && c->gw->policy && c->auth.app != &c->gw->anonymous) {
-		c->slot = sl_policy_app_slot(c->gw->policy, c->auth.app);
+		c->slot = slot_for(c->gw, c->auth.app->id);
 		c->plan = sl_policy_app_plan(c->gw->policy, c->auth.app);
 		if (c->slot >= SL_MAX_APPS)
 			c->slot = 0;
@@ -1234,8 +1272,11 @@ static int apply_policy(struct sl_gateway *gw)
 	uint32_t i, slot;
 	int ret;
 
-	gw->apps = calloc(SL_MAX_APPS, sizeof(*gw->apps));
 	if (!gw->apps)
+		gw->apps = calloc(SL_MAX_APPS, sizeof(*gw->apps));
+	if (!gw->slot_ids)
+		gw->slot_ids = calloc(SL_MAX_APPS, sizeof(*gw->slot_ids));
+	if (!gw->apps || !gw->slot_ids)
 		return -ENOMEM;
 	if (!gw->policy)
 		return 0;
@@ -1244,7 +1285,7 @@ static int apply_policy(struct sl_gateway *gw)
 		const struct sl_config_app *app = &cfg->apps[i];
 		const struct sl_plan *plan = sl_policy_app_plan(gw->policy, app);
 
-		slot = sl_policy_app_slot(gw->policy, app);
+		slot = slot_for(gw, app->id);
 		if (!slot || slot >= SL_MAX_APPS)
 			continue;
 		memset(&lim, 0, sizeof(lim));
@@ -1299,7 +1340,7 @@ void sl_gateway_save_state(struct sl_gateway *gw)
 	}
 	json_object_set_new(doc, "version", json_integer(1));
 	for (i = 0; i < gw->cfg->n_apps; i++) {
-		slot = sl_policy_app_slot(gw->policy, &gw->cfg->apps[i]);
+		slot = slot_for(gw, gw->cfg->apps[i].id);
 		if (!slot || slot >= SL_MAX_APPS || sl_kern_app_usage(gw->kern, slot, &u))
 			continue;
 		json_object_set_new(apps, gw->cfg->apps[i].id,
@@ -1335,7 +1376,7 @@ static void restore_state(struct sl_gateway *gw)
 	apps = json_object_get(doc, "apps");
 	for (i = 0; apps && i < gw->cfg->n_apps; i++) {
 		a = json_object_get(apps, gw->cfg->apps[i].id);
-		slot = sl_policy_app_slot(gw->policy, &gw->cfg->apps[i]);
+		slot = slot_for(gw, gw->cfg->apps[i].id);
 		if (!a || !slot || slot >= SL_MAX_APPS)
 			continue;
 		memset(&u, 0, sizeof(u));
@@ -1349,4 +1390,152 @@ static void restore_state(struct sl_gateway *gw)
 			       gw->cfg->apps[i].id, (unsigned long long)u.events);
 	}
 	json_decref(doc);
+}
+
+static bool same_addr(const struct sl_config_addr *a, const struct sl_config_addr *b)
+{
+	return a->enabled == b->enabled &&
+	       (!a->enabled || (a->sa_len == b->sa_len && memcmp(&a->sa, &b->sa, a->sa_len) == 0));
+}
+
+/* What a reload cannot change under a running gateway; NULL when nothing of it changed. */
+static const char *needs_restart(const struct sl_config *old, const struct sl_config *new)
+{
+	const struct sl_config_listeners *a = &old->listeners, *b = &new->listeners;
+
+	if (!same_addr(&a->subscribers.plain, &b->subscribers.plain) ||
+	    !same_addr(&a->subscribers.tls, &b->subscribers.tls) ||
+	    !same_addr(&a->publishers.plain, &b->publishers.plain) ||
+	    !same_addr(&a->publishers.tls, &b->publishers.tls) ||
+	    !same_addr(&a->admin.plain, &b->admin.plain))
+		return "listeners changed";
+	if (old->bpf != new->bpf || strcmp(old->bpf_pin_dir, new->bpf_pin_dir) != 0)
+		return "bpf or bpf_pin_dir changed";
+	if ((old->cgroup || new->cgroup) &&
+	    (!old->cgroup || !new->cgroup || strcmp(old->cgroup, new->cgroup) != 0))
+		return "cgroup changed";
+	return NULL;
+}
+
+/*
+ * SIGHUP: load the config file again with its policy. Atomic: the new
+ * config, issuers and plans are all loaded and checked first; any problem
+ * (or a change that needs a restart) is logged and nothing changes. Then
+ * live connections move to the new application definitions: a connection
+ * whose application is gone is closed with 1008, the others keep running
+ * under their (possibly new) plan, in userspace and in the kernel.
+ */
+static int reload_policy(struct sl_gateway *gw)
+{
+	const struct sl_config *old = gw->cfg;
+	struct sl_config *cfg = calloc(1, sizeof(*cfg));
+	struct sl_policy *policy = NULL;
+	struct sl_auth *auth = NULL;
+	struct sl_conn *c, *next;
+	struct sl_diag diag;
+	const char *why;
+	uint32_t closed = 0, moved = 0;
+	size_t i;
+	int ret;
+
+	if (!cfg || !old->path) {
+		free(cfg);
+		return -EINVAL;
+	}
+	sl_diag_init(&diag);
+	ret = sl_config_load(old->path, cfg, &diag);
+	if (!ret && !sl_diag_count(&diag))
+		ret = sl_auth_new(&auth, cfg, &diag);
+	if (!ret && !sl_diag_count(&diag))
+		ret = sl_policy_load(&policy, cfg, &diag);
+	why = !ret && !sl_diag_count(&diag) ? needs_restart(old, cfg) : NULL;
+	if (ret || sl_diag_count(&diag) || why) {
+		json_t *problems = json_array();
+
+		for (i = 0; i < sl_diag_count(&diag); i++)
+			json_array_append_new(problems, json_string(sl_diag_get(&diag, i)));
+		if (why)
+			json_array_append_new(problems, json_string(why));
+		{
+			char *list = json_dumps(problems, JSON_COMPACT);
+
+			sl_log("{\"msg\":\"reload_failed\",\"what\":\"policy\",\"problems\":%s,"
+			       "\"detail\":\"nothing was changed\"}",
+			       list ? list : "[]");
+			free(list);
+		}
+		json_decref(problems);
+		sl_diag_free(&diag);
+		sl_policy_free(policy);
+		sl_auth_free(auth);
+		sl_config_free(cfg);
+		free(cfg);
+		return -EINVAL;
+	}
+	sl_diag_free(&diag);
+
+	for (c = gw->conns; c; c = next) {
+		const struct sl_config_app *app;
+
+		next = c->next;
+		if (!c->auth.app || c->auth.app == &gw->anonymous)
+			continue;
+		app = sl_config_app_find(cfg, c->auth.app->id);
+		if (!app && old->listeners.subscribers.auth == SL_CONFIG_AUTH_OPEN &&
+		    strcmp(c->auth.app->id, "public") == 0)
+			app = &gw->anonymous;
+		if (!app) {
+			closed++;
+			c->auth.app = NULL;
+			if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
+				sl_sub_close(c, SL_WS_CLOSE_POLICY,
+					     "application removed by a reload");
+			else
+				sl_conn_finish(c);
+			continue;
+		}
+		c->auth.app = app;
+		moved++;
+	}
+	/* Swap, then re-plan the moved connections against the new plans. */
+	gw->cfg = cfg;
+	gw->auth = auth;
+	gw->policy = policy;
+	sl_policy_free(gw->own_policy);
+	sl_auth_free(gw->own_auth);
+	if (gw->own_cfg) {
+		sl_config_free(gw->own_cfg);
+		free(gw->own_cfg);
+	}
+	gw->own_cfg = cfg;
+	gw->own_auth = auth;
+	gw->own_policy = policy;
+	apply_policy(gw);
+	for (c = gw->conns; c; c = c->next) {
+		struct sl_sock_config sc = { 0 };
+		uint32_t slot;
+
+		if (!c->auth.app || c->auth.app == &gw->anonymous)
+			continue;
+		slot = slot_for(gw, c->auth.app->id);
+		if (c->counted) {
+			gw->apps[c->slot].conns--;
+			gw->apps[slot].conns++;
+		}
+		c->slot = slot;
+		c->plan = sl_policy_app_plan(policy, c->auth.app);
+		if (c->metered && gw->kern) {
+			sc.app_slot = slot;
+			if (c->plan) {
+				sc.max_conn_time_ns = c->plan->max_connection_time_ns;
+				sc.rate_bps = c->plan->bytes_per_second;
+				sc.burst_bytes = c->plan->burst_bytes;
+			}
+			sl_kern_sock_set_plan(gw->kern, c->fd, &sc);
+		}
+	}
+	sl_log("{\"msg\":\"reload\",\"what\":\"policy\",\"applications\":%u,"
+	       "\"connections_moved\":%u,\"connections_closed\":%u}",
+	       cfg->n_apps, moved, closed);
+	return 0;
 }
