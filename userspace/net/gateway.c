@@ -1205,13 +1205,16 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 		}
 	}
 	if (plan->bytes_per_second) {
-		/* Mirror of the kernel's bucket: persistently over for a second closes with 4005.
+		/* Mirror of the kernel's bucket: over it for more than a second closes with 4005.
 		 */
 		int64_t burst =
 		    (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
+		uint64_t idle_us = (now - c->tokens_ns) / 1000;
 
-		c->tokens +=
-		    (int64_t)((now - c->tokens_ns) / 1000 * plan->bytes_per_second / 1000000);
+		/* Bounded like the kernel's refill, so idle * rate cannot overflow. */
+		if (idle_us > 1000000000ull)
+			idle_us = 1000000000ull;
+		c->tokens += (int64_t)(idle_us * plan->bytes_per_second / 1000000);
 		c->tokens_ns = now;
 		if (c->tokens > burst)
 			c->tokens = burst;
