@@ -61,8 +61,9 @@ $(BUILD)/libsluice.a: $(patsubst userspace/%.c,$(BUILD)/core/%.o,$(CORE_SRC))
 $(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) $(LIBS_BPF) -o $@
 
-$(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libkern.a $(LIBS_BPF) $(LIBS_JSON) -lwolfssl -o $@
+$(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libsluice.a $(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) \
+		$(LIBS_BPF) -o $@
 
 $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@

@@ -70,8 +70,13 @@ usage_events() {
 	[ $((na + nb)) -eq 50 ]
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 4002 ]
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
-	# the kernel's count agrees
+	# the kernel's count agrees, as operators see it
 	[ "$(usage_events 1)" -eq 50 ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["events"]')" -eq 50 ]
+	[ "$(echo "$output" | json 'd["source"]')" = kernel ]
+	[ "$(echo "$output" | json 'd["limit"]')" -eq 50 ]
 	run $PY "$CLIENT" ws-sub "$WS" q.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.5
 	[ "$(echo "$output" | json 'd["http_status"]')" = 429 ]
 	run curl -s -D - -o /dev/null -H 'X-API-Key: sub-key' "http://127.0.0.1:$SUB/v1/sse?topic=q.t"
@@ -252,4 +257,39 @@ PY
 	wait $a
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 1008 ]
 	grep -q '"connections_closed":1' "$LOG"
+}
+
+@test "sluicectl policy show | check | diff | load against the running daemon" {
+	plan_gateway "    events: {limit: 100, per: 1h}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	run $CTL -j policy show
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json '[p["name"] for p in d["plans"]]')" = "['p']" ]
+	run $CTL -j app list
+	[ "$(echo "$output" | json 'sorted(a["id"] for a in d)')" = "['subs', 'tester']" ]
+	# a new file: the plan changes, an application is added
+	cp "$CONF" "$BATS_TEST_TMPDIR/new.yaml"
+	sed -i 's/limit: 100, per: 1h/limit: 200, per: 1h/' "$BATS_TEST_TMPDIR/new.yaml"
+	printf '  - {id: extra, subscribe: [x.y]}\n' >>"$BATS_TEST_TMPDIR/new.yaml"
+	run $CTL policy check "$BATS_TEST_TMPDIR/new.yaml"
+	[ "$status" -eq 0 ]
+	run $CTL -j policy diff "$BATS_TEST_TMPDIR/new.yaml"
+	echo "$output"
+	[ "$(echo "$output" | json 'd["plans"]["changed"]')" = "['p']" ]
+	[ "$(echo "$output" | json 'd["applications"]["added"]')" = "['extra']" ]
+	run $CTL -j policy load "$BATS_TEST_TMPDIR/new.yaml"
+	[ "$status" -eq 0 ]
+	run $CTL -j app usage subs
+	[ "$(echo "$output" | json 'd["limit"]')" -eq 200 ]
+	# a broken file is refused whole, with its position, and nothing changes
+	echo "  - {id: extra, subscribe: [x..y]}" >>"$BATS_TEST_TMPDIR/new.yaml"
+	run $CTL policy load "$BATS_TEST_TMPDIR/new.yaml"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"new.yaml:"* ]]
+	run $CTL -j app usage subs
+	[ "$(echo "$output" | json 'd["limit"]')" -eq 200 ]
+	run $CTL -j app usage nobody
+	[ "$status" -eq 1 ]
+	[ "$(echo "$output" | json 'd["error"]')" = "no such application" ]
 }

@@ -362,14 +362,21 @@ hold_connection() {
 }
 
 @test "daemon objects answer 'not implemented yet', exit 1" {
-	for args in "policy show" "policy check x.yaml" "app list" "app usage acme" "topic list" \
-		"stats" "stats --interval 5" "top" "conn kick 12" "conn list app acme"; do
+	for args in "topic list" "stats" "stats --interval 5" "top" "conn kick 12" "conn list app acme"; do
 		run -1 --separate-stderr "$CTL" $args
 		[[ "$stderr" == *"not implemented yet: needs the daemon"* ]]
 		run -1 --separate-stderr "$CTL" -j $args
 		assert_json
 		json_true '"needs the daemon" in d["error"]'
 	done
+	# Without a daemon the ones that need it say so, as one JSON error with -j.
+	for args in "policy show" "app list" "app usage acme"; do
+		run -1 --separate-stderr "$CTL" --socket /nonexistent/control.sock $args
+		[[ "$stderr" == *"cannot reach sluiced on /nonexistent/control.sock"* ]]
+		run -1 --separate-stderr "$CTL" --socket /nonexistent/control.sock -j $args
+		assert_json
+	done
+	run -1 --separate-stderr "$CTL" policy check /nonexistent/x.yaml
 	# Their grammar is already checked.
 	run -2 --separate-stderr "$CTL" policy frobnicate
 	run -2 --separate-stderr "$CTL" conn kick

@@ -1,9 +1,21 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Objects that need the daemon's control socket (see daemon.h). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include <msgpack.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
 #include "ctl/daemon.h"
 #include "ctl/out.h"
+#include "policy/policy.h"
 
 #define NEEDS_DAEMON "Needs the daemon: not implemented yet.\n"
 
@@ -13,6 +25,378 @@ int sl_daemon_missing(const struct sl_ctl *ctl, const char *what)
 			    "%s%snot implemented yet: needs the daemon (sluicectl does not speak "
 			    "the control socket %s yet)",
 			    what ?: "", what ? ": " : "", ctl->socket_path);
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t at = 0;
+	ssize_t n;
+
+	while (at < len) {
+		n = read(fd, (char *)buf + at, len - at);
+		if (n <= 0)
+			return n == 0 ? -EPIPE : -errno;
+		at += (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies a string member of the answer map; NULL when absent. */
+static char *answer_str(const msgpack_object *map, const char *key)
+{
+	uint32_t i;
+
+	for (i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
+		    !memcmp(kv->key.via.str.ptr, key, strlen(key)) &&
+		    kv->val.type == MSGPACK_OBJECT_STR)
+			return strndup(kv->val.via.str.ptr, kv->val.via.str.size);
+	}
+	return NULL;
+}
+
+/*
+ * One request on the control socket: {op, arg} framed with a 4-byte length.
+ * Returns 0 with *result (a JSON document), or an exit status after
+ * printing the daemon's error (and its problems, one per line).
+ */
+static int request(const struct sl_ctl *ctl, const char *op, const char *arg, json_t **result)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked up;
+	uint8_t hdr[4];
+	char *body = NULL, *text = NULL, *error = NULL, *problems = NULL;
+	size_t n;
+	int fd, ret = SL_EXIT_ERROR;
+
+	*result = NULL;
+	if (strlen(ctl->socket_path) >= sizeof(sun.sun_path))
+		return sl_out_error(ctl, "control socket path too long: %s", ctl->socket_path);
+	strcpy(sun.sun_path, ctl->socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return sl_out_error(ctl, "cannot reach sluiced on %s: %s (is it running? --socket)",
+				    ctl->socket_path, strerror(e));
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, arg ? 2 : 1);
+	msgpack_pack_str_with_body(&pk, "op", 2);
+	msgpack_pack_str_with_body(&pk, op, strlen(op));
+	if (arg) {
+		msgpack_pack_str_with_body(&pk, "arg", 3);
+		msgpack_pack_str_with_body(&pk, arg, strlen(arg));
+	}
+	hdr[0] = (uint8_t)(sb.size >> 24);
+	hdr[1] = (uint8_t)(sb.size >> 16);
+	hdr[2] = (uint8_t)(sb.size >> 8);
+	hdr[3] = (uint8_t)sb.size;
+	if (write(fd, hdr, 4) != 4 || write(fd, sb.data, sb.size) != (ssize_t)sb.size ||
+	    read_full(fd, hdr, 4)) {
+		msgpack_sbuffer_destroy(&sb);
+		close(fd);
+		return sl_out_error(ctl, "the control socket closed the request");
+	}
+	msgpack_sbuffer_destroy(&sb);
+	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	body = n < (16u << 20) ? malloc(n ? n : 1) : NULL;
+	if (!body || read_full(fd, body, n)) {
+		close(fd);
+		free(body);
+		return sl_out_error(ctl, "bad answer from sluiced");
+	}
+	close(fd);
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, body, n, NULL) == MSGPACK_UNPACK_SUCCESS &&
+	    up.data.type == MSGPACK_OBJECT_MAP) {
+		text = answer_str(&up.data, "result");
+		error = answer_str(&up.data, "error");
+		problems = answer_str(&up.data, "problems");
+	}
+	msgpack_unpacked_destroy(&up);
+	free(body);
+	if (text) {
+		*result = json_loads(text, 0, NULL);
+		ret = *result ? SL_EXIT_OK : sl_out_error(ctl, "bad JSON from sluiced");
+	} else {
+		json_t *list = problems ? json_loads(problems, 0, NULL) : NULL;
+		size_t i;
+
+		if (!ctl->json && list)
+			for (i = 0; i < json_array_size(list); i++)
+				fprintf(stderr, "%s\n", json_string_value(json_array_get(list, i)));
+		ret = sl_out_error(ctl, "%s", error ? error : "request failed");
+		json_decref(list);
+	}
+	free(text);
+	free(error);
+	free(problems);
+	return ret;
+}
+
+/* Text output of one object: aligned `key  value` lines. */
+static void print_object(json_t *obj)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v)
+	{
+		char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+		printf("%-16s %s\n", key, s ? s : json_string_value(v));
+		free(s);
+	}
+}
+
+static int show(const struct sl_ctl *ctl, json_t *doc)
+{
+	size_t i;
+
+	if (ctl->json)
+		return sl_out_json(ctl, doc);
+	if (json_is_array(doc)) {
+		printf("%-20s %-10s %12s %12s %6s %s\n", "ID", "PLAN", "EVENTS", "LIMIT", "CONNS",
+		       "SOURCE");
+		for (i = 0; i < json_array_size(doc); i++) {
+			json_t *a = json_array_get(doc, i);
+			const char *plan = json_string_value(json_object_get(a, "plan"));
+
+			printf("%-20s %-10s %12lld %12lld %6lld %s\n",
+			       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
+			       json_integer_value(json_object_get(a, "events")),
+			       json_integer_value(json_object_get(a, "limit")),
+			       json_integer_value(json_object_get(a, "connections")),
+			       json_string_value(json_object_get(a, "source")));
+		}
+	} else {
+		print_object(doc);
+	}
+	json_decref(doc);
+	return SL_EXIT_OK;
+}
+
+static int daemon_cmd(const struct sl_ctl *ctl, const char *op, const char *what, int argc,
+		      char **argv, bool needs_arg)
+{
+	json_t *doc;
+	int ret;
+
+	if (needs_arg && argc != 1)
+		return sl_out_usage(ctl, "%s needs exactly one argument", what);
+	if (!needs_arg && argc)
+		return sl_out_usage(ctl, "%s takes no arguments", what);
+	ret = request(ctl, op, needs_arg ? argv[0] : NULL, &doc);
+	return ret ? ret : show(ctl, doc);
+}
+
+static int app_list(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return daemon_cmd(ctl, "app.list", "app list", argc, argv, false);
+}
+
+static int app_show(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return daemon_cmd(ctl, "app.show", "app show ID", argc, argv, true);
+}
+
+static int app_usage(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return daemon_cmd(ctl, "app.usage", "app usage ID", argc, argv, true);
+}
+
+static int policy_show(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	json_t *doc;
+	int ret;
+
+	(void)argv;
+	if (argc)
+		return sl_out_usage(ctl, "policy show takes no arguments");
+	ret = request(ctl, "policy.show", NULL, &doc);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		return sl_out_json(ctl, doc);
+	{
+		char *s = json_dumps(doc, JSON_INDENT(2));
+
+		printf("%s\n", s ? s : "");
+		free(s);
+	}
+	json_decref(doc);
+	return SL_EXIT_OK;
+}
+
+/* Loads FILE as sluiced would (config, issuers, plans) without the daemon. */
+static int load_local(const struct sl_ctl *ctl, const char *file, struct sl_config *cfg,
+		      struct sl_policy **policy, json_t **problems)
+{
+	struct sl_auth *auth = NULL;
+	struct sl_diag diag;
+	size_t i;
+	int ret;
+
+	*policy = NULL;
+	*problems = json_array();
+	sl_diag_init(&diag);
+	ret = sl_config_load(file, cfg, &diag);
+	if (!ret && !sl_diag_count(&diag))
+		ret = sl_auth_new(&auth, cfg, &diag);
+	if (!ret && !sl_diag_count(&diag))
+		ret = sl_policy_load(policy, cfg, &diag);
+	sl_auth_free(auth);
+	for (i = 0; i < sl_diag_count(&diag); i++) {
+		json_array_append_new(*problems, json_string(sl_diag_get(&diag, i)));
+		if (!ctl->json)
+			fprintf(stderr, "%s\n", sl_diag_get(&diag, i));
+	}
+	ret = sl_diag_count(&diag) || ret ? -EINVAL : 0;
+	sl_diag_free(&diag);
+	return ret;
+}
+
+static int policy_check(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	struct sl_policy *policy;
+	struct sl_config cfg;
+	json_t *problems;
+	int ret;
+
+	if (argc != 1)
+		return sl_out_usage(ctl, "policy check needs FILE");
+	ret = load_local(ctl, argv[0], &cfg, &policy, &problems);
+	sl_policy_free(policy);
+	sl_config_free(&cfg);
+	if (ctl->json) {
+		sl_out_json(ctl, json_pack("{s:b, s:o}", "ok", !ret, "problems", problems));
+		return ret ? SL_EXIT_ERROR : SL_EXIT_OK;
+	}
+	json_decref(problems);
+	if (ret) {
+		fprintf(stderr, "sluicectl: %s has problems\n", argv[0]);
+		return SL_EXIT_ERROR;
+	}
+	printf("%s: ok\n", argv[0]);
+	return SL_EXIT_OK;
+}
+
+static int policy_load(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	char path[PATH_MAX];
+
+	if (argc != 1)
+		return sl_out_usage(ctl, "policy load needs FILE");
+	/* The daemon resolves nothing relative to sluicectl's directory. */
+	if (!realpath(argv[0], path))
+		return sl_out_error(ctl, "cannot find %s: %s", argv[0], strerror(errno));
+	argv[0] = path;
+	return daemon_cmd(ctl, "policy.load", "policy load FILE", argc, argv, true);
+}
+
+/* Entries of `key` in a and b, matched by `name`: added, removed, changed. */
+static json_t *diff_list(json_t *a, json_t *b, const char *name)
+{
+	json_t *out = json_pack("{s:[], s:[], s:[]}", "added", "removed", "changed");
+	size_t i, j;
+
+	for (i = 0; i < json_array_size(b); i++) {
+		json_t *nb = json_array_get(b, i), *match = NULL;
+
+		for (j = 0; j < json_array_size(a); j++)
+			if (json_equal(json_object_get(json_array_get(a, j), name),
+				       json_object_get(nb, name)))
+				match = json_array_get(a, j);
+		if (!match)
+			json_array_append(json_object_get(out, "added"), json_object_get(nb, name));
+		else if (!json_equal(match, nb))
+			json_array_append(json_object_get(out, "changed"),
+					  json_object_get(nb, name));
+	}
+	for (j = 0; j < json_array_size(a); j++) {
+		json_t *na = json_array_get(a, j), *match = NULL;
+
+		for (i = 0; i < json_array_size(b); i++)
+			if (json_equal(json_object_get(json_array_get(b, i), name),
+				       json_object_get(na, name)))
+				match = na;
+		if (!match)
+			json_array_append(json_object_get(out, "removed"),
+					  json_object_get(na, name));
+	}
+	return out;
+}
+
+static void strip_slots(json_t *apps)
+{
+	size_t i;
+
+	/* Slots are the daemon's business, not a policy change. */
+	for (i = 0; i < json_array_size(apps); i++)
+		json_object_del(json_array_get(apps, i), "slot");
+}
+
+static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	struct sl_policy *policy;
+	struct sl_config cfg;
+	json_t *running, *local = NULL, *problems, *out;
+	int ret;
+
+	if (argc != 1)
+		return sl_out_usage(ctl, "policy diff needs FILE");
+	ret = request(ctl, "policy.show", NULL, &running);
+	if (ret)
+		return ret;
+	ret = load_local(ctl, argv[0], &cfg, &policy, &problems);
+	if (!ret)
+		ret = sl_policy_to_json(policy, &cfg, &local);
+	sl_policy_free(policy);
+	sl_config_free(&cfg);
+	json_decref(problems);
+	if (ret || !local) {
+		json_decref(running);
+		return sl_out_error(ctl, "%s does not load: see `sluicectl policy check %s`",
+				    argv[0], argv[0]);
+	}
+	strip_slots(json_object_get(running, "applications"));
+	strip_slots(json_object_get(local, "applications"));
+	out = json_pack(
+	    "{s:o, s:o}", "plans",
+	    diff_list(json_object_get(running, "plans"), json_object_get(local, "plans"), "name"),
+	    "applications",
+	    diff_list(json_object_get(running, "applications"),
+		      json_object_get(local, "applications"), "id"));
+	json_decref(running);
+	json_decref(local);
+	if (ctl->json)
+		return sl_out_json(ctl, out);
+	{
+		const char *kinds[] = { "added", "removed", "changed" },
+			   *sect[] = { "plans", "applications" };
+		int k, t;
+		size_t i;
+
+		for (t = 0; t < 2; t++)
+			for (k = 0; k < 3; k++) {
+				json_t *l =
+				    json_object_get(json_object_get(out, sect[t]), kinds[k]);
+
+				for (i = 0; i < json_array_size(l); i++)
+					printf("%-8s %-13s %s\n", kinds[k], sect[t],
+					       json_string_value(json_array_get(l, i)));
+			}
+	}
+	json_decref(out);
+	return SL_EXIT_OK;
 }
 
 static int missing(const struct sl_ctl *ctl, int argc, char **argv)
@@ -27,7 +411,8 @@ static int policy_help(const struct sl_ctl *ctl, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	return sl_out_help(ctl, "Usage: sluicectl " SL_POLICY_GRAMMAR "\n"
-				"       sluicectl policy help\n" NEEDS_DAEMON);
+				"       sluicectl policy help\n"
+				"  check reads FILE here; show, load and diff ask the daemon.\n");
 }
 
 static int app_help(const struct sl_ctl *ctl, int argc, char **argv)
@@ -35,7 +420,8 @@ static int app_help(const struct sl_ctl *ctl, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	return sl_out_help(ctl, "Usage: sluicectl " SL_APP_GRAMMAR "\n"
-				"       sluicectl app help\n" NEEDS_DAEMON);
+				"       sluicectl app help\n"
+				"  Counts come from the kernel meter (source: kernel).\n");
 }
 
 static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
@@ -53,8 +439,8 @@ static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
 int sl_daemon_policy_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	static const struct sl_cmd cmds[] = {
-		{ "show", missing }, { "check", missing },    { "load", missing },
-		{ "diff", missing }, { "help", policy_help }, { NULL, NULL },
+		{ "show", policy_show }, { "check", policy_check }, { "load", policy_load },
+		{ "diff", policy_diff }, { "help", policy_help },   { NULL, NULL },
 	};
 
 	return sl_cmd_select(ctl, cmds, "policy", argc, argv);
@@ -63,7 +449,7 @@ int sl_daemon_policy_run(const struct sl_ctl *ctl, int argc, char **argv)
 int sl_daemon_app_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	static const struct sl_cmd cmds[] = {
-		{ "list", missing },  { "show", missing }, { "usage", missing },
+		{ "list", app_list }, { "show", app_show }, { "usage", app_usage },
 		{ "help", app_help }, { NULL, NULL },
 	};
 

@@ -13,6 +13,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <jansson.h>
+
 #include "auth/auth.h"
 #include "config/config.h"
 #include "net/http.h"
@@ -104,6 +106,7 @@ struct sl_gateway {
 	struct evconnlistener *sub_lst, *pub_lst, *admin_lst, *sub_tls_lst, *pub_tls_lst;
 	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
 	struct sl_tls_ctx *tls_ctx;
+	struct evconnlistener *control_lst;
 	struct sl_auth *auth;
 	struct sl_policy *policy;
 	struct sl_app_state *apps; /* per kernel slot */
@@ -148,6 +151,16 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why);
 const char *sl_conn_app_id(const struct sl_conn *c);
+
+/* The kernel slot of an application id, assigned on first use, stable for the daemon's life. */
+uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id);
+
+/*
+ * Loads a config file (path NULL: the one in force) with its policy and
+ * applies it atomically. -EINVAL when nothing changed; *problems (when not
+ * NULL) then holds the reasons as a JSON array of strings.
+ */
+int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems);
 
 /*
  * A subscriber that authenticated: may its application open another

@@ -26,6 +26,7 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
+#include "net/control.h"
 #include "net/gateway.h"
 #include "net/sse.h"
 
@@ -659,7 +660,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
  * no restart). New connections get the new context; live ones keep theirs
  * (wolfSSL counts the context's references). A bad file changes nothing.
  */
-static int reload_policy(struct sl_gateway *gw);
+int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems);
 
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -670,7 +671,7 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	reload_policy(gw);
+	sl_gateway_reload(gw, NULL, NULL);
 	cfg = gw->cfg;
 	if (!gw->tls_ctx)
 		return;
@@ -680,6 +681,10 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	sl_tls_ctx_free(gw->tls_ctx);
+	if (gw->control_lst) {
+		evconnlistener_free(gw->control_lst);
+		unlink(gw->cfg->listeners.control.path);
+	}
 	gw->tls_ctx = fresh;
 	sl_log("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}", cfg->tls.cert_file);
 }
@@ -783,6 +788,9 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 			goto fail;
 		}
 	}
+	ret = sl_control_listen(gw, &gw->control_lst, err, errlen);
+	if (ret)
+		goto fail;
 	ret = apply_policy(gw);
 	if (ret) {
 		snprintf(err, errlen, "cannot apply the plans to the meter: %s", strerror(-ret));
@@ -988,7 +996,7 @@ static int authenticate(struct sl_conn *c, const struct sl_http_request *req, co
  * At start they follow the order of the config, as the pins of the last run
  * did when the config is unchanged.
  */
-static uint32_t slot_for(struct sl_gateway *gw, const char *id)
+uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id)
 {
 	uint32_t i, free_slot = 0;
 
@@ -1014,7 +1022,7 @@ int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, c
 	c->slot = 0;
 	c->plan = NULL;
 	if (ret == 0 && c->auth.app && c->gw->policy && c->auth.app != &c->gw->anonymous) {
-		c->slot = slot_for(c->gw, c->auth.app->id);
+		c->slot = sl_gateway_slot_for(c->gw, c->auth.app->id);
 		c->plan = sl_policy_app_plan(c->gw->policy, c->auth.app);
 		if (c->slot >= SL_MAX_APPS)
 			c->slot = 0;
@@ -1288,7 +1296,7 @@ static int apply_policy(struct sl_gateway *gw)
 		const struct sl_config_app *app = &cfg->apps[i];
 		const struct sl_plan *plan = sl_policy_app_plan(gw->policy, app);
 
-		slot = slot_for(gw, app->id);
+		slot = sl_gateway_slot_for(gw, app->id);
 		if (!slot || slot >= SL_MAX_APPS)
 			continue;
 		memset(&lim, 0, sizeof(lim));
@@ -1343,7 +1351,7 @@ void sl_gateway_save_state(struct sl_gateway *gw)
 	}
 	json_object_set_new(doc, "version", json_integer(1));
 	for (i = 0; i < gw->cfg->n_apps; i++) {
-		slot = slot_for(gw, gw->cfg->apps[i].id);
+		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
 		if (!slot || slot >= SL_MAX_APPS || sl_kern_app_usage(gw->kern, slot, &u))
 			continue;
 		json_object_set_new(apps, gw->cfg->apps[i].id,
@@ -1379,7 +1387,7 @@ static void restore_state(struct sl_gateway *gw)
 	apps = json_object_get(doc, "apps");
 	for (i = 0; apps && i < gw->cfg->n_apps; i++) {
 		a = json_object_get(apps, gw->cfg->apps[i].id);
-		slot = slot_for(gw, gw->cfg->apps[i].id);
+		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
 		if (!a || !slot || slot >= SL_MAX_APPS)
 			continue;
 		memset(&u, 0, sizeof(u));
@@ -1428,7 +1436,7 @@ static const char *needs_restart(const struct sl_config *old, const struct sl_co
  * whose application is gone is closed with 1008, the others keep running
  * under their (possibly new) plan, in userspace and in the kernel.
  */
-static int reload_policy(struct sl_gateway *gw)
+int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems_out)
 {
 	const struct sl_config *old = gw->cfg;
 	struct sl_config *cfg = calloc(1, sizeof(*cfg));
@@ -1441,12 +1449,16 @@ static int reload_policy(struct sl_gateway *gw)
 	size_t i;
 	int ret;
 
-	if (!cfg || !old->path) {
+	if (problems_out)
+		*problems_out = NULL;
+	if (!path)
+		path = old->path;
+	if (!cfg || !path) {
 		free(cfg);
 		return -EINVAL;
 	}
 	sl_diag_init(&diag);
-	ret = sl_config_load(old->path, cfg, &diag);
+	ret = sl_config_load(path, cfg, &diag);
 	if (!ret && !sl_diag_count(&diag))
 		ret = sl_auth_new(&auth, cfg, &diag);
 	if (!ret && !sl_diag_count(&diag))
@@ -1467,7 +1479,10 @@ static int reload_policy(struct sl_gateway *gw)
 			       list ? list : "[]");
 			free(list);
 		}
-		json_decref(problems);
+		if (problems_out)
+			*problems_out = problems;
+		else
+			json_decref(problems);
 		sl_diag_free(&diag);
 		sl_policy_free(policy);
 		sl_auth_free(auth);
@@ -1520,7 +1535,7 @@ static int reload_policy(struct sl_gateway *gw)
 
 		if (!c->auth.app || c->auth.app == &gw->anonymous)
 			continue;
-		slot = slot_for(gw, c->auth.app->id);
+		slot = sl_gateway_slot_for(gw, c->auth.app->id);
 		if (c->counted) {
 			gw->apps[c->slot].conns--;
 			gw->apps[slot].conns++;

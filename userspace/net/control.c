@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The control socket (SPEC: UNIX socket, mode 0600, framed msgpack): one
+ * request per connection, `{op: STR, arg: STR}` in a 4-byte big-endian
+ * length frame; the answer is `{ok: true, result: JSON}` or `{ok: false,
+ * error: STR[, problems: JSON]}` where JSON is the text of one JSON document
+ * (sluicectl prints it as is with -j). Operators only: the socket's mode
+ * is the access control.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "kern/kern.h"
+#include "net/conn.h"
+#include "net/control.h"
+
+#define CONTROL_MAX_REQUEST 65536
+
+static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
+{
+	const struct sl_plan *plan = gw->policy ? sl_policy_app_plan(gw->policy, app) : NULL;
+	uint32_t slot = sl_gateway_slot_for(gw, app->id);
+	struct sl_app_usage u = { 0 };
+	bool kernel = gw->kern && slot && sl_kern_app_usage(gw->kern, slot, &u) == 0;
+
+	if (!kernel && slot && gw->apps) {
+		u.events = gw->apps[slot].events;
+		u.window_start_ns = gw->apps[slot].window_start;
+	}
+	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "id",
+			 app->id, "slot", (int)slot, "plan", plan ? plan->name : NULL, "limit",
+			 (json_int_t)(plan ? plan->events_limit : 0), "window_ns",
+			 (json_int_t)(plan ? plan->events_window_ns : 0), "window_start_ns",
+			 (json_int_t)u.window_start_ns, "events", (json_int_t)u.events,
+			 "events_total", (json_int_t)u.events_total, "bytes", (json_int_t)u.bytes,
+			 "drops", (json_int_t)u.drops, "connections",
+			 (int)(slot && gw->apps ? gw->apps[slot].conns : 0), "source",
+			 kernel ? "kernel" : "daemon");
+}
+
+static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *id, const char **err)
+{
+	const struct sl_config_app *app = id ? sl_config_app_find(gw->cfg, id) : NULL;
+
+	if (!id)
+		*err = "an application id is needed";
+	else if (!app)
+		*err = "no such application";
+	return app;
+}
+
+static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg, const char **err,
+			  json_t **problems)
+{
+	const struct sl_config_app *app;
+	json_t *out;
+	uint32_t i;
+
+	if (!strcmp(op, "app.list")) {
+		out = json_array();
+		for (i = 0; out && i < gw->cfg->n_apps; i++)
+			json_array_append_new(out, app_usage_json(gw, &gw->cfg->apps[i]));
+		return out;
+	}
+	if (!strcmp(op, "app.usage") || !strcmp(op, "app.show")) {
+		app = find_app(gw, arg, err);
+		if (!app)
+			return NULL;
+		out = app_usage_json(gw, app);
+		if (out && !strcmp(op, "app.show")) {
+			json_t *sub = json_array(), *pub = json_array();
+
+			for (i = 0; i < app->n_subscribe; i++)
+				json_array_append_new(sub, json_string(app->subscribe[i]));
+			for (i = 0; i < app->n_publish; i++)
+				json_array_append_new(pub, json_string(app->publish[i]));
+			json_object_set_new(out, "subscribe", sub);
+			json_object_set_new(out, "publish", pub);
+			json_object_set_new(out, "api_keys", json_integer(app->n_api_keys));
+		}
+		return out;
+	}
+	if (!strcmp(op, "policy.show")) {
+		if (!gw->policy || sl_policy_to_json(gw->policy, gw->cfg, &out)) {
+			*err = "no policy loaded";
+			return NULL;
+		}
+		json_object_set_new(out, "file", json_string(gw->cfg->path ? gw->cfg->path : ""));
+		return out;
+	}
+	if (!strcmp(op, "policy.load")) {
+		if (!arg || arg[0] != '/') {
+			*err = "policy load needs the config file as an absolute path";
+			return NULL;
+		}
+		if (sl_gateway_reload(gw, arg, problems)) {
+			*err = "the policy was not loaded; nothing changed";
+			return NULL;
+		}
+		return json_pack("{s:s, s:i}", "loaded", arg, "applications", (int)gw->cfg->n_apps);
+	}
+	*err = "unknown request";
+	return NULL;
+}
+
+struct control_conn {
+	struct sl_gateway *gw;
+	struct bufferevent *bev;
+};
+
+static void control_done(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *cc = arg;
+
+	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) == 0) {
+		bufferevent_free(cc->bev);
+		free(cc);
+	}
+}
+
+static void control_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		struct control_conn *cc = arg;
+
+		bufferevent_free(cc->bev);
+		free(cc);
+	}
+}
+
+static void reply(struct control_conn *cc, json_t *result, const char *err, json_t *problems)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+	char *ptext = problems ? json_dumps(problems, JSON_COMPACT) : NULL;
+	uint8_t len[4];
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, ptext ? 3 : 2);
+	msgpack_pack_str_with_body(&pk, "ok", 2);
+	if (text) {
+		msgpack_pack_true(&pk);
+		msgpack_pack_str_with_body(&pk, "result", 6);
+		msgpack_pack_str_with_body(&pk, text, strlen(text));
+	} else {
+		msgpack_pack_false(&pk);
+		msgpack_pack_str_with_body(&pk, "error", 5);
+		msgpack_pack_str_with_body(&pk, err ? err : "failed", strlen(err ? err : "failed"));
+	}
+	if (ptext) {
+		msgpack_pack_str_with_body(&pk, "problems", 8);
+		msgpack_pack_str_with_body(&pk, ptext, strlen(ptext));
+	}
+	len[0] = (uint8_t)(sb.size >> 24);
+	len[1] = (uint8_t)(sb.size >> 16);
+	len[2] = (uint8_t)(sb.size >> 8);
+	len[3] = (uint8_t)sb.size;
+	bufferevent_write(cc->bev, len, 4);
+	bufferevent_write(cc->bev, sb.data, sb.size);
+	bufferevent_setcb(cc->bev, NULL, control_done, control_event, cc);
+	msgpack_sbuffer_destroy(&sb);
+	free(text);
+	free(ptext);
+}
+
+/* Copies a msgpack string field of the request map into buf. */
+static const char *field(const msgpack_object *map, const char *key, char *buf, size_t len)
+{
+	uint32_t i;
+
+	for (i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+
+		if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR ||
+		    kv->key.via.str.size != strlen(key) ||
+		    memcmp(kv->key.via.str.ptr, key, kv->key.via.str.size) != 0)
+			continue;
+		if (kv->val.via.str.size >= len)
+			return NULL;
+		memcpy(buf, kv->val.via.str.ptr, kv->val.via.str.size);
+		buf[kv->val.via.str.size] = '\0';
+		return buf;
+	}
+	return NULL;
+}
+
+static void control_read(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *cc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[4], *body;
+	size_t n;
+	msgpack_unpacked up;
+	char op[64], argbuf[4096];
+	const char *err = "malformed request";
+	json_t *result = NULL, *problems = NULL;
+
+	if (evbuffer_get_length(in) < 4)
+		return;
+	evbuffer_copyout(in, hdr, 4);
+	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	if (n > CONTROL_MAX_REQUEST) {
+		reply(cc, NULL, "request too large", NULL);
+		return;
+	}
+	if (evbuffer_get_length(in) < 4 + n)
+		return;
+	body = evbuffer_pullup(in, (ssize_t)(4 + n)) + 4;
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, (const char *)body, n, NULL) == MSGPACK_UNPACK_SUCCESS &&
+	    up.data.type == MSGPACK_OBJECT_MAP && field(&up.data, "op", op, sizeof(op)))
+		result = do_request(cc->gw, op, field(&up.data, "arg", argbuf, sizeof(argbuf)),
+				    &err, &problems);
+	msgpack_unpacked_destroy(&up);
+	evbuffer_drain(in, 4 + n);
+	reply(cc, result, err, problems);
+	json_decref(result);
+	json_decref(problems);
+}
+
+static void control_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
+			   int socklen, void *arg)
+{
+	struct control_conn *cc = calloc(1, sizeof(*cc));
+
+	(void)lst;
+	(void)sa;
+	(void)socklen;
+	if (!cc) {
+		close(fd);
+		return;
+	}
+	cc->gw = arg;
+	cc->bev = bufferevent_socket_new(cc->gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cc->bev) {
+		close(fd);
+		free(cc);
+		return;
+	}
+	bufferevent_setcb(cc->bev, control_read, NULL, control_event, cc);
+	bufferevent_enable(cc->bev, EV_READ);
+}
+
+int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *err, size_t errlen)
+{
+	const struct sl_config_control *ctl = &gw->cfg->listeners.control;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(sun.sun_path)], *slash;
+
+	*out = NULL;
+	if (!ctl->path || !ctl->path[0])
+		return 0;
+	if (strlen(ctl->path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control socket path %s is too long", ctl->path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, ctl->path);
+	strcpy(dir, ctl->path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+	/* A socket file left by a daemon that did not exit cleanly. */
+	unlink(ctl->path);
+	*out = evconnlistener_new_bind(gw->base, control_accept, gw,
+				       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+				       (struct sockaddr *)&sun, sizeof(sun));
+	if (!*out) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot listen on the control socket %s: %s", ctl->path,
+			 strerror(e));
+		return -e;
+	}
+	chmod(ctl->path, ctl->mode ? ctl->mode : 0600);
+	return 0;
+}
