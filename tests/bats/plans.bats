@@ -293,3 +293,14 @@ PY
 	[ "$status" -eq 1 ]
 	[ "$(echo "$output" | json 'd["error"]')" = "no such application" ]
 }
+
+@test "byte rate, graceful: a subscriber persistently over its rate is closed with 4005" {
+	plan_gateway "    bytes_per_second: 20000
+    burst_bytes: 20000"
+	sub_bg "$BATS_TEST_TMPDIR/r" br.t 100000 --timeout 6; r=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/r"
+	for i in 1 2 3; do pub br.t --count 40 --size 2000 --start $((i * 100)) >/dev/null; sleep 0.7; done
+	wait $r
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/r")" -eq 4005 ]
+	grep -q '"code":4005' "$LOG"
+}

@@ -19,7 +19,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include <jansson.h>
 #include <sys/stat.h>
@@ -1255,17 +1257,32 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 	return true;
 }
 
-/* Soft output bounds must also trip for a connection that gets no new events. */
+/*
+ * Once a second: the soft output bound counts the kernel's view too (bytes
+ * the socket holds unsent or unacknowledged, SIOCOUTQ), so a client whose
+ * window stays shut is caught even while the daemon's own queue is short;
+ * and a connection that gets no new events still trips its grace period.
+ */
 static void check_soft_bounds(struct sl_gateway *gw)
 {
-	uint64_t now = sl_mono_ns();
+	uint64_t now = sl_mono_ns(), soft, backlog;
 	struct sl_conn *c;
+	int outq;
 
 	for (c = gw->conns; c; c = c->next) {
-		if (!c->soft_since_ns || !c->plan || c->closing)
+		if (!c->plan || !c->plan->max_queued_bytes || c->closing ||
+		    (c->kind != SL_CONN_WS && c->kind != SL_CONN_SSE))
 			continue;
-		if (c->q.bytes <= (c->plan->soft_queued_bytes ? c->plan->soft_queued_bytes
-							      : c->plan->max_queued_bytes / 2))
+		soft = c->plan->soft_queued_bytes ? c->plan->soft_queued_bytes
+						  : c->plan->max_queued_bytes / 2;
+		backlog = c->q.bytes;
+		if (ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+			backlog += (uint64_t)outq;
+		if (backlog > soft && !c->soft_since_ns)
+			c->soft_since_ns = now;
+		if (!c->soft_since_ns)
+			continue;
+		if (backlog <= soft)
 			c->soft_since_ns = 0;
 		else if (now - c->soft_since_ns > c->plan->grace_ns) {
 			gw->stats.evicted++;
