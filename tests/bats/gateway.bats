@@ -317,3 +317,33 @@ print(round(time.monotonic() - t))
 	run curl -sN --max-time 2.5 "http://127.0.0.1:$SUB/v1/sse?topic=quiet.t"
 	[[ "$output" == *": hb"* ]]
 }
+
+@test "sluicectl topic, stats and conn kick (4004) through the control socket" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" ops.t --count 100 --timeout 5
+	pub ops.t --count 3 >/dev/null
+	run $CTL -j topic list
+	[ "$(echo "$output" | json '[(t["name"], t["seq"], t["retained"]) for t in d]')" = "[('ops.t', 3, 3)]" ]
+	run $CTL -j topic show ops.t
+	[ "$(echo "$output" | json 'd["seq"]')" -eq 3 ]
+	run $CTL -j topic show no.such
+	[ "$status" -eq 1 ]
+	run $CTL -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["published"]')" -eq 3 ]
+	[ "$(echo "$output" | json 'd["kernel"]["selected"] >= 2')" = True ]
+	run $CTL stats
+	[[ "$output" == *"published"* ]]
+	# kick the subscriber by the id the kernel's conn list shows
+	port=$(sed -n 's/.*"kind":"ws","peer":"127.0.0.1:\([0-9]*\)".*/\1/p' "$LOG" | head -1)
+	id=$($REPO/build/sluicectl --pin-root "$PIN" -j conn list | json "[c['id'] for c in d if c['remote_port'] == $port][0]")
+	run $CTL -j conn kick "$id" "maintenance window"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait $BG_PID
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/ws.json")" -eq 4004 ]
+	[ "$(json 'd["close"]["reason"]' <"$BATS_TEST_TMPDIR/ws.json")" = "maintenance window" ]
+	run $CTL conn kick 12345
+	[ "$status" -eq 1 ]
+}

@@ -322,8 +322,14 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 	if (argc > 2)
 		return sl_out_usage(ctl, "unexpected argument '%s': quote a REASON with spaces",
 				    argv[2]);
-	/* Closing with the right close code is the daemon's job; the meter can only drop. */
-	return sl_daemon_missing(ctl, "conn kick");
+	/* Closing with the right close code (4004) is the daemon's job; the meter can only drop. */
+	{
+		char arg[160];
+
+		snprintf(arg, sizeof(arg), "%llu%s%s", (unsigned long long)id, argc > 1 ? "\n" : "",
+			 argc > 1 ? argv[1] : "");
+		return sl_daemon_call(ctl, "conn.kick", arg);
+	}
 }
 
 int sl_conn_run(const struct sl_ctl *ctl, int argc, char **argv)

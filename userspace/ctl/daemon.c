@@ -198,6 +198,47 @@ static int daemon_cmd(const struct sl_ctl *ctl, const char *op, const char *what
 	return ret ? ret : show(ctl, doc);
 }
 
+int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg)
+{
+	json_t *doc;
+	int ret = request(ctl, op, arg, &doc);
+
+	return ret ? ret : show(ctl, doc);
+}
+
+static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	json_t *doc;
+	size_t i;
+	int ret;
+
+	(void)argv;
+	if (argc)
+		return sl_out_usage(ctl, "topic list takes no arguments");
+	ret = request(ctl, "topic.list", NULL, &doc);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		return sl_out_json(ctl, doc);
+	printf("%-40s %12s %10s %12s\n", "TOPIC", "SEQ", "RETAINED", "OLDEST");
+	for (i = 0; i < json_array_size(doc); i++) {
+		json_t *t = json_array_get(doc, i);
+
+		printf("%-40s %12lld %10lld %12lld\n",
+		       json_string_value(json_object_get(t, "name")),
+		       json_integer_value(json_object_get(t, "seq")),
+		       json_integer_value(json_object_get(t, "retained")),
+		       json_integer_value(json_object_get(t, "oldest_seq")));
+	}
+	json_decref(doc);
+	return SL_EXIT_OK;
+}
+
+static int topic_show(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return daemon_cmd(ctl, "topic.show", "topic show TOPIC", argc, argv, true);
+}
+
 static int app_list(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	return daemon_cmd(ctl, "app.list", "app list", argc, argv, false);
@@ -399,13 +440,6 @@ static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 	return SL_EXIT_OK;
 }
 
-static int missing(const struct sl_ctl *ctl, int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return sl_daemon_missing(ctl, NULL);
-}
-
 static int policy_help(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	(void)argc;
@@ -429,7 +463,7 @@ static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	return sl_out_help(ctl, "Usage: sluicectl " SL_TOPIC_GRAMMAR "\n"
-				"       sluicectl topic help\n" NEEDS_DAEMON);
+				"       sluicectl topic help\n");
 }
 
 /*
@@ -459,8 +493,8 @@ int sl_daemon_app_run(const struct sl_ctl *ctl, int argc, char **argv)
 int sl_daemon_topic_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	static const struct sl_cmd cmds[] = {
-		{ "list", missing },
-		{ "show", missing },
+		{ "list", topic_list },
+		{ "show", topic_show },
 		{ "help", topic_help },
 		{ NULL, NULL },
 	};
@@ -471,10 +505,30 @@ int sl_daemon_topic_run(const struct sl_ctl *ctl, int argc, char **argv)
 /* stats and top take options, not commands: `help` is their only word. */
 int sl_daemon_stats_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
+	long interval = 0;
+	int ret;
+
 	if (argc >= 1 && !strcmp(argv[0], "help"))
-		return sl_out_help(ctl, "Usage: sluicectl " SL_STATS_GRAMMAR "\n"
-					"       sluicectl stats help\n" NEEDS_DAEMON);
-	return sl_daemon_missing(ctl, "stats");
+		return sl_out_help(ctl,
+				   "Usage: sluicectl " SL_STATS_GRAMMAR "\n"
+				   "       sluicectl stats help\n"
+				   "  --interval SECS prints the counters again every SECS.\n");
+	if (argc == 2 && !strcmp(argv[0], "--interval")) {
+		char *end;
+
+		interval = strtol(argv[1], &end, 10);
+		if (*end || interval <= 0 || interval > 3600)
+			return sl_out_usage(ctl, "--interval takes 1 to 3600 seconds");
+	} else if (argc) {
+		return sl_out_usage(ctl, "stats takes only --interval SECS");
+	}
+	for (;;) {
+		ret = sl_daemon_call(ctl, "stats", NULL);
+		if (ret || !interval)
+			return ret;
+		fflush(stdout);
+		sleep((unsigned)interval);
+	}
 }
 
 int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv)

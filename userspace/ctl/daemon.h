@@ -25,4 +25,7 @@ int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv);
 /* Reports that what (e.g. "conn kick", or NULL) needs the daemon; returns SL_EXIT_ERROR. */
 int sl_daemon_missing(const struct sl_ctl *ctl, const char *what);
 
+/* Sends {op, arg} on the control socket and prints the answer (text or -j). */
+int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg);
+
 #endif

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -57,6 +58,84 @@ static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *i
 	else if (!app)
 		*err = "no such application";
 	return app;
+}
+
+static json_t *topic_json(const struct sl_router_topic_stat *t)
+{
+	return json_pack("{s:s%, s:I, s:i, s:I}", "name", t->name, (size_t)t->name_len, "seq",
+			 (json_int_t)t->seq, "retained", (int)t->retained, "oldest_seq",
+			 (json_int_t)t->oldest_seq);
+}
+
+static void topic_one(const struct sl_router_topic_stat *t, void *ctx)
+{
+	json_array_append_new(ctx, topic_json(t));
+}
+
+static json_t *stats_json(struct sl_gateway *gw)
+{
+	const struct sl_gateway_stats *st = &gw->stats;
+	struct sl_drop_count drops[SL_DROP__MAX];
+	__u64 meter[SL_STAT__MAX];
+	json_t *out;
+	int i;
+
+	out = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b}", "connections",
+			(int)gw->nconns, "connections_total", (json_int_t)st->conns_total,
+			"published", (json_int_t)st->published, "publish_errors",
+			(json_int_t)st->publish_errors, "events", (json_int_t)st->delivered,
+			"evicted", (json_int_t)st->evicted, "handshake_errors",
+			(json_int_t)st->handshake_errors, "topics",
+			(int)sl_router_topic_count(gw->router), "meter", gw->kern != NULL);
+	if (out && gw->kern && sl_kern_stats(gw->kern, meter) == 0 &&
+	    sl_kern_drops(gw->kern, drops) == 0) {
+		json_t *m = json_object(), *d = json_object();
+
+		for (i = 0; i < SL_STAT__MAX; i++)
+			json_object_set_new(m, sl_meter_stat_name((enum sl_meter_stat)i),
+					    json_integer((json_int_t)meter[i]));
+		for (i = 1; i < SL_DROP__MAX; i++)
+			json_object_set_new(d, sl_drop_reason_name((enum sl_drop_reason)i),
+					    json_pack("{s:I, s:I}", "events",
+						      (json_int_t)drops[i].frames, "bytes",
+						      (json_int_t)drops[i].bytes));
+		json_object_set_new(out, "kernel", m);
+		json_object_set_new(out, "drops", d);
+	}
+	return out;
+}
+
+/* `conn kick ID [REASON]`: arg is "ID" or "ID\nREASON"; the id is the socket cookie. */
+static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
+{
+	static char reason[100];
+	unsigned long long id;
+	const char *nl;
+	struct sl_conn *c;
+	char *p;
+
+	if (!arg || sscanf(arg, "%llu", &id) != 1) {
+		*err = "a connection id is needed";
+		return NULL;
+	}
+	nl = strchr(arg, '\n');
+	/* The close reason must fit a close frame (123 bytes) and stay printable in logs. */
+	snprintf(reason, sizeof(reason), "%s", nl ? nl + 1 : "disconnected by an operator");
+	for (p = reason; *p; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\')
+			*p = '_';
+	for (c = gw->conns; c; c = c->next) {
+		if (c->cookie != id || c->closing)
+			continue;
+		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
+			sl_sub_close(c, SL_WS_CLOSE_KICKED, reason);
+		else
+			sl_conn_finish(c);
+		sl_log("{\"msg\":\"conn_kicked\",\"id\":%llu,\"reason\":\"%s\"}", id, reason);
+		return json_pack("{s:I, s:s}", "kicked", (json_int_t)id, "reason", reason);
+	}
+	*err = "no such connection";
+	return NULL;
 }
 
 static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg, const char **err,
@@ -109,6 +188,25 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		}
 		return json_pack("{s:s, s:i}", "loaded", arg, "applications", (int)gw->cfg->n_apps);
 	}
+	if (!strcmp(op, "topic.list")) {
+		out = json_array();
+		if (out)
+			sl_router_foreach_topic(gw->router, topic_one, out);
+		return out;
+	}
+	if (!strcmp(op, "topic.show")) {
+		struct sl_router_topic_stat t;
+
+		if (!arg || sl_router_topic_stat(gw->router, arg, &t)) {
+			*err = "no such topic";
+			return NULL;
+		}
+		return topic_json(&t);
+	}
+	if (!strcmp(op, "stats"))
+		return stats_json(gw);
+	if (!strcmp(op, "conn.kick"))
+		return kick(gw, arg, err);
 	*err = "unknown request";
 	return NULL;
 }
