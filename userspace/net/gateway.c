@@ -683,10 +683,6 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	sl_tls_ctx_free(gw->tls_ctx);
-	if (gw->control_lst) {
-		evconnlistener_free(gw->control_lst);
-		unlink(gw->cfg->listeners.control.path);
-	}
 	gw->tls_ctx = fresh;
 	sl_log("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}", cfg->tls.cert_file);
 }
@@ -875,6 +871,10 @@ void sl_gateway_free(struct sl_gateway *gw)
 		evconnlistener_free(gw->sub_tls_lst);
 	if (gw->pub_tls_lst)
 		evconnlistener_free(gw->pub_tls_lst);
+	if (gw->control_lst) {
+		evconnlistener_free(gw->control_lst);
+		unlink(gw->cfg->listeners.control.path);
+	}
 	sl_tls_ctx_free(gw->tls_ctx);
 	if (gw->flush_ev)
 		event_free(gw->flush_ev);
