@@ -49,21 +49,7 @@ teardown() {
 start_required() {
 	sl_start_gateway "${1:-}"
 	sed -i 's|auth: open|auth: required|' "$CONF"
-	sl_stop_gateway
-	restart
-}
-
-restart() {
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
-	SLUICED_PID=$!
-	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
-	read -r SUB PUB ADMIN SUBTLS < <($PY -c '
-import json, sys
-for line in open(sys.argv[1]):
-    if "\"ready\"" in line:
-        r = json.loads(line)
-        print(r["subscribers"], r["publishers"], r["admin"], r["subscribers_tls"])' "$LOG")
-	WS="ws://127.0.0.1:$SUB/v1/ws"
+	sl_restart_gateway
 }
 
 tok() { $PY "$REPO/tests/tools/mkjwt.py" "$KEYS" "$@"; }
@@ -179,8 +165,7 @@ sse_status() {
 	C="$KEYS/certs"
 	start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
 	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: required}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: required}|' "$CONF"
-	sl_stop_gateway
-	restart
+	sl_restart_gateway
 	WSS="wss://localhost:$SUBTLS/v1/ws"
 	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" --count 1 --timeout 0.5
 	echo "$output"

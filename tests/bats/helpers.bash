@@ -67,6 +67,11 @@ YAML
 	# SLUICED_WRAP runs the daemon under a tool (valgrind) without changing the test.
 	${SLUICED_WRAP:-} "$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
 	SLUICED_PID=$!
+	sl_wait_ready
+}
+
+# Waits for the daemon's "ready" line; sets SUB PUB ADMIN SUBTLS (ports) and WS.
+sl_wait_ready() {
 	for _ in $(seq 1 400); do
 		grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break
 		kill -0 "$SLUICED_PID" 2>/dev/null || break
@@ -76,13 +81,21 @@ YAML
 		cat "$LOG" >&2
 		return 1
 	fi
-	read -r SUB PUB ADMIN < <($PY -c '
+	read -r SUB PUB ADMIN SUBTLS < <($PY -c '
 import json, sys
 for line in open(sys.argv[1]):
     if "\"ready\"" in line:
         r = json.loads(line)
-        print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
+        print(r["subscribers"], r["publishers"], r["admin"], r["subscribers_tls"])' "$LOG")
 	WS="ws://127.0.0.1:$SUB/v1/ws"
+}
+
+# Starts sluiced again with $CONF as it is now (edited by the test, or after a crash).
+sl_restart_gateway() {
+	sl_stop_gateway
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	sl_wait_ready
 }
 
 sl_stop_gateway() {

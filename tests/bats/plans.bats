@@ -31,16 +31,7 @@ applications:
 	export SL_APPS
 	sl_start_gateway "${2:-}"
 	sed -i 's|auth: open|auth: required|' "$CONF"
-	sl_stop_gateway
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
-	SLUICED_PID=$!
-	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
-	read -r SUB PUB ADMIN < <($PY -c '
-import json, sys
-for line in open(sys.argv[1]):
-    if "\"ready\"" in line:
-        r = json.loads(line); print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
-	WS="ws://127.0.0.1:$SUB/v1/ws"
+	sl_restart_gateway
 }
 
 sub_bg() { # OUT TOPIC COUNT [args]
@@ -169,15 +160,7 @@ usage_events() {
 	[ "$(usage_events 1)" -eq 30 ]
 	kill -9 "$SLUICED_PID"
 	wait "$SLUICED_PID" 2>/dev/null || true
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
-	SLUICED_PID=$!
-	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
-	read -r SUB PUB ADMIN < <($PY -c '
-import json, sys
-for line in open(sys.argv[1]):
-    if "\"ready\"" in line:
-        r = json.loads(line); print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
-	WS="ws://127.0.0.1:$SUB/v1/ws"
+	sl_restart_gateway
 	[ "$(usage_events 1)" -eq 30 ]
 	sub_bg "$BATS_TEST_TMPDIR/b" k.t 100 --timeout 3; b=$BG_PID
 	wait_ready "$BATS_TEST_TMPDIR/b"
@@ -199,15 +182,7 @@ for line in open(sys.argv[1]):
 	# a reboot: the pinned maps are gone
 	"$REPO/build/sluiced" --cleanup --pin-root "$PIN"
 	[ ! -e "$PIN" ]
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
-	SLUICED_PID=$!
-	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
-	read -r SUB PUB ADMIN < <($PY -c '
-import json, sys
-for line in open(sys.argv[1]):
-    if "\"ready\"" in line:
-        r = json.loads(line); print(r["subscribers"], r["publishers"], r["admin"])' "$LOG")
-	WS="ws://127.0.0.1:$SUB/v1/ws"
+	sl_restart_gateway
 	grep -q '"msg":"quota_restored","app":"subs","events":30' "$LOG"
 	[ "$(usage_events 1)" -eq 30 ]
 	sub_bg "$BATS_TEST_TMPDIR/b" r.t 100 --timeout 3; b=$BG_PID

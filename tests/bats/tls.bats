@@ -24,21 +24,7 @@ start_tls() {
 	sl_start_gateway "$TLSCONF
 ${1:-}"
 	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: open}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: open}|' "$CONF"
-	sl_stop_gateway
-	sl_start_gateway_conf
-}
-
-# Restarts with the edited $CONF and reads the TLS port too.
-sl_start_gateway_conf() {
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
-	SLUICED_PID=$!
-	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" 2>/dev/null && break; sleep 0.05; done
-	read -r SUB PUB ADMIN SUBTLS < <($PY -c '
-import json, sys
-for line in open(sys.argv[1]):
-    if "\"ready\"" in line:
-        r = json.loads(line)
-        print(r["subscribers"], r["publishers"], r["admin"], r["subscribers_tls"])' "$LOG")
+	sl_restart_gateway
 	WSS="wss://localhost:$SUBTLS/v1/ws"
 }
 
@@ -86,8 +72,7 @@ for line in open(sys.argv[1]):
 @test "publishers over TLS: hello, publish and ack through a verified TLS connection" {
 	start_tls
 	sed -i 's|publishers: {plain: "127.0.0.1:0"}|publishers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0"}|' "$CONF"
-	sl_stop_gateway
-	sl_start_gateway_conf
+	sl_restart_gateway
 	pubtls=$($PY -c 'import json,sys
 for l in open(sys.argv[1]):
     if "\"ready\"" in l: print(json.loads(l)["publishers_tls"])' "$LOG")
