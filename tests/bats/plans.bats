@@ -123,8 +123,15 @@ usage_events() {
 	st=$!
 	sub_bg "$BATS_TEST_TMPDIR/r" slow.t 2000 --timeout 30; r=$BG_PID
 	wait_ready "$BATS_TEST_TMPDIR/s"; wait_ready "$BATS_TEST_TMPDIR/r"
-	pub slow.t --count 2000 --size 10000 >/dev/null # 20 MB
-	wait $r
+	t0=$(date +%s.%N)
+	pub slow.t --count 2000 --size 10000 >/dev/null & # 20 MB
+	p=$!
+	for _ in $(seq 1 200); do grep -q '"msg":"evicted"' "$LOG" && break; sleep 0.05; done
+	t1=$(date +%s.%N)
+	# evicted while the flow still ran: the backlog never held the whole 20 MB
+	kill -0 $p
+	echo "evicted after $($PY -c "import sys; print(float(sys.argv[2])-float(sys.argv[1]))" "$t0" "$t1") s"
+	wait $p $r
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/r")" -eq 2000 ]
 	[ "$(json '[e["seq"] for e in d["events"]] == list(range(1, 2001))' <"$BATS_TEST_TMPDIR/r")" = True ]
 	wait $st

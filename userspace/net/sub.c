@@ -189,8 +189,12 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 	 * frame from reaching it: drop what was not started (Redis does the same).
 	 * TLS records cannot be dropped once encrypted, so TLS keeps its queue.
 	 */
-	if (code == SL_WS_CLOSE_SLOW_CONSUMER && !c->tls)
-		sl_outq_drop_unsent(&c->q);
+	if (code == SL_WS_CLOSE_SLOW_CONSUMER) {
+		sl_log("{\"msg\":\"evicted\",\"id\":%llu,\"queued_bytes\":%zu,\"app\":\"%s\"}",
+		       (unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c));
+		if (!c->tls)
+			sl_outq_drop_unsent(&c->q);
+	}
 	if (c->kind == SL_CONN_WS) {
 		len = sl_ws_close_payload(payload, code, reason);
 		if (ws_queue_frame(c, SL_WS_OP_CLOSE, payload, len)) {
