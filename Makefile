@@ -109,6 +109,10 @@ install: all
 	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(PREFIX)/sbin/sluiced
 	install -m 0755 $(BUILD)/sluicectl $(DESTDIR)$(PREFIX)/bin/sluicectl
 	install -m 0755 $(BUILD)/sluice-bench $(DESTDIR)$(PREFIX)/bin/sluice-bench
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 docs/man/sluiced.8 docs/man/sluicectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 scripts/completion/sluicectl \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/sluicectl
 
 clean:
 	rm -rf $(BUILD)
