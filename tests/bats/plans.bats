@@ -286,3 +286,16 @@ PY
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/r")" -eq 4005 ]
 	grep -q '"code":4005' "$LOG"
 }
+
+@test "event quota over SSE: the last allowed event, then event: sluice.close with 4002" {
+	plan_gateway "    events: {limit: 5, per: 1h}"
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=s.q&access_token=sub-key" --count 100 --timeout 3 >"$BATS_TEST_TMPDIR/sse.json" &
+	s=$!
+	sleep 0.5
+	pub s.q --count 8 >/dev/null
+	wait $s
+	cat "$BATS_TEST_TMPDIR/sse.json"
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/sse.json")" -eq 5 ]
+	[ "$(json '[n["event"] for n in d["notices"]]' <"$BATS_TEST_TMPDIR/sse.json")" = "['sluice.close']" ]
+	[ "$(json '__import__("json").loads(d["notices"][0]["data"])["code"]' <"$BATS_TEST_TMPDIR/sse.json")" -eq 4002 ]
+}
