@@ -326,8 +326,8 @@ hold_connection() {
 	run -1 --separate-stderr "$CTL" --pin-root /nonexistent/sluice c l
 	[[ "$stderr" == *"does not exist"* ]]
 	# `top` is exact although `topic` starts with it.
-	run -1 --separate-stderr "$CTL" top
-	[[ "$stderr" == *"top: not implemented yet: needs the daemon"* ]]
+	run -1 --separate-stderr "$CTL" --socket /nonexistent/control.sock top
+	[[ "$stderr" == *"cannot reach sluiced"* ]]
 	# An object alone runs its first command (bpftool: `bpftool map` lists).
 	run -1 --separate-stderr "$CTL" --pin-root /nonexistent/sluice map
 	[[ "$stderr" == *"does not exist"* ]]
@@ -362,7 +362,7 @@ hold_connection() {
 }
 
 @test "daemon objects answer 'not implemented yet', exit 1" {
-	for args in "top" "conn list app acme"; do
+	for args in "conn list app acme"; do
 		run -1 --separate-stderr "$CTL" $args
 		[[ "$stderr" == *"not implemented yet: needs the daemon"* ]]
 		run -1 --separate-stderr "$CTL" -j $args
@@ -377,6 +377,9 @@ hold_connection() {
 		assert_json
 	done
 	run -1 --separate-stderr "$CTL" policy check /nonexistent/x.yaml
+	# top is a live view: -j is a usage error that points at `stats`
+	run -2 --separate-stderr "$CTL" -j top
+	assert_json
 	# Their grammar is already checked.
 	run -2 --separate-stderr "$CTL" policy frobnicate
 	run -2 --separate-stderr "$CTL" conn kick

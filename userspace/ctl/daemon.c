@@ -531,10 +531,85 @@ int sl_daemon_stats_run(const struct sl_ctl *ctl, int argc, char **argv)
 	}
 }
 
+/* One screen of `sluicectl top`, from the daemon's stats and application list. */
+static void top_screen(json_t *st, json_t *apps, bool tty)
+{
+	json_t *drops = json_object_get(st, "drops"), *lat = json_object_get(st, "latency_us");
+	json_t *backends = json_object_get(st, "backends"), *v;
+	const char *key;
+	size_t i;
+
+	if (tty)
+		fputs("\033[H\033[2J", stdout);
+	printf("sluice top   connections %lld   topics %lld   events/s %lld   bytes/s %lld\n",
+	       json_integer_value(json_object_get(st, "connections")),
+	       json_integer_value(json_object_get(st, "topics")),
+	       json_integer_value(json_object_get(st, "events_per_second")),
+	       json_integer_value(json_object_get(st, "bytes_per_second")));
+	printf("published %lld   delivered %lld   publish errors %lld   evicted %lld   "
+	       "latency p50 %lldus p99 %lldus\n",
+	       json_integer_value(json_object_get(st, "published")),
+	       json_integer_value(json_object_get(st, "events")),
+	       json_integer_value(json_object_get(st, "publish_errors")),
+	       json_integer_value(json_object_get(st, "evicted")),
+	       json_integer_value(json_object_get(lat, "p50")),
+	       json_integer_value(json_object_get(lat, "p99")));
+	printf("drops:");
+	json_object_foreach(drops, key, v)
+	{
+		printf(" %s=%lld", key, json_integer_value(json_object_get(v, "events")));
+	}
+	printf("\n\n%-20s %-10s %12s %12s %6s\n", "APPLICATION", "PLAN", "EVENTS", "LIMIT",
+	       "CONNS");
+	for (i = 0; i < json_array_size(apps); i++) {
+		json_t *a = json_array_get(apps, i);
+		const char *plan = json_string_value(json_object_get(a, "plan"));
+
+		printf("%-20s %-10s %12lld %12lld %6lld\n",
+		       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
+		       json_integer_value(json_object_get(a, "events")),
+		       json_integer_value(json_object_get(a, "limit")),
+		       json_integer_value(json_object_get(a, "connections")));
+	}
+	printf("\n%-20s %10s %12s %8s\n", "BACKEND", "HEARTBEAT", "PUBLISHED", "ERRORS");
+	for (i = 0; i < json_array_size(backends); i++) {
+		json_t *b = json_array_get(backends, i);
+
+		printf("%-20s %8lldms %12lld %8lld\n",
+		       json_string_value(json_object_get(b, "name")),
+		       json_integer_value(json_object_get(b, "heartbeat_age_ms")),
+		       json_integer_value(json_object_get(b, "published")),
+		       json_integer_value(json_object_get(b, "errors")));
+	}
+	fflush(stdout);
+}
+
 int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
+	bool tty = isatty(STDOUT_FILENO);
+	json_t *st, *apps;
+	int ret;
+
 	if (argc >= 1 && !strcmp(argv[0], "help"))
 		return sl_out_help(ctl, "Usage: sluicectl " SL_TOP_GRAMMAR "\n"
-					"       sluicectl top help\n" NEEDS_DAEMON);
-	return sl_daemon_missing(ctl, "top");
+					"       sluicectl top help\n"
+					"  A live view refreshed every second; Ctrl-C ends it.\n");
+	if (argc)
+		return sl_out_usage(ctl, "top takes no arguments");
+	if (ctl->json)
+		return sl_out_usage(ctl, "top is a live view: use `sluicectl -j stats` for JSON");
+	for (;;) {
+		ret = request(ctl, "stats", NULL, &st);
+		if (ret)
+			return ret;
+		ret = request(ctl, "app.list", NULL, &apps);
+		if (ret) {
+			json_decref(st);
+			return ret;
+		}
+		top_screen(st, apps, tty);
+		json_decref(st);
+		json_decref(apps);
+		sleep(1);
+	}
 }

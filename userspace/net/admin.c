@@ -39,10 +39,78 @@ static void fail(struct sl_conn *c, int status, const char *code, const char *de
 	sl_conn_finish(c);
 }
 
+#define APPEND(...)                                                                                \
+	do {                                                                                       \
+		size_t used_ = strlen(buf);                                                        \
+		if (used_ < len)                                                                   \
+			snprintf(buf + used_, len - used_, __VA_ARGS__);                           \
+	} while (0)
+
+/*
+ * Latency histogram, the kernel's drops by reason and per-application
+ * counts (bounded: the first SL_METRICS_MAX_APPS applications of the policy).
+ */
+#define SL_METRICS_MAX_APPS 50
+
+static void metrics_more(struct sl_gateway *gw, char *buf, size_t len)
+{
+	const struct sl_latency *h = &gw->stats.latency;
+	struct sl_drop_count drops[SL_DROP__MAX];
+	struct sl_app_usage u;
+	uint64_t cum = 0;
+	uint32_t i, slot, backends = 0;
+	struct sl_conn *c;
+
+	APPEND("# HELP sluice_delivery_latency_seconds Publish accepted to event written, per "
+	       "delivery.\n# TYPE sluice_delivery_latency_seconds histogram\n");
+	for (i = 0; i < SL_LAT_BUCKETS; i++) {
+		cum += h->count[i];
+		APPEND("sluice_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
+		       (double)sl_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+	}
+	APPEND("sluice_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+	       (unsigned long long)h->total);
+	APPEND("sluice_delivery_latency_seconds_sum %.9f\n", (double)h->sum_ns / 1e9);
+	APPEND("sluice_delivery_latency_seconds_count %llu\n", (unsigned long long)h->total);
+	for (c = gw->conns; c; c = c->next)
+		if (c->kind == SL_CONN_PUB && c->hello_done)
+			backends++;
+	APPEND("# HELP sluice_backends_connected Publishers connected (after hello).\n"
+	       "# TYPE sluice_backends_connected gauge\nsluice_backends_connected %u\n",
+	       backends);
+	if (!gw->kern)
+		return;
+	if (sl_kern_drops(gw->kern, drops) == 0) {
+		APPEND(
+		    "# HELP sluice_kernel_drops_total Events the kernel meter removed, by reason.\n"
+		    "# TYPE sluice_kernel_drops_total counter\n");
+		for (i = 1; i < SL_DROP__MAX; i++)
+			APPEND("sluice_kernel_drops_total{reason=\"%s\"} %llu\n",
+			       sl_drop_reason_name((enum sl_drop_reason)i),
+			       (unsigned long long)drops[i].frames);
+	}
+	APPEND("# HELP sluice_app_events_total Events delivered to an application, counted by the "
+	       "kernel.\n# TYPE sluice_app_events_total counter\n");
+	for (i = 0; i < gw->cfg->n_apps && i < SL_METRICS_MAX_APPS; i++) {
+		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
+		if (slot && sl_kern_app_usage(gw->kern, slot, &u) == 0)
+			APPEND("sluice_app_events_total{app=\"%s\"} %llu\n", gw->cfg->apps[i].id,
+			       (unsigned long long)u.events_total);
+	}
+	APPEND("# HELP sluice_app_bytes_total Bytes sent to an application, counted by the "
+	       "kernel.\n# TYPE sluice_app_bytes_total counter\n");
+	for (i = 0; i < gw->cfg->n_apps && i < SL_METRICS_MAX_APPS; i++) {
+		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
+		if (slot && sl_kern_app_usage(gw->kern, slot, &u) == 0)
+			APPEND("sluice_app_bytes_total{app=\"%s\"} %llu\n", gw->cfg->apps[i].id,
+			       (unsigned long long)u.bytes);
+	}
+}
+
 static void metrics(struct sl_conn *c)
 {
 	const struct sl_gateway_stats *s = &c->gw->stats;
-	char body[4096];
+	char body[32768];
 	size_t used;
 	int r;
 
@@ -73,6 +141,7 @@ static void metrics(struct sl_conn *c)
 			 sl_auth_reason_name((enum sl_auth_reason)r),
 			 (unsigned long long)s->auth_failures[r]);
 	}
+	metrics_more(c->gw, body, sizeof(body));
 	respond(c, 200, "text/plain; version=0.0.4", body);
 }
 

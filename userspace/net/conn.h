@@ -23,6 +23,7 @@
 #include "net/ws.h"
 #include "policy/policy.h"
 #include "route/router.h"
+#include "stats/stats.h"
 
 struct sl_kern;
 
@@ -79,6 +80,8 @@ struct sl_conn {
 	uint64_t opened_ns;
 	char name[64]; /* publisher name from hello */
 	bool hello_done;
+	uint64_t last_ping_ns; /* publisher heartbeat (sl_mono_ns) */
+	uint64_t pub_ok, pub_errors;
 };
 
 /* The daemon's view of an application, for graceful enforcement. */
@@ -96,6 +99,8 @@ struct sl_gateway_stats {
 	uint64_t evicted;
 	uint64_t handshake_errors;
 	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
+	struct sl_latency latency; /* publish accepted → last byte written, per delivery */
+	struct sl_series *series;  /* delivered events and bytes per second, one hour */
 };
 
 struct sl_gateway {

@@ -102,6 +102,38 @@ static json_t *stats_json(struct sl_gateway *gw)
 		json_object_set_new(out, "kernel", m);
 		json_object_set_new(out, "drops", d);
 	}
+	if (out) {
+		uint64_t now_s = sl_now_ns() / 1000000000ull, ev1, by1, ev60, by60;
+		json_t *backends = json_array();
+		struct sl_conn *c;
+
+		sl_series_last(st->series, now_s, 1, &ev1, &by1);
+		sl_series_last(st->series, now_s, 60, &ev60, &by60);
+		json_object_set_new(out, "events_per_second", json_integer((json_int_t)ev1));
+		json_object_set_new(out, "bytes_per_second", json_integer((json_int_t)by1));
+		json_object_set_new(out, "events_last_minute", json_integer((json_int_t)ev60));
+		json_object_set_new(
+		    out, "latency_us",
+		    json_pack("{s:I, s:I, s:I, s:I}", "p50",
+			      (json_int_t)sl_latency_quantile_us(&st->latency, 0.5), "p90",
+			      (json_int_t)sl_latency_quantile_us(&st->latency, 0.9), "p99",
+			      (json_int_t)sl_latency_quantile_us(&st->latency, 0.99), "count",
+			      (json_int_t)st->latency.total));
+		/* Backend health: connected publishers, their heartbeat age and error rate. */
+		for (c = gw->conns; c; c = c->next) {
+			if (c->kind != SL_CONN_PUB || !c->hello_done)
+				continue;
+			json_array_append_new(
+			    backends,
+			    json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "name", c->name, "id",
+				      (json_int_t)c->cookie, "app", sl_conn_app_id(c),
+				      "heartbeat_age_ms",
+				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000),
+				      "published", (json_int_t)c->pub_ok, "errors",
+				      (json_int_t)c->pub_errors));
+		}
+		json_object_set_new(out, "backends", backends);
+	}
 	return out;
 }
 

@@ -164,6 +164,15 @@ static void conn_linger(struct sl_conn *c)
 	}
 }
 
+static void on_event_written(void *ctx, const struct sl_event *ev)
+{
+	struct sl_gateway *gw = ctx;
+	uint64_t now = sl_now_ns();
+
+	if (now > ev->ts_ns)
+		sl_latency_add(&gw->stats.latency, now - ev->ts_ns);
+}
+
 /* Returns -1 when the connection was closed. */
 static int conn_flush(struct sl_conn *c)
 {
@@ -173,13 +182,16 @@ static int conn_flush(struct sl_conn *c)
 
 	if (c->write_closed)
 		return 0;
-	w = sl_outq_flush(&c->q, c->fd, &short_write, &events);
+	w = sl_outq_flush(&c->q, c->fd, &short_write, &events, on_event_written, c->gw);
 	if (w < 0) {
 		c->close_reason = "write failed";
 		sl_conn_close_now(c);
 		return -1;
 	}
 	c->bytes_out += (uint64_t)w;
+	if (c->gw->stats.series && (events || w > 0))
+		sl_series_add(c->gw->stats.series, sl_now_ns() / 1000000000ull, events,
+			      (uint64_t)w);
 	c->events_out += events;
 	c->gw->stats.delivered += events;
 	if (short_write) {
@@ -717,6 +729,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->cfg = cfg;
 	gw->kern = kern;
 	gw->auth = auth;
+	gw->stats.series = calloc(1, sizeof(*gw->stats.series));
 	gw->policy = policy;
 	gw->anonymous.id = "anonymous";
 	gw->anonymous.subscribe = (const char **)everything;
@@ -726,7 +739,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	ropts.ring_age_ns = cfg->retention.age_ns;
 	ropts.max_topics = cfg->limits.max_topics;
 	gw->router = sl_router_new(&ropts);
-	if (!gw->base || !gw->router) {
+	if (!gw->base || !gw->router || !gw->stats.series) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -897,6 +910,7 @@ void sl_gateway_free(struct sl_gateway *gw)
 	if (gw->router)
 		sl_router_free(gw->router);
 	free(gw->heartbeat.data);
+	free(gw->stats.series);
 	free(gw->apps);
 	if (gw->slot_ids)
 		for (uint32_t i = 0; i < SL_MAX_APPS; i++)

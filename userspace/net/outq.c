@@ -123,7 +123,8 @@ void sl_outq_tail_is_event(struct sl_outq *q)
 		q->items[(q->head + q->count - 1) % q->cap].is_event = 1;
 }
 
-ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done)
+ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
+		      void (*on_event)(void *ctx, const struct sl_event *ev), void *ctx)
 {
 	struct iovec iov[OUTQ_IOV];
 	size_t total = 0, offered, left;
@@ -166,6 +167,8 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 			left -= rest;
 			if (it->is_event && events_done)
 				(*events_done)++;
+			if (it->ev && on_event)
+				on_event(ctx, it->ev);
 			item_release(it);
 			q->head = (q->head + 1) % q->cap;
 			q->count--;

@@ -54,8 +54,10 @@ void sl_outq_tail_is_event(struct sl_outq *q);
  * looping while the kernel takes everything). Returns bytes written (>= 0) or
  * -errno on a hard error. *short_write is set when the kernel took less than
  * offered (EAGAIN included): the caller must resync the meter (kern.h) and
- * wait for POLLOUT. *events_done counts event items completed.
+ * wait for POLLOUT. *events_done counts event items completed; on_event (when
+ * not NULL) sees each shared event whose last byte just went out.
  */
-ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done);
+ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
+		      void (*on_event)(void *ctx, const struct sl_event *ev), void *ctx);
 
 #endif

@@ -107,6 +107,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			goto out;
 		}
 		c->hello_done = true;
+		c->last_ping_ns = sl_mono_ns();
 		evtimer_del(c->timer);
 		sl_log("{\"msg\":\"backend_up\",\"id\":%llu,\"name\":\"%s\",\"peer\":\"%s:%u\"}",
 		       (unsigned long long)c->cookie, c->name, c->peer, c->peer_port);
@@ -115,6 +116,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 	}
 	switch (m.op) {
 	case SL_ENVELOPE_OP_PING:
+		c->last_ping_ns = sl_mono_ns();
 		pub_simple(c, "pong");
 		break;
 	case SL_ENVELOPE_OP_PUB:
@@ -128,6 +130,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			    !sl_topic_validate(topic, m.topic_len, false, NULL) &&
 			    !sl_auth_allows(&c->auth, true, topic)) {
 				c->gw->stats.publish_errors++;
+				c->pub_errors++;
 				if (m.has_id)
 					pub_err(c, true, m.id, 403,
 						"not allowed to publish on this topic");
@@ -136,6 +139,10 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 		}
 		ret =
 		    sl_gateway_publish(c->gw, m.topic, m.topic_len, m.data, m.data_len, &seq, &why);
+		if (ret)
+			c->pub_errors++;
+		else
+			c->pub_ok++;
 		if (ret) {
 			/* Errors are answered only when the frame asked for an answer. */
 			if (m.has_id)

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "stats/stats.h"
+#include "tap.h"
+
+int main(void)
+{
+	struct sl_latency h = { 0 };
+	struct sl_series *s = calloc(1, sizeof(*s));
+	uint64_t ev, by;
+	int i;
+
+	for (i = 0; i < 90; i++)
+		sl_latency_add(&h, 80000); /* 80 µs */
+	for (i = 0; i < 10; i++)
+		sl_latency_add(&h, 3000000); /* 3 ms */
+	TAP_OK(h.total == 100, "100 samples");
+	TAP_OK(sl_latency_quantile_us(&h, 0.5) == 100, "p50 in the 100 µs bucket");
+	TAP_OK(sl_latency_quantile_us(&h, 0.99) == 5000, "p99 in the 5 ms bucket");
+	sl_latency_add(&h, 60ull * 1000000000ull);
+	TAP_OK(h.count[SL_LAT_BUCKETS] == 1, "a minute lands in +Inf");
+
+	sl_series_add(s, 1000, 5, 50);
+	sl_series_add(s, 1000, 5, 50);
+	sl_series_add(s, 1001, 7, 70);
+	sl_series_add(s, 1003, 1, 10);
+	sl_series_last(s, 1003, 3, &ev, &by);
+	TAP_OK(ev == 17 && by == 170, "last 3 s before 1003: 10 + 7 + 0 (got %llu)",
+	       (unsigned long long)ev);
+	sl_series_last(s, 1004, 1, &ev, &by);
+	TAP_OK(ev == 1, "last second");
+	sl_series_add(s, 1000 + 3600 + 2, 3, 30);
+	sl_series_last(s, 1000 + 3600 + 3, 3600, &ev, &by);
+	TAP_OK(ev == 3, "an hour later the old slots are gone (got %llu)", (unsigned long long)ev);
+	sl_series_add(s, 10, 1, 1); /* clock far back: ignored */
+	sl_series_last(s, 1000 + 3600 + 3, 3600, &ev, &by);
+	TAP_OK(ev == 3, "a clock far in the past changes nothing");
+	free(s);
+	return tap_done();
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
+
+#include "stats/stats.h"
+
+const uint64_t sl_latency_bounds_us[SL_LAT_BUCKETS] = {
+	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 10000000,
+};
+
+void sl_latency_add(struct sl_latency *h, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned i = 0;
+
+	while (i < SL_LAT_BUCKETS && us > sl_latency_bounds_us[i])
+		i++;
+	h->count[i]++;
+	h->total++;
+	h->sum_ns += ns;
+}
+
+uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q)
+{
+	uint64_t want, seen = 0;
+	unsigned i;
+
+	if (!h->total)
+		return 0;
+	want = (uint64_t)(q * (double)h->total);
+	if (want >= h->total)
+		want = h->total - 1;
+	for (i = 0; i <= SL_LAT_BUCKETS; i++) {
+		seen += h->count[i];
+		if (seen > want)
+			return i < SL_LAT_BUCKETS ? sl_latency_bounds_us[i] : UINT64_MAX;
+	}
+	return UINT64_MAX;
+}
+
+void sl_series_add(struct sl_series *s, uint64_t now_s, uint64_t events, uint64_t bytes)
+{
+	uint64_t t;
+
+	if (now_s > s->second) {
+		/* Clear what was skipped (at most the whole hour). */
+		if (now_s - s->second >= SL_SERIES_SECONDS || !s->second) {
+			memset(s->events, 0, sizeof(s->events));
+			memset(s->bytes, 0, sizeof(s->bytes));
+		} else {
+			for (t = s->second + 1; t <= now_s; t++) {
+				s->events[t % SL_SERIES_SECONDS] = 0;
+				s->bytes[t % SL_SERIES_SECONDS] = 0;
+			}
+		}
+		s->second = now_s;
+	} else if (now_s + SL_SERIES_SECONDS <= s->second) {
+		return; /* the clock went back more than the series holds */
+	}
+	s->events[now_s % SL_SERIES_SECONDS] += events;
+	s->bytes[now_s % SL_SERIES_SECONDS] += bytes;
+}
+
+void sl_series_last(const struct sl_series *s, uint64_t now_s, unsigned n, uint64_t *events,
+		    uint64_t *bytes)
+{
+	uint64_t t;
+
+	*events = 0;
+	*bytes = 0;
+	if (n > SL_SERIES_SECONDS - 1)
+		n = SL_SERIES_SECONDS - 1;
+	for (t = now_s - n; t < now_s; t++) {
+		if (t > s->second || s->second - t >= SL_SERIES_SECONDS)
+			continue;
+		*events += s->events[t % SL_SERIES_SECONDS];
+		*bytes += s->bytes[t % SL_SERIES_SECONDS];
+	}
+}
