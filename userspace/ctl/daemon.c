@@ -22,8 +22,8 @@
 int sl_daemon_missing(const struct sl_ctl *ctl, const char *what)
 {
 	return sl_out_error(ctl,
-			    "%s%snot implemented yet: needs the daemon (sluicectl does not speak "
-			    "the control socket %s yet)",
+			    "%s%snot implemented yet: needs the daemon's connection table "
+			    "(the control socket %s does not serve it yet)",
 			    what ?: "", what ? ": " : "", ctl->socket_path);
 }
 
