@@ -347,3 +347,24 @@ print(round(time.monotonic() - t))
 	run $CTL conn kick 12345
 	[ "$status" -eq 1 ]
 }
+
+@test "sluicectl conn list by app and topic, with the kernel's counts per connection" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	bg_ws_sub "$BATS_TEST_TMPDIR/a.json" 'f.>' --count 100 --timeout 3
+	a=$BG_PID
+	bg_ws_sub "$BATS_TEST_TMPDIR/b.json" g.x --count 100 --timeout 3
+	b=$BG_PID
+	pub f.one --count 4 >/dev/null
+	run $CTL -j conn list topic f.one
+	echo "$output"
+	[ "$(echo "$output" | json '[c["subscriptions"] for c in d]')" = "[['f.>']]" ]
+	[ "$(echo "$output" | json 'd[0]["events"]')" -eq 4 ]
+	run $CTL -j conn list app anonymous
+	[ "$(echo "$output" | json 'len([c for c in d if c["kind"] == "ws"])')" -eq 2 ]
+	run $CTL -j conn list app nobody
+	[ "$output" = "[]" ]
+	run $CTL conn list topic g.x
+	[[ "$output" == *"subscriptions"*'["g.x"]'* ]]
+	wait $a $b
+}

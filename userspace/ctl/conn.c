@@ -214,7 +214,21 @@ static int do_list(const struct sl_ctl *ctl, int argc, char **argv)
 			return sl_out_usage(ctl, "'%s' needs a value: see `sluicectl conn help`",
 					    argv[argc - 1]);
 		/* The meter knows application slots and no topics; names are the daemon's. */
-		return sl_daemon_missing(ctl, "conn list by app or topic");
+		char arg[400] = "", *app = "", *topic = "";
+		int i;
+
+		for (i = 0; i + 1 < argc; i += 2) {
+			if (!strcmp(argv[i], "app"))
+				app = argv[i + 1];
+			else if (!strcmp(argv[i], "topic"))
+				topic = argv[i + 1];
+			else
+				return sl_out_usage(
+				    ctl, "unexpected '%s': conn list [app ID] [topic PATTERN]",
+				    argv[i]);
+		}
+		snprintf(arg, sizeof(arg), "%s\n%s", app, topic);
+		return sl_daemon_call(ctl, "conn.list", arg);
 	}
 	ret = sl_cmd_no_args(ctl, "conn", argc, argv);
 	if (ret)

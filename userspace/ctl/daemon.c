@@ -163,7 +163,13 @@ static int show(const struct sl_ctl *ctl, json_t *doc)
 
 	if (ctl->json)
 		return sl_out_json(ctl, doc);
-	if (json_is_array(doc)) {
+	if (json_is_array(doc) && !json_object_get(json_array_get(doc, 0), "limit")) {
+		/* Records of another kind (connections): one block each. */
+		for (i = 0; i < json_array_size(doc); i++) {
+			print_object(json_array_get(doc, i));
+			printf("\n");
+		}
+	} else if (json_is_array(doc)) {
 		printf("%-20s %-10s %12s %12s %6s %s\n", "ID", "PLAN", "EVENTS", "LIMIT", "CONNS",
 		       "SOURCE");
 		for (i = 0; i < json_array_size(doc); i++) {

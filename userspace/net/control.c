@@ -170,6 +170,56 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 	return NULL;
 }
 
+/*
+ * `conn list [app ID] [topic PATTERN]`: arg is "APP\nPATTERN" (either empty).
+ * A connection matches a topic pattern when one of its subscriptions is that
+ * pattern or covers it. Counters come from the kernel meter by socket.
+ */
+static json_t *conn_list(struct sl_gateway *gw, const char *arg)
+{
+	static const char *const kinds[] = { "http", "ws", "sse", "publisher", "admin" };
+	char app[128] = "", topic[256] = "";
+	const char *nl = arg ? strchr(arg, '\n') : NULL;
+	json_t *out = json_array();
+	struct sl_conn *c;
+	uint32_t i;
+
+	if (arg) {
+		snprintf(app, sizeof(app), "%.*s", nl ? (int)(nl - arg) : (int)strlen(arg), arg);
+		if (nl)
+			snprintf(topic, sizeof(topic), "%s", nl + 1);
+	}
+	for (c = gw->conns; out && c; c = c->next) {
+		struct sl_sock st;
+		json_t *subs, *o;
+		bool match = !topic[0];
+
+		if (app[0] && strcmp(sl_conn_app_id(c), app) != 0)
+			continue;
+		for (i = 0; !match && i < c->nsubs; i++)
+			match = sl_auth_pattern_covers(c->subs[i], topic) ||
+				strcmp(c->subs[i], topic) == 0;
+		if (!match)
+			continue;
+		subs = json_array();
+		for (i = 0; i < c->nsubs; i++)
+			json_array_append_new(subs, json_string(c->subs[i]));
+		o = json_pack(
+		    "{s:I, s:s, s:s, s:i, s:s, s:o, s:I, s:I, s:I}", "id", (json_int_t)c->cookie,
+		    "kind", c->kind <= SL_CONN_ADMIN ? kinds[c->kind] : "?", "peer", c->peer,
+		    "peer_port", (int)c->peer_port, "app", sl_conn_app_id(c), "subscriptions", subs,
+		    "queued_bytes", (json_int_t)c->q.bytes, "written_events",
+		    (json_int_t)c->events_out, "written_bytes", (json_int_t)c->bytes_out);
+		if (o && gw->kern && c->metered && sl_kern_sock_get(gw->kern, c->fd, &st) == 0) {
+			json_object_set_new(o, "events", json_integer((json_int_t)st.events));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
+			json_object_set_new(o, "drops", json_integer((json_int_t)st.drops));
+		}
+		json_array_append_new(out, o);
+	}
+	return out;
+}
+
 static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg, const char **err,
 			  json_t **problems)
 {
@@ -239,6 +289,8 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		return stats_json(gw);
 	if (!strcmp(op, "conn.kick"))
 		return kick(gw, arg, err);
+	if (!strcmp(op, "conn.list"))
+		return conn_list(gw, arg);
 	*err = "unknown request";
 	return NULL;
 }
