@@ -247,6 +247,8 @@ PY
 	run $CTL -j policy show
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | json '[p["name"] for p in d["plans"]]')" = "['p']" ]
+	slot=$(echo "$output" | json '[a["slot"] for a in d["applications"] if a["id"] == "subs"][0]')
+	[ "$($CTL -j app usage subs | json 'd["slot"]')" -eq "$slot" ]
 	run $CTL -j app list
 	[ "$(echo "$output" | json 'sorted(a["id"] for a in d)')" = "['subs', 'tester']" ]
 	# a new file: the plan changes, an application is added

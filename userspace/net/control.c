@@ -257,6 +257,20 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 			return NULL;
 		}
 		json_object_set_new(out, "file", json_string(gw->cfg->path ? gw->cfg->path : ""));
+		/* The kernel slots are the gateway's (stable by id), not the policy's numbering. */
+		{
+			json_t *apps = json_object_get(out, "applications"), *a;
+			size_t k;
+
+			json_array_foreach(apps, k, a)
+			{
+				const char *id = json_string_value(json_object_get(a, "id"));
+
+				if (id)
+					json_object_set_new(
+					    a, "slot", json_integer(sl_gateway_slot_for(gw, id)));
+			}
+		}
 		return out;
 	}
 	if (!strcmp(op, "policy.load")) {
