@@ -157,6 +157,26 @@ static void print_object(json_t *obj)
 	}
 }
 
+/* The application table of `app list` and `top`. */
+static void print_app_table(json_t *apps)
+{
+	size_t i;
+
+	printf("%-20s %-10s %12s %12s %6s %s\n", "APPLICATION", "PLAN", "EVENTS", "LIMIT", "CONNS",
+	       "SOURCE");
+	for (i = 0; i < json_array_size(apps); i++) {
+		json_t *a = json_array_get(apps, i);
+		const char *plan = json_string_value(json_object_get(a, "plan"));
+
+		printf("%-20s %-10s %12lld %12lld %6lld %s\n",
+		       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
+		       json_integer_value(json_object_get(a, "events")),
+		       json_integer_value(json_object_get(a, "limit")),
+		       json_integer_value(json_object_get(a, "connections")),
+		       json_string_value(json_object_get(a, "source")));
+	}
+}
+
 static int show(const struct sl_ctl *ctl, json_t *doc)
 {
 	size_t i;
@@ -170,19 +190,7 @@ static int show(const struct sl_ctl *ctl, json_t *doc)
 			printf("\n");
 		}
 	} else if (json_is_array(doc)) {
-		printf("%-20s %-10s %12s %12s %6s %s\n", "ID", "PLAN", "EVENTS", "LIMIT", "CONNS",
-		       "SOURCE");
-		for (i = 0; i < json_array_size(doc); i++) {
-			json_t *a = json_array_get(doc, i);
-			const char *plan = json_string_value(json_object_get(a, "plan"));
-
-			printf("%-20s %-10s %12lld %12lld %6lld %s\n",
-			       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
-			       json_integer_value(json_object_get(a, "events")),
-			       json_integer_value(json_object_get(a, "limit")),
-			       json_integer_value(json_object_get(a, "connections")),
-			       json_string_value(json_object_get(a, "source")));
-		}
+		print_app_table(doc);
 	} else {
 		print_object(doc);
 	}
@@ -565,18 +573,8 @@ static void top_screen(json_t *st, json_t *apps, bool tty)
 	{
 		printf(" %s=%lld", key, json_integer_value(json_object_get(v, "events")));
 	}
-	printf("\n\n%-20s %-10s %12s %12s %6s\n", "APPLICATION", "PLAN", "EVENTS", "LIMIT",
-	       "CONNS");
-	for (i = 0; i < json_array_size(apps); i++) {
-		json_t *a = json_array_get(apps, i);
-		const char *plan = json_string_value(json_object_get(a, "plan"));
-
-		printf("%-20s %-10s %12lld %12lld %6lld\n",
-		       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
-		       json_integer_value(json_object_get(a, "events")),
-		       json_integer_value(json_object_get(a, "limit")),
-		       json_integer_value(json_object_get(a, "connections")));
-	}
+	printf("\n\n");
+	print_app_table(apps);
 	printf("\n%-20s %10s %12s %8s\n", "BACKEND", "HEARTBEAT", "PUBLISHED", "ERRORS");
 	for (i = 0; i < json_array_size(backends); i++) {
 		json_t *b = json_array_get(backends, i);

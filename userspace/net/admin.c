@@ -19,11 +19,7 @@ static void respond(struct sl_conn *c, int status, const char *type, const char 
 	char *resp =
 	    sl_http_response(status, NULL, type, "Connection: close\r\n", body, strlen(body), &len);
 
-	if (!resp || sl_conn_send_owned(c, (uint8_t *)resp, len)) {
-		sl_conn_close_now(c);
-		return;
-	}
-	sl_conn_finish(c);
+	sl_conn_answer_and_close(c, resp, len);
 }
 
 static void fail(struct sl_conn *c, int status, const char *code, const char *detail,
@@ -32,11 +28,7 @@ static void fail(struct sl_conn *c, int status, const char *code, const char *de
 	size_t len;
 	char *resp = sl_http_error(status, code, detail, extra, &len);
 
-	if (!resp || sl_conn_send_owned(c, (uint8_t *)resp, len)) {
-		sl_conn_close_now(c);
-		return;
-	}
-	sl_conn_finish(c);
+	sl_conn_answer_and_close(c, resp, len);
 }
 
 #define APPEND(...)                                                                                \

@@ -254,6 +254,15 @@ void sl_conn_finish(struct sl_conn *c)
 	sl_conn_schedule_flush(c);
 }
 
+void sl_conn_answer_and_close(struct sl_conn *c, char *resp, size_t len)
+{
+	if (!resp || sl_conn_send_owned(c, (uint8_t *)resp, len)) {
+		sl_conn_close_now(c);
+		return;
+	}
+	sl_conn_finish(c);
+}
+
 int sl_conn_meter(struct sl_conn *c, int framing)
 {
 	struct sl_sock_config cfg = { 0 };

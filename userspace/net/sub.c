@@ -38,11 +38,7 @@ static void http_fail(struct sl_conn *c, int status, const char *code, const cha
 	c->gw->stats.handshake_errors++;
 	c->close_code = (uint16_t)status;
 	c->close_reason = code;
-	if (!resp || sl_conn_send_owned(c, (uint8_t *)resp, len)) {
-		sl_conn_close_now(c);
-		return;
-	}
-	sl_conn_finish(c);
+	sl_conn_answer_and_close(c, resp, len);
 }
 
 /* Credentials → application (gateway.c, sl_conn_authenticate), answered here on failure. */
