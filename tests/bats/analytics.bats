@@ -2,6 +2,7 @@
 # Analytics after a scripted run: known events to known subscribers, and
 # every view (sluicectl, /metrics, the kernel's maps) reports exactly them.
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 setup() {
@@ -87,4 +88,148 @@ PY
 	grep -q "APPLICATION" "$BATS_TEST_TMPDIR/top.out"
 	# some screen showed a non-zero rate
 	grep -Eq "events/s [1-9]" "$BATS_TEST_TMPDIR/top.out"
+	# the busiest topics, with their delivery rate
+	grep -q "DELIVERED" "$BATS_TEST_TMPDIR/top.out"
+	grep -Eq "^top\.t +[0-9]+ +[0-9]+ +[1-9]" "$BATS_TEST_TMPDIR/top.out"
+}
+
+@test "conn show, topic show, app series and /metrics count exactly what the clients received" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	for n in 1 2; do
+		# --count 13: the clients stay connected (until the timeout) after the 12 events
+		$PY "$CLIENT" ws-sub "$WS" cs.t --header 'X-API-Key: sub-key' --count 13 --timeout 4 \
+			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/ws$n.json" &
+		eval "w$n=\$!"
+	done
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && [ -e "$BATS_TEST_TMPDIR/r2" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub cs.t --count 12 --size 300 >/dev/null
+	pub cs.idle --count 5 >/dev/null
+	# while the clients are still connected: one record per connection
+	for _ in $(seq 1 100); do
+		[ "$($CTL -j conn list app subs | json 'sum(c["written_events"] for c in d)')" -eq 24 ] && break
+		sleep 0.05
+	done
+	ids=$($CTL -j conn list app subs | json '" ".join(str(c["id"]) for c in d)')
+	[ "$(echo $ids | wc -w)" -eq 2 ]
+	sleep 0.3
+	total_bytes=0
+	for id in $ids; do
+		run $CTL -j conn show "$id"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ "$(echo "$output" | json '(d["events"], d["written_events"], d["source"], d["app"], d["subscriptions"])')" = "(12, 12, 'kernel', 'subs', ['cs.t'])" ]
+		# TCP acknowledged at least every byte the kernel metered (plus the handshake answer)
+		[ "$(echo "$output" | json 'd["tcp"]["bytes_acked"] >= d["bytes"] > 0')" = True ]
+		total_bytes=$((total_bytes + $(echo "$output" | json 'd["bytes"]')))
+		run $CTL conn show "$id"
+		[[ "$output" == *"bytes_acked"* ]]
+	done
+	wait $w1 $w2
+	ev_bytes=$(( $(json 'd["event_bytes"]' <"$BATS_TEST_TMPDIR/ws1.json") + $(json 'd["event_bytes"]' <"$BATS_TEST_TMPDIR/ws2.json") ))
+	all_bytes=$(( ev_bytes + $(json 'd["reply_bytes"]' <"$BATS_TEST_TMPDIR/ws1.json") + $(json 'd["reply_bytes"]' <"$BATS_TEST_TMPDIR/ws2.json") ))
+	# the kernel's per-connection bytes are the frames the clients read plus each
+	# connection's HTTP 101 answer (the same size for both)
+	answer=$(( (total_bytes - all_bytes) / 2 ))
+	[ $(( total_bytes - all_bytes )) -eq $(( 2 * answer )) ]
+	[ "$answer" -gt 100 ] && [ "$answer" -lt 400 ]
+	run $CTL -j topic show cs.t
+	echo "$output"
+	[ "$(echo "$output" | json '(d["published"], d["events"], d["bytes"])')" = "(12, 24, $ev_bytes)" ]
+	run $CTL -j topic show cs.idle
+	[ "$(echo "$output" | json '(d["published"], d["events"])')" = "(5, 0)" ]
+	run $CTL -j topic list top 1
+	[ "$(echo "$output" | json '[t["name"] for t in d]')" = "['cs.t']" ]
+	run $CTL topic list
+	[[ "$output" == *DELIVERED* ]]
+	# the application's per-second series holds the same 24 events
+	sleep 2.2
+	run $CTL -j app series subs 30
+	echo "$output"
+	[ "$(echo "$output" | json '(len(d["events_per_second"]), sum(d["events_per_second"]))')" = "(30, 24)" ]
+	run $CTL app series subs 3
+	[ "${#lines[@]}" -eq 3 ]
+	run -2 $CTL app series subs 0
+	run -1 $CTL app series nobody
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_topic_events_total{topic="cs.t"} 24'* ]]
+	[[ "$output" == *"sluice_topic_bytes_total{topic=\"cs.t\"} $ev_bytes"* ]]
+	[[ "$output" == *'sluice_app_events_total{app="subs"} 24'* ]]
+}
+
+@test "publish errors are counted by kind" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	$PY - "$PUB" <<'PY'
+import socket, struct, sys, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def send(m):
+    b = m if isinstance(m, bytes) else msgpack.packb(m)
+    s.sendall(struct.pack(">I", len(b)) + b)
+def recv():
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    return msgpack.unpackb(s.recv(n, socket.MSG_WAITALL))
+send({"op": "hello", "token": "test-key", "name": "errs"}); recv()
+send({"op": "pub", "id": 1, "topic": "a.*", "data": b"x"}); recv()     # invalid_topic
+send({"op": "pub", "id": 2, "topic": "a..b", "data": b"x"}); recv()    # invalid_topic
+send(b"\xc1"); recv()                                                  # malformed
+send({"op": "pub", "id": 3, "topic": "ok.t", "data": b"x"}); print(recv())
+PY
+	# forbidden: subs may not publish over HTTP
+	run curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: sub-key' -d x "http://127.0.0.1:$ADMIN/v1/publish?topic=f.t"
+	[ "$output" = 403 ]
+	run $CTL -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["publish_errors"]')" -eq 4 ]
+	[ "$(echo "$output" | json '{k: v for k, v in d["publish_errors_by_kind"].items() if v}')" = "{'malformed': 1, 'forbidden': 1, 'invalid_topic': 2}" ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 2'* ]]
+	[[ "$output" == *'sluice_publish_errors_total{kind="forbidden"} 1'* ]]
+}
+
+@test "/metrics labels at most metrics.top_n topics and applications, the rest as _other" {
+	sl_start_gateway "metrics: {top_n: 1}"
+	$PY "$CLIENT" ws-sub "$WS" 'mt.>' --header 'X-API-Key: sub-key' --count 6 --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/ws.json" &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub mt.a --count 3 >/dev/null
+	pub mt.b --count 2 >/dev/null
+	pub mt.c --count 1 >/dev/null
+	wait $w
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	echo "$output" | grep sluice_topic_events_total
+	[ "$(echo "$output" | grep -c '^sluice_topic_events_total{')" -eq 2 ]
+	[[ "$output" == *'sluice_topic_events_total{topic="mt.a"} 3'* ]]
+	[[ "$output" == *'sluice_topic_events_total{topic="_other"} 3'* ]]
+	[ "$(echo "$output" | grep -c '^sluice_app_events_total{')" -eq 2 ]
+	[[ "$output" == *'sluice_app_events_total{app="subs"} 6'* ]]
+	[[ "$output" == *'sluice_app_events_total{app="_other"} 0'* ]]
+	echo "$output" | promtool check metrics
+}
+
+@test "log.level: debug adds subscription lines, warn keeps only warnings and errors" {
+	sl_start_gateway "log: {level: debug}"
+	$PY "$CLIENT" ws-sub "$WS" lv.t --header 'X-API-Key: sub-key' --count 0 --timeout 0.5 >/dev/null
+	for _ in $(seq 1 40); do grep -q '"msg":"conn_close"' "$LOG" && break; sleep 0.05; done
+	grep '"msg":"subscribe"' "$LOG" | json '(d["level"], d["topic"])' | grep -q "('debug', 'lv.t')"
+	# every line is one JSON object with a time and a level
+	$PY -c 'import json,sys; [json.loads(l)["ts"] for l in open(sys.argv[1])]' "$LOG"
+	sl_stop_gateway
+	sl_start_gateway "log: {level: warn}"
+	$PY "$CLIENT" ws-sub "$WS" lv.t --header 'X-API-Key: sub-key' --count 0 --timeout 0.5 >/dev/null
+	$PY "$CLIENT" ws-sub "$WS" lv.t --header 'X-API-Key: wrong' --count 0 --timeout 0.5 >/dev/null
+	for _ in $(seq 1 40); do grep -q '"msg":"auth_failed"' "$LOG" && break; sleep 0.05; done
+	grep -q '"level":"warn","msg":"auth_failed"' "$LOG"
+	! grep -q '"msg":"conn_open"' "$LOG"
+	! grep -q '"msg":"subscribe"' "$LOG"
+	# a reload applies a new level
+	sed -i 's/level: warn/level: info/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	for _ in $(seq 1 40); do grep -q '"what":"policy"' "$LOG" && break; sleep 0.05; done
+	$PY "$CLIENT" ws-sub "$WS" lv.t --header 'X-API-Key: sub-key' --count 0 --timeout 0.5 >/dev/null
+	for _ in $(seq 1 40); do grep -q '"msg":"conn_open"' "$LOG" && break; sleep 0.05; done
+	grep -q '"msg":"conn_open"' "$LOG"
 }

@@ -269,9 +269,9 @@ hold_connection() {
 @test "help lists every object of the grammar" {
 	run -0 --separate-stderr "$CTL" help
 	for grammar in "policy { show | check FILE | load FILE | diff FILE }" \
-		"app { list | show ID | usage ID }" \
+		"app { list | show ID | usage ID | series ID [SECS] }" \
 		"conn { list [app ID] [topic PATTERN] | show ID | kick ID [REASON] }" \
-		"topic { list | show TOPIC }" "map { list | dump NAME" "prog { show | list }" \
+		"topic { list [top N] | show TOPIC }" "map { list | dump NAME" "prog { show | list }" \
 		"stats [--interval SECS]" "sluicectl top"; do
 		[[ "$output" == *"$grammar"* ]]
 	done

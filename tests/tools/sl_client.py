@@ -40,8 +40,15 @@ def ssl_context(args):
     return ctx
 
 
+def ws_wire_len(payload):
+    n = len(payload)
+    return n + (2 if n < 126 else 4 if n < 65536 else 10)
+
+
 async def ws_sub(args):
-    out = {"events": [], "replies": [], "close": None, "local_port": None}
+    # Wire bytes of the frames received (server frames are unmasked: 2/4/10-byte headers).
+    out = {"events": [], "replies": [], "close": None, "local_port": None,
+           "event_bytes": 0, "reply_bytes": 0}
     headers = {}
     if args.header:
         for h in args.header:
@@ -74,6 +81,7 @@ async def ws_sub(args):
                     break
                 m = msgpack.unpackb(raw)
                 (out["events"] if m.get("op") == "ev" else out["replies"]).append(ev_json(m))
+                out["event_bytes" if m.get("op") == "ev" else "reply_bytes"] += ws_wire_len(raw)
             if args.unsub:
                 await ws.send(msgpack.packb({"op": "unsub", "id": 50, "topic": args.topic[0]}))
                 try:
@@ -296,6 +304,56 @@ def sse(args):
     s.close()
 
 
+async def ws_resume(args):
+    """Follows a topic across gateway restarts: on every disconnect it
+    reconnects and subscribes with since=<last seq seen>. Stops when
+    --done-file holds a seq it has reached, or at the timeout."""
+    seqs, reconnects, closes, last = [], 0, [], 0
+    deadline = time.monotonic() + args.timeout
+
+    def target():
+        try:
+            return int(open(args.done_file).read().strip())
+        except (OSError, ValueError):
+            return None
+
+    while time.monotonic() < deadline:
+        t = target()
+        if t is not None and last >= t:
+            break
+        try:
+            async with websockets.connect(args.url, subprotocols=[SUBPROTO], max_size=None,
+                                          open_timeout=2, close_timeout=1) as ws:
+                m = {"op": "sub", "id": 1, "topic": args.topic}
+                if last:
+                    m["since"] = last
+                await ws.send(msgpack.packb(m))
+                if args.ready_file:
+                    open(args.ready_file, "w").write("ready\n")
+                while time.monotonic() < deadline:
+                    t = target()
+                    if t is not None and last >= t:
+                        break
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=0.2)
+                    except asyncio.TimeoutError:
+                        continue
+                    m = msgpack.unpackb(raw)
+                    if m.get("op") == "ev":
+                        seqs.append(m["seq"])
+                        last = max(last, m["seq"])
+                    elif m.get("op") == "err":
+                        closes.append({"err": m.get("code"), "msg": m.get("msg")})
+        except websockets.ConnectionClosed as e:
+            closes.append({"code": e.rcvd.code if e.rcvd else None})
+        except (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake):
+            pass
+        reconnects += 1
+        await asyncio.sleep(0.05)
+    print(json.dumps({"seqs": seqs, "last": last, "reconnects": reconnects - 1,
+                      "closes": closes[:10]}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -326,6 +384,12 @@ def main():
     a.add_argument("--hold", type=float, default=5)
     a.add_argument("--key")
     a.add_argument("--ready-file")
+    a = sub.add_parser("ws-resume")
+    a.add_argument("url")
+    a.add_argument("topic")
+    a.add_argument("--done-file", required=True)
+    a.add_argument("--ready-file")
+    a.add_argument("--timeout", type=float, default=30)
     a = sub.add_parser("ws-raw")
     a.add_argument("url")
     a.add_argument("--frames", nargs="*", default=[])
@@ -351,6 +415,8 @@ def main():
         asyncio.run(ws_many(args))
     elif args.cmd == "ws-stall":
         ws_stall(args)
+    elif args.cmd == "ws-resume":
+        asyncio.run(ws_resume(args))
     elif args.cmd == "ws-raw":
         asyncio.run(ws_raw(args))
     elif args.cmd == "pub":

@@ -575,6 +575,7 @@ static const struct field tls_fields[] = {
 static const struct field retention_fields[] = {
 	FIELD("count", K_COUNT, retention.count, .min = 1, .max = 1000000),
 	FIELD("age", K_DURATION, retention.age_ns, .min = 100 * MS, .max = 30 * DAY),
+	FIELD("journal", K_SWITCH, retention.journal),
 	END,
 };
 
@@ -612,6 +613,12 @@ static const struct field log_fields[] = {
 	END,
 };
 
+static const struct field metrics_fields[] = {
+	/* Every label value is a series in Prometheus: a bound keeps its memory bounded. */
+	FIELD("top_n", K_COUNT, metrics.top_n, .min = 0, .max = 1000),
+	END,
+};
+
 static const struct field top_fields[] = {
 	MAP("listeners", listeners_fields),
 	MAP("tls", tls_fields),
@@ -625,6 +632,7 @@ static const struct field top_fields[] = {
 	MAP("jwt", jwt_fields),
 	FIELD("state_dir", K_DIR, state_dir),
 	MAP("log", log_fields),
+	MAP("metrics", metrics_fields),
 	FIELD("policies", K_POLICIES, policies),
 	FIELD("plans", K_PLANS, plans),
 	FIELD("applications", K_APPS, applications),
@@ -658,6 +666,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->cgroup = "sluice";
 	cfg->retention.count = 1000;
 	cfg->retention.age_ns = HOUR;
+	cfg->retention.journal = true;
 	cfg->sse.heartbeat_ns = 15 * SEC;
 	cfg->limits.max_frame_bytes = 1048576;
 	cfg->limits.max_header_bytes = 16384;
@@ -670,6 +679,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->jwt.leeway_ns = 30 * SEC;
 	cfg->state_dir = "/var/lib/sluice";
 	cfg->log.level = SL_CONFIG_LOG_INFO;
+	cfg->metrics.top_n = 20;
 }
 
 /* ---- Setting one value ---------------------------------------------------------------------- */

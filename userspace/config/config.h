@@ -125,6 +125,7 @@ struct sl_config_tls {
 struct sl_config_retention {
 	uint32_t count; /* events per topic */
 	uint64_t age_ns;
+	bool journal; /* rings and sequence numbers survive a restart (state_dir/journal) */
 };
 
 struct sl_config_sse {
@@ -155,6 +156,11 @@ enum sl_config_log_level {
 
 struct sl_config_log {
 	enum sl_config_log_level level;
+};
+
+struct sl_config_metrics {
+	/* /metrics labels at most this many applications and topics; the rest sum as `_other`. */
+	uint32_t top_n;
 };
 
 /*
@@ -213,6 +219,7 @@ struct sl_config {
 	struct sl_config_jwt jwt;
 	const char *state_dir;
 	struct sl_config_log log;
+	struct sl_config_metrics metrics;
 
 	const char **policies; /* absolute paths, in the order given */
 	uint32_t n_policies;

@@ -304,6 +304,9 @@ static int do_show(const struct sl_ctl *ctl, int argc, char **argv)
 				    "'%s' is not a connection ID: IDs are the numbers "
 				    "`sluicectl conn list` shows",
 				    argv[0]);
+	/* The daemon knows who and what (and TCP's acks); the pins alone still count. */
+	if (sl_daemon_reachable(ctl))
+		return sl_daemon_call(ctl, "conn.show", argv[0]);
 	ret = sl_pins_conn_list(ctl->pin_root, &conns, &n, err, sizeof(err));
 	if (ret)
 		return sl_out_error(ctl, "%s", err);

@@ -157,21 +157,43 @@ static void print_object(json_t *obj)
 	}
 }
 
+/* The topic table of `topic list` and `top`. */
+static void print_topic_table(json_t *topics)
+{
+	size_t i;
+
+	printf("%-32s %10s %12s %10s %8s %10s\n", "TOPIC", "PUBLISHED", "DELIVERED", "EVENTS/S",
+	       "RETAINED", "OLDEST");
+	for (i = 0; i < json_array_size(topics); i++) {
+		json_t *t = json_array_get(topics, i);
+
+		printf("%-32s %10lld %12lld %10lld %8lld %10lld\n",
+		       json_string_value(json_object_get(t, "name")),
+		       json_integer_value(json_object_get(t, "published")),
+		       json_integer_value(json_object_get(t, "events")),
+		       json_integer_value(json_object_get(t, "events_per_second")),
+		       json_integer_value(json_object_get(t, "retained")),
+		       json_integer_value(json_object_get(t, "oldest_seq")));
+	}
+}
+
 /* The application table of `app list` and `top`. */
 static void print_app_table(json_t *apps)
 {
 	size_t i;
 
-	printf("%-20s %-10s %12s %12s %6s %s\n", "APPLICATION", "PLAN", "EVENTS", "LIMIT", "CONNS",
-	       "SOURCE");
+	printf("%-20s %-10s %12s %12s %10s %12s %6s %s\n", "APPLICATION", "PLAN", "EVENTS", "LIMIT",
+	       "EVENTS/S", "BYTES/S", "CONNS", "SOURCE");
 	for (i = 0; i < json_array_size(apps); i++) {
 		json_t *a = json_array_get(apps, i);
 		const char *plan = json_string_value(json_object_get(a, "plan"));
 
-		printf("%-20s %-10s %12lld %12lld %6lld %s\n",
+		printf("%-20s %-10s %12lld %12lld %10lld %12lld %6lld %s\n",
 		       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
 		       json_integer_value(json_object_get(a, "events")),
 		       json_integer_value(json_object_get(a, "limit")),
+		       json_integer_value(json_object_get(a, "events_per_second")),
+		       json_integer_value(json_object_get(a, "bytes_per_second")),
 		       json_integer_value(json_object_get(a, "connections")),
 		       json_string_value(json_object_get(a, "source")));
 	}
@@ -212,6 +234,23 @@ static int daemon_cmd(const struct sl_ctl *ctl, const char *op, const char *what
 	return ret ? ret : show(ctl, doc);
 }
 
+bool sl_daemon_reachable(const struct sl_ctl *ctl)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	bool ok;
+	int fd;
+
+	if (strlen(ctl->socket_path) >= sizeof(sun.sun_path))
+		return false;
+	strcpy(sun.sun_path, ctl->socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
 int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg)
 {
 	json_t *doc;
@@ -222,28 +261,26 @@ int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg)
 
 static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
 {
+	const char *top = NULL;
 	json_t *doc;
-	size_t i;
 	int ret;
 
-	(void)argv;
-	if (argc)
-		return sl_out_usage(ctl, "topic list takes no arguments");
-	ret = request(ctl, "topic.list", NULL, &doc);
+	if (argc == 2 && !strcmp(argv[0], "top")) {
+		char *end;
+		long n = strtol(argv[1], &end, 10);
+
+		if (*end || n < 1 || n > 100000)
+			return sl_out_usage(ctl, "topic list top N: N is 1 to 100000");
+		top = argv[1];
+	} else if (argc) {
+		return sl_out_usage(ctl, "topic list takes only `top N`");
+	}
+	ret = request(ctl, "topic.list", top, &doc);
 	if (ret)
 		return ret;
 	if (ctl->json)
 		return sl_out_json(ctl, doc);
-	printf("%-40s %12s %10s %12s\n", "TOPIC", "SEQ", "RETAINED", "OLDEST");
-	for (i = 0; i < json_array_size(doc); i++) {
-		json_t *t = json_array_get(doc, i);
-
-		printf("%-40s %12lld %10lld %12lld\n",
-		       json_string_value(json_object_get(t, "name")),
-		       json_integer_value(json_object_get(t, "seq")),
-		       json_integer_value(json_object_get(t, "retained")),
-		       json_integer_value(json_object_get(t, "oldest_seq")));
-	}
+	print_topic_table(doc);
 	json_decref(doc);
 	return SL_EXIT_OK;
 }
@@ -266,6 +303,40 @@ static int app_show(const struct sl_ctl *ctl, int argc, char **argv)
 static int app_usage(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	return daemon_cmd(ctl, "app.usage", "app usage ID", argc, argv, true);
+}
+
+static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	char arg[512];
+	json_t *doc, *v;
+	long secs = 60;
+	size_t i;
+	int ret;
+
+	if (argc < 1 || argc > 2)
+		return sl_out_usage(ctl, "app series needs ID [SECS]");
+	if (argc == 2) {
+		char *end;
+
+		secs = strtol(argv[1], &end, 10);
+		if (*end || secs < 1 || secs > 3599)
+			return sl_out_usage(ctl, "SECS is 1 to 3599 (the series holds one hour)");
+	}
+	snprintf(arg, sizeof(arg), "%s\n%ld", argv[0], secs);
+	ret = request(ctl, "app.series", arg, &doc);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		return sl_out_json(ctl, doc);
+	/* One line a second, as `sar` prints them: Unix second, events. */
+	json_array_foreach(json_object_get(doc, "events_per_second"), i, v)
+	{
+		printf("%lld %lld\n",
+		       json_integer_value(json_object_get(doc, "start")) + (long long)i,
+		       json_integer_value(v));
+	}
+	json_decref(doc);
+	return SL_EXIT_OK;
 }
 
 static int policy_show(const struct sl_ctl *ctl, int argc, char **argv)
@@ -467,9 +538,11 @@ static int app_help(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return sl_out_help(ctl, "Usage: sluicectl " SL_APP_GRAMMAR "\n"
-				"       sluicectl app help\n"
-				"  Counts come from the kernel meter (source: kernel).\n");
+	return sl_out_help(ctl,
+			   "Usage: sluicectl " SL_APP_GRAMMAR "\n"
+			   "       sluicectl app help\n"
+			   "  Counts come from the kernel meter (source: kernel).\n"
+			   "  series prints events per second, one line a second (default 60).\n");
 }
 
 static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
@@ -477,7 +550,8 @@ static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	return sl_out_help(ctl, "Usage: sluicectl " SL_TOPIC_GRAMMAR "\n"
-				"       sluicectl topic help\n");
+				"       sluicectl topic help\n"
+				"  top N lists the N busiest topics (deliveries per second).\n");
 }
 
 /*
@@ -497,8 +571,8 @@ int sl_daemon_policy_run(const struct sl_ctl *ctl, int argc, char **argv)
 int sl_daemon_app_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	static const struct sl_cmd cmds[] = {
-		{ "list", app_list }, { "show", app_show }, { "usage", app_usage },
-		{ "help", app_help }, { NULL, NULL },
+		{ "list", app_list },	  { "show", app_show }, { "usage", app_usage },
+		{ "series", app_series }, { "help", app_help }, { NULL, NULL },
 	};
 
 	return sl_cmd_select(ctl, cmds, "app", argc, argv);
@@ -545,11 +619,14 @@ int sl_daemon_stats_run(const struct sl_ctl *ctl, int argc, char **argv)
 	}
 }
 
-/* One screen of `sluicectl top`, from the daemon's stats and application list. */
-static void top_screen(json_t *st, json_t *apps, bool tty)
+#define TOP_TOPICS_ARG "10" /* the busiest topics shown */
+
+/* One screen of `sluicectl top`, from the daemon's stats, applications and busiest topics. */
+static void top_screen(json_t *st, json_t *apps, json_t *topics, bool tty)
 {
 	json_t *drops = json_object_get(st, "drops"), *lat = json_object_get(st, "latency_us");
 	json_t *backends = json_object_get(st, "backends"), *v;
+	json_t *slow = json_object_get(st, "slow_consumers");
 	const char *key;
 	size_t i;
 
@@ -560,30 +637,52 @@ static void top_screen(json_t *st, json_t *apps, bool tty)
 	       json_integer_value(json_object_get(st, "topics")),
 	       json_integer_value(json_object_get(st, "events_per_second")),
 	       json_integer_value(json_object_get(st, "bytes_per_second")));
-	printf("published %lld   delivered %lld   publish errors %lld   evicted %lld   "
-	       "latency p50 %lldus p99 %lldus\n",
+	printf("published %lld   delivered %lld   evicted %lld   latency p50 %lldus p99 %lldus\n",
 	       json_integer_value(json_object_get(st, "published")),
 	       json_integer_value(json_object_get(st, "events")),
-	       json_integer_value(json_object_get(st, "publish_errors")),
 	       json_integer_value(json_object_get(st, "evicted")),
 	       json_integer_value(json_object_get(lat, "p50")),
 	       json_integer_value(json_object_get(lat, "p99")));
-	printf("drops:");
+	printf("publish errors %lld:", json_integer_value(json_object_get(st, "publish_errors")));
+	json_object_foreach(json_object_get(st, "publish_errors_by_kind"), key, v)
+	{
+		if (json_integer_value(v))
+			printf(" %s=%lld", key, json_integer_value(v));
+	}
+	printf("\nkernel drops:");
 	json_object_foreach(drops, key, v)
 	{
 		printf(" %s=%lld", key, json_integer_value(json_object_get(v, "events")));
 	}
 	printf("\n\n");
 	print_app_table(apps);
-	printf("\n%-20s %10s %12s %8s\n", "BACKEND", "HEARTBEAT", "PUBLISHED", "ERRORS");
+	printf("\n");
+	print_topic_table(topics);
+	printf("\n%-20s %10s %12s %10s %8s %8s\n", "BACKEND", "HEARTBEAT", "PUBLISHED", "PUB/S",
+	       "ERRORS", "ERR/S");
 	for (i = 0; i < json_array_size(backends); i++) {
 		json_t *b = json_array_get(backends, i);
 
-		printf("%-20s %8lldms %12lld %8lld\n",
+		printf("%-20s %8lldms %12lld %10lld %8lld %8lld\n",
 		       json_string_value(json_object_get(b, "name")),
 		       json_integer_value(json_object_get(b, "heartbeat_age_ms")),
 		       json_integer_value(json_object_get(b, "published")),
-		       json_integer_value(json_object_get(b, "errors")));
+		       json_integer_value(json_object_get(b, "published_per_second")),
+		       json_integer_value(json_object_get(b, "errors")),
+		       json_integer_value(json_object_get(b, "errors_per_second")));
+	}
+	if (json_array_size(slow)) {
+		printf("\n%-22s %-20s %12s %10s\n", "SLOW CONSUMER", "APPLICATION", "QUEUED",
+		       "OVER SOFT");
+		for (i = 0; i < json_array_size(slow); i++) {
+			json_t *c = json_array_get(slow, i);
+
+			printf("%-22lld %-20s %12lld %8lldms\n",
+			       json_integer_value(json_object_get(c, "id")),
+			       json_string_value(json_object_get(c, "app")),
+			       json_integer_value(json_object_get(c, "queued_bytes")),
+			       json_integer_value(json_object_get(c, "over_soft_bound_ms")));
+		}
 	}
 	fflush(stdout);
 }
@@ -591,7 +690,7 @@ static void top_screen(json_t *st, json_t *apps, bool tty)
 int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	bool tty = isatty(STDOUT_FILENO);
-	json_t *st, *apps;
+	json_t *st, *apps, *topics;
 	int ret;
 
 	if (argc >= 1 && !strcmp(argv[0], "help"))
@@ -611,9 +710,16 @@ int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv)
 			json_decref(st);
 			return ret;
 		}
-		top_screen(st, apps, tty);
+		ret = request(ctl, "topic.list", TOP_TOPICS_ARG, &topics);
+		if (ret) {
+			json_decref(st);
+			json_decref(apps);
+			return ret;
+		}
+		top_screen(st, apps, topics, tty);
 		json_decref(st);
 		json_decref(apps);
+		json_decref(topics);
 		sleep(1);
 	}
 }

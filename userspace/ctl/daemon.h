@@ -8,11 +8,13 @@
 #ifndef SLUICE_CTL_DAEMON_H
 #define SLUICE_CTL_DAEMON_H
 
+#include <stdbool.h>
+
 #include "ctl/cmd.h"
 
 #define SL_POLICY_GRAMMAR "policy { show | check FILE | load FILE | diff FILE }"
-#define SL_APP_GRAMMAR "app { list | show ID | usage ID }"
-#define SL_TOPIC_GRAMMAR "topic { list | show TOPIC }"
+#define SL_APP_GRAMMAR "app { list | show ID | usage ID | series ID [SECS] }"
+#define SL_TOPIC_GRAMMAR "topic { list [top N] | show TOPIC }"
 #define SL_STATS_GRAMMAR "stats [--interval SECS]"
 #define SL_TOP_GRAMMAR "top"
 
@@ -27,5 +29,7 @@ int sl_daemon_missing(const struct sl_ctl *ctl, const char *what);
 
 /* Sends {op, arg} on the control socket and prints the answer (text or -j). */
 int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg);
+/* Whether something accepts connections on the control socket (no request made). */
+bool sl_daemon_reachable(const struct sl_ctl *ctl);
 
 #endif

@@ -31,110 +31,194 @@ static void fail(struct sl_conn *c, int status, const char *code, const char *de
 	sl_conn_answer_and_close(c, resp, len);
 }
 
-#define APPEND(...)                                                                                \
-	do {                                                                                       \
-		size_t used_ = strlen(buf);                                                        \
-		if (used_ < len)                                                                   \
-			snprintf(buf + used_, len - used_, __VA_ARGS__);                           \
-	} while (0)
+/* One metric family's header. */
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* An application's or topic's counters, for ranking and for `_other`. */
+struct ranked {
+	const char *name;
+	uint64_t events, bytes;
+};
+
+static int by_events_desc(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	if (x->events != y->events)
+		return x->events < y->events ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
 
 /*
- * Latency histogram, the kernel's drops by reason and per-application
- * counts (bounded: the first SL_METRICS_MAX_APPS applications of the policy).
+ * Writes name{label="..."} lines for the top_n busiest entries and one
+ * `_other` line summing the rest, so the label's cardinality is at most
+ * top_n + 1 however many applications or topics there are.
  */
-#define SL_METRICS_MAX_APPS 50
-
-static void metrics_more(struct sl_gateway *gw, char *buf, size_t len)
+static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n, const char *label,
+			 const char *events_name, const char *bytes_name)
 {
-	const struct sl_latency *h = &gw->stats.latency;
-	struct sl_drop_count drops[SL_DROP__MAX];
-	struct sl_app_usage u;
-	uint64_t cum = 0;
-	uint32_t i, slot, backends = 0;
-	struct sl_conn *c;
+	uint64_t other_events = 0, other_bytes = 0;
+	size_t i;
 
-	APPEND("# HELP sluice_delivery_latency_seconds Publish accepted to event written, per "
-	       "delivery.\n# TYPE sluice_delivery_latency_seconds histogram\n");
+	qsort(v, n, sizeof(*v), by_events_desc);
+	family(f, events_name, "counter",
+	       "Events delivered, by the label (the busiest; the rest as _other).");
+	for (i = 0; i < n; i++) {
+		if (i < top_n)
+			fprintf(f, "%s{%s=\"%s\"} %llu\n", events_name, label, v[i].name,
+				(unsigned long long)v[i].events);
+		else
+			other_events += v[i].events;
+	}
+	if (n > top_n)
+		fprintf(f, "%s{%s=\"_other\"} %llu\n", events_name, label,
+			(unsigned long long)other_events);
+	family(f, bytes_name, "counter", "Bytes of the events delivered, by the label.");
+	for (i = 0; i < n; i++) {
+		if (i < top_n)
+			fprintf(f, "%s{%s=\"%s\"} %llu\n", bytes_name, label, v[i].name,
+				(unsigned long long)v[i].bytes);
+		else
+			other_bytes += v[i].bytes;
+	}
+	if (n > top_n)
+		fprintf(f, "%s{%s=\"_other\"} %llu\n", bytes_name, label,
+			(unsigned long long)other_bytes);
+}
+
+struct topic_rank {
+	struct ranked *v;
+	size_t n, cap;
+};
+
+static void topic_collect(const struct sl_router_topic_stat *t, void *ctx)
+{
+	struct topic_rank *r = ctx;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct ranked *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		r->v = v;
+		r->cap = cap;
+	}
+	/* Topic names are validated subjects: no quote or backslash to escape. */
+	r->v[r->n++] = (struct ranked){ t->name, t->delivered.events, t->delivered.bytes };
+}
+
+/* Per application (kernel counts when the meter runs) and per topic, bounded by metrics.top_n. */
+static void metrics_ranked(struct sl_gateway *gw, FILE *f)
+{
+	struct ranked *apps = calloc(gw->cfg->n_apps + 1, sizeof(*apps));
+	struct topic_rank topics = { 0 };
+	struct sl_app_usage u;
+	size_t n = 0;
+	uint32_t i, slot;
+
+	for (i = 0; apps && i < gw->cfg->n_apps; i++) {
+		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
+		if (!slot)
+			continue;
+		apps[n].name = gw->cfg->apps[i].id;
+		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
+			apps[n].events = u.events_total;
+			apps[n].bytes = u.bytes;
+		} else if (gw->apps) {
+			apps[n].events = gw->apps[slot].events_written;
+			apps[n].bytes = gw->apps[slot].bytes_written;
+		}
+		n++;
+	}
+	if (apps)
+		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, "app", "sluice_app_events_total",
+			     "sluice_app_bytes_total");
+	free(apps);
+	sl_router_foreach_topic(gw->router, topic_collect, &topics);
+	ranked_lines(f, topics.v, topics.n, gw->cfg->metrics.top_n, "topic",
+		     "sluice_topic_events_total", "sluice_topic_bytes_total");
+	free(topics.v);
+}
+
+static void metrics_write(struct sl_gateway *gw, FILE *f)
+{
+	const struct sl_gateway_stats *s = &gw->stats;
+	const struct sl_latency *h = &s->latency;
+	struct sl_drop_count drops[SL_DROP__MAX];
+	uint32_t backends = 0;
+	uint64_t cum = 0;
+	struct sl_conn *c;
+	int i;
+
+	family(f, "sluice_connections", "gauge", "Open connections.");
+	fprintf(f, "sluice_connections %u\n", gw->nconns);
+	family(f, "sluice_connections_total", "counter", "Connections accepted.");
+	fprintf(f, "sluice_connections_total %llu\n", (unsigned long long)s->conns_total);
+	family(f, "sluice_published_events_total", "counter", "Events accepted from publishers.");
+	fprintf(f, "sluice_published_events_total %llu\n", (unsigned long long)s->published);
+	family(f, "sluice_publish_errors_total", "counter", "Publish requests refused, by kind.");
+	for (i = 0; i < SL_PUB_ERR__COUNT; i++)
+		fprintf(f, "sluice_publish_errors_total{kind=\"%s\"} %llu\n",
+			sl_publish_error_name((enum sl_publish_error)i),
+			(unsigned long long)s->publish_errors_by_kind[i]);
+	family(f, "sluice_delivered_events_total", "counter", "Events written to subscribers.");
+	fprintf(f, "sluice_delivered_events_total %llu\n", (unsigned long long)s->delivered);
+	family(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.");
+	fprintf(f, "sluice_evicted_total %llu\n", (unsigned long long)s->evicted);
+	family(f, "sluice_auth_failures_total", "counter", "Failed authentications by reason.");
+	for (i = 1; i < SL_AUTH_REASON_COUNT; i++)
+		fprintf(f, "sluice_auth_failures_total{reason=\"%s\"} %llu\n",
+			sl_auth_reason_name((enum sl_auth_reason)i),
+			(unsigned long long)s->auth_failures[i]);
+	family(f, "sluice_delivery_latency_seconds", "histogram",
+	       "Publish accepted to event written, per delivery.");
 	for (i = 0; i < SL_LAT_BUCKETS; i++) {
 		cum += h->count[i];
-		APPEND("sluice_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
-		       (double)sl_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+		fprintf(f, "sluice_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
+			(double)sl_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
 	}
-	APPEND("sluice_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-	       (unsigned long long)h->total);
-	APPEND("sluice_delivery_latency_seconds_sum %.9f\n", (double)h->sum_ns / 1e9);
-	APPEND("sluice_delivery_latency_seconds_count %llu\n", (unsigned long long)h->total);
+	fprintf(f, "sluice_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+		(unsigned long long)h->total);
+	fprintf(f, "sluice_delivery_latency_seconds_sum %.9f\n", (double)h->sum_ns / 1e9);
+	fprintf(f, "sluice_delivery_latency_seconds_count %llu\n", (unsigned long long)h->total);
 	for (c = gw->conns; c; c = c->next)
 		if (c->kind == SL_CONN_PUB && c->hello_done)
 			backends++;
-	APPEND("# HELP sluice_backends_connected Publishers connected (after hello).\n"
-	       "# TYPE sluice_backends_connected gauge\nsluice_backends_connected %u\n",
-	       backends);
-	if (!gw->kern)
-		return;
-	if (sl_kern_drops(gw->kern, drops) == 0) {
-		APPEND(
-		    "# HELP sluice_kernel_drops_total Events the kernel meter removed, by reason.\n"
-		    "# TYPE sluice_kernel_drops_total counter\n");
+	family(f, "sluice_backends_connected", "gauge", "Publishers connected (after hello).");
+	fprintf(f, "sluice_backends_connected %u\n", backends);
+	if (gw->kern && sl_kern_drops(gw->kern, drops) == 0) {
+		family(f, "sluice_kernel_drops_total", "counter",
+		       "Events the kernel meter removed, by reason.");
 		for (i = 1; i < SL_DROP__MAX; i++)
-			APPEND("sluice_kernel_drops_total{reason=\"%s\"} %llu\n",
-			       sl_drop_reason_name((enum sl_drop_reason)i),
-			       (unsigned long long)drops[i].frames);
+			fprintf(f, "sluice_kernel_drops_total{reason=\"%s\"} %llu\n",
+				sl_drop_reason_name((enum sl_drop_reason)i),
+				(unsigned long long)drops[i].frames);
 	}
-	APPEND("# HELP sluice_app_events_total Events delivered to an application, counted by the "
-	       "kernel.\n# TYPE sluice_app_events_total counter\n");
-	for (i = 0; i < gw->cfg->n_apps && i < SL_METRICS_MAX_APPS; i++) {
-		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
-		if (slot && sl_kern_app_usage(gw->kern, slot, &u) == 0)
-			APPEND("sluice_app_events_total{app=\"%s\"} %llu\n", gw->cfg->apps[i].id,
-			       (unsigned long long)u.events_total);
-	}
-	APPEND("# HELP sluice_app_bytes_total Bytes sent to an application, counted by the "
-	       "kernel.\n# TYPE sluice_app_bytes_total counter\n");
-	for (i = 0; i < gw->cfg->n_apps && i < SL_METRICS_MAX_APPS; i++) {
-		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
-		if (slot && sl_kern_app_usage(gw->kern, slot, &u) == 0)
-			APPEND("sluice_app_bytes_total{app=\"%s\"} %llu\n", gw->cfg->apps[i].id,
-			       (unsigned long long)u.bytes);
-	}
+	metrics_ranked(gw, f);
 }
 
 static void metrics(struct sl_conn *c)
 {
-	const struct sl_gateway_stats *s = &c->gw->stats;
-	char body[32768];
-	size_t used;
-	int r;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
 
-	snprintf(body, sizeof(body),
-		 "# HELP sluice_connections Open connections.\n"
-		 "# TYPE sluice_connections gauge\nsluice_connections %u\n"
-		 "# HELP sluice_connections_total Connections accepted.\n"
-		 "# TYPE sluice_connections_total counter\nsluice_connections_total %llu\n"
-		 "# HELP sluice_published_events_total Events accepted from publishers.\n"
-		 "# TYPE sluice_published_events_total counter\n"
-		 "sluice_published_events_total %llu\n"
-		 "# HELP sluice_publish_errors_total Publish requests refused.\n"
-		 "# TYPE sluice_publish_errors_total counter\nsluice_publish_errors_total %llu\n"
-		 "# HELP sluice_delivered_events_total Events written to subscribers.\n"
-		 "# TYPE sluice_delivered_events_total counter\n"
-		 "sluice_delivered_events_total %llu\n"
-		 "# HELP sluice_evicted_total Subscribers evicted as slow consumers.\n"
-		 "# TYPE sluice_evicted_total counter\nsluice_evicted_total %llu\n"
-		 "# HELP sluice_auth_failures_total Failed authentications by reason.\n"
-		 "# TYPE sluice_auth_failures_total counter\n",
-		 c->gw->nconns, (unsigned long long)s->conns_total,
-		 (unsigned long long)s->published, (unsigned long long)s->publish_errors,
-		 (unsigned long long)s->delivered, (unsigned long long)s->evicted);
-	for (r = 1; r < SL_AUTH_REASON_COUNT; r++) {
-		used = strlen(body);
-		snprintf(body + used, sizeof(body) - used,
-			 "sluice_auth_failures_total{reason=\"%s\"} %llu\n",
-			 sl_auth_reason_name((enum sl_auth_reason)r),
-			 (unsigned long long)s->auth_failures[r]);
+	if (!f) {
+		fail(c, 500, "internal", "out of memory", NULL);
+		return;
 	}
-	metrics_more(c->gw, body, sizeof(body));
+	metrics_write(c->gw, f);
+	if (fclose(f) || !body) {
+		free(body);
+		fail(c, 500, "internal", "out of memory", NULL);
+		return;
+	}
 	respond(c, 200, "text/plain; version=0.0.4", body);
+	free(body);
 }
 
 static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t head)
@@ -149,6 +233,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		return;
 	}
 	if (clen > c->gw->cfg->limits.max_frame_bytes) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_TOO_LARGE);
 		fail(c, 413, "payload_too_large", "payload over limits.max_frame_bytes", NULL);
 		return;
 	}
@@ -165,6 +250,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 			memcpy(topic, value, sizeof(topic));
 	}
 	if (!topic[0]) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request", "POST /v1/publish needs ?topic=TOPIC", NULL);
 		return;
 	}
@@ -181,6 +267,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		/* Bad names and wildcards get the router's 400 below, not a 403. */
 		if (!sl_topic_validate(topic, strlen(topic), false, NULL) &&
 		    !sl_auth_allows(&c->auth, true, topic)) {
+			sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
 			fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
 			return;
 		}

@@ -22,6 +22,7 @@
 #include "net/tls.h"
 #include "net/ws.h"
 #include "policy/policy.h"
+#include "route/journal.h"
 #include "route/router.h"
 #include "stats/stats.h"
 
@@ -82,6 +83,9 @@ struct sl_conn {
 	bool hello_done;
 	uint64_t last_ping_ns; /* publisher heartbeat (sl_mono_ns) */
 	uint64_t pub_ok, pub_errors;
+	/* Over the last whole second: events delivered (a backend: published), bytes written. */
+	uint64_t events_per_second, bytes_per_second, errors_per_second;
+	uint64_t events_at_tick, bytes_at_tick, errors_at_tick;
 };
 
 /* The daemon's view of an application, for graceful enforcement. */
@@ -89,12 +93,33 @@ struct sl_app_state {
 	uint32_t conns;	       /* subscriber connections open */
 	uint64_t window_start; /* UTC start of the quota window `events` counts in */
 	uint64_t events;       /* events queued to the application in that window */
+	/* Written to the application's subscribers since the start (the daemon's count). */
+	uint64_t events_written, bytes_written;
+	/* The kernel's counts (the daemon's with `bpf: off`) over the last whole second. */
+	uint64_t events_per_second, bytes_per_second;
+	uint64_t events_at_tick, bytes_at_tick;
+	bool rate_based;	  /* *_at_tick hold a first reading: the next tick gives a rate */
+	struct sl_series *series; /* per second for an hour; allocated on first traffic */
 };
+
+/* Why a publish was refused: the `kind` label of sluice_publish_errors_total. */
+enum sl_publish_error {
+	SL_PUB_ERR_MALFORMED = 0,	/* not a valid envelope / request */
+	SL_PUB_ERR_FORBIDDEN = 1,	/* the application may not publish on the topic */
+	SL_PUB_ERR_INVALID_TOPIC = 2,	/* not a subject, or a wildcard */
+	SL_PUB_ERR_TOO_LARGE = 3,	/* payload over limits.max_frame_bytes */
+	SL_PUB_ERR_TOO_MANY_TOPICS = 4, /* limits.max_topics reached */
+	SL_PUB_ERR_INTERNAL = 5,	/* out of memory */
+	SL_PUB_ERR__COUNT = 6,
+};
+
+const char *sl_publish_error_name(enum sl_publish_error kind);
 
 struct sl_gateway_stats {
 	uint64_t conns_total;
 	uint64_t published;
 	uint64_t publish_errors;
+	uint64_t publish_errors_by_kind[SL_PUB_ERR__COUNT];
 	uint64_t delivered;
 	uint64_t evicted;
 	uint64_t handshake_errors;
@@ -108,6 +133,7 @@ struct sl_gateway {
 	const struct sl_config *cfg; /* the config in force: the caller's, or a reload's */
 	struct sl_kern *kern;
 	struct sl_router *router;
+	struct sl_journal *journal; /* NULL: retention.journal off, or it could not open */
 	struct evconnlistener *sub_lst, *pub_lst, *admin_lst, *sub_tls_lst, *pub_tls_lst;
 	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
 	struct sl_tls_ctx *tls_ctx;
@@ -146,7 +172,8 @@ int sl_conn_meter(struct sl_conn *c, int framing);
 int sl_conn_send(struct sl_conn *c, const void *data, size_t len);
 int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);
 int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding enc);
-void sl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Counts one refused publish (the ones sl_gateway_publish refuses are counted there). */
+void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind);
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
 		       size_t len, uint64_t *seq, const char **why);
 /*

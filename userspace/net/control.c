@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -23,6 +25,7 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
+#include "net/log.h"
 #include "net/control.h"
 
 #define CONTROL_MAX_REQUEST 65536
@@ -49,6 +52,54 @@ static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app 
 			 kernel ? "kernel" : "daemon");
 }
 
+/* The per-second view of an application: its rate and its last minute. */
+static void app_rates(struct sl_gateway *gw, const struct sl_config_app *app, json_t *out)
+{
+	uint32_t slot = sl_gateway_slot_for(gw, app->id);
+	const struct sl_app_state *a = slot && gw->apps ? &gw->apps[slot] : NULL;
+	uint64_t ev60 = 0, by60 = 0;
+
+	if (!out)
+		return;
+	if (a && a->series)
+		sl_series_last(a->series, sl_now_ns() / 1000000000ull, 60, &ev60, &by60);
+	json_object_set_new(out, "events_per_second",
+			    json_integer((json_int_t)(a ? a->events_per_second : 0)));
+	json_object_set_new(out, "bytes_per_second",
+			    json_integer((json_int_t)(a ? a->bytes_per_second : 0)));
+	json_object_set_new(out, "events_last_minute", json_integer((json_int_t)ev60));
+	if (!gw->kern && a) {
+		/* Without the meter the daemon's writes are the only count. */
+		json_object_set_new(out, "events_total",
+				    json_integer((json_int_t)a->events_written));
+		json_object_set_new(out, "bytes", json_integer((json_int_t)a->bytes_written));
+	}
+}
+
+static json_t *app_json(struct sl_gateway *gw, const struct sl_config_app *app)
+{
+	json_t *out = app_usage_json(gw, app);
+
+	app_rates(gw, app, out);
+	return out;
+}
+
+/* `app series ID [SECONDS]`: events per complete second, oldest first. */
+static json_t *app_series(struct sl_gateway *gw, const struct sl_config_app *app, unsigned n)
+{
+	uint32_t slot = sl_gateway_slot_for(gw, app->id);
+	const struct sl_app_state *a = slot && gw->apps ? &gw->apps[slot] : NULL;
+	uint64_t now_s = sl_now_ns() / 1000000000ull, t;
+	json_t *arr = json_array();
+
+	for (t = now_s - n; arr && t < now_s; t++)
+		json_array_append_new(
+		    arr,
+		    json_integer((json_int_t)(a && a->series ? sl_series_at(a->series, t) : 0)));
+	return json_pack("{s:s, s:I, s:o}", "id", app->id, "start", (json_int_t)(now_s - n),
+			 "events_per_second", arr);
+}
+
 static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *id, const char **err)
 {
 	const struct sl_config_app *app = id ? sl_config_app_find(gw->cfg, id) : NULL;
@@ -60,16 +111,64 @@ static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *i
 	return app;
 }
 
+/* events and bytes: deliveries written to subscribers (one event to two clients is 2). */
 static json_t *topic_json(const struct sl_router_topic_stat *t)
 {
-	return json_pack("{s:s%, s:I, s:i, s:I}", "name", t->name, (size_t)t->name_len, "seq",
+	return json_pack("{s:s%, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "name", t->name,
+			 (size_t)t->name_len, "published", (json_int_t)t->seq, "seq",
 			 (json_int_t)t->seq, "retained", (int)t->retained, "oldest_seq",
-			 (json_int_t)t->oldest_seq);
+			 (json_int_t)t->oldest_seq, "events", (json_int_t)t->delivered.events,
+			 "bytes", (json_int_t)t->delivered.bytes, "events_per_second",
+			 (json_int_t)t->delivered.events_per_second, "bytes_per_second",
+			 (json_int_t)t->delivered.bytes_per_second);
 }
 
-static void topic_one(const struct sl_router_topic_stat *t, void *ctx)
+static json_t *publish_errors_json(const struct sl_gateway_stats *st)
 {
-	json_array_append_new(ctx, topic_json(t));
+	json_t *o = json_object();
+	int k;
+
+	for (k = 0; o && k < SL_PUB_ERR__COUNT; k++)
+		json_object_set_new(o, sl_publish_error_name((enum sl_publish_error)k),
+				    json_integer((json_int_t)st->publish_errors_by_kind[k]));
+	return o;
+}
+
+#define SLOW_CONSUMERS_SHOWN 10
+
+/*
+ * The subscribers with the most bytes still queued: the loop flushes every
+ * queue each iteration, so what remains is what the client's TCP would not take.
+ */
+static json_t *slow_consumers_json(struct sl_gateway *gw)
+{
+	const struct sl_conn *top[SLOW_CONSUMERS_SHOWN];
+	const struct sl_conn *c;
+	json_t *arr = json_array();
+	size_t n = 0, i, j;
+
+	for (c = gw->conns; c; c = c->next) {
+		if ((c->kind != SL_CONN_WS && c->kind != SL_CONN_SSE) || !c->q.bytes)
+			continue;
+		for (i = n; i > 0 && top[i - 1]->q.bytes < c->q.bytes; i--)
+			;
+		if (i >= SLOW_CONSUMERS_SHOWN)
+			continue;
+		j = n < SLOW_CONSUMERS_SHOWN ? n++ : n - 1;
+		for (; j > i; j--)
+			top[j] = top[j - 1];
+		top[i] = c;
+	}
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)top[i]->cookie, "app",
+			      sl_conn_app_id(top[i]), "queued_bytes", (json_int_t)top[i]->q.bytes,
+			      "over_soft_bound_ms",
+			      (json_int_t)(top[i]->soft_since_ns
+					       ? (sl_mono_ns() - top[i]->soft_since_ns) / 1000000
+					       : 0)));
+	return arr;
 }
 
 static json_t *stats_json(struct sl_gateway *gw)
@@ -131,8 +230,28 @@ static json_t *stats_json(struct sl_gateway *gw)
 				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000),
 				      "published", (json_int_t)c->pub_ok, "errors",
 				      (json_int_t)c->pub_errors));
+			json_object_set_new(json_array_get(backends, json_array_size(backends) - 1),
+					    "published_per_second",
+					    json_integer((json_int_t)c->events_per_second));
+			json_object_set_new(json_array_get(backends, json_array_size(backends) - 1),
+					    "errors_per_second",
+					    json_integer((json_int_t)c->errors_per_second));
 		}
 		json_object_set_new(out, "backends", backends);
+		json_object_set_new(out, "publish_errors_by_kind", publish_errors_json(st));
+		if (gw->journal) {
+			struct sl_journal_stats js;
+
+			sl_journal_get_stats(gw->journal, &js);
+			json_object_set_new(out, "journal",
+					    json_pack("{s:I, s:I, s:I, s:I, s:I}", "restored",
+						      (json_int_t)js.restored, "appended",
+						      (json_int_t)js.appended, "compactions",
+						      (json_int_t)js.compactions, "write_errors",
+						      (json_int_t)js.write_errors, "file_bytes",
+						      (json_int_t)js.file_bytes));
+		}
+		json_object_set_new(out, "slow_consumers", slow_consumers_json(gw));
 	}
 	return out;
 }
@@ -163,9 +282,86 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 			sl_sub_close(c, SL_WS_CLOSE_KICKED, reason);
 		else
 			sl_conn_finish(c);
-		sl_log("{\"msg\":\"conn_kicked\",\"id\":%llu,\"reason\":\"%s\"}", id, reason);
+		SL_INFO("{\"msg\":\"conn_kicked\",\"id\":%llu,\"reason\":\"%s\"}", id, reason);
 		return json_pack("{s:I, s:s}", "kicked", (json_int_t)id, "reason", reason);
 	}
+	*err = "no such connection";
+	return NULL;
+}
+
+/*
+ * One connection as `conn list` and `conn show` print it: the daemon's view
+ * (who, what, queued and written), the kernel meter's counts for the socket
+ * and, for `show`, what TCP says the client acknowledged.
+ */
+static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool detail)
+{
+	static const char *const kinds[] = { "http", "ws", "sse", "publisher", "admin" };
+	json_t *subs = json_array(), *o;
+	struct sl_sock st;
+	uint32_t i;
+
+	for (i = 0; subs && i < c->nsubs; i++)
+		json_array_append_new(subs, json_string(c->subs[i]));
+	o = json_pack("{s:I, s:s, s:s, s:i, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
+		      (json_int_t)c->cookie, "kind",
+		      c->kind <= SL_CONN_ADMIN ? kinds[c->kind] : "?", "peer", c->peer, "peer_port",
+		      (int)c->peer_port, "app", sl_conn_app_id(c), "subscriptions", subs,
+		      "queued_bytes", (json_int_t)c->q.bytes, "written_events",
+		      (json_int_t)c->events_out, "written_bytes", (json_int_t)c->bytes_out,
+		      "events_per_second", (json_int_t)c->events_per_second, "bytes_per_second",
+		      (json_int_t)c->bytes_per_second, "age_ms",
+		      (json_int_t)((sl_mono_ns() - c->opened_ns) / 1000000));
+	if (o && gw->kern && c->metered && sl_kern_sock_get(gw->kern, c->fd, &st) == 0) {
+		json_object_set_new(o, "events", json_integer((json_int_t)st.events));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
+		json_object_set_new(o, "replies", json_integer((json_int_t)st.replies));
+		json_object_set_new(o, "drops", json_integer((json_int_t)st.drops));
+	} else if (o) {
+		/* Without the meter the daemon's writes are the count (SPEC: bpf off). */
+		json_object_set_new(o, "events", json_integer((json_int_t)c->events_out));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)c->bytes_out));
+	}
+	if (o && detail) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		json_object_set_new(o, "source",
+				    json_string(gw->kern && c->metered ? "kernel" : "daemon"));
+		if (c->kind == SL_CONN_PUB)
+			json_object_set_new(
+			    o, "backend",
+			    json_pack("{s:s, s:I, s:I, s:I}", "name", c->name, "published",
+				      (json_int_t)c->pub_ok, "errors", (json_int_t)c->pub_errors,
+				      "heartbeat_age_ms",
+				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000)));
+		/* tcpi_bytes_acked: what the client's TCP confirmed, not what was written. */
+		if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			json_object_set_new(
+			    o, "tcp",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "bytes_acked",
+				      (json_int_t)ti.tcpi_bytes_acked, "bytes_received",
+				      (json_int_t)ti.tcpi_bytes_received, "rtt_us",
+				      (json_int_t)ti.tcpi_rtt, "retransmits",
+				      (json_int_t)ti.tcpi_total_retrans, "unacked",
+				      (json_int_t)ti.tcpi_unacked, "notsent_bytes",
+				      (json_int_t)ti.tcpi_notsent_bytes));
+	}
+	return o;
+}
+
+static const struct sl_conn *find_conn(struct sl_gateway *gw, const char *arg, const char **err)
+{
+	unsigned long long id;
+	const struct sl_conn *c;
+
+	if (!arg || sscanf(arg, "%llu", &id) != 1) {
+		*err = "a connection id is needed";
+		return NULL;
+	}
+	for (c = gw->conns; c; c = c->next)
+		if (c->cookie == id && !c->closing)
+			return c;
 	*err = "no such connection";
 	return NULL;
 }
@@ -177,7 +373,6 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
  */
 static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 {
-	static const char *const kinds[] = { "http", "ws", "sse", "publisher", "admin" };
 	char app[128] = "", topic[256] = "";
 	const char *nl = arg ? strchr(arg, '\n') : NULL;
 	json_t *out = json_array();
@@ -190,8 +385,6 @@ static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 			snprintf(topic, sizeof(topic), "%s", nl + 1);
 	}
 	for (c = gw->conns; out && c; c = c->next) {
-		struct sl_sock st;
-		json_t *subs, *o;
 		bool match = !topic[0];
 
 		if (app[0] && strcmp(sl_conn_app_id(c), app) != 0)
@@ -199,24 +392,60 @@ static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 		for (i = 0; !match && i < c->nsubs; i++)
 			match = sl_auth_pattern_covers(c->subs[i], topic) ||
 				strcmp(c->subs[i], topic) == 0;
-		if (!match)
-			continue;
-		subs = json_array();
-		for (i = 0; i < c->nsubs; i++)
-			json_array_append_new(subs, json_string(c->subs[i]));
-		o = json_pack(
-		    "{s:I, s:s, s:s, s:i, s:s, s:o, s:I, s:I, s:I}", "id", (json_int_t)c->cookie,
-		    "kind", c->kind <= SL_CONN_ADMIN ? kinds[c->kind] : "?", "peer", c->peer,
-		    "peer_port", (int)c->peer_port, "app", sl_conn_app_id(c), "subscriptions", subs,
-		    "queued_bytes", (json_int_t)c->q.bytes, "written_events",
-		    (json_int_t)c->events_out, "written_bytes", (json_int_t)c->bytes_out);
-		if (o && gw->kern && c->metered && sl_kern_sock_get(gw->kern, c->fd, &st) == 0) {
-			json_object_set_new(o, "events", json_integer((json_int_t)st.events));
-			json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
-			json_object_set_new(o, "drops", json_integer((json_int_t)st.drops));
-		}
-		json_array_append_new(out, o);
+		if (match)
+			json_array_append_new(out, conn_json(gw, c, false));
 	}
+	return out;
+}
+
+struct topic_top {
+	struct sl_router_topic_stat *v;
+	size_t n, cap;
+};
+
+static void topic_collect(const struct sl_router_topic_stat *t, void *ctx)
+{
+	struct topic_top *top = ctx;
+
+	if (top->n == top->cap) {
+		size_t cap = top->cap ? top->cap * 2 : 64;
+		struct sl_router_topic_stat *v = realloc(top->v, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		top->v = v;
+		top->cap = cap;
+	}
+	top->v[top->n++] = *t;
+}
+
+static int by_rate_desc(const void *a, const void *b)
+{
+	const struct sl_router_topic_stat *x = a, *y = b;
+
+	if (x->delivered.events_per_second != y->delivered.events_per_second)
+		return x->delivered.events_per_second < y->delivered.events_per_second ? 1 : -1;
+	if (x->delivered.events != y->delivered.events)
+		return x->delivered.events < y->delivered.events ? 1 : -1;
+	return 0;
+}
+
+/* `topic list`; arg "N" keeps the N busiest topics (events/s, then events), busiest first. */
+static json_t *topic_list(struct sl_gateway *gw, const char *arg)
+{
+	struct topic_top top = { 0 };
+	unsigned long n = 0;
+	json_t *out = json_array();
+	size_t i;
+
+	if (arg && arg[0])
+		n = strtoul(arg, NULL, 10);
+	sl_router_foreach_topic(gw->router, topic_collect, &top);
+	if (n)
+		qsort(top.v, top.n, sizeof(*top.v), by_rate_desc);
+	for (i = 0; out && i < top.n && (!n || i < n); i++)
+		json_array_append_new(out, topic_json(&top.v[i]));
+	free(top.v);
 	return out;
 }
 
@@ -230,14 +459,29 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 	if (!strcmp(op, "app.list")) {
 		out = json_array();
 		for (i = 0; out && i < gw->cfg->n_apps; i++)
-			json_array_append_new(out, app_usage_json(gw, &gw->cfg->apps[i]));
+			json_array_append_new(out, app_json(gw, &gw->cfg->apps[i]));
 		return out;
+	}
+	if (!strcmp(op, "app.series")) {
+		/* arg: "ID\nSECONDS" */
+		char id[256];
+		const char *nl = arg ? strchr(arg, '\n') : NULL;
+		unsigned long n = nl ? strtoul(nl + 1, NULL, 10) : 60;
+
+		snprintf(id, sizeof(id), "%.*s", nl ? (int)(nl - arg) : (int)strlen(arg ? arg : ""),
+			 arg ? arg : "");
+		if (n < 1 || n > SL_SERIES_SECONDS - 1) {
+			*err = "the series holds 1 to 3599 seconds";
+			return NULL;
+		}
+		app = find_app(gw, arg ? id : NULL, err);
+		return app ? app_series(gw, app, (unsigned)n) : NULL;
 	}
 	if (!strcmp(op, "app.usage") || !strcmp(op, "app.show")) {
 		app = find_app(gw, arg, err);
 		if (!app)
 			return NULL;
-		out = app_usage_json(gw, app);
+		out = app_json(gw, app);
 		if (out && !strcmp(op, "app.show")) {
 			json_t *sub = json_array(), *pub = json_array();
 
@@ -284,12 +528,8 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		}
 		return json_pack("{s:s, s:i}", "loaded", arg, "applications", (int)gw->cfg->n_apps);
 	}
-	if (!strcmp(op, "topic.list")) {
-		out = json_array();
-		if (out)
-			sl_router_foreach_topic(gw->router, topic_one, out);
-		return out;
-	}
+	if (!strcmp(op, "topic.list"))
+		return topic_list(gw, arg);
 	if (!strcmp(op, "topic.show")) {
 		struct sl_router_topic_stat t;
 
@@ -305,6 +545,11 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		return kick(gw, arg, err);
 	if (!strcmp(op, "conn.list"))
 		return conn_list(gw, arg);
+	if (!strcmp(op, "conn.show")) {
+		const struct sl_conn *c = find_conn(gw, arg, err);
+
+		return c ? conn_json(gw, c, true) : NULL;
+	}
 	*err = "unknown request";
 	return NULL;
 }

@@ -28,6 +28,7 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
+#include "net/log.h"
 #include "net/control.h"
 #include "net/gateway.h"
 #include "net/sse.h"
@@ -46,16 +47,6 @@ uint64_t sl_mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void sl_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static const char *kind_name(enum sl_conn_kind kind)
@@ -106,14 +97,19 @@ void sl_conn_close_now(struct sl_conn *c)
 	struct sl_conn **pp;
 
 	/* JSON-lines log: one line per connection close with its final counters. */
-	sl_log("{\"msg\":\"conn_close\",\"id\":%llu,\"kind\":\"%s\",\"peer\":\"%s:%u\","
-	       "\"app\":\"%s\",\"events\":%llu,\"bytes\":%llu,\"code\":%u,\"reason\":\"%s\","
-	       "\"duration_ms\":%llu}",
-	       (unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
-	       sl_conn_app_id(c), (unsigned long long)c->events_out,
-	       (unsigned long long)c->bytes_out, c->close_code,
-	       c->close_reason ? c->close_reason : "",
-	       (unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
+	SL_INFO("{\"msg\":\"conn_close\",\"id\":%llu,\"kind\":\"%s\",\"peer\":\"%s:%u\","
+		"\"app\":\"%s\",\"events\":%llu,\"bytes\":%llu,\"code\":%u,\"reason\":\"%s\","
+		"\"duration_ms\":%llu}",
+		(unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
+		sl_conn_app_id(c), (unsigned long long)c->events_out,
+		(unsigned long long)c->bytes_out, c->close_code,
+		c->close_reason ? c->close_reason : "",
+		(unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
+	if (c->kind == SL_CONN_PUB && c->hello_done)
+		SL_INFO("{\"msg\":\"backend_down\",\"id\":%llu,\"name\":\"%s\",\"published\":%llu,"
+			"\"errors\":%llu,\"reason\":\"%s\"}",
+			(unsigned long long)c->cookie, c->name, (unsigned long long)c->pub_ok,
+			(unsigned long long)c->pub_errors, c->close_reason ? c->close_reason : "");
 	if (c->in_flush_list) {
 		for (pp = &gw->flush_head; *pp; pp = &(*pp)->flush_next) {
 			if (*pp == c) {
@@ -164,13 +160,74 @@ static void conn_linger(struct sl_conn *c)
 	}
 }
 
-static void on_event_written(void *ctx, const struct sl_event *ev)
+static void on_event_written(void *ctx, const struct sl_event *ev, size_t len)
 {
 	struct sl_gateway *gw = ctx;
 	uint64_t now = sl_now_ns();
 
 	if (now > ev->ts_ns)
 		sl_latency_add(&gw->stats.latency, now - ev->ts_ns);
+	if (ev->counters) {
+		ev->counters->events++;
+		ev->counters->bytes += len;
+	}
+}
+
+static void journal_accept(const struct sl_event *ev, void *ctx)
+{
+	sl_journal_append(ctx, ev);
+}
+
+/*
+ * Restores the retention rings of the previous run and journals every
+ * accepted event from now on. Without a journal the gateway still runs;
+ * a restart then begins every topic's sequence again (clients get 410).
+ */
+static void open_journal(struct sl_gateway *gw)
+{
+	struct sl_journal_stats st;
+	char path[4096];
+	int ret;
+
+	if (!gw->cfg->retention.journal || !gw->cfg->state_dir)
+		return;
+	mkdir(gw->cfg->state_dir, 0700);
+	snprintf(path, sizeof(path), "%s/journal", gw->cfg->state_dir);
+	ret = sl_journal_open(path, gw->router, sl_now_ns(), &gw->journal);
+	if (ret) {
+		SL_ERROR("{\"msg\":\"journal_off\",\"path\":\"%s\",\"error\":\"%s\","
+			 "\"detail\":\"retained events will not survive a restart\"}",
+			 path, strerror(-ret));
+		return;
+	}
+	sl_journal_get_stats(gw->journal, &st);
+	SL_INFO("{\"msg\":\"journal_restored\",\"path\":\"%s\",\"events\":%llu,\"topics\":%zu,"
+		"\"torn_bytes\":%llu}",
+		path, (unsigned long long)st.restored, sl_router_topic_count(gw->router),
+		(unsigned long long)st.torn);
+	sl_router_set_accept_hook(gw->router, journal_accept, gw->journal);
+}
+
+/*
+ * Accepted events reach the journal before any byte about them (an event,
+ * an ack, a 202) leaves the process, so a killed daemon never reuses a
+ * sequence number somebody saw.
+ */
+static void journal_sync(struct sl_gateway *gw)
+{
+	struct sl_journal_stats st;
+	int ret;
+
+	if (!gw->journal || !sl_journal_pending(gw->journal))
+		return;
+	ret = sl_journal_sync(gw->journal, gw->router);
+	if (!ret)
+		return;
+	/* Once per failing run of writes (a full disk fails every flush). */
+	sl_journal_get_stats(gw->journal, &st);
+	if (st.write_errors == 1 || st.write_errors % 10000 == 0)
+		SL_ERROR("{\"msg\":\"journal_write_failed\",\"error\":\"%s\",\"failures\":%llu}",
+			 strerror(-ret), (unsigned long long)st.write_errors);
 }
 
 /* Returns -1 when the connection was closed. */
@@ -182,6 +239,7 @@ static int conn_flush(struct sl_conn *c)
 
 	if (c->write_closed)
 		return 0;
+	journal_sync(c->gw);
 	w = sl_outq_flush(&c->q, c->fd, &short_write, &events, on_event_written, c->gw);
 	if (w < 0) {
 		c->close_reason = "write failed";
@@ -194,6 +252,10 @@ static int conn_flush(struct sl_conn *c)
 			      (uint64_t)w);
 	c->events_out += events;
 	c->gw->stats.delivered += events;
+	if (c->slot && c->gw->apps) {
+		c->gw->apps[c->slot].events_written += events;
+		c->gw->apps[c->slot].bytes_written += (uint64_t)w;
+	}
 	if (short_write) {
 		/* The meter must re-sync before the retry (kern.h, sl_kern_sock_resync). */
 		if (c->metered && c->gw->kern)
@@ -331,7 +393,7 @@ int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding 
 			return ret;
 		at += chunk;
 	}
-	sl_outq_tail_is_event(&c->q);
+	sl_outq_tail_is_event(&c->q, ev, b->len);
 	return 0;
 }
 
@@ -557,7 +619,7 @@ static void on_accept_error(struct evconnlistener *lst, void *arg)
 
 	(void)arg;
 	/* Out of fds: back off instead of spinning on a listener that stays readable. */
-	sl_log("{\"msg\":\"accept_error\",\"error\":\"%s\"}", strerror(errno));
+	SL_ERROR("{\"msg\":\"accept_error\",\"error\":\"%s\"}", strerror(errno));
 	evconnlistener_disable(lst);
 	event_base_once(evconnlistener_get_base(lst), -1, EV_TIMEOUT, on_accept_resume, lst,
 			&pause);
@@ -596,14 +658,14 @@ static int bind_listener(struct sl_gateway *gw, const struct sl_config_addr *l,
 static void log_meter_close(void *ctx, const struct sl_close_record *r)
 {
 	(void)ctx;
-	sl_log("{\"msg\":\"meter_close\",\"id\":%llu,\"lport\":%u,\"rport\":%u,\"events\":%llu,"
-	       "\"replies\":%llu,\"bytes\":%llu,\"drops\":%llu,\"bytes_acked\":%llu,"
-	       "\"srtt_us\":%u,\"retrans\":%u,\"duration_ms\":%llu}",
-	       (unsigned long long)r->cookie, r->local_port, r->remote_port,
-	       (unsigned long long)r->events, (unsigned long long)r->replies,
-	       (unsigned long long)r->bytes, (unsigned long long)r->drops,
-	       (unsigned long long)r->bytes_acked, r->srtt_us, r->total_retrans,
-	       (unsigned long long)(r->duration_ns / 1000000));
+	SL_INFO("{\"msg\":\"meter_close\",\"id\":%llu,\"lport\":%u,\"rport\":%u,\"events\":%llu,"
+		"\"replies\":%llu,\"bytes\":%llu,\"drops\":%llu,\"bytes_acked\":%llu,"
+		"\"srtt_us\":%u,\"retrans\":%u,\"duration_ms\":%llu}",
+		(unsigned long long)r->cookie, r->local_port, r->remote_port,
+		(unsigned long long)r->events, (unsigned long long)r->replies,
+		(unsigned long long)r->bytes, (unsigned long long)r->drops,
+		(unsigned long long)r->bytes_acked, r->srtt_us, r->total_retrans,
+		(unsigned long long)(r->duration_ns / 1000000));
 }
 
 static void on_closes(evutil_socket_t fd, short what, void *arg)
@@ -627,6 +689,63 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 			sl_sub_heartbeat(c);
 }
 
+/*
+ * Once a second: the rates `sluicectl top`, `stats` and /metrics show, per
+ * topic, connection, backend and application, and each application's series.
+ * Applications count from the kernel's map when the meter runs (it sees what
+ * the socket took), else from the daemon's writes.
+ */
+static void tick_rates(struct sl_gateway *gw)
+{
+	uint64_t now_s = sl_now_ns() / 1000000000ull;
+	struct sl_conn *c;
+	uint32_t slot;
+
+	sl_router_tick_rates(gw->router);
+	for (c = gw->conns; c; c = c->next) {
+		uint64_t events = c->kind == SL_CONN_PUB ? c->pub_ok : c->events_out;
+
+		c->events_per_second = events - c->events_at_tick;
+		c->bytes_per_second = c->bytes_out - c->bytes_at_tick;
+		c->errors_per_second = c->pub_errors - c->errors_at_tick;
+		c->events_at_tick = events;
+		c->bytes_at_tick = c->bytes_out;
+		c->errors_at_tick = c->pub_errors;
+	}
+	if (!gw->apps)
+		return;
+	for (slot = 1; slot < SL_MAX_APPS; slot++) {
+		struct sl_app_state *a = &gw->apps[slot];
+		uint64_t events = a->events_written, bytes = a->bytes_written;
+		struct sl_app_usage u;
+
+		if (!gw->slot_ids || !gw->slot_ids[slot])
+			continue;
+		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
+			events = u.events_total;
+			bytes = u.bytes;
+		}
+		/*
+		 * The first tick sets the base (adopted kernel counts are history, not a
+		 * rate), as does a counter that went back (an `app usage` reset).
+		 */
+		if (!a->rate_based || a->events_at_tick > events || a->bytes_at_tick > bytes) {
+			a->events_per_second = a->bytes_per_second = 0;
+			a->rate_based = true;
+		} else {
+			a->events_per_second = events - a->events_at_tick;
+			a->bytes_per_second = bytes - a->bytes_at_tick;
+		}
+		if (!a->series && (a->events_per_second || a->bytes_per_second))
+			a->series = calloc(1, sizeof(*a->series));
+		if (a->series && (a->events_per_second || a->bytes_per_second))
+			sl_series_add(a->series, now_s - 1, a->events_per_second,
+				      a->bytes_per_second);
+		a->events_at_tick = events;
+		a->bytes_at_tick = bytes;
+	}
+}
+
 static void on_expire(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_gateway *gw = arg;
@@ -634,6 +753,7 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	sl_router_expire(gw->router, sl_now_ns());
+	tick_rates(gw);
 	check_soft_bounds(gw);
 	if (++gw->ticks % 10 == 0)
 		sl_gateway_save_state(gw);
@@ -657,7 +777,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	if (gw->shutting_down)
 		return;
 	gw->shutting_down = true;
-	sl_log("{\"msg\":\"shutdown\",\"signal\":%d,\"connections\":%u}", (int)sig, gw->nconns);
+	SL_LIFECYCLE("{\"msg\":\"shutdown\",\"signal\":%d,\"connections\":%u}", (int)sig,
+		     gw->nconns);
 	if (gw->sub_lst)
 		evconnlistener_disable(gw->sub_lst);
 	if (gw->pub_lst)
@@ -700,12 +821,13 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	if (sl_tls_ctx_new(&fresh, cfg->tls.cert_file, cfg->tls.key_file, cfg->tls.client_ca_file,
 			   err, sizeof(err))) {
-		sl_log("{\"msg\":\"reload_failed\",\"what\":\"tls\",\"detail\":\"%s\"}", err);
+		SL_ERROR("{\"msg\":\"reload_failed\",\"what\":\"tls\",\"detail\":\"%s\"}", err);
 		return;
 	}
 	sl_tls_ctx_free(gw->tls_ctx);
 	gw->tls_ctx = fresh;
-	sl_log("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}", cfg->tls.cert_file);
+	SL_LIFECYCLE("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}",
+		     cfg->tls.cert_file);
 }
 
 static void on_idle_check(evutil_socket_t fd, short what, void *arg)
@@ -736,6 +858,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	if (!gw)
 		return -ENOMEM;
 	gw->cfg = cfg;
+	sl_log_level = cfg->log.level;
 	gw->kern = kern;
 	gw->auth = auth;
 	gw->stats.series = calloc(1, sizeof(*gw->stats.series));
@@ -752,6 +875,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 		ret = -ENOMEM;
 		goto fail;
 	}
+	open_journal(gw);
 	{
 		struct sl_sse_buf hb = { 0 };
 
@@ -868,10 +992,12 @@ int sl_gateway_run(struct sl_gateway *gw)
 {
 	int ret;
 
-	sl_log("{\"msg\":\"ready\",\"subscribers\":%u,\"publishers\":%u,\"admin\":%u,"
-	       "\"subscribers_tls\":%u,\"publishers_tls\":%u,\"meter\":%s}",
-	       gw->sub_port, gw->pub_port, gw->admin_port, gw->sub_tls_port, gw->pub_tls_port,
-	       gw->kern ? "true" : "false");
+	/* Rates start from the counts as they are now (adopted pins included). */
+	tick_rates(gw);
+	SL_LIFECYCLE("{\"msg\":\"ready\",\"subscribers\":%u,\"publishers\":%u,\"admin\":%u,"
+		     "\"subscribers_tls\":%u,\"publishers_tls\":%u,\"meter\":%s}",
+		     gw->sub_port, gw->pub_port, gw->admin_port, gw->sub_tls_port, gw->pub_tls_port,
+		     gw->kern ? "true" : "false");
 	ret = event_base_dispatch(gw->base) < 0 ? -EIO : 0;
 	sl_gateway_save_state(gw);
 	return ret;
@@ -916,10 +1042,14 @@ void sl_gateway_free(struct sl_gateway *gw)
 		event_free(gw->drain_ev);
 	if (gw->idle_ev)
 		event_free(gw->idle_ev);
+	sl_journal_close(gw->journal, gw->router);
 	if (gw->router)
 		sl_router_free(gw->router);
 	free(gw->heartbeat.data);
 	free(gw->stats.series);
+	if (gw->apps)
+		for (uint32_t i = 0; i < SL_MAX_APPS; i++)
+			free(gw->apps[i].series);
 	free(gw->apps);
 	if (gw->slot_ids)
 		for (uint32_t i = 0; i < SL_MAX_APPS; i++)
@@ -936,6 +1066,24 @@ void sl_gateway_free(struct sl_gateway *gw)
 	free(gw);
 }
 
+const char *sl_publish_error_name(enum sl_publish_error kind)
+{
+	static const char *const names[SL_PUB_ERR__COUNT] = {
+		"malformed", "forbidden",	"invalid_topic",
+		"too_large", "too_many_topics", "internal",
+	};
+
+	return (unsigned int)kind < SL_PUB_ERR__COUNT ? names[kind] : "internal";
+}
+
+void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind)
+{
+	gw->stats.publish_errors++;
+	gw->stats
+	    .publish_errors_by_kind[(unsigned int)kind < SL_PUB_ERR__COUNT ? kind
+									   : SL_PUB_ERR_INTERNAL]++;
+}
+
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
 		       size_t len, uint64_t *seq, const char **why)
 {
@@ -943,21 +1091,23 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 
 	if (len > gw->cfg->limits.max_frame_bytes) {
 		*why = "payload over max_frame_bytes";
-		gw->stats.publish_errors++;
+		sl_gateway_publish_refused(gw, SL_PUB_ERR_TOO_LARGE);
 		return -EMSGSIZE;
 	}
 	ret = sl_router_publish(gw->router, topic, topic_len, data, len, sl_now_ns(),
 				sl_sub_deliver, gw, seq);
-	if (ret == -EINVAL)
+	if (ret == -EINVAL) {
 		*why = "invalid topic (NATS-style subject, no wildcards)";
-	else if (ret == -ENOSPC)
+		sl_gateway_publish_refused(gw, SL_PUB_ERR_INVALID_TOPIC);
+	} else if (ret == -ENOSPC) {
 		*why = "too many topics (limits.max_topics)";
-	else if (ret)
+		sl_gateway_publish_refused(gw, SL_PUB_ERR_TOO_MANY_TOPICS);
+	} else if (ret) {
 		*why = "internal error";
-	if (ret)
-		gw->stats.publish_errors++;
-	else
+		sl_gateway_publish_refused(gw, SL_PUB_ERR_INTERNAL);
+	} else {
 		gw->stats.published++;
+	}
 	return ret;
 }
 
@@ -1101,8 +1251,8 @@ static int authenticate(struct sl_conn *c, const struct sl_http_request *req, co
 
 			gw->stats.auth_failures[r < SL_AUTH_REASON_COUNT ? r : SL_AUTH_INTERNAL]++;
 			/* Logged without the credential: only the reason and the peer. */
-			sl_log("{\"msg\":\"auth_failed\",\"reason\":\"%s\",\"peer\":\"%s:%u\"}",
-			       sl_auth_reason_name(r), c->peer, c->peer_port);
+			SL_WARN("{\"msg\":\"auth_failed\",\"reason\":\"%s\",\"peer\":\"%s:%u\"}",
+				sl_auth_reason_name(r), c->peer, c->peer_port);
 			sl_auth_result_fini(&c->auth);
 			memset(&c->auth, 0, sizeof(c->auth));
 			*status = 401;
@@ -1116,9 +1266,9 @@ static int authenticate(struct sl_conn *c, const struct sl_http_request *req, co
 		if (c->auth.app)
 			return 0;
 		gw->stats.auth_failures[SL_AUTH_UNKNOWN_KEY]++;
-		sl_log("{\"msg\":\"auth_failed\",\"reason\":\"unknown_certificate\","
-		       "\"peer\":\"%s:%u\"}",
-		       c->peer, c->peer_port);
+		SL_WARN("{\"msg\":\"auth_failed\",\"reason\":\"unknown_certificate\","
+			"\"peer\":\"%s:%u\"}",
+			c->peer, c->peer_port);
 		*status = 401;
 		*why = "the client certificate names no application";
 		return -EACCES;
@@ -1404,8 +1554,8 @@ void sl_gateway_save_state(struct sl_gateway *gw)
 	json_object_set_new(doc, "apps", apps);
 	mkdir(gw->cfg->state_dir, 0700);
 	if (json_dump_file(doc, tmp, JSON_COMPACT) || rename(tmp, path))
-		sl_log("{\"msg\":\"state_save_failed\",\"path\":\"%s\",\"error\":\"%s\"}", path,
-		       strerror(errno));
+		SL_ERROR("{\"msg\":\"state_save_failed\",\"path\":\"%s\",\"error\":\"%s\"}", path,
+			 strerror(errno));
 	json_decref(doc);
 }
 
@@ -1437,8 +1587,8 @@ static void restore_state(struct sl_gateway *gw)
 		u.events_total = (uint64_t)json_integer_value(json_object_get(a, "events_total"));
 		u.bytes = (uint64_t)json_integer_value(json_object_get(a, "bytes"));
 		if (sl_kern_app_restore(gw->kern, slot, &u) == 0)
-			sl_log("{\"msg\":\"quota_restored\",\"app\":\"%s\",\"events\":%llu}",
-			       gw->cfg->apps[i].id, (unsigned long long)u.events);
+			SL_INFO("{\"msg\":\"quota_restored\",\"app\":\"%s\",\"events\":%llu}",
+				gw->cfg->apps[i].id, (unsigned long long)u.events);
 	}
 	json_decref(doc);
 }
@@ -1514,9 +1664,9 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		{
 			char *list = json_dumps(problems, JSON_COMPACT);
 
-			sl_log("{\"msg\":\"reload_failed\",\"what\":\"policy\",\"problems\":%s,"
-			       "\"detail\":\"nothing was changed\"}",
-			       list ? list : "[]");
+			SL_ERROR("{\"msg\":\"reload_failed\",\"what\":\"policy\",\"problems\":%s,"
+				 "\"detail\":\"nothing was changed\"}",
+				 list ? list : "[]");
 			free(list);
 		}
 		if (problems_out)
@@ -1557,6 +1707,7 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 	}
 	/* Swap, then re-plan the moved connections against the new plans. */
 	gw->cfg = cfg;
+	sl_log_level = cfg->log.level;
 	gw->auth = auth;
 	gw->policy = policy;
 	sl_policy_free(gw->own_policy);
@@ -1592,8 +1743,10 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 			sl_kern_sock_set_plan(gw->kern, c->fd, &sc);
 		}
 	}
-	sl_log("{\"msg\":\"reload\",\"what\":\"policy\",\"applications\":%u,"
-	       "\"connections_moved\":%u,\"connections_closed\":%u}",
-	       cfg->n_apps, moved, closed);
+	/* Rates start from the counts as they are now (adopted pins included). */
+	tick_rates(gw);
+	SL_LIFECYCLE("{\"msg\":\"reload\",\"what\":\"policy\",\"applications\":%u,"
+		     "\"connections_moved\":%u,\"connections_closed\":%u}",
+		     cfg->n_apps, moved, closed);
 	return 0;
 }

@@ -71,6 +71,7 @@ int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding 
 	it->ev = sl_event_ref(ev);
 	it->owned = NULL;
 	it->is_event = 1;
+	it->event_len = b->len;
 	q->count++;
 	q->bytes += b->len;
 	return 0;
@@ -117,14 +118,21 @@ void sl_outq_drop_unsent(struct sl_outq *q)
 	}
 }
 
-void sl_outq_tail_is_event(struct sl_outq *q)
+void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_len)
 {
-	if (q->count)
-		q->items[(q->head + q->count - 1) % q->cap].is_event = 1;
+	struct sl_outq_item *it;
+
+	if (!q->count)
+		return;
+	it = &q->items[(q->head + q->count - 1) % q->cap];
+	it->is_event = 1;
+	it->event_len = frame_len;
+	if (!it->ev)
+		it->ev = sl_event_ref(ev);
 }
 
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      void (*on_event)(void *ctx, const struct sl_event *ev), void *ctx)
+		      void (*on_event)(void *ctx, const struct sl_event *ev, size_t len), void *ctx)
 {
 	struct iovec iov[OUTQ_IOV];
 	size_t total = 0, offered, left;
@@ -167,8 +175,8 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 			left -= rest;
 			if (it->is_event && events_done)
 				(*events_done)++;
-			if (it->ev && on_event)
-				on_event(ctx, it->ev);
+			if (it->ev && it->is_event && on_event)
+				on_event(ctx, it->ev, it->event_len);
 			item_release(it);
 			q->head = (q->head + 1) % q->cap;
 			q->count--;

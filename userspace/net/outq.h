@@ -19,6 +19,7 @@ struct sl_outq_item {
 	struct sl_event *ev; /* holds a reference when the bytes are an event's */
 	uint8_t *owned;	     /* private copy, freed when written */
 	uint8_t is_event;    /* counts as a delivered event once fully written */
+	size_t event_len;    /* the event's encoded bytes (TLS: before encryption) */
 };
 
 struct sl_outq {
@@ -46,8 +47,11 @@ int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len);
  */
 void sl_outq_drop_unsent(struct sl_outq *q);
 
-/* The last queued item completes an event (TLS: its last record). */
-void sl_outq_tail_is_event(struct sl_outq *q);
+/*
+ * The last queued item completes event ev (TLS: its last record), whose
+ * encoding was frame_len bytes before encryption.
+ */
+void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_len);
 
 /*
  * Writes as much as the socket takes with writev (up to 64 items a call,
@@ -55,9 +59,10 @@ void sl_outq_tail_is_event(struct sl_outq *q);
  * -errno on a hard error. *short_write is set when the kernel took less than
  * offered (EAGAIN included): the caller must resync the meter (kern.h) and
  * wait for POLLOUT. *events_done counts event items completed; on_event (when
- * not NULL) sees each shared event whose last byte just went out.
+ * not NULL) sees each event whose last byte just went out, with its length.
  */
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      void (*on_event)(void *ctx, const struct sl_event *ev), void *ctx);
+		      void (*on_event)(void *ctx, const struct sl_event *ev, size_t len),
+		      void *ctx);
 
 #endif

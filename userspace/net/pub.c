@@ -12,6 +12,7 @@
 #include <msgpack.h>
 
 #include "net/conn.h"
+#include "net/log.h"
 #include "proto/envelope.h"
 #include "route/topic.h"
 
@@ -85,7 +86,8 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 
 	msgpack_unpacked_init(&scratch);
 	if (sl_envelope_decode(p, len, &m, &scratch, &why)) {
-		c->gw->stats.publish_errors++;
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		c->pub_errors++;
 		pub_err(c, false, 0, 400, why ? why : "invalid msgpack envelope");
 		if (!c->hello_done)
 			sl_conn_finish(c);
@@ -109,8 +111,8 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 		c->hello_done = true;
 		c->last_ping_ns = sl_mono_ns();
 		evtimer_del(c->timer);
-		sl_log("{\"msg\":\"backend_up\",\"id\":%llu,\"name\":\"%s\",\"peer\":\"%s:%u\"}",
-		       (unsigned long long)c->cookie, c->name, c->peer, c->peer_port);
+		SL_INFO("{\"msg\":\"backend_up\",\"id\":%llu,\"name\":\"%s\",\"peer\":\"%s:%u\"}",
+			(unsigned long long)c->cookie, c->name, c->peer, c->peer_port);
 		pub_simple(c, "ok");
 		goto out;
 	}
@@ -129,7 +131,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			if (!sl_topic_is_pattern(topic, m.topic_len) &&
 			    !sl_topic_validate(topic, m.topic_len, false, NULL) &&
 			    !sl_auth_allows(&c->auth, true, topic)) {
-				c->gw->stats.publish_errors++;
+				sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
 				c->pub_errors++;
 				if (m.has_id)
 					pub_err(c, true, m.id, 403,

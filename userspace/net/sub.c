@@ -13,6 +13,7 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
+#include "net/log.h"
 #include "net/sse.h"
 #include "proto/envelope.h"
 #include "route/topic.h"
@@ -96,6 +97,9 @@ static int add_sub(struct sl_conn *c, const char *pattern)
 		return ret;
 	}
 	c->subs[c->nsubs++] = copy;
+	/* Patterns passed the topic validator, so they need no JSON escaping. */
+	SL_DEBUG("{\"msg\":\"subscribe\",\"id\":%llu,\"topic\":\"%s\"}",
+		 (unsigned long long)c->cookie, copy);
 	return 0;
 }
 
@@ -106,6 +110,8 @@ static int del_sub(struct sl_conn *c, const char *pattern)
 	for (i = 0; i < c->nsubs; i++) {
 		if (strcmp(c->subs[i], pattern) == 0) {
 			sl_router_unsubscribe(c->gw->router, c->subs[i], c);
+			SL_DEBUG("{\"msg\":\"unsubscribe\",\"id\":%llu,\"topic\":\"%s\"}",
+				 (unsigned long long)c->cookie, c->subs[i]);
 			free(c->subs[i]);
 			c->subs[i] = c->subs[--c->nsubs];
 			return 0;
@@ -186,8 +192,8 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 	 * TLS records cannot be dropped once encrypted, so TLS keeps its queue.
 	 */
 	if (code == SL_WS_CLOSE_SLOW_CONSUMER) {
-		sl_log("{\"msg\":\"evicted\",\"id\":%llu,\"queued_bytes\":%zu,\"app\":\"%s\"}",
-		       (unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c));
+		SL_WARN("{\"msg\":\"evicted\",\"id\":%llu,\"queued_bytes\":%zu,\"app\":\"%s\"}",
+			(unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c));
 		if (!c->tls)
 			sl_outq_drop_unsent(&c->q);
 	}
@@ -325,12 +331,14 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 
 	if (m->topic_len > SL_TOPIC_MAX_LEN ||
 	    sl_topic_validate(m->topic, m->topic_len, false, &why)) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_INVALID_TOPIC);
 		ws_reply_err(c, m->has_id, m->id, 400, why ? why : "topic too long");
 		return;
 	}
 	memcpy(topic, m->topic, m->topic_len);
 	topic[m->topic_len] = '\0';
 	if (!sl_auth_allows(&c->auth, true, topic)) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
 		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to publish on this topic");
 		return;
 	}
@@ -471,7 +479,7 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 	evtimer_del(c->timer);
 	sl_conn_meter(c, SL_FRAMING_WS);
 	sl_conn_started(c);
-	sl_log(
+	SL_INFO(
 	    "{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"ws\",\"peer\":\"%s:%u\",\"app\":\"%s\"}",
 	    (unsigned long long)c->cookie, c->peer, c->peer_port, sl_conn_app_id(c));
 	sl_conn_schedule_flush(c);
@@ -576,9 +584,9 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			goto out;
 		}
 	}
-	sl_log("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"sse\",\"peer\":\"%s:%u\",\"app\":\"%"
-	       "s\"}",
-	       (unsigned long long)c->cookie, c->peer, c->peer_port, sl_conn_app_id(c));
+	SL_INFO("{\"msg\":\"conn_open\",\"id\":%llu,\"kind\":\"sse\",\"peer\":\"%s:%u\",\"app\":\"%"
+		"s\"}",
+		(unsigned long long)c->cookie, c->peer, c->peer_port, sl_conn_app_id(c));
 	c->in_len = 0;
 	sl_conn_schedule_flush(c);
 out:

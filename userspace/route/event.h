@@ -23,6 +23,16 @@ struct sl_bytes {
 	size_t len;
 };
 
+/*
+ * Deliveries of a topic's events, counted by the transport as each one's
+ * last byte is written, and their rate over the last whole second.
+ */
+struct sl_topic_counters {
+	uint64_t events, bytes;
+	uint64_t events_per_second, bytes_per_second;
+	uint64_t events_at_tick, bytes_at_tick; /* the counts at the last rate tick */
+};
+
 struct sl_event {
 	uint32_t refs;
 	uint32_t topic_len;
@@ -30,6 +40,7 @@ struct sl_event {
 	uint64_t gseq;	   /* per gateway: acceptance order across topics (SSE resume) */
 	uint64_t ts_ns;	   /* UNIX time the gateway accepted it */
 	const char *topic; /* owned by the router's topic, which outlives its events */
+	struct sl_topic_counters *counters; /* the topic's; NULL for events outside a router */
 	size_t len;
 	struct sl_bytes enc[SL_ENC__MAX];
 	uint8_t data[]; /* the payload as published */

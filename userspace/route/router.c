@@ -16,6 +16,7 @@ struct route_topic {
 	uint64_t seq;	    /* last seq assigned */
 	uint64_t last_gseq; /* gseq of that event, known even once it left the ring */
 	struct sl_ring ring;
+	struct sl_topic_counters counters;
 	uint32_t len;
 	char name[]; /* NUL-terminated; events point here, so it never moves */
 };
@@ -32,6 +33,8 @@ struct sl_router {
 	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
 	uint64_t seed;
 	bool busy; /* inside a callback: the structures being walked must not change */
+	void (*on_accept)(const struct sl_event *ev, void *ctx);
+	void *accept_ctx;
 };
 
 struct sl_router *sl_router_new(const struct sl_router_opts *opts)
@@ -224,12 +227,15 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 	d.ev = sl_event_new(t->name, t->len, data, len, t->seq + 1, router->gseq + 1, now_ns);
 	if (!d.ev)
 		return -ENOMEM;
+	d.ev->counters = &t->counters;
 	t->seq = d.ev->seq;
 	t->last_gseq = router->gseq = d.ev->gseq;
 
 	/* Ageing here too keeps a busy topic's ring tight between periodic sweeps. */
 	sl_ring_expire(&t->ring, now_ns, router->opts.ring_age_ns);
 	sl_ring_push(&t->ring, d.ev);
+	if (router->on_accept)
+		router->on_accept(d.ev, router->accept_ctx);
 	if (deliver) {
 		router->busy = true;
 		sl_trie_match(router->subs, t->name, deliver_one, &d);
@@ -401,6 +407,7 @@ static void stat_fill(const struct route_topic *t, struct sl_router_topic_stat *
 	stat->retained = t->ring.count;
 	stat->seq = t->seq;
 	stat->oldest_seq = t->ring.count ? sl_ring_at(&t->ring, 0)->seq : 0;
+	stat->delivered = t->counters;
 }
 
 void sl_router_foreach_topic(const struct sl_router *router,
@@ -425,4 +432,91 @@ int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 		return -ENOENT;
 	stat_fill(t, stat);
 	return 0;
+}
+
+void sl_router_tick_rates(struct sl_router *router)
+{
+	uint32_t i;
+
+	for (i = 0; i < router->ntopics; i++) {
+		struct sl_topic_counters *k = &router->topics[i]->counters;
+
+		k->events_per_second = k->events - k->events_at_tick;
+		k->bytes_per_second = k->bytes - k->bytes_at_tick;
+		k->events_at_tick = k->events;
+		k->bytes_at_tick = k->bytes;
+	}
+}
+
+int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_len,
+		      const void *data, size_t len, uint64_t seq, uint64_t gseq, uint64_t ts_ns,
+		      uint64_t now_ns)
+{
+	struct route_topic *t;
+	struct sl_event *ev;
+	uint64_t hash;
+	int err;
+
+	if (router->busy)
+		return -EBUSY;
+	if (!seq || sl_topic_validate(topic, topic_len, false, NULL))
+		return -EINVAL;
+	hash = topic_hash(router, topic, topic_len);
+	t = topic_find(router, topic, topic_len, hash);
+	if (!t) {
+		err = topic_create(router, topic, topic_len, hash, &t);
+		if (err)
+			return err;
+	}
+	if (seq <= t->seq)
+		return -EALREADY;
+	if (!data || seq > t->seq + 1) {
+		/* What came before seq is not here: resuming from before it is a gap. */
+		t->ring.dropped_seq = seq - (data ? 1 : 0);
+		t->ring.dropped_gseq = gseq - (data ? 1 : 0);
+	}
+	t->seq = seq;
+	t->last_gseq = gseq;
+	if (gseq > router->gseq)
+		router->gseq = gseq;
+	if (!data)
+		return 0;
+	ev = sl_event_new(t->name, t->len, data, len, seq, gseq, ts_ns);
+	if (!ev)
+		return -ENOMEM;
+	ev->counters = &t->counters;
+	sl_ring_push(&t->ring, ev);
+	sl_ring_expire(&t->ring, now_ns, router->opts.ring_age_ns);
+	sl_event_unref(ev);
+	return 0;
+}
+
+void sl_router_foreach_retained(const struct sl_router *router,
+				void (*cb)(const char *topic, uint32_t topic_len, uint64_t seq,
+					   uint64_t gseq, const struct sl_event *ev, void *ctx),
+				void *ctx)
+{
+	uint32_t i, k;
+
+	for (i = 0; i < router->ntopics; i++) {
+		const struct route_topic *t = router->topics[i];
+
+		if (!t->ring.count) {
+			if (t->seq)
+				cb(t->name, t->len, t->seq, t->last_gseq, NULL, ctx);
+			continue;
+		}
+		for (k = 0; k < t->ring.count; k++) {
+			const struct sl_event *ev = sl_ring_at(&t->ring, k);
+
+			cb(t->name, t->len, ev->seq, ev->gseq, ev, ctx);
+		}
+	}
+}
+
+void sl_router_set_accept_hook(struct sl_router *router,
+			       void (*on_accept)(const struct sl_event *ev, void *ctx), void *ctx)
+{
+	router->on_accept = on_accept;
+	router->accept_ctx = ctx;
 }

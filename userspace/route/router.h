@@ -36,6 +36,7 @@ struct sl_router_topic_stat {
 	uint32_t retained;   /* events in the ring */
 	uint64_t seq;	     /* last seq assigned; 0 before the first event */
 	uint64_t oldest_seq; /* seq of the oldest retained event; 0 when none */
+	struct sl_topic_counters delivered;
 };
 
 struct sl_router;
@@ -107,5 +108,37 @@ void sl_router_foreach_topic(const struct sl_router *router,
 /* Fills *stat for the NUL-terminated topic name; -ENOENT when unknown. */
 int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 			 struct sl_router_topic_stat *stat);
+
+/*
+ * on_accept (NULL: none) sees each event sl_router_publish accepts, once it
+ * is numbered and retained and before any subscriber gets it (the journal).
+ */
+void sl_router_set_accept_hook(struct sl_router *router,
+			       void (*on_accept)(const struct sl_event *ev, void *ctx), void *ctx);
+
+/*
+ * Puts back an event a previous run accepted (the retention journal):
+ * the topic continues from seq and the router's gseq from gseq. data NULL
+ * restores only the numbers (a topic whose ring had emptied). A jump in seq
+ * is recorded as a gap, so resuming from before it answers -ERANGE. Events
+ * older than the age bound (by now_ns) are not retained. Returns 0,
+ * -EALREADY (seq not after the topic's), -EINVAL, -ENOSPC or -ENOMEM.
+ */
+int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_len,
+		      const void *data, size_t len, uint64_t seq, uint64_t gseq, uint64_t ts_ns,
+		      uint64_t now_ns);
+
+/*
+ * For the journal's rewrite: calls cb for every retained event of every
+ * topic, oldest first per topic, and once with ev NULL for a topic that
+ * retains nothing, with its last seq and gseq.
+ */
+void sl_router_foreach_retained(const struct sl_router *router,
+				void (*cb)(const char *topic, uint32_t topic_len, uint64_t seq,
+					   uint64_t gseq, const struct sl_event *ev, void *ctx),
+				void *ctx);
+
+/* Turns each topic's delivery counts into its rate; call it once a second. */
+void sl_router_tick_rates(struct sl_router *router);
 
 #endif

@@ -76,3 +76,10 @@ void sl_series_last(const struct sl_series *s, uint64_t now_s, unsigned n, uint6
 		*bytes += s->bytes[t % SL_SERIES_SECONDS];
 	}
 }
+
+uint64_t sl_series_at(const struct sl_series *s, uint64_t t)
+{
+	if (t > s->second || s->second - t >= SL_SERIES_SECONDS)
+		return 0;
+	return s->events[t % SL_SERIES_SECONDS];
+}

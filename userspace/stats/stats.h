@@ -40,4 +40,7 @@ void sl_series_add(struct sl_series *s, uint64_t now_s, uint64_t events, uint64_
 void sl_series_last(const struct sl_series *s, uint64_t now_s, unsigned n, uint64_t *events,
 		    uint64_t *bytes);
 
+/* Events counted in Unix second t; 0 when t is not in the series. */
+uint64_t sl_series_at(const struct sl_series *s, uint64_t t);
+
 #endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The retention journal: every accepted event appended to a file in the
+ * state directory before any subscriber or publisher sees an answer about
+ * it, so that a daemon killed with SIGKILL restarts with its retention
+ * rings and sequence numbers where they were and clients resume without
+ * loss or duplicates. The page cache keeps what write() took when the
+ * process dies; a machine crash may lose the last events (no fsync per
+ * event: its cost would be per publish).
+ *
+ * File: "SLJ1" then records, each
+ *   u32 body_len | u32 check (FNV-1a of the body) | body
+ *   body = u64 seq | u64 gseq | u64 ts_ns | u16 topic_len | topic | data
+ * all little-endian. A torn last record (killed mid-write) is dropped.
+ * The file is rewritten from the rings at open and when it has grown to
+ * several times what the rings hold (compaction).
+ */
+#ifndef SLUICE_ROUTE_JOURNAL_H
+#define SLUICE_ROUTE_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "route/event.h"
+#include "route/router.h"
+
+struct sl_journal;
+
+struct sl_journal_stats {
+	uint64_t restored;     /* events put back into rings at open */
+	uint64_t torn;	       /* bytes of a damaged tail dropped at open */
+	uint64_t appended;     /* events appended since open */
+	uint64_t compactions;  /* rewrites since open */
+	uint64_t write_errors; /* failed writes (the journal then stops: see sl_journal_ok) */
+	uint64_t file_bytes;   /* the file's size now */
+};
+
+/*
+ * Restores the events of an existing journal at path into router (as
+ * sl_router_restore, ageing by now_ns), rewrites the file from the rings and
+ * opens it for appending. A missing file is an empty journal. Returns 0 or
+ * -errno (the router may then hold part of the journal).
+ */
+int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
+		    struct sl_journal **out);
+
+/* Buffers ev's record; sl_journal_sync writes it. */
+void sl_journal_append(struct sl_journal *j, const struct sl_event *ev);
+
+/* True when records are buffered and not yet written. */
+int sl_journal_pending(const struct sl_journal *j);
+
+/*
+ * Writes the buffered records (one write), compacting first when the file
+ * has grown past its bound. Call before anything about those events leaves
+ * the process. Returns 0 or -errno.
+ */
+int sl_journal_sync(struct sl_journal *j, struct sl_router *router);
+
+void sl_journal_get_stats(const struct sl_journal *j, struct sl_journal_stats *st);
+
+/* Writes what is buffered and closes. NULL is a no-op. */
+void sl_journal_close(struct sl_journal *j, struct sl_router *router);
+
+#endif
