@@ -576,6 +576,16 @@ static void refuse(int fd, int status, const char *code, const char *detail, con
 	close(fd);
 }
 
+static uint32_t count_kind(const struct sl_gateway *gw, enum sl_conn_kind kind)
+{
+	const struct sl_conn *c;
+	uint32_t n = 0;
+
+	for (c = gw->conns; c; c = c->next)
+		n += c->kind == kind;
+	return n;
+}
+
 static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
@@ -596,9 +606,25 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 			refuse(fd, 503, "shutting_down", "the gateway is shutting down", NULL);
 		return;
 	}
-	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections && !tls) {
-		refuse(fd, 429, "connection_limit", "the gateway's connection limit is reached",
-		       "Retry-After: 1\r\n");
+	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections) {
+		/* A TLS client cannot read a plaintext answer: it is closed. */
+		if (tls)
+			close(fd);
+		else
+			refuse(fd, 429, "connection_limit",
+			       "the gateway's connection limit is reached", "Retry-After: 1\r\n");
+		gw->stats.refused++;
+		return;
+	}
+	if (kind == SL_CONN_PUB && count_kind(gw, SL_CONN_PUB) >= gw->cfg->limits.max_publishers) {
+		/* The native protocol has no answer before hello: the publisher sees a close. */
+		close(fd);
+		gw->stats.refused++;
+		if (gw->stats.refused == 1 || gw->stats.refused % 1000 == 0)
+			SL_WARN(
+			    "{\"msg\":\"publisher_refused\",\"reason\":\"limits.max_publishers\","
+			    "\"refused\":%llu}",
+			    (unsigned long long)gw->stats.refused);
 		return;
 	}
 	c = conn_new(gw, fd, kind, tls, sa);
@@ -617,9 +643,15 @@ static void on_accept_error(struct evconnlistener *lst, void *arg)
 {
 	struct timeval pause = { 0, 100000 };
 
-	(void)arg;
+	struct sl_gateway *gw = arg;
+	int e = errno;
+
 	/* Out of fds: back off instead of spinning on a listener that stays readable. */
-	SL_ERROR("{\"msg\":\"accept_error\",\"error\":\"%s\"}", strerror(errno));
+	gw->stats.accept_pauses++;
+	if (gw->stats.accept_pauses == 1 || gw->stats.accept_pauses % 100 == 0)
+		SL_ERROR("{\"msg\":\"accept_error\",\"error\":\"%s\",\"pauses\":%llu,"
+			 "\"detail\":\"accepting paused for 100ms each time\"}",
+			 strerror(e), (unsigned long long)gw->stats.accept_pauses);
 	evconnlistener_disable(lst);
 	event_base_once(evconnlistener_get_base(lst), -1, EV_TIMEOUT, on_accept_resume, lst,
 			&pause);

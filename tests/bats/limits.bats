@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# Resource limits against hostile or runaway clients: each limit holds, is
+# answered clearly, and costs the other clients nothing.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+	sl_setup_instance
+}
+
+teardown() {
+	sl_stop_gateway
+	sl_teardown_instance
+}
+
+# A normal subscriber still gets a published event.
+served() {
+	$PY "$CLIENT" ws-sub "$WS" ok.t --count 1 --timeout 5 --ready-file "$BATS_TEST_TMPDIR/okr" >"$BATS_TEST_TMPDIR/ok.json" &
+	local w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/okr" ] && break; sleep 0.05; done
+	rm -f "$BATS_TEST_TMPDIR/okr"
+	pub ok.t --count 1 >/dev/null
+	wait $w
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ok.json")" -eq 1 ]
+}
+
+rss_kib() {
+	awk '/^VmRSS/ {print $2}' "/proc/$SLUICED_PID/status"
+}
+
+@test "headers over limits.max_header_bytes: 400 headers_too_large before any upgrade" {
+	sl_start_gateway "limits: {max_header_bytes: 1024}"
+	run curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' -H "X-Big: $(head -c 2000 /dev/zero | tr '\0' a)" "http://127.0.0.1:$SUB/v1/sse?topic=a"
+	echo "$output"; cat "$BATS_TEST_TMPDIR/body"
+	[ "$output" = 400 ]
+	grep -q '"error":"headers_too_large"' "$BATS_TEST_TMPDIR/body"
+	served
+}
+
+@test "limits.max_connections: the next subscriber gets 429 with Retry-After, others are served" {
+	sl_start_gateway "limits: {max_connections: 5}"
+	$PY "$CLIENT" ws-many "$WS" mc.t --clients 4 --count 1 --timeout 8 --ready-file "$BATS_TEST_TMPDIR/ready" >"$BATS_TEST_TMPDIR/many.json" &
+	m=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/ready" ] && break; sleep 0.05; done
+	# 4 subscribers + one idle connection = 5; the 6th connection is refused
+	$PY -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); time.sleep(3)' "$SUB" &
+	idle=$!
+	sleep 0.3
+	run curl -s -D - -o /dev/null "http://127.0.0.1:$SUB/v1/sse?topic=a"
+	echo "$output"
+	[[ "$output" == *"HTTP/1.1 429"* ]]
+	[[ "$output" == *"Retry-After: 1"* ]]
+	kill $idle
+	pub mc.t --count 1 >/dev/null
+	wait $m
+	[ "$(json 'd["exact"]' <"$BATS_TEST_TMPDIR/many.json")" -eq 4 ]
+}
+
+@test "limits.max_publishers: the next publisher is closed, the others publish" {
+	sl_start_gateway "limits: {max_publishers: 2}"
+	$PY -c 'import socket,sys,time; a=[socket.create_connection(("127.0.0.1",int(sys.argv[1]))) for _ in range(2)]; time.sleep(3)' "$PUB" &
+	idle=$!
+	sleep 0.3
+	run pub p.t --count 1
+	[ "$status" -ne 0 ] || [ "$(echo "$output" | json 'd["seqs"]')" = "[]" ]
+	grep -q '"msg":"publisher_refused"' "$LOG"
+	kill $idle
+	sleep 0.3
+	[ "$(pub p.t --count 1 | json 'd["seqs"]')" = "[1]" ]
+}
+
+@test "limits.max_subscriptions_per_connection: the next sub is refused with err 429" {
+	sl_start_gateway "limits: {max_subscriptions_per_connection: 3}"
+	run $PY "$CLIENT" ws-sub "$WS" s.a s.b s.c s.d --count 1 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[(r["op"], r["id"], r.get("code")) for r in d["replies"]]')" = "[('ack', 1, None), ('ack', 2, None), ('ack', 3, None), ('err', 4, 429)]" ]
+}
+
+@test "limits.max_topics: a publish that would create one topic too many gets 429" {
+	sl_start_gateway "limits: {max_topics: 3}"
+	for t in t.1 t.2 t.3; do pub $t --count 1 >/dev/null; done
+	run pub t.4 --count 1
+	[ "$(echo "$output" | json '[e["code"] for e in d["errors"]]')" = "[429]" ]
+	# an existing topic still takes events
+	[ "$(pub t.2 --count 1 | json 'd["seqs"]')" = "[2]" ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["publish_errors_by_kind"]["too_many_topics"]')" -eq 1 ]
+}
+
+@test "limits.max_frame_bytes: a bigger publish is refused, a bigger native frame closes the publisher" {
+	sl_start_gateway "limits: {max_frame_bytes: 1024}"
+	run pub big.t --count 1 --size 2000
+	[ "$(echo "$output" | json '[e["code"] for e in d["errors"]]')" = "[400]" ]
+	run $PY - "$PUB" <<'PY'
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(struct.pack(">I", 1 << 20) + b"x" * 100)
+s.settimeout(5)
+got = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    got += b
+print("closed", len(got))
+PY
+	echo "$output"
+	[[ "$output" == "closed "* ]]
+	served
+}
+
+@test "publisher flood with stalled subscribers: each stalled queue is capped and RSS stays bounded" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 256KiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	base=$(rss_kib)
+	for n in $(seq 1 20); do
+		$PY "$CLIENT" ws-stall "$WS" fl.t --hold 30 >/dev/null 2>&1 &
+		eval "s$n=\$!"
+	done
+	sleep 1
+	# 20,000 events of 2 KB: 40 MB offered to each of 20 subscribers that read nothing
+	$PY - "$PUB" <<'PY'
+import socket, struct, sys, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def frame(m):
+    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
+s.sendall(frame({"op": "hello", "token": "test-key", "name": "flood"}))
+payload = b"z" * 2000
+batch = b"".join(frame({"op": "pub", "topic": "fl.t", "data": payload}) for _ in range(500))
+for _ in range(40):
+    s.sendall(batch)
+s.sendall(frame({"op": "pub", "topic": "fl.t", "data": b"end", "id": 1}))
+s.settimeout(30)
+s.recv(100)
+PY
+	peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SLUICED_PID/status")
+	echo "RSS before $base KiB, peak $peak KiB"
+	# 20 x 256 KiB of queues share the events' bytes: far under 64 MiB of growth
+	[ $((peak - base)) -lt 65536 ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["evicted"]')" -eq 20 ]
+	for n in $(seq 1 20); do eval "kill \$s$n" 2>/dev/null || true; done
+	served
+}
+
+@test "out of file descriptors: accept backs off without spinning, and recovers" {
+	sl_start_gateway
+	kill -TERM "$SLUICED_PID"; wait "$SLUICED_PID" || true
+	# the daemon with 64 fds: the meter, listeners and a few clients fill them
+	( ulimit -n 64; exec "$REPO/build/sluiced" -c "$CONF" 2>"$LOG" ) &
+	SLUICED_PID=$!
+	sl_wait_ready
+	$PY - "$SUB" <<'PY' &
+import socket, sys, time
+socks = []
+for _ in range(120):
+    try:
+        socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1))
+    except OSError:
+        pass
+time.sleep(3)
+PY
+	h=$!
+	sleep 1
+	t0=$(awk '{print $14 + $15}' "/proc/$SLUICED_PID/stat")
+	sleep 1.5
+	t1=$(awk '{print $14 + $15}' "/proc/$SLUICED_PID/stat")
+	echo "CPU ticks while out of fds: $((t1 - t0))"
+	grep '"msg":"accept_error"' "$LOG" | head -2
+	grep -q '"msg":"accept_error","error":"Too many open files"' "$LOG"
+	# at 100 ticks a second, a spinning loop would use about 150 in 1.5 s
+	[ $((t1 - t0)) -lt 50 ]
+	wait $h
+	sleep 0.5
+	served
+}
+
+@test "5,000 connections sending random bytes: a normal client is still served" {
+	sl_start_gateway "limits: {handshake_timeout: 2s}"
+	$PY - "$SUB" <<'PY'
+import os, random, socket, sys, time
+random.seed(7)
+port = int(sys.argv[1])
+socks = []
+for i in range(5000):
+    try:
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    except OSError:
+        pass
+    if len(socks) >= 500:
+        time.sleep(0.05)
+        for s in socks:
+            try:
+                s.send(os.urandom(random.randint(1, 3000)))
+            except OSError:
+                pass
+            s.close()
+        socks = []
+for s in socks:
+    s.close()
+PY
+	kill -0 "$SLUICED_PID"
+	served
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	echo "$output" | json '(d["connections_total"], d["handshake_errors"])'
+	[ "$(echo "$output" | json 'd["connections_total"] >= 4000')" = True ]
+}
