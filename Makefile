@@ -83,13 +83,19 @@ $(BUILD)/unit-san/%: tests/unit/%.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUILD
 		-fno-omit-frame-pointer -Itests/unit -Ibpf $< $(KERN_SRC) $(CORE_SRC) \
 		$(LIBS_CORE) $(LIBS_BPF) -o $@
 
+# The daemon itself under ASan+UBSan, for the end-to-end run in make check.
+$(BUILD)/san/sluiced: userspace/sluiced.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUILD)/meter.skel.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer $< $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) $(LIBS_BPF) -o $@
+
 $(BUILD):
 	@mkdir -p $@
 
 unit: $(UNITS) $(UNITS_SAN)
 bats: all
 
-check: all unit
+check: all unit $(BUILD)/san/sluiced
 	@scripts/check.sh
 
 vmlinux:

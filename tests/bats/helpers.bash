@@ -65,7 +65,7 @@ ${1:-}
 YAML
 	ulimit -n 16384
 	# SLUICED_WRAP runs the daemon under a tool (valgrind) without changing the test.
-	${SLUICED_WRAP:-} "$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	${SLUICED_WRAP:-} "${SLUICED_BIN:-$REPO/build/sluiced}" -c "$CONF" 2>"$LOG" &
 	SLUICED_PID=$!
 	sl_wait_ready
 }
