@@ -743,6 +743,19 @@ static void tick_rates(struct sl_gateway *gw)
 		c->events_at_tick = events;
 		c->bytes_at_tick = c->bytes_out;
 		c->errors_at_tick = c->pub_errors;
+		/*
+		 * Redis-style housekeeping: an idle subscriber keeps no buffers (the
+		 * input one is 8 KiB). Trimmed here, once a second, not per write.
+		 */
+		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) {
+			if (c->in && !c->in_len) {
+				free(c->in);
+				c->in = NULL;
+				c->in_cap = 0;
+			}
+			if (!c->events_per_second)
+				sl_outq_trim(&c->q);
+		}
 	}
 	if (!gw->apps)
 		return;

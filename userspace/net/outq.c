@@ -189,3 +189,14 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 	}
 	return (ssize_t)total;
 }
+
+void sl_outq_trim(struct sl_outq *q)
+{
+	if (q->count || !q->items)
+		return;
+	free(q->items);
+	q->items = NULL;
+	q->cap = 0;
+	q->head = 0;
+	q->head_off = 0;
+}

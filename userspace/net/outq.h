@@ -32,6 +32,9 @@ struct sl_outq {
 void sl_outq_init(struct sl_outq *q);
 void sl_outq_fini(struct sl_outq *q);
 
+/* Gives back the item array of an empty queue (an idle connection's memory). */
+void sl_outq_trim(struct sl_outq *q);
+
 /* Queues an event's encoding (shared bytes, one reference). */
 int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc);
 

@@ -476,7 +476,9 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 		return;
 	}
 	c->kind = SL_CONN_WS;
-	evtimer_del(c->timer);
+	/* The handshake timer is done for good: its memory goes (S4: idle subscribers). */
+	event_free(c->timer);
+	c->timer = NULL;
 	sl_conn_meter(c, SL_FRAMING_WS);
 	sl_conn_started(c);
 	SL_INFO(
@@ -555,7 +557,9 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 		goto out;
 	}
 	c->kind = SL_CONN_SSE;
-	evtimer_del(c->timer);
+	/* The handshake timer is done for good: its memory goes (S4: idle subscribers). */
+	event_free(c->timer);
+	c->timer = NULL;
 	sl_conn_meter(c, SL_FRAMING_SSE);
 	sl_conn_started(c);
 	if (last) {
