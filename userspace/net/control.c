@@ -26,6 +26,10 @@
 #include "net/control.h"
 
 #define CONTROL_MAX_REQUEST 65536
+/* Changing to a group the daemon is not in needs CAP_CHOWN, which the unit does not grant. */
+#define GROUP_HINT                                                                                 \
+	": sluiced must be a member of the group (Group= or SupplementaryGroups= in the unit) "    \
+	"or have CAP_CHOWN"
 
 static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
 {
@@ -469,8 +473,12 @@ static int make_socket_dir(char *dir, const struct sl_config_control *ctl)
 			continue;
 		*p = '\0';
 		if (mkdir(dir, ctl->group ? 0750 : 0755) == 0) {
-			if (ctl->group && chown(dir, (uid_t)-1, (gid_t)ctl->gid))
-				return -errno;
+			if (ctl->group && chown(dir, (uid_t)-1, (gid_t)ctl->gid)) {
+				int e = errno;
+
+				rmdir(dir);
+				return -e;
+			}
 		} else if (errno != EEXIST) {
 			return -errno;
 		}
@@ -501,8 +509,8 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 		*slash = '\0';
 		ret = make_socket_dir(dir, ctl);
 		if (ret) {
-			snprintf(err, errlen, "cannot create %s for the control socket: %s", dir,
-				 strerror(-ret));
+			snprintf(err, errlen, "cannot create %s for the control socket: %s%s", dir,
+				 strerror(-ret), ret == -EPERM && ctl->group ? GROUP_HINT : "");
 			return ret;
 		}
 	}
@@ -524,11 +532,8 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 	if (ctl->group && chown(ctl->path, (uid_t)-1, (gid_t)ctl->gid)) {
 		int e = errno;
 
-		snprintf(err, errlen,
-			 "cannot give the control socket %s to group %s: %s: sluiced must be a "
-			 "member of the group (Group= or SupplementaryGroups= in the unit) or "
-			 "have CAP_CHOWN",
-			 ctl->path, ctl->group, strerror(e));
+		snprintf(err, errlen, "cannot give the control socket %s to group %s: %s%s",
+			 ctl->path, ctl->group, strerror(e), e == EPERM ? GROUP_HINT : "");
 		evconnlistener_free(*out);
 		*out = NULL;
 		unlink(ctl->path);
