@@ -130,7 +130,8 @@ install: all
 	install -m 0644 docs/OPERATIONS.md docs/CONFIG.md docs/POLICIES.md $(DESTDIR)$(DOCDIR)/
 	@# An operator's config is never overwritten: a new example sits beside it.
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sluice
-	if [ -e $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml ]; then \
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml; the new one is sluiced.yaml.example"; \
 		install -m 0640 $(BUILD)/sluiced.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml.example; \
 	else \
 		install -m 0640 $(BUILD)/sluiced.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml; \

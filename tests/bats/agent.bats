@@ -264,3 +264,31 @@ refuses_without() {
 	sl_wait_ready
 	[ "$(stat -c '%a %G' "$sock")" = "660 $grp" ]
 }
+
+@test "scripts/install.sh stages an install twice (idempotent), keeps the config and says how to start without systemd" {
+	stage="$BATS_TEST_TMPDIR/stage"
+	run env DESTDIR="$stage" "$REPO/scripts/install.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -x "$stage/usr/local/sbin/sluiced" ]
+	[ -e "$stage/usr/local/lib/systemd/system/sluiced.service" ]
+	[ -d "$stage/var/lib/sluice" ]
+	[[ "$output" == *"$stage/etc/sluice/sluiced.yaml: ok"* ]]
+	# an operator's broken edit stops the install with the problem's position...
+	echo "log: {level: debug}" >>"$stage/etc/sluice/sluiced.yaml"
+	run env DESTDIR="$stage" "$REPO/scripts/install.sh"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'sluiced.yaml:32:1: key "log" is already defined'* ]]
+	# ...and a fixed one is kept by the next run
+	sed -i '$d; s/level: info/level: debug/' "$stage/etc/sluice/sluiced.yaml"
+	run env DESTDIR="$stage" "$REPO/scripts/install.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "level: debug" "$stage/etc/sluice/sluiced.yaml"
+	[[ "$output" == *"keeping $stage/etc/sluice/sluiced.yaml"* ]]
+	if [ ! -d /run/systemd/system ]; then
+		[[ "$output" == *"systemd is not running here"* ]]
+		[[ "$output" == *"--bounding-set=-all,+bpf,+net_admin,+sys_admin,+perfmon,+net_bind_service"* ]]
+		[[ "$output" == *"/usr/local/sbin/sluiced -c /etc/sluice/sluiced.yaml"* ]]
+	fi
+}
