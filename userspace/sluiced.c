@@ -39,9 +39,10 @@ static bool have_cap(const struct __user_cap_data_struct *data, int cap)
  * Names the first capability this config needs and the process lacks, before
  * anything is created: the kernel would refuse later with a bare EPERM and
  * leave a half-made cgroup or pin directory behind. CAP_SYS_ADMIN is asked
- * for even where this kernel would attach without it (bpffs already mounted):
- * the daemon must mount bpffs after a reboot, and a set that works today but
- * not after the next boot is worse than one refused now.
+ * for even where this kernel would do without it (6.18 attaches to the cgroup
+ * with CAP_NET_ADMIN once bpffs is mounted): the daemon must mount bpffs after
+ * a reboot without systemd, and a set that works today but not after the
+ * next boot is worse than one refused now.
  */
 static int check_caps(const struct sl_config *cfg)
 {
@@ -52,7 +53,7 @@ static int check_caps(const struct sl_config *cfg)
 		{ CAP_BPF, "CAP_BPF", "to load the kernel meter" },
 		{ CAP_NET_ADMIN, "CAP_NET_ADMIN", "for the sock_ops and sk_msg programs" },
 		{ CAP_PERFMON, "CAP_PERFMON", "for the connection iterator" },
-		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "to mount bpffs and attach to the cgroup" },
+		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "to mount bpffs when it is missing" },
 	};
 	const struct sl_config_addr *addrs[] = {
 		&cfg->listeners.subscribers.plain, &cfg->listeners.subscribers.tls,
