@@ -149,9 +149,41 @@ for line in open(sys.argv[1]):
 		[ "$events" = 10 ]
 	done
 	# SIGTERM from the unit's KillSignal ends it cleanly; the pins stay for the next start
+	before=$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["kernel"]["selected"]')
+	link=$(bpftool -j link show pinned "$PIN/link_sockops" | json 'd["id"]')
 	sl_stop_gateway
 	[ "$SLUICED_STATUS" -eq 0 ]
 	[ -e "$PIN/link_sockops" ]
+	# a restart with the same capabilities adopts the pinned link and the counters
+	SLUICED_WRAP=$(wrap_with_caps "$caps")
+	$SLUICED_WRAP "$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	sl_wait_ready
+	[ "$(bpftool -j link show pinned "$PIN/link_sockops" | json 'd["id"]')" = "$link" ]
+	after=$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["kernel"]["selected"]')
+	echo "selected: $before before the restart, $after after"
+	[ "$before" -ge 2 ] && [ "$after" -ge "$before" ]
+}
+
+@test "a non-root user with the same capabilities cannot join the meter's cgroup (why the unit keeps root's uid)" {
+	agent_install
+	caps=$(unit_caps_setpriv)
+	agent_config "{path: \"$BATS_TEST_TMPDIR/control.sock\"}"
+	# even with the cgroup given to the user, as Delegate= would: cgroup v2 moves
+	# a process only with write access to the common ancestor's cgroup.procs
+	chown -R 65534 "$CG"
+	# the user must be able to read its config: the test's own directory is root's
+	conf=$(mktemp /tmp/sluice-agent-XXXXXX.yaml)
+	cp "$CONF" "$conf"
+	chmod 644 "$conf"
+	run setpriv --reuid=65534 --regid=65534 --clear-groups $(wrap_with_caps "$caps" | cut -d' ' -f2-) \
+		"$REPO/build/sluiced" -c "$conf"
+	rm -f "$conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "sluiced: cannot join cgroup $CG: Permission denied" ]
+	[ ! -e "$PIN" ]
+	chown -R 0 "$CG"
 }
 
 # Runs sluiced without one of the unit's capabilities; it must refuse in one
