@@ -324,3 +324,41 @@ refuses_without() {
 		[[ "$output" == *"/usr/local/sbin/sluiced -c /etc/sluice/sluiced.yaml"* ]]
 	fi
 }
+
+# Publishes 3 events to one WebSocket subscriber; prints the kernel's "selected" count after.
+metered_round() {
+	$PY "$CLIENT" ws-sub "$WS" round.t --count 3 --ready-file "$BATS_TEST_TMPDIR/r.ready" >/dev/null &
+	local p=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r.ready" ] && break; sleep 0.05; done
+	sleep 0.3
+	pub round.t --count 3 >/dev/null
+	wait $p
+	rm -f "$BATS_TEST_TMPDIR/r.ready"
+	"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["kernel"]["selected"]'
+}
+
+@test "a restart after the cgroup was removed, or with another cgroup, attaches afresh and keeps the counters" {
+	sl_start_gateway
+	first=$(metered_round)
+	link=$(bpftool -j link show pinned "$PIN/link_sockops" | json 'd["id"]')
+	sl_stop_gateway
+	# the cgroup is removed while the daemon is down (an operator, a Delegate=yes unit stopping)
+	rmdir "$CG"
+	sl_restart_gateway
+	[ "$(bpftool -j link show pinned "$PIN/link_sockops" | json 'd["id"]')" != "$link" ]
+	[ -n "$(bpftool cgroup show "$CG")" ]
+	second=$(metered_round)
+	echo "selected: $first, then $second"
+	[ "$first" -ge 2 ] && [ "$second" -gt "$first" ]
+	# the config now names another cgroup: the meter follows the daemon there
+	sl_stop_gateway
+	sed -i "s|^cgroup: .*|cgroup: $CG/moved|" "$CONF"
+	sl_restart_gateway
+	[ -n "$(bpftool cgroup show "$CG/moved")" ]
+	third=$(metered_round)
+	echo "then $third"
+	[ "$third" -gt "$second" ]
+	sl_stop_gateway
+	sleep 0.2
+	rmdir "$CG/moved"
+}
