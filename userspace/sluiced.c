@@ -101,10 +101,43 @@ static int check_caps(const struct sl_config *cfg)
 	return 0;
 }
 
-/* The daemon's cgroup: its sockets inherit it, which is how sock_ops finds them. */
+/* The cgroup v2 path this process started in ("0::/system.slice/sluiced.service"), or "". */
+static int own_cgroup(char *buf, size_t len)
+{
+	char line[PATH_MAX];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		/* The root cgroup is "/": the name is then appended to the mount itself. */
+		if (!strcmp(line + 3, "/"))
+			line[3] = '\0';
+		if (strlen(line + 3) >= len) {
+			ret = -ENAMETOOLONG;
+		} else {
+			strcpy(buf, line + 3);
+			ret = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * The daemon's cgroup: its sockets inherit it, which is how sock_ops finds
+ * them. "./NAME" is below the cgroup the daemon was started in: under a
+ * systemd unit with Delegate=yes, a child of the unit's own cgroup.
+ */
 static int cgroup_path(const struct sl_config *cfg, char *buf, size_t len)
 {
-	char root[PATH_MAX / 2];
+	const char *name = cfg->cgroup ? cfg->cgroup : "sluice";
+	char root[PATH_MAX / 2], self[PATH_MAX / 4];
 	int ret;
 
 	if (cfg->cgroup && cfg->cgroup[0] == '/') {
@@ -113,7 +146,14 @@ static int cgroup_path(const struct sl_config *cfg, char *buf, size_t len)
 		ret = sl_kern_cgroup2_root(root, sizeof(root));
 		if (ret)
 			return ret;
-		snprintf(buf, len, "%s/%s", root, cfg->cgroup ? cfg->cgroup : "sluice");
+		self[0] = '\0';
+		if (!strncmp(name, "./", 2)) {
+			ret = own_cgroup(self, sizeof(self));
+			if (ret)
+				return ret;
+			name += 2;
+		}
+		snprintf(buf, len, "%s%s/%s", root, self, name);
 	}
 	if (mkdir(buf, 0755) && errno != EEXIST)
 		return -errno;

@@ -13,6 +13,12 @@ setup() {
 
 teardown() {
 	sl_stop_gateway
+	# child cgroups some tests make (a failed test may leave them)
+	for _ in 1 2 3 4 5; do
+		rmdir "$CG/unit/meter" "$CG/unit" "$CG/moved" "$CG/agent" 2>/dev/null
+		[ -d "$CG/unit" ] || [ -d "$CG/moved" ] || break
+		sleep 0.1
+	done
 	sl_teardown_instance
 }
 
@@ -86,7 +92,8 @@ YAML
 	[ "$(unit_value RuntimeDirectoryMode)" = 0750 ]
 	[ "$(unit_value ReadWritePaths)" = "-/sys/fs/bpf -/sys/fs/cgroup" ]
 	[ "$(unit_value LimitNOFILE)" = 1048576 ]
-	[ "$(unit_value Delegate)" = no ]
+	[ "$(unit_value Delegate)" = yes ]
+	grep -q '^cgroup: ./meter$' "$ROOT/etc/sluice/sluiced.yaml"
 	# the installed config is valid as shipped (no @PLACEHOLDER@ left anywhere)
 	run "$ROOT/usr/sbin/sluiced" --check -c "$ROOT/etc/sluice/sluiced.yaml"
 	echo "$output"
@@ -169,8 +176,8 @@ for line in open(sys.argv[1]):
 	agent_install
 	caps=$(unit_caps_setpriv)
 	agent_config "{path: \"$BATS_TEST_TMPDIR/control.sock\"}"
-	# even with the cgroup given to the user, as Delegate= would: cgroup v2 moves
-	# a process only with write access to the common ancestor's cgroup.procs
+	# even with the cgroup given to the user: cgroup v2 moves a process only
+	# with write access to the common ancestor's cgroup.procs (here the root's)
 	chown -R 65534 "$CG"
 	# the user must be able to read its config: the test's own directory is root's
 	conf=$(mktemp /tmp/sluice-agent-XXXXXX.yaml)
@@ -361,4 +368,37 @@ metered_round() {
 	sl_stop_gateway
 	sleep 0.2
 	rmdir "$CG/moved"
+}
+
+@test "cgroup: ./meter (the shipped config) puts the daemon and the meter in a child of the cgroup it was started in, as under a Delegate=yes unit" {
+	# $CG/unit plays system.slice/sluiced.service: systemd starts the daemon there
+	mkdir "$CG/unit"
+	agent_config "{path: \"$BATS_TEST_TMPDIR/control.sock\"}" ./meter
+	LOG="$BATS_TEST_TMPDIR/sluiced.log"
+	start_in_unit() {
+		bash -c 'echo $$ >"$1/cgroup.procs" && exec "${@:2}"' _ "$CG/unit" \
+			$(wrap_with_caps "$caps") "$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+		SLUICED_PID=$!
+		sl_wait_ready
+	}
+	agent_install
+	caps=$(unit_caps_setpriv)
+	start_in_unit
+	rel=${CG#$(sl_cgroup2_root)}
+	[ "$(sed -n 's/^0:://p' /proc/$SLUICED_PID/cgroup)" = "$rel/unit/meter" ]
+	[ -n "$(bpftool cgroup show "$CG/unit/meter")" ]
+	first=$(metered_round)
+	# systemd stops the unit and removes its whole subtree; the next start makes it again
+	sl_stop_gateway
+	sleep 0.2
+	rmdir "$CG/unit/meter" "$CG/unit"
+	mkdir "$CG/unit"
+	start_in_unit
+	[ -n "$(bpftool cgroup show "$CG/unit/meter")" ]
+	second=$(metered_round)
+	echo "selected: $first, then $second"
+	[ "$first" -ge 2 ] && [ "$second" -gt "$first" ]
+	sl_stop_gateway
+	sleep 0.2
+	rmdir "$CG/unit/meter" "$CG/unit"
 }

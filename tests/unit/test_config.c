@@ -703,6 +703,18 @@ static void test_control_group(void)
 		   "listeners.control.group: \"99999999999\" is not a group id");
 }
 
+/* cgroup: "./NAME" is kept as written; the daemon resolves it below the cgroup it started in. */
+static void test_cgroup_relative(void)
+{
+	struct run r;
+
+	load(&r, "cg.yaml", "cgroup: ./meter\n");
+	TAP_OK(r.err == 0 && !strcmp(r.cfg.cgroup, "./meter"), "cgroup: ./meter is accepted as is");
+	done(&r);
+	expect_one("cgroup ./.. escaping", "cgroup: ./..\n", 1, 9,
+		   "cgroup: \"./..\" must not contain \"..\"");
+}
+
 static void test_disabled_listeners(void)
 {
 	struct run r;
@@ -1206,6 +1218,7 @@ int main(void)
 	test_full();
 	test_switches_and_modes();
 	test_control_group();
+	test_cgroup_relative();
 	test_disabled_listeners();
 	test_errors();
 	test_cross_checks();
