@@ -133,8 +133,12 @@ YAML
 	wpid=$!
 	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=caps.t" --count 10 >"$BATS_TEST_TMPDIR/sse.json" &
 	spid=$!
-	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/ws.ready" ] && break; sleep 0.05; done
-	sleep 0.5
+	# both subscribed before anything is published (a busy machine starts python slowly)
+	for _ in $(seq 1 200); do
+		[ -e "$BATS_TEST_TMPDIR/ws.ready" ] && grep -q '"msg":"conn_open".*"kind":"sse"' "$LOG" && break
+		sleep 0.05
+	done
+	sleep 0.3
 	pub caps.t --count 10 --size 200 >/dev/null
 	wait $wpid $spid
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 10 ]
@@ -317,7 +321,7 @@ refuses_without() {
 	echo "log: {level: debug}" >>"$stage/etc/sluice/sluiced.yaml"
 	run env DESTDIR="$stage" "$REPO/scripts/install.sh"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *'sluiced.yaml:32:1: key "log" is already defined'* ]]
+	[[ "$output" == *'sluiced.yaml:'*': key "log" is already defined'* ]]
 	# ...and a fixed one is kept by the next run
 	sed -i '$d; s/level: info/level: debug/' "$stage/etc/sluice/sluiced.yaml"
 	run env DESTDIR="$stage" "$REPO/scripts/install.sh"
