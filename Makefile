@@ -4,6 +4,11 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Where `make install` puts what is not under PREFIX (docs/OPERATIONS.md, "Files").
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DATADIR ?= $(PREFIX)/share/sluice
+DOCDIR ?= $(PREFIX)/share/doc/sluice
 
 BUILD := build
 ARCH_DEFINE := -D__TARGET_ARCH_x86
@@ -110,6 +115,9 @@ fmt-check:
 bench-kernel: all
 	scripts/bench-kernel.sh
 
+INSTALL_SUBST = -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@DATADIR@|$(DATADIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/sluiced $(DESTDIR)$(PREFIX)/sbin/sluiced
@@ -119,6 +127,21 @@ install: all
 	install -m 0644 docs/man/sluiced.8 docs/man/sluicectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 scripts/completion/sluicectl \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/sluicectl
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)/policies $(DESTDIR)$(DOCDIR)
+	sed $(INSTALL_SUBST) packaging/sluiced.service.in >$(BUILD)/sluiced.service
+	install -m 0644 $(BUILD)/sluiced.service $(DESTDIR)$(SYSTEMDUNITDIR)/sluiced.service
+	sed $(INSTALL_SUBST) packaging/sluiced.yaml >$(BUILD)/sluiced.yaml
+	install -m 0644 $(BUILD)/sluiced.yaml $(DESTDIR)$(DATADIR)/sluiced.yaml.example
+	install -m 0644 policies/examples/*.yaml policies/demo.yaml $(DESTDIR)$(DATADIR)/policies/
+	install -m 0644 docs/OPERATIONS.md docs/CONFIG.md docs/POLICIES.md $(DESTDIR)$(DOCDIR)/
+	@# An operator's config is never overwritten: a new example sits beside it.
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sluice
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml; the new one is sluiced.yaml.example"; \
+		install -m 0640 $(BUILD)/sluiced.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml.example; \
+	else \
+		install -m 0640 $(BUILD)/sluiced.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/sluiced.yaml; \
+	fi
 
 clean:
 	rm -rf $(BUILD)

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 #include "auth/auth.h"
 #include "config/config.h"
@@ -27,10 +30,114 @@ static void usage(FILE *f)
 		   "       sluiced --cleanup [--pin-root DIR]\n");
 }
 
-/* The daemon's cgroup: its sockets inherit it, which is how sock_ops finds them. */
+static bool have_cap(const struct __user_cap_data_struct *data, int cap)
+{
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+/*
+ * Names the first capability this config needs and the process lacks, before
+ * anything is created: the kernel would refuse later with a bare EPERM and
+ * leave a half-made cgroup or pin directory behind. CAP_SYS_ADMIN is asked
+ * for even where this kernel would do without it (6.18 attaches to the cgroup
+ * with CAP_NET_ADMIN once bpffs is mounted): the daemon must mount bpffs after
+ * a reboot without systemd, and a set that works today but not after the
+ * next boot is worse than one refused now.
+ */
+static int check_caps(const struct sl_config *cfg)
+{
+	static const struct {
+		int cap;
+		const char *name, *why;
+	} meter[] = {
+		{ CAP_BPF, "CAP_BPF", "to load the kernel meter" },
+		{ CAP_NET_ADMIN, "CAP_NET_ADMIN", "for the sock_ops and sk_msg programs" },
+		{ CAP_PERFMON, "CAP_PERFMON", "for the connection iterator" },
+		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "to mount bpffs when it is missing" },
+	};
+	const struct sl_config_addr *addrs[] = {
+		&cfg->listeners.subscribers.plain, &cfg->listeners.subscribers.tls,
+		&cfg->listeners.publishers.plain,  &cfg->listeners.publishers.tls,
+		&cfg->listeners.admin.plain,
+	};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
+	unsigned int unprivileged = 1024;
+	size_t i;
+	FILE *f;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0; /* cannot tell: let the kernel answer */
+	for (i = 0; cfg->bpf && i < sizeof(meter) / sizeof(meter[0]); i++) {
+		if (have_cap(data, meter[i].cap))
+			continue;
+		fprintf(stderr,
+			"sluiced: missing capability %s (needed %s): run sluiced as root or "
+			"with CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON and CAP_SYS_ADMIN (the "
+			"sluiced.service unit grants them), or set `bpf: off`\n",
+			meter[i].name, meter[i].why);
+		return -EPERM;
+	}
+	if (have_cap(data, CAP_NET_BIND_SERVICE))
+		return 0;
+	f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+	if (f) {
+		if (fscanf(f, "%u", &unprivileged) != 1)
+			unprivileged = 1024;
+		fclose(f);
+	}
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		uint16_t port = addrs[i]->enabled ? addrs[i]->port : 0;
+
+		if (!port || port >= unprivileged)
+			continue;
+		fprintf(stderr,
+			"sluiced: %s:%u:%u: missing capability CAP_NET_BIND_SERVICE to listen on "
+			"port %u (below %u): grant it, or use a port from %u up\n",
+			cfg->path ? cfg->path : "config", addrs[i]->mark.line, addrs[i]->mark.col,
+			port, unprivileged, unprivileged);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The cgroup v2 path this process started in ("0::/system.slice/sluiced.service"), or "". */
+static int own_cgroup(char *buf, size_t len)
+{
+	char line[PATH_MAX];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		/* The root cgroup is "/": the name is then appended to the mount itself. */
+		if (!strcmp(line + 3, "/"))
+			line[3] = '\0';
+		if (strlen(line + 3) >= len) {
+			ret = -ENAMETOOLONG;
+		} else {
+			strcpy(buf, line + 3);
+			ret = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * The daemon's cgroup: its sockets inherit it, which is how sock_ops finds
+ * them. "./NAME" is below the cgroup the daemon was started in: under a
+ * systemd unit with Delegate=yes, a child of the unit's own cgroup.
+ */
 static int cgroup_path(const struct sl_config *cfg, char *buf, size_t len)
 {
-	char root[PATH_MAX / 2];
+	const char *name = cfg->cgroup ? cfg->cgroup : "sluice";
+	char root[PATH_MAX / 2], self[PATH_MAX / 4];
 	int ret;
 
 	if (cfg->cgroup && cfg->cgroup[0] == '/') {
@@ -39,7 +146,14 @@ static int cgroup_path(const struct sl_config *cfg, char *buf, size_t len)
 		ret = sl_kern_cgroup2_root(root, sizeof(root));
 		if (ret)
 			return ret;
-		snprintf(buf, len, "%s/%s", root, cfg->cgroup ? cfg->cgroup : "sluice");
+		self[0] = '\0';
+		if (!strncmp(name, "./", 2)) {
+			ret = own_cgroup(self, sizeof(self));
+			if (ret)
+				return ret;
+			name += 2;
+		}
+		snprintf(buf, len, "%s%s/%s", root, self, name);
 	}
 	if (mkdir(buf, 0755) && errno != EEXIST)
 		return -errno;
@@ -167,6 +281,12 @@ int main(int argc, char **argv)
 		return ret ? 1 : 0;
 	}
 
+	if (check_caps(&cfg)) {
+		sl_policy_free(policy);
+		sl_auth_free(auth);
+		sl_config_free(&cfg);
+		return 1;
+	}
 	if (cfg.bpf) {
 		if (start_meter(&cfg, &kern)) {
 			fprintf(stderr,

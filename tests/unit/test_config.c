@@ -7,6 +7,7 @@
  * a position refers to sits next to the assertion.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -641,6 +642,79 @@ static void test_switches_and_modes(void)
 	}
 }
 
+/* listeners.control.group: a group name or number that exists, resolved to its gid at load. */
+static void test_control_group(void)
+{
+	struct group *gr = getgrgid(0);
+	char text[256];
+	struct run r;
+	FILE *f;
+
+	load(&r, "group.yaml", "listeners: {control: {path: /tmp/x.sock}}\n");
+	TAP_OK(r.err == 0 && r.cfg.listeners.control.group == NULL,
+	       "control.group is unset by default");
+	done(&r);
+
+	snprintf(text, sizeof(text), "listeners: {control: {group: %s, mode: \"0660\"}}\n",
+		 gr ? gr->gr_name : "root");
+	load(&r, "group.yaml", text);
+	TAP_OK(r.err == 0 && r.cfg.listeners.control.group &&
+		   !strcmp(r.cfg.listeners.control.group, gr ? gr->gr_name : "root") &&
+		   r.cfg.listeners.control.gid == 0 && r.cfg.listeners.control.mode == 0660,
+	       "control.group: a group name resolves to its gid");
+	if (r.err)
+		show(&r);
+	done(&r);
+
+	load(&r, "group.yaml", "listeners: {control: {group: 4242}}\n");
+	TAP_OK(r.err == 0 && r.cfg.listeners.control.gid == 4242,
+	       "control.group: a number is taken as the gid");
+	done(&r);
+
+	load(&r, "group.yaml", "listeners: {control: {group: ~}}\n");
+	TAP_OK(r.err == 0 && r.cfg.listeners.control.group == NULL, "control.group: null is unset");
+	done(&r);
+
+	/* The effective config prints the group and loads back to the same gid. */
+	load(&r, "group.yaml", "listeners: {control: {group: 4242}}\n");
+	f = fopen(put("group-printed.yaml", ""), "w");
+	if (f) {
+		sl_config_print(&r.cfg, f);
+		fclose(f);
+	}
+	done(&r);
+	memset(&r, 0, sizeof(r));
+	r.path = remember("group-printed.yaml");
+	r.err = sl_config_load(r.path, &r.cfg, &r.diag);
+	TAP_OK(r.err == 0 && r.cfg.listeners.control.gid == 4242,
+	       "control.group survives sl_config_print");
+	if (r.err)
+		show(&r);
+	done(&r);
+
+	expect_one("control.group: a group that does not exist",
+		   "listeners: {control: {group: no-such-group-sluice}}\n", 1, 30,
+		   "listeners.control.group: there is no group \"no-such-group-sluice\" on this "
+		   "host");
+	expect_one("control.group: a list", "listeners: {control: {group: [a]}}\n", 1, 30,
+		   "listeners.control.group: expected a group name or number, got a list");
+	expect_one("control.group: a gid out of range",
+		   "listeners: {control: {group: 99999999999}}\n", 1, 30,
+		   "listeners.control.group: \"99999999999\" is not a group id");
+}
+
+/* cgroup: "./NAME" is kept as written; the daemon resolves it below the cgroup it started in. */
+static void test_cgroup_relative(void)
+{
+	struct run r;
+
+	load(&r, "cg.yaml", "cgroup: ./meter\n");
+	TAP_OK(r.err == 0 && !strcmp(r.cfg.cgroup, "./meter"), "cgroup: ./meter is accepted as is");
+	done(&r);
+	expect_one("cgroup ./.. escaping", "cgroup: ./..\n", 1, 9,
+		   "cgroup: \"./..\" must not contain \"..\"");
+}
+
 static void test_disabled_listeners(void)
 {
 	struct run r;
@@ -1143,6 +1217,8 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_switches_and_modes();
+	test_control_group();
+	test_cgroup_relative();
 	test_disabled_listeners();
 	test_errors();
 	test_cross_checks();

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -494,6 +495,7 @@ enum kind {
 	K_DURATION,  /* uint64_t nanoseconds in [min, max] */
 	K_SWITCH,    /* bool: on | off */
 	K_MODE,	     /* uint32_t permission bits, octal */
+	K_GROUP,     /* const char *: an existing group, name or number (gid next to it) */
 	K_LOG_LEVEL, /* enum sl_config_log_level */
 	K_POLICIES,  /* policies: [FILE, ...] */
 	K_PLANS,
@@ -549,6 +551,7 @@ static const struct field admin_fields[] = {
 static const struct field control_fields[] = {
 	FIELD("path", K_SOCKET, listeners.control.path),
 	FIELD("mode", K_MODE, listeners.control.mode),
+	FIELD("group", K_GROUP, listeners.control.group),
 	END,
 };
 
@@ -909,6 +912,52 @@ static int set_mode(struct loader *ld, const yaml_node_t *n, const char *path, u
 		return -EINVAL;
 	}
 	*dst = mode;
+	return 0;
+}
+
+/*
+ * A group to give the control socket to: a name from the group database or a
+ * number. It must exist when the config is loaded, so that `--check` finds a
+ * typo before the daemon starts; *gid gets its number.
+ */
+static int set_group(struct loader *ld, const yaml_node_t *n, const char *path, const char **dst,
+		     uint32_t *gid)
+{
+	char d[EXCERPT_BUF], *end;
+	const char *s, *copy;
+	struct group *gr;
+	unsigned long id;
+
+	if (is_null(n)) {
+		*dst = NULL;
+		return 0;
+	}
+	s = scalar(ld, n, path, "a group name or number");
+	if (!s)
+		return -EINVAL;
+	errno = 0;
+	id = strtoul(s, &end, 10);
+	if (s[0] >= '0' && s[0] <= '9' && !*end) {
+		if (errno || id >= (gid_t)-1) {
+			problem(ld, n, "%s: %s is not a group id", path, excerpt(s, d, sizeof(d)));
+			return -EINVAL;
+		}
+	} else {
+		gr = getgrnam(s);
+		if (!gr) {
+			problem(ld, n,
+				"%s: there is no group %s on this host: create it (groupadd) or "
+				"name an existing one",
+				path, excerpt(s, d, sizeof(d)));
+			return -EINVAL;
+		}
+		id = gr->gr_gid;
+	}
+	copy = own_strdup(ld, s);
+	if (!copy)
+		return -ENOMEM;
+	*dst = copy;
+	*gid = (uint32_t)id;
 	return 0;
 }
 
@@ -1586,6 +1635,10 @@ static void set_field(struct loader *ld, const struct field *f, const yaml_node_
 	case K_MODE:
 		set_mode(ld, n, path, dst);
 		break;
+	case K_GROUP:
+		/* The only group in the config: its gid has a fixed home. */
+		set_group(ld, n, path, dst, &cfg->listeners.control.gid);
+		break;
 	case K_LOG_LEVEL:
 		v = choose(ld, n, path, log_level_names, 4, "debug, info, warn or error");
 		if (v >= 0)
@@ -2175,6 +2228,7 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 		case K_DIR:
 		case K_FILE:
 		case K_CGROUP:
+		case K_GROUP:
 			fputc(' ', f);
 			if (*(const char *const *)src)
 				print_quoted(f, *(const char *const *)src);

@@ -108,8 +108,10 @@ struct sl_config_listener {
 };
 
 struct sl_config_control {
-	const char *path; /* absolute, at most SL_CONFIG_SOCKET_PATH_MAX bytes */
-	uint32_t mode;	  /* permission bits, 0 to 0777 */
+	const char *path;  /* absolute, at most SL_CONFIG_SOCKET_PATH_MAX bytes */
+	uint32_t mode;	   /* permission bits, 0 to 0777 */
+	const char *group; /* group name or number to chown the socket to; NULL: unset */
+	uint32_t gid;	   /* group's id, resolved when the config is loaded */
 };
 
 struct sl_config_listeners {

@@ -214,6 +214,25 @@ static int write_info(struct sl_kern *k)
 }
 
 /*
+ * Whether a pinned cgroup link still serves the cgroup the daemon joined. The
+ * cgroup may have been removed and made again since (the old link is then
+ * severed: cgroup id 0, ENOLINK on update), or the config may now name
+ * another one; adopting the link would leave every new socket unmetered. On
+ * cgroup v2 the cgroup id is the inode number of the cgroup's directory.
+ */
+static bool link_serves_cgroup(int link_fd, int cg_fd)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	struct stat st;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &len) || fstat(cg_fd, &st))
+		return true; /* cannot tell: adopt it as before */
+	return info.type != BPF_LINK_TYPE_CGROUP || info.cgroup.cgroup_id == (__u64)st.st_ino;
+}
+
+/*
  * Adopts the pinned link (moving it to the program just loaded) or creates
  * and pins a new one. Sockets already in the sockhash keep the program they
  * were inserted with; only new ones get the new program (KERNEL-NOTES §3).
@@ -228,6 +247,14 @@ static int attach_link(struct sl_kern *k, const char *name, int prog_fd, int tar
 	if (ret)
 		return ret;
 	fd = bpf_obj_get(path);
+	if (fd >= 0 && type == BPF_CGROUP_SOCK_OPS && !link_serves_cgroup(fd, target_fd)) {
+		/* The counters live in the pinned maps, not in the link: replacing it loses none.
+		 */
+		bpf_link_detach(fd);
+		close(fd);
+		unlink(path);
+		fd = -1;
+	}
 	if (fd >= 0) {
 		if (bpf_link_update(fd, prog_fd, NULL)) {
 			ret = -errno;

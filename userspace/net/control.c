@@ -29,6 +29,10 @@
 #include "net/control.h"
 
 #define CONTROL_MAX_REQUEST 65536
+/* Changing to a group the daemon is not in needs CAP_CHOWN, which the unit does not grant. */
+#define GROUP_HINT                                                                                 \
+	": sluiced must be a member of the group (Group= or SupplementaryGroups= in the unit) "    \
+	"or have CAP_CHOWN"
 
 static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
 {
@@ -696,11 +700,45 @@ static void control_accept(struct evconnlistener *lst, evutil_socket_t fd, struc
 	bufferevent_enable(cc->bev, EV_READ);
 }
 
+/*
+ * Creates the socket's directory and its missing parents (/run/sluice after a
+ * reboot when no service manager made it). A directory made here for a
+ * configured group is the group's too, so that its members can reach the
+ * socket; an existing directory is left as the operator (or systemd's
+ * RuntimeDirectory=) made it.
+ */
+static int make_socket_dir(char *dir, const struct sl_config_control *ctl)
+{
+	char *p;
+
+	for (p = dir + 1;; p++) {
+		bool last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(dir, ctl->group ? 0750 : 0755) == 0) {
+			if (ctl->group && chown(dir, (uid_t)-1, (gid_t)ctl->gid)) {
+				int e = errno;
+
+				rmdir(dir);
+				return -e;
+			}
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+		if (last)
+			return 0;
+		*p = '/';
+	}
+}
+
 int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *err, size_t errlen)
 {
 	const struct sl_config_control *ctl = &gw->cfg->listeners.control;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char dir[sizeof(sun.sun_path)], *slash;
+	int ret;
 
 	*out = NULL;
 	if (!ctl->path || !ctl->path[0])
@@ -714,7 +752,12 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		mkdir(dir, 0755);
+		ret = make_socket_dir(dir, ctl);
+		if (ret) {
+			snprintf(err, errlen, "cannot create %s for the control socket: %s%s", dir,
+				 strerror(-ret), ret == -EPERM && ctl->group ? GROUP_HINT : "");
+			return ret;
+		}
 	}
 	/* A socket file left by a daemon that did not exit cleanly. */
 	unlink(ctl->path);
@@ -729,5 +772,17 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 		return -e;
 	}
 	chmod(ctl->path, ctl->mode ? ctl->mode : 0600);
+	/* Changing to a group the daemon is not in needs CAP_CHOWN, which the unit does not grant.
+	 */
+	if (ctl->group && chown(ctl->path, (uid_t)-1, (gid_t)ctl->gid)) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot give the control socket %s to group %s: %s%s",
+			 ctl->path, ctl->group, strerror(e), e == EPERM ? GROUP_HINT : "");
+		evconnlistener_free(*out);
+		*out = NULL;
+		unlink(ctl->path);
+		return -e;
+	}
 	return 0;
 }
