@@ -752,7 +752,7 @@ static void test_errors(void)
 
 	/* Wrong types. */
 	expect_one("scalar for a mapping", "retention: 5\n", 1, 12,
-		   "retention: expected a mapping with keys count, age; got \"5\"");
+		   "retention: expected a mapping with keys count, age, journal; got \"5\"");
 	expect_one("list for a mapping", "listeners: [a, b]\n", 1, 12,
 		   "listeners: expected a mapping with keys subscribers, publishers, admin, "
 		   "control; got a list");
