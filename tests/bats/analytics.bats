@@ -134,6 +134,9 @@ PY
 	answer=$(( (total_bytes - all_bytes) / 2 ))
 	[ $(( total_bytes - all_bytes )) -eq $(( 2 * answer )) ]
 	[ "$answer" -gt 100 ] && [ "$answer" -lt 400 ]
+	# the close lines say who, what, the final counts and what TCP saw acknowledged
+	for _ in $(seq 1 40); do [ "$(grep -c '"msg":"conn_close".*"app":"subs"' "$LOG")" -eq 2 ] && break; sleep 0.05; done
+	[ "$(grep '"msg":"conn_close".*"app":"subs"' "$LOG" | $PY -c 'import json,sys; print(sorted({(tuple(d["topics"]), d["events"], d["bytes_acked"] > 4000) for d in map(json.loads, sys.stdin)}))')" = "[(('cs.t',), 12, True)]" ]
 	run $CTL -j topic show cs.t
 	echo "$output"
 	[ "$(echo "$output" | json '(d["published"], d["events"], d["bytes"])')" = "(12, 24, $ev_bytes)" ]

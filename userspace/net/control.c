@@ -14,8 +14,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <netinet/in.h>
-#include <linux/tcp.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -27,6 +25,7 @@
 #include "net/conn.h"
 #include "net/log.h"
 #include "net/control.h"
+#include "net/tcpinfo.h"
 
 #define CONTROL_MAX_REQUEST 65536
 /* Changing to a group the daemon is not in needs CAP_CHOWN, which the unit does not grant. */
@@ -327,8 +326,7 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 		json_object_set_new(o, "bytes", json_integer((json_int_t)c->bytes_out));
 	}
 	if (o && detail) {
-		struct tcp_info ti;
-		socklen_t len = sizeof(ti);
+		struct sl_tcp_info ti;
 
 		json_object_set_new(o, "source",
 				    json_string(gw->kern && c->metered ? "kernel" : "daemon"));
@@ -340,16 +338,15 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 				      "heartbeat_age_ms",
 				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000)));
 		/* tcpi_bytes_acked: what the client's TCP confirmed, not what was written. */
-		if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+		if (sl_tcp_info(c->fd, &ti) == 0)
 			json_object_set_new(
 			    o, "tcp",
 			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "bytes_acked",
-				      (json_int_t)ti.tcpi_bytes_acked, "bytes_received",
-				      (json_int_t)ti.tcpi_bytes_received, "rtt_us",
-				      (json_int_t)ti.tcpi_rtt, "retransmits",
-				      (json_int_t)ti.tcpi_total_retrans, "unacked",
-				      (json_int_t)ti.tcpi_unacked, "notsent_bytes",
-				      (json_int_t)ti.tcpi_notsent_bytes));
+				      (json_int_t)ti.bytes_acked, "bytes_received",
+				      (json_int_t)ti.bytes_received, "rtt_us",
+				      (json_int_t)ti.rtt_us, "retransmits",
+				      (json_int_t)ti.retransmits, "unacked", (json_int_t)ti.unacked,
+				      "notsent_bytes", (json_int_t)ti.notsent_bytes));
 	}
 	return o;
 }

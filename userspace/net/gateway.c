@@ -29,6 +29,8 @@
 #include "kern/kern.h"
 #include "net/conn.h"
 #include "net/log.h"
+#include "net/tcpinfo.h"
+#include "route/topic.h"
 #include "net/control.h"
 #include "net/gateway.h"
 #include "net/sse.h"
@@ -91,20 +93,42 @@ static void conn_free(struct sl_conn *c)
 	free(c);
 }
 
+/*
+ * One line per connection close: who (peer, application), what (its
+ * subscriptions, the first 8), its final counters, what TCP saw
+ * acknowledged, and the close code and reason.
+ */
+static void log_conn_close(const struct sl_conn *c)
+{
+	struct sl_tcp_info ti;
+	char topics[8 * (SL_TOPIC_MAX_LEN + 3) + 1] = "";
+	size_t at = 0;
+	uint32_t i;
+
+	if (SL_CONFIG_LOG_INFO < sl_log_level)
+		return;
+	/* Patterns passed the topic validator: nothing in them needs escaping. */
+	for (i = 0; i < c->nsubs && i < 8; i++)
+		at += (size_t)snprintf(topics + at, sizeof(topics) - at, "%s\"%s\"", i ? "," : "",
+				       c->subs[i]);
+	sl_tcp_info(c->fd, &ti);
+	sl_log_emit(SL_CONFIG_LOG_INFO,
+		    "{\"msg\":\"conn_close\",\"id\":%llu,\"kind\":\"%s\",\"peer\":\"%s:%u\","
+		    "\"app\":\"%s\",\"topics\":[%s],\"events\":%llu,\"bytes\":%llu,"
+		    "\"bytes_acked\":%llu,\"code\":%u,\"reason\":\"%s\",\"duration_ms\":%llu}",
+		    (unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
+		    sl_conn_app_id(c), topics, (unsigned long long)c->events_out,
+		    (unsigned long long)c->bytes_out, (unsigned long long)ti.bytes_acked,
+		    c->close_code, c->close_reason ? c->close_reason : "",
+		    (unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
+}
+
 void sl_conn_close_now(struct sl_conn *c)
 {
 	struct sl_gateway *gw = c->gw;
 	struct sl_conn **pp;
 
-	/* JSON-lines log: one line per connection close with its final counters. */
-	SL_INFO("{\"msg\":\"conn_close\",\"id\":%llu,\"kind\":\"%s\",\"peer\":\"%s:%u\","
-		"\"app\":\"%s\",\"events\":%llu,\"bytes\":%llu,\"code\":%u,\"reason\":\"%s\","
-		"\"duration_ms\":%llu}",
-		(unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
-		sl_conn_app_id(c), (unsigned long long)c->events_out,
-		(unsigned long long)c->bytes_out, c->close_code,
-		c->close_reason ? c->close_reason : "",
-		(unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
+	log_conn_close(c);
 	if (c->kind == SL_CONN_PUB && c->hello_done)
 		SL_INFO("{\"msg\":\"backend_down\",\"id\":%llu,\"name\":\"%s\",\"published\":%llu,"
 			"\"errors\":%llu,\"reason\":\"%s\"}",
