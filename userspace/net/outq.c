@@ -6,7 +6,7 @@
 
 #include "net/outq.h"
 
-#define OUTQ_IOV 64
+#define OUTQ_IOV 256
 
 void sl_outq_init(struct sl_outq *q)
 {

@@ -57,7 +57,7 @@ void sl_outq_drop_unsent(struct sl_outq *q);
 void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_len);
 
 /*
- * Writes as much as the socket takes with writev (up to 64 items a call,
+ * Writes as much as the socket takes with writev (up to 256 items a call,
  * looping while the kernel takes everything). Returns bytes written (>= 0) or
  * -errno on a hard error. *short_write is set when the kernel took less than
  * offered (EAGAIN included): the caller must resync the meter (kern.h) and
