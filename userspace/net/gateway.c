@@ -184,13 +184,18 @@ static void conn_linger(struct sl_conn *c)
 	}
 }
 
+/* One clock read per flush, not per event: a flush is one writev's worth of microseconds. */
+struct written_ctx {
+	struct sl_gateway *gw;
+	uint64_t now;
+};
+
 static void on_event_written(void *ctx, const struct sl_event *ev, size_t len)
 {
-	struct sl_gateway *gw = ctx;
-	uint64_t now = sl_now_ns();
+	const struct written_ctx *w = ctx;
 
-	if (now > ev->ts_ns)
-		sl_latency_add(&gw->stats.latency, now - ev->ts_ns);
+	if (w->now > ev->ts_ns)
+		sl_latency_add(&w->gw->stats.latency, w->now - ev->ts_ns);
 	if (ev->counters) {
 		ev->counters->events++;
 		ev->counters->bytes += len;
@@ -259,12 +264,13 @@ static int conn_flush(struct sl_conn *c)
 {
 	uint64_t events = 0;
 	int short_write = 0;
+	struct written_ctx wc = { c->gw, sl_now_ns() };
 	ssize_t w;
 
 	if (c->write_closed)
 		return 0;
 	journal_sync(c->gw);
-	w = sl_outq_flush(&c->q, c->fd, &short_write, &events, on_event_written, c->gw);
+	w = sl_outq_flush(&c->q, c->fd, &short_write, &events, on_event_written, &wc);
 	if (w < 0) {
 		c->close_reason = "write failed";
 		sl_conn_close_now(c);
@@ -272,8 +278,7 @@ static int conn_flush(struct sl_conn *c)
 	}
 	c->bytes_out += (uint64_t)w;
 	if (c->gw->stats.series && (events || w > 0))
-		sl_series_add(c->gw->stats.series, sl_now_ns() / 1000000000ull, events,
-			      (uint64_t)w);
+		sl_series_add(c->gw->stats.series, wc.now / 1000000000ull, events, (uint64_t)w);
 	c->events_out += events;
 	c->gw->stats.delivered += events;
 	if (c->slot && c->gw->apps) {
