@@ -66,7 +66,7 @@ $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libsluice.a $(BUILD)/l
 		$(LIBS_BPF) -o $@
 
 $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
+	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -levent -lpthread -o $@
 
 $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
