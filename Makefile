@@ -101,6 +101,9 @@ fmt:
 fmt-check:
 	clang-format --dry-run -Werror $(FMT_FILES)
 
+bench: all
+	scripts/bench.sh
+
 bench-kernel: all
 	scripts/bench-kernel.sh
 
