@@ -206,7 +206,7 @@ run_one() {
 	"$BENCH" $args --system "$sys" --port "$SUBPORT" --pub-port "$PUBPORT" \
 		--threads "$THREADS" --server-pid "$PIDLIST" --json --quiet \
 		$([ "$sys" = sluice ] && echo "--token $KEY") >"$file" || true
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  ", {k: d.get(k) for k in ("delivered_per_s","loss","latency_us","error")}, file=sys.stderr)' "$file" 2>/dev/null
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  ", {k: d.get(k) for k in ("delivered_per_s","loss","latency_us","error")})' "$file" >&2 2>/dev/null
 	stop_server
 	sleep 1 # let TIME_WAIT and the kernel settle between runs
 }
