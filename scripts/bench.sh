@@ -33,11 +33,13 @@ BENCH="$REPO/build/sluice-bench"
 KEY=bench-key
 KEY_SHA=b0962662e937d44c699c8305d90cbf190b3150c59b13863d1380b5cc3c711bb7
 
-# Fixed loopback ports, away from the defaults of every system.
-SLUICE_SUB=18070 SLUICE_PUB=17070 SLUICE_ADMIN=19070
-NCHAN_PORT=18080
-NATS_PORT=14222 NATS_WS=18081
-MQTT_PORT=11883 MQTT_WS=18083
+# Fixed loopback ports, away from the defaults of every system and below the
+# widened ephemeral range (10000-65000), so that the benchmark's own client
+# ports (and their TIME_WAIT) never take a server's port.
+SLUICE_SUB=7180 SLUICE_PUB=7170 SLUICE_ADMIN=7190
+NCHAN_PORT=7280
+NATS_PORT=7322 NATS_WS=7381
+MQTT_PORT=7383 MQTT_WS=7384
 
 log() { echo "bench.sh: $*" >&2; }
 
