@@ -153,6 +153,7 @@ table("S6 slow consumers: S1 plus 10 subscribers that stop reading", "S6", [
     ("delivered/s (the 1,000 others)", F("delivered_per_s")),
     ("delivered/s while publishing", F("window_delivered_per_s")),
     ("loss (others)", loss_pct),
+    ("slow ones closed by the server (of 10)", F("connections.slow_closed")),
     ("server RSS max, KiB", F("server.rss_max_kib")),
     ("server CPU %", F("server.cpu_pct")),
 ])

@@ -44,15 +44,16 @@ struct sl_bench_target {
  * reads the few it polls (ready, failed, delivered) with relaxed atomics.
  */
 struct sl_bench_counters {
-	uint64_t ready;	     /* subscriptions confirmed */
-	uint64_t failed;     /* connections that never became ready */
-	uint64_t closed;     /* ready connections the server closed */
-	uint64_t delivered;  /* events received by measured subscribers */
-	uint64_t duplicates; /* sequence not above the last one seen */
-	uint64_t gaps;	     /* sequences skipped between two received */
-	uint64_t bad;	     /* payloads not in the benchmark's format */
-	uint64_t errors;     /* error replies (err, -ERR, refused SUBACK, HTTP >= 300) */
-	uint64_t last_ns;    /* CLOCK_MONOTONIC of the last delivery */
+	uint64_t ready;	      /* subscriptions confirmed */
+	uint64_t failed;      /* connections that never became ready */
+	uint64_t closed;      /* ready connections the server closed */
+	uint64_t slow_closed; /* slow (--slow) connections the server closed */
+	uint64_t delivered;   /* events received by measured subscribers */
+	uint64_t duplicates;  /* sequence not above the last one seen */
+	uint64_t gaps;	      /* sequences skipped between two received */
+	uint64_t bad;	      /* payloads not in the benchmark's format */
+	uint64_t errors;      /* error replies (err, -ERR, refused SUBACK, HTTP >= 300) */
+	uint64_t last_ns;     /* CLOCK_MONOTONIC of the last delivery */
 	char first_error[160];
 	struct sl_bench_hist hist; /* publish -> deliver latency, ns */
 };

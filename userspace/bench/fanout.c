@@ -155,7 +155,9 @@ static void sub_close(struct sl_bench_sub *s)
 	if (s->state == SL_BENCH_SUB_CLOSED)
 		return;
 	if (s->state == SL_BENCH_SUB_READY) {
-		if (!(s->flags & SL_BENCH_SUB_SLOW))
+		if (s->flags & SL_BENCH_SUB_SLOW)
+			w->counters.slow_closed++;
+		else
 			w->counters.closed++;
 	} else {
 		w->counters.failed++;
@@ -797,7 +799,7 @@ static int raise_nofile(rlim_t need, char *err, size_t errlen)
 /* ---- results ---- */
 
 struct result {
-	uint64_t total_subs, ready, failed, closed, late;
+	uint64_t total_subs, ready, failed, closed, late, slow_closed;
 	uint64_t published, expected, delivered, unique, duplicates, gaps, loss, bad, errors;
 	double pub_s, deliver_s, published_per_s, delivered_per_s;
 	double window_delivered_per_s; /* delivered while the publisher ran, per second */
@@ -822,9 +824,11 @@ static void print_text(const struct run *r, const struct result *res)
 	       !o->publish ? "no publishing"
 	       : o->rate   ? "rate-limited"
 			   : "flat out");
-	printf("  connections   ready %llu of %llu, failed %llu, closed by server %llu\n",
+	printf("  connections   ready %llu of %llu, failed %llu, closed by server %llu, slow ones "
+	       "closed by server %llu of %u\n",
 	       (unsigned long long)res->ready, (unsigned long long)res->total_subs,
-	       (unsigned long long)res->failed, (unsigned long long)res->closed);
+	       (unsigned long long)res->failed, (unsigned long long)res->closed,
+	       (unsigned long long)res->slow_closed, o->slow);
 	if (o->publish) {
 		printf("  published     %llu in %.2f s = %.0f/s%s\n",
 		       (unsigned long long)res->published, res->pub_s, res->published_per_s,
@@ -873,10 +877,10 @@ static void print_json(const struct run *r, const struct result *res)
 	       o->mode, o->system, o->subs, o->sse, o->slow, o->topics, o->payload, o->rate,
 	       o->duration_s, o->threads, o->publishers);
 	printf(" \"connections\": {\"total\": %llu, \"ready\": %llu, \"failed\": %llu, "
-	       "\"closed\": %llu, \"late\": %llu},\n",
+	       "\"closed\": %llu, \"late\": %llu, \"slow_closed\": %llu},\n",
 	       (unsigned long long)res->total_subs, (unsigned long long)res->ready,
 	       (unsigned long long)res->failed, (unsigned long long)res->closed,
-	       (unsigned long long)res->late);
+	       (unsigned long long)res->late, (unsigned long long)res->slow_closed);
 	printf(" \"published\": %llu, \"publish_s\": %.3f, \"published_per_s\": %.1f, "
 	       "\"expected\": %llu, \"delivered\": %llu, \"deliver_s\": %.3f, "
 	       "\"delivered_per_s\": %.1f, \"window_delivered_per_s\": %.1f, \"loss\": %llu, "
@@ -1219,6 +1223,7 @@ stop:
 		res.ready += c->ready;
 		res.failed += c->failed;
 		res.closed += c->closed;
+		res.slow_closed += c->slow_closed;
 		res.delivered += c->delivered;
 		res.duplicates += c->duplicates;
 		res.gaps += c->gaps;
