@@ -18,6 +18,9 @@
 # ephemeral port range (widened to 10000-65000 so 10,000+ loopback
 # connections plus TIME_WAIT leftovers fit), a cgroup and a BPF pin root per
 # sluiced run, and every server process it starts.
+# The whole script is one compound command, so bash reads all of it before
+# running any: editing the file during a 40-minute run cannot derail it.
+{
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -268,3 +271,5 @@ versions() {
 }
 versions >"$OUT/versions.txt"
 python3 scripts/bench/summarize.py "$OUT" "$RUNS" "$DURATION" "$THREADS" ${DOC:+"$DOC"}
+exit
+}
