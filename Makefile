@@ -71,6 +71,19 @@ $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUI
 $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
 
+# sluice-bench's pure logic is not in libsluice.a: its test links the bench modules it needs.
+BENCH_LIB_SRC := userspace/bench/hist.c userspace/bench/conn.c userspace/bench/ws_client.c \
+	$(wildcard userspace/bench/proto_*.c)
+
+$(BUILD)/unit/test_bench: tests/unit/test_bench.c $(BENCH_LIB_SRC) $(wildcard userspace/bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(BENCH_LIB_SRC) -levent -o $@
+
+$(BUILD)/unit-san/test_bench: tests/unit/test_bench.c $(BENCH_LIB_SRC) $(wildcard userspace/bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -Itests/unit $< $(BENCH_LIB_SRC) -levent -o $@
+
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Ibpf $< $(BUILD)/libsluice.a $(BUILD)/libkern.a \
