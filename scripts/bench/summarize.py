@@ -100,7 +100,7 @@ present = [s for s in SYSTEMS if any(k[1] == s for k in runs_by)]
 lines = []
 w = lines.append
 w("Measured %s with `scripts/bench.sh` (BENCH_RUNS=%d, BENCH_DURATION=%s s, "
-  "BENCH_THREADS=%s). Cells: median [min–max] over the runs." % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), runs, duration, threads))
+  "BENCH_THREADS=%s). Cells: median [min–max] over the runs." % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(max([os.path.getmtime(p) for p in glob.glob(os.path.join(out, "*.json"))] or [time.time()]))), runs, duration, threads))
 w("")
 try:
     w("Versions: " + "; ".join(l.strip() for l in open(os.path.join(out, "versions.txt")) if l.strip()) + ".")
@@ -241,7 +241,17 @@ if s6 and s1:
     w("- S6: sluice's other subscribers got %.0f%% of its S1 rate (target ≥ 90%%), RSS max %s KiB"
       % (100 * s6 / s1, fmt("S6", "sluice", "server.rss_max_kib")))
 w("")
-w("Exact commands of each run: `%s/*.cmd`; every run's full JSON: `%s/*.json`." % (out, out))
+cmds = sorted(glob.glob(os.path.join(out, "*-1.cmd")))
+if cmds:
+    w("<details><summary>Exact commands (run 1; the other runs differ only in order; each also had `--server-pid PIDS --json --quiet`)</summary>")
+    w("")
+    w("```")
+    for path in cmds:
+        w("%-26s %s" % (os.path.basename(path)[:-6] + ":", open(path).read().strip()))
+    w("```")
+    w("</details>")
+    w("")
+w("Every run's command and full JSON: `%s/*.cmd`, `%s/*.json`." % (out, out))
 
 text = "\n".join(lines) + "\n"
 sys.stdout.write(text)
