@@ -22,7 +22,7 @@
 # running any: editing the file during a 40-minute run cannot derail it.
 {
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 REPO=$(pwd)
 
 SCENARIOS=${BENCH_SCENARIOS:-S1,S2,S3,S4,S5,S6}
@@ -207,10 +207,18 @@ run_one() {
 	[ "$sys" = sluice ] && cmd="$cmd --token $KEY"
 	log "$tag run $run: $sys${4:+ (bpf: $bpf)}: $cmd"
 	echo "$cmd" >"$OUT/$tag-$sys-$run.cmd"
-	# shellcheck disable=SC2086
+	local token=()
+	[ "$sys" = sluice ] && token=(--token "$KEY")
+	# shellcheck disable=SC2086 # $args is a list of words by design
 	"$BENCH" $args --system "$sys" --port "$SUBPORT" --pub-port "$PUBPORT" \
-		--threads "$THREADS" --server-pid "$PIDLIST" --json --quiet \
-		$([ "$sys" = sluice ] && echo "--token $KEY") >"$file" || true
+		--threads "$THREADS" --server-pid "$PIDLIST" --json --quiet "${token[@]}" \
+		>"$file"
+	# Ctrl-C reaches sluice-bench too; it prints its partial result and exits 130.
+	# Bash then does not run its own INT trap (the child handled the signal), so stop here.
+	if [ $? -eq 130 ]; then
+		log interrupted
+		exit 130
+	fi
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  ", {k: d.get(k) for k in ("delivered_per_s","loss","latency_us","error")})' "$file" >&2 2>/dev/null
 	stop_server
 	sleep 1 # let TIME_WAIT and the kernel settle between runs

@@ -65,7 +65,8 @@ static const char usage_text[] =
     "Payload: 'T' + 16 hex digits of the CLOCK_MONOTONIC send time, 'S' + 16 hex digits\n"
     "of the per-topic sequence, '.' padding. Loss = expected - unique deliveries, where\n"
     "expected = sum over topics of published x subscribers ready before publishing.\n"
-    "Exit status: 0 ran, 1 could not run (nobody subscribed, publisher refused), 2 usage.\n";
+    "Exit status: 0 ran, 1 could not run (nobody subscribed, publisher refused), 2 usage,\n"
+    "130 interrupted (SIGINT/SIGTERM; the partial result is still printed).\n";
 
 struct options {
 	const char *mode;
@@ -1285,6 +1286,9 @@ stop:
 				  (double)(res.ready + r->o.slow);
 	if (sl_bench_stop && !err[0])
 		snprintf(err, sizeof(err), "interrupted");
+	/* 128 + SIGINT, as a shell reports it: a calling script stops too. */
+	if (sl_bench_stop)
+		status = 130;
 	snprintf(res.error, sizeof(res.error), "%s", err);
 	if (r->o.json)
 		print_json(r, &res);
