@@ -238,6 +238,9 @@ rotated() {
 
 install_peers
 make -s all || exit 1
+# The commit the binaries were built from (plus "-dirty" for local changes), taken now:
+# commits made while a long run goes on do not change what it measured.
+SLUICE_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.cmd
 ulimit -n "$(ulimit -Hn)"
@@ -271,7 +274,7 @@ for scen in "${SCEN_LIST[@]}"; do
 done
 
 versions() {
-	echo "sluice $(git -C "$REPO" rev-parse --short HEAD)"
+	echo "sluice $SLUICE_REV"
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') + $(dpkg-query -W -f '${Package} ${Version}' libnginx-mod-nchan 2>/dev/null)"
 	echo "$(nats-server --version 2>&1)"
 	echo "mosquitto $(dpkg-query -W -f '${Version}' mosquitto 2>/dev/null)"
