@@ -97,7 +97,6 @@ static int parse_reply(const uint8_t *p, size_t len, struct reply *r)
 		return -EPROTO;
 	}
 	while (n--) {
-		key = p;
 		klen = read_raw(&p, end);
 		if (klen < 0)
 			return -EPROTO;
@@ -106,8 +105,6 @@ static int parse_reply(const uint8_t *p, size_t len, struct reply *r)
 		if ((klen == 2 && !memcmp(key, "op", 2)) ||
 		    (klen == 4 && !memcmp(key, "data", 4)) ||
 		    (klen == 3 && !memcmp(key, "msg", 3))) {
-			const uint8_t *v = p;
-
 			vlen = read_raw(&p, end);
 			if (vlen < 0)
 				return -EPROTO;
@@ -122,7 +119,6 @@ static int parse_reply(const uint8_t *p, size_t len, struct reply *r)
 				r->msg_len = (size_t)vlen;
 			}
 			p += vlen;
-			(void)v;
 		} else if (skip_value(&p, end)) {
 			return -EPROTO;
 		}
