@@ -71,10 +71,23 @@ $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libsluice.a $(BUILD)/l
 		$(LIBS_BPF) -o $@
 
 $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
+	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -levent -lpthread -o $@
 
 $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
+
+# sluice-bench's pure logic is not in libsluice.a: its test links the bench modules it needs.
+BENCH_LIB_SRC := userspace/bench/hist.c userspace/bench/conn.c userspace/bench/ws_client.c \
+	$(wildcard userspace/bench/proto_*.c)
+
+$(BUILD)/unit/test_bench: tests/unit/test_bench.c $(BENCH_LIB_SRC) $(wildcard userspace/bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(BENCH_LIB_SRC) -levent -o $@
+
+$(BUILD)/unit-san/test_bench: tests/unit/test_bench.c $(BENCH_LIB_SRC) $(wildcard userspace/bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -Itests/unit $< $(BENCH_LIB_SRC) -levent -o $@
 
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
 	@mkdir -p $(dir $@)
@@ -111,6 +124,9 @@ fmt:
 	clang-format -i $(FMT_FILES)
 fmt-check:
 	clang-format --dry-run -Werror $(FMT_FILES)
+
+bench: all
+	scripts/bench.sh
 
 bench-kernel: all
 	scripts/bench-kernel.sh

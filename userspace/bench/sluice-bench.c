@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/fanout.h"
 #include "bench/kernel.h"
 
 struct mode {
@@ -17,6 +18,9 @@ struct mode {
 
 static const struct mode modes[] = {
 	{ "kernel", sl_bench_kernel_main },
+	{ "fanout", sl_bench_fanout_main },
+	{ "latency", sl_bench_fanout_main },
+	{ "idle", sl_bench_fanout_main },
 };
 
 static const char usage_text[] =
@@ -24,8 +28,9 @@ static const char usage_text[] =
     "       sluice-bench { help | MODE --help }\n"
     "\n"
     "  sluice-bench " SL_BENCH_KERNEL_GRAMMAR "\n"
+    "  sluice-bench " SL_BENCH_FANOUT_GRAMMAR "\n"
     "\n"
-    "MODE := { kernel }\n"
+    "MODE := { kernel | fanout | latency | idle }\n"
     "Modes may be shortened to unambiguous prefixes.\n"
     "Exit status: 0 success, 1 error or failed check, 2 usage error.\n";
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bats
+# sluice-bench against a real sluiced: exact delivery to WebSocket and SSE
+# subscribers, as the benchmark's own JSON reports it. No timing assertions.
+
+load helpers
+
+setup() {
+	sl_setup_instance
+	sl_start_gateway
+}
+
+teardown() {
+	sl_stop_gateway
+	sl_teardown_instance
+}
+
+BENCH="$REPO/build/sluice-bench"
+
+@test "bench: 50 WS + 10 SSE subscribers get every event exactly once" {
+	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
+		--subs 50 --sse 10 --rate 1000 --duration 3 --payload 100 --threads 2 \
+		--server-pid "$SLUICED_PID" --json --quiet
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["connections"]["ready"]')" = 60 ]
+	published=$(echo "$output" | json 'd["published"]')
+	[ "$published" -ge 2000 ]
+	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * 60)) ]
+	[ "$(echo "$output" | json 'd["expected"]')" = $((published * 60)) ]
+	[ "$(echo "$output" | json 'd["loss"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["duplicates"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["gaps"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["bad"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["errors"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["error"]')" = "" ]
+	[ "$(echo "$output" | json 'd["server"]["rss_max_kib"] > 0')" = True ]
+}
+
+@test "bench: several topics, each subscriber counts only its own" {
+	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
+		--subs 40 --topics 8 --publishers 2 --rate 2000 --duration 2 --json --quiet
+	echo "$output"
+	[ "$status" -eq 0 ]
+	published=$(echo "$output" | json 'd["published"]')
+	[ "$published" -gt 0 ]
+	[ "$(echo "$output" | json 'd["expected"]')" = $((published * 5)) ]
+	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * 5)) ]
+	[ "$(echo "$output" | json 'd["loss"] + d["duplicates"]')" = 0 ]
+}
+
+@test "bench: idle mode holds connections and reports the server's RSS per connection" {
+	run "$BENCH" idle --system sluice --port "$SUB" --subs 200 --duration 1 \
+		--server-pid "$SLUICED_PID" --json --quiet
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["connections"]["ready"]')" = 200 ]
+	[ "$(echo "$output" | json 'd["server"]["rss_per_sub_bytes"] >= 0')" = True ]
+}
+
+@test "bench: a refused publisher token is an error, not a silent zero" {
+	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token wrong-key \
+		--subs 2 --rate 10 --duration 1 --json --quiet
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(echo "$output" | json '"sluice err" in d["error"] or "closed" in d["error"]')" = True ]
+}
+
+@test "bench: usage errors exit 2" {
+	run "$BENCH" fanout --system nope --port 1
+	[ "$status" -eq 2 ]
+	run "$BENCH" fanout --system nats --port 1 --pub-port 2 --sse 3
+	[ "$status" -eq 2 ]
+}

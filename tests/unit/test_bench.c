@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sluice-bench's pure logic (userspace/bench): the latency histogram's
+ * quantiles, the payload format and the per-subscriber loss and duplicate
+ * accounting, and the WebSocket client's frame reader (server frames in, a
+ * masked pong out). No network.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "bench/conn.h"
+#include "bench/hist.h"
+#include "bench/ws_client.h"
+#include "tap.h"
+
+static void test_hist(void)
+{
+	struct sl_bench_hist *h = calloc(1, sizeof(*h));
+	uint64_t v, q;
+	int ok = 1;
+
+	TAP_OK(sl_bench_hist_quantile(h, 0.5) == 0, "an empty histogram has quantile 0");
+	for (v = 1; v <= 100000; v++)
+		sl_bench_hist_add(h, v * 1000);
+	TAP_OK(h->count == 100000 && h->max == 100000000ull, "count and exact max");
+	q = sl_bench_hist_quantile(h, 0.5);
+	TAP_OK(q > 50000000ull * 94 / 100 && q < 50000000ull * 106 / 100,
+	       "p50 within 6%% of 50 ms: %llu", (unsigned long long)q);
+	q = sl_bench_hist_quantile(h, 0.99);
+	TAP_OK(q > 99000000ull * 94 / 100 && q <= 100000000ull, "p99 within 6%% and <= max: %llu",
+	       (unsigned long long)q);
+	memset(h, 0, sizeof(*h));
+	for (v = 0; v < 16; v++)
+		sl_bench_hist_add(h, v);
+	for (v = 0; v < 16; v++)
+		ok &= h->bucket[v] == 1;
+	TAP_OK(ok, "values below 16 have a bucket each");
+	sl_bench_hist_add(h, UINT64_MAX);
+	TAP_OK(h->bucket[SL_BENCH_HIST_BUCKETS - 1] == 1,
+	       "the largest value lands in the last bucket");
+	free(h);
+}
+
+static void test_payload_and_accounting(void)
+{
+	struct sl_bench_counters *c = calloc(1, sizeof(*c));
+	struct sl_bench_sub s = { .counters = c };
+	uint8_t p[64];
+	char name[32];
+
+	sl_bench_payload_fill(p, sizeof(p), 0x0123456789abcdefull, 1);
+	TAP_OK(!memcmp(p, "T0123456789abcdefS0000000000000001..", 36), "payload format");
+	sl_bench_payload_fill(p, sizeof(p), sl_bench_now_ns(), 1);
+	sl_bench_sub_deliver(&s, p, sizeof(p));
+	sl_bench_payload_fill(p, sizeof(p), sl_bench_now_ns(), 2);
+	sl_bench_sub_deliver(&s, p, sizeof(p));
+	sl_bench_sub_deliver(&s, p, sizeof(p));
+	sl_bench_payload_fill(p, sizeof(p), sl_bench_now_ns(), 5);
+	sl_bench_sub_deliver(&s, p, sizeof(p));
+	TAP_OK(c->delivered == 4 && c->duplicates == 1 && c->gaps == 2 && s.last_seq == 5,
+	       "1, 2, 2, 5: 4 delivered, 1 duplicate, a gap of 2 (got %llu %llu %llu)",
+	       (unsigned long long)c->delivered, (unsigned long long)c->duplicates,
+	       (unsigned long long)c->gaps);
+	sl_bench_sub_deliver(&s, (const uint8_t *)"hello", 5);
+	p[17] = 'X';
+	sl_bench_sub_deliver(&s, p, sizeof(p));
+	TAP_OK(c->bad == 2 && c->delivered == 4, "foreign payloads count as bad, not delivered");
+	s.flags = SL_BENCH_SUB_SLOW;
+	sl_bench_payload_fill(p, sizeof(p), sl_bench_now_ns(), 6);
+	sl_bench_sub_deliver(&s, p, sizeof(p));
+	TAP_OK(c->delivered == 4, "slow subscribers are not measured");
+	TAP_OK(c->hist.count == 4, "one latency sample per delivery");
+	sl_bench_topic_name(SL_BENCH_MQTT, 7, name, sizeof(name));
+	TAP_OK(!strcmp(name, "bench/t7"), "MQTT topic names use /");
+	sl_bench_topic_name(SL_BENCH_NATS, 7, name, sizeof(name));
+	TAP_OK(!strcmp(name, "bench.t7"), "NATS subjects use .");
+	TAP_OK(sl_bench_proto_find("mosquitto") && sl_bench_proto_find("nchan") &&
+		   sl_bench_proto_find("nats") && sl_bench_proto_find("sluice") &&
+		   !sl_bench_proto_find("kafka"),
+	       "the adapter table");
+	free(c);
+}
+
+static int messages;
+static size_t last_len;
+
+static int on_message(void *arg, const uint8_t *payload, size_t len)
+{
+	(void)arg;
+	(void)payload;
+	messages++;
+	last_len = len;
+	return 0;
+}
+
+static void test_ws(void)
+{
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+	uint8_t big[4 + 300], frame[16], pong[16];
+	int status = 0, rc;
+
+	evbuffer_add_printf(in, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n");
+	TAP_OK(sl_bench_http_head(in, &status) == 0, "a partial head needs more bytes");
+	evbuffer_add_printf(in, "\r\n");
+	TAP_OK(sl_bench_http_head(in, &status) == 1 && status == 101 &&
+		   evbuffer_get_length(in) == 0,
+	       "the 101 head is consumed");
+
+	evbuffer_add(in,
+		     "\x82\x03"
+		     "abc",
+		     5);
+	memset(big, 'x', sizeof(big));
+	big[0] = 0x82;
+	big[1] = 126;
+	big[2] = 300 >> 8;
+	big[3] = 300 & 0xff;
+	evbuffer_add(in, big, 3); /* a partial second frame */
+	rc = sl_bench_ws_read(in, out, 1 << 20, on_message, NULL);
+	TAP_OK(rc == 0 && messages == 1 && last_len == 3 && evbuffer_get_length(in) == 3,
+	       "one whole frame read, the partial one kept");
+	evbuffer_add(in, big + 3, sizeof(big) - 3);
+	evbuffer_add(in, "\x89\x02hi", 4); /* ping */
+	rc = sl_bench_ws_read(in, out, 1 << 20, on_message, NULL);
+	TAP_OK(rc == 0 && messages == 2 && last_len == 300, "16-bit length frame");
+	TAP_OK(evbuffer_get_length(out) == 8, "the ping is answered with a masked pong");
+	evbuffer_remove(out, pong, 8);
+	TAP_OK(pong[0] == 0x8a && pong[1] == 0x82 && (pong[6] ^ pong[2]) == 'h' &&
+		   (pong[7] ^ pong[3]) == 'i',
+	       "pong: FIN, opcode 10, mask bit, payload echoed");
+	frame[0] = 0x82;
+	frame[1] = 0x81; /* masked: servers must not mask (RFC 6455 §5.1) */
+	evbuffer_add(in, frame, 2 + 4 + 1);
+	TAP_OK(sl_bench_ws_read(in, out, 1 << 20, on_message, NULL) < 0,
+	       "a masked server frame fails");
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_add(in, "\x88\x00", 2);
+	TAP_OK(sl_bench_ws_read(in, out, 1 << 20, on_message, NULL) < 0,
+	       "a close frame ends the read");
+	evbuffer_free(in);
+	evbuffer_free(out);
+}
+
+int main(void)
+{
+	test_hist();
+	test_payload_and_accounting();
+	test_ws();
+	return tap_done();
+}
