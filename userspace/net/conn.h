@@ -153,6 +153,7 @@ struct sl_gateway {
 	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
 	struct sl_conn *flush_head;
+	struct sl_conn *reading; /* the connection on_read is handling; NULL once it is closed */
 	uint32_t nconns;
 	uint64_t next_id;
 	bool shutting_down;
