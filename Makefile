@@ -92,6 +92,8 @@ bats: all
 check: all unit
 	@scripts/check.sh
 
+include mk/fuzz.mk
+
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
