@@ -27,8 +27,9 @@ $(FUZZ_DIR)/libsluice.a: $(FUZZ_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/*.h $(FUZZ_DIR)/libsluice.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< $(FUZZ_DIR)/libsluice.a \
+# -Ibpf: fuzz_meter compiles the kernel meter's frame parsers (bpf/frame.h) for userspace.
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/*.h bpf/frame.h $(FUZZ_DIR)/libsluice.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -Ibpf $< $(FUZZ_DIR)/libsluice.a \
 		$(LIBS_CORE) -o $@
 
 fuzz-build: $(FUZZERS)

@@ -163,6 +163,20 @@ for label, b in {"ascii": b"hello", "two": "\u00e9".encode(), "three": "\u20ac".
                  "mixed": "a\u00e9\u20ac\U0001F600z".encode()}.items():
     add("utf8", label, b)
 
+# ---- meter: byte 0 = framing (1 ws, 2 len4, 3 sse, 4 tls), then a frame's first bytes ----
+ev = msgpack.packb({"op": "ev", "topic": "t", "seq": 1, "ts": 2, "data": b"x"}, use_bin_type=True)
+add("meter", "ws-event", b"\x01" + frame(2, ev, mask=None))
+add("meter", "ws-4byte", b"\x01" + frame(2, ev + b"p" * 200, mask=None)[:24])
+add("meter", "ws-10byte", b"\x01" + frame(2, b"q" * 70000, mask=None)[:24])
+add("meter", "ws-masked-ping", b"\x01" + frame(9, b"hi"))
+add("meter", "ws-continuation", b"\x01" + frame(0, b"rest", mask=None))
+add("meter", "len4-event", b"\x02" + struct.pack(">I", len(ev)) + ev)
+add("meter", "len4-reply", b"\x02" + struct.pack(">I", 3) + msgpack.packb({"op": "ok"}))
+add("meter", "sse-event", b"\x03" + b"0000002a\r\nid: t:1\nevent: t\ndata: x\n\n")
+add("meter", "sse-last", b"\x03" + b"00000000\r\n\r\n")
+add("meter", "tls-appdata", b"\x04" + bytes([23, 3, 3, 0x40, 0x00]) + b"\x00" * 8)
+add("meter", "tls-alert", b"\x04" + bytes([21, 3, 3, 0, 2, 1, 0]))
+
 # ---- units: a duration, size or address ----
 for v in ["500ms", "2s", "5m", "1h", "1d", "0", "64KiB", "1MiB", "1GiB", "18446744073709551615",
           "213504d", "1.5h", "1 MB", "127.0.0.1:8080", "0.0.0.0:0", "[::1]:65535", "off", "",
