@@ -61,8 +61,15 @@ for name in "${names[@]}"; do
 	for d in "tests/fuzz/corpus/$name" "tests/fuzz/regress/$name"; do
 		[ -d "$d" ] && dirs+=("$d")
 	done
+	# Dictionaries: tokens a byte-level mutator would take long to guess.
+	case $name in
+	config | policy) dict=tests/fuzz/yaml.dict ;;
+	*) dict=tests/fuzz/$name.dict ;;
+	esac
+	opts=()
+	[ -f "$dict" ] && opts+=(-dict="$dict")
 	"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="build/fuzz/artifacts/$name/" "${dirs[@]}" >"$log" 2>&1
+		-artifact_prefix="build/fuzz/artifacts/$name/" "${opts[@]}" "${dirs[@]}" >"$log" 2>&1
 	rc=$?
 	done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
