@@ -87,6 +87,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Incremental use: the head alone gives the same answer, a prefix asks for more. */
 		FUZZ_CHECK(sl_http_parse(buf, (size_t)n, max_head, req, NULL) == n);
 		FUZZ_CHECK(sl_http_parse(buf, (size_t)n - 1, max_head, req, NULL) == 0);
+		FUZZ_CHECK(sl_http_parse(buf, (size_t)n / 2, max_head, req, NULL) == 0);
+		FUZZ_CHECK(sl_http_parse(buf, (size_t)n * 4 / 5, max_head, req, NULL) == 0);
+	}
+	/* What a prefix decided (a head, an error), more bytes do not change. */
+	for (size_t k = size / 3; k < size; k += (size - k + 1) / 2) {
+		int r = sl_http_parse(buf, k, max_head, req, NULL);
+
+		FUZZ_CHECK(r == 0 || r == n);
 	}
 	free(req);
 	free(buf);

@@ -20,6 +20,22 @@ static bool has_wildcard_token(const char *s)
 	return false;
 }
 
+/* SPEC "Topics" read literally, token by token: '*' is one token, '>' one or more. */
+static bool reference_match(const char *pattern, const char *topic)
+{
+	const char *pe = strchr(pattern, '.'), *te = strchr(topic, '.');
+	size_t pl = pe ? (size_t)(pe - pattern) : strlen(pattern);
+	size_t tl = te ? (size_t)(te - topic) : strlen(topic);
+
+	if (pl == 1 && pattern[0] == '>')
+		return true;
+	if (!(pl == 1 && pattern[0] == '*') && (pl != tl || memcmp(pattern, topic, pl)))
+		return false;
+	if (!pe || !te)
+		return !pe && !te;
+	return reference_match(pe + 1, te + 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nul = memchr(data, 0, size);
@@ -51,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool m = sl_topic_match(pattern, topic);
 
 	if (pvalid && tvalid) {
+		FUZZ_CHECK(m == reference_match(pattern, topic));
 		if (!has_wildcard_token(pattern))
 			FUZZ_CHECK(m == (strcmp(pattern, topic) == 0));
 		if (!strcmp(pattern, ">"))
