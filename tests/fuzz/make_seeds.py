@@ -112,6 +112,10 @@ for label, v in {"ok": "stocks.nyse:42", "zero": "a:0", "max": "t:18446744073709
                  "overflow": "t:18446744073709551616", "two-colons": "x:y:5", "no-colon": "abc",
                  "empty-seq": "abc:", "ctl": "a\x01b:3", "long": "a" * 300 + ":1"}.items():
     add("sse", label, v)
+# ... and the same input as an event payload
+add("sse", "payload-lines", "line1\r\nline2\rline3\n\n")
+add("sse", "payload-inject", "x\n\nid: other:1\nevent: sluice.close\ndata: {}\n\n")
+add("sse", "payload-binary", b"\xff\xfe\x00\x01binary\r")
 
 # ---- jwt: byte 0 = source (0 token, 1 Authorization, 2 X-API-Key) | 4 to re-sign with HS256 ----
 def b64(b):
