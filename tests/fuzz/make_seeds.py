@@ -160,6 +160,12 @@ for label, (p, t) in {"literal": ("stocks.nyse.ibm", "stocks.nyse.ibm"),
                       "long": ("a" * 256, "a" * 255)}.items():
     add("topic", label, p.encode() + b"\x00" + t.encode())
 
+# ---- trie: lines "<op><value><text>", op + add, - remove, other: match ----
+add("trie", "sub-match-unsub", "+0stocks.>\n+1stocks.*.ibm\n+2stocks.nyse.ibm\n+0stocks.nyse.ibm\n"
+    "?0stocks.nyse.ibm\n?0stocks\n-1stocks.*.ibm\n?0stocks.nyse.ibm\n-0stocks.>\n?0stocks.x\n")
+add("trie", "duplicates", "+0a.b\n+0a.b\n-0a.b\n-0a.b\n+3>\n+3*\n?0a\n?0a.b.c\n")
+add("trie", "invalid", "+0a..b\n+0a.>.b\n-0a*\n?0a.*\n+7*.*.>\n?0x.y\n?0x.y.z\n")
+
 # ---- utf8 ----
 for label, b in {"ascii": b"hello", "two": "\u00e9".encode(), "three": "\u20ac".encode(),
                  "four": "\U0001F600".encode(), "overlong": b"\xc0\x80", "surrogate": b"\xed\xa0\x80",
