@@ -44,6 +44,10 @@ heads = {
 }
 for label, h in heads.items():
     add("http", label, b"\x00" + h.encode())
+# Near the 8192-byte bound, on both sides.
+filler = "X-Pad: " + "a" * 8000 + "\r\n"
+add("http", "near-bound", b"\x00" + heads["ws-upgrade"].replace("\r\n\r\n", "\r\n" + filler[:8100 - len(heads["ws-upgrade"])] + "\r\n\r\n").encode())
+add("http", "over-bound", b"\x00" + heads["ws-upgrade"].replace("\r\n\r\n", "\r\n" + filler + "\r\n\r\n").encode())
 add("http", "small-bound", b"\x01" + heads["ws-upgrade"].encode())
 
 # ---- ws: byte 0 = bound index (low 3 bits) | read size << 3 (0: all at once) ----
@@ -146,6 +150,10 @@ add("jwt", "none", b"\x00" + jwt({"alg": "none"}, good, sig="").encode())
 add("jwt", "crit", b"\x04" + jwt({"alg": "HS256", "crit": ["exp"]}, good).encode())
 add("jwt", "cty-jwt", b"\x04" + jwt({"alg": "HS256", "cty": "JWT"}, good).encode())
 add("jwt", "dup-claims", b"\x04" + jwt({"alg": "HS256"}, b'{"sub":"acme","sub":"other","exp":1}').encode())
+# Near the bounds (SL_JWT_MAX_TOKEN_BYTES 8192), so that inputs that long get tried at all.
+big = jwt({"alg": "HS256"}, dict(good, pad="p" * 5900))
+add("jwt", "hs-resign-near-bound", b"\x04" + big.encode())
+add("jwt", "over-bound", b"\x00" + jwt({"alg": "HS256"}, dict(good, pad="p" * 6200)).encode())
 add("jwt", "apikey-header", b"\x01ApiKey acme-key")
 add("jwt", "apikey-x", b"\x02acme-key")
 add("jwt", "apikey-token", b"\x00acme-key")
