@@ -116,6 +116,8 @@ bats: all
 check: all unit $(BUILD)/san/sluiced
 	@scripts/check.sh
 
+include mk/fuzz.mk
+
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 

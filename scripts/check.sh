@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of `make check` and ends with one line: "N passed, N failed".
-# Stages: formatting, unit tests (plain and under ASan+UBSan), bats end-to-end
+# Stages: formatting, unit tests (plain and under ASan+UBSan), a fuzz smoke
+# (every libFuzzer harness over its committed corpus and regression inputs,
+# then a few seconds of fuzzing: one line per harness), bats end-to-end
 # tests against the real kernel (root needed). Each stage's TAP output is
 # shown as it runs and counted here.
 set -uo pipefail
@@ -56,6 +58,9 @@ for t in build/unit-san/test_*; do
 	stage_tap "unit under ASan+UBSan: ${t##*/}" env ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 "$t"
 done
+
+stage_tap "fuzz smoke (ASan+UBSan, ${FUZZ_SMOKE_SECONDS:-3} s each)" scripts/fuzz.sh --smoke \
+	-t "${FUZZ_SMOKE_SECONDS:-3}"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "not ok - end-to-end tests need root (BPF, cgroups): run make check as root"

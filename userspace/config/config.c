@@ -1566,9 +1566,11 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 			continue;
 		}
 		check_app(ld, item, p, app);
-		if (app->id)
-			ids[n_ids++] = (struct named){ app->id, strlen(app->id),
-						       map_get(ld, item, "id"), n_ids };
+		if (app->id) {
+			ids[n_ids] = (struct named){ app->id, strlen(app->id),
+						     map_get(ld, item, "id"), n_ids };
+			n_ids++;
+		}
 		cfg->n_apps++;
 	}
 	/* One id, one application; one key, one application: otherwise who is calling is ambiguous.

@@ -169,21 +169,22 @@ out:
 void sl_pub_on_bytes(struct sl_conn *c)
 {
 	size_t at = 0, len;
+	const uint8_t *payload;
+	ssize_t n;
 
-	while (!c->closing && c->in_len - at >= 4) {
-		const uint8_t *p = c->in + at;
-
-		len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-		if (len > c->gw->cfg->limits.max_frame_bytes) {
+	while (!c->closing) {
+		n = sl_envelope_frame_next(c->in + at, c->in_len - at,
+					   c->gw->cfg->limits.max_frame_bytes, &payload, &len);
+		if (n == -EMSGSIZE) {
 			pub_err(c, false, 0, 400, "frame over limits.max_frame_bytes");
 			c->close_reason = "frame too big";
 			sl_conn_finish(c);
 			break;
 		}
-		if (c->in_len - at - 4 < len)
+		if (n <= 0)
 			break;
-		on_frame(c, p + 4, len);
-		at += 4 + len;
+		on_frame(c, payload, len);
+		at += (size_t)n;
 	}
 	if (c->closing)
 		return;

@@ -21,6 +21,23 @@ static uint64_t read_be(const uint8_t *p, size_t n)
 	return v;
 }
 
+ssize_t sl_envelope_frame_next(const uint8_t *buf, size_t len, size_t max_payload,
+			       const uint8_t **payload, size_t *payload_len)
+{
+	uint64_t n;
+
+	if (len < SL_ENVELOPE_FRAME_HEADER)
+		return 0;
+	n = read_be(buf, SL_ENVELOPE_FRAME_HEADER);
+	if (n > max_payload)
+		return -EMSGSIZE;
+	if (len - SL_ENVELOPE_FRAME_HEADER < n)
+		return 0;
+	*payload = buf + SL_ENVELOPE_FRAME_HEADER;
+	*payload_len = (size_t)n;
+	return (ssize_t)(SL_ENVELOPE_FRAME_HEADER + n);
+}
+
 /*
  * Walks one msgpack object (the msgpack spec's formats) without allocating,
  * and sets *used to its length. msgpack-c allocates every array and map from

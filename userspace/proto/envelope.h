@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <msgpack.h>
 
@@ -63,6 +64,22 @@ struct sl_envelope_in {
  */
 int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
 		       msgpack_unpacked *scratch, const char **why);
+
+/*
+ * Native publisher framing (SPEC "Publishing"): a 4-byte big-endian payload
+ * length, then the payload, one envelope map.
+ */
+#define SL_ENVELOPE_FRAME_HEADER 4
+
+/*
+ * Finds the frame at the start of buf[0..len). Returns its whole length
+ * (header and payload) with *payload and *payload_len set, 0 when more bytes
+ * are needed, or -EMSGSIZE as soon as the header announces a payload over
+ * max_payload (config limits.max_frame_bytes): the stream cannot be
+ * resynchronised, so the connection must be closed.
+ */
+ssize_t sl_envelope_frame_next(const uint8_t *buf, size_t len, size_t max_payload,
+			       const uint8_t **payload, size_t *payload_len);
 
 /* The op's wire name ("sub", ...), or NULL for a value outside the enum. */
 const char *sl_envelope_op_name(enum sl_envelope_op op);
