@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -175,6 +176,36 @@ static void sub_close(struct sl_bench_sub *s)
 	connect_more(w);
 }
 
+/*
+ * A slow subscriber reads nothing, so it cannot see a close queued behind
+ * its backlog. At the end it reads what is there for up to wait_ms: the
+ * server gave up on it when the stream ends (EOF or reset) meanwhile. Any
+ * protocol: a server that evicted it has stopped sending and closed.
+ */
+static bool closed_by_server(const struct sl_bench_sub *s, int wait_ms)
+{
+	static char sink[65536];
+	struct pollfd pfd;
+	uint64_t end = sl_bench_now_ns() + (uint64_t)wait_ms * 1000000ull, now;
+	ssize_t n;
+
+	if (!s->bev || s->state != SL_BENCH_SUB_READY)
+		return false;
+	pfd.fd = bufferevent_getfd(s->bev);
+	pfd.events = POLLIN;
+	if (pfd.fd < 0)
+		return false;
+	/* Bounded: a server still streaming to it is not a close. */
+	while ((now = sl_bench_now_ns()) < end) {
+		n = recv(pfd.fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return true;
+		if (n < 0 && poll(&pfd, 1, (int)((end - now) / 1000000) + 1) < 0)
+			return false;
+	}
+	return false;
+}
+
 static void sub_on_ready(struct sl_bench_sub *s)
 {
 	struct worker *w = s->owner;
@@ -269,6 +300,8 @@ static void *worker_main(void *arg)
 	event_add(w->tick, &tv);
 	event_base_dispatch(w->base);
 	for (i = 0; i < w->nsubs; i++) {
+		if ((w->subs[i].flags & SL_BENCH_SUB_SLOW) && closed_by_server(&w->subs[i], 300))
+			w->counters.slow_closed++;
 		if (w->subs[i].bev)
 			bufferevent_free(w->subs[i].bev);
 		if (w->subs[i].stream)

@@ -167,7 +167,8 @@ uint64_t sl_now_ns(void);
 uint64_t sl_mono_ns(void);
 void sl_conn_schedule_flush(struct sl_conn *c);
 void sl_conn_close_now(struct sl_conn *c);
-void sl_conn_finish(struct sl_conn *c); /* flush, then FIN, then close */
+/* Flush, then FIN, then close; a peer that reads nothing is reset after 10 s. */
+void sl_conn_finish(struct sl_conn *c);
 /* Sends a malloc'd HTTP answer (NULL: out of memory) and closes after it. */
 void sl_conn_answer_and_close(struct sl_conn *c, char *resp, size_t len);
 int sl_conn_meter(struct sl_conn *c, int framing);

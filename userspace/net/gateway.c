@@ -335,6 +335,28 @@ void sl_conn_schedule_flush(struct sl_conn *c)
 	event_active(c->gw->flush_ev, EV_WRITE, 0);
 }
 
+/*
+ * A closing connection whose last bytes (the close frame) cannot go out
+ * because the peer reads nothing would hold its socket and memory forever:
+ * after this long it is reset instead.
+ */
+#define CLOSE_DEADLINE_S 10
+
+static void on_close_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_conn *c = arg;
+	struct linger rst = { 1, 0 };
+
+	(void)fd;
+	(void)what;
+	if (c->write_closed)
+		return; /* the FIN went out: on_linger owns the end */
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	if (!c->close_reason)
+		c->close_reason = "close deadline: the peer read nothing";
+	sl_conn_close_now(c);
+}
+
 void sl_conn_finish(struct sl_conn *c)
 {
 	if (c->tls && c->tls_ready && !c->closing) {
@@ -346,7 +368,13 @@ void sl_conn_finish(struct sl_conn *c)
 	c->closing = true;
 	event_del(c->rd);
 	if (c->timer)
-		event_del(c->timer);
+		event_free(c->timer);
+	c->timer = evtimer_new(c->gw->base, on_close_deadline, c);
+	if (c->timer) {
+		struct timeval deadline = { CLOSE_DEADLINE_S, 0 };
+
+		evtimer_add(c->timer, &deadline);
+	}
 	sl_conn_schedule_flush(c);
 }
 
