@@ -1585,7 +1585,12 @@ static void check_soft_bounds(struct sl_gateway *gw)
 		soft = c->plan->soft_queued_bytes ? c->plan->soft_queued_bytes
 						  : c->plan->max_queued_bytes / 2;
 		backlog = c->q.bytes;
-		if (ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+		/*
+		 * The socket's unsent bytes count only once the daemon holds some too
+		 * (the kernel took less than offered): one ioctl per connection per
+		 * second for 10,000 subscribers was a 5 ms stall, the S3 p99.
+		 */
+		if ((backlog || c->soft_since_ns) && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
 			backlog += (uint64_t)outq;
 		if (backlog > soft && !c->soft_since_ns)
 			c->soft_since_ns = now;
