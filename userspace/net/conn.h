@@ -153,7 +153,8 @@ struct sl_gateway {
 	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
 	struct sl_conn *flush_head;
-	struct sl_conn *reading; /* the connection on_read is handling; NULL once it is closed */
+	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
+	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;
 	uint64_t next_id;
 	bool shutting_down;

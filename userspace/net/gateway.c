@@ -1230,8 +1230,11 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 		sl_gateway_publish_refused(gw, SL_PUB_ERR_TOO_LARGE);
 		return -EMSGSIZE;
 	}
+	/* One clock read for the plan checks of every delivery of this event. */
+	gw->deliver_mono_ns = sl_mono_ns();
 	ret = sl_router_publish(gw->router, topic, topic_len, data, len, sl_now_ns(),
 				sl_sub_deliver, gw, seq);
+	gw->deliver_mono_ns = 0;
 	if (ret == -EINVAL) {
 		*why = "invalid topic (NATS-style subject, no wildcards)";
 		sl_gateway_publish_refused(gw, SL_PUB_ERR_INVALID_TOPIC);
@@ -1500,7 +1503,7 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 	*last = false;
 	if (!plan || !c->gw->cfg->graceful || !c->gw->apps)
 		return true;
-	now = sl_mono_ns();
+	now = c->gw->deliver_mono_ns ? c->gw->deliver_mono_ns : sl_mono_ns();
 	if (plan->max_queued_bytes) {
 		/* Redis-style output limits: a hard bound, and a soft one held for grace. */
 		uint64_t soft =
