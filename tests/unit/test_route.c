@@ -669,6 +669,15 @@ static void test_router(void)
 		   st.oldest_seq == 4,
 	       "router: topic_stat");
 	TAP_OK(sl_router_topic_stat(r, "zz", &st) == -ENOENT, "router: topic_stat unknown");
+	{
+		struct sl_router_topic_stat *all;
+		size_t n;
+
+		TAP_OK(sl_router_topic_stats(r, &all, &n) == 0 && n == sl_router_topic_count(r) &&
+			   n && strcmp(all[0].name, "a") == 0 && all[0].seq == 7,
+		       "router: topic_stats is every topic, in creation order");
+		free(all);
+	}
 
 	/* A callback may not change the router it is called from. */
 	busy = (struct busy_ctx){ .router = r, .err = 0 };

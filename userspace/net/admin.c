@@ -53,69 +53,45 @@ static int by_events_desc(const void *a, const void *b)
 }
 
 /*
- * Writes name{label="..."} lines for the top_n busiest entries and one
- * `_other` line summing the rest, so the label's cardinality is at most
- * top_n + 1 however many applications or topics there are.
+ * One family of name{label="..."} lines: the first top_n entries of v (sorted
+ * busiest first) and one `_other` line summing the rest, so the label's
+ * cardinality is at most top_n + 1 however many there are.
  */
+static void ranked_family(FILE *f, const struct ranked *v, size_t n, uint32_t top_n,
+			  const char *label, const char *name, const char *help, bool bytes)
+{
+	uint64_t other = 0, value;
+	size_t i;
+
+	family(f, name, "counter", help);
+	for (i = 0; i < n; i++) {
+		value = bytes ? v[i].bytes : v[i].events;
+		if (i < top_n)
+			fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, v[i].name,
+				(unsigned long long)value);
+		else
+			other += value;
+	}
+	if (n > top_n)
+		fprintf(f, "%s{%s=\"_other\"} %llu\n", name, label, (unsigned long long)other);
+}
+
 static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n, const char *label,
 			 const char *events_name, const char *bytes_name)
 {
-	uint64_t other_events = 0, other_bytes = 0;
-	size_t i;
-
 	qsort(v, n, sizeof(*v), by_events_desc);
-	family(f, events_name, "counter",
-	       "Events delivered, by the label (the busiest; the rest as _other).");
-	for (i = 0; i < n; i++) {
-		if (i < top_n)
-			fprintf(f, "%s{%s=\"%s\"} %llu\n", events_name, label, v[i].name,
-				(unsigned long long)v[i].events);
-		else
-			other_events += v[i].events;
-	}
-	if (n > top_n)
-		fprintf(f, "%s{%s=\"_other\"} %llu\n", events_name, label,
-			(unsigned long long)other_events);
-	family(f, bytes_name, "counter", "Bytes of the events delivered, by the label.");
-	for (i = 0; i < n; i++) {
-		if (i < top_n)
-			fprintf(f, "%s{%s=\"%s\"} %llu\n", bytes_name, label, v[i].name,
-				(unsigned long long)v[i].bytes);
-		else
-			other_bytes += v[i].bytes;
-	}
-	if (n > top_n)
-		fprintf(f, "%s{%s=\"_other\"} %llu\n", bytes_name, label,
-			(unsigned long long)other_bytes);
-}
-
-struct topic_rank {
-	struct ranked *v;
-	size_t n, cap;
-};
-
-static void topic_collect(const struct sl_router_topic_stat *t, void *ctx)
-{
-	struct topic_rank *r = ctx;
-
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct ranked *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v)
-			return;
-		r->v = v;
-		r->cap = cap;
-	}
-	/* Topic names are validated subjects: no quote or backslash to escape. */
-	r->v[r->n++] = (struct ranked){ t->name, t->delivered.events, t->delivered.bytes };
+	ranked_family(f, v, n, top_n, label, events_name,
+		      "Events delivered, by the label (the busiest; the rest as _other).", false);
+	ranked_family(f, v, n, top_n, label, bytes_name,
+		      "Bytes of the events delivered, by the label.", true);
 }
 
 /* Per application (kernel counts when the meter runs) and per topic, bounded by metrics.top_n. */
 static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 {
 	struct ranked *apps = calloc(gw->cfg->n_apps + 1, sizeof(*apps));
-	struct topic_rank topics = { 0 };
+	struct sl_router_topic_stat *stats = NULL;
+	struct ranked *topics;
 	struct sl_app_usage u;
 	size_t n = 0;
 	uint32_t i, slot;
@@ -138,10 +114,18 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, "app", "sluice_app_events_total",
 			     "sluice_app_bytes_total");
 	free(apps);
-	sl_router_foreach_topic(gw->router, topic_collect, &topics);
-	ranked_lines(f, topics.v, topics.n, gw->cfg->metrics.top_n, "topic",
-		     "sluice_topic_events_total", "sluice_topic_bytes_total");
-	free(topics.v);
+	if (sl_router_topic_stats(gw->router, &stats, &n))
+		return;
+	topics = calloc(n + 1, sizeof(*topics));
+	/* Topic names are validated subjects: no quote or backslash to escape. */
+	for (i = 0; topics && i < n; i++)
+		topics[i] = (struct ranked){ stats[i].name, stats[i].delivered.events,
+					     stats[i].delivered.bytes };
+	if (topics)
+		ranked_lines(f, topics, n, gw->cfg->metrics.top_n, "topic",
+			     "sluice_topic_events_total", "sluice_topic_bytes_total");
+	free(topics);
+	free(stats);
 }
 
 static void metrics_write(struct sl_gateway *gw, FILE *f)

@@ -399,27 +399,6 @@ static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 	return out;
 }
 
-struct topic_top {
-	struct sl_router_topic_stat *v;
-	size_t n, cap;
-};
-
-static void topic_collect(const struct sl_router_topic_stat *t, void *ctx)
-{
-	struct topic_top *top = ctx;
-
-	if (top->n == top->cap) {
-		size_t cap = top->cap ? top->cap * 2 : 64;
-		struct sl_router_topic_stat *v = realloc(top->v, cap * sizeof(*v));
-
-		if (!v)
-			return;
-		top->v = v;
-		top->cap = cap;
-	}
-	top->v[top->n++] = *t;
-}
-
 static int by_rate_desc(const void *a, const void *b)
 {
 	const struct sl_router_topic_stat *x = a, *y = b;
@@ -434,19 +413,22 @@ static int by_rate_desc(const void *a, const void *b)
 /* `topic list`; arg "N" keeps the N busiest topics (events/s, then events), busiest first. */
 static json_t *topic_list(struct sl_gateway *gw, const char *arg)
 {
-	struct topic_top top = { 0 };
+	struct sl_router_topic_stat *v;
 	unsigned long n = 0;
 	json_t *out = json_array();
-	size_t i;
+	size_t count, i;
 
 	if (arg && arg[0])
 		n = strtoul(arg, NULL, 10);
-	sl_router_foreach_topic(gw->router, topic_collect, &top);
+	if (sl_router_topic_stats(gw->router, &v, &count)) {
+		json_decref(out);
+		return NULL;
+	}
 	if (n)
-		qsort(top.v, top.n, sizeof(*top.v), by_rate_desc);
-	for (i = 0; out && i < top.n && (!n || i < n); i++)
-		json_array_append_new(out, topic_json(&top.v[i]));
-	free(top.v);
+		qsort(v, count, sizeof(*v), by_rate_desc);
+	for (i = 0; out && i < count && (!n || i < n); i++)
+		json_array_append_new(out, topic_json(&v[i]));
+	free(v);
 	return out;
 }
 

@@ -423,6 +423,24 @@ void sl_router_foreach_topic(const struct sl_router *router,
 	}
 }
 
+int sl_router_topic_stats(const struct sl_router *router, struct sl_router_topic_stat **out,
+			  size_t *n)
+{
+	uint32_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!router->ntopics)
+		return 0;
+	*out = malloc(router->ntopics * sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (i = 0; i < router->ntopics; i++)
+		stat_fill(router->topics[i], &(*out)[i]);
+	*n = router->ntopics;
+	return 0;
+}
+
 int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 			 struct sl_router_topic_stat *stat)
 {

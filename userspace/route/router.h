@@ -105,6 +105,13 @@ void sl_router_foreach_topic(const struct sl_router *router,
 			     void (*cb)(const struct sl_router_topic_stat *stat, void *ctx),
 			     void *ctx);
 
+/*
+ * Every topic's stat in one malloc'd array (*out, free it; NULL when there
+ * are none), for callers that sort or rank them. 0 or -ENOMEM.
+ */
+int sl_router_topic_stats(const struct sl_router *router, struct sl_router_topic_stat **out,
+			  size_t *n);
+
 /* Fills *stat for the NUL-terminated topic name; -ENOENT when unknown. */
 int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 			 struct sl_router_topic_stat *stat);
