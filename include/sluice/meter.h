@@ -14,7 +14,7 @@
 #endif
 
 /* Bump on any layout change; a pinned map from another ABI is refused. */
-#define SL_ABI_VERSION 3
+#define SL_ABI_VERSION 4
 
 #define SL_MAX_APPS 4096
 #define SL_MAX_PORTS 64
@@ -24,8 +24,11 @@
  * Frames one pass may scan before the meter lets the kernel push them. The
  * pending list below must hold every frame of a pass so that a push that
  * fails part-way can be undone exactly (see bpf/meter.bpf.c, "rewind").
+ * Every pass is a push of its own: at 32 the gateway's writevs of up to 256
+ * frames became 8 pushes. At 64, struct sl_sock (768 B) and its storage
+ * header still fit the same 1 KiB allocation size class as at 32.
  */
-#define SL_PASS_MAX_FRAMES 32
+#define SL_PASS_MAX_FRAMES 64
 
 /*
  * TLS records are opaque to the kernel: the daemon tells it where the records
@@ -134,11 +137,12 @@ struct sl_sock {
 	__u32 scan_end;	       /* seq just past the last byte of the current pass */
 	__u32 drop_rem;	       /* bytes of a removed frame still to come */
 	__u32 stash_seq;       /* seq where held stash bytes belong */
-	__u32 pending_events;  /* bit i: pending[i] is an event */
-	__u32 pending_replies; /* bit i: pending[i] is a reply or control frame */
+	__u64 pending_events;  /* bit i: pending[i] is an event */
+	__u64 pending_replies; /* bit i: pending[i] is a reply or control frame */
 	__u8 drop_reason;      /* reason of the message being removed (SL_SOCK_F_DROP_MSG) */
 	__u8 reply_head;       /* next slot of reply_seq to write (userspace) */
-	__u8 pad[6];
+	__u8 pad[2];
+	__u32 win_off;			 /* run scratch: message offset msg->data points at */
 	__u32 reply_seq[SL_REPLY_MARKS]; /* TLS: seqs where reply records start */
 
 	/* plan limits of this connection, written by userspace */
@@ -150,6 +154,7 @@ struct sl_sock {
 	__u64 tokens_ns;
 	__u8 stash[SL_STASH_BYTES]; /* header bytes split across messages */
 	struct sl_pending pending[SL_PASS_MAX_FRAMES];
+	__u64 run_now_ns; /* run scratch: the clock, read only for a plan */
 };
 
 /* A gateway application's limits, written by userspace (sluice_app_limits). */
@@ -219,7 +224,7 @@ struct sl_info {
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
 _Static_assert(sizeof(struct sl_sock) ==
-		   152 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
+		   168 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
 _Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");
