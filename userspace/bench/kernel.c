@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 
+#include "bench/floor.h"
 #include "bench/kernel.h"
 #include "bench/out.h"
 #include "bench/progstat.h"
@@ -89,7 +90,9 @@ static const char usage_text[] =
     "  --writev-calls N    writev() calls of 16 frames per round (default 20000)\n"
     "  --shape S           send, writev16 or both (default both)\n"
     "  --framing F         len4 (4-byte length + msgpack, default), ws (WebSocket), or\n"
-    "                      raw (the program counts bytes only: the sk_msg path's floor)\n"
+    "                      raw (the program counts bytes only)\n"
+    "  --floor             `on` is a no-op sk_msg program instead of the meter: what\n"
+    "                      the kernel's sk_msg send path costs before any program work\n"
     "  --sender-cpu N      CPU of the sending thread (default 0)\n"
     "  --reader-cpu N      CPU of the draining thread (default 1)\n"
     "  --round-timeout S   cut a round short after S seconds (default 30)\n"
@@ -112,6 +115,7 @@ struct options {
 	unsigned round_timeout_s;
 	bool warmup;
 	bool bpf_stats;
+	bool floor;
 	bool json;
 	bool quiet;
 };
@@ -141,6 +145,7 @@ struct prog_cost {
 struct bench {
 	struct options o;
 	struct sl_kern *k;
+	struct sl_bench_floor floor;
 	int listen_fd[CONFIG__MAX];
 	__u16 port[CONFIG__MAX];
 	uint8_t frames[BATCH_FRAMES * FRAME_BYTES];
@@ -412,10 +417,12 @@ static int set_timeout(int fd, int opt)
 /* A fresh connection: *cfd is the client (reader) end, *sfd the accepted (sender) end. */
 static int connect_pair(struct bench *b, enum config config, int *cfd, int *sfd)
 {
+	/* --floor: the meter must not see `on` either; the no-op program gets it instead. */
+	enum config via = b->o.floor ? CONFIG_OFF : config;
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons(b->port[config]) };
-	struct pollfd p = { .fd = b->listen_fd[config], .events = POLLIN };
+				 .sin_port = htons(b->port[via]) };
+	struct pollfd p = { .fd = b->listen_fd[via], .events = POLLIN };
 	int one = 1, ret;
 
 	*cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -426,7 +433,7 @@ static int connect_pair(struct bench *b, enum config config, int *cfd, int *sfd)
 	ret = poll(&p, 1, ACCEPT_TIMEOUT_MS);
 	if (ret <= 0)
 		return ret ? -errno : -ETIMEDOUT;
-	*sfd = accept4(b->listen_fd[config], NULL, NULL, SOCK_CLOEXEC);
+	*sfd = accept4(b->listen_fd[via], NULL, NULL, SOCK_CLOEXEC);
 	if (*sfd < 0)
 		return -errno;
 	if (setsockopt(*sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
@@ -450,7 +457,14 @@ static int prepare_socket(struct bench *b, enum config config, int sfd, char *er
 	int ret;
 
 	ret = sl_kern_sock_get(b->k, sfd, &st);
-	if (config == CONFIG_OFF) {
+	if (config == CONFIG_OFF || b->o.floor) {
+		if (ret == -ENOENT && config == CONFIG_ON) {
+			ret = sl_bench_floor_add(&b->floor, sfd);
+			if (ret)
+				snprintf(err, errlen, "floor: cannot add the socket: %s",
+					 strerror(-ret));
+			return ret;
+		}
 		if (ret == -ENOENT)
 			return 0;
 		snprintf(err, errlen,
@@ -567,7 +581,7 @@ static int run_round(struct bench *b, enum shape shape, enum config config, unsi
 	res->cpu_ns = s.cpu_ns;
 	res->truncated = s.truncated;
 	/* Read the counters before close: the socket's storage goes with it. */
-	res->check_ok = config == CONFIG_OFF || check_meter(b, sfd, &s, res, what);
+	res->check_ok = config == CONFIG_OFF || b->o.floor || check_meter(b, sfd, &s, res, what);
 	if (s.short_writes)
 		fprintf(stderr, "sluice-bench: %s: %u short writes (completed after a resync)\n",
 			what, s.short_writes);
@@ -794,12 +808,15 @@ static struct ratio shape_ratio(const struct bench *b, enum shape shape)
 	return r;
 }
 
-static const char *check_text(const struct series *se, enum config config, char *buf, size_t len)
+static const char *check_text(const struct series *se, enum config config, bool floor, char *buf,
+			      size_t len)
 {
 	if (se->mismatches)
 		snprintf(buf, len, "MISMATCH in %u/%zu", se->mismatches, se->n);
 	else if (config == CONFIG_OFF)
 		snprintf(buf, len, "unmetered %u/%zu", se->checked, se->n);
+	else if (floor)
+		snprintf(buf, len, "no-op program %u/%zu", se->checked, se->n);
 	else
 		snprintf(buf, len, "events = frames %u/%zu", se->checked, se->n);
 	return buf;
@@ -827,8 +844,9 @@ static void print_text(const struct bench *b)
 	printf("%u-byte frames, loopback TCP, TCP_NODELAY, sender CPU%d, reader CPU%d; %u "
 	       "interleaved rounds, fresh connection each;\n",
 	       FRAME_BYTES, b->o.cpu_sender, b->o.cpu_reader, b->o.rounds);
-	printf("median [min..max] over rounds; off = port not registered (no sk_msg), on = "
-	       "every frame parsed\n\n");
+	printf("median [min..max] over rounds; off = port not registered (no sk_msg), on = %s\n\n",
+	       b->o.floor ? "a no-op sk_msg program (--floor: the sk_msg path's own cost)"
+			  : "every frame parsed");
 
 	sl_bench_table_init(&t, 7, headers);
 	for (shape = 0; shape < SHAPE__MAX; shape++) {
@@ -852,7 +870,7 @@ static void print_text(const struct bench *b)
 				sl_bench_table_set(&t, row, 5, "%s", buf);
 			}
 			sl_bench_table_set(&t, row, 6, "%s",
-					   check_text(se, config, buf, sizeof(buf)));
+					   check_text(se, config, b->o.floor, buf, sizeof(buf)));
 		}
 	}
 	sl_bench_table_print(&t, stdout);
@@ -878,7 +896,11 @@ static void print_text(const struct bench *b)
 	}
 	sl_bench_table_print(&t, stdout);
 	r = shape_ratio(b, SHAPE_WRITEV16);
-	if (r.valid)
+	if (r.valid && b->o.floor)
+		printf("floor: any sk_msg program costs %+.0f%% of the send path at %d frames per "
+		       "writev before it does any work\n",
+		       (r.wall - 1) * 100, BATCH_FRAMES);
+	else if (r.valid)
 		printf("target: metering costs at most %.0f%% of the send path at %d frames per "
 		       "writev: writev16 on/off = %.2f: %s\n",
 		       (TARGET_RATIO - 1) * 100, BATCH_FRAMES, r.wall,
@@ -909,7 +931,7 @@ static void print_text(const struct bench *b)
 		printf("\nMETER MISMATCH in %u round(s): the meter did not count every frame sent "
 		       "(see stderr)\n",
 		       b->mismatches);
-	else
+	else if (!b->o.floor)
 		printf("\nmeter check: every `on` round counted events = frames sent\n");
 }
 
@@ -942,9 +964,10 @@ static void print_json(const struct bench *b)
 	printf(", \"cpu\": ");
 	sl_bench_json_string(stdout, b->cpu);
 	printf(", \"online_cpus\": %ld, \"framing\": \"%s\", \"frame_bytes\": %d, "
-	       "\"rounds\": %u, \"sender_cpu\": %d, \"reader_cpu\": %d, \"results\": [",
+	       "\"rounds\": %u, \"sender_cpu\": %d, \"reader_cpu\": %d, \"floor\": %s, "
+	       "\"results\": [",
 	       b->ncpus, sl_framing_name(b->o.framing), FRAME_BYTES, b->o.rounds, b->o.cpu_sender,
-	       b->o.cpu_reader);
+	       b->o.cpu_reader, b->o.floor ? "true" : "false");
 	for (shape = 0; shape < SHAPE__MAX; shape++) {
 		for (config = 0; config < CONFIG__MAX && b->o.shape_on[shape]; config++) {
 			se = &b->series[shape][config];
@@ -1034,7 +1057,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_READER_CPU,
 		OPT_ROUND_TIMEOUT,
 		OPT_NO_WARMUP,
-		OPT_BPF_STATS
+		OPT_BPF_STATS,
+		OPT_FLOOR
 	};
 	static const struct option longopts[] = {
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
@@ -1047,6 +1071,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "round-timeout", required_argument, NULL, OPT_ROUND_TIMEOUT },
 		{ "no-warmup", no_argument, NULL, OPT_NO_WARMUP },
 		{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
+		{ "floor", no_argument, NULL, OPT_FLOOR },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1115,6 +1140,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_NO_WARMUP:
 			o->warmup = false;
 			break;
+		case OPT_FLOOR:
+			o->floor = true;
+			break;
 		case OPT_BPF_STATS:
 			o->bpf_stats = true;
 			break;
@@ -1181,6 +1209,7 @@ int sl_bench_kernel_main(int argc, char **argv)
 	}
 	b->listen_fd[CONFIG_OFF] = -1;
 	b->listen_fd[CONFIG_ON] = -1;
+	b->floor.prog_fd = b->floor.map_fd = b->floor.link_fd = -1;
 	ret = parse_options(argc, argv, &b->o);
 	if (ret) {
 		status = ret > 0 ? 0 : 2;
@@ -1231,10 +1260,15 @@ int sl_bench_kernel_main(int argc, char **argv)
 		goto cleanup;
 	}
 
+	if (b->o.floor) {
+		ret = sl_bench_floor_open(&b->floor, err, sizeof(err));
+		if (ret)
+			goto cleanup;
+	}
 	ret = run_all(b, err, sizeof(err));
 	if (ret)
 		goto cleanup;
-	if (b->o.bpf_stats)
+	if (b->o.bpf_stats && !b->o.floor)
 		measure_prog(b, &stats_restore);
 	if (sl_bench_stop) {
 		ret = -EINTR;
@@ -1253,6 +1287,7 @@ cleanup:
 			close(b->listen_fd[i]);
 	if (stats_restore >= 0 && sl_bench_bpf_stats_set(stats_restore))
 		fprintf(stderr, "sluice-bench: could not turn kernel.bpf_stats_enabled back off\n");
+	sl_bench_floor_close(&b->floor);
 	/* Close our handles first: leaving the sandbox detaches and unpins by path. */
 	sl_kern_close(b->k);
 	if (sl_bench_sandbox_leave(&sb, leave_err, sizeof(leave_err))) {

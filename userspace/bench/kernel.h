@@ -13,7 +13,7 @@
 	"kernel [--rounds N] [--send-calls N] [--writev-calls N]\n"                                \
 	"                    [--shape { send | writev16 | both }] [--framing { len4 | ws }]\n"     \
 	"                    [--sender-cpu N] [--reader-cpu N] [--round-timeout SEC]\n"            \
-	"                    [--no-warmup] [--bpf-stats] [--json] [--quiet]"
+	"                    [--no-warmup] [--bpf-stats] [--floor] [--json] [--quiet]"
 
 /* Runs the mode with argv[0] == "kernel"; returns the process exit status. */
 int sl_bench_kernel_main(int argc, char **argv);
