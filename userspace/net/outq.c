@@ -25,14 +25,18 @@ void sl_outq_fini(struct sl_outq *q)
 {
 	while (q->count) {
 		item_release(&q->items[q->head]);
-		q->head = (q->head + 1) % q->cap;
+		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;
 	}
 	free(q->items);
 	memset(q, 0, sizeof(*q));
 }
 
-/* Doubles the ring, keeping order; amortised, so pushing stays O(1). */
+/*
+ * Doubles the ring, keeping order; amortised, so pushing stays O(1). The
+ * capacity is always a power of two (16, 32, ...), so a slot index is a mask,
+ * not a division: three of those per delivery showed in the fan-out profile.
+ */
 static int grow(struct sl_outq *q)
 {
 	uint32_t cap = q->cap ? q->cap * 2 : 16, i;
@@ -41,7 +45,7 @@ static int grow(struct sl_outq *q)
 	if (!items)
 		return -ENOMEM;
 	for (i = 0; i < q->count; i++)
-		items[i] = q->items[(q->head + i) % q->cap];
+		items[i] = q->items[(q->head + i) & (q->cap - 1)];
 	free(q->items);
 	q->items = items;
 	q->cap = cap;
@@ -53,7 +57,7 @@ static struct sl_outq_item *tail_slot(struct sl_outq *q)
 {
 	if (q->count == q->cap && grow(q))
 		return NULL;
-	return &q->items[(q->head + q->count) % q->cap];
+	return &q->items[(q->head + q->count) & (q->cap - 1)];
 }
 
 int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc)
@@ -110,7 +114,7 @@ void sl_outq_drop_unsent(struct sl_outq *q)
 	uint32_t keep = q->head_off ? 1 : 0;
 
 	while (q->count > keep) {
-		struct sl_outq_item *it = &q->items[(q->head + q->count - 1) % q->cap];
+		struct sl_outq_item *it = &q->items[(q->head + q->count - 1) & (q->cap - 1)];
 
 		q->bytes -= it->len;
 		item_release(it);
@@ -124,7 +128,7 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
 
 	if (!q->count)
 		return;
-	it = &q->items[(q->head + q->count - 1) % q->cap];
+	it = &q->items[(q->head + q->count - 1) & (q->cap - 1)];
 	it->is_event = 1;
 	it->event_len = frame_len;
 	if (!it->ev)
@@ -144,7 +148,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 		offered = 0;
 		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
 		for (i = 0; i < n; i++) {
-			struct sl_outq_item *it = &q->items[(q->head + i) % q->cap];
+			struct sl_outq_item *it = &q->items[(q->head + i) & (q->cap - 1)];
 			size_t skip = i == 0 ? q->head_off : 0;
 
 			iov[i].iov_base = (void *)(it->data + skip);
@@ -178,7 +182,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 			if (it->ev && it->is_event && on_event)
 				on_event(ctx, it->ev, it->event_len);
 			item_release(it);
-			q->head = (q->head + 1) % q->cap;
+			q->head = (q->head + 1) & (q->cap - 1);
 			q->count--;
 			q->head_off = 0;
 		}
