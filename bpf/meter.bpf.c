@@ -376,6 +376,8 @@ static __always_inline __u32 copy_from_msg(struct scan_ctx *c, __u32 off, __u32 
 		 * The common case: a whole header window inside the element
 		 * msg->data already shows. A pull per frame (a helper call that
 		 * walks the scatterlist) was the largest part of a frame's cost.
+		 * (A stash's rest is pulled: that narrows msg->data, but such a
+		 * frame ends the pass anyway.)
 		 */
 		rel = off - c->st->win_off;
 		data = msg->data;
@@ -510,7 +512,8 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 	struct sl_hdr_buf hb;
 	struct sl_frame f;
 	__u8 *data, *dend;
-	__u32 k, i, off, rel, end;
+	__u32 k, i, off, rel, end, avail;
+	int status;
 
 	if (!msg || !st || !q)
 		return -1;
@@ -531,11 +534,41 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 		data = msg->data;
 		dend = msg->data_end;
 		data += rel;
-		if (data + SL_STASH_BYTES > dend)
-			return -1;
-		copy_window(hb.b, data);
-		if (sluice_parse(&hb, st->framing, SL_STASH_BYTES, &f) != SL_PARSE_OK ||
-		    f.kind == SL_FRAME_FRAGMENT)
+		if (data + SL_STASH_BYTES <= dend) {
+			copy_window(hb.b, data);
+			avail = SL_STASH_BYTES;
+		} else {
+			/* The header runs past the element msg->data shows, or past the message. */
+			for (avail = 0; avail < SL_STASH_BYTES; avail++) {
+				if (data + avail + 1 > dend)
+					break;
+				hb.b[avail] = data[avail];
+			}
+			if (!avail) {
+				if (!off)
+					return -1;
+				/*
+				 * It starts the next element (tcp_bpf copies a writev into
+				 * page frags of up to 32 KiB): end the pass here; the
+				 * next run's msg->data shows that element.
+				 */
+				q->apply = off;
+				return 1;
+			}
+		}
+		status = sluice_parse(&hb, st->framing, avail, &f);
+		if (status == SL_PARSE_MORE && off + avail < q->size) {
+			/*
+			 * Split across two elements: keep its first bytes as a
+			 * stash, exactly as for a header split across two writes,
+			 * and end the pass where the element ends. Pulling the
+			 * header instead would copy the whole next element.
+			 */
+			stash_save(st, hb.b, avail);
+			q->apply = off + avail;
+			return 1;
+		}
+		if (status != SL_PARSE_OK || f.kind == SL_FRAME_FRAGMENT)
 			return -1;
 		i = st->npending;
 		if (i >= SL_PASS_MAX_FRAMES)
@@ -734,8 +767,12 @@ static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
 		finish(c, c->size, SK_PASS);
 		return 1;
 	}
-	if (st->npending >= SL_PASS_MAX_FRAMES) {
-		/* The pending list is full: let this much out, the rest gets a new run. */
+	if (st->npending >= SL_PASS_MAX_FRAMES || use_stash) {
+		/*
+		 * The pending list is full, or this frame's header was split: let
+		 * this much out, the rest gets a new run (where, without a stash,
+		 * sluice_quick can take it).
+		 */
 		finish(c, end, SK_PASS);
 		return 1;
 	}
