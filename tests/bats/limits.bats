@@ -209,3 +209,102 @@ PY
 	echo "$output" | json '(d["connections_total"], d["handshake_errors"])'
 	[ "$(echo "$output" | json 'd["connections_total"] >= 4000')" = True ]
 }
+
+# Publishes COUNT events of 2,000 bytes on TOPIC as fast as TCP takes them;
+# the last asks for an ack, which it waits for.
+flood() {
+	$PY - "$PUB" "$1" "$2" <<'PY'
+import socket, struct, sys, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+topic, count = sys.argv[2], int(sys.argv[3])
+def frame(m):
+    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
+s.sendall(frame({"op": "hello", "token": "test-key", "name": "flood"}))
+payload = b"p" * 2000
+one = frame({"op": "pub", "topic": topic, "data": payload})
+for _ in range((count - 1) // 100):
+    s.sendall(one * 100)
+s.sendall(one * ((count - 1) % 100))
+s.sendall(frame({"op": "pub", "topic": topic, "data": payload, "id": 7}))
+s.settimeout(60)
+buf = b""
+while b"ack" not in buf:
+    c = s.recv(4096)
+    if not c:
+        sys.exit("publisher: closed before the ack")
+    buf += c
+PY
+}
+
+@test "pacing: a publisher faster than its subscribers is held back; nobody evicted, nothing lost" {
+	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	for n in 1 2 3; do
+		$PY "$CLIENT" ws-late "$WS" pace.t --hold 2 --count 4000 --timeout 60 \
+			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/late$n.json" &
+		eval "l$n=\$!"
+	done
+	for n in 1 2 3; do
+		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r$n" ] && break; sleep 0.05; done
+	done
+	# 8 MB for each subscriber, which reads nothing for 2 s
+	flood pace.t 4000 &
+	p=$!
+	paused=0
+	for _ in $(seq 1 20); do
+		run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+		q=$(echo "$output" | json 'd["queued_bytes"]')
+		# the bound, plus at most one read of the publisher fanned out to 3
+		[ "$q" -lt $((2 * 1048576)) ]
+		[ "$(echo "$output" | json 'd["publishers_paused"]')" = True ] && paused=1
+		sleep 0.05
+	done
+	[ "$paused" = 1 ]
+	wait $p
+	for n in 1 2 3; do
+		eval "wait \$l$n"
+		cat "$BATS_TEST_TMPDIR/late$n.json"
+		[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/late$n.json")" = 4000 ]
+		[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/late$n.json")" = True ]
+		[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/late$n.json")" = None ]
+	done
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["evicted"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+	[ "$(echo "$output" | json 'd["publishers_paused"]')" = False ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *"sluice_publisher_pauses_total "* ]]
+	[[ "$output" == *"sluice_queued_bytes "* ]]
+	served
+}
+
+@test "pacing: a pause that does not drain evicts the largest queues; the others get everything" {
+	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	for n in 1 2; do
+		$PY "$CLIENT" ws-stall "$WS" hol.t --hold 40 --ready-file "$BATS_TEST_TMPDIR/s$n" \
+			>/dev/null 2>&1 &
+		eval "s$n=\$!"
+	done
+	$PY "$CLIENT" ws-late "$WS" hol.t --hold 0 --count 3000 --timeout 60 \
+		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/healthy.json" &
+	h=$!
+	for f in s1 s2 h; do
+		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
+	done
+	# Two subscribers that never read would hold the publisher for ever;
+	# after 2 s of pause they are evicted and the reader gets every event.
+	flood hol.t 3000
+	wait $h
+	cat "$BATS_TEST_TMPDIR/healthy.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/healthy.json")" = 3000 ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/healthy.json")" = True ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["evicted"]')" = 2 ]
+	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+	grep -q '"msg":"evicted"' "$LOG"
+	kill $s1 $s2 2>/dev/null || true
+	served
+}

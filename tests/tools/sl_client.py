@@ -207,6 +207,68 @@ def ws_stall(args):
     print(json.dumps({"close_code": code, "bytes": len(buf)}))
 
 
+def ws_late(args):
+    """A subscriber that reads nothing for --hold seconds (small receive
+    buffer), then reads until it has --count events or --timeout passes.
+    Reports how many events came, whether their seqs were 1..count in order,
+    and the close code if the gateway closed it."""
+    import base64, os
+    host, rest = args.url.split("//", 1)[1].split("/", 1)
+    h, p = host.rsplit(":", 1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((h, int(p)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (rest, host, key)).encode())
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        resp += s.recv(1)
+    buf = resp.split(b"\r\n\r\n", 1)[1]
+    payload = msgpack.packb({"op": "sub", "id": 1, "topic": args.topic})
+    mask = os.urandom(4)
+    s.sendall(bytes([0x82, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    if args.ready_file:
+        open(args.ready_file, "w").write("ready\n")
+    time.sleep(args.hold)
+    deadline = time.monotonic() + args.timeout
+    seqs, code, i = [], None, 0
+    while len(seqs) < args.count and code is None and time.monotonic() < deadline:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            c = s.recv(1 << 20)
+        except OSError:
+            break
+        if not c:
+            break
+        buf += c
+        while True:
+            if len(buf) - i < 2:
+                break
+            op, n, j = buf[i] & 0x0f, buf[i + 1] & 0x7f, i + 2
+            if n == 126:
+                if len(buf) - j < 2:
+                    break
+                n = struct.unpack(">H", buf[j:j + 2])[0]; j += 2
+            elif n == 127:
+                if len(buf) - j < 8:
+                    break
+                n = struct.unpack(">Q", buf[j:j + 8])[0]; j += 8
+            if len(buf) - j < n:
+                break
+            body = buf[j:j + n]
+            i = j + n
+            if op == 8:
+                code = struct.unpack(">H", body[:2])[0] if n >= 2 else 1005
+            elif op == 2:
+                m = msgpack.unpackb(body, raw=False)
+                if m.get("op") == "ev":
+                    seqs.append(m["seq"])
+        buf, i = buf[i:], 0
+    print(json.dumps({"events": len(seqs), "in_order": seqs == list(range(1, len(seqs) + 1)),
+                      "close_code": code}))
+
+
 def native_frame(m):
     b = msgpack.packb(m)
     return struct.pack(">I", len(b)) + b
@@ -384,6 +446,13 @@ def main():
     a.add_argument("--hold", type=float, default=5)
     a.add_argument("--key")
     a.add_argument("--ready-file")
+    a = sub.add_parser("ws-late")
+    a.add_argument("url")
+    a.add_argument("topic")
+    a.add_argument("--hold", type=float, default=2)
+    a.add_argument("--count", type=int, default=1)
+    a.add_argument("--timeout", type=float, default=60)
+    a.add_argument("--ready-file")
     a = sub.add_parser("ws-resume")
     a.add_argument("url")
     a.add_argument("topic")
@@ -415,6 +484,8 @@ def main():
         asyncio.run(ws_many(args))
     elif args.cmd == "ws-stall":
         ws_stall(args)
+    elif args.cmd == "ws-late":
+        ws_late(args)
     elif args.cmd == "ws-resume":
         asyncio.run(ws_resume(args))
     elif args.cmd == "ws-raw":

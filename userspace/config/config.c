@@ -602,6 +602,9 @@ static const struct field limits_fields[] = {
 	FIELD("max_queued_bytes_per_connection", K_SIZE, limits.max_queued_bytes_per_connection,
 	      .min = 1 << 10, .max = 1ULL << 30),
 	FIELD("max_publishers", K_COUNT, limits.max_publishers, .min = 1, .max = 100000),
+	/* 0 turns pacing off; 64 GiB is far beyond any host this runs on. */
+	FIELD("max_queued_bytes_total", K_SIZE, limits.max_queued_bytes_total, .min = 0,
+	      .max = 1ULL << 36),
 	END,
 };
 
@@ -678,6 +681,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->limits.max_subscriptions_per_connection = 100;
 	cfg->limits.max_topics = 10000;
 	cfg->limits.max_queued_bytes_per_connection = 4 << 20;
+	cfg->limits.max_queued_bytes_total = 64 << 20;
 	cfg->limits.max_publishers = 100;
 	cfg->jwt.leeway_ns = 30 * SEC;
 	cfg->state_dir = "/var/lib/sluice";

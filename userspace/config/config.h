@@ -142,6 +142,7 @@ struct sl_config_limits {
 	uint32_t max_subscriptions_per_connection;
 	uint32_t max_topics;
 	uint64_t max_queued_bytes_per_connection;
+	uint64_t max_queued_bytes_total; /* publishers are paced above it; 0 = never */
 	uint32_t max_publishers;
 };
 

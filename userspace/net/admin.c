@@ -153,6 +153,12 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	fprintf(f, "sluice_delivered_events_total %llu\n", (unsigned long long)s->delivered);
 	family(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.");
 	fprintf(f, "sluice_evicted_total %llu\n", (unsigned long long)s->evicted);
+	family(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.");
+	fprintf(f, "sluice_queued_bytes %llu\n", (unsigned long long)gw->queued_bytes);
+	family(f, "sluice_publisher_pauses_total", "counter",
+	       "Times publishers were not read because the output queues held "
+	       "limits.max_queued_bytes_total.");
+	fprintf(f, "sluice_publisher_pauses_total %llu\n", (unsigned long long)s->publisher_pauses);
 	family(f, "sluice_auth_failures_total", "counter", "Failed authentications by reason.");
 	for (i = 1; i < SL_AUTH_REASON_COUNT; i++)
 		fprintf(f, "sluice_auth_failures_total{reason=\"%s\"} %llu\n",

@@ -81,6 +81,8 @@ struct sl_conn {
 	uint64_t opened_ns;
 	char name[64]; /* publisher name from hello */
 	bool hello_done;
+	bool read_paused; /* a publisher held back by pacing (on gw->paused_head) */
+	struct sl_conn *pause_next;
 	uint64_t last_ping_ns; /* publisher heartbeat (sl_mono_ns) */
 	uint64_t pub_ok, pub_errors;
 	/* Over the last whole second: events delivered (a backend: published), bytes written. */
@@ -123,8 +125,9 @@ struct sl_gateway_stats {
 	uint64_t delivered;
 	uint64_t evicted;
 	uint64_t handshake_errors;
-	uint64_t refused;	/* connections over limits.max_connections / max_publishers */
-	uint64_t accept_pauses; /* accept() failed (out of fds): the listener paused */
+	uint64_t refused;	   /* connections over limits.max_connections / max_publishers */
+	uint64_t accept_pauses;	   /* accept() failed (out of fds): the listener paused */
+	uint64_t publisher_pauses; /* times publishers were held back by pacing */
 	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
 	struct sl_latency latency; /* publish accepted → last byte written, per delivery */
 	struct sl_series *series;  /* delivered events and bytes per second, one hour */
@@ -158,7 +161,14 @@ struct sl_gateway {
 	uint32_t nconns;
 	uint64_t next_id;
 	bool shutting_down;
-	uint64_t ticks;		   /* seconds of the 1 s housekeeping timer */
+	uint64_t ticks; /* seconds of the 1 s housekeeping timer */
+	/*
+	 * Publisher pacing: the bytes every output queue holds, and the
+	 * publishers not being read while it is over limits.max_queued_bytes_total.
+	 */
+	uint64_t queued_bytes;
+	struct sl_conn *paused_head;
+	uint64_t paused_since_ns;  /* sl_mono_ns() when the current pause began; 0: none */
 	struct sl_bytes heartbeat; /* one SSE comment record, shared by every stream */
 	struct sl_gateway_stats stats;
 };

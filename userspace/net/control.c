@@ -214,6 +214,14 @@ static json_t *stats_json(struct sl_gateway *gw)
 		json_object_set_new(out, "events_per_second", json_integer((json_int_t)ev1));
 		json_object_set_new(out, "bytes_per_second", json_integer((json_int_t)by1));
 		json_object_set_new(out, "events_last_minute", json_integer((json_int_t)ev60));
+		/* Pacing: what every output queue holds, and how often publishers were held back.
+		 */
+		json_object_set_new(out, "queued_bytes",
+				    json_integer((json_int_t)gw->queued_bytes));
+		json_object_set_new(out, "publisher_pauses",
+				    json_integer((json_int_t)st->publisher_pauses));
+		json_object_set_new(out, "publishers_paused",
+				    json_boolean(gw->paused_head != NULL));
 		json_object_set_new(
 		    out, "latency_us",
 		    json_pack("{s:I, s:I, s:I, s:I}", "p50",

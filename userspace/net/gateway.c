@@ -144,6 +144,14 @@ void sl_conn_close_now(struct sl_conn *c)
 			}
 		}
 	}
+	if (c->read_paused) {
+		for (pp = &gw->paused_head; *pp; pp = &(*pp)->pause_next) {
+			if (*pp == c) {
+				*pp = c->pause_next;
+				break;
+			}
+		}
+	}
 	conn_free(c);
 }
 
@@ -310,6 +318,85 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
+/*
+ * Publisher pacing. A publisher that outruns what the subscribers read
+ * would only grow queues until slow-consumer eviction drops everyone (a
+ * flat-out publisher against a saturated host did exactly that). Above
+ * limits.max_queued_bytes_total (all output queues together) publishers are
+ * not read, so TCP pushes back on them; reading resumes below half of it.
+ * One stalled subscriber cannot hold everyone: its own bound evicts it
+ * long before, and if a pause lasts PACE_GRACE_S the largest queues are
+ * evicted until the total is under the mark.
+ */
+#define PACE_GRACE_S 2
+
+static bool pacing_over(const struct sl_gateway *gw)
+{
+	uint64_t cap = gw->cfg->limits.max_queued_bytes_total;
+
+	return cap && gw->queued_bytes >= cap;
+}
+
+static void pause_publisher(struct sl_conn *c)
+{
+	struct sl_gateway *gw = c->gw;
+
+	if (c->read_paused)
+		return;
+	event_del(c->rd);
+	c->read_paused = true;
+	c->pause_next = gw->paused_head;
+	gw->paused_head = c;
+	if (!gw->paused_since_ns) {
+		gw->paused_since_ns = sl_mono_ns();
+		gw->stats.publisher_pauses++;
+		SL_DEBUG("{\"msg\":\"publishers_paused\",\"queued_bytes\":%llu}",
+			 (unsigned long long)gw->queued_bytes);
+	}
+}
+
+static void resume_publishers(struct sl_gateway *gw)
+{
+	uint64_t cap = gw->cfg->limits.max_queued_bytes_total;
+	struct sl_conn *c;
+
+	/* cap 0: a reload turned pacing off. */
+	if (!gw->paused_head || (cap && gw->queued_bytes > cap / 2))
+		return;
+	while ((c = gw->paused_head)) {
+		gw->paused_head = c->pause_next;
+		c->pause_next = NULL;
+		c->read_paused = false;
+		/* Level-triggered: what waited in the socket is read at once. */
+		event_add(c->rd, NULL);
+	}
+	gw->paused_since_ns = 0;
+}
+
+/* A pause that does not drain: the subscribers holding most are the ones not reading. */
+static void check_pacing(struct sl_gateway *gw)
+{
+	uint64_t mark = gw->cfg->limits.max_queued_bytes_total / 2;
+	struct sl_conn *c, *worst;
+
+	if (!gw->paused_head || sl_mono_ns() - gw->paused_since_ns < PACE_GRACE_S * 1000000000ull)
+		return;
+	while (gw->queued_bytes > mark) {
+		worst = NULL;
+		for (c = gw->conns; c; c = c->next)
+			if ((c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing &&
+			    c->q.bytes && (!worst || c->q.bytes > worst->q.bytes))
+				worst = c;
+		if (!worst)
+			break;
+		/* Drops its unsent backlog (not TLS) and may free it; closing, it is not picked
+		 * again. */
+		gw->stats.evicted++;
+		sl_sub_close(worst, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
+	}
+	resume_publishers(gw);
+}
+
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_gateway *gw = arg;
@@ -323,6 +410,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 		c->in_flush_list = false;
 		conn_flush(c);
 	}
+	resume_publishers(gw);
 }
 
 void sl_conn_schedule_flush(struct sl_conn *c)
@@ -512,6 +600,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t n = 0;
 
 	(void)what;
+	if (c->kind == SL_CONN_PUB && c->hello_done && pacing_over(gw)) {
+		pause_publisher(c);
+		return;
+	}
 again:
 	if (c->in_cap - c->in_len < 4096) {
 		size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
@@ -565,7 +657,7 @@ again:
 	case SL_CONN_PUB:
 		sl_pub_on_bytes(c);
 		/* The publisher filled the buffer: there is likely more waiting. */
-		if (!c->closing && !c->tls && (size_t)n == room && --rounds > 0)
+		if (!c->closing && !c->tls && (size_t)n == room && --rounds > 0 && !pacing_over(gw))
 			goto again;
 		return;
 	case SL_CONN_ADMIN:
@@ -632,6 +724,7 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	sl_outq_init(&c->q);
+	c->q.total = &gw->queued_bytes;
 	sl_ws_decoder_init(&c->ws, gw->cfg->limits.max_frame_bytes);
 	if (tls)
 		c->tls = sl_tls_new(gw->tls_ctx, fd, &c->q);
@@ -891,6 +984,7 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 	sl_router_expire(gw->router, sl_now_ns());
 	tick_rates(gw);
 	check_soft_bounds(gw);
+	check_pacing(gw);
 	if (++gw->ticks % 10 == 0)
 		sl_gateway_save_state(gw);
 }

@@ -13,6 +13,13 @@ void sl_outq_init(struct sl_outq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+static void bytes_add(struct sl_outq *q, ssize_t n)
+{
+	q->bytes += (size_t)n;
+	if (q->total)
+		*q->total += (uint64_t)n;
+}
+
 static void item_release(struct sl_outq_item *it)
 {
 	if (it->ev)
@@ -23,6 +30,8 @@ static void item_release(struct sl_outq_item *it)
 
 void sl_outq_fini(struct sl_outq *q)
 {
+	if (q->total)
+		*q->total -= q->bytes;
 	while (q->count) {
 		item_release(&q->items[q->head]);
 		q->head = (q->head + 1) & (q->cap - 1);
@@ -77,7 +86,7 @@ int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding 
 	it->is_event = 1;
 	it->event_len = b->len;
 	q->count++;
-	q->bytes += b->len;
+	bytes_add(q, (ssize_t)b->len);
 	return 0;
 }
 
@@ -95,7 +104,7 @@ int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
 	it->owned = data;
 	it->is_event = 0;
 	q->count++;
-	q->bytes += len;
+	bytes_add(q, (ssize_t)len);
 	return 0;
 }
 
@@ -116,7 +125,7 @@ void sl_outq_drop_unsent(struct sl_outq *q)
 	while (q->count > keep) {
 		struct sl_outq_item *it = &q->items[(q->head + q->count - 1) & (q->cap - 1)];
 
-		q->bytes -= it->len;
+		bytes_add(q, -(ssize_t)it->len);
 		item_release(it);
 		q->count--;
 	}
@@ -166,7 +175,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 			return -errno;
 		}
 		total += (size_t)w;
-		q->bytes -= (size_t)w;
+		bytes_add(q, -w);
 		left = (size_t)w;
 		while (left && q->count) {
 			struct sl_outq_item *it = &q->items[q->head];

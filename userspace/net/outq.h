@@ -27,6 +27,7 @@ struct sl_outq {
 	uint32_t cap, head, count;
 	size_t head_off; /* bytes of the head item already written */
 	size_t bytes;	 /* bytes queued, not yet written */
+	uint64_t *total; /* NULL, or a sum over several queues that bytes is part of */
 };
 
 void sl_outq_init(struct sl_outq *q);
