@@ -279,7 +279,7 @@ retention: {count: 100}"
 	served
 }
 
-@test "pacing: a pause that does not drain evicts the largest queues; the others get everything" {
+@test "pacing: a pause that does not drain evicts the subscribers that read nothing; the reader gets everything" {
 	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
 	for n in 1 2; do

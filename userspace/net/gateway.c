@@ -311,11 +311,18 @@ static int conn_flush(struct sl_conn *c)
 	return 0;
 }
 
+static void resume_publishers(struct sl_gateway *gw);
+
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
+	struct sl_conn *c = arg;
+	struct sl_gateway *gw = c->gw;
+
 	(void)fd;
 	(void)what;
-	conn_flush(arg);
+	conn_flush(c); /* may free c */
+	/* A backlog drains here, write by write: this is where pacing can end. */
+	resume_publishers(gw);
 }
 
 /*
@@ -323,10 +330,13 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
  * would only grow queues until slow-consumer eviction drops everyone (a
  * flat-out publisher against a saturated host did exactly that). Above
  * limits.max_queued_bytes_total (all output queues together) publishers are
- * not read, so TCP pushes back on them; reading resumes below half of it.
- * One stalled subscriber cannot hold everyone: its own bound evicts it
- * long before, and if a pause lasts PACE_GRACE_S the largest queues are
- * evicted until the total is under the mark.
+ * not read, so TCP pushes back on them; reading resumes once the queues
+ * are down to an eighth of it. (Resuming at half kept every queue busy, so
+ * the soft bound's look at the kernel's unsent bytes found whole seconds of
+ * backlog there on a saturated host and evicted readers; at an eighth S1
+ * and S6 ran without loss.) Each write that drains a backlog checks.
+ * Stalled subscribers cannot hold everyone: their own bound evicts them,
+ * and if a pause lasts PACE_GRACE_S those that read nothing are evicted.
  */
 #define PACE_GRACE_S 2
 
@@ -361,7 +371,7 @@ static void resume_publishers(struct sl_gateway *gw)
 	struct sl_conn *c;
 
 	/* cap 0: a reload turned pacing off. */
-	if (!gw->paused_head || (cap && gw->queued_bytes > cap / 2))
+	if (!gw->paused_head || (cap && gw->queued_bytes > cap / 8))
 		return;
 	while ((c = gw->paused_head)) {
 		gw->paused_head = c->pause_next;
@@ -373,19 +383,27 @@ static void resume_publishers(struct sl_gateway *gw)
 	gw->paused_since_ns = 0;
 }
 
-/* A pause that does not drain: the subscribers holding most are the ones not reading. */
+/*
+ * A pause that does not drain. Subscribers that are reading, however slowly,
+ * only need time (a saturated host drains kernel socket buffers first, for
+ * seconds): only those that took no byte in the last whole second, the ones
+ * holding the publishers for nothing, are evicted, largest queue first. Runs
+ * on the 1 s tick, after tick_rates() has set bytes_per_second.
+ */
 static void check_pacing(struct sl_gateway *gw)
 {
-	uint64_t mark = gw->cfg->limits.max_queued_bytes_total / 2;
+	uint64_t mark = gw->cfg->limits.max_queued_bytes_total / 8; /* the resume mark */
 	struct sl_conn *c, *worst;
 
+	resume_publishers(gw);
 	if (!gw->paused_head || sl_mono_ns() - gw->paused_since_ns < PACE_GRACE_S * 1000000000ull)
 		return;
 	while (gw->queued_bytes > mark) {
 		worst = NULL;
 		for (c = gw->conns; c; c = c->next)
 			if ((c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing &&
-			    c->q.bytes && (!worst || c->q.bytes > worst->q.bytes))
+			    c->q.bytes && !c->bytes_per_second &&
+			    (!worst || c->q.bytes > worst->q.bytes))
 				worst = c;
 		if (!worst)
 			break;
