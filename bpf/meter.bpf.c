@@ -345,6 +345,21 @@ static __always_inline void charge_forced(struct scan_ctx *c)
 	stat_add(SL_STAT_FORCED, 1);
 }
 
+/*
+ * Records the frame at next_hdr as entry i (< SL_PASS_MAX_FRAMES) of the
+ * pass, so that a rewind can uncount it (sluice_rewind).
+ */
+static __always_inline void pending_add(struct sl_sock *st, __u32 i, const struct sl_frame *f)
+{
+	st->pending[i].start = st->next_hdr;
+	st->pending[i].end = st->next_hdr + f->len;
+	if (f->kind == SL_FRAME_EVENT)
+		st->pending_events |= 1ull << i;
+	else if (f->kind != SL_FRAME_FRAGMENT)
+		st->pending_replies |= 1ull << i;
+	st->npending = i + 1;
+}
+
 /* Bound on an in-place read's distance from msg->data: a page frag is 32 KiB. */
 #define SL_WINDOW_MAX 32768
 
@@ -573,16 +588,11 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 		i = st->npending;
 		if (i >= SL_PASS_MAX_FRAMES)
 			return -1;
-		st->pending[i].start = st->next_hdr;
-		st->pending[i].end = st->next_hdr + f.len;
-		if (f.kind == SL_FRAME_EVENT) {
-			st->pending_events |= 1ull << i;
+		pending_add(st, i, &f);
+		if (f.kind == SL_FRAME_EVENT)
 			st->events++;
-		} else {
-			st->pending_replies |= 1ull << i;
+		else
 			st->replies++;
-		}
-		st->npending = i + 1;
 		st->next_hdr += f.len;
 		end = st->next_hdr - q->seq;
 		if (end >= q->size) {
@@ -744,15 +754,8 @@ static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
 	st->stash_len = 0;
 
 	i = st->npending;
-	if (i < SL_PASS_MAX_FRAMES) {
-		st->pending[i].start = st->next_hdr;
-		st->pending[i].end = st->next_hdr + f.len;
-		if (f.kind == SL_FRAME_EVENT)
-			st->pending_events |= 1ull << i;
-		else if (f.kind != SL_FRAME_FRAGMENT)
-			st->pending_replies |= 1ull << i;
-		st->npending = i + 1;
-	}
+	if (i < SL_PASS_MAX_FRAMES)
+		pending_add(st, i, &f);
 	if (f.kind == SL_FRAME_REPLY || f.kind == SL_FRAME_CONTROL) {
 		st->replies++;
 		if (c->usage)

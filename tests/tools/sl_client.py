@@ -157,32 +157,63 @@ async def ws_raw(args):
     print(json.dumps(out))
 
 
-def ws_stall(args):
-    """A subscriber that stops reading: handshake, sub, then nothing for --hold
-    seconds; afterwards drain and report the close code the gateway sent."""
-    import base64, os, re
-    host, rest = args.url.split("//", 1)[1].split("/", 1)
+def raw_ws_sub(url, topic, key=None):
+    """A WebSocket subscriber on a raw socket with a 4 KiB receive buffer (so
+    that not reading pushes back on the gateway at once): handshake, then one
+    `sub`. Returns the socket; the handshake is read byte by byte, so nothing
+    after it has been consumed."""
+    import base64, os
+    host, rest = url.split("//", 1)[1].split("/", 1)
     h, p = host.rsplit(":", 1)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((h, int(p)))
-    key = base64.b64encode(os.urandom(16)).decode()
-    hdr = {"X-API-Key": args.key} if args.key else {}
-    extra = "".join("%s: %s\r\n" % kv for kv in hdr.items())
+    extra = "X-API-Key: %s\r\n" % key if key else ""
     s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n" % (rest, host, key, extra)).encode())
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+               % (rest, host, base64.b64encode(os.urandom(16)).decode(), extra)).encode())
     resp = b""
     while b"\r\n\r\n" not in resp:
         resp += s.recv(1)
-    payload = msgpack.packb({"op": "sub", "id": 1, "topic": args.topic})
+    payload = msgpack.packb({"op": "sub", "id": 1, "topic": topic})
     mask = os.urandom(4)
     s.sendall(bytes([0x82, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return s
+
+
+def ws_split(buf):
+    """The whole server frames at the start of buf as (opcode, payload), and the rest."""
+    frames, i = [], 0
+    while len(buf) - i >= 2:
+        op, n, j = buf[i] & 0x0f, buf[i + 1] & 0x7f, i + 2
+        if n == 126:
+            if len(buf) - j < 2:
+                break
+            n = struct.unpack(">H", buf[j:j + 2])[0]; j += 2
+        elif n == 127:
+            if len(buf) - j < 8:
+                break
+            n = struct.unpack(">Q", buf[j:j + 8])[0]; j += 8
+        if len(buf) - j < n:
+            break
+        frames.append((op, buf[j:j + n]))
+        i = j + n
+    return frames, buf[i:]
+
+
+def close_code(payload):
+    return struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+
+def ws_stall(args):
+    """A subscriber that stops reading: handshake, sub, then nothing for --hold
+    seconds; afterwards drain and report the close code the gateway sent."""
+    s = raw_ws_sub(args.url, args.topic, args.key)
     if args.ready_file:
         open(args.ready_file, "w").write("ready\n")
     time.sleep(args.hold)
     s.settimeout(10)
     buf = b""
-    code = None
     try:
         while True:
             c = s.recv(1 << 20)
@@ -191,19 +222,11 @@ def ws_stall(args):
             buf += c
     except OSError:
         pass
-    # walk the server frames for the close frame
-    i = 0
-    while i + 2 <= len(buf):
-        op = buf[i] & 0x0f
-        n = buf[i + 1] & 0x7f
-        j = i + 2
-        if n == 126:
-            n = struct.unpack(">H", buf[j:j + 2])[0]; j += 2
-        elif n == 127:
-            n = struct.unpack(">Q", buf[j:j + 8])[0]; j += 8
-        if op == 8 and n >= 2 and j + 2 <= len(buf):
-            code = struct.unpack(">H", buf[j:j + 2])[0]
-        i = j + n
+    frames, _ = ws_split(buf)
+    code = None
+    for op, body in frames:
+        if op == 8 and len(body) >= 2:
+            code = close_code(body)
     print(json.dumps({"close_code": code, "bytes": len(buf)}))
 
 
@@ -212,27 +235,12 @@ def ws_late(args):
     buffer), then reads until it has --count events or --timeout passes.
     Reports how many events came, whether their seqs were 1..count in order,
     and the close code if the gateway closed it."""
-    import base64, os
-    host, rest = args.url.split("//", 1)[1].split("/", 1)
-    h, p = host.rsplit(":", 1)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect((h, int(p)))
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (rest, host, key)).encode())
-    resp = b""
-    while b"\r\n\r\n" not in resp:
-        resp += s.recv(1)
-    buf = resp.split(b"\r\n\r\n", 1)[1]
-    payload = msgpack.packb({"op": "sub", "id": 1, "topic": args.topic})
-    mask = os.urandom(4)
-    s.sendall(bytes([0x82, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    s = raw_ws_sub(args.url, args.topic)
     if args.ready_file:
         open(args.ready_file, "w").write("ready\n")
     time.sleep(args.hold)
     deadline = time.monotonic() + args.timeout
-    seqs, code, i = [], None, 0
+    seqs, code, buf = [], None, b""
     while len(seqs) < args.count and code is None and time.monotonic() < deadline:
         s.settimeout(max(0.1, deadline - time.monotonic()))
         try:
@@ -241,30 +249,14 @@ def ws_late(args):
             break
         if not c:
             break
-        buf += c
-        while True:
-            if len(buf) - i < 2:
-                break
-            op, n, j = buf[i] & 0x0f, buf[i + 1] & 0x7f, i + 2
-            if n == 126:
-                if len(buf) - j < 2:
-                    break
-                n = struct.unpack(">H", buf[j:j + 2])[0]; j += 2
-            elif n == 127:
-                if len(buf) - j < 8:
-                    break
-                n = struct.unpack(">Q", buf[j:j + 8])[0]; j += 8
-            if len(buf) - j < n:
-                break
-            body = buf[j:j + n]
-            i = j + n
+        frames, buf = ws_split(buf + c)
+        for op, body in frames:
             if op == 8:
-                code = struct.unpack(">H", body[:2])[0] if n >= 2 else 1005
+                code = close_code(body)
             elif op == 2:
                 m = msgpack.unpackb(body, raw=False)
                 if m.get("op") == "ev":
                     seqs.append(m["seq"])
-        buf, i = buf[i:], 0
     print(json.dumps({"events": len(seqs), "in_order": seqs == list(range(1, len(seqs) + 1)),
                       "close_code": code}))
 

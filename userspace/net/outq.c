@@ -41,6 +41,12 @@ void sl_outq_fini(struct sl_outq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+/* The item i places after the head (the capacity is a power of two, see grow). */
+static struct sl_outq_item *slot(const struct sl_outq *q, uint32_t i)
+{
+	return &q->items[(q->head + i) & (q->cap - 1)];
+}
+
 /*
  * Doubles the ring, keeping order; amortised, so pushing stays O(1). The
  * capacity is always a power of two (16, 32, ...), so a slot index is a mask,
@@ -54,7 +60,7 @@ static int grow(struct sl_outq *q)
 	if (!items)
 		return -ENOMEM;
 	for (i = 0; i < q->count; i++)
-		items[i] = q->items[(q->head + i) & (q->cap - 1)];
+		items[i] = *slot(q, i);
 	free(q->items);
 	q->items = items;
 	q->cap = cap;
@@ -66,7 +72,7 @@ static struct sl_outq_item *tail_slot(struct sl_outq *q)
 {
 	if (q->count == q->cap && grow(q))
 		return NULL;
-	return &q->items[(q->head + q->count) & (q->cap - 1)];
+	return slot(q, q->count);
 }
 
 int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc)
@@ -123,7 +129,7 @@ void sl_outq_drop_unsent(struct sl_outq *q)
 	uint32_t keep = q->head_off ? 1 : 0;
 
 	while (q->count > keep) {
-		struct sl_outq_item *it = &q->items[(q->head + q->count - 1) & (q->cap - 1)];
+		struct sl_outq_item *it = slot(q, q->count - 1);
 
 		bytes_add(q, -(ssize_t)it->len);
 		item_release(it);
@@ -137,7 +143,7 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
 
 	if (!q->count)
 		return;
-	it = &q->items[(q->head + q->count - 1) & (q->cap - 1)];
+	it = slot(q, q->count - 1);
 	it->is_event = 1;
 	it->event_len = frame_len;
 	if (!it->ev)
@@ -157,7 +163,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 		offered = 0;
 		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
 		for (i = 0; i < n; i++) {
-			struct sl_outq_item *it = &q->items[(q->head + i) & (q->cap - 1)];
+			struct sl_outq_item *it = slot(q, i);
 			size_t skip = i == 0 ? q->head_off : 0;
 
 			iov[i].iov_base = (void *)(it->data + skip);
