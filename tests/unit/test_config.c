@@ -913,6 +913,15 @@ static void test_cross_checks(void)
 		   66,
 		   "limits.max_queued_bytes_per_connection (64KiB) is smaller than "
 		   "limits.max_frame_bytes (1MiB)");
+	expect_one("total queue bound smaller than a frame",
+		   "limits: {max_frame_bytes: 1MiB, max_queued_bytes_total: 64KiB}\n", 1, 57,
+		   "limits.max_queued_bytes_total (64KiB) is smaller than "
+		   "limits.max_frame_bytes (1MiB): one large event would pause every publisher");
+
+	load(&r, "pacing_off.yaml", "limits: {max_queued_bytes_total: 0}\n");
+	TAP_OK(r.err == 0 && r.cfg.limits.max_queued_bytes_total == 0,
+	       "max_queued_bytes_total 0 turns pacing off");
+	done(&r);
 
 	load(&r, "ports0.yaml",
 	     "listeners:\n  subscribers: {plain: 127.0.0.1:0}\n  publishers: {plain: 127.0.0.1:0}\n"

@@ -1853,6 +1853,15 @@ static void check_together(struct loader *ld)
 		    "subscriber",
 		    sl_format_size(cfg->limits.max_queued_bytes_per_connection, b, sizeof(b)),
 		    sl_format_size(cfg->limits.max_frame_bytes, c, sizeof(c)));
+	/* Below one frame, every large event would pause the publishers by itself. */
+	if (cfg->limits.max_queued_bytes_total &&
+	    cfg->limits.max_queued_bytes_total < cfg->limits.max_frame_bytes)
+		problem_path(ld, "limits.max_queued_bytes_total",
+			     "limits.max_queued_bytes_total (%s) is smaller than "
+			     "limits.max_frame_bytes (%s): one large event would pause every "
+			     "publisher; use 0 to turn pacing off",
+			     sl_format_size(cfg->limits.max_queued_bytes_total, b, sizeof(b)),
+			     sl_format_size(cfg->limits.max_frame_bytes, c, sizeof(c)));
 }
 
 /* ---- Reading and parsing -------------------------------------------------------------------- */
