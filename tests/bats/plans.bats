@@ -138,6 +138,14 @@ usage_events() {
 	cat "$BATS_TEST_TMPDIR/stall.json"
 	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/stall.json")" -eq 4003 ]
 	grep '"code":4003' "$LOG"
+	# the reason names the plan's bound that did it (hard, or soft held past grace)
+	reason=$(json 'd["close_reason"]' <"$BATS_TEST_TMPDIR/stall.json")
+	case $reason in
+	"slow consumer evicted: output queue over max_queued_bytes") ;;
+	"slow consumer evicted: output queue over soft_queued_bytes for longer than grace") ;;
+	*) echo "unexpected reason: $reason"; false ;;
+	esac
+	grep '"msg":"evicted"' "$LOG" | grep -qF "\"reason\":\"$reason\""
 	# the daemon's memory stayed bounded: no copy of the 20 MB per subscriber
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$SLUICED_PID/status)
 	echo "peak RSS ${rss} kB"

@@ -223,11 +223,11 @@ def ws_stall(args):
     except OSError:
         pass
     frames, _ = ws_split(buf)
-    code = None
+    code, reason = None, None
     for op, body in frames:
         if op == 8 and len(body) >= 2:
-            code = close_code(body)
-    print(json.dumps({"close_code": code, "bytes": len(buf)}))
+            code, reason = close_code(body), body[2:].decode("utf-8", "replace")
+    print(json.dumps({"close_code": code, "close_reason": reason, "bytes": len(buf)}))
 
 
 def ws_late(args):

@@ -192,8 +192,9 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 	 * TLS records cannot be dropped once encrypted, so TLS keeps its queue.
 	 */
 	if (code == SL_WS_CLOSE_SLOW_CONSUMER) {
-		SL_WARN("{\"msg\":\"evicted\",\"id\":%llu,\"queued_bytes\":%zu,\"app\":\"%s\"}",
-			(unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c));
+		SL_WARN("{\"msg\":\"evicted\",\"id\":%llu,\"queued_bytes\":%zu,\"app\":\"%s\","
+			"\"reason\":\"%s\"}",
+			(unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c), reason);
 		if (!c->tls)
 			sl_outq_drop_unsent(&c->q);
 	}
@@ -235,7 +236,9 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection) {
 		/* A consumer that does not read must not cost the gateway memory. */
 		c->gw->stats.evicted++;
-		sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, "slow consumer evicted");
+		sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER,
+			     "slow consumer evicted: output queue over "
+			     "limits.max_queued_bytes_per_connection");
 		return;
 	}
 	if (!sl_conn_plan_allows(c, ev, enc ? enc->len : ev->len, &last))
