@@ -195,6 +195,7 @@ static void conn_linger(struct sl_conn *c)
 	shutdown(c->fd, SHUT_WR);
 	event_del(c->rd);
 	event_del(c->wr);
+	c->wr_armed = false;
 	event_free(c->rd);
 	c->rd = event_new(c->gw->base, c->fd, EV_READ | EV_PERSIST, on_linger, c);
 	if (!c->rd || event_add(c->rd, &two)) {
@@ -312,9 +313,13 @@ static int conn_flush(struct sl_conn *c)
 		if (c->metered && c->gw->kern)
 			sl_kern_sock_resync(c->gw->kern, c->fd);
 		event_add(c->wr, NULL);
+		c->wr_armed = true;
 		return 0;
 	}
-	event_del(c->wr);
+	if (c->wr_armed) {
+		event_del(c->wr);
+		c->wr_armed = false;
+	}
 	if (c->closing && !c->q.count)
 		conn_linger(c);
 	return 0;
@@ -725,12 +730,14 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
 	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
 			      (suseconds_t)(timeout_ns % 1000000000ull / 1000) };
-	struct sl_conn *c = calloc(1, sizeof(*c));
+	struct sl_conn *c = NULL;
 	socklen_t len = sizeof(uint64_t);
 	int one = 1;
 
-	if (!c)
+	/* 64-byte aligned: the fields every delivery touches fill two cache lines (conn.h). */
+	if (posix_memalign((void **)&c, 64, sizeof(*c)))
 		return NULL;
+	memset(c, 0, sizeof(*c));
 	c->gw = gw;
 	c->fd = fd;
 	c->kind = kind;
@@ -1643,8 +1650,9 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 				sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, EVICT_SOFT);
 				return false;
 			}
-		} else {
-			c->soft_since_ns = 0;
+		} else if (c->soft_since_ns) {
+			c->soft_since_ns =
+			    0; /* written only when set: no dirty line per delivery */
 		}
 	}
 	if (plan->bytes_per_second) {

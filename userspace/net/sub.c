@@ -247,7 +247,6 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 		queue_or_close(c, -ENOMEM);
 		return;
 	}
-	c->events_queued++;
 	if (last)
 		/* The application's last event of the window; the quota ends the stream. */
 		sl_sub_close(c, SL_WS_CLOSE_QUOTA, "event quota exhausted");
@@ -258,8 +257,7 @@ static void replay_one(struct sl_event *ev, void *ctx)
 {
 	struct sl_conn *c = ctx;
 
-	if (sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE) == 0)
-		c->events_queued++;
+	sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE);
 }
 
 static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
