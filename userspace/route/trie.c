@@ -373,12 +373,27 @@ int sl_trie_remove(struct sl_trie *trie, const char *pattern, void *value)
 	return 0;
 }
 
+/*
+ * In the gateway a value is a connection whose first two cache lines the
+ * callback reads (net/conn.h). Fetching them a few values ahead hides the
+ * memory latency that, at 1,000 subscribers a topic, was most of a
+ * delivery's cost. A prefetch never faults, whatever the value is.
+ */
+#define EMIT_AHEAD 4
+
 static void emit(const struct trie_node *n, void (*cb)(void *value, void *ctx), void *ctx)
 {
 	uint32_t i;
 
-	for (i = 0; i < n->nvalues; i++)
+	for (i = 0; i < n->nvalues; i++) {
+		if (i + EMIT_AHEAD < n->nvalues) {
+			const char *ahead = n->values[i + EMIT_AHEAD];
+
+			__builtin_prefetch(ahead);
+			__builtin_prefetch(ahead + 64);
+		}
 		cb(n->values[i], ctx);
+	}
 }
 
 /*
