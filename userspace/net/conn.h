@@ -160,7 +160,7 @@ struct sl_gateway {
 	struct event *flush_ev, *heartbeat_ev, *closes_ev, *expire_ev;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
-	struct sl_conn *flush_head;
+	struct sl_conn *flush_head, *flush_last; /* connections to flush, in order */
 	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;

@@ -146,9 +146,13 @@ void sl_conn_close_now(struct sl_conn *c)
 			(unsigned long long)c->cookie, c->name, (unsigned long long)c->pub_ok,
 			(unsigned long long)c->pub_errors, c->close_reason ? c->close_reason : "");
 	if (c->in_flush_list) {
-		for (pp = &gw->flush_head; *pp; pp = &(*pp)->flush_next) {
+		struct sl_conn *before = NULL;
+
+		for (pp = &gw->flush_head; *pp; before = *pp, pp = &(*pp)->flush_next) {
 			if (*pp == c) {
 				*pp = c->flush_next;
+				if (gw->flush_last == c)
+					gw->flush_last = before;
 				break;
 			}
 		}
@@ -438,6 +442,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while ((c = gw->flush_head)) {
 		gw->flush_head = c->flush_next;
+		if (!gw->flush_head)
+			gw->flush_last = NULL;
 		c->flush_next = NULL;
 		c->in_flush_list = false;
 		conn_flush(c);
@@ -450,8 +456,13 @@ void sl_conn_schedule_flush(struct sl_conn *c)
 	if (c->in_flush_list || c->write_closed)
 		return;
 	c->in_flush_list = true;
-	c->flush_next = c->gw->flush_head;
-	c->gw->flush_head = c;
+	/* First queued, first written: the oldest events of a burst go out first. */
+	c->flush_next = NULL;
+	if (c->gw->flush_last)
+		c->gw->flush_last->flush_next = c;
+	else
+		c->gw->flush_head = c;
+	c->gw->flush_last = c;
 	event_active(c->gw->flush_ev, EV_WRITE, 0);
 }
 
