@@ -36,6 +36,12 @@ def get(d, path):
         # after the last delivery, so this slightly overstates.
         cpu, rate = get(d, "server.cpu_pct"), d.get("delivered_per_s")
         return cpu / 100.0 / rate * 1e6 if cpu and rate else None
+    if path == "client_us_per_event":
+        # The benchmark's own CPU per delivered event (subscriber threads and
+        # publisher): on a machine shared with the server, what any server
+        # leaves to the client bounds its rate.
+        cpu, rate = get(d, "client.cpu_pct"), d.get("delivered_per_s")
+        return cpu / 100.0 / rate * 1e6 if cpu and rate else None
     for k in path.split("."):
         if not isinstance(d, dict) or k not in d:
             return None
@@ -212,6 +218,13 @@ for tag, label in [("S1", "S1 events/s"), ("S2", "S2 delivered/s")]:
     if sl is not None and bp:
         w("- %s: sluice %.0f vs best peer %s %.0f = **%.2f×** (target ≥ 2×, no loss; sluice loss %s)"
           % (label, sl, bp[0], bp[1], sl / bp[1], loss_pct(tag, "sluice")))
+client_us, bp = med("S1", "sluice", "client_us_per_event"), best_peer("S1", "delivered_per_s")
+if client_us and bp:
+    ceiling = (os.cpu_count() or 1) / (client_us * 1e-6)
+    w("- S1 ceiling on this machine: the client (subscriber threads and publisher) used %.2f µs "
+      "of CPU per event sluice delivered; at that cost %d shared CPUs allow at most %.0f events/s "
+      "even for a server that cost nothing: %.2f× the best peer %s"
+      % (client_us, os.cpu_count() or 1, ceiling, ceiling / bp[1], bp[0]))
 for tag in ("S2", "S3"):
     sl, bp = med(tag, "sluice", "latency_us.p99"), best_peer(tag, "latency_us.p99", True)
     if sl is not None and bp:
