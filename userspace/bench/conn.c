@@ -126,7 +126,7 @@ void sl_bench_sub_deliver(struct sl_bench_sub *s, const uint8_t *payload, size_t
 		c->bad++;
 		return;
 	}
-	now = sl_bench_now_ns();
+	now = c->read_ns ? c->read_ns : sl_bench_now_ns();
 	sl_bench_hist_add(&c->hist, now > ts ? now - ts : 0);
 	__atomic_store_n(&c->last_ns, now, __ATOMIC_RELAXED);
 	bump(&c->delivered, 1);

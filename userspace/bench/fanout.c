@@ -225,8 +225,10 @@ static void sub_read_cb(struct bufferevent *bev, void *arg)
 	struct sl_bench_sub *s = arg;
 
 	(void)bev;
+	s->counters->read_ns = sl_bench_now_ns();
 	if (s->target && s->owner && ((struct worker *)s->owner)->run->proto->sub_read(s) < 0)
 		sub_close(s);
+	s->counters->read_ns = 0;
 }
 
 static void sub_event_cb(struct bufferevent *bev, short what, void *arg)
