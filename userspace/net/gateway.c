@@ -1662,8 +1662,8 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 				return false;
 			}
 		} else if (c->soft_since_ns) {
-			c->soft_since_ns =
-			    0; /* written only when set: no dirty line per delivery */
+			/* Stored only when set: no store per delivery. */
+			c->soft_since_ns = 0;
 		}
 	}
 	if (plan->bytes_per_second) {
