@@ -75,6 +75,49 @@ usage_events() {
 	[[ "$output" == *"Retry-After:"* ]]
 }
 
+@test "policies: [FILE]: a policy file's plan and application apply like inline ones; a problem in it is reported in its name" {
+	dir=$(realpath "$BATS_TEST_TMPDIR")
+	cat >"$dir/tenants.yaml" <<YAML
+plans:
+  - name: five
+    events: {limit: 5, per: 1d}
+applications:
+  - id: subs
+    plan: five
+    subscribe: ['pf.>']
+    api_keys: [{sha256: $KEY_SHA}]
+YAML
+	SL_APPS="$SL_DEFAULT_APPS
+policies: [tenants.yaml]"
+	export SL_APPS
+	sl_start_gateway
+	sed -i 's|auth: open|auth: required|' "$CONF"
+	sl_restart_gateway
+	sub_bg "$BATS_TEST_TMPDIR/a" pf.t 10 --timeout 3; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	pub pf.t --count 10 >/dev/null
+	wait $a
+	# the file's plan: 5 events, then the quota's close
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")" -eq 5 ]
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 4002 ]
+	# the file's application: its API key is the only way in, on its topics only
+	run $PY "$CLIENT" ws-sub "$WS" pf.t --header 'X-API-Key: other-key' --count 1 --timeout 0.5
+	[ "$(echo "$output" | json 'd["http_status"]')" = 401 ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["limit"]')" -eq 5 ]
+	# a problem in the file: its own name, line and column, and the daemon keeps the old policy
+	printf 'plans:\n  - name: five\n    speed: 3\n' >"$dir/tenants.yaml"
+	run "$REPO/build/sluiced" --check -c "$CONF"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	echo "$output" | grep -F "$dir/tenants.yaml:3:5: "
+	kill -HUP "$SLUICED_PID"
+	sleep 0.5
+	kill -0 "$SLUICED_PID"
+	grep -F "$dir/tenants.yaml:3:5: " "$LOG"
+}
+
 @test "event quota with graceful enforcement off: the kernel alone lets exactly 50 through and counts the drops" {
 	plan_gateway "    events: {limit: 50, per: 1d}" "graceful_enforcement: off"
 	sub_bg "$BATS_TEST_TMPDIR/a" q.t 100 --timeout 3; a=$BG_PID

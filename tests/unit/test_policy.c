@@ -998,6 +998,112 @@ static void test_examples(void)
 	       "examples: together they use every kind of limit");
 }
 
+/* Whether some message is exactly "FILE:LINE:COL: " followed by text containing want. */
+static bool has_in(const struct run *r, const char *file, unsigned int line, unsigned int col,
+		   const char *want)
+{
+	char prefix[PATH_MAX + 32];
+	size_t i, plen;
+
+	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", file, line, col);
+	plen = strlen(prefix);
+	for (i = 0; i < r->diag.stored; i++) {
+		const char *m = sl_diag_get(&r->diag, i);
+
+		if (!strncmp(m, prefix, plen) && strstr(m + plen, want))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * `policies: [FILE]`: a file's plans, applications and issuers are read as
+ * the config's own (an inline application may use a plan from a file, and
+ * the reverse), and a problem in a file is reported at its own place in it.
+ */
+static void test_policy_files(void)
+{
+	const struct sl_plan *gold, *inline_plan;
+	char tenants[PATH_MAX], bad[PATH_MAX];
+	struct run r;
+
+	snprintf(tenants, sizeof(tenants), "%s",
+		 put("tenants.yaml", "plans:\n"
+				     "  - name: gold\n"
+				     "    events: {limit: 500, per: 1h}\n"
+				     "applications:\n"
+				     "  - id: acme\n"
+				     "    plan: bronze\n"
+				     "    subscribe: ['acme.>']\n"));
+	load(&r, "policies: [tenants.yaml]\n"
+		 "plans:\n"
+		 "  - name: bronze\n"
+		 "    events: {limit: 10, per: 1d}\n"
+		 "applications:\n"
+		 "  - id: inline\n"
+		 "    plan: gold\n"
+		 "    subscribe: ['x.>']\n");
+	TAP_OK(r.cfg_err == 0 && r.pol_err == 0 && sl_diag_count(&r.diag) == 0,
+	       "a policy file's plans and applications load with the inline ones");
+	show(&r);
+	gold = sl_policy_plan_find(r.pol, "gold");
+	TAP_OK(gold && gold->events_limit == 500, "the file's plan is there (limit %llu)",
+	       gold ? (unsigned long long)gold->events_limit : 0ULL);
+	TAP_OK(r.cfg.n_apps == 2 && !strcmp(r.cfg.apps[0].id, "inline") &&
+		   !strcmp(r.cfg.apps[1].id, "acme"),
+	       "the file's application comes after the inline one");
+	inline_plan = r.cfg.n_apps == 2 ? sl_policy_app_plan(r.pol, &r.cfg.apps[0]) : NULL;
+	TAP_OK(inline_plan == gold, "an inline application uses a plan from the file");
+	TAP_OK(r.cfg.n_apps == 2 && sl_policy_app_plan(r.pol, &r.cfg.apps[1]) &&
+		   sl_policy_app_plan(r.pol, &r.cfg.apps[1])->events_limit == 10,
+	       "the file's application uses an inline plan");
+	done(&r);
+
+	/* Problems in a file are at their place in that file, after the config's own. */
+	snprintf(bad, sizeof(bad), "%s",
+		 put("bad.yaml", "listeners: {}\n"
+				 "plans:\n"
+				 "  - name: bronze\n"
+				 "    speed: 3\n"
+				 "applications:\n"
+				 "  - id: inline\n"
+				 "    subscribe: ['y.>']\n"));
+	load(&r, "policies: [bad.yaml]\n"
+		 "plans:\n"
+		 "  - name: bronze\n"
+		 "    events: {limit: 10, per: 1d}\n"
+		 "applications:\n"
+		 "  - id: inline\n"
+		 "    subscribe: ['x.>']\n");
+	TAP_OK(r.cfg_err == -EINVAL &&
+		   has_in(&r, bad, 1, 1, "unknown key \"listeners\"; a policy file holds plans") &&
+		   has_in(&r, bad, 3, 11, "plan \"bronze\" is already defined at ") &&
+		   has_in(&r, bad, 4, 5, "unknown key \"speed\"") &&
+		   has_in(&r, bad, 6, 9, "application \"inline\" is already defined at "),
+	       "a policy file's problems are reported in that file");
+	show(&r);
+	TAP_OK(r.diag.stored >= 1 && strncmp(sl_diag_get(&r.diag, 0), r.path, strlen(r.path)) &&
+		   !strncmp(sl_diag_get(&r.diag, 0), bad, strlen(bad)),
+	       "no problem is put on the config itself");
+	done(&r);
+
+	snprintf(bad, sizeof(bad), "%s", put("list.yaml", "- plans\n"));
+	load(&r, "policies: [list.yaml]\n");
+	TAP_OK(r.cfg_err == -EINVAL && sl_diag_count(&r.diag) == 1 &&
+		   has_in(&r, bad, 1, 1, "expected a mapping with keys plans"),
+	       "a policy file that is not a mapping is refused");
+	show(&r);
+	done(&r);
+
+	snprintf(bad, sizeof(bad), "%s", put("broken.yaml", "plans: [\n"));
+	load(&r, "policies: [broken.yaml]\n");
+	TAP_OK(r.cfg_err == -EINVAL && sl_diag_count(&r.diag) == 1 &&
+		   !strncmp(sl_diag_get(&r.diag, 0), bad, strlen(bad)),
+	       "a policy file that is not YAML is reported in its own name");
+	show(&r);
+	done(&r);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -1016,6 +1122,7 @@ int main(void)
 	test_windows();
 	test_json();
 	test_examples();
+	test_policy_files();
 	cleanup();
 	return tap_done();
 }

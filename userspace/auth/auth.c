@@ -107,7 +107,7 @@ static void problem(struct loader *ld, const yaml_node_t *n, const char *fmt, ..
 	va_start(ap, fmt);
 	len = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	sl_diag_add(ld->diag, ld->cfg->path, n ? n->start_mark.line + 1 : 0,
+	sl_diag_add(ld->diag, sl_config_node_file(ld->cfg, n, NULL), n ? n->start_mark.line + 1 : 0,
 		    n ? n->start_mark.column + 1 : 0, "%s", len < 0 ? "out of memory" : msg);
 	free(msg);
 }

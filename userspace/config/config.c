@@ -102,6 +102,7 @@ struct owned {
 };
 
 struct pending {
+	unsigned rank; /* 0: the config file; i + 1: policies[i] */
 	unsigned long line, col;
 	size_t seq;
 	char *msg;
@@ -126,14 +127,15 @@ struct loader {
 	size_t n_pending, cap_pending, n_dropped;
 	struct named *keys; /* every application's API keys, to refuse one key in two apps */
 	size_t n_keys, cap_keys;
-	int err; /* -ENOMEM once an allocation failed */
+	unsigned cur_rank; /* the file problem_at() is about: 0 the config, i + 1 policies[i] */
+	int err;	   /* -ENOMEM once an allocation failed */
 };
 
-static void problem_at(struct loader *ld, unsigned long line, unsigned long col, const char *fmt,
-		       ...) __attribute__((format(printf, 4, 5)));
+static void problem_in(struct loader *ld, unsigned rank, unsigned long line, unsigned long col,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void problem_at(struct loader *ld, unsigned long line, unsigned long col, const char *fmt,
-		       ...)
+static void problem_in(struct loader *ld, unsigned rank, unsigned long line, unsigned long col,
+		       const char *fmt, ...)
 {
 	struct pending *p;
 	char *msg;
@@ -165,19 +167,29 @@ static void problem_at(struct loader *ld, unsigned long line, unsigned long col,
 		return;
 	}
 	p = &ld->pending[ld->n_pending];
+	p->rank = rank;
 	p->line = line;
 	p->col = col;
 	p->seq = ld->n_pending++;
 	p->msg = msg;
 }
 
+/* A problem in the file being read (before its nodes are in the config's document). */
+#define problem_at(ld, line, col, ...) problem_in(ld, (ld)->cur_rank, line, col, __VA_ARGS__)
+
+static unsigned rank_of(const struct loader *ld, const yaml_node_t *n);
+
+/* A problem at a node of the config's document, in whichever file wrote it. */
 #define problem(ld, node, ...)                                                                     \
-	problem_at(ld, (node)->start_mark.line + 1, (node)->start_mark.column + 1, __VA_ARGS__)
+	problem_in(ld, rank_of(ld, node), (node)->start_mark.line + 1,                             \
+		   (node)->start_mark.column + 1, __VA_ARGS__)
 
 static int pending_cmp(const void *a, const void *b)
 {
 	const struct pending *x = a, *y = b;
 
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
 	if (x->col != y->col)
@@ -185,7 +197,15 @@ static int pending_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Hands the problems to diag in file order; those without a position come first. */
+static const char *rank_file(const struct loader *ld, unsigned rank)
+{
+	return rank && rank <= ld->cfg->n_policies ? ld->cfg->policies[rank - 1] : ld->file;
+}
+
+/*
+ * Hands the problems to diag in file order (the config, then its policy
+ * files); those without a position come first in their file.
+ */
 static void flush_problems(struct loader *ld, struct sl_diag *diag)
 {
 	size_t i;
@@ -193,8 +213,8 @@ static void flush_problems(struct loader *ld, struct sl_diag *diag)
 	if (ld->n_pending)
 		qsort(ld->pending, ld->n_pending, sizeof(*ld->pending), pending_cmp);
 	for (i = 0; i < ld->n_pending; i++) {
-		sl_diag_add(diag, ld->file, ld->pending[i].line, ld->pending[i].col, "%s",
-			    ld->pending[i].msg);
+		sl_diag_add(diag, rank_file(ld, ld->pending[i].rank), ld->pending[i].line,
+			    ld->pending[i].col, "%s", ld->pending[i].msg);
 		free(ld->pending[i].msg);
 	}
 	if (ld->err == -ENOMEM)
@@ -246,6 +266,35 @@ static yaml_node_t *node_at(struct loader *ld, int index)
 static int node_index(struct loader *ld, const yaml_node_t *n)
 {
 	return (int)(n - ld->doc->nodes.start) + 1;
+}
+
+static unsigned origin_rank(const struct sl_config *cfg, const yaml_document_t *doc,
+			    const yaml_node_t *n)
+{
+	int index;
+	uint32_t i;
+
+	if (!doc || n < doc->nodes.start || n >= doc->nodes.top)
+		return 0;
+	index = (int)(n - doc->nodes.start) + 1;
+	for (i = 0; i < cfg->n_origins; i++)
+		if (index >= cfg->origins[i].first && index <= cfg->origins[i].last)
+			return cfg->origins[i].rank;
+	return 0;
+}
+
+static unsigned rank_of(const struct loader *ld, const yaml_node_t *n)
+{
+	return origin_rank(ld->cfg, ld->doc, n);
+}
+
+const char *sl_config_node_file(const struct sl_config *cfg, const yaml_node_t *n, unsigned *rank)
+{
+	unsigned r = n ? origin_rank(cfg, cfg->doc, n) : 0;
+
+	if (rank)
+		*rank = r;
+	return r && r <= cfg->n_policies ? cfg->policies[r - 1] : cfg->path;
 }
 
 /* ---- Describing values in messages ---------------------------------------------------------- */
@@ -1183,8 +1232,12 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 			first = i;
 			continue;
 		}
-		problem(ld, v[i].node, "%s%s%s is already defined at %zu:%zu", what,
+		/* The first one's file is named when it is not this one's (a policy file). */
+		unsigned here = rank_of(ld, v[i].node), there = rank_of(ld, v[first].node);
+
+		problem(ld, v[i].node, "%s%s%s is already defined at %s%s%zu:%zu", what,
 			show_key ? " " : "", show_key ? excerpt(v[i].key, d, sizeof(d)) : "",
+			here != there ? rank_file(ld, there) : "", here != there ? ":" : "",
 			v[first].node->start_mark.line + 1, v[first].node->start_mark.column + 1);
 	}
 }
@@ -1651,7 +1704,7 @@ static void set_field(struct loader *ld, const struct field *f, const yaml_node_
 			*(enum sl_config_log_level *)dst = (enum sl_config_log_level)v;
 		break;
 	case K_POLICIES:
-		set_policies(ld, n, path);
+		/* Read before the walk (sl_config_load), so that their entries are walked too. */
 		break;
 	case K_PLANS:
 		check_named_section(ld, n, path, dst, "plan");
@@ -2014,12 +2067,14 @@ static int prescan(struct loader *ld, const char *buf, size_t len)
 	return err;
 }
 
-static int load_document(struct loader *ld, const char *buf, size_t len)
+/* The document of a file prescan() passed; problems go to ld->cur_rank's file. */
+static int parse_document(struct loader *ld, const char *buf, size_t len, yaml_document_t **out)
 {
 	yaml_parser_t parser;
 	yaml_document_t *doc;
 	int err = 0;
 
+	*out = NULL;
 	doc = calloc(1, sizeof(*doc));
 	if (!doc || !yaml_parser_initialize(&parser)) {
 		free(doc);
@@ -2034,9 +2089,261 @@ static int load_document(struct loader *ld, const char *buf, size_t len)
 		doc = NULL;
 	}
 	yaml_parser_delete(&parser);
-	ld->doc = doc;
-	ld->cfg->doc = doc;
+	*out = doc;
 	return err;
+}
+
+static int load_document(struct loader *ld, const char *buf, size_t len)
+{
+	int err = parse_document(ld, buf, len, &ld->doc);
+
+	ld->cfg->doc = ld->doc;
+	return err;
+}
+
+/* ---- Policy files (`policies:`) ------------------------------------------------------------- */
+
+/*
+ * A policy file holds plans, applications and issuers, like the config's
+ * own sections. Its entries are copied into the config's document, after
+ * the config's own, so that every reader (this loader, the policy module,
+ * auth) sees one list per section and checks it once, across files: a name
+ * or API key defined twice is an error wherever the two are.
+ */
+static const char *const policy_sections[] = { "plans", "applications", "issuers" };
+
+static void set_marks(struct loader *ld, int index, const yaml_node_t *from)
+{
+	yaml_node_t *n = node_at(ld, index);
+
+	n->start_mark = from->start_mark;
+	n->end_mark = from->end_mark;
+}
+
+/*
+ * Node index of src, and all under it, appended to the config's document.
+ * memo (one entry per node of src) keeps what aliases share shared, and
+ * ends a recursive alias. Returns the new node's index, 0 when out of memory.
+ */
+static int copy_node(struct loader *ld, yaml_document_t *src, int index, int *memo)
+{
+	const yaml_node_t *n = yaml_document_get_node(src, index);
+	yaml_node_item_t *item;
+	yaml_node_pair_t *pair;
+	int out = 0, k, v;
+
+	if (!n)
+		return 0;
+	if (memo[index - 1])
+		return memo[index - 1];
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		out = yaml_document_add_scalar(ld->doc, n->tag, n->data.scalar.value,
+					       (int)n->data.scalar.length, n->data.scalar.style);
+		break;
+	case YAML_SEQUENCE_NODE:
+		out = yaml_document_add_sequence(ld->doc, n->tag, n->data.sequence.style);
+		break;
+	case YAML_MAPPING_NODE:
+		out = yaml_document_add_mapping(ld->doc, n->tag, n->data.mapping.style);
+		break;
+	default:
+		break;
+	}
+	if (!out)
+		goto oom;
+	memo[index - 1] = out;
+	set_marks(ld, out, n);
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (item = n->data.sequence.items.start; item < n->data.sequence.items.top;
+		     item++) {
+			v = copy_node(ld, src, *item, memo);
+			if (!v || !yaml_document_append_sequence_item(ld->doc, out, v))
+				goto oom;
+		}
+	} else if (n->type == YAML_MAPPING_NODE) {
+		for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+			k = copy_node(ld, src, pair->key, memo);
+			v = k ? copy_node(ld, src, pair->value, memo) : 0;
+			if (!v || !yaml_document_append_mapping_pair(ld->doc, out, k, v))
+				goto oom;
+		}
+	}
+	return out;
+oom:
+	ld->err = -ENOMEM;
+	return 0;
+}
+
+/*
+ * The config's list for section key, made when the config has none (or an
+ * empty one); 0 when the config's own value is not a list (walking it
+ * reports that) or out of memory.
+ */
+static int section_list(struct loader *ld, const char *key, const yaml_node_t *src_key,
+			const yaml_node_t *src_list)
+{
+	yaml_node_t *root = yaml_document_get_root_node(ld->doc), *k, *v;
+	long at = -1, i, n_pairs = root->data.mapping.pairs.top - root->data.mapping.pairs.start;
+	int list, key_index;
+
+	for (i = 0; i < n_pairs && at < 0; i++) {
+		k = node_at(ld, root->data.mapping.pairs.start[i].key);
+		if (k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			at = i;
+	}
+	if (at >= 0) {
+		v = node_at(ld, root->data.mapping.pairs.start[at].value);
+		if (v->type == YAML_SEQUENCE_NODE)
+			return node_index(ld, v);
+		if (!is_null(v))
+			return 0;
+	}
+	list = yaml_document_add_sequence(ld->doc, NULL, YAML_BLOCK_SEQUENCE_STYLE);
+	if (!list) {
+		ld->err = -ENOMEM;
+		return 0;
+	}
+	set_marks(ld, list, src_list);
+	/* Adding nodes may have moved the document's node array: find the root again. */
+	root = yaml_document_get_root_node(ld->doc);
+	if (at >= 0) {
+		root->data.mapping.pairs.start[at].value = list;
+		return list;
+	}
+	key_index = yaml_document_add_scalar(ld->doc, NULL, (const yaml_char_t *)key, -1,
+					     YAML_PLAIN_SCALAR_STYLE);
+	if (!key_index || !yaml_document_append_mapping_pair(ld->doc, 1, key_index, list)) {
+		ld->err = -ENOMEM;
+		return 0;
+	}
+	set_marks(ld, key_index, src_key);
+	return list;
+}
+
+/* One policy file's sections, appended to the config's. Problems are in that file. */
+static void merge_policy_doc(struct loader *ld, yaml_document_t *src)
+{
+	yaml_node_t *root = yaml_document_get_root_node(src), *key, *value;
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *item;
+	const yaml_node_t *seen[3] = { NULL, NULL, NULL };
+	char d[EXCERPT_BUF];
+	int *memo, list, copy;
+	size_t i;
+
+	if (!root || is_null(root))
+		return;
+	if (root->type != YAML_MAPPING_NODE) {
+		problem_at(ld, root->start_mark.line + 1, root->start_mark.column + 1,
+			   "expected a mapping with keys plans, applications, issuers; got %s",
+			   describe(root, d, sizeof(d)));
+		return;
+	}
+	memo = calloc((size_t)(src->nodes.top - src->nodes.start), sizeof(*memo));
+	if (!memo) {
+		ld->err = -ENOMEM;
+		return;
+	}
+	for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+		key = yaml_document_get_node(src, pair->key);
+		value = yaml_document_get_node(src, pair->value);
+		for (i = 0; i < 3; i++)
+			if (key->type == YAML_SCALAR_NODE &&
+			    !strcmp((const char *)key->data.scalar.value, policy_sections[i]))
+				break;
+		if (i == 3) {
+			problem_at(ld, key->start_mark.line + 1, key->start_mark.column + 1,
+				   "unknown key %s; a policy file holds plans, applications and "
+				   "issuers (the rest belongs in %s)",
+				   key->type == YAML_SCALAR_NODE
+				       ? excerpt((const char *)key->data.scalar.value, d, sizeof(d))
+				       : "(not a string)",
+				   ld->file);
+			continue;
+		}
+		if (seen[i]) {
+			problem_at(ld, key->start_mark.line + 1, key->start_mark.column + 1,
+				   "key \"%s\" is already defined at %zu:%zu", policy_sections[i],
+				   seen[i]->start_mark.line + 1, seen[i]->start_mark.column + 1);
+			continue;
+		}
+		seen[i] = key;
+		if (is_null(value))
+			continue;
+		if (value->type == YAML_SEQUENCE_NODE &&
+		    value->data.sequence.items.start == value->data.sequence.items.top)
+			continue; /* an empty list adds nothing, not even an empty section */
+		if (value->type != YAML_SEQUENCE_NODE) {
+			problem_at(ld, value->start_mark.line + 1, value->start_mark.column + 1,
+				   "%s: expected a list, got %s", policy_sections[i],
+				   describe(value, d, sizeof(d)));
+			continue;
+		}
+		list = section_list(ld, policy_sections[i], key, value);
+		for (item = value->data.sequence.items.start;
+		     list && item < value->data.sequence.items.top; item++) {
+			copy = copy_node(ld, src, *item, memo);
+			if (!copy || !yaml_document_append_sequence_item(ld->doc, list, copy)) {
+				ld->err = -ENOMEM;
+				break;
+			}
+		}
+		if (ld->err)
+			break;
+	}
+	free(memo);
+}
+
+/*
+ * Reads every file set_policies() resolved into the config's document.
+ * A file that cannot be read or parsed is reported in its own name and
+ * adds nothing.
+ */
+static void merge_policy_files(struct loader *ld)
+{
+	struct sl_config *cfg = ld->cfg;
+	yaml_node_t *root = yaml_document_get_root_node(ld->doc);
+	yaml_document_t *src;
+	char *buf;
+	size_t len;
+	uint32_t i;
+	int err;
+
+	if (!cfg->n_policies || !root || root->type != YAML_MAPPING_NODE)
+		return;
+	cfg->origins = own_alloc(ld, cfg->n_policies * sizeof(*cfg->origins));
+	if (!cfg->origins)
+		return;
+	for (i = 0; i < cfg->n_policies && !ld->err; i++) {
+		struct sl_config_origin *o = &cfg->origins[cfg->n_origins];
+
+		ld->cur_rank = i + 1;
+		buf = NULL;
+		len = 0;
+		err = read_file(cfg->policies[i], &buf, &len);
+		if (err == -EFBIG)
+			problem_at(ld, 0, 0, "the file is larger than %u MiB",
+				   SL_CONFIG_MAX_FILE_BYTES >> 20);
+		else if (err)
+			problem_at(ld, 0, 0, "cannot read the file: %s", strerror(-err));
+		if (!err)
+			err = prescan(ld, buf, len);
+		if (!err)
+			err = parse_document(ld, buf, len, &src);
+		free(buf);
+		if (err)
+			continue;
+		o->first = (int)(ld->doc->nodes.top - ld->doc->nodes.start) + 1;
+		o->rank = i + 1;
+		merge_policy_doc(ld, src);
+		o->last = (int)(ld->doc->nodes.top - ld->doc->nodes.start);
+		if (o->last >= o->first)
+			cfg->n_origins++;
+		yaml_document_delete(src);
+		free(src);
+	}
+	ld->cur_rank = 0;
 }
 
 /* The config's directory, absolute: relative file names resolve against it. */
@@ -2080,6 +2387,12 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_diag *diag
 	if (!err)
 		err = load_document(&ld, buf, len);
 	if (!err) {
+		/* Before the walk: the policy files' entries are read as the config's own. */
+		root = find_path(&ld, "policies");
+		if (root) {
+			set_policies(&ld, root, "policies");
+			merge_policy_files(&ld);
+		}
 		check_keys(&ld);
 		root = yaml_document_get_root_node(ld.doc);
 		if (root)
@@ -2204,6 +2517,40 @@ static int emit_node(FILE *f, const yaml_document_t *doc, const yaml_node_t *n, 
 	return -E2BIG;
 }
 
+static unsigned section_rank(const struct sl_config *cfg, const struct sl_config_section *sec)
+{
+	return origin_rank(cfg, cfg->doc, yaml_document_get_node(cfg->doc, sec->node));
+}
+
+/*
+ * A section as the config itself wrote it: the entries merged in from
+ * `policies:` files stay in their files, so that the printed config, read
+ * again with the same `policies:`, is the same config.
+ */
+static int emit_own_entries(FILE *f, const struct sl_config *cfg, const yaml_node_t *n,
+			    size_t *budget)
+{
+	yaml_document_t *d = cfg->doc;
+	yaml_node_item_t *it;
+	const char *sep = "";
+
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return emit_node(f, cfg->doc, n, budget);
+	fputc('[', f);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		const yaml_node_t *item = yaml_document_get_node(d, *it);
+
+		if (origin_rank(cfg, d, item))
+			continue;
+		fputs(sep, f);
+		if (emit_node(f, cfg->doc, item, budget))
+			return -E2BIG;
+		sep = ", ";
+	}
+	fputc(']', f);
+	return 0;
+}
+
 static int print_fields(FILE *f, const struct sl_config *cfg, const struct field *fields,
 			int indent)
 {
@@ -2214,10 +2561,14 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 	for (; fields->key; fields++) {
 		const void *src = (const char *)cfg + fields->off;
 
-		/* An absent policy section stays absent: present-but-empty means something else. */
+		/*
+		 * An absent policy section stays absent: present-but-empty means
+		 * something else. One that only the policy files wrote is theirs.
+		 */
 		if ((fields->kind == K_PLANS || fields->kind == K_APPS ||
 		     fields->kind == K_ISSUERS) &&
-		    (!((const struct sl_config_section *)src)->present || !cfg->doc))
+		    (!((const struct sl_config_section *)src)->present || !cfg->doc ||
+		     section_rank(cfg, src)))
 			continue;
 		fprintf(f, "%*s%s:", indent, "", fields->key);
 		switch (fields->kind) {
@@ -2284,8 +2635,8 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 			const struct sl_config_section *sec = src;
 
 			fputc(' ', f);
-			if (emit_node(f, cfg->doc, yaml_document_get_node(cfg->doc, sec->node),
-				      &budget))
+			if (emit_own_entries(f, cfg, yaml_document_get_node(cfg->doc, sec->node),
+					     &budget))
 				return -E2BIG;
 			break;
 		}

@@ -200,6 +200,13 @@ struct sl_config_app {
 };
 
 struct yaml_document_s;
+struct yaml_node_s;
+
+/* Nodes first..last (yaml_document_get_node indexes) of doc came from policies[rank - 1]. */
+struct sl_config_origin {
+	int first, last;
+	uint32_t rank;
+};
 
 struct sl_config {
 	const char *path; /* the file as given to sl_config_load; NULL for defaults */
@@ -226,6 +233,12 @@ struct sl_config {
 
 	const char **policies; /* absolute paths, in the order given */
 	uint32_t n_policies;
+	/*
+	 * The entries of policies[i] are merged into doc's plans, applications
+	 * and issuers; its nodes are the index range origins[i] (for messages).
+	 */
+	struct sl_config_origin *origins;
+	uint32_t n_origins;
 
 	struct sl_config_section plans, applications, issuers;
 	struct sl_config_app *apps;
@@ -235,6 +248,14 @@ struct sl_config {
 	struct yaml_document_s *doc;
 	void *owned; /* private: every allocation of this config */
 };
+
+/*
+ * The file a node of cfg->doc was written in: cfg->path, or the policy file
+ * its section entry came from. *rank (when not NULL) orders messages: 0 for
+ * the config, then 1.. for the policy files in the order they are listed.
+ */
+const char *sl_config_node_file(const struct sl_config *cfg, const struct yaml_node_s *n,
+				unsigned *rank);
 
 /* Fills cfg with the defaults; allocates nothing. Overwrites cfg without freeing it. */
 void sl_config_defaults(struct sl_config *cfg);

@@ -39,6 +39,8 @@ struct sl_policy {
 /* ---- Problems ------------------------------------------------------------------------------- */
 
 struct pending {
+	const char *file; /* the config, or the policy file the node came from */
+	unsigned rank;	  /* file order: the config, then its policy files */
 	unsigned long line, col;
 	size_t seq;
 	char *path; /* "plans[2].events.per" */
@@ -90,6 +92,7 @@ static void problem(struct loader *ld, const yaml_node_t *n, const char *path, c
 		goto oom;
 	}
 	p = &ld->pending[ld->n_pending];
+	p->file = sl_config_node_file(ld->cfg, n, &p->rank);
 	p->line = n->start_mark.line + 1;
 	p->col = n->start_mark.column + 1;
 	p->seq = ld->n_pending++;
@@ -105,6 +108,8 @@ static int pending_cmp(const void *a, const void *b)
 {
 	const struct pending *x = a, *y = b;
 
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
 	if (x->col != y->col)
@@ -128,11 +133,12 @@ static void flush_problems(struct loader *ld, struct sl_diag *diag)
 		const struct pending *p = &ld->pending[i];
 		bool repeat = false;
 
-		for (j = i; j-- > 0 && ld->pending[j].line == p->line &&
-			    ld->pending[j].col == p->col && !repeat;)
+		for (j = i; j-- > 0 && ld->pending[j].rank == p->rank &&
+			    ld->pending[j].line == p->line && ld->pending[j].col == p->col &&
+			    !repeat;)
 			repeat = !strcmp(ld->pending[j].body, p->body);
 		if (!repeat)
-			sl_diag_add(diag, file, p->line, p->col, "%s: %s", p->path, p->body);
+			sl_diag_add(diag, p->file, p->line, p->col, "%s: %s", p->path, p->body);
 	}
 	for (i = 0; i < ld->n_pending; i++) {
 		free(ld->pending[i].path);
@@ -735,9 +741,6 @@ static void plan_list(const struct sl_policy *pol, char *buf, size_t size)
 static void undefined_plan(struct loader *ld, const struct sl_policy *pol, const yaml_node_t *n,
 			   const char *path, const char *name)
 {
-	const char *note = ld->cfg->n_policies ? " (plans in `policies:` files are not read yet: "
-						 "define the plan inline)"
-					       : "";
 	const char *near = NULL;
 	char d[EXCERPT_BUF], list[200];
 	size_t i, best = 3;
@@ -751,15 +754,15 @@ static void undefined_plan(struct loader *ld, const struct sl_policy *pol, const
 		}
 	}
 	if (near) {
-		problem(ld, n, path, "undefined plan %s; did you mean \"%s\"?%s",
-			excerpt(name, d, sizeof(d)), near, note);
+		problem(ld, n, path, "undefined plan %s; did you mean \"%s\"?",
+			excerpt(name, d, sizeof(d)), near);
 	} else if (pol->n_plans) {
 		plan_list(pol, list, sizeof(list));
-		problem(ld, n, path, "undefined plan %s; the plans are: %s%s",
-			excerpt(name, d, sizeof(d)), list, note);
+		problem(ld, n, path, "undefined plan %s; the plans are: %s",
+			excerpt(name, d, sizeof(d)), list);
 	} else {
-		problem(ld, n, path, "undefined plan %s: no plans are defined%s",
-			excerpt(name, d, sizeof(d)), note);
+		problem(ld, n, path, "undefined plan %s: no plans are defined",
+			excerpt(name, d, sizeof(d)));
 	}
 }
 
