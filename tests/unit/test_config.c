@@ -1176,6 +1176,58 @@ static void test_policies(void)
 	load(&r, "etc/nullpol.yaml", "policies:\n");
 	TAP_OK(r.err == 0 && r.cfg.n_policies == 0, "policies: with nothing is no files");
 	done(&r);
+
+	/*
+	 * A file's entries join the config's sections, and the printed config
+	 * keeps them in the file: read again, it is the same config, not one
+	 * with every entry of the file twice.
+	 */
+	put("etc/tenants.yaml", "applications:\n  - id: acme\n    subscribe: ['a.>']\n"
+				"issuers: []\n");
+	load(&r, "etc/merged.yaml",
+	     "policies: [tenants.yaml]\napplications:\n  - id: own\n    subscribe: ['o.>']\n");
+	TAP_OK(r.err == 0 && r.cfg.n_apps == 2 && !strcmp(r.cfg.apps[0].id, "own") &&
+		   !strcmp(r.cfg.apps[1].id, "acme") && r.cfg.n_origins == 1 &&
+		   !r.cfg.issuers.present,
+	       "a policy file's application follows the config's; its empty list adds nothing");
+	show(&r);
+	{
+		char *printed = NULL;
+		size_t printed_len = 0;
+		FILE *mem = open_memstream(&printed, &printed_len);
+		struct run again;
+
+		TAP_OK(mem && sl_config_print(&r.cfg, mem) == 0, "the merged config prints");
+		if (mem)
+			fclose(mem);
+		TAP_OK(printed && !strstr(printed, "acme") && strstr(printed, "own") &&
+			   strstr(printed, "tenants.yaml"),
+		       "printed: the config's own application and the file list, not the file's");
+		load(&again, "etc/printed.yaml", printed ? printed : "");
+		TAP_OK(again.err == 0 && again.cfg.n_apps == 2,
+		       "the printed config loads back the same");
+		show(&again);
+		done(&again);
+		free(printed);
+	}
+	done(&r);
+
+	/* Only the file wrote the section: printed, it is left out (the file still has it). */
+	load(&r, "etc/fileonly.yaml", "policies: [tenants.yaml]\n");
+	{
+		char *printed = NULL;
+		size_t printed_len = 0;
+		FILE *mem = open_memstream(&printed, &printed_len);
+
+		TAP_OK(r.err == 0 && r.cfg.n_apps == 1 && mem && sl_config_print(&r.cfg, mem) == 0,
+		       "a section only a policy file wrote loads");
+		if (mem)
+			fclose(mem);
+		TAP_OK(printed && !strstr(printed, "applications:"),
+		       "and is not printed as the config's own");
+		free(printed);
+	}
+	done(&r);
 }
 
 /* The shipped demo config must stay valid. */
