@@ -142,7 +142,9 @@ start_server() {
 		CG=$CG_ROOT/sluice-bench-$$
 		mkdir -p "$CG"
 		rm -rf "$RUNDIR/state"
-		render scripts/bench/sluiced.yaml "$SLUICE_SUB" "" "$SLUICE_PUB" "$bpf" >"$RUNDIR/sluiced.yaml"
+		# floor: the meter loaded, then its sk_msg program swapped for a no-op one (below).
+		render scripts/bench/sluiced.yaml "$SLUICE_SUB" "" "$SLUICE_PUB" "${bpf/floor/on}" \
+			>"$RUNDIR/sluiced.yaml"
 		"$REPO/build/sluiced" -c "$RUNDIR/sluiced.yaml" 2>"$RUNDIR/sluiced.log" &
 		pid=$!
 		SUBPORT=$SLUICE_SUB PUBPORT=$SLUICE_PUB LOGNAME=sluiced.log
@@ -180,6 +182,11 @@ start_server() {
 		return 1
 	fi
 	PIDLIST=$pid
+	if [ "$sys" = sluice ] && [ "$bpf" = floor ] &&
+		! "$BENCH" meter-floor --pin-root "$PIN"; then
+		stop_server
+		return 1
+	fi
 	if [ "$sys" = nchan ]; then
 		# nginx's workers do the work; the master is counted too.
 		PIDLIST="$pid,$(pgrep -P "$pid" | paste -sd, -)"
@@ -255,9 +262,13 @@ for scen in "${SCEN_LIST[@]}"; do
 	for ((run = 1; run <= RUNS; run++)); do
 		case $scen in
 		S5)
-			# Meter on and off back to back in the same run, order alternating.
-			order="on off"
-			[ $((run % 2)) -eq 0 ] && order="off on"
+			# Meter on, the sk_msg path with a no-op program (floor) and no BPF at
+			# all, back to back in the same run, the order rotating.
+			case $((run % 3)) in
+			1) order="on floor off" ;;
+			2) order="floor off on" ;;
+			*) order="off on floor" ;;
+			esac
 			for bpf in $order; do
 				run_one S1 sluice "$run" "$bpf" "S5-$bpf-S1"
 				run_one S2 sluice "$run" "$bpf" "S5-$bpf-S2"

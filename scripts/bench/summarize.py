@@ -173,10 +173,14 @@ table("S6 slow consumers: S1 plus 10 subscribers that stop reading", "S6", [
 ])
 
 if any(k[0].startswith("S5-") for k in runs_by):
-    w("#### S5 metering tax: sluice with the kernel meter (`bpf: on`) and without (`bpf: off`), back to back")
+    w("#### S5 metering tax: sluice with the kernel meter (`bpf: on`), with the sk_msg path but a no-op program (floor), and without (`bpf: off`), back to back")
     w("")
-    w("| measure | bpf: on | bpf: off | on/off |")
-    w("|---|---|---|---|")
+    w("The floor column is `bpf: on` with the meter's sk_msg program swapped for one that only "
+      "returns SK_PASS (`sluice-bench meter-floor`): what the kernel's sk_msg send path costs "
+      "before the meter does any work.")
+    w("")
+    w("| measure | bpf: on | floor | bpf: off | on/off | floor/off |")
+    w("|---|---|---|---|---|---|")
     for label, tag, path, scale, digits in [
         ("S1 delivered/s", "S1", "delivered_per_s", 1, 0),
         ("S1 delivered/s while publishing", "S1", "window_delivered_per_s", 1, 0),
@@ -189,10 +193,14 @@ if any(k[0].startswith("S5-") for k in runs_by):
         ("S2 p99 ms", "S2", "latency_us.p99", 1e-3, 2),
     ]:
         on = med("S5-on-" + tag, "sluice", path)
+        floor = med("S5-floor-" + tag, "sluice", path)
         off = med("S5-off-" + tag, "sluice", path)
         ratio = "%.3f" % (on / off) if on is not None and off else "—"
-        w("| %s | %s | %s | %s |" % (label, fmt("S5-on-" + tag, "sluice", path, scale, digits),
-                                     fmt("S5-off-" + tag, "sluice", path, scale, digits), ratio))
+        fratio = "%.3f" % (floor / off) if floor is not None and off else "—"
+        w("| %s | %s | %s | %s | %s | %s |" % (
+            label, fmt("S5-on-" + tag, "sluice", path, scale, digits),
+            fmt("S5-floor-" + tag, "sluice", path, scale, digits),
+            fmt("S5-off-" + tag, "sluice", path, scale, digits), ratio, fratio))
     w("")
 
 # Against the targets.
@@ -244,6 +252,11 @@ for tag in ("S1", "S2"):
     if on and off:
         w("- S5: %s server CPU per delivered event with the meter / without = %.2f (%+.0f%%): "
           "the meter's cost where the server is not the bottleneck" % (tag, on / off, 100 * (on / off - 1)))
+    floor = med("S5-floor-" + tag, "sluice", "cpu_us_per_event")
+    if on and off and floor:
+        w("- S5: %s of that, the kernel's sk_msg path with a no-op program: %.3f → %.3f µs "
+          "(%+.0f%%); the meter's own work on top: %+.3f µs (%+.0f%%)"
+          % (tag, off, floor, 100 * (floor / off - 1), on - floor, 100 * (on - floor) / off))
 for tag in ("S1", "S2"):
     sl, bp = med(tag, "sluice", "cpu_us_per_event"), best_peer(tag, "cpu_us_per_event", True)
     if sl and bp:

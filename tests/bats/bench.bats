@@ -71,3 +71,38 @@ BENCH="$REPO/build/sluice-bench"
 	run "$BENCH" fanout --system nats --port 1 --pub-port 2 --sse 3
 	[ "$status" -eq 2 ]
 }
+
+link_prog_name() {
+	id=$(bpftool -j link show pinned "$PIN/link_sk_msg" | json 'd["prog_id"]')
+	bpftool -j prog show id "$id" | json 'd["name"]'
+}
+
+@test "bench: meter-floor swaps the running meter for a no-op sk_msg program; events still flow; a restart puts the meter back" {
+	[ "$(link_prog_name)" = sluice_meter ]
+	run "$BENCH" meter-floor --pin-root "$PIN"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(link_prog_name)" = sluice_floor ]
+	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
+		--subs 20 --rate 500 --duration 2 --payload 100 --threads 1 --json --quiet
+	echo "$output"
+	[ "$status" -eq 0 ]
+	published=$(echo "$output" | json 'd["published"]')
+	[ "$published" -ge 500 ]
+	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * 20)) ]
+	[ "$(echo "$output" | json 'd["loss"]')" = 0 ]
+	sl_restart_gateway
+	[ "$(link_prog_name)" = sluice_meter ]
+}
+
+@test "bench: meter-floor usage and a missing pin root are errors, not silent" {
+	run "$BENCH" meter-floor
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--pin-root is required"* ]]
+	run "$BENCH" meter-floor --pin-root "$PIN" extra
+	[ "$status" -eq 2 ]
+	run "$BENCH" meter-floor --pin-root "$BATS_TEST_TMPDIR/nothing"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no sk_msg link at"* ]]
+	[ "$(link_prog_name)" = sluice_meter ]
+}

@@ -27,4 +27,13 @@ int sl_bench_floor_add(struct sl_bench_floor *f, int sock_fd);
 /* Detaches and closes; safe on a zeroed or half-opened floor (fds < 0 skipped). */
 void sl_bench_floor_close(struct sl_bench_floor *f);
 
+/*
+ * The same floor in a running sluiced: its pinned sk_msg link (under
+ * pin_root) is pointed at the no-op program. Returns 0 or -errno with err.
+ */
+int sl_bench_floor_swap(const char *pin_root, char *err, size_t errlen);
+
+/* `sluice-bench meter-floor --pin-root DIR`: sl_bench_floor_swap from the command line. */
+int sl_bench_meter_floor_main(int argc, char **argv);
+
 #endif

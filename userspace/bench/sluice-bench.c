@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bench/fanout.h"
+#include "bench/floor.h"
 #include "bench/kernel.h"
 
 struct mode {
@@ -17,10 +18,9 @@ struct mode {
 };
 
 static const struct mode modes[] = {
-	{ "kernel", sl_bench_kernel_main },
-	{ "fanout", sl_bench_fanout_main },
-	{ "latency", sl_bench_fanout_main },
-	{ "idle", sl_bench_fanout_main },
+	{ "kernel", sl_bench_kernel_main },	      { "fanout", sl_bench_fanout_main },
+	{ "latency", sl_bench_fanout_main },	      { "idle", sl_bench_fanout_main },
+	{ "meter-floor", sl_bench_meter_floor_main },
 };
 
 static const char usage_text[] =
@@ -29,8 +29,9 @@ static const char usage_text[] =
     "\n"
     "  sluice-bench " SL_BENCH_KERNEL_GRAMMAR "\n"
     "  sluice-bench " SL_BENCH_FANOUT_GRAMMAR "\n"
+    "  sluice-bench meter-floor --pin-root DIR\n"
     "\n"
-    "MODE := { kernel | fanout | latency | idle }\n"
+    "MODE := { kernel | fanout | latency | idle | meter-floor }\n"
     "Modes may be shortened to unambiguous prefixes.\n"
     "Exit status: 0 success, 1 error or failed check, 2 usage error.\n";
 
