@@ -234,6 +234,17 @@ void sl_sub_on_http(struct sl_conn *c);
 void sl_sub_on_ws_bytes(struct sl_conn *c);
 void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx);
 void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason);
+
+/* The bound that made a subscriber a slow consumer: the rest of its close reason. */
+enum sl_evict_bound {
+	SL_EVICT_PLAN_HARD,    /* the plan's max_queued_bytes */
+	SL_EVICT_PLAN_SOFT,    /* the plan's soft_queued_bytes, held past grace */
+	SL_EVICT_CONN_LIMIT,   /* limits.max_queued_bytes_per_connection */
+	SL_EVICT_PACING_STALL, /* read nothing while pacing held the publishers */
+};
+
+/* Counts the eviction and closes with 4003 "slow consumer evicted: <the bound>". */
+void sl_sub_evict(struct sl_conn *c, enum sl_evict_bound bound);
 void sl_sub_drop_subs(struct sl_conn *c);
 void sl_sub_heartbeat(struct sl_conn *c);
 

@@ -61,15 +61,6 @@ static const char *kind_name(enum sl_conn_kind kind)
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void check_soft_bounds(struct sl_gateway *gw);
 
-/*
- * Every eviction is close 4003 "slow consumer evicted"; the rest of the
- * reason says which bound did it, for the client and the close log line.
- */
-#define EVICT_HARD "slow consumer evicted: output queue over max_queued_bytes"
-#define EVICT_SOFT                                                                                 \
-	"slow consumer evicted: output queue over soft_queued_bytes for longer than grace"
-#define EVICT_PAUSED "slow consumer evicted: read nothing while the publishers were paused"
-
 static void conn_free(struct sl_conn *c)
 {
 	struct sl_gateway *gw = c->gw;
@@ -427,8 +418,7 @@ static void check_pacing(struct sl_gateway *gw)
 			break;
 		/* Drops its unsent backlog (not TLS) and may free it; closing, it is not picked
 		 * again. */
-		gw->stats.evicted++;
-		sl_sub_close(worst, SL_WS_CLOSE_SLOW_CONSUMER, EVICT_PAUSED);
+		sl_sub_evict(worst, SL_EVICT_PACING_STALL);
 	}
 	resume_publishers(gw);
 }
@@ -1649,16 +1639,14 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 		    plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
 
 		if (c->q.bytes + bytes > plan->max_queued_bytes) {
-			c->gw->stats.evicted++;
-			sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, EVICT_HARD);
+			sl_sub_evict(c, SL_EVICT_PLAN_HARD);
 			return false;
 		}
 		if (c->q.bytes > soft) {
 			if (!c->soft_since_ns)
 				c->soft_since_ns = now;
 			else if (now - c->soft_since_ns > plan->grace_ns) {
-				c->gw->stats.evicted++;
-				sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, EVICT_SOFT);
+				sl_sub_evict(c, SL_EVICT_PLAN_SOFT);
 				return false;
 			}
 		} else if (c->soft_since_ns) {
@@ -1741,10 +1729,8 @@ static void check_soft_bounds(struct sl_gateway *gw)
 			continue;
 		if (backlog <= soft)
 			c->soft_since_ns = 0;
-		else if (now - c->soft_since_ns > c->plan->grace_ns) {
-			gw->stats.evicted++;
-			sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, EVICT_SOFT);
-		}
+		else if (now - c->soft_since_ns > c->plan->grace_ns)
+			sl_sub_evict(c, SL_EVICT_PLAN_SOFT);
 	}
 }
 

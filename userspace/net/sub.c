@@ -221,6 +221,25 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 	sl_conn_finish(c);
 }
 
+/* The close reasons of an eviction (docs/POLICIES.md lists them). */
+static const char *const evict_reasons[] = {
+	[SL_EVICT_PLAN_HARD] = "slow consumer evicted: output queue over max_queued_bytes",
+	[SL_EVICT_PLAN_SOFT] =
+	    "slow consumer evicted: output queue over soft_queued_bytes for longer than grace",
+	[SL_EVICT_CONN_LIMIT] =
+	    "slow consumer evicted: output queue over limits.max_queued_bytes_per_connection",
+	[SL_EVICT_PACING_STALL] =
+	    "slow consumer evicted: read nothing while the publishers were paused",
+};
+
+void sl_sub_evict(struct sl_conn *c, enum sl_evict_bound bound)
+{
+	if (c->closing)
+		return;
+	c->gw->stats.evicted++;
+	sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, evict_reasons[bound]);
+}
+
 void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 {
 	const struct sl_bytes *enc;
@@ -235,10 +254,7 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	enc = sl_event_encoding(ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE);
 	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection) {
 		/* A consumer that does not read must not cost the gateway memory. */
-		c->gw->stats.evicted++;
-		sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER,
-			     "slow consumer evicted: output queue over "
-			     "limits.max_queued_bytes_per_connection");
+		sl_sub_evict(c, SL_EVICT_CONN_LIMIT);
 		return;
 	}
 	if (!sl_conn_plan_allows(c, ev, enc ? enc->len : ev->len, &last))
