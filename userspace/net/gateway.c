@@ -349,6 +349,12 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
  */
 #define PACE_GRACE_S 2
 
+/* Publishers are read again once the queues are down to this (an eighth of the bound). */
+static uint64_t pace_resume_mark(const struct sl_gateway *gw)
+{
+	return gw->cfg->limits.max_queued_bytes_total / 8;
+}
+
 static bool pacing_over(const struct sl_gateway *gw)
 {
 	uint64_t cap = gw->cfg->limits.max_queued_bytes_total;
@@ -380,7 +386,7 @@ static void resume_publishers(struct sl_gateway *gw)
 	struct sl_conn *c;
 
 	/* cap 0: a reload turned pacing off. */
-	if (!gw->paused_head || (cap && gw->queued_bytes > cap / 8))
+	if (!gw->paused_head || (cap && gw->queued_bytes > pace_resume_mark(gw)))
 		return;
 	while ((c = gw->paused_head)) {
 		gw->paused_head = c->pause_next;
@@ -401,7 +407,7 @@ static void resume_publishers(struct sl_gateway *gw)
  */
 static void check_pacing(struct sl_gateway *gw)
 {
-	uint64_t mark = gw->cfg->limits.max_queued_bytes_total / 8; /* the resume mark */
+	uint64_t mark = pace_resume_mark(gw);
 	struct sl_conn *c, *worst;
 
 	resume_publishers(gw);

@@ -28,15 +28,21 @@ static void item_release(struct sl_outq_item *it)
 	memset(it, 0, sizeof(*it));
 }
 
+/* Releases the head item and moves on (the capacity is a power of two, see grow). */
+static void pop_head(struct sl_outq *q)
+{
+	item_release(&q->items[q->head]);
+	q->head = (q->head + 1) & (q->cap - 1);
+	q->count--;
+	q->head_off = 0;
+}
+
 void sl_outq_fini(struct sl_outq *q)
 {
 	if (q->total)
 		*q->total -= q->bytes;
-	while (q->count) {
-		item_release(&q->items[q->head]);
-		q->head = (q->head + 1) & (q->cap - 1);
-		q->count--;
-	}
+	while (q->count)
+		pop_head(q);
 	free(q->items);
 	memset(q, 0, sizeof(*q));
 }
@@ -196,10 +202,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 				(*events_done)++;
 			if (it->ev && it->is_event && on_event)
 				on_event(ctx, it->ev, it->event_len);
-			item_release(it);
-			q->head = (q->head + 1) & (q->cap - 1);
-			q->count--;
-			q->head_off = 0;
+			pop_head(q);
 		}
 		if ((size_t)w < offered) {
 			*short_write = 1;
