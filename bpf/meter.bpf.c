@@ -189,11 +189,6 @@ static __always_inline void desync(struct sl_sock *st)
 }
 
 /*
- * Brings the parse state in line with `seq`, the sequence number where the
- * stream really is: at the start of a run, or at close. Equal to scan_end is
- * the normal case (the previous pass went out whole).
- */
-/*
  * Rewind: the previous pass went out only up to seq. Its pending frames that
  * started before seq went out (at least in part) and stay counted; the others
  * are uncounted. Returns the parse position that goes with seq. A global
@@ -229,6 +224,11 @@ __noinline __u32 sluice_rewind(struct sl_sock *st, struct sl_app_usage *usage, _
 	return hdr;
 }
 
+/*
+ * Brings the parse state in line with `seq`, the sequence number where the
+ * stream really is: at the start of a run, or at close. Equal to scan_end is
+ * the normal case (the previous pass went out whole).
+ */
 static __always_inline void reconcile(struct sl_sock *st, struct sl_app_usage *usage, __u32 seq)
 {
 	__u32 hdr;

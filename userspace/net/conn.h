@@ -8,6 +8,7 @@
 #define SLUICE_NET_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -94,6 +95,10 @@ struct sl_conn {
 	uint64_t events_per_second, bytes_per_second, errors_per_second;
 	uint64_t events_at_tick, bytes_at_tick, errors_at_tick;
 };
+
+/* A field added above q or events_out would push the delivery path onto a third line. */
+_Static_assert(offsetof(struct sl_conn, events_out) + sizeof(uint64_t) <= 128,
+	       "the fields every delivery touches must fit the first two cache lines");
 
 /* The daemon's view of an application, for graceful enforcement. */
 struct sl_app_state {
