@@ -2093,12 +2093,26 @@ static int parse_document(struct loader *ld, const char *buf, size_t len, yaml_d
 	return err;
 }
 
-static int load_document(struct loader *ld, const char *buf, size_t len)
+/* Reads an input file (the config, or a policy file: ld->cur_rank's); a problem says why not. */
+static int read_input(struct loader *ld, const char *path, char **buf, size_t *len)
 {
-	int err = parse_document(ld, buf, len, &ld->doc);
+	int err = read_file(path, buf, len);
 
-	ld->cfg->doc = ld->doc;
+	if (err == -EFBIG)
+		problem_at(ld, 0, 0, "the file is larger than %u MiB",
+			   SL_CONFIG_MAX_FILE_BYTES >> 20);
+	else if (err)
+		problem_at(ld, 0, 0, "cannot read the file: %s", strerror(-err));
 	return err;
+}
+
+/* An input file's text, checked event by event (prescan), then its document. */
+static int parse_input(struct loader *ld, const char *buf, size_t len, yaml_document_t **out)
+{
+	int err = prescan(ld, buf, len);
+
+	*out = NULL;
+	return err ? err : parse_document(ld, buf, len, out);
 }
 
 /* ---- Policy files (`policies:`) ------------------------------------------------------------- */
@@ -2321,16 +2335,9 @@ static void merge_policy_files(struct loader *ld)
 		ld->cur_rank = i + 1;
 		buf = NULL;
 		len = 0;
-		err = read_file(cfg->policies[i], &buf, &len);
-		if (err == -EFBIG)
-			problem_at(ld, 0, 0, "the file is larger than %u MiB",
-				   SL_CONFIG_MAX_FILE_BYTES >> 20);
-		else if (err)
-			problem_at(ld, 0, 0, "cannot read the file: %s", strerror(-err));
+		err = read_input(ld, cfg->policies[i], &buf, &len);
 		if (!err)
-			err = prescan(ld, buf, len);
-		if (!err)
-			err = parse_document(ld, buf, len, &src);
+			err = parse_input(ld, buf, len, &src);
 		free(buf);
 		if (err)
 			continue;
@@ -2370,22 +2377,16 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_diag *diag
 	int err;
 
 	sl_config_defaults(cfg);
-	err = read_file(path, &buf, &len);
-	if (err == -EFBIG) {
-		sl_diag_add(diag, path, 0, 0, "the file is larger than %u MiB",
-			    SL_CONFIG_MAX_FILE_BYTES >> 20);
-		return err;
-	}
+	err = read_input(&ld, path, &buf, &len);
 	if (err) {
-		sl_diag_add(diag, path, 0, 0, "cannot read the file: %s", strerror(-err));
+		flush_problems(&ld, diag);
 		return err;
 	}
 	cfg->path = own_strdup(&ld, path);
 	set_dir(&ld, path);
 
-	err = prescan(&ld, buf, len);
-	if (!err)
-		err = load_document(&ld, buf, len);
+	err = parse_input(&ld, buf, len, &ld.doc);
+	cfg->doc = ld.doc;
 	if (!err) {
 		/* Before the walk: the policy files' entries are read as the config's own. */
 		root = find_path(&ld, "policies");
