@@ -1095,6 +1095,33 @@ static void test_policy_files(void)
 	show(&r);
 	done(&r);
 
+	{
+		/* Two files of 9 MiB (comments): each under the 16 MiB bound, not together. */
+		size_t big = 9u << 20, at;
+		char *text = malloc(big + 1), first[PATH_MAX];
+
+		if (!text)
+			exit(2);
+		for (at = 0; at < big; at += 64)
+			memcpy(text + at,
+			       "# a comment line of sixty-four bytes, padding the file ........\n",
+			       64);
+		text[big] = '\0';
+		snprintf(first, sizeof(first), "%s", put("big1.yaml", text));
+		snprintf(bad, sizeof(bad), "%s", put("big2.yaml", text));
+		free(text);
+		load(&r, "policies: [big1.yaml, big2.yaml]\n");
+		TAP_OK(r.cfg_err == -EINVAL && sl_diag_count(&r.diag) == 1 &&
+			   !strncmp(sl_diag_get(&r.diag, 0), bad, strlen(bad)) &&
+			   strstr(sl_diag_get(&r.diag, 0),
+				  "more than the 16 MiB they may hold together"),
+		       "policy files over 16 MiB together are refused at the one that crosses it");
+		show(&r);
+		done(&r);
+		unlink(first);
+		unlink(bad);
+	}
+
 	snprintf(bad, sizeof(bad), "%s", put("broken.yaml", "plans: [\n"));
 	load(&r, "policies: [broken.yaml]\n");
 	TAP_OK(r.cfg_err == -EINVAL && sl_diag_count(&r.diag) == 1 &&

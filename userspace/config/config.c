@@ -2319,8 +2319,8 @@ static void merge_policy_files(struct loader *ld)
 	struct sl_config *cfg = ld->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(ld->doc);
 	yaml_document_t *src;
+	size_t len, total = 0;
 	char *buf;
-	size_t len;
 	uint32_t i;
 	int err;
 
@@ -2336,6 +2336,16 @@ static void merge_policy_files(struct loader *ld)
 		buf = NULL;
 		len = 0;
 		err = read_input(ld, cfg->policies[i], &buf, &len);
+		/* Each file has the config's bound; together too, or 256 files could hold 4 GiB. */
+		total += len;
+		if (!err && total > SL_CONFIG_MAX_FILE_BYTES) {
+			problem_at(ld, 0, 0,
+				   "the policy files up to this one hold %zu MiB, more than the %u "
+				   "MiB they may hold together; this one and the rest are not read",
+				   total >> 20, SL_CONFIG_MAX_FILE_BYTES >> 20);
+			free(buf);
+			break;
+		}
 		if (!err)
 			err = parse_input(ld, buf, len, &src);
 		free(buf);
