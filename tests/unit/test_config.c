@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "config/units.h"
+#include "diag_at.h"
 #include "tap.h"
 
 #define SEC SL_NSEC_PER_SEC
@@ -108,18 +109,7 @@ static void done(struct run *r)
 /* Whether some message is exactly "PATH:LINE:COL: " followed by text containing want. */
 static bool has_at(const struct run *r, unsigned int line, unsigned int col, const char *want)
 {
-	char prefix[PATH_MAX + 32];
-	size_t i, plen;
-
-	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", r->path, line, col);
-	plen = strlen(prefix);
-	for (i = 0; i < r->diag.stored; i++) {
-		const char *m = sl_diag_get(&r->diag, i);
-
-		if (!strncmp(m, prefix, plen) && strstr(m + plen, want))
-			return true;
-	}
-	return false;
+	return diag_has_at(&r->diag, r->path, line, col, want);
 }
 
 /* Whether the first message is exactly this (after the path). */

@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "config/units.h"
 #include "policy/policy.h"
+#include "diag_at.h"
 #include "tap.h"
 
 #define SEC SL_NSEC_PER_SEC
@@ -110,18 +111,7 @@ static void show(const struct run *r)
 /* Whether some message is exactly "PATH:LINE:COL: " followed by text containing want. */
 static bool has_at(const struct run *r, unsigned int line, unsigned int col, const char *want)
 {
-	char prefix[PATH_MAX + 32];
-	size_t i, plen;
-
-	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", r->path, line, col);
-	plen = strlen(prefix);
-	for (i = 0; i < r->diag.stored; i++) {
-		const char *m = sl_diag_get(&r->diag, i);
-
-		if (!strncmp(m, prefix, plen) && strstr(m + plen, want))
-			return true;
-	}
-	return false;
+	return diag_has_at(&r->diag, r->path, line, col, want);
 }
 
 /* Whether the message for this position is exactly rest (after "PATH:LINE:COL: "). */
@@ -998,24 +988,6 @@ static void test_examples(void)
 	       "examples: together they use every kind of limit");
 }
 
-/* Whether some message is exactly "FILE:LINE:COL: " followed by text containing want. */
-static bool has_in(const struct run *r, const char *file, unsigned int line, unsigned int col,
-		   const char *want)
-{
-	char prefix[PATH_MAX + 32];
-	size_t i, plen;
-
-	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", file, line, col);
-	plen = strlen(prefix);
-	for (i = 0; i < r->diag.stored; i++) {
-		const char *m = sl_diag_get(&r->diag, i);
-
-		if (!strncmp(m, prefix, plen) && strstr(m + plen, want))
-			return true;
-	}
-	return false;
-}
-
 /*
  * `policies: [FILE]`: a file's plans, applications and issuers are read as
  * the config's own (an inline application may use a plan from a file, and
@@ -1076,10 +1048,11 @@ static void test_policy_files(void)
 		 "  - id: inline\n"
 		 "    subscribe: ['x.>']\n");
 	TAP_OK(r.cfg_err == -EINVAL &&
-		   has_in(&r, bad, 1, 1, "unknown key \"listeners\"; a policy file holds plans") &&
-		   has_in(&r, bad, 3, 11, "plan \"bronze\" is already defined at ") &&
-		   has_in(&r, bad, 4, 5, "unknown key \"speed\"") &&
-		   has_in(&r, bad, 6, 9, "application \"inline\" is already defined at "),
+		   diag_has_at(&r.diag, bad, 1, 1,
+			       "unknown key \"listeners\"; a policy file holds plans") &&
+		   diag_has_at(&r.diag, bad, 3, 11, "plan \"bronze\" is already defined at ") &&
+		   diag_has_at(&r.diag, bad, 4, 5, "unknown key \"speed\"") &&
+		   diag_has_at(&r.diag, bad, 6, 9, "application \"inline\" is already defined at "),
 	       "a policy file's problems are reported in that file");
 	show(&r);
 	TAP_OK(r.diag.stored >= 1 && strncmp(sl_diag_get(&r.diag, 0), r.path, strlen(r.path)) &&
@@ -1090,7 +1063,7 @@ static void test_policy_files(void)
 	snprintf(bad, sizeof(bad), "%s", put("list.yaml", "- plans\n"));
 	load(&r, "policies: [list.yaml]\n");
 	TAP_OK(r.cfg_err == -EINVAL && sl_diag_count(&r.diag) == 1 &&
-		   has_in(&r, bad, 1, 1, "expected a mapping with keys plans"),
+		   diag_has_at(&r.diag, bad, 1, 1, "expected a mapping with keys plans"),
 	       "a policy file that is not a mapping is refused");
 	show(&r);
 	done(&r);
