@@ -16,17 +16,28 @@ teardown() {
 
 BENCH="$REPO/build/sluice-bench"
 
-@test "bench: 50 WS + 10 SSE subscribers get every event exactly once" {
+# bench_exact PER_EVENT ARGS...: a latency run against this gateway in which every
+# event reached exactly PER_EVENT subscribers, once each. Sets $output (the JSON)
+# and $published.
+bench_exact() {
+	local per=$1
+	shift
 	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
-		--subs 50 --sse 10 --rate 1000 --duration 3 --payload 100 --threads 2 \
-		--server-pid "$SLUICED_PID" --json --quiet
+		"$@" --json --quiet
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(echo "$output" | json 'd["connections"]["ready"]')" = 60 ]
 	published=$(echo "$output" | json 'd["published"]')
+	[ "$published" -gt 0 ]
+	[ "$(echo "$output" | json 'd["expected"]')" = $((published * per)) ]
+	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * per)) ]
+	[ "$(echo "$output" | json 'd["loss"] + d["duplicates"]')" = 0 ]
+}
+
+@test "bench: 50 WS + 10 SSE subscribers get every event exactly once" {
+	bench_exact 60 --subs 50 --sse 10 --rate 1000 --duration 3 --payload 100 --threads 2 \
+		--server-pid "$SLUICED_PID"
+	[ "$(echo "$output" | json 'd["connections"]["ready"]')" = 60 ]
 	[ "$published" -ge 2000 ]
-	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * 60)) ]
-	[ "$(echo "$output" | json 'd["expected"]')" = $((published * 60)) ]
 	[ "$(echo "$output" | json 'd["loss"]')" = 0 ]
 	[ "$(echo "$output" | json 'd["duplicates"]')" = 0 ]
 	[ "$(echo "$output" | json 'd["gaps"]')" = 0 ]
@@ -37,15 +48,7 @@ BENCH="$REPO/build/sluice-bench"
 }
 
 @test "bench: several topics, each subscriber counts only its own" {
-	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
-		--subs 40 --topics 8 --publishers 2 --rate 2000 --duration 2 --json --quiet
-	echo "$output"
-	[ "$status" -eq 0 ]
-	published=$(echo "$output" | json 'd["published"]')
-	[ "$published" -gt 0 ]
-	[ "$(echo "$output" | json 'd["expected"]')" = $((published * 5)) ]
-	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * 5)) ]
-	[ "$(echo "$output" | json 'd["loss"] + d["duplicates"]')" = 0 ]
+	bench_exact 5 --subs 40 --topics 8 --publishers 2 --rate 2000 --duration 2
 }
 
 @test "bench: idle mode holds connections and reports the server's RSS per connection" {
@@ -83,13 +86,8 @@ link_prog_name() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(link_prog_name)" = sluice_floor ]
-	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
-		--subs 20 --rate 500 --duration 2 --payload 100 --threads 1 --json --quiet
-	echo "$output"
-	[ "$status" -eq 0 ]
-	published=$(echo "$output" | json 'd["published"]')
+	bench_exact 20 --subs 20 --rate 500 --duration 2 --payload 100 --threads 1
 	[ "$published" -ge 500 ]
-	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * 20)) ]
 	[ "$(echo "$output" | json 'd["loss"]')" = 0 ]
 	sl_restart_gateway
 	[ "$(link_prog_name)" = sluice_meter ]

@@ -28,10 +28,26 @@ applications:
     subscribe: ['>']
     publish: ['>']
     api_keys: [{sha256: $(printf %s test-key | sha256sum | cut -d' ' -f1)}]"
+	required_gateway "${2:-}"
+}
+
+# required_gateway [EXTRA]: sluiced with $SL_APPS, subscribers must authenticate.
+required_gateway() {
 	export SL_APPS
-	sl_start_gateway "${2:-}"
+	sl_start_gateway "${1:-}"
 	sed -i 's|auth: open|auth: required|' "$CONF"
 	sl_restart_gateway
+}
+
+# sub_and_pub OUT TOPIC TAKE PUBLISH: one subscriber (sub-key) taking up to TAKE events
+# (3 s at most), then PUBLISH events on TOPIC; returns when the subscriber is done.
+sub_and_pub() {
+	local s
+	sub_bg "$1" "$2" "$3" --timeout 3
+	s=$BG_PID
+	wait_ready "$1"
+	pub "$2" --count "$4" >/dev/null
+	wait "$s"
 }
 
 sub_bg() { # OUT TOPIC COUNT [args]
@@ -89,14 +105,8 @@ applications:
 YAML
 	SL_APPS="$SL_DEFAULT_APPS
 policies: [tenants.yaml]"
-	export SL_APPS
-	sl_start_gateway
-	sed -i 's|auth: open|auth: required|' "$CONF"
-	sl_restart_gateway
-	sub_bg "$BATS_TEST_TMPDIR/a" pf.t 10 --timeout 3; a=$BG_PID
-	wait_ready "$BATS_TEST_TMPDIR/a"
-	pub pf.t --count 10 >/dev/null
-	wait $a
+	required_gateway
+	sub_and_pub "$BATS_TEST_TMPDIR/a" pf.t 10 10
 	# the file's plan: 5 events, then the quota's close
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")" -eq 5 ]
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 4002 ]
@@ -211,19 +221,13 @@ policies: [tenants.yaml]"
 
 @test "quota usage survives kill -9 of sluiced and a restart" {
 	plan_gateway "    events: {limit: 50, per: 1d}"
-	sub_bg "$BATS_TEST_TMPDIR/a" k.t 30 --timeout 3; a=$BG_PID
-	wait_ready "$BATS_TEST_TMPDIR/a"
-	pub k.t --count 30 >/dev/null
-	wait $a
+	sub_and_pub "$BATS_TEST_TMPDIR/a" k.t 30 30
 	[ "$(usage_events 1)" -eq 30 ]
 	kill -9 "$SLUICED_PID"
 	wait "$SLUICED_PID" 2>/dev/null || true
 	sl_restart_gateway
 	[ "$(usage_events 1)" -eq 30 ]
-	sub_bg "$BATS_TEST_TMPDIR/b" k.t 100 --timeout 3; b=$BG_PID
-	wait_ready "$BATS_TEST_TMPDIR/b"
-	pub k.t --count 40 >/dev/null
-	wait $b
+	sub_and_pub "$BATS_TEST_TMPDIR/b" k.t 100 40
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
 }
