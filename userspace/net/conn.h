@@ -196,7 +196,8 @@ int sl_conn_meter(struct sl_conn *c, int framing);
 /* Writes through TLS when the connection has it; replies are marked for the meter. */
 int sl_conn_send(struct sl_conn *c, const void *data, size_t len);
 int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);
-int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, enum sl_encoding enc);
+/* Queues event ev as b, its encoding for this connection (NULL: -ENOMEM). */
+int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *b);
 /* Counts one refused publish (the ones sl_gateway_publish refuses are counted there). */
 void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind);
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,

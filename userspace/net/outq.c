@@ -81,9 +81,8 @@ static struct sl_outq_item *tail_slot(struct sl_outq *q)
 	return slot(q, q->count);
 }
 
-int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc)
+int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_bytes *b)
 {
-	const struct sl_bytes *b = sl_event_encoding(ev, enc);
 	struct sl_outq_item *it;
 
 	if (!b || !b->data)

@@ -36,8 +36,11 @@ void sl_outq_fini(struct sl_outq *q);
 /* Gives back the item array of an empty queue (an idle connection's memory). */
 void sl_outq_trim(struct sl_outq *q);
 
-/* Queues an event's encoding (shared bytes, one reference). */
-int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, enum sl_encoding enc);
+/*
+ * Queues an event's encoding b (sl_event_encoding; shared bytes, one
+ * reference on ev). -ENOMEM when b is NULL (the encoding failed).
+ */
+int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_bytes *b);
 
 /* Queues a private copy of data. */
 int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len);

@@ -259,7 +259,8 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	}
 	if (!sl_conn_plan_allows(c, ev, enc ? enc->len : ev->len, &last))
 		return;
-	if (sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE)) {
+	/* The encoding looked up above: one lookup per delivery, not one per use. */
+	if (sl_conn_send_event(c, ev, enc)) {
 		queue_or_close(c, -ENOMEM);
 		return;
 	}
@@ -273,7 +274,8 @@ static void replay_one(struct sl_event *ev, void *ctx)
 {
 	struct sl_conn *c = ctx;
 
-	sl_conn_send_event(c, ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE);
+	sl_conn_send_event(c, ev,
+			   sl_event_encoding(ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE));
 }
 
 static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
