@@ -189,6 +189,58 @@ print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 1 ]
 }
 
+@test "the control socket answers a bad request with an error and keeps serving" {
+	sl_start_gateway
+	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'
+import socket, struct, sys, msgpack
+def ask(payload, header=None):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(sys.argv[1])
+    s.sendall((header if header is not None else struct.pack(">I", len(payload))) + payload)
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    r = msgpack.unpackb(s.recv(n, socket.MSG_WAITALL))
+    s.close()
+    print(r["error"] if not r["ok"] else "ok")
+ask(b"\xc1")                                            # not msgpack
+ask(msgpack.packb(["stats"]))                             # not a map
+ask(b"\xdf\xff\xff\xff\xff")                            # a map announcing 2^32 entries
+ask(b"\x81\xa2op" + b"\x91" * 40 + b"\x01")               # nested too deeply
+ask(msgpack.packb({"op": "stats"}) + b"\x00")            # bytes after the map
+ask(msgpack.packb({"arg": "x"}))                          # no op
+ask(msgpack.packb({"op": 7}))                             # op not a string
+ask(msgpack.packb({"op": "s" * 64}))                      # op too long
+ask(msgpack.packb({"op": "stats\0x"}))                    # NUL in op
+ask(msgpack.packb({"op": "topic.show", "arg": "a" * 5000}))   # arg too long
+ask(msgpack.packb({"op": "topic.show", "arg": 1}))        # arg not a string
+ask(b"\x82\xa2op\xa5stats\xa2op\xa5stats")                # op twice
+ask(msgpack.packb({"op": "nope"}))                        # unknown op
+ask(b"", header=struct.pack(">I", 70000))                 # frame over 64 KiB
+ask(msgpack.packb({"op": "stats", "extra": [1, {"k": None}]}))  # other keys are ignored
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "message is not a msgpack map" ]
+	[ "${lines[1]}" = "message is not a msgpack map" ]
+	[ "${lines[2]}" = "truncated msgpack" ]
+	[ "${lines[3]}" = "msgpack nested too deeply" ]
+	[ "${lines[4]}" = "trailing bytes after the msgpack map" ]
+	[ "${lines[5]}" = "request has no op" ]
+	[ "${lines[6]}" = "op must be a string" ]
+	[ "${lines[7]}" = "op is too long (at most 63 bytes)" ]
+	[ "${lines[8]}" = "op contains a NUL byte" ]
+	[ "${lines[9]}" = "arg is too long (at most 4095 bytes)" ]
+	[ "${lines[10]}" = "arg must be a string" ]
+	[ "${lines[11]}" = "op given twice" ]
+	[ "${lines[12]}" = "unknown request" ]
+	[ "${lines[13]}" = "request too large" ]
+	[ "${lines[14]}" = "ok" ]
+	# and sluicectl is still served
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["published"]')" -eq 0 ]
+}
+
 @test "RFC 6455: unmasked frames, oversized messages, bad UTF-8, control frames, fragments" {
 	sl_start_gateway "limits: {max_frame_bytes: 4096}"
 	ws_raw() { $PY "$CLIENT" ws-raw "$WS" --frames "$@"; }

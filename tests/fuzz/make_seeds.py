@@ -111,6 +111,17 @@ add("frame", "partial", b"\x00" + stream[:-3])
 add("frame", "over-bound", b"\x03" + struct.pack(">I", 17) + b"\x00" * 17)
 add("frame", "empty-frame", b"\x00" + b"\x00\x00\x00\x00" + struct.pack(">I", 1) + b"\xc0")
 
+# ---- control: the payload of one control-socket frame, {op, arg} ----
+for label, m in {"stats": {"op": "stats"}, "app-usage": {"op": "app.usage", "arg": "acme"},
+                 "series": {"op": "app.series", "arg": "acme\n60"},
+                 "extra-keys": {"arg": "x", "op": "conn.kick", "why": [1, {"k": None}]},
+                 "no-op": {"arg": "x"}, "op-int": {"op": 7}, "arg-bin": {"op": "topic.show", "arg": b"t"},
+                 "nul": {"op": "stats\0"}, "long-arg": {"op": "policy.reload", "arg": "p" * 4096}}.items():
+    add("control", label, msgpack.packb(m, use_bin_type=True))
+add("control", "op-twice", b"\x82\xa2op\xa5stats\xa2op\xa5stats")
+add("control", "huge-map", b"\xdf\xff\xff\xff\xff")
+add("control", "trailing", msgpack.packb({"op": "stats"}) + b"\x00")
+
 # ---- sse: a Last-Event-ID value ----
 for label, v in {"ok": "stocks.nyse:42", "zero": "a:0", "max": "t:18446744073709551615",
                  "overflow": "t:18446744073709551616", "two-colons": "x:y:5", "no-colon": "abc",

@@ -26,8 +26,9 @@
 #include "net/log.h"
 #include "net/control.h"
 #include "net/tcpinfo.h"
+#include "proto/control_request.h"
+#include "proto/envelope.h"
 
-#define CONTROL_MAX_REQUEST 65536
 /* Changing to a group the daemon is not in needs CAP_CHOWN, which the unit does not grant. */
 #define GROUP_HINT                                                                                 \
 	": sluiced must be a member of the group (Group= or SupplementaryGroups= in the unit) "    \
@@ -609,56 +610,29 @@ static void reply(struct control_conn *cc, json_t *result, const char *err, json
 	free(ptext);
 }
 
-/* Copies a msgpack string field of the request map into buf. */
-static const char *field(const msgpack_object *map, const char *key, char *buf, size_t len)
-{
-	uint32_t i;
-
-	for (i = 0; i < map->via.map.size; i++) {
-		const msgpack_object_kv *kv = &map->via.map.ptr[i];
-
-		if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR ||
-		    kv->key.via.str.size != strlen(key) ||
-		    memcmp(kv->key.via.str.ptr, key, kv->key.via.str.size) != 0)
-			continue;
-		if (kv->val.via.str.size >= len)
-			return NULL;
-		memcpy(buf, kv->val.via.str.ptr, kv->val.via.str.size);
-		buf[kv->val.via.str.size] = '\0';
-		return buf;
-	}
-	return NULL;
-}
-
 static void control_read(struct bufferevent *bev, void *arg)
 {
 	struct control_conn *cc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[4], *body;
-	size_t n;
-	msgpack_unpacked up;
-	char op[64], argbuf[4096];
-	const char *err = "malformed request";
+	size_t len = evbuffer_get_length(in), payload_len = 0;
+	const uint8_t *payload = NULL;
+	struct sl_control_request req;
+	const char *err = NULL;
 	json_t *result = NULL, *problems = NULL;
+	ssize_t frame;
 
-	if (evbuffer_get_length(in) < 4)
+	frame = sl_envelope_frame_next(evbuffer_pullup(in, (ssize_t)len), len,
+				       SL_CONTROL_MAX_REQUEST, &payload, &payload_len);
+	if (frame == 0)
 		return;
-	evbuffer_copyout(in, hdr, 4);
-	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
-	if (n > CONTROL_MAX_REQUEST) {
+	if (frame < 0) {
 		reply(cc, NULL, "request too large", NULL);
 		return;
 	}
-	if (evbuffer_get_length(in) < 4 + n)
-		return;
-	body = evbuffer_pullup(in, (ssize_t)(4 + n)) + 4;
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, (const char *)body, n, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    up.data.type == MSGPACK_OBJECT_MAP && field(&up.data, "op", op, sizeof(op)))
-		result = do_request(cc->gw, op, field(&up.data, "arg", argbuf, sizeof(argbuf)),
-				    &err, &problems);
-	msgpack_unpacked_destroy(&up);
-	evbuffer_drain(in, 4 + n);
+	/* One request per connection: the reply ends it, whatever follows is not read. */
+	if (sl_control_request_decode(payload, payload_len, &req, &err) == 0)
+		result = do_request(cc->gw, req.op, req.has_arg ? req.arg : NULL, &err, &problems);
+	evbuffer_drain(in, (size_t)frame);
 	reply(cc, result, err, problems);
 	json_decref(result);
 	json_decref(problems);

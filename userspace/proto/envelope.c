@@ -203,17 +203,13 @@ static int take_uint(const msgpack_object *v, bool *has, uint64_t *out, const ch
 	return 0;
 }
 
-int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
-		       msgpack_unpacked *scratch, const char **why)
+int sl_envelope_unpack_map(const uint8_t *buf, size_t len, msgpack_unpacked *scratch,
+			   const char **why)
 {
-	const char *op = NULL;
-	size_t op_len = 0, used = 0, off = 0, i;
-	bool has_op = false;
 	msgpack_unpack_return ret;
-	const msgpack_object_map *map;
+	size_t used = 0, off = 0;
 	int rc;
 
-	memset(in, 0, sizeof(*in));
 	msgpack_unpacked_destroy(scratch);
 	if (!len)
 		return fail(why, "empty message");
@@ -233,6 +229,22 @@ int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in
 	}
 	if (ret != MSGPACK_UNPACK_SUCCESS || off != len || scratch->data.type != MSGPACK_OBJECT_MAP)
 		return fail(why, "invalid msgpack");
+	return 0;
+}
+
+int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
+		       msgpack_unpacked *scratch, const char **why)
+{
+	const char *op = NULL;
+	size_t op_len = 0, i;
+	bool has_op = false;
+	const msgpack_object_map *map;
+	int rc;
+
+	memset(in, 0, sizeof(*in));
+	rc = sl_envelope_unpack_map(buf, len, scratch, why);
+	if (rc)
+		return rc;
 
 	map = &scratch->data.via.map;
 	for (i = 0; i < map->size; i++) {

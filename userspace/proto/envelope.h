@@ -51,6 +51,16 @@ struct sl_envelope_in {
 };
 
 /*
+ * Unpacks exactly one msgpack map from buf into scratch->data, after checking
+ * without allocating that it is well formed, nested at most
+ * SL_ENVELOPE_MAX_DEPTH levels and announces no more elements than it has
+ * bytes (msgpack-c reserves memory by the announced counts). scratch as for
+ * sl_envelope_decode. Returns 0, -EINVAL with *why, or -ENOMEM.
+ */
+int sl_envelope_unpack_map(const uint8_t *buf, size_t len, msgpack_unpacked *scratch,
+			   const char **why);
+
+/*
  * Decodes exactly one msgpack map from buf. Field types: op str; id, since
  * non-negative int; topic, token, name str; data bin or str. Unknown keys are
  * ignored (forward compatible); a known key given twice is refused. Required
