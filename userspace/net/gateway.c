@@ -405,27 +405,48 @@ static void resume_publishers(struct sl_gateway *gw)
  * holding the publishers for nothing, are evicted, largest queue first. Runs
  * on the 1 s tick, after tick_rates() has set bytes_per_second.
  */
+static bool stalled_reader(const struct sl_conn *c)
+{
+	return (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing && c->q.bytes &&
+	       !c->bytes_per_second;
+}
+
+static int by_queue_desc(const void *a, const void *b)
+{
+	uint64_t qa = (*(struct sl_conn *const *)a)->q.bytes;
+	uint64_t qb = (*(struct sl_conn *const *)b)->q.bytes;
+
+	return qa < qb ? 1 : qa > qb ? -1 : 0;
+}
+
 static void check_pacing(struct sl_gateway *gw)
 {
 	uint64_t mark = pace_resume_mark(gw);
-	struct sl_conn *c, *worst;
+	struct sl_conn *c, **stalled;
+	size_t n = 0, i;
 
 	resume_publishers(gw);
 	if (!gw->paused_head || sl_mono_ns() - gw->paused_since_ns < PACE_GRACE_S * 1000000000ull)
 		return;
-	while (gw->queued_bytes > mark) {
-		worst = NULL;
-		for (c = gw->conns; c; c = c->next)
-			if ((c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing &&
-			    c->q.bytes && !c->bytes_per_second &&
-			    (!worst || c->q.bytes > worst->q.bytes))
-				worst = c;
-		if (!worst)
-			break;
-		/* Drops its unsent backlog (not TLS) and may free it; closing, it is not picked
-		 * again. */
-		sl_sub_evict(worst, SL_EVICT_PACING_STALL);
-	}
+	/*
+	 * Sorted once, not a scan per eviction: thousands of stalled readers among
+	 * tens of thousands of connections would otherwise hold the loop for a
+	 * second. Without memory for the list the next tick tries again.
+	 */
+	for (c = gw->conns; c; c = c->next)
+		n += stalled_reader(c);
+	stalled = n ? malloc(n * sizeof(*stalled)) : NULL;
+	if (!stalled)
+		return;
+	n = 0;
+	for (c = gw->conns; c; c = c->next)
+		if (stalled_reader(c))
+			stalled[n++] = c;
+	qsort(stalled, n, sizeof(*stalled), by_queue_desc);
+	/* Each eviction drops that reader's unsent backlog (not TLS's) and may free it. */
+	for (i = 0; i < n && gw->queued_bytes > mark; i++)
+		sl_sub_evict(stalled[i], SL_EVICT_PACING_STALL);
+	free(stalled);
 	resume_publishers(gw);
 }
 
