@@ -22,6 +22,7 @@
 
 #include "auth/auth.h"
 #include "auth/jwt.h"
+#include "config/node.h"
 #include "route/topic.h"
 
 #define DIGEST_LEN 32
@@ -117,17 +118,6 @@ static yaml_node_t *node_at(const struct sl_config *cfg, int index)
 	return yaml_document_get_node(cfg->doc, index);
 }
 
-static bool is_null(const yaml_node_t *n)
-{
-	const char *v;
-
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	v = (const char *)n->data.scalar.value;
-	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
 /*
  * A string value, or NULL: null is "not given" without a message; a list, a
  * mapping or a NUL byte is reported. Empty strings are refused because an
@@ -137,7 +127,7 @@ static const char *string_value(struct loader *ld, const yaml_node_t *n, const c
 {
 	const char *s;
 
-	if (!n || is_null(n))
+	if (!n || sl_node_is_null(n))
 		return NULL;
 	if (n->type != YAML_SCALAR_NODE) {
 		problem(ld, n, "%s: expected a string, got a %s", path,
@@ -354,7 +344,7 @@ static void load_issuer(struct loader *ld, const yaml_node_t *item, const char *
 		}
 		v[k] = node_at(ld->cfg, pair->value);
 	}
-	if (!v[0] || v[0]->type != YAML_SCALAR_NODE || is_null(v[0]))
+	if (!v[0] || v[0]->type != YAML_SCALAR_NODE || sl_node_is_null(v[0]))
 		return;
 	is->name = strdup((const char *)v[0]->data.scalar.value);
 	if (!is->name) {
@@ -364,7 +354,7 @@ static void load_issuer(struct loader *ld, const yaml_node_t *item, const char *
 
 	snprintf(p, sizeof(p), "%s.alg", path);
 	s = v[1] ? string_value(ld, v[1], p) : NULL;
-	if (!v[1] || (!s && is_null(v[1]))) {
+	if (!v[1] || (!s && sl_node_is_null(v[1]))) {
 		problem(ld, item, "%s: issuer \"%s\" needs alg: HS256, RS256 or ES256", path,
 			is->name);
 	} else if (s) {
@@ -391,7 +381,7 @@ static void load_issuer(struct loader *ld, const yaml_node_t *item, const char *
 
 	/* Null keys count as absent, like everywhere else in the config. */
 	for (k = 2; k <= 4; k++)
-		if (v[k] && is_null(v[k]))
+		if (v[k] && sl_node_is_null(v[k]))
 			v[k] = NULL;
 	if (is->alg == SL_JWT_HS256) {
 		/*

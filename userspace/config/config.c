@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "config/config.h"
+#include "config/node.h"
 #include "config/units.h"
 #include "route/topic.h"
 
@@ -299,79 +300,16 @@ const char *sl_config_node_file(const struct sl_config *cfg, const yaml_node_t *
 
 /* ---- Describing values in messages ---------------------------------------------------------- */
 
-/* A short, printable, quoted excerpt of user text: messages stay one readable line. */
-static const char *excerpt(const char *s, char *buf, size_t size)
-{
-	size_t o = 0, i;
-
-	buf[o++] = '"';
-	for (i = 0; s[i] && o + 8 < size; i++) {
-		unsigned char c = s[i];
-
-		if (c < 0x20 || c == 0x7f) {
-			o += snprintf(buf + o, size - o, "\\x%02x", c);
-		} else {
-			if (c == '"' || c == '\\')
-				buf[o++] = '\\';
-			buf[o++] = c;
-		}
-	}
-	if (s[i])
-		o += snprintf(buf + o, size - o, "...");
-	snprintf(buf + o, size - o, "\"");
-	return buf;
-}
-
-#define EXCERPT_BUF 64
-
-/* Key paths in messages ("applications[3].api_keys[0].sha256"); longer ones are cut. */
-#define PATH_BUF 160
-
-static void subpath(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* vsnprintf: a cut key path is fine in a message, so no truncation warning is wanted. */
-static void subpath(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-	const char *v;
-
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	v = (const char *)n->data.scalar.value;
-	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
-static const char *describe(const yaml_node_t *n, char *buf, size_t size)
-{
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	if (is_null(n))
-		return "nothing (null)";
-	return excerpt((const char *)n->data.scalar.value, buf, size);
-}
-
 /* The text of a scalar node, or NULL after reporting why it is not one. */
 static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *path,
 			  const char *expected)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 
 	/* Callers that give null a meaning (off, unset, empty) test is_null first. */
-	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+	if (n->type != YAML_SCALAR_NODE || sl_node_is_null(n)) {
 		problem(ld, n, "%s: expected %s, got %s", path, expected,
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return NULL;
 	}
 	/* A "\0" escape would make C see a shorter string than YAML did. */
@@ -784,7 +722,7 @@ static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct 
 	const char *text = (const char *)key->data.scalar.value;
 	const struct field *f, *near = NULL;
 	size_t best = 3;
-	char d[EXCERPT_BUF], keys[512];
+	char d[SL_NODE_EXCERPT_BUF], keys[512];
 
 	for (f = fields; f->key; f++) {
 		size_t dist = distance(text, f->key);
@@ -796,12 +734,12 @@ static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct 
 	}
 	if (near)
 		problem(ld, key, "unknown key %s%s%s; did you mean \"%s\"?",
-			excerpt(text, d, sizeof(d)), prefix ? " in " : "", prefix ? prefix : "",
-			near->key);
+			sl_node_excerpt(text, d, sizeof(d)), prefix ? " in " : "",
+			prefix ? prefix : "", near->key);
 	else
 		problem(ld, key, "unknown key %s%s%s; expected one of: %s",
-			excerpt(text, d, sizeof(d)), prefix ? " in " : "", prefix ? prefix : "",
-			key_list(fields, keys, sizeof(keys)));
+			sl_node_excerpt(text, d, sizeof(d)), prefix ? " in " : "",
+			prefix ? prefix : "", key_list(fields, keys, sizeof(keys)));
 }
 
 /* Digits only: "1e3", "0x10", "-1" and "+1" are refused, not guessed. */
@@ -826,7 +764,7 @@ static int parse_count(const char *s, uint64_t *out)
 static void out_of_range(struct loader *ld, const yaml_node_t *n, const char *path,
 			 const struct field *f, const char *text)
 {
-	char lo[SL_UNITS_BUF_SIZE], hi[SL_UNITS_BUF_SIZE], d[EXCERPT_BUF];
+	char lo[SL_UNITS_BUF_SIZE], hi[SL_UNITS_BUF_SIZE], d[SL_NODE_EXCERPT_BUF];
 
 	if (f->kind == K_SIZE) {
 		sl_format_size(f->min, lo, sizeof(lo));
@@ -839,13 +777,13 @@ static void out_of_range(struct loader *ld, const yaml_node_t *n, const char *pa
 		snprintf(hi, sizeof(hi), "%" PRIu64, f->max);
 	}
 	problem(ld, n, "%s: %s is out of range: expected %s to %s", path,
-		excerpt(text, d, sizeof(d)), lo, hi);
+		sl_node_excerpt(text, d, sizeof(d)), lo, hi);
 }
 
 static int set_number(struct loader *ld, const struct field *f, const yaml_node_t *n,
 		      const char *path, void *dst)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s;
 	uint64_t v;
 	int err;
@@ -857,13 +795,13 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 		/* "1000" in quotes is a string in YAML; a strict reader says so. */
 		if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
 			problem(ld, n, "%s: expected an integer, got the quoted string %s", path,
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -EINVAL;
 		}
 		err = parse_count(s, &v);
 		if (err == -EINVAL) {
 			problem(ld, n, "%s: expected a whole number such as 1000, got %s", path,
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return err;
 		}
 	} else if (f->kind == K_SIZE) {
@@ -875,7 +813,7 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 			problem(ld, n,
 				"%s: %s is not a size: use bytes (65536) or a whole number with "
 				"KiB, MiB or GiB (64KiB)",
-				path, excerpt(s, d, sizeof(d)));
+				path, sl_node_excerpt(s, d, sizeof(d)));
 			return err;
 		}
 	} else {
@@ -887,7 +825,7 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 			problem(ld, n,
 				"%s: %s is not a duration: use a whole number with a unit: ms, s, "
 				"m, h or d (500ms, 2s, 5m, 1h, 1d)",
-				path, excerpt(s, d, sizeof(d)));
+				path, sl_node_excerpt(s, d, sizeof(d)));
 			return err;
 		}
 	}
@@ -906,7 +844,7 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 static int choose(struct loader *ld, const yaml_node_t *n, const char *path,
 		  const char *const *words, size_t n_words, const char *choices)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, choices);
 	size_t i;
 
@@ -915,7 +853,7 @@ static int choose(struct loader *ld, const yaml_node_t *n, const char *path,
 	for (i = 0; i < n_words; i++)
 		if (!strcmp(s, words[i]))
 			return (int)i;
-	problem(ld, n, "%s: expected %s, got %s", path, choices, describe(n, d, sizeof(d)));
+	problem(ld, n, "%s: expected %s, got %s", path, choices, sl_node_describe(n, d, sizeof(d)));
 	return -EINVAL;
 }
 
@@ -924,7 +862,7 @@ static int set_switch(struct loader *ld, const yaml_node_t *n, const char *path,
 	/* YAML 1.1 booleans as well as on/off: "bpf: false" means what it says. */
 	static const char *const yes[] = { "on", "true", "yes" }, *const no[] = { "off", "false",
 										  "no" };
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, "on or off");
 	size_t i;
 
@@ -940,13 +878,13 @@ static int set_switch(struct loader *ld, const yaml_node_t *n, const char *path,
 			return 0;
 		}
 	}
-	problem(ld, n, "%s: expected on or off, got %s", path, describe(n, d, sizeof(d)));
+	problem(ld, n, "%s: expected on or off, got %s", path, sl_node_describe(n, d, sizeof(d)));
 	return -EINVAL;
 }
 
 static int set_mode(struct loader *ld, const yaml_node_t *n, const char *path, uint32_t *dst)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, "an octal mode such as \"0600\"");
 	uint32_t mode = 0;
 	size_t i;
@@ -961,7 +899,7 @@ static int set_mode(struct loader *ld, const yaml_node_t *n, const char *path, u
 	}
 	if (i == 0 || s[i] || mode > 0777) {
 		problem(ld, n, "%s: expected an octal mode from \"0000\" to \"0777\", got %s", path,
-			excerpt(s, d, sizeof(d)));
+			sl_node_excerpt(s, d, sizeof(d)));
 		return -EINVAL;
 	}
 	*dst = mode;
@@ -976,12 +914,12 @@ static int set_mode(struct loader *ld, const yaml_node_t *n, const char *path, u
 static int set_group(struct loader *ld, const yaml_node_t *n, const char *path, const char **dst,
 		     uint32_t *gid)
 {
-	char d[EXCERPT_BUF], *end;
+	char d[SL_NODE_EXCERPT_BUF], *end;
 	const char *s, *copy;
 	struct group *gr;
 	unsigned long id;
 
-	if (is_null(n)) {
+	if (sl_node_is_null(n)) {
 		*dst = NULL;
 		return 0;
 	}
@@ -992,7 +930,8 @@ static int set_group(struct loader *ld, const yaml_node_t *n, const char *path, 
 	id = strtoul(s, &end, 10);
 	if (s[0] >= '0' && s[0] <= '9' && !*end) {
 		if (errno || id >= (gid_t)-1) {
-			problem(ld, n, "%s: %s is not a group id", path, excerpt(s, d, sizeof(d)));
+			problem(ld, n, "%s: %s is not a group id", path,
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -EINVAL;
 		}
 	} else {
@@ -1001,7 +940,7 @@ static int set_group(struct loader *ld, const yaml_node_t *n, const char *path, 
 			problem(ld, n,
 				"%s: there is no group %s on this host: create it (groupadd) or "
 				"name an existing one",
-				path, excerpt(s, d, sizeof(d)));
+				path, sl_node_excerpt(s, d, sizeof(d)));
 			return -EINVAL;
 		}
 		id = gr->gr_gid;
@@ -1018,7 +957,7 @@ static int set_group(struct loader *ld, const yaml_node_t *n, const char *path, 
 static int set_abs_path(struct loader *ld, const yaml_node_t *n, const char *path, size_t max,
 			const char **dst)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, "an absolute path");
 	const char *copy;
 
@@ -1026,7 +965,7 @@ static int set_abs_path(struct loader *ld, const yaml_node_t *n, const char *pat
 		return -EINVAL;
 	if (s[0] != '/') {
 		problem(ld, n, "%s: expected an absolute path, got %s", path,
-			excerpt(s, d, sizeof(d)));
+			sl_node_excerpt(s, d, sizeof(d)));
 		return -EINVAL;
 	}
 	if (strlen(s) > max) {
@@ -1042,7 +981,7 @@ static int set_abs_path(struct loader *ld, const yaml_node_t *n, const char *pat
 
 static int set_cgroup(struct loader *ld, const yaml_node_t *n, const char *path, const char **dst)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, "a cgroup name or absolute path");
 	const char *p, *copy;
 
@@ -1050,14 +989,14 @@ static int set_cgroup(struct loader *ld, const yaml_node_t *n, const char *path,
 		return -EINVAL;
 	if (!*s || strlen(s) >= PATH_MAX) {
 		problem(ld, n, "%s: expected a cgroup name or absolute path, got %s", path,
-			excerpt(s, d, sizeof(d)));
+			sl_node_excerpt(s, d, sizeof(d)));
 		return -EINVAL;
 	}
 	/* A relative name stays under the cgroup2 mount: ".." would climb out of it. */
 	for (p = s; (p = strstr(p, "..")) != NULL; p += 2) {
 		if ((p == s || p[-1] == '/') && (p[2] == '/' || p[2] == '\0')) {
 			problem(ld, n, "%s: %s must not contain \"..\"", path,
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -EINVAL;
 		}
 	}
@@ -1098,11 +1037,12 @@ static int resolve_file(struct loader *ld, const yaml_node_t *n, const char *pat
 		problem(ld, n, "%s: the path is longer than %d bytes", path, PATH_MAX - 1);
 		err = -EINVAL;
 	} else if (stat(full, &st) != 0) {
-		problem(ld, n, "%s: cannot use %s: %s", path, excerpt(full, d, sizeof(d)),
+		problem(ld, n, "%s: cannot use %s: %s", path, sl_node_excerpt(full, d, sizeof(d)),
 			strerror(errno));
 		err = -EINVAL;
 	} else if (!S_ISREG(st.st_mode)) {
-		problem(ld, n, "%s: %s is not a regular file", path, excerpt(full, d, sizeof(d)));
+		problem(ld, n, "%s: %s is not a regular file", path,
+			sl_node_excerpt(full, d, sizeof(d)));
 		err = -EINVAL;
 	} else {
 		*dst = own_strdup(ld, full);
@@ -1117,10 +1057,10 @@ static int set_addr(struct loader *ld, const yaml_node_t *n, const char *path,
 		    struct sl_config_addr *dst)
 {
 	struct sl_config_addr addr;
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s, *why;
 
-	if (is_null(n)) {
+	if (sl_node_is_null(n)) {
 		sl_config_parse_addr("off", &addr, NULL);
 	} else {
 		s = scalar(ld, n, path, "HOST:PORT or off");
@@ -1128,7 +1068,7 @@ static int set_addr(struct loader *ld, const yaml_node_t *n, const char *path,
 			return -EINVAL;
 		if (sl_config_parse_addr(s, &addr, &why)) {
 			problem(ld, n, "%s: %s is not a listener address: %s", path,
-				excerpt(s, d, sizeof(d)), why);
+				sl_node_excerpt(s, d, sizeof(d)), why);
 			return -EINVAL;
 		}
 	}
@@ -1142,18 +1082,18 @@ static int set_policies(struct loader *ld, const yaml_node_t *n, const char *pat
 	struct sl_config *cfg = ld->cfg;
 	const char **files;
 	yaml_node_item_t *item;
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	size_t count;
 	uint32_t i = 0;
 
-	if (is_null(n)) {
+	if (sl_node_is_null(n)) {
 		cfg->policies = NULL;
 		cfg->n_policies = 0;
 		return 0;
 	}
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(ld, n, "%s: expected a list of files, got %s", path,
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	count = n->data.sequence.items.top - n->data.sequence.items.start;
@@ -1166,8 +1106,8 @@ static int set_policies(struct loader *ld, const yaml_node_t *n, const char *pat
 	if (!files)
 		return -ENOMEM;
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
-		subpath(p, sizeof(p), "%s[%u]", path,
-			(unsigned int)(item - n->data.sequence.items.start));
+		sl_node_path(p, sizeof(p), "%s[%u]", path,
+			     (unsigned int)(item - n->data.sequence.items.start));
 		if (resolve_file(ld, node_at(ld, *item), p, &files[i]) == 0)
 			i++;
 	}
@@ -1184,7 +1124,7 @@ static int set_policies(struct loader *ld, const yaml_node_t *n, const char *pat
  */
 static const char *get_name(struct loader *ld, const yaml_node_t *n, const char *path)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	const char *s = scalar(ld, n, path, "a name");
 	size_t i;
 
@@ -1197,7 +1137,7 @@ static const char *get_name(struct loader *ld, const yaml_node_t *n, const char 
 		problem(ld, n,
 			"%s: %s is not a valid name: 1 to %d bytes without blanks or "
 			"control characters",
-			path, excerpt(s, d, sizeof(d)), SL_CONFIG_MAX_NAME);
+			path, sl_node_excerpt(s, d, sizeof(d)), SL_CONFIG_MAX_NAME);
 		return NULL;
 	}
 	return s;
@@ -1223,7 +1163,7 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 			   bool show_key)
 {
 	size_t i, first = 0;
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 
 	if (n > 1)
 		qsort(v, n, sizeof(*v), named_cmp);
@@ -1236,7 +1176,8 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 		unsigned here = rank_of(ld, v[i].node), there = rank_of(ld, v[first].node);
 
 		problem(ld, v[i].node, "%s%s%s is already defined at %s%s%zu:%zu", what,
-			show_key ? " " : "", show_key ? excerpt(v[i].key, d, sizeof(d)) : "",
+			show_key ? " " : "",
+			show_key ? sl_node_excerpt(v[i].key, d, sizeof(d)) : "",
 			here != there ? rank_file(ld, there) : "", here != there ? ":" : "",
 			v[first].node->start_mark.line + 1, v[first].node->start_mark.column + 1);
 	}
@@ -1249,18 +1190,18 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 static long section_begin(struct loader *ld, const yaml_node_t *n, const char *path,
 			  struct sl_config_section *sec, const char *item_desc)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	size_t count;
 
 	memset(sec, 0, sizeof(*sec));
 	sec->present = true;
 	sec->mark = mark_of(n);
 	sec->node = node_index(ld, n);
-	if (is_null(n))
+	if (sl_node_is_null(n))
 		return -1;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(ld, n, "%s: expected a list of %s, got %s", path, item_desc,
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return -1;
 	}
 	count = n->data.sequence.items.top - n->data.sequence.items.start;
@@ -1280,7 +1221,7 @@ static void check_named_section(struct loader *ld, const yaml_node_t *n, const c
 	long count = section_begin(ld, n, path, sec, "mappings with a name");
 	struct named *names;
 	size_t n_names = 0;
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	long i;
 
 	if (count <= 0)
@@ -1294,10 +1235,10 @@ static void check_named_section(struct loader *ld, const yaml_node_t *n, const c
 		yaml_node_t *item = node_at(ld, n->data.sequence.items.start[i]), *name_node;
 		const char *name;
 
-		subpath(p, sizeof(p), "%s[%ld]", path, i);
+		sl_node_path(p, sizeof(p), "%s[%ld]", path, i);
 		if (item->type != YAML_MAPPING_NODE) {
 			problem(ld, item, "%s: expected a mapping with a name, got %s", p,
-				describe(item, d, sizeof(d)));
+				sl_node_describe(item, d, sizeof(d)));
 			continue;
 		}
 		name_node = map_get(ld, item, "name");
@@ -1305,7 +1246,7 @@ static void check_named_section(struct loader *ld, const yaml_node_t *n, const c
 			problem(ld, item, "%s: every %s needs a name", p, what);
 			continue;
 		}
-		subpath(p, sizeof(p), "%s[%ld].name", path, i);
+		sl_node_path(p, sizeof(p), "%s[%ld].name", path, i);
 		name = get_name(ld, name_node, p);
 		if (name)
 			names[n_names++] = (struct named){ name, strlen(name), name_node, i };
@@ -1319,15 +1260,15 @@ static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *pat
 {
 	yaml_node_item_t *item;
 	const char **list;
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	size_t count;
 	uint32_t i = 0;
 
-	if (is_null(n))
+	if (sl_node_is_null(n))
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(ld, n, "%s: expected a list of topic patterns, got %s", path,
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	count = n->data.sequence.items.top - n->data.sequence.items.start;
@@ -1343,14 +1284,14 @@ static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *pat
 		yaml_node_t *pn = node_at(ld, *item);
 		const char *s, *why;
 
-		subpath(p, sizeof(p), "%s[%u]", path,
-			(unsigned int)(item - n->data.sequence.items.start));
+		sl_node_path(p, sizeof(p), "%s[%u]", path,
+			     (unsigned int)(item - n->data.sequence.items.start));
 		s = scalar(ld, pn, p, "a topic pattern");
 		if (!s)
 			continue;
 		if (sl_topic_validate(s, strlen(s), true, &why)) {
 			problem(ld, pn, "%s: %s is not a topic pattern: %s", p,
-				excerpt(s, d, sizeof(d)), why);
+				sl_node_excerpt(s, d, sizeof(d)), why);
 			continue;
 		}
 		list[i] = own_strdup(ld, s);
@@ -1397,15 +1338,15 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 {
 	yaml_node_item_t *item;
 	uint8_t(*keys)[32];
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	size_t count;
 	uint32_t k = 0;
 
-	if (is_null(n))
+	if (sl_node_is_null(n))
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(ld, n, "%s: expected a list of {sha256: HEX}, got %s", path,
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	count = n->data.sequence.items.top - n->data.sequence.items.start;
@@ -1422,11 +1363,11 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 		const char *hex;
 		size_t i;
 
-		subpath(p, sizeof(p), "%s[%u]", path,
-			(unsigned int)(item - n->data.sequence.items.start));
+		sl_node_path(p, sizeof(p), "%s[%u]", path,
+			     (unsigned int)(item - n->data.sequence.items.start));
 		if (kn->type != YAML_MAPPING_NODE) {
 			problem(ld, kn, "%s: expected {sha256: HEX}, got %s", p,
-				describe(kn, d, sizeof(d)));
+				sl_node_describe(kn, d, sizeof(d)));
 			continue;
 		}
 		hn = map_get(ld, kn, "sha256");
@@ -1445,7 +1386,7 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 			problem(ld, hn,
 				"%s: expected the key's SHA-256 as 64 hex digits "
 				"(printf %%s KEY | sha256sum), got %s",
-				p, excerpt(hex, d, sizeof(d)));
+				p, sl_node_excerpt(hex, d, sizeof(d)));
 			continue;
 		}
 		for (i = 0; i < 32; i++)
@@ -1471,15 +1412,15 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 	yaml_node_item_t *item;
 	uint8_t(*fps)[32];
 	const char **cns;
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	size_t count;
 	uint32_t nf = 0, nc = 0;
 
-	if (is_null(n))
+	if (sl_node_is_null(n))
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(ld, n, "%s: expected a list of {sha256: HEX} or {cn: NAME}, got %s", path,
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return -EINVAL;
 	}
 	count = n->data.sequence.items.top - n->data.sequence.items.start;
@@ -1497,11 +1438,11 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 		const char *hex, *name;
 		size_t i;
 
-		subpath(p, sizeof(p), "%s[%u]", path,
-			(unsigned int)(item - n->data.sequence.items.start));
+		sl_node_path(p, sizeof(p), "%s[%u]", path,
+			     (unsigned int)(item - n->data.sequence.items.start));
 		if (kn->type != YAML_MAPPING_NODE) {
 			problem(ld, kn, "%s: expected {sha256: HEX} or {cn: NAME}, got %s", p,
-				describe(kn, d, sizeof(d)));
+				sl_node_describe(kn, d, sizeof(d)));
 			continue;
 		}
 		hn = map_get(ld, kn, "sha256");
@@ -1530,7 +1471,7 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 			    ld, hn,
 			    "%s: expected the certificate's SHA-256 fingerprint as 64 hex digits "
 			    "(openssl x509 -outform DER | sha256sum), got %s",
-			    p, excerpt(hex, d, sizeof(d)));
+			    p, sl_node_excerpt(hex, d, sizeof(d)));
 			continue;
 		}
 		for (i = 0; i < 32; i++)
@@ -1550,43 +1491,43 @@ static void check_app(struct loader *ld, const yaml_node_t *item, const char *pa
 		      struct sl_config_app *app)
 {
 	yaml_node_t *v;
-	char p[PATH_BUF];
+	char p[SL_NODE_PATH_BUF];
 
 	app->mark = mark_of(item);
 	v = map_get(ld, item, "id");
 	if (!v) {
 		problem(ld, item, "%s: an application needs an id", path);
 	} else {
-		subpath(p, sizeof(p), "%s.id", path);
+		sl_node_path(p, sizeof(p), "%s.id", path);
 		app->id = get_name(ld, v, p);
 		if (app->id)
 			app->id = own_strdup(ld, app->id);
 	}
 	v = map_get(ld, item, "plan");
 	if (v) {
-		subpath(p, sizeof(p), "%s.plan", path);
+		sl_node_path(p, sizeof(p), "%s.plan", path);
 		app->plan = get_name(ld, v, p);
 		if (app->plan)
 			app->plan = own_strdup(ld, app->plan);
 	}
 	v = map_get(ld, item, "subscribe");
 	if (v) {
-		subpath(p, sizeof(p), "%s.subscribe", path);
+		sl_node_path(p, sizeof(p), "%s.subscribe", path);
 		pattern_list(ld, v, p, &app->subscribe, &app->n_subscribe);
 	}
 	v = map_get(ld, item, "publish");
 	if (v) {
-		subpath(p, sizeof(p), "%s.publish", path);
+		sl_node_path(p, sizeof(p), "%s.publish", path);
 		pattern_list(ld, v, p, &app->publish, &app->n_publish);
 	}
 	v = map_get(ld, item, "api_keys");
 	if (v) {
-		subpath(p, sizeof(p), "%s.api_keys", path);
+		sl_node_path(p, sizeof(p), "%s.api_keys", path);
 		api_keys(ld, v, p, app);
 	}
 	v = map_get(ld, item, "certificates");
 	if (v) {
-		subpath(p, sizeof(p), "%s.certificates", path);
+		sl_node_path(p, sizeof(p), "%s.certificates", path);
 		certificates(ld, v, p, app);
 	}
 }
@@ -1597,7 +1538,7 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 	long count = section_begin(ld, n, path, &cfg->applications, "mappings with an id");
 	struct named *ids = NULL;
 	size_t n_ids = 0;
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	long i;
 
 	/* A repeated `applications:` key (reported elsewhere) replaces, never appends. */
@@ -1616,10 +1557,10 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 		yaml_node_t *item = node_at(ld, n->data.sequence.items.start[i]);
 		struct sl_config_app *app = &cfg->apps[cfg->n_apps];
 
-		subpath(p, sizeof(p), "%s[%ld]", path, i);
+		sl_node_path(p, sizeof(p), "%s[%ld]", path, i);
 		if (item->type != YAML_MAPPING_NODE) {
 			problem(ld, item, "%s: expected a mapping with an id, got %s", p,
-				describe(item, d, sizeof(d)));
+				sl_node_describe(item, d, sizeof(d)));
 			continue;
 		}
 		check_app(ld, item, p, app);
@@ -1675,7 +1616,7 @@ static void set_field(struct loader *ld, const struct field *f, const yaml_node_
 		set_abs_path(ld, n, path, PATH_MAX - 1, dst);
 		break;
 	case K_FILE:
-		if (is_null(n))
+		if (sl_node_is_null(n))
 			*(const char **)dst = NULL;
 		else
 			resolve_file(ld, n, path, dst);
@@ -1722,15 +1663,15 @@ static void walk_map(struct loader *ld, const yaml_node_t *map, const struct fie
 		     const char *prefix)
 {
 	yaml_node_pair_t *pair;
-	char d[EXCERPT_BUF], keys[512], path[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], keys[512], path[SL_NODE_PATH_BUF];
 
 	/* "tls:" with everything under it commented out is an empty section, not an error. */
-	if (is_null(map))
+	if (sl_node_is_null(map))
 		return;
 	if (map->type != YAML_MAPPING_NODE) {
 		problem(ld, map, "%s: expected a mapping with keys %s; got %s",
 			prefix ? prefix : "the file", key_list(fields, keys, sizeof(keys)),
-			describe(map, d, sizeof(d)));
+			sl_node_describe(map, d, sizeof(d)));
 		return;
 	}
 	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
@@ -1747,8 +1688,8 @@ static void walk_map(struct loader *ld, const yaml_node_t *map, const struct fie
 			unknown_key(ld, key, fields, prefix);
 			continue;
 		}
-		subpath(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
-			f->key);
+		sl_node_path(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
+			     f->key);
 		set_field(ld, f, value, path);
 	}
 }
@@ -1773,11 +1714,11 @@ static void check_keys(struct loader *ld)
 		n_v = 0;
 		for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
 			yaml_node_t *key = node_at(ld, pair->key);
-			char d[EXCERPT_BUF];
+			char d[SL_NODE_EXCERPT_BUF];
 
 			if (key->type != YAML_SCALAR_NODE) {
 				problem(ld, key, "keys must be strings, got %s",
-					describe(key, d, sizeof(d)));
+					sl_node_describe(key, d, sizeof(d)));
 				continue;
 			}
 			if (push_named(ld, &v, &n_v, &cap, key->data.scalar.value,
@@ -1807,7 +1748,7 @@ static bool written(struct loader *ld, const char *dotted)
 {
 	const yaml_node_t *n = find_path(ld, dotted);
 
-	return n && !is_null(n);
+	return n && !sl_node_is_null(n);
 }
 
 static void problem_path(struct loader *ld, const char *dotted, const char *fmt, ...)
@@ -2210,7 +2151,7 @@ static int section_list(struct loader *ld, const char *key, const yaml_node_t *s
 		v = node_at(ld, root->data.mapping.pairs.start[at].value);
 		if (v->type == YAML_SEQUENCE_NODE)
 			return node_index(ld, v);
-		if (!is_null(v))
+		if (!sl_node_is_null(v))
 			return 0;
 	}
 	list = yaml_document_add_sequence(ld->doc, NULL, YAML_BLOCK_SEQUENCE_STYLE);
@@ -2242,16 +2183,16 @@ static void merge_policy_doc(struct loader *ld, yaml_document_t *src)
 	yaml_node_pair_t *pair;
 	yaml_node_item_t *item;
 	const yaml_node_t *seen[3] = { NULL, NULL, NULL };
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 	int *memo, list, copy;
 	size_t i;
 
-	if (!root || is_null(root))
+	if (!root || sl_node_is_null(root))
 		return;
 	if (root->type != YAML_MAPPING_NODE) {
 		problem_at(ld, root->start_mark.line + 1, root->start_mark.column + 1,
 			   "expected a mapping with keys plans, applications, issuers; got %s",
-			   describe(root, d, sizeof(d)));
+			   sl_node_describe(root, d, sizeof(d)));
 		return;
 	}
 	memo = calloc((size_t)(src->nodes.top - src->nodes.start), sizeof(*memo));
@@ -2271,7 +2212,8 @@ static void merge_policy_doc(struct loader *ld, yaml_document_t *src)
 				   "unknown key %s; a policy file holds plans, applications and "
 				   "issuers (the rest belongs in %s)",
 				   key->type == YAML_SCALAR_NODE
-				       ? excerpt((const char *)key->data.scalar.value, d, sizeof(d))
+				       ? sl_node_excerpt((const char *)key->data.scalar.value, d,
+							 sizeof(d))
 				       : "(not a string)",
 				   ld->file);
 			continue;
@@ -2283,7 +2225,7 @@ static void merge_policy_doc(struct loader *ld, yaml_document_t *src)
 			continue;
 		}
 		seen[i] = key;
-		if (is_null(value))
+		if (sl_node_is_null(value))
 			continue;
 		if (value->type == YAML_SEQUENCE_NODE &&
 		    value->data.sequence.items.start == value->data.sequence.items.top)
@@ -2291,7 +2233,7 @@ static void merge_policy_doc(struct loader *ld, yaml_document_t *src)
 		if (value->type != YAML_SEQUENCE_NODE) {
 			problem_at(ld, value->start_mark.line + 1, value->start_mark.column + 1,
 				   "%s: expected a list, got %s", policy_sections[i],
-				   describe(value, d, sizeof(d)));
+				   sl_node_describe(value, d, sizeof(d)));
 			continue;
 		}
 		list = section_list(ld, policy_sections[i], key, value);
@@ -2490,7 +2432,8 @@ static int emit_node(FILE *f, const yaml_document_t *doc, const yaml_node_t *n, 
 	if (n->type == YAML_SCALAR_NODE) {
 		const char *v = (const char *)n->data.scalar.value;
 
-		if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && (flow_safe(v) || is_null(n)))
+		if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    (flow_safe(v) || sl_node_is_null(n)))
 			fputs(*v ? v : "~", f);
 		else
 			print_quoted(f, v);

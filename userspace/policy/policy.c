@@ -15,6 +15,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/node.h"
 #include "policy/policy.h"
 
 #define SEC SL_NSEC_PER_SEC
@@ -159,75 +160,15 @@ static yaml_node_t *node_at(const struct loader *ld, int index)
 	return yaml_document_get_node(ld->cfg->doc, index);
 }
 
-static bool is_null(const yaml_node_t *n)
-{
-	const char *v;
-
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	v = (const char *)n->data.scalar.value;
-	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
-#define EXCERPT_BUF 64
-#define PATH_BUF 160
-
-/* A short, printable, quoted excerpt of user text: messages stay one readable line. */
-static const char *excerpt(const char *s, char *buf, size_t size)
-{
-	size_t o = 0, i;
-
-	buf[o++] = '"';
-	for (i = 0; s[i] && o + 8 < size; i++) {
-		unsigned char c = s[i];
-
-		if (c < 0x20 || c == 0x7f) {
-			o += snprintf(buf + o, size - o, "\\x%02x", c);
-		} else {
-			if (c == '"' || c == '\\')
-				buf[o++] = '\\';
-			buf[o++] = c;
-		}
-	}
-	if (s[i])
-		o += snprintf(buf + o, size - o, "...");
-	snprintf(buf + o, size - o, "\"");
-	return buf;
-}
-
-static const char *describe(const yaml_node_t *n, char *buf, size_t size)
-{
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	if (is_null(n))
-		return "nothing (null)";
-	return excerpt((const char *)n->data.scalar.value, buf, size);
-}
-
-static void subpath(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* vsnprintf: a cut key path is fine in a message, so no truncation warning is wanted. */
-static void subpath(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-}
-
 /* The text of a scalar, or NULL after saying why it is not one (null included). */
 static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *path,
 			  const char *expected)
 {
-	char d[EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF];
 
-	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
-		problem(ld, n, path, "expected %s, got %s", expected, describe(n, d, sizeof(d)));
+	if (n->type != YAML_SCALAR_NODE || sl_node_is_null(n)) {
+		problem(ld, n, path, "expected %s, got %s", expected,
+			sl_node_describe(n, d, sizeof(d)));
 		return NULL;
 	}
 	/* A "\0" escape would make C see a shorter string than YAML did. */
@@ -293,7 +234,7 @@ static void collect(struct loader *ld, const yaml_node_t *map, const char *path,
 		    const char *const *keys, size_t n_keys, const yaml_node_t **values)
 {
 	yaml_node_pair_t *pair;
-	char d[EXCERPT_BUF], list[256];
+	char d[SL_NODE_EXCERPT_BUF], list[256];
 	size_t k, o;
 
 	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
@@ -321,13 +262,13 @@ static void collect(struct loader *ld, const yaml_node_t *map, const char *path,
 		}
 		if (near) {
 			problem(ld, key, path, "unknown key %s; did you mean \"%s\"?",
-				excerpt(name, d, sizeof(d)), near);
+				sl_node_excerpt(name, d, sizeof(d)), near);
 			continue;
 		}
 		for (k = 0, o = 0; k < n_keys && o < sizeof(list); k++)
 			o += snprintf(list + o, sizeof(list) - o, "%s%s", k ? ", " : "", keys[k]);
 		problem(ld, key, path, "unknown key %s; expected one of: %s",
-			excerpt(name, d, sizeof(d)), list);
+			sl_node_excerpt(name, d, sizeof(d)), list);
 	}
 }
 
@@ -377,7 +318,7 @@ static int number(struct loader *ld, const yaml_node_t *n, const char *path, enu
 		  uint64_t min, uint64_t max, const char *unlimited, uint64_t *out)
 {
 	static const char *const expected[] = { "an integer", "a size", "a duration" };
-	char d[EXCERPT_BUF], lo[SL_UNITS_BUF_SIZE], hi[SL_UNITS_BUF_SIZE];
+	char d[SL_NODE_EXCERPT_BUF], lo[SL_UNITS_BUF_SIZE], hi[SL_UNITS_BUF_SIZE];
 	const char *s = scalar(ld, n, path, expected[unit]);
 	uint64_t v = 0;
 	int err;
@@ -388,13 +329,13 @@ static int number(struct loader *ld, const yaml_node_t *n, const char *path, enu
 		/* "1000" in quotes is a string in YAML; a strict reader says so. */
 		if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
 			problem(ld, n, path, "expected an integer, got the quoted string %s",
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -1;
 		}
 		err = parse_count(s, &v);
 		if (err == -EINVAL) {
 			problem(ld, n, path, "expected a whole number such as 1000, got %s",
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -1;
 		}
 	} else if (unit == U_SIZE) {
@@ -403,7 +344,7 @@ static int number(struct loader *ld, const yaml_node_t *n, const char *path, enu
 			problem(ld, n, path,
 				"%s is not a size: use bytes (65536) or a whole number with KiB, "
 				"MiB or GiB (64KiB)",
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -1;
 		}
 	} else {
@@ -412,13 +353,13 @@ static int number(struct loader *ld, const yaml_node_t *n, const char *path, enu
 			problem(ld, n, path,
 				"%s is not a duration: use a whole number with a unit: ms, s, m, h "
 				"or d (500ms, 2s, 5m, 1h, 1d)",
-				excerpt(s, d, sizeof(d)));
+				sl_node_excerpt(s, d, sizeof(d)));
 			return -1;
 		}
 	}
 	if (err == -ERANGE || v < min || v > max) {
 		problem(ld, n, path, "%s is out of range: expected %s to %s%s%s",
-			excerpt(s, d, sizeof(d)), format_value(unit, min, lo, sizeof(lo)),
+			sl_node_excerpt(s, d, sizeof(d)), format_value(unit, min, lo, sizeof(lo)),
 			format_value(unit, max, hi, sizeof(hi)),
 			!err && v == 0 && unlimited ? "; " : "",
 			!err && v == 0 && unlimited ? unlimited : "");
@@ -466,7 +407,7 @@ static const char *plan_name(const yaml_node_t *n)
 	const char *s;
 	size_t i;
 
-	if (!n || n->type != YAML_SCALAR_NODE || is_null(n))
+	if (!n || n->type != YAML_SCALAR_NODE || sl_node_is_null(n))
 		return NULL;
 	s = (const char *)n->data.scalar.value;
 	for (i = 0; s[i]; i++)
@@ -481,7 +422,7 @@ static void load_events(struct loader *ld, const yaml_node_t *n, const char *pat
 			struct sl_plan *plan)
 {
 	const yaml_node_t *v[2] = { 0 };
-	char d[EXCERPT_BUF], p[PATH_BUF];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
 	uint64_t limit = 0, window = 0;
 	const char *s;
 	size_t i = 0;
@@ -489,7 +430,7 @@ static void load_events(struct loader *ld, const yaml_node_t *n, const char *pat
 
 	if (n->type != YAML_MAPPING_NODE) {
 		problem(ld, n, path, "expected a mapping {limit: N, per: 1m|1h|1d|30d}, got %s",
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return;
 	}
 	collect(ld, n, path, events_keys, 2, v);
@@ -503,7 +444,7 @@ static void load_events(struct loader *ld, const yaml_node_t *n, const char *pat
 		problem(ld, n, path, "needs limit: the events allowed per window, such as 10000");
 		ok = false;
 	} else {
-		subpath(p, sizeof(p), "%s.limit", path);
+		sl_node_path(p, sizeof(p), "%s.limit", path);
 		if (number(ld, v[0], p, U_COUNT, 1, SL_POLICY_MAX_EVENTS_LIMIT,
 			   "leave events out for no quota", &limit))
 			ok = false;
@@ -512,7 +453,7 @@ static void load_events(struct loader *ld, const yaml_node_t *n, const char *pat
 		problem(ld, n, path, "needs per: the quota window, one of 1m, 1h, 1d or 30d");
 		return;
 	}
-	subpath(p, sizeof(p), "%s.per", path);
+	sl_node_path(p, sizeof(p), "%s.per", path);
 	s = scalar(ld, v[1], p, "1m, 1h, 1d or 30d");
 	if (!s)
 		return;
@@ -525,7 +466,7 @@ static void load_events(struct loader *ld, const yaml_node_t *n, const char *pat
 		problem(ld, v[1], p,
 			"%s is not a quota window: use 1m, 1h, 1d or 30d (fixed windows aligned "
 			"to UTC)",
-			excerpt(s, d, sizeof(d)));
+			sl_node_excerpt(s, d, sizeof(d)));
 		return;
 	}
 	if (ok) {
@@ -539,14 +480,15 @@ static void load_backpressure(struct loader *ld, const yaml_node_t *n, const cha
 {
 	const struct sl_config_limits *lim = &ld->cfg->limits;
 	const yaml_node_t *v[3] = { 0 };
-	char d[EXCERPT_BUF], p[PATH_BUF], a[SL_UNITS_BUF_SIZE], b[SL_UNITS_BUF_SIZE];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF], a[SL_UNITS_BUF_SIZE],
+	    b[SL_UNITS_BUF_SIZE];
 	uint64_t hard = 0, soft = 0, grace = SL_POLICY_DEFAULT_GRACE_NS;
 	bool ok = true, hard_ok = false, soft_ok = false;
 
 	if (n->type != YAML_MAPPING_NODE) {
 		problem(ld, n, path,
 			"expected a mapping {max_queued_bytes: SIZE, grace: DURATION}, got %s",
-			describe(n, d, sizeof(d)));
+			sl_node_describe(n, d, sizeof(d)));
 		return;
 	}
 	collect(ld, n, path, backpressure_keys, 3, v);
@@ -556,7 +498,7 @@ static void load_backpressure(struct loader *ld, const yaml_node_t *n, const cha
 			"once, such as 1MiB");
 		ok = false;
 	} else {
-		subpath(p, sizeof(p), "%s.max_queued_bytes", path);
+		sl_node_path(p, sizeof(p), "%s.max_queued_bytes", path);
 		hard_ok = !number(ld, v[0], p, U_SIZE, SL_POLICY_MIN_QUEUED_BYTES,
 				  SL_POLICY_MAX_QUEUED_BYTES, NULL, &hard);
 		/*
@@ -581,7 +523,7 @@ static void load_backpressure(struct loader *ld, const yaml_node_t *n, const cha
 		ok = ok && hard_ok;
 	}
 	if (v[1]) {
-		subpath(p, sizeof(p), "%s.soft_queued_bytes", path);
+		sl_node_path(p, sizeof(p), "%s.soft_queued_bytes", path);
 		soft_ok = !number(ld, v[1], p, U_SIZE, 1, SL_POLICY_MAX_QUEUED_BYTES, NULL, &soft);
 		if (soft_ok && hard_ok && soft > hard) {
 			problem(ld, v[1], p,
@@ -596,7 +538,7 @@ static void load_backpressure(struct loader *ld, const yaml_node_t *n, const cha
 		soft = hard / 2;
 	}
 	if (v[2]) {
-		subpath(p, sizeof(p), "%s.grace", path);
+		sl_node_path(p, sizeof(p), "%s.grace", path);
 		if (number(ld, v[2], p, U_DURATION, 0, SL_POLICY_MAX_GRACE_NS, NULL, &grace))
 			ok = false;
 	}
@@ -612,7 +554,7 @@ static void load_plan(struct loader *ld, const yaml_node_t *item, const char *pa
 		      struct sl_plan *plan)
 {
 	const yaml_node_t *v[P__COUNT] = { 0 };
-	char p[PATH_BUF];
+	char p[SL_NODE_PATH_BUF];
 	uint64_t x;
 
 	collect(ld, item, path, plan_keys, P__COUNT, v);
@@ -620,17 +562,17 @@ static void load_plan(struct loader *ld, const yaml_node_t *item, const char *pa
 	plan->mark.col = (uint32_t)item->start_mark.column + 1;
 
 	if (v[P_EVENTS]) {
-		subpath(p, sizeof(p), "%s.events", path);
+		sl_node_path(p, sizeof(p), "%s.events", path);
 		load_events(ld, v[P_EVENTS], p, plan);
 	}
 	if (v[P_BYTES_PER_SECOND]) {
-		subpath(p, sizeof(p), "%s.bytes_per_second", path);
+		sl_node_path(p, sizeof(p), "%s.bytes_per_second", path);
 		if (!number(ld, v[P_BYTES_PER_SECOND], p, U_SIZE, 1, SL_POLICY_MAX_BYTES_PER_SECOND,
 			    "leave bytes_per_second out for no byte-rate limit", &x))
 			plan->bytes_per_second = plan->burst_bytes = x;
 	}
 	if (v[P_BURST_BYTES]) {
-		subpath(p, sizeof(p), "%s.burst_bytes", path);
+		sl_node_path(p, sizeof(p), "%s.burst_bytes", path);
 		if (!v[P_BYTES_PER_SECOND])
 			problem(ld, v[P_BURST_BYTES], p,
 				"burst_bytes needs bytes_per_second: it is the depth of the "
@@ -645,18 +587,18 @@ static void load_plan(struct loader *ld, const yaml_node_t *item, const char *pa
 			plan->burst_bytes = x;
 	}
 	if (v[P_MAX_CONNECTION_TIME]) {
-		subpath(p, sizeof(p), "%s.max_connection_time", path);
+		sl_node_path(p, sizeof(p), "%s.max_connection_time", path);
 		if (!number(ld, v[P_MAX_CONNECTION_TIME], p, U_DURATION,
 			    SL_POLICY_MIN_CONNECTION_TIME_NS, SL_POLICY_MAX_CONNECTION_TIME_NS,
 			    "leave max_connection_time out for no time limit", &x))
 			plan->max_connection_time_ns = x;
 	}
 	if (v[P_BACKPRESSURE]) {
-		subpath(p, sizeof(p), "%s.backpressure", path);
+		sl_node_path(p, sizeof(p), "%s.backpressure", path);
 		load_backpressure(ld, v[P_BACKPRESSURE], p, plan);
 	}
 	if (v[P_MAX_CONNECTIONS]) {
-		subpath(p, sizeof(p), "%s.max_connections", path);
+		sl_node_path(p, sizeof(p), "%s.max_connections", path);
 		if (!number(ld, v[P_MAX_CONNECTIONS], p, U_COUNT, 1, SL_POLICY_MAX_CONNECTIONS,
 			    "leave max_connections out for no limit", &x))
 			plan->max_connections = (uint32_t)x;
@@ -694,12 +636,12 @@ static int load_plans(struct loader *ld, struct sl_policy *pol)
 		const yaml_node_t *item = node_at(ld, seq->data.sequence.items.start[i]);
 		struct sl_plan *plan = &pol->plans[pol->n_plans];
 		const char *name;
-		char p[PATH_BUF];
+		char p[SL_NODE_PATH_BUF];
 
 		/* Not a mapping: the config loader said so. */
 		if (!item || item->type != YAML_MAPPING_NODE)
 			continue;
-		subpath(p, sizeof(p), "plans[%zu]", i);
+		sl_node_path(p, sizeof(p), "plans[%zu]", i);
 		load_plan(ld, item, p, plan);
 		/* Without a valid name the entry is still checked, then dropped. */
 		name = plan_name(map_get(ld, item, "name"));
@@ -742,7 +684,7 @@ static void undefined_plan(struct loader *ld, const struct sl_policy *pol, const
 			   const char *path, const char *name)
 {
 	const char *near = NULL;
-	char d[EXCERPT_BUF], list[200];
+	char d[SL_NODE_EXCERPT_BUF], list[200];
 	size_t i, best = 3;
 
 	for (i = 0; i < pol->n_plans; i++) {
@@ -755,14 +697,14 @@ static void undefined_plan(struct loader *ld, const struct sl_policy *pol, const
 	}
 	if (near) {
 		problem(ld, n, path, "undefined plan %s; did you mean \"%s\"?",
-			excerpt(name, d, sizeof(d)), near);
+			sl_node_excerpt(name, d, sizeof(d)), near);
 	} else if (pol->n_plans) {
 		plan_list(pol, list, sizeof(list));
 		problem(ld, n, path, "undefined plan %s; the plans are: %s",
-			excerpt(name, d, sizeof(d)), list);
+			sl_node_excerpt(name, d, sizeof(d)), list);
 	} else {
 		problem(ld, n, path, "undefined plan %s: no plans are defined",
-			excerpt(name, d, sizeof(d)));
+			sl_node_excerpt(name, d, sizeof(d)));
 	}
 }
 
@@ -788,7 +730,7 @@ static void check_app_plans(struct loader *ld, const struct sl_policy *pol)
 		const yaml_node_t *item = node_at(ld, seq->data.sequence.items.start[i]);
 		const struct sl_config_app *app;
 		const yaml_node_t *plan_node;
-		char p[PATH_BUF];
+		char p[SL_NODE_PATH_BUF];
 
 		if (!item || item->type != YAML_MAPPING_NODE)
 			continue;
@@ -797,7 +739,7 @@ static void check_app_plans(struct loader *ld, const struct sl_policy *pol)
 		if (!app->plan || sl_policy_plan_find(pol, app->plan))
 			continue;
 		plan_node = map_get(ld, item, "plan");
-		subpath(p, sizeof(p), "applications[%zu].plan", i);
+		sl_node_path(p, sizeof(p), "applications[%zu].plan", i);
 		undefined_plan(ld, pol, plan_node ? plan_node : item, p, app->plan);
 	}
 }

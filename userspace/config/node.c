@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/node.h"
+
+bool sl_node_is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	v = (const char *)n->data.scalar.value;
+	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	       !strcmp(v, "NULL");
+}
+
+const char *sl_node_excerpt(const char *s, char *buf, size_t size)
+{
+	size_t o = 0, i;
+
+	buf[o++] = '"';
+	for (i = 0; s[i] && o + 8 < size; i++) {
+		unsigned char c = s[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			o += snprintf(buf + o, size - o, "\\x%02x", c);
+		} else {
+			if (c == '"' || c == '\\')
+				buf[o++] = '\\';
+			buf[o++] = c;
+		}
+	}
+	if (s[i])
+		o += snprintf(buf + o, size - o, "...");
+	snprintf(buf + o, size - o, "\"");
+	return buf;
+}
+
+const char *sl_node_describe(const yaml_node_t *n, char *buf, size_t size)
+{
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (sl_node_is_null(n))
+		return "nothing (null)";
+	return sl_node_excerpt((const char *)n->data.scalar.value, buf, size);
+}
+
+/* vsnprintf: a cut key path is fine in a message, so no truncation warning is wanted. */
+void sl_node_path(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
