@@ -233,6 +233,12 @@ if client_us and bp:
       "of CPU per event sluice delivered; at that cost %d shared CPUs allow at most %.0f events/s "
       "even for a server that cost nothing: %.2f× the best peer %s"
       % (client_us, os.cpu_count() or 1, ceiling, ceiling / bp[1], bp[0]))
+server_pct, server_us = med("S1", "sluice", "server.cpu_pct"), med("S1", "sluice", "cpu_us_per_event")
+if server_pct and server_us and bp:
+    # sluiced runs one event loop: 100% is one whole CPU, the most it can use.
+    w("- S1 server: sluiced used %.0f%% CPU (its one event loop can use 100%%); at %.2f µs per "
+      "event one CPU allows at most %.0f events/s: %.2f× the best peer %s"
+      % (server_pct, server_us, 1 / (server_us * 1e-6), 1 / (server_us * 1e-6) / bp[1], bp[0]))
 for tag in ("S2", "S3"):
     sl, bp = med(tag, "sluice", "latency_us.p99"), best_peer(tag, "latency_us.p99", True)
     if sl is not None and bp:

@@ -79,6 +79,7 @@ enum sl_bench_sub_state {
 
 struct sl_bench_sub {
 	struct bufferevent *bev;
+	struct event *raw_rd; /* reads once subscribed, in place of bev's (fanout.c) */
 	struct sl_bench_counters *counters;
 	const struct sl_bench_target *target;
 	struct evbuffer *stream; /* byte stream carried in frames or chunks (NATS, MQTT, SSE) */
