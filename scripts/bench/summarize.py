@@ -227,18 +227,19 @@ for tag, label in [("S1", "S1 events/s"), ("S2", "S2 delivered/s")]:
         w("- %s: sluice %.0f vs best peer %s %.0f = **%.2f×** (target ≥ 2×, no loss; sluice loss %s)"
           % (label, sl, bp[0], bp[1], sl / bp[1], loss_pct(tag, "sluice")))
 client_us, bp = med("S1", "sluice", "client_us_per_event"), best_peer("S1", "delivered_per_s")
-if client_us and bp:
-    ceiling = (os.cpu_count() or 1) / (client_us * 1e-6)
-    w("- S1 ceiling on this machine: the client (subscriber threads and publisher) used %.2f µs "
-      "of CPU per event sluice delivered; at that cost %d shared CPUs allow at most %.0f events/s "
-      "even for a server that cost nothing: %.2f× the best peer %s"
-      % (client_us, os.cpu_count() or 1, ceiling, ceiling / bp[1], bp[0]))
 server_pct, server_us = med("S1", "sluice", "server.cpu_pct"), med("S1", "sluice", "cpu_us_per_event")
-if server_pct and server_us and bp:
-    # sluiced runs one event loop: 100% is one whole CPU, the most it can use.
-    w("- S1 server: sluiced used %.0f%% CPU (its one event loop can use 100%%); at %.2f µs per "
-      "event one CPU allows at most %.0f events/s: %.2f× the best peer %s"
-      % (server_pct, server_us, 1 / (server_us * 1e-6), 1 / (server_us * 1e-6) / bp[1], bp[0]))
+ncpu = os.cpu_count() or 1
+if client_us and server_us and bp:
+    # Flat out, S1's rate is bounded by the CPUs the server and the client share, and by the
+    # one CPU sluiced's single event loop can use.
+    shared = ncpu / ((client_us + server_us) * 1e-6)
+    one_loop = 1 / (server_us * 1e-6)
+    w("- S1 ceiling on this machine: per event sluice delivered, sluiced used %.2f µs of CPU and "
+      "the client (subscriber threads and publisher) %.2f µs; %d shared CPUs allow at most %.0f "
+      "events/s at that cost (%.2f× the best peer %s), and sluiced's one event loop (%.0f%% CPU "
+      "used of 100%%) at most %.0f (%.2f×)"
+      % (server_us, client_us, ncpu, shared, shared / bp[1], bp[0], server_pct or 0, one_loop,
+         one_loop / bp[1]))
 for tag in ("S2", "S3"):
     sl, bp = med(tag, "sluice", "latency_us.p99"), best_peer(tag, "latency_us.p99", True)
     if sl is not None and bp:

@@ -615,12 +615,16 @@ static void control_read(struct bufferevent *bev, void *arg)
 	struct control_conn *cc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in), payload_len = 0;
+	/* A frame is at most this long: more input is not made contiguous for nothing. */
+	size_t max_frame = SL_ENVELOPE_FRAME_HEADER + SL_CONTROL_MAX_REQUEST;
 	const uint8_t *payload = NULL;
 	struct sl_control_request req;
 	const char *err = NULL;
 	json_t *result = NULL, *problems = NULL;
 	ssize_t frame;
 
+	if (len > max_frame)
+		len = max_frame;
 	frame = sl_envelope_frame_next(evbuffer_pullup(in, (ssize_t)len), len,
 				       SL_CONTROL_MAX_REQUEST, &payload, &payload_len);
 	if (frame == 0)
