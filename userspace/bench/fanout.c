@@ -354,6 +354,9 @@ static void *worker_main(void *arg)
 	for (i = 0; i < w->nsubs; i++) {
 		if ((w->subs[i].flags & SL_BENCH_SUB_SLOW) && closed_by_server(&w->subs[i], 300))
 			w->counters.slow_closed++;
+		if (w->subs[i].raw_rd)
+			event_free(w->subs[i].raw_rd);
+		w->subs[i].raw_rd = NULL;
 		if (w->subs[i].bev)
 			bufferevent_free(w->subs[i].bev);
 		if (w->subs[i].stream)
