@@ -26,6 +26,7 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
         d = json.load(open(path))
     except ValueError:
         d = {"error": "no JSON (the benchmark crashed or was interrupted)"}
+    d["_run"] = int(m.group(3))
     runs_by.setdefault((m.group(1), m.group(2)), []).append(d)
 
 
@@ -271,8 +272,13 @@ for tag in ("S1", "S2"):
           % (tag, sl, bp[0], bp[1]))
 s6, s1 = med("S6", "sluice", "delivered_per_s"), med("S1", "sluice", "delivered_per_s")
 if s6 and s1:
-    w("- S6: sluice's other subscribers got %.0f%% of its S1 rate (target ≥ 90%%), RSS max %s KiB"
-      % (100 * s6 / s1, fmt("S6", "sluice", "server.rss_max_kib")))
+    # Run-to-run spread is as wide as the effect: the same run's S1 and S6 side by side too.
+    s1_by_run = {d["_run"]: d.get("delivered_per_s") for d in runs_by.get(("S1", "sluice"), [])}
+    per_run = ["%.0f%%" % (100 * d["delivered_per_s"] / s1_by_run[d["_run"]])
+               for d in sorted(runs_by.get(("S6", "sluice"), []), key=lambda d: d["_run"])
+               if d.get("delivered_per_s") and s1_by_run.get(d["_run"])]
+    w("- S6: sluice's other subscribers got %.0f%% of its S1 rate (medians; per run %s; target ≥ 90%%), "
+      "RSS max %s KiB" % (100 * s6 / s1, ", ".join(per_run) or "-", fmt("S6", "sluice", "server.rss_max_kib")))
 w("")
 cmds = sorted(glob.glob(os.path.join(out, "*-1.cmd")))
 if cmds:
