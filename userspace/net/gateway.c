@@ -398,13 +398,6 @@ static void resume_publishers(struct sl_gateway *gw)
 	gw->paused_since_ns = 0;
 }
 
-/*
- * A pause that does not drain. Subscribers that are reading, however slowly,
- * only need time (a saturated host drains kernel socket buffers first, for
- * seconds): only those that took no byte in the last whole second, the ones
- * holding the publishers for nothing, are evicted, largest queue first. Runs
- * on the 1 s tick, after tick_rates() has set bytes_per_second.
- */
 static bool stalled_reader(const struct sl_conn *c)
 {
 	return (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing && c->q.bytes &&
@@ -419,6 +412,13 @@ static int by_queue_desc(const void *a, const void *b)
 	return qa < qb ? 1 : qa > qb ? -1 : 0;
 }
 
+/*
+ * A pause that does not drain. Subscribers that are reading, however slowly,
+ * only need time (a saturated host drains kernel socket buffers first, for
+ * seconds): only those that took no byte in the last whole second, the ones
+ * holding the publishers for nothing, are evicted, largest queue first. Runs
+ * on the 1 s tick, after tick_rates() has set bytes_per_second.
+ */
 static void check_pacing(struct sl_gateway *gw)
 {
 	uint64_t mark = pace_resume_mark(gw);
