@@ -15,61 +15,61 @@ static bool key_is(const msgpack_object *key, const char *name)
 	       memcmp(key->via.str.ptr, name, n) == 0;
 }
 
+/* A string field of the request and the sentences that refuse it. */
+struct field {
+	const char *key;
+	char *buf;
+	size_t size;
+	bool *given;
+	const char *twice, *not_string, *too_long, *has_nul;
+};
+
 /*
- * Copies a string value into buf. A NUL inside would cut the string short
- * where the daemon compares or parses it, so it is refused, not truncated.
+ * Copies the field's value into its buffer. A NUL inside would cut the
+ * string short where the daemon compares or parses it, so it is refused,
+ * not truncated.
  */
-static int copy_string(const msgpack_object *val, char *buf, size_t len, const char **why,
-		       const char *not_string, const char *too_long, const char *has_nul)
+static int take_field(const struct field *f, const msgpack_object *val, const char **why)
 {
-	if (val->type != MSGPACK_OBJECT_STR) {
-		*why = not_string;
-		return -EINVAL;
+	if (*f->given)
+		*why = f->twice;
+	else if (val->type != MSGPACK_OBJECT_STR)
+		*why = f->not_string;
+	else if (val->via.str.size >= f->size)
+		*why = f->too_long;
+	else if (memchr(val->via.str.ptr, '\0', val->via.str.size))
+		*why = f->has_nul;
+	else {
+		memcpy(f->buf, val->via.str.ptr, val->via.str.size);
+		f->buf[val->via.str.size] = '\0';
+		*f->given = true;
+		return 0;
 	}
-	if (val->via.str.size >= len) {
-		*why = too_long;
-		return -EINVAL;
-	}
-	if (memchr(val->via.str.ptr, '\0', val->via.str.size)) {
-		*why = has_nul;
-		return -EINVAL;
-	}
-	memcpy(buf, val->via.str.ptr, val->via.str.size);
-	buf[val->via.str.size] = '\0';
-	return 0;
+	return -EINVAL;
 }
 
 static int decode_map(const msgpack_object *map, struct sl_control_request *req, const char **why)
 {
 	bool has_op = false;
-	uint32_t i;
+	const struct field fields[] = {
+		{ "op", req->op, sizeof(req->op), &has_op, "op given twice", "op must be a string",
+		  "op is too long (at most 63 bytes)", "op contains a NUL byte" },
+		{ "arg", req->arg, sizeof(req->arg), &req->has_arg, "arg given twice",
+		  "arg must be a string", "arg is too long (at most 4095 bytes)",
+		  "arg contains a NUL byte" },
+	};
+	uint32_t i, k;
 	int err;
 
 	for (i = 0; i < map->via.map.size; i++) {
 		const msgpack_object_kv *kv = &map->via.map.ptr[i];
 
-		if (key_is(&kv->key, "op")) {
-			if (has_op) {
-				*why = "op given twice";
-				return -EINVAL;
-			}
-			err = copy_string(
-			    &kv->val, req->op, sizeof(req->op), why, "op must be a string",
-			    "op is too long (at most 63 bytes)", "op contains a NUL byte");
+		for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+			if (!key_is(&kv->key, fields[k].key))
+				continue;
+			err = take_field(&fields[k], &kv->val, why);
 			if (err)
 				return err;
-			has_op = true;
-		} else if (key_is(&kv->key, "arg")) {
-			if (req->has_arg) {
-				*why = "arg given twice";
-				return -EINVAL;
-			}
-			err = copy_string(
-			    &kv->val, req->arg, sizeof(req->arg), why, "arg must be a string",
-			    "arg is too long (at most 4095 bytes)", "arg contains a NUL byte");
-			if (err)
-				return err;
-			req->has_arg = true;
 		}
 	}
 	if (!has_op) {
