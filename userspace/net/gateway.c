@@ -1647,6 +1647,12 @@ void sl_conn_started(struct sl_conn *c)
 	}
 }
 
+/* The plan's soft output bound: soft_queued_bytes, by default half of max_queued_bytes. */
+static uint64_t plan_soft_bound(const struct sl_plan *plan)
+{
+	return plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
+}
+
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last)
 {
 	const struct sl_plan *plan = c->plan;
@@ -1660,8 +1666,7 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 	now = c->gw->deliver_mono_ns ? c->gw->deliver_mono_ns : sl_mono_ns();
 	if (plan->max_queued_bytes) {
 		/* Redis-style output limits: a hard bound, and a soft one held for grace. */
-		uint64_t soft =
-		    plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
+		uint64_t soft = plan_soft_bound(plan);
 
 		if (c->q.bytes + bytes > plan->max_queued_bytes) {
 			sl_sub_evict(c, SL_EVICT_PLAN_HARD);
@@ -1738,8 +1743,7 @@ static void check_soft_bounds(struct sl_gateway *gw)
 		if (!c->plan || !c->plan->max_queued_bytes || c->closing ||
 		    (c->kind != SL_CONN_WS && c->kind != SL_CONN_SSE))
 			continue;
-		soft = c->plan->soft_queued_bytes ? c->plan->soft_queued_bytes
-						  : c->plan->max_queued_bytes / 2;
+		soft = plan_soft_bound(c->plan);
 		backlog = c->q.bytes;
 		/*
 		 * The socket's unsent bytes count only once the daemon holds some too

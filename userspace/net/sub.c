@@ -221,6 +221,12 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 	sl_conn_finish(c);
 }
 
+/* The encoding a subscriber's events go out in. */
+static enum sl_encoding conn_encoding(const struct sl_conn *c)
+{
+	return c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE;
+}
+
 /* The close reasons of an eviction (docs/POLICIES.md lists them). */
 static const char *const evict_reasons[] = {
 	[SL_EVICT_PLAN_HARD] = "slow consumer evicted: output queue over max_queued_bytes",
@@ -251,7 +257,7 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	if (c->last_gseq == ev->gseq || c->closing)
 		return;
 	c->last_gseq = ev->gseq;
-	enc = sl_event_encoding(ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE);
+	enc = sl_event_encoding(ev, conn_encoding(c));
 	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection) {
 		/* A consumer that does not read must not cost the gateway memory. */
 		sl_sub_evict(c, SL_EVICT_CONN_LIMIT);
@@ -274,8 +280,7 @@ static void replay_one(struct sl_event *ev, void *ctx)
 {
 	struct sl_conn *c = ctx;
 
-	sl_conn_send_event(c, ev,
-			   sl_event_encoding(ev, c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE));
+	sl_conn_send_event(c, ev, sl_event_encoding(ev, conn_encoding(c)));
 }
 
 static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
