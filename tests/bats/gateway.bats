@@ -241,6 +241,34 @@ PY
 	[ "$(echo "$output" | json 'd["published"]')" -eq 0 ]
 }
 
+@test "the control socket closes a request that does not arrive within limits.handshake_timeout" {
+	sl_start_gateway "limits: {handshake_timeout: 500ms}"
+	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'
+import socket, struct, sys, time
+def idle(data):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    s.sendall(data)
+    t = time.monotonic()
+    got = s.recv(100)              # b"" when the daemon closes
+    print("closed" if got == b"" else "answered", "%.1f" % (time.monotonic() - t))
+idle(b"")                                      # connects and says nothing
+idle(struct.pack(">I", 100) + b"\x81" * 10)     # a frame that never completes
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "closed "* ]]
+	[[ "${lines[1]}" == "closed "* ]]
+	# closed by the timeout, not at once and not after the client's own 10 s
+	for l in "${lines[@]}"; do
+		t=${l#closed }
+		$PY -c "import sys; t = float(sys.argv[1]); sys.exit(0 if 0.3 <= t <= 5 else 1)" "$t"
+	done
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$status" -eq 0 ]
+}
+
 @test "RFC 6455: unmasked frames, oversized messages, bad UTF-8, control frames, fragments" {
 	sl_start_gateway "limits: {max_frame_bytes: 4096}"
 	ws_raw() { $PY "$CLIENT" ws-raw "$WS" --frames "$@"; }

@@ -565,7 +565,7 @@ static void control_done(struct bufferevent *bev, void *arg)
 static void control_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		struct control_conn *cc = arg;
 
 		bufferevent_free(cc->bev);
@@ -646,6 +646,7 @@ static void control_accept(struct evconnlistener *lst, evutil_socket_t fd, struc
 			   int socklen, void *arg)
 {
 	struct control_conn *cc = calloc(1, sizeof(*cc));
+	struct timeval tv;
 
 	(void)lst;
 	(void)sa;
@@ -662,6 +663,16 @@ static void control_accept(struct evconnlistener *lst, evutil_socket_t fd, struc
 		return;
 	}
 	bufferevent_setcb(cc->bev, control_read, NULL, control_event, cc);
+	/*
+	 * Bounded like a client's handshake: a request (or the reply's write) that
+	 * makes no progress for limits.handshake_timeout ends the connection, and
+	 * no more than one frame is buffered, whatever a peer sends.
+	 */
+	tv.tv_sec = (time_t)(cc->gw->cfg->limits.handshake_timeout_ns / 1000000000ull);
+	tv.tv_usec = (suseconds_t)(cc->gw->cfg->limits.handshake_timeout_ns % 1000000000ull / 1000);
+	bufferevent_set_timeouts(cc->bev, &tv, &tv);
+	bufferevent_setwatermark(cc->bev, EV_READ, 0,
+				 SL_ENVELOPE_FRAME_HEADER + SL_CONTROL_MAX_REQUEST);
 	bufferevent_enable(cc->bev, EV_READ);
 }
 
