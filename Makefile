@@ -28,7 +28,7 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 $(ARCH_DEFINE) $(WARN) -Wno-unused-fun
 
 LIBS_BPF := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 LIBS_JSON := -ljansson
-LIBS_CORE := -levent -lwolfssl -lmsgpackc -lyaml -ljansson
+LIBS_CORE := -levent -lwolfssl -lmsgpackc -lyaml -ljansson -pthread
 
 BPF_SRC := bpf/meter.bpf.c
 BPF_HDRS := $(wildcard bpf/*.h) include/sluice/meter.h

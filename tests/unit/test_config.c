@@ -386,6 +386,7 @@ static void check_defaults(const struct sl_config *c, const char *what)
 	       "%s: limits at their defaults", what);
 	TAP_OK(!strcmp(c->state_dir, "/var/lib/sluice") && c->log.level == SL_CONFIG_LOG_INFO,
 	       "%s: state_dir /var/lib/sluice, log level info", what);
+	TAP_OK(c->write_threads == SL_CONFIG_THREADS_AUTO, "%s: write_threads auto", what);
 	TAP_OK(c->n_policies == 0 && !c->plans.present && !c->applications.present &&
 		   !c->issuers.present && c->n_apps == 0,
 	       "%s: no policies, no inline sections", what);
@@ -447,6 +448,7 @@ static const char *full_yaml =
     "  max_publishers: 3\n"
     "jwt: {leeway: 0s}\n"
     "state_dir: /var/lib/sluice-test\n"
+    "write_threads: 3\n"
     "log: {level: debug}\n"
     "policies: [policies/a.yaml, POLICY_ABS]\n";
 
@@ -518,6 +520,7 @@ static void check_full(const struct sl_config *c, const char *what)
 	       "%s: every limit as written", what);
 	TAP_OK(!strcmp(c->state_dir, "/var/lib/sluice-test") && c->log.level == SL_CONFIG_LOG_DEBUG,
 	       "%s: state_dir and log level debug", what);
+	TAP_OK(c->write_threads == 3, "%s: write_threads 3", what);
 	snprintf(want, sizeof(want), "%s/policies/a.yaml", real);
 	TAP_OK(c->n_policies == 2 && !strcmp(c->policies[0], want),
 	       "%s: relative policy file resolved: %s", what,
@@ -628,6 +631,29 @@ static void test_switches_and_modes(void)
 		       modes[i].ok ? "accepted" : "refused");
 		if (!modes[i].ok && r.err != -EINVAL)
 			show(&r);
+		done(&r);
+	}
+}
+
+/* write_threads: auto (quoted or not) or a count; 0 means the loop writes alone. */
+static void test_write_threads(void)
+{
+	static const struct {
+		const char *text;
+		uint32_t want;
+	} ok[] = {
+		{ "write_threads: auto\n", SL_CONFIG_THREADS_AUTO },
+		{ "write_threads: \"auto\"\n", SL_CONFIG_THREADS_AUTO },
+		{ "write_threads: 0\n", 0 },
+		{ "write_threads: 64\n", 64 },
+	};
+	size_t i;
+	struct run r;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		load(&r, "threads.yaml", ok[i].text);
+		TAP_OK(r.err == 0 && r.cfg.write_threads == ok[i].want, "%.*s accepted",
+		       (int)strlen(ok[i].text) - 1, ok[i].text);
 		done(&r);
 	}
 }
@@ -777,6 +803,14 @@ static void test_errors(void)
 		   "number with KiB, MiB or GiB (64KiB)");
 	expect_one("size out of range", "limits: {max_header_bytes: 2MiB}\n", 1, 28,
 		   "limits.max_header_bytes: \"2MiB\" is out of range: expected 256 to 1MiB");
+	expect_one("threads out of range", "write_threads: 65\n", 1, 16,
+		   "write_threads: \"65\" is out of range: expected 0 to 64");
+	expect_one("threads word", "write_threads: many\n", 1, 16,
+		   "write_threads: expected auto or a whole number such as 2, got \"many\"");
+	expect_one("threads quoted count", "write_threads: \"2\"\n", 1, 16,
+		   "write_threads: expected an integer, got the quoted string \"2\"");
+	expect_one("threads negative", "write_threads: -1\n", 1, 16,
+		   "write_threads: expected auto or a whole number such as 2, got \"-1\"");
 	expect_one("host name", "listeners: {admin: {plain: \"localhost:9090\"}}\n", 1, 28,
 		   "listeners.admin.plain: \"localhost:9090\" is not a listener address: the host "
 		   "must be a numeric IPv4 address");
@@ -1268,6 +1302,7 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_switches_and_modes();
+	test_write_threads();
 	test_control_group();
 	test_cgroup_relative();
 	test_disabled_listeners();

@@ -478,6 +478,7 @@ enum kind {
 	K_FILE,	     /* const char *: existing file, relative to the config's directory */
 	K_CGROUP,    /* const char *: name under the cgroup2 mount or absolute path */
 	K_COUNT,     /* uint32_t in [min, max] */
+	K_THREADS,   /* uint32_t in [min, max], or auto (SL_CONFIG_THREADS_AUTO) */
 	K_SIZE,	     /* uint64_t bytes in [min, max] */
 	K_DURATION,  /* uint64_t nanoseconds in [min, max] */
 	K_SWITCH,    /* bool: on | off */
@@ -624,6 +625,8 @@ static const struct field top_fields[] = {
 	MAP("limits", limits_fields),
 	MAP("jwt", jwt_fields),
 	FIELD("state_dir", K_DIR, state_dir),
+	/* More writers than that only contend for the same sockets' CPUs. */
+	FIELD("write_threads", K_THREADS, write_threads, .min = 0, .max = 64),
 	MAP("log", log_fields),
 	MAP("metrics", metrics_fields),
 	FIELD("policies", K_POLICIES, policies),
@@ -672,6 +675,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->limits.max_publishers = 100;
 	cfg->jwt.leeway_ns = 30 * SEC;
 	cfg->state_dir = "/var/lib/sluice";
+	cfg->write_threads = SL_CONFIG_THREADS_AUTO;
 	cfg->log.level = SL_CONFIG_LOG_INFO;
 	cfg->metrics.top_n = 20;
 }
@@ -788,7 +792,7 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 	uint64_t v;
 	int err;
 
-	if (f->kind == K_COUNT) {
+	if (f->kind == K_COUNT || f->kind == K_THREADS) {
 		s = scalar(ld, n, path, "an integer");
 		if (!s)
 			return -EINVAL;
@@ -800,7 +804,9 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 		}
 		err = parse_count(s, &v);
 		if (err == -EINVAL) {
-			problem(ld, n, "%s: expected a whole number such as 1000, got %s", path,
+			problem(ld, n, "%s: expected %s, got %s", path,
+				f->kind == K_THREADS ? "auto or a whole number such as 2"
+						     : "a whole number such as 1000",
 				sl_node_excerpt(s, d, sizeof(d)));
 			return err;
 		}
@@ -833,7 +839,7 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 		out_of_range(ld, n, path, f, s);
 		return -ERANGE;
 	}
-	if (f->kind == K_COUNT)
+	if (f->kind == K_COUNT || f->kind == K_THREADS)
 		*(uint32_t *)dst = (uint32_t)v;
 	else
 		*(uint64_t *)dst = v;
@@ -1628,6 +1634,13 @@ static void set_field(struct loader *ld, const struct field *f, const yaml_node_
 	case K_SIZE:
 	case K_DURATION:
 		set_number(ld, f, n, path, dst);
+		break;
+	case K_THREADS:
+		if (n->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)n->data.scalar.value, "auto") == 0)
+			*(uint32_t *)dst = SL_CONFIG_THREADS_AUTO;
+		else
+			set_number(ld, f, n, path, dst);
 		break;
 	case K_SWITCH:
 		set_switch(ld, n, path, dst);
@@ -2557,6 +2570,12 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 			break;
 		case K_COUNT:
 			fprintf(f, " %" PRIu32, *(const uint32_t *)src);
+			break;
+		case K_THREADS:
+			if (*(const uint32_t *)src == SL_CONFIG_THREADS_AUTO)
+				fputs(" auto", f);
+			else
+				fprintf(f, " %" PRIu32, *(const uint32_t *)src);
 			break;
 		case K_SIZE:
 			fprintf(f, " %s", sl_format_size(*(const uint64_t *)src, buf, sizeof(buf)));

@@ -208,6 +208,8 @@ struct sl_config_origin {
 	uint32_t rank;
 };
 
+#define SL_CONFIG_THREADS_AUTO UINT32_MAX
+
 struct sl_config {
 	const char *path; /* the file as given to sl_config_load; NULL for defaults */
 	const char *dir;  /* its directory, absolute; NULL for defaults */
@@ -228,6 +230,11 @@ struct sl_config {
 	struct sl_config_limits limits;
 	struct sl_config_jwt jwt;
 	const char *state_dir;
+	/*
+	 * Threads that write subscriber sockets beside the loop (net/workpool.h);
+	 * SL_CONFIG_THREADS_AUTO: one per CPU beyond the loop's, at most 8.
+	 */
+	uint32_t write_threads;
 	struct sl_config_log log;
 	struct sl_config_metrics metrics;
 

@@ -11,6 +11,7 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
+#include "net/workpool.h"
 #include "route/topic.h"
 
 static void respond(struct sl_conn *c, int status, const char *type, const char *body)
@@ -159,6 +160,15 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	       "Times publishers were not read because the output queues held "
 	       "limits.max_queued_bytes_total.");
 	fprintf(f, "sluice_publisher_pauses_total %llu\n", (unsigned long long)s->publisher_pauses);
+	family(f, "sluice_write_threads", "gauge",
+	       "Threads writing subscriber sockets beside the event loop (write_threads).");
+	fprintf(f, "sluice_write_threads %u\n", sl_workpool_threads(gw->writers));
+	family(f, "sluice_flushes_total", "counter",
+	       "Connection flushes (writes of a connection's queue) by the thread that did them; "
+	       "thread 0 is the event loop.");
+	for (unsigned t = 0; t <= sl_workpool_threads(gw->writers); t++)
+		fprintf(f, "sluice_flushes_total{thread=\"%u\"} %llu\n", t,
+			(unsigned long long)gw->writer[t].flushes);
 	family(f, "sluice_auth_failures_total", "counter", "Failed authentications by reason.");
 	for (i = 1; i < SL_AUTH_REASON_COUNT; i++)
 		fprintf(f, "sluice_auth_failures_total{reason=\"%s\"} %llu\n",

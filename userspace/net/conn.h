@@ -28,6 +28,8 @@
 #include "stats/stats.h"
 
 struct sl_kern;
+struct sl_workpool;
+struct flush_job;
 
 enum sl_conn_kind {
 	SL_CONN_HTTP = 0,  /* subscriber listener, reading the handshake */
@@ -35,6 +37,12 @@ enum sl_conn_kind {
 	SL_CONN_SSE = 2,   /* Server-Sent Events subscriber */
 	SL_CONN_PUB = 3,   /* native publisher */
 	SL_CONN_ADMIN = 4, /* admin listener, one request per connection */
+};
+
+/* One writing thread's share: what its flushes handed back, settled by the loop. */
+struct sl_writer {
+	struct sl_outq_sink sent;
+	uint64_t flushes; /* connections it wrote (counted by the loop) */
 };
 
 struct sl_conn {
@@ -166,6 +174,15 @@ struct sl_gateway {
 	struct event *sig_term, *sig_int, *sig_hup, *drain_ev, *idle_ev;
 	struct sl_conn *conns;
 	struct sl_conn *flush_head, *flush_last; /* connections to flush, in order */
+	/*
+	 * Writer threads (config write_threads): a long flush list is written
+	 * by the loop and them together; NULL: the loop writes alone. writer[]
+	 * has one entry per thread, 0 being the loop's.
+	 */
+	struct sl_workpool *writers;
+	struct sl_writer *writer;
+	struct flush_job *jobs;
+	size_t jobs_cap;
 	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;

@@ -23,6 +23,7 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
+#include "net/workpool.h"
 #include "net/log.h"
 #include "net/control.h"
 #include "net/tcpinfo.h"
@@ -223,6 +224,17 @@ static json_t *stats_json(struct sl_gateway *gw)
 				    json_integer((json_int_t)st->publisher_pauses));
 		json_object_set_new(out, "publishers_paused",
 				    json_boolean(gw->paused_head != NULL));
+		/* Who wrote the sockets: the loop (first) and each writer thread. */
+		{
+			json_t *flushes = json_array();
+
+			for (unsigned t = 0; t <= sl_workpool_threads(gw->writers); t++)
+				json_array_append_new(
+				    flushes, json_integer((json_int_t)gw->writer[t].flushes));
+			json_object_set_new(out, "write_threads",
+					    json_integer(sl_workpool_threads(gw->writers)));
+			json_object_set_new(out, "flushes_by_thread", flushes);
+		}
 		json_object_set_new(
 		    out, "latency_us",
 		    json_pack("{s:I, s:I, s:I, s:I}", "p50",

@@ -5,7 +5,9 @@
  * the write path must see each short write to resync the kernel meter).
  * Bytes to send go to the connection's output queue; the connection joins
  * the flush list; one deferred callback per loop iteration writes every
- * listed queue with one writev each.
+ * listed queue with one writev each, a long list split between the loop
+ * and the writer threads (workpool.h), and then settles the results on the
+ * loop.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include "net/control.h"
 #include "net/gateway.h"
 #include "net/sse.h"
+#include "net/workpool.h"
 
 uint64_t sl_now_ns(void)
 {
@@ -199,18 +202,12 @@ static void conn_linger(struct sl_conn *c)
 	}
 }
 
-/* One clock read per flush, not per event: a flush is one writev's worth of microseconds. */
-struct written_ctx {
-	struct sl_gateway *gw;
-	uint64_t now;
-};
-
-static void on_event_written(void *ctx, const struct sl_event *ev, size_t len)
+/* A delivered event's latency and its topic's counters: on the loop, after the write. */
+static void event_written(struct sl_gateway *gw, uint64_t now, const struct sl_event *ev,
+			  size_t len)
 {
-	const struct written_ctx *w = ctx;
-
-	if (w->now > ev->ts_ns)
-		sl_latency_add(&w->gw->stats.latency, w->now - ev->ts_ns);
+	if (now > ev->ts_ns)
+		sl_latency_add(&gw->stats.latency, now - ev->ts_ns);
 	if (ev->counters) {
 		ev->counters->events++;
 		ev->counters->bytes += len;
@@ -274,42 +271,74 @@ static void journal_sync(struct sl_gateway *gw)
 			 strerror(-ret), (unsigned long long)st.write_errors);
 }
 
-/* Returns -1 when the connection was closed. */
-static int conn_flush(struct sl_conn *c)
-{
-	uint64_t events = 0;
-	int short_write = 0;
-	struct written_ctx wc = { c->gw, sl_now_ns() };
-	ssize_t w;
+/* One connection's flush: the write (any thread), then its settling (the loop). */
+struct flush_job {
+	struct sl_conn *c;
+	uint64_t now; /* one clock read per flush, not per event */
+	size_t queued_before;
+	ssize_t written;
+	uint64_t events;
+	size_t sent_from, sent_to; /* what went out: a range of writer[worker].sent */
+	unsigned worker;
+	int short_write;
+};
 
-	if (c->write_closed)
-		return 0;
-	journal_sync(c->gw);
-	w = sl_outq_flush(&c->q, c->fd, &short_write, &events, on_event_written, &wc);
+/* Touches only the connection's fd and queue and the worker's own sink. */
+static void flush_write(struct sl_gateway *gw, struct flush_job *j, unsigned worker)
+{
+	struct sl_outq_sink *sink = &gw->writer[worker].sent;
+
+	j->worker = worker;
+	j->now = sl_now_ns();
+	j->events = 0;
+	j->queued_before = j->c->q.bytes;
+	j->sent_from = sink->count;
+	j->written = sl_outq_flush(&j->c->q, j->c->fd, &j->short_write, &j->events, sink);
+	j->sent_to = sink->count;
+}
+
+/* Everything shared a write leads to, on the loop; may close the connection. */
+static void flush_settle(struct sl_gateway *gw, const struct flush_job *j)
+{
+	const struct sl_outq_sink *sink = &gw->writer[j->worker].sent;
+	struct sl_conn *c = j->c;
+	uint64_t events = j->events;
+	ssize_t w = j->written;
+	size_t i;
+
+	sl_outq_settle(&c->q, j->queued_before);
+	gw->writer[j->worker].flushes++;
+	for (i = j->sent_from; i < j->sent_to; i++) {
+		const struct sl_outq_sent *s = &sink->items[i];
+
+		if (s->event_len)
+			event_written(gw, j->now, s->ev, s->event_len);
+		sl_event_unref(s->ev);
+	}
 	if (w < 0) {
 		c->close_reason = "write failed";
 		sl_conn_close_now(c);
-		return -1;
+		return;
 	}
 	c->bytes_out += (uint64_t)w;
-	if (c->gw->stats.series && (events || w > 0))
-		sl_series_add(c->gw->stats.series, wc.now / 1000000000ull, events, (uint64_t)w);
+	if (gw->stats.series && (events || w > 0))
+		sl_series_add(gw->stats.series, j->now / 1000000000ull, events, (uint64_t)w);
 	c->events_out += events;
-	c->gw->stats.delivered += events;
+	gw->stats.delivered += events;
 	/* Answers and heartbeats only: an idle subscriber keeps no queue array. */
 	if (!events && !c->q.count)
 		sl_outq_trim(&c->q);
-	if (c->slot && c->gw->apps) {
-		c->gw->apps[c->slot].events_written += events;
-		c->gw->apps[c->slot].bytes_written += (uint64_t)w;
+	if (c->slot && gw->apps) {
+		gw->apps[c->slot].events_written += events;
+		gw->apps[c->slot].bytes_written += (uint64_t)w;
 	}
-	if (short_write) {
+	if (j->short_write) {
 		/* The meter must re-sync before the retry (kern.h, sl_kern_sock_resync). */
-		if (c->metered && c->gw->kern)
-			sl_kern_sock_resync(c->gw->kern, c->fd);
+		if (c->metered && gw->kern)
+			sl_kern_sock_resync(gw->kern, c->fd);
 		event_add(c->wr, NULL);
 		c->wr_armed = true;
-		return 0;
+		return;
 	}
 	if (c->wr_armed) {
 		event_del(c->wr);
@@ -317,7 +346,6 @@ static int conn_flush(struct sl_conn *c)
 	}
 	if (c->closing && !c->q.count)
 		conn_linger(c);
-	return 0;
 }
 
 static void resume_publishers(struct sl_gateway *gw);
@@ -325,13 +353,16 @@ static void resume_publishers(struct sl_gateway *gw);
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_conn *c = arg;
-	struct sl_gateway *gw = c->gw;
 
 	(void)fd;
 	(void)what;
-	conn_flush(c); /* may free c */
-	/* A backlog drains here, write by write: this is where pacing can end. */
-	resume_publishers(gw);
+	/*
+	 * Room again: the connection joins this iteration's flush list, so that
+	 * the sockets that became writable together are written together (by the
+	 * writer threads too), not one callback each. A backlog drains there,
+	 * where pacing can end.
+	 */
+	sl_conn_schedule_flush(c);
 }
 
 /*
@@ -450,21 +481,76 @@ static void check_pacing(struct sl_gateway *gw)
 	resume_publishers(gw);
 }
 
-static void on_flush(evutil_socket_t fd, short what, void *arg)
-{
-	struct sl_gateway *gw = arg;
-	struct sl_conn *c;
+/*
+ * Below this many connections the writer threads are not woken: their
+ * wake-up costs more than the writes (and a handful of subscribers' latency
+ * would wait for it).
+ */
+#define FLUSH_PARALLEL_MIN 32
+/* Connections a thread takes at a time from the flush list. */
+#define FLUSH_CHUNK 8
 
-	(void)fd;
-	(void)what;
+static void flush_job_run(void *ctx, size_t index, unsigned worker)
+{
+	struct sl_gateway *gw = ctx;
+
+	flush_write(gw, &gw->jobs[index], worker);
+}
+
+/* Moves the flush list into gw->jobs, as much as fits (the rest stays listed). */
+static size_t take_flush_list(struct sl_gateway *gw)
+{
+	struct sl_conn *c;
+	size_t n = 0;
+
 	while ((c = gw->flush_head)) {
+		if (n == gw->jobs_cap) {
+			size_t cap = gw->jobs_cap ? gw->jobs_cap * 2 : 256;
+			struct flush_job *jobs = realloc(gw->jobs, cap * sizeof(*jobs));
+
+			if (!jobs)
+				break;
+			gw->jobs = jobs;
+			gw->jobs_cap = cap;
+		}
 		gw->flush_head = c->flush_next;
 		if (!gw->flush_head)
 			gw->flush_last = NULL;
 		c->flush_next = NULL;
 		c->in_flush_list = false;
-		conn_flush(c);
+		if (!c->write_closed)
+			gw->jobs[n++] = (struct flush_job){ .c = c };
 	}
+	return n;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_gateway *gw = arg;
+	size_t n, i;
+
+	(void)fd;
+	(void)what;
+	n = take_flush_list(gw);
+	journal_sync(gw);
+	/*
+	 * Nothing else runs on the loop until the writes are done, and each job
+	 * touches only its connection's queue and socket: the threads need no
+	 * locks. Reference counts, counters and everything else a write leads
+	 * to are settled on the loop afterwards.
+	 */
+	if (gw->writers && n >= FLUSH_PARALLEL_MIN)
+		sl_workpool_run(gw->writers, n, FLUSH_CHUNK, flush_job_run, gw);
+	else
+		for (i = 0; i < n; i++)
+			flush_write(gw, &gw->jobs[i], 0);
+	/* A close settles only its own connection: the later jobs stay valid. */
+	for (i = 0; i < n; i++)
+		flush_settle(gw, &gw->jobs[i]);
+	for (i = 0; i <= sl_workpool_threads(gw->writers); i++)
+		gw->writer[i].sent.count = 0;
+	if (gw->flush_head)
+		event_active(gw->flush_ev, EV_WRITE, 0);
 	resume_publishers(gw);
 }
 
@@ -1134,6 +1220,23 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 static int apply_policy(struct sl_gateway *gw);
 static void restore_state(struct sl_gateway *gw);
 
+/* The loop's sink, and the writer threads the config asks for (none: the loop writes alone). */
+static int start_writers(struct sl_gateway *gw)
+{
+	uint32_t cfg = gw->cfg->write_threads;
+	unsigned want = cfg == SL_CONFIG_THREADS_AUTO ? sl_workpool_auto_threads(8) : cfg;
+
+	if (want) {
+		gw->writers = sl_workpool_new(want);
+		if (!gw->writers)
+			SL_WARN("{\"msg\":\"write_threads_off\",\"threads\":%u,\"error\":\"%s\","
+				"\"detail\":\"the loop writes alone\"}",
+				want, strerror(errno));
+	}
+	gw->writer = calloc(sl_workpool_threads(gw->writers) + 1, sizeof(*gw->writer));
+	return gw->writer ? 0 : -ENOMEM;
+}
+
 int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct sl_kern *kern,
 		   struct sl_auth *auth, struct sl_policy *policy, char *err, size_t errlen)
 {
@@ -1157,6 +1260,9 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->anonymous.subscribe = (const char **)everything;
 	gw->anonymous.n_subscribe = 1;
 	gw->base = event_base_new();
+	ret = start_writers(gw);
+	if (ret)
+		goto fail;
 	ropts.ring_count = cfg->retention.count;
 	ropts.ring_age_ns = cfg->retention.age_ns;
 	ropts.max_topics = cfg->limits.max_topics;
@@ -1353,6 +1459,12 @@ void sl_gateway_free(struct sl_gateway *gw)
 	}
 	if (gw->base)
 		event_base_free(gw->base);
+	if (gw->writer)
+		for (unsigned i = 0; i <= sl_workpool_threads(gw->writers); i++)
+			sl_outq_sink_fini(&gw->writer[i].sent);
+	free(gw->writer);
+	sl_workpool_free(gw->writers);
+	free(gw->jobs);
 	free(gw);
 }
 
@@ -1914,6 +2026,8 @@ static const char *needs_restart(const struct sl_config *old, const struct sl_co
 	if ((old->cgroup || new->cgroup) &&
 	    (!old->cgroup || !new->cgroup || strcmp(old->cgroup, new->cgroup) != 0))
 		return "cgroup changed";
+	if (old->write_threads != new->write_threads)
+		return "write_threads changed";
 	return NULL;
 }
 

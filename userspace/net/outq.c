@@ -155,8 +155,47 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
 		it->ev = sl_event_ref(ev);
 }
 
+void sl_outq_sink_fini(struct sl_outq_sink *s)
+{
+	free(s->items);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Room for n more; 0, or -ENOMEM with the sink unchanged. */
+static int sink_reserve(struct sl_outq_sink *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 1024;
+	struct sl_outq_sent *items;
+
+	if (s->count + n <= s->cap)
+		return 0;
+	while (cap < s->count + n)
+		cap *= 2;
+	items = realloc(s->items, cap * sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	s->items = items;
+	s->cap = cap;
+	return 0;
+}
+
+/* Pops the head item, handing its event reference to the sink (room reserved). */
+static void pop_sent(struct sl_outq *q, struct sl_outq_sink *sink)
+{
+	struct sl_outq_item *it = &q->items[q->head];
+
+	if (it->ev) {
+		struct sl_outq_sent *s = &sink->items[sink->count++];
+
+		s->ev = it->ev;
+		s->event_len = it->is_event ? (uint32_t)it->event_len : 0;
+		it->ev = NULL;
+	}
+	pop_head(q);
+}
+
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      void (*on_event)(void *ctx, const struct sl_event *ev, size_t len), void *ctx)
+		      struct sl_outq_sink *sink)
 {
 	struct iovec iov[OUTQ_IOV];
 	size_t total = 0, offered, left;
@@ -167,6 +206,10 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 	while (q->count) {
 		offered = 0;
 		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
+		if (sink_reserve(sink, n)) {
+			*short_write = 1;
+			break;
+		}
 		for (i = 0; i < n; i++) {
 			struct sl_outq_item *it = slot(q, i);
 			size_t skip = i == 0 ? q->head_off : 0;
@@ -186,7 +229,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 			return -errno;
 		}
 		total += (size_t)w;
-		bytes_add(q, -w);
+		q->bytes -= (size_t)w;
 		left = (size_t)w;
 		while (left && q->count) {
 			struct sl_outq_item *it = &q->items[q->head];
@@ -199,9 +242,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 			left -= rest;
 			if (it->is_event && events_done)
 				(*events_done)++;
-			if (it->ev && it->is_event && on_event)
-				on_event(ctx, it->ev, it->event_len);
-			pop_head(q);
+			pop_sent(q, sink);
 		}
 		if ((size_t)w < offered) {
 			*short_write = 1;

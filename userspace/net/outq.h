@@ -61,15 +61,43 @@ void sl_outq_drop_unsent(struct sl_outq *q);
 void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_len);
 
 /*
+ * An item that went out, handed back by a flush with the event reference it
+ * held: a flush may run on a writer thread (workpool.h), where event
+ * reference counts and shared counters must not be touched, so the loop
+ * settles these afterwards.
+ */
+struct sl_outq_sent {
+	struct sl_event *ev; /* the caller's reference now; NULL for private bytes */
+	uint32_t event_len;  /* the event's encoded bytes; 0: not the last piece of an event */
+};
+
+/* What the flushes of one thread handed back (reused: count is reset, the array kept). */
+struct sl_outq_sink {
+	struct sl_outq_sent *items;
+	size_t count, cap;
+};
+
+void sl_outq_sink_fini(struct sl_outq_sink *s);
+
+/*
  * Writes as much as the socket takes with writev (up to 256 items a call,
  * looping while the kernel takes everything). Returns bytes written (>= 0) or
  * -errno on a hard error. *short_write is set when the kernel took less than
- * offered (EAGAIN included): the caller must resync the meter (kern.h) and
- * wait for POLLOUT. *events_done counts event items completed; on_event (when
- * not NULL) sees each event whose last byte just went out, with its length.
+ * offered (EAGAIN included), or the sink could not grow: the caller must
+ * resync the meter (kern.h) and wait for POLLOUT. *events_done counts event
+ * items completed. Every item with an event reference that went out is
+ * appended to sink, in order (also when a hard error follows). q->bytes goes
+ * down, *q->total does not (it is shared by every queue): the caller lowers
+ * it with sl_outq_settle once the flush is over.
  */
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      void (*on_event)(void *ctx, const struct sl_event *ev, size_t len),
-		      void *ctx);
+		      struct sl_outq_sink *sink);
+
+/* Lowers the shared total by what a flush wrote: q->bytes was bytes_before when it began. */
+static inline void sl_outq_settle(struct sl_outq *q, size_t bytes_before)
+{
+	if (q->total)
+		*q->total -= bytes_before - q->bytes;
+}
 
 #endif

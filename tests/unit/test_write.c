@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The parallel write path: the fork-join pool (net/workpool.c) and output
+ * queue flushes that hand back what went out instead of releasing it
+ * (net/outq.c), over real socket pairs, on the loop alone and on several
+ * threads at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "net/outq.h"
+#include "net/workpool.h"
+#include "route/event.h"
+#include "tap.h"
+
+/* ---- The pool ------------------------------------------------------------------------------- */
+
+struct count_ctx {
+	unsigned *seen;	     /* per index: times fn ran for it */
+	unsigned *by_worker; /* per worker: indices it ran */
+	unsigned sleep_us;   /* per index, to give the threads time to join */
+	unsigned bad_worker; /* calls with a worker id out of range */
+	unsigned workers;    /* threads + 1 */
+};
+
+static void count_fn(void *arg, size_t index, unsigned worker)
+{
+	struct count_ctx *c = arg;
+
+	__atomic_fetch_add(&c->seen[index], 1, __ATOMIC_RELAXED);
+	if (worker >= c->workers) {
+		__atomic_fetch_add(&c->bad_worker, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_fetch_add(&c->by_worker[worker], 1, __ATOMIC_RELAXED);
+	if (c->sleep_us)
+		usleep(c->sleep_us);
+}
+
+/* Every index ran exactly once. */
+static int each_once(const unsigned *seen, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (seen[i] != 1)
+			return 0;
+	return 1;
+}
+
+static void test_pool_bad_sizes(void)
+{
+	errno = 0;
+	TAP_OK(!sl_workpool_new(0) && errno == EINVAL, "a pool of 0 threads is refused (EINVAL)");
+	errno = 0;
+	TAP_OK(!sl_workpool_new(65) && errno == EINVAL, "a pool of 65 threads is refused (EINVAL)");
+	TAP_OK(sl_workpool_threads(NULL) == 0, "no pool has no threads");
+	sl_workpool_free(NULL);
+	TAP_OK(sl_workpool_auto_threads(0) == 0, "auto with a maximum of 0 is 0");
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = cpus > 1 ? (unsigned)(cpus - 1) : 0;
+
+	TAP_OK(sl_workpool_auto_threads(64) == (want < 64 ? want : 64),
+	       "auto is the online CPUs minus the loop's (%u of %ld)", sl_workpool_auto_threads(64),
+	       cpus);
+}
+
+static void test_pool_ranges(void)
+{
+	static const struct {
+		size_t n, chunk;
+	} cases[] = { { 0, 8 },	   { 1, 8 },	{ 7, 8 },    { 8, 8 },	    { 9, 8 },
+		      { 1000, 1 }, { 1000, 8 }, { 1000, 0 }, { 1000, 5000 } };
+	struct sl_workpool *p = sl_workpool_new(3);
+	unsigned seen[1000], by_worker[4];
+	size_t i;
+
+	TAP_OK(p && sl_workpool_threads(p) == 3, "a pool of 3 threads starts");
+	if (!p)
+		return;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct count_ctx c = { seen, by_worker, 0, 0, 4 };
+
+		memset(seen, 0, sizeof(seen));
+		memset(by_worker, 0, sizeof(by_worker));
+		sl_workpool_run(p, cases[i].n, cases[i].chunk, count_fn, &c);
+		TAP_OK(each_once(seen, cases[i].n) && c.bad_worker == 0 &&
+			   by_worker[0] + by_worker[1] + by_worker[2] + by_worker[3] == cases[i].n,
+		       "n %zu chunk %zu: every index once, worker ids 0..3", cases[i].n,
+		       cases[i].chunk);
+	}
+	sl_workpool_free(p);
+}
+
+/* Thousands of short jobs back to back: late wakers must never run a finished job's range. */
+static void test_pool_many_runs(void)
+{
+	struct sl_workpool *p = sl_workpool_new(2);
+	unsigned seen[64], by_worker[3];
+	unsigned runs, ok = 0;
+
+	if (!p) {
+		TAP_OK(0, "a pool of 2 threads starts");
+		return;
+	}
+	for (runs = 0; runs < 20000; runs++) {
+		struct count_ctx c = { seen, by_worker, 0, 0, 3 };
+		size_t n = runs % 64;
+
+		memset(seen, 0, sizeof(seen));
+		sl_workpool_run(p, n, 1 + runs % 4, count_fn, &c);
+		ok += each_once(seen, n) && c.bad_worker == 0;
+	}
+	TAP_OK(ok == 20000, "20,000 runs back to back: every index of each exactly once (%u)", ok);
+	sl_workpool_free(p);
+}
+
+static void test_pool_threads_work(void)
+{
+	struct sl_workpool *p = sl_workpool_new(2);
+	unsigned seen[200], by_worker[3] = { 0 };
+	struct count_ctx c = { seen, by_worker, 1000, 0, 3 };
+
+	if (!p) {
+		TAP_OK(0, "a pool of 2 threads starts");
+		return;
+	}
+	memset(seen, 0, sizeof(seen));
+	/* 200 ms of sleeping work for one: the threads have long woken before it is gone. */
+	sl_workpool_run(p, 200, 1, count_fn, &c);
+	TAP_OK(each_once(seen, 200) && by_worker[1] + by_worker[2] > 0,
+	       "the threads take part (loop %u, threads %u + %u)", by_worker[0], by_worker[1],
+	       by_worker[2]);
+	sl_workpool_free(p);
+}
+
+/* ---- Flushes that hand back what went out ---------------------------------------------------- */
+
+static struct sl_event *event_of(const char *text, struct sl_bytes *b)
+{
+	struct sl_event *ev = sl_event_new("t", 1, text, strlen(text), 1, 1, 0);
+
+	b->data = (uint8_t *)ev->data;
+	b->len = ev->len;
+	return ev;
+}
+
+static ssize_t read_all(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < cap && (r = read(fd, buf + got, cap - got)) > 0)
+		got += (size_t)r;
+	return (ssize_t)got;
+}
+
+static void test_flush_hands_back(void)
+{
+	struct sl_outq_sink sink = { 0 };
+	struct sl_outq q;
+	struct sl_bytes b1, b2;
+	struct sl_event *e1 = event_of("hello", &b1), *e2 = event_of("world!", &b2);
+	uint64_t total = 0, events = 0;
+	int sv[2], short_write = 0;
+	char buf[64] = { 0 };
+	size_t before;
+	ssize_t w;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		TAP_OK(0, "socketpair");
+		return;
+	}
+	sl_outq_init(&q);
+	q.total = &total;
+	sl_outq_push_event(&q, e1, &b1);
+	sl_outq_push_copy(&q, "|", 1);
+	sl_outq_push_event(&q, e2, &b2);
+	TAP_OK(q.bytes == 12 && total == 12 && e1->refs == 2 && e2->refs == 2,
+	       "three items queued: 12 bytes, one reference per event");
+	before = q.bytes;
+	w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	TAP_OK(w == 12 && !short_write && events == 2 && q.count == 0 && q.bytes == 0,
+	       "the flush wrote all 12 bytes, 2 events, none short");
+	TAP_OK(sink.count == 2 && sink.items[0].ev == e1 && sink.items[0].event_len == 5 &&
+		   sink.items[1].ev == e2 && sink.items[1].event_len == 6,
+	       "the sink holds both events in order with their lengths (the copy has no event)");
+	TAP_OK(e1->refs == 2 && e2->refs == 2,
+	       "the queue's references went to the sink, not released on the writing thread");
+	TAP_OK(total == 12, "the shared total is left for the loop");
+	sl_outq_settle(&q, before);
+	TAP_OK(total == 0, "sl_outq_settle lowers the shared total by what was written");
+	close(sv[0]);
+	TAP_OK(read_all(sv[1], buf, sizeof(buf) - 1) == 12 && !strcmp(buf, "hello|world!"),
+	       "the peer read the bytes in order: %s", buf);
+	sl_event_unref(sink.items[0].ev);
+	sl_event_unref(sink.items[1].ev);
+	TAP_OK(e1->refs == 1 && e2->refs == 1, "settling releases exactly the queue's references");
+	sl_event_unref(e1);
+	sl_event_unref(e2);
+	close(sv[1]);
+	sl_outq_fini(&q);
+	sl_outq_sink_fini(&sink);
+}
+
+/* A peer that reads nothing: the flush stops short, keeps the rest, hands back what went out. */
+static void test_flush_short(void)
+{
+	struct sl_outq_sink sink = { 0 };
+	struct sl_outq q;
+	struct sl_bytes b;
+	static char big[4096];
+	struct sl_event *ev;
+	uint64_t total = 0, events = 0;
+	int sv[2], short_write = 0, sndbuf = 4096, i;
+	size_t before, sent_bytes = 0;
+	ssize_t w;
+
+	memset(big, 'x', sizeof(big) - 1);
+	ev = event_of(big, &b);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		TAP_OK(0, "socketpair");
+		return;
+	}
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	sl_outq_init(&q);
+	q.total = &total;
+	for (i = 0; i < 1000; i++)
+		sl_outq_push_event(&q, ev, &b);
+	before = q.bytes;
+	w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	for (i = 0; i < (int)sink.count; i++)
+		sent_bytes += sink.items[i].event_len;
+	TAP_OK(w > 0 && short_write && q.count > 0 && events == sink.count &&
+		   (size_t)w >= sent_bytes && (size_t)w < sent_bytes + b.len,
+	       "a full socket: short write after %zd bytes, %llu whole events handed back", w,
+	       (unsigned long long)events);
+	TAP_OK(q.bytes == before - (size_t)w && ev->refs == 1 + q.count + sink.count,
+	       "the queue keeps the rest with its references (%u queued, %zu handed back)", q.count,
+	       sink.count);
+	sl_outq_settle(&q, before);
+	TAP_OK(total == q.bytes, "settled: the shared total is what is still queued");
+	for (i = 0; i < (int)sink.count; i++)
+		sl_event_unref(sink.items[i].ev);
+	sink.count = 0;
+	sl_outq_fini(&q);
+	TAP_OK(total == 0 && ev->refs == 1, "fini gives back the rest and its references");
+	sl_event_unref(ev);
+	close(sv[0]);
+	close(sv[1]);
+	sl_outq_sink_fini(&sink);
+}
+
+/* 64 queues written by a pool of 2 threads and the caller, each into its own socket pair. */
+#define PAR_QUEUES 64
+#define PAR_EVENTS 200
+
+struct par_job {
+	struct sl_outq q;
+	int sv[2];
+	ssize_t written;
+	uint64_t events;
+	int short_write;
+	unsigned worker;
+	size_t from, to;
+};
+
+struct par_ctx {
+	struct par_job *jobs;
+	struct sl_outq_sink sinks[3];
+};
+
+static void par_flush(void *arg, size_t index, unsigned worker)
+{
+	struct par_ctx *c = arg;
+	struct par_job *j = &c->jobs[index];
+
+	j->worker = worker;
+	j->from = c->sinks[worker].count;
+	j->written = sl_outq_flush(&j->q, j->sv[0], &j->short_write, &j->events, &c->sinks[worker]);
+	j->to = c->sinks[worker].count;
+}
+
+static void test_flush_parallel(void)
+{
+	static struct par_job jobs[PAR_QUEUES];
+	struct par_ctx c = { jobs, { { 0 } } };
+	struct sl_event *evs[PAR_EVENTS];
+	struct sl_bytes bs[PAR_EVENTS];
+	struct sl_workpool *p = sl_workpool_new(2);
+	char text[32];
+	uint64_t total = 0;
+	size_t i, k, handed = 0, exact = 0, in_order = 0;
+
+	if (!p) {
+		TAP_OK(0, "a pool of 2 threads starts");
+		return;
+	}
+	for (k = 0; k < PAR_EVENTS; k++) {
+		snprintf(text, sizeof(text), "event %04zu;", k);
+		evs[k] = event_of(text, &bs[k]);
+	}
+	for (i = 0; i < PAR_QUEUES; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, jobs[i].sv))
+			break;
+		sl_outq_init(&jobs[i].q);
+		jobs[i].q.total = &total;
+		for (k = 0; k < PAR_EVENTS; k++)
+			sl_outq_push_event(&jobs[i].q, evs[k], &bs[k]);
+	}
+	TAP_OK(i == PAR_QUEUES && evs[0]->refs == 1 + PAR_QUEUES,
+	       "64 queues of 200 events, each event referenced by every queue");
+	sl_workpool_run(p, PAR_QUEUES, 4, par_flush, &c);
+	for (i = 0; i < PAR_QUEUES; i++) {
+		struct par_job *j = &jobs[i];
+		size_t before = (size_t)PAR_EVENTS * bs[0].len;
+		char got[PAR_EVENTS * 16], want[PAR_EVENTS * 16];
+		size_t wl = 0, ok = 1;
+
+		exact += j->written == (ssize_t)before && !j->short_write &&
+			 j->events == PAR_EVENTS && j->to - j->from == PAR_EVENTS;
+		for (k = 0; k < j->to - j->from && k < PAR_EVENTS; k++)
+			ok &= c.sinks[j->worker].items[j->from + k].ev == evs[k];
+		in_order += ok;
+		sl_outq_settle(&j->q, before);
+		for (k = 0; k < PAR_EVENTS; k++) {
+			memcpy(want + wl, bs[k].data, bs[k].len);
+			wl += bs[k].len;
+		}
+		close(j->sv[0]);
+		if (read_all(j->sv[1], got, sizeof(got)) != (ssize_t)wl || memcmp(got, want, wl))
+			in_order = 0;
+		close(j->sv[1]);
+		sl_outq_fini(&j->q);
+	}
+	TAP_OK(exact == PAR_QUEUES, "every queue written whole, 200 events each (%zu of 64)",
+	       exact);
+	TAP_OK(in_order == PAR_QUEUES,
+	       "every peer read its bytes in order; each sink range holds its events in order");
+	TAP_OK(total == 0, "settled: the shared total is 0");
+	for (i = 0; i < 3; i++) {
+		for (k = 0; k < c.sinks[i].count; k++)
+			sl_event_unref(c.sinks[i].items[k].ev);
+		handed += c.sinks[i].count;
+		sl_outq_sink_fini(&c.sinks[i]);
+	}
+	TAP_OK(handed == PAR_QUEUES * PAR_EVENTS && evs[0]->refs == 1 &&
+		   evs[PAR_EVENTS - 1]->refs == 1,
+	       "12,800 deliveries handed back over the 3 sinks; settling leaves one reference");
+	for (k = 0; k < PAR_EVENTS; k++)
+		sl_event_unref(evs[k]);
+	sl_workpool_free(p);
+}
+
+int main(void)
+{
+	test_pool_bad_sizes();
+	test_pool_ranges();
+	test_pool_many_runs();
+	test_pool_threads_work();
+	test_flush_hands_back();
+	test_flush_short();
+	test_flush_parallel();
+	return tap_done();
+}
