@@ -24,7 +24,8 @@ static void item_release(struct sl_outq_item *it)
 {
 	if (it->ev)
 		sl_event_unref(it->ev);
-	free(it->owned);
+	if (it->owned)
+		free((void *)it->data);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -87,15 +88,16 @@ int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_b
 
 	if (!b || !b->data)
 		return -ENOMEM;
+	if (b->len >= SL_OUTQ_ITEM_MAX)
+		return -EMSGSIZE;
 	it = tail_slot(q);
 	if (!it)
 		return -ENOMEM;
 	it->data = b->data;
-	it->len = b->len;
+	it->len = (uint32_t)b->len;
 	it->ev = sl_event_ref(ev);
-	it->owned = NULL;
-	it->is_event = 1;
-	it->event_len = b->len;
+	it->owned = 0;
+	it->event_len = (uint32_t)b->len;
 	q->count++;
 	bytes_add(q, (ssize_t)b->len);
 	return 0;
@@ -103,17 +105,17 @@ int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_b
 
 int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
 {
-	struct sl_outq_item *it = tail_slot(q);
+	struct sl_outq_item *it = len < SL_OUTQ_ITEM_MAX ? tail_slot(q) : NULL;
 
 	if (!it) {
 		free(data);
-		return -ENOMEM;
+		return len < SL_OUTQ_ITEM_MAX ? -ENOMEM : -EMSGSIZE;
 	}
 	it->data = data;
-	it->len = len;
+	it->len = (uint32_t)len;
 	it->ev = NULL;
-	it->owned = data;
-	it->is_event = 0;
+	it->owned = 1;
+	it->event_len = 0;
 	q->count++;
 	bytes_add(q, (ssize_t)len);
 	return 0;
@@ -149,8 +151,8 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
 	if (!q->count)
 		return;
 	it = slot(q, q->count - 1);
-	it->is_event = 1;
-	it->event_len = frame_len;
+	/* At least 1: an empty frame still completes its event. */
+	it->event_len = frame_len && frame_len < SL_OUTQ_ITEM_MAX ? (uint32_t)frame_len : 1;
 	if (!it->ev)
 		it->ev = sl_event_ref(ev);
 }
@@ -188,7 +190,7 @@ static void pop_sent(struct sl_outq *q, struct sl_outq_sink *sink)
 		struct sl_outq_sent *s = &sink->items[sink->count++];
 
 		s->ev = it->ev;
-		s->event_len = it->is_event ? (uint32_t)it->event_len : 0;
+		s->event_len = it->event_len;
 		it->ev = NULL;
 	}
 	pop_head(q);
@@ -240,7 +242,7 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 				break;
 			}
 			left -= rest;
-			if (it->is_event && events_done)
+			if (it->event_len && events_done)
 				(*events_done)++;
 			pop_sent(q, sink);
 		}

@@ -13,14 +13,23 @@
 
 #include "route/event.h"
 
+/*
+ * 24 bytes: S1 writes one per subscriber and event, and a saturated queue
+ * of 1,000 subscribers holds megabytes of them, so their size is memory
+ * traffic (48 bytes before).
+ */
 struct sl_outq_item {
 	const uint8_t *data;
-	size_t len;
 	struct sl_event *ev; /* holds a reference when the bytes are an event's */
-	uint8_t *owned;	     /* private copy, freed when written */
-	uint8_t is_event;    /* counts as a delivered event once fully written */
-	size_t event_len;    /* the event's encoded bytes (TLS: before encryption) */
+	uint32_t len;
+	/* Nonzero: a delivered event once fully written, of this many encoded bytes (TLS: before
+	 * encryption). */
+	uint32_t event_len : 31;
+	uint32_t owned : 1; /* data is a private copy, freed when written */
 };
+
+/* Bound on one item's bytes (frames are at most 256 MiB, limits.max_frame_bytes). */
+#define SL_OUTQ_ITEM_MAX (1u << 31)
 
 struct sl_outq {
 	struct sl_outq_item *items;
@@ -38,7 +47,8 @@ void sl_outq_trim(struct sl_outq *q);
 
 /*
  * Queues an event's encoding b (sl_event_encoding; shared bytes, one
- * reference on ev). -ENOMEM when b is NULL (the encoding failed).
+ * reference on ev). -ENOMEM when b is NULL (the encoding failed),
+ * -EMSGSIZE from SL_OUTQ_ITEM_MAX bytes on (also for the pushes below).
  */
 int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_bytes *b);
 
