@@ -21,6 +21,33 @@ int main(void)
 	TAP_OK(sl_latency_quantile_us(&h, 0.99) == 5000, "p99 in the 5 ms bucket");
 	sl_latency_add(&h, 60ull * 1000000000ull);
 	TAP_OK(h.count[SL_LAT_BUCKETS] == 1, "a minute lands in +Inf");
+	{
+		/* Every sample in the bucket a plain scan from 0 gives, whatever came before. */
+		struct sl_latency r = { 0 };
+		uint64_t x = 88172645463325252ull, ns, want[SL_LAT_BUCKETS + 1] = { 0 };
+		unsigned j, b;
+		int same = 1;
+
+		for (j = 0; j < 100000; j++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* runs of similar values, jumps up and down, and the exact edges */
+			ns = j % 7 == 0
+				 ? (sl_latency_bounds_us[x % SL_LAT_BUCKETS] + x % 2) * 1000 +
+				       (x >> 8) % 2 * 999
+				 : (x >> 3) % (20ull * 1000000000ull >> (j % 5 * 8));
+			for (b = 0; b < SL_LAT_BUCKETS && ns / 1000 > sl_latency_bounds_us[b]; b++)
+				;
+			want[b]++;
+			sl_latency_add(&r, ns);
+		}
+		for (b = 0; b <= SL_LAT_BUCKETS; b++)
+			same &= r.count[b] == want[b];
+		TAP_OK(
+		    same && r.total == 100000,
+		    "100,000 samples up and down and on the edges: every bucket as a scan from 0");
+	}
 
 	sl_series_add(s, 1000, 5, 50);
 	sl_series_add(s, 1000, 5, 50);

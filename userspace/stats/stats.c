@@ -7,13 +7,25 @@ const uint64_t sl_latency_bounds_us[SL_LAT_BUCKETS] = {
 	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 10000000,
 };
 
+/* The first nanosecond past bucket i: ns / 1000 > bound, without a division per event. */
+static uint64_t bucket_end_ns(unsigned i)
+{
+	return (sl_latency_bounds_us[i] + 1) * 1000;
+}
+
 void sl_latency_add(struct sl_latency *h, uint64_t ns)
 {
-	unsigned i = 0;
+	unsigned i = h->hint;
 
-	/* ns / 1000 > bound, without a division per delivered event. */
-	while (i < SL_LAT_BUCKETS && ns >= (sl_latency_bounds_us[i] + 1) * 1000)
+	/*
+	 * Start at the last sample's bucket unless ns is below it: flat out,
+	 * every delivery's latency is seconds, thirteen compares from 0.
+	 */
+	if (i > SL_LAT_BUCKETS || (i > 0 && ns < bucket_end_ns(i - 1)))
+		i = 0;
+	while (i < SL_LAT_BUCKETS && ns >= bucket_end_ns(i))
 		i++;
+	h->hint = i;
 	h->count[i]++;
 	h->total++;
 	h->sum_ns += ns;

@@ -18,6 +18,7 @@ struct sl_latency {
 	uint64_t count[SL_LAT_BUCKETS + 1]; /* per bucket, not cumulative; last is +Inf */
 	uint64_t total;
 	uint64_t sum_ns;
+	unsigned hint; /* the last sample's bucket: consecutive deliveries mostly share one */
 };
 
 void sl_latency_add(struct sl_latency *h, uint64_t ns);
