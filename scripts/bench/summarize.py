@@ -231,16 +231,14 @@ client_us, bp = med("S1", "sluice", "client_us_per_event"), best_peer("S1", "del
 server_pct, server_us = med("S1", "sluice", "server.cpu_pct"), med("S1", "sluice", "cpu_us_per_event")
 ncpu = os.cpu_count() or 1
 if client_us and server_us and bp:
-    # Flat out, S1's rate is bounded by the CPUs the server and the client share, and by the
-    # one CPU sluiced's single event loop can use.
+    # Flat out, S1's rate is bounded by the CPUs the server and the client share, whatever
+    # either's threading (sluiced: one event loop and its writer threads).
     shared = ncpu / ((client_us + server_us) * 1e-6)
-    one_loop = 1 / (server_us * 1e-6)
-    w("- S1 ceiling on this machine: per event sluice delivered, sluiced used %.2f µs of CPU and "
-      "the client (subscriber threads and publisher) %.2f µs; %d shared CPUs allow at most %.0f "
-      "events/s at that cost (%.2f× the best peer %s), and sluiced's one event loop (%.0f%% CPU "
-      "used of 100%%) at most %.0f (%.2f×)"
-      % (server_us, client_us, ncpu, shared, shared / bp[1], bp[0], server_pct or 0, one_loop,
-         one_loop / bp[1]))
+    w("- S1 ceiling on this machine: per event sluice delivered, sluiced used %.2f µs of CPU "
+      "(%.0f%% of a CPU: its loop and writer threads) and the client (subscriber threads and "
+      "publisher) %.2f µs; %d shared CPUs allow at most %.0f events/s at that cost (%.2f× the "
+      "best peer %s)"
+      % (server_us, server_pct or 0, client_us, ncpu, shared, shared / bp[1], bp[0]))
 for tag in ("S2", "S3"):
     sl, bp = med(tag, "sluice", "latency_us.p99"), best_peer(tag, "latency_us.p99", True)
     if sl is not None and bp:

@@ -29,7 +29,7 @@
 
 struct sl_kern;
 struct sl_workpool;
-struct flush_job;
+struct sl_flush_job;
 
 enum sl_conn_kind {
 	SL_CONN_HTTP = 0,  /* subscriber listener, reading the handshake */
@@ -181,7 +181,7 @@ struct sl_gateway {
 	 */
 	struct sl_workpool *writers;
 	struct sl_writer *writer;
-	struct flush_job *jobs;
+	struct sl_flush_job *jobs;
 	size_t jobs_cap;
 	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */

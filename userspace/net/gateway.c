@@ -272,7 +272,7 @@ static void journal_sync(struct sl_gateway *gw)
 }
 
 /* One connection's flush: the write (any thread), then its settling (the loop). */
-struct flush_job {
+struct sl_flush_job {
 	struct sl_conn *c;
 	uint64_t now; /* one clock read per flush, not per event */
 	size_t queued_before;
@@ -284,7 +284,7 @@ struct flush_job {
 };
 
 /* Touches only the connection's fd and queue and the worker's own sink. */
-static void flush_write(struct sl_gateway *gw, struct flush_job *j, unsigned worker)
+static void flush_write(struct sl_gateway *gw, struct sl_flush_job *j, unsigned worker)
 {
 	struct sl_outq_sink *sink = &gw->writer[worker].sent;
 
@@ -298,7 +298,7 @@ static void flush_write(struct sl_gateway *gw, struct flush_job *j, unsigned wor
 }
 
 /* Everything shared a write leads to, on the loop; may close the connection. */
-static void flush_settle(struct sl_gateway *gw, const struct flush_job *j)
+static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 {
 	const struct sl_outq_sink *sink = &gw->writer[j->worker].sent;
 	struct sl_conn *c = j->c;
@@ -506,7 +506,7 @@ static size_t take_flush_list(struct sl_gateway *gw)
 	while ((c = gw->flush_head)) {
 		if (n == gw->jobs_cap) {
 			size_t cap = gw->jobs_cap ? gw->jobs_cap * 2 : 256;
-			struct flush_job *jobs = realloc(gw->jobs, cap * sizeof(*jobs));
+			struct sl_flush_job *jobs = realloc(gw->jobs, cap * sizeof(*jobs));
 
 			if (!jobs)
 				break;
@@ -519,7 +519,7 @@ static size_t take_flush_list(struct sl_gateway *gw)
 		c->flush_next = NULL;
 		c->in_flush_list = false;
 		if (!c->write_closed)
-			gw->jobs[n++] = (struct flush_job){ .c = c };
+			gw->jobs[n++] = (struct sl_flush_job){ .c = c };
 	}
 	return n;
 }
