@@ -16,23 +16,6 @@ teardown() {
 
 BENCH="$REPO/build/sluice-bench"
 
-# bench_exact PER_EVENT ARGS...: a latency run against this gateway in which every
-# event reached exactly PER_EVENT subscribers, once each. Sets $output (the JSON)
-# and $published.
-bench_exact() {
-	local per=$1
-	shift
-	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
-		"$@" --json --quiet
-	echo "$output"
-	[ "$status" -eq 0 ]
-	published=$(echo "$output" | json 'd["published"]')
-	[ "$published" -gt 0 ]
-	[ "$(echo "$output" | json 'd["expected"]')" = $((published * per)) ]
-	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * per)) ]
-	[ "$(echo "$output" | json 'd["loss"] + d["duplicates"]')" = 0 ]
-}
-
 @test "bench: 50 WS + 10 SSE subscribers get every event exactly once" {
 	bench_exact 60 --subs 50 --sse 10 --rate 1000 --duration 3 --payload 100 --threads 2 \
 		--server-pid "$SLUICED_PID"

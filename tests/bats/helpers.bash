@@ -116,3 +116,20 @@ pub() {
 json() {
 	$PY -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
+
+# bench_exact PER_EVENT ARGS...: a sluice-bench latency run against this gateway
+# in which every event reached exactly PER_EVENT subscribers, once each, in
+# order. Sets $output (the JSON) and $published.
+bench_exact() {
+	local per=$1
+	shift
+	run "$REPO/build/sluice-bench" latency --system sluice --port "$SUB" --pub-port "$PUB" \
+		--token "$TEST_KEY" "$@" --json --quiet
+	echo "$output"
+	[ "$status" -eq 0 ]
+	published=$(echo "$output" | json 'd["published"]')
+	[ "$published" -gt 0 ]
+	[ "$(echo "$output" | json 'd["expected"]')" = $((published * per)) ]
+	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * per)) ]
+	[ "$(echo "$output" | json 'd["loss"] + d["duplicates"] + d["gaps"] + d["bad"]')" = 0 ]
+}

@@ -23,20 +23,6 @@ WRITER_APPS="$SL_DEFAULT_APPS
   - id: public
     subscribe: ['>']"
 
-# bench_exact PER_EVENT ARGS...: every event reached exactly PER_EVENT subscribers, once each.
-bench_exact() {
-	local per=$1
-	shift
-	run "$BENCH" latency --system sluice --port "$SUB" --pub-port "$PUB" --token "$TEST_KEY" \
-		"$@" --json --quiet
-	echo "$output"
-	[ "$status" -eq 0 ]
-	published=$(echo "$output" | json 'd["published"]')
-	[ "$published" -gt 0 ]
-	[ "$(echo "$output" | json 'd["delivered"]')" = $((published * per)) ]
-	[ "$(echo "$output" | json 'd["loss"] + d["duplicates"] + d["gaps"] + d["bad"]')" = 0 ]
-}
-
 # metric NAME: its value in /metrics (labels included in NAME).
 metric() {
 	curl -s "http://127.0.0.1:$ADMIN/metrics" | awk -v n="$1" '$1 == n { print $2 }'
