@@ -116,7 +116,16 @@ $(BUILD)/san/sluiced: userspace/sluiced.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $
 $(BUILD):
 	@mkdir -p $@
 
-unit: $(UNITS) $(UNITS_SAN)
+# The write path's pool and flushes are the daemon's only threads: their test
+# also runs under ThreadSanitizer.
+UNITS_TSAN := $(BUILD)/unit-tsan/test_write
+
+$(BUILD)/unit-tsan/%: tests/unit/%.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUILD)/meter.skel.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -fno-omit-frame-pointer -Itests/unit -Ibpf $< \
+		$(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) $(LIBS_BPF) -o $@
+
+unit: $(UNITS) $(UNITS_SAN) $(UNITS_TSAN)
 bats: all
 
 check: all unit $(BUILD)/san/sluiced

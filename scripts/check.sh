@@ -59,6 +59,10 @@ for t in build/unit-san/test_*; do
 		UBSAN_OPTIONS=print_stacktrace=1 "$t"
 done
 
+for t in build/unit-tsan/test_*; do
+	stage_tap "unit under ThreadSanitizer: ${t##*/}" env TSAN_OPTIONS=halt_on_error=1:exitcode=66 "$t"
+done
+
 stage_tap "fuzz smoke (ASan+UBSan, ${FUZZ_SMOKE_SECONDS:-3} s each)" scripts/fuzz.sh --smoke \
 	-t "${FUZZ_SMOKE_SECONDS:-3}"
 
