@@ -8,7 +8,7 @@
  * program walks the frame headers of the chunk (one bpf_loop iteration per
  * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame; the common case, a socket
  * without a plan, in the plain loop of sluice_quick, whose usual frames are
- * parsed in place by quick_frame: ~5 ns a frame), counts each
+ * parsed in place by sl_frame_quick: ~5 ns a frame), counts each
  * frame once, and tells the kernel to push the bytes it has looked at
  * (apply_bytes). All
  * parse state is kept as TCP sequence numbers: tp->write_seq at the start of
@@ -508,84 +508,6 @@ __noinline int sluice_parse(struct sl_hdr_buf *hb, __u32 framing, __u32 avail, s
 	return f->status;
 }
 
-/*
- * The msgpack `ev` marker (sl_is_ev_payload) as one little-endian load:
- * bytes 0..6 of the payload, the first only in its upper nibble (a fixmap).
- */
-#define SL_EV_MARKER_MASK 0x00fffffffffffff0ull
-#define SL_EV_MARKER_WORD 0x007665a2706fa280ull
-
-/*
- * The usual frames, parsed in place: a whole unmasked WebSocket text/binary
- * message with a 7- or 16-bit length, a native len4 frame or an SSE chunk,
- * its header and marker inside the 24-byte window. Returns 1 with f->len
- * and f->kind set; 0 for anything else, which sluice_parse then handles.
- * Half a frame's cost was the call into sluice_parse and its generic
- * checks (bench-kernel --bpf-stats).
- */
-static __always_inline int quick_frame(const struct sl_hdr_buf *hb, __u32 framing,
-				       struct sl_frame *f)
-{
-	/* Stack loads must be aligned (the verifier): the words copy_window stored. */
-	__u64 w0 = ((const __u64 *)hb->b)[0], w1 = ((const __u64 *)hb->b)[1], word;
-	__u32 plen, hl;
-	__u8 b0 = hb->b[0], b1 = hb->b[1];
-
-	if (framing == SL_FRAMING_WS) {
-		/* FIN, no RSV, opcode 1 or 2; no mask bit (the server never masks). */
-		if ((b0 != 0x81 && b0 != 0x82) || (b1 & 0x80) || b1 == 127)
-			return 0;
-		if (b1 == 126) {
-			hl = 4;
-			plen = (__u32)hb->b[2] << 8 | hb->b[3];
-			word = w0 >> 32 | w1 << 32;
-		} else {
-			hl = 2;
-			plen = b1;
-			word = w0 >> 16 | w1 << 48;
-		}
-	} else if (framing == SL_FRAMING_LEN4) {
-		plen = (__u32)b0 << 24 | (__u32)b1 << 16 | (__u32)hb->b[2] << 8 | hb->b[3];
-		if (plen > SL_FRAME_MAX_LEN)
-			return 0;
-		hl = 4;
-		word = w0 >> 32 | w1 << 32;
-	} else if (framing == SL_FRAMING_SSE) {
-		/*
-		 * A chunk: "%08x\r\n", the record, CRLF; events start with "id:".
-		 * The eight digits decoded and encoded again in a few word
-		 * operations, without a branch per digit (a loop of them took the
-		 * verifier past its million instructions): anything but lowercase
-		 * hex fails the compare and is left to sluice_parse.
-		 */
-		__u64 n = (w0 & 0x0f0f0f0f0f0f0f0full) + 9 * ((w0 >> 6) & 0x0101010101010101ull);
-		__u64 text = n + 0x3030303030303030ull +
-			     39 * (((n + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull);
-		__u64 t;
-
-		if (text != w0 || (n & 0xf0f0f0f0f0f0f0f0ull) || (w1 & 0xffff) != 0x0a0d)
-			return 0;
-		/* Big-endian digits in a little-endian word: pairs, then quads, then all. */
-		t = ((n << 4) | (n >> 8)) & 0x00ff00ff00ff00ffull;
-		t = ((t << 8) | (t >> 16)) & 0x0000ffff0000ffffull;
-		plen = (__u32)(((t << 16) | (t >> 32)) & 0xffffffffull);
-		if (plen > SL_FRAME_MAX_LEN)
-			return 0;
-		f->len = 10 + plen + 2;
-		f->kind = plen >= 3 && (w1 >> 16 & 0xffffff) == 0x3a6469 /* "id:" */
-			      ? SL_FRAME_EVENT
-			      : SL_FRAME_REPLY;
-		return 1;
-	} else {
-		return 0;
-	}
-	f->len = hl + plen;
-	f->kind = plen >= SL_EV_MARKER_LEN && (word & SL_EV_MARKER_MASK) == SL_EV_MARKER_WORD
-		      ? SL_FRAME_EVENT
-		      : SL_FRAME_REPLY;
-	return 1;
-}
-
 /* What sluice_quick needs of the run and gives back: scalars only (global function argument). */
 struct sl_quick {
 	__u32 seq;
@@ -652,7 +574,9 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 				return 1;
 			}
 		}
-		if (avail == SL_STASH_BYTES && quick_frame(&hb, st->framing, &f))
+		/* Stack loads must be aligned (the verifier): the words copy_window stored. */
+		if (avail == SL_STASH_BYTES &&
+		    sl_frame_quick(st->framing, ((__u64 *)hb.b)[0], ((__u64 *)hb.b)[1], &f))
 			status = SL_PARSE_OK;
 		else
 			status = sluice_parse(&hb, st->framing, avail, &f);
