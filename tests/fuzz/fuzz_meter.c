@@ -6,6 +6,7 @@
  * publishers included. Byte 0 picks the framing; the rest is the start of a
  * frame, of which the kernel holds at most SL_STASH_BYTES.
  *
+ * The in-place parse (sl_frame_quick) must agree with it wherever it answers.
  * The same input also drives the gateway's encoders (net/ws.c frame headers,
  * proto/envelope.c maps): the meter must read back exactly the frame length
  * and kind they wrote, since that is what quotas are billed on.
@@ -113,6 +114,26 @@ static void encoded_len4(const uint8_t *data, size_t size)
 	}
 }
 
+/*
+ * The meter's in-place parse (sl_frame_quick), on a full window as the meter
+ * calls it: wherever it answers, it answers as sl_frame_parse.
+ */
+static void quick_agrees(__u8 framing, const uint8_t *data, size_t size)
+{
+	uint8_t buf[32] = { 0 };
+	uint64_t w[2];
+	struct sl_frame q, f;
+
+	if (size < SL_STASH_BYTES)
+		return;
+	memcpy(buf, data, SL_STASH_BYTES);
+	memcpy(w, buf, sizeof(w));
+	if (!sl_frame_quick(framing, w[0], w[1], &q))
+		return;
+	sl_frame_parse(framing, buf, SL_STASH_BYTES, &f);
+	FUZZ_CHECK(f.status == SL_PARSE_OK && f.len == q.len && f.kind == q.kind);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t buf[32] = { 0 };
@@ -144,6 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sl_frame_parse(framing, buf, f.need - 1, &g);
 		FUZZ_CHECK(g.status == SL_PARSE_MORE);
 	}
+	quick_agrees(framing, data + 1, size - 1);
 	encoded_ws(data + 1, size - 1);
 	encoded_len4(data + 1, size - 1);
 	return 0;
