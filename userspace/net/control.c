@@ -23,10 +23,10 @@
 
 #include "kern/kern.h"
 #include "net/conn.h"
-#include "net/workpool.h"
 #include "net/log.h"
 #include "net/control.h"
 #include "net/tcpinfo.h"
+#include "net/workpool.h"
 #include "proto/control_request.h"
 #include "proto/envelope.h"
 

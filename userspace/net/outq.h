@@ -22,8 +22,10 @@ struct sl_outq_item {
 	const uint8_t *data;
 	struct sl_event *ev; /* holds a reference when the bytes are an event's */
 	uint32_t len;
-	/* Nonzero: a delivered event once fully written, of this many encoded bytes (TLS: before
-	 * encryption). */
+	/*
+	 * Nonzero: a delivered event once fully written, of this many encoded
+	 * bytes (TLS: before encryption).
+	 */
 	uint32_t event_len : 31;
 	uint32_t owned : 1; /* data is a private copy, freed when written */
 };
