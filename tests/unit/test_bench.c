@@ -5,6 +5,7 @@
  * accounting, and the WebSocket client's frame reader (server frames in, a
  * masked pong out). No network.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,63 @@ static void test_payload_and_accounting(void)
 	free(c);
 }
 
+/* The plain digit-by-digit reading sl_bench_get_hex16 must agree with. */
+static uint64_t hex16_reference(const uint8_t *p)
+{
+	uint64_t v = 0;
+	unsigned i, d;
+
+	for (i = 0; i < 16; i++) {
+		if (p[i] >= '0' && p[i] <= '9')
+			d = p[i] - '0';
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			d = p[i] - 'a' + 10;
+		else
+			return UINT64_MAX;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+static void test_hex16(void)
+{
+	static const char digits[] = "0123456789abcdef";
+	uint64_t seed = 0x9e3779b97f4a7c15ull, got, want;
+	unsigned pos, byte, i, wrong = 0, invalid = 0;
+	uint8_t p[17];
+
+	/* Every byte value at every position, in otherwise random digits. */
+	for (pos = 0; pos < 16; pos++) {
+		for (byte = 0; byte < 256; byte++) {
+			for (i = 0; i < 16; i++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				p[i] = (uint8_t)digits[seed >> 60];
+			}
+			p[pos] = (uint8_t)byte;
+			got = sl_bench_get_hex16(p);
+			want = hex16_reference(p);
+			wrong += got != want;
+			invalid += !memchr(digits, byte, 16) && got == UINT64_MAX;
+		}
+	}
+	TAP_OK(!wrong, "every byte at every position reads as digit by digit (%u differ)", wrong);
+	TAP_OK(invalid == 16 * (256 - 16),
+	       "each of the 240 non-digits is refused at each position (%u)", invalid);
+	/* Random values round-trip through the payload writer. */
+	for (i = 0, wrong = 0; i < 100000; i++) {
+		uint8_t payload[SL_BENCH_PAYLOAD_MIN];
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		sl_bench_payload_fill(payload, sizeof(payload), seed, ~seed);
+		wrong += sl_bench_get_hex16(payload + 1) != seed ||
+			 sl_bench_get_hex16(payload + 18) != ~seed;
+	}
+	TAP_OK(!wrong, "100,000 random timestamps and sequence numbers read back (%u differ)",
+	       wrong);
+	memcpy(p, "0123456789ABCDEF", 16);
+	TAP_OK(sl_bench_get_hex16(p) == UINT64_MAX, "uppercase digits are refused");
+}
+
 static int messages;
 static size_t last_len;
 
@@ -145,10 +203,81 @@ static void test_ws(void)
 	evbuffer_free(out);
 }
 
+/* Each frame's payload is its index repeated; counts the frames that are whole and in order. */
+static int on_indexed(void *arg, const uint8_t *payload, size_t len)
+{
+	unsigned *next = arg;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (payload[i] != (uint8_t)*next)
+			return -EBADMSG;
+	(*next)++;
+	return 0;
+}
+
+static void free_piece(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+static void test_ws_pieces(void)
+{
+	static const size_t cuts[] = { 1, 2, 3, 150, 151, 700, 1203, 1204, 1205, 2900 };
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+	uint8_t stream[4096], *piece;
+	size_t n = 0, at = 0, len, i;
+	unsigned frames = 0, next = 0;
+	int rc = 0;
+
+	/* 7-bit and 16-bit lengths, empty frames, and headers cut in two below. */
+	while (frames < 40) {
+		len = (frames * 37) % 290;
+		if (n + 4 + len > sizeof(stream))
+			break;
+		stream[n++] = 0x82;
+		if (len < 126) {
+			stream[n++] = (uint8_t)len;
+		} else {
+			stream[n++] = 126;
+			stream[n++] = (uint8_t)(len >> 8);
+			stream[n++] = (uint8_t)len;
+		}
+		memset(stream + n, frames, len);
+		n += len;
+		frames++;
+	}
+	/*
+	 * References are pieces libevent never merges, so frames straddle them;
+	 * each its own allocation, so reading past one is not the next one.
+	 */
+	for (i = 0; i <= sizeof(cuts) / sizeof(cuts[0]) && !rc; i++) {
+		size_t end = i < sizeof(cuts) / sizeof(cuts[0]) && cuts[i] < n ? cuts[i] : n;
+
+		if (end <= at)
+			continue;
+		piece = malloc(end - at);
+		memcpy(piece, stream + at, end - at);
+		evbuffer_add_reference(in, piece, end - at, free_piece, NULL);
+		at = end;
+		rc = sl_bench_ws_read(in, out, 1 << 20, on_indexed, &next);
+	}
+	TAP_OK(rc == 0 && next == frames && evbuffer_get_length(in) == 0,
+	       "%u frames over %zu pieces, headers and payloads cut, read whole and in order (%u, "
+	       "rc %d)",
+	       frames, sizeof(cuts) / sizeof(cuts[0]) + 1, next, rc);
+	evbuffer_free(in);
+	evbuffer_free(out);
+}
+
 int main(void)
 {
 	test_hist();
 	test_payload_and_accounting();
+	test_hex16();
 	test_ws();
+	test_ws_pieces();
 	return tap_done();
 }

@@ -131,6 +131,9 @@ const struct sl_bench_proto *sl_bench_proto_find(const char *name);
 
 uint64_t sl_bench_now_ns(void);
 
+/* The value of the 16 lowercase hex digits at p; UINT64_MAX when one is not a digit. */
+uint64_t sl_bench_get_hex16(const uint8_t *p);
+
 /* Writes the payload format (see above) into buf; len >= SL_BENCH_PAYLOAD_MIN. */
 void sl_bench_payload_fill(uint8_t *buf, size_t len, uint64_t ts_ns, uint64_t seq);
 
