@@ -7,6 +7,7 @@
 #include "net/outq.h"
 
 #define OUTQ_IOV 256
+#define OUTQ_ITEMS_PER_WRITE 1024
 
 void sl_outq_init(struct sl_outq *q)
 {
@@ -200,27 +201,39 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 		      struct sl_outq_sink *sink)
 {
 	struct iovec iov[OUTQ_IOV];
-	size_t total = 0, offered, left;
-	uint32_t n, i;
+	size_t total = 0, offered, left, len;
+	uint32_t n, i, niov;
+	const uint8_t *data;
 	ssize_t w;
 
 	*short_write = 0;
 	while (q->count) {
 		offered = 0;
-		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
+		n = q->count < OUTQ_ITEMS_PER_WRITE ? q->count : OUTQ_ITEMS_PER_WRITE;
 		if (sink_reserve(sink, n)) {
 			*short_write = 1;
 			break;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0, niov = 0; i < n; i++) {
 			struct sl_outq_item *it = slot(q, i);
 			size_t skip = i == 0 ? q->head_off : 0;
 
-			iov[i].iov_base = (void *)(it->data + skip);
-			iov[i].iov_len = it->len - skip;
-			offered += iov[i].iov_len;
+			data = it->data + skip;
+			len = it->len - skip;
+			if (niov &&
+			    (const uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len ==
+				data) {
+				iov[niov - 1].iov_len += len;
+			} else {
+				if (niov == OUTQ_IOV)
+					break;
+				iov[niov].iov_base = (void *)data;
+				iov[niov].iov_len = len;
+				niov++;
+			}
+			offered += len;
 		}
-		w = writev(fd, iov, (int)n);
+		w = writev(fd, iov, (int)niov);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

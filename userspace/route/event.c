@@ -29,14 +29,93 @@ struct sl_event *sl_event_new(const char *topic, size_t topic_len, const void *d
 	return ev;
 }
 
+struct sl_enc_block {
+	uint32_t refs; /* the arena's while open, plus one per encoding in it */
+	uint32_t used, size;
+	uint64_t opened_ns; /* the first encoding's event time */
+	uint8_t data[];
+};
+
+#define ENC_BLOCK_MIN (4 * 1024)
+#define ENC_BLOCK_MAX (64 * 1024)
+#define NS_PER_S 1000000000ull
+
+static void block_unref(struct sl_enc_block *b)
+{
+	if (b && !--b->refs)
+		free(b);
+}
+
+void sl_enc_arena_fini(struct sl_enc_arena *a)
+{
+	int i;
+
+	for (i = 0; i < SL_ENC__MAX; i++) {
+		block_unref(a->open[i]);
+		a->open[i] = NULL;
+	}
+}
+
+/*
+ * A block filled within a second is followed by one twice its size, one
+ * that took longer by one half its size: a busy topic's runs of queued
+ * events stay long, a quiet topic's blocks small.
+ */
+static uint32_t next_block_size(const struct sl_enc_block *full, uint64_t now_ns)
+{
+	uint32_t size;
+
+	if (!full)
+		return ENC_BLOCK_MIN;
+	if (now_ns - full->opened_ns < NS_PER_S)
+		size = full->size * 2;
+	else
+		size = full->size / 2;
+	return size < ENC_BLOCK_MIN ? ENC_BLOCK_MIN : size > ENC_BLOCK_MAX ? ENC_BLOCK_MAX : size;
+}
+
+/* Room for an encoding of len bytes, right after the previous one when it fits. */
+static uint8_t *enc_alloc(struct sl_event *ev, enum sl_encoding enc, size_t len)
+{
+	struct sl_enc_arena *a = ev->arena;
+	struct sl_enc_block *b;
+	uint32_t size;
+
+	if (!a || len > ENC_BLOCK_MAX)
+		return malloc(len ? len : 1);
+	b = a->open[enc];
+	if (!b || b->size - b->used < len) {
+		size = next_block_size(b, ev->ts_ns);
+		if (size < len)
+			size = ENC_BLOCK_MAX;
+		b = malloc(sizeof(*b) + size);
+		if (!b)
+			return NULL;
+		b->refs = 1;
+		b->used = 0;
+		b->size = size;
+		b->opened_ns = ev->ts_ns;
+		block_unref(a->open[enc]);
+		a->open[enc] = b;
+	}
+	b->refs++;
+	ev->block[enc] = b;
+	b->used += (uint32_t)len;
+	return b->data + b->used - len;
+}
+
 void sl_event_unref(struct sl_event *ev)
 {
 	int i;
 
 	if (!ev || --ev->refs)
 		return;
-	for (i = 0; i < SL_ENC__MAX; i++)
-		free(ev->enc[i].data);
+	for (i = 0; i < SL_ENC__MAX; i++) {
+		if (ev->block[i])
+			block_unref(ev->block[i]);
+		else
+			free(ev->enc[i].data);
+	}
 	free(ev);
 }
 
@@ -61,7 +140,7 @@ static int encode_framed(struct sl_event *ev, struct sl_bytes *out, int ws)
 		hdr[3] = (uint8_t)sb.size;
 		hl = 4;
 	}
-	out->data = malloc(hl + sb.size);
+	out->data = enc_alloc(ev, ws ? SL_ENC_WS : SL_ENC_NATIVE, hl + sb.size);
 	if (!out->data)
 		goto out;
 	memcpy(out->data, hdr, hl);
@@ -89,8 +168,11 @@ const struct sl_bytes *sl_event_encoding(struct sl_event *ev, enum sl_encoding e
 		break;
 	case SL_ENC_SSE:
 		if (sl_sse_encode_event(ev->topic, ev->topic_len, ev->seq, ev->data, ev->len,
-					&sse) == 0)
-			b->data = (uint8_t *)sl_sse_buf_take(&sse, &b->len);
+					&sse) == 0 &&
+		    (b->data = enc_alloc(ev, SL_ENC_SSE, sse.len))) {
+			memcpy(b->data, sse.data, sse.len);
+			b->len = sse.len;
+		}
 		sl_sse_buf_fini(&sse);
 		break;
 	default:

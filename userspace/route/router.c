@@ -17,6 +17,7 @@ struct route_topic {
 	uint64_t last_gseq; /* gseq of that event, known even once it left the ring */
 	struct sl_ring ring;
 	struct sl_topic_counters counters;
+	struct sl_enc_arena arena; /* its events' encodings, back to back */
 	uint32_t len;
 	char name[]; /* NUL-terminated; events point here, so it never moves */
 };
@@ -79,6 +80,7 @@ void sl_router_free(struct sl_router *router)
 		return;
 	for (i = 0; i < router->ntopics; i++) {
 		sl_ring_fini(&router->topics[i]->ring);
+		sl_enc_arena_fini(&router->topics[i]->arena);
 		free(router->topics[i]);
 	}
 	free(router->topics);
@@ -228,6 +230,7 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 	if (!d.ev)
 		return -ENOMEM;
 	d.ev->counters = &t->counters;
+	d.ev->arena = &t->arena;
 	t->seq = d.ev->seq;
 	t->last_gseq = router->gseq = d.ev->gseq;
 
@@ -503,6 +506,7 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 	if (!ev)
 		return -ENOMEM;
 	ev->counters = &t->counters;
+	ev->arena = &t->arena;
 	sl_ring_push(&t->ring, ev);
 	sl_ring_expire(&t->ring, now_ns, router->opts.ring_age_ns);
 	sl_event_unref(ev);
