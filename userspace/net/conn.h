@@ -213,8 +213,20 @@ int sl_conn_meter(struct sl_conn *c, int framing);
 /* Writes through TLS when the connection has it; replies are marked for the meter. */
 int sl_conn_send(struct sl_conn *c, const void *data, size_t len);
 int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);
-/* Queues event ev as b, its encoding for this connection (NULL: -ENOMEM). */
-int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *b);
+/* sl_conn_send_event over TLS: one record per event. */
+int sl_conn_send_event_tls(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *b);
+
+/*
+ * Queues event ev as b, its encoding for this connection (NULL: -ENOMEM).
+ * Inline: once per subscriber and event, the fan-out's innermost call.
+ */
+static inline int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev,
+				     const struct sl_bytes *b)
+{
+	if (!c->tls)
+		return sl_outq_push_event(&c->q, ev, b);
+	return sl_conn_send_event_tls(c, ev, b);
+}
 /* Counts one refused publish (the ones sl_gateway_publish refuses are counted there). */
 void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind);
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,

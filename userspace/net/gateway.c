@@ -668,13 +668,11 @@ int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len)
 	return ret;
 }
 
-int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *b)
+int sl_conn_send_event_tls(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *b)
 {
 	size_t at = 0, chunk;
 	int ret;
 
-	if (!c->tls)
-		return sl_outq_push_event(&c->q, ev, b);
 	if (!b)
 		return -ENOMEM;
 	/* One record per event; an event over 16 KiB continues in records marked as replies. */

@@ -152,7 +152,7 @@ out:
 	return ret;
 }
 
-const struct sl_bytes *sl_event_encoding(struct sl_event *ev, enum sl_encoding enc)
+const struct sl_bytes *sl_event_encode(struct sl_event *ev, enum sl_encoding enc)
 {
 	struct sl_bytes *b = &ev->enc[enc];
 	struct sl_sse_buf sse = { 0 };

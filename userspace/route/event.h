@@ -80,7 +80,16 @@ static inline struct sl_event *sl_event_ref(struct sl_event *ev)
 
 void sl_event_unref(struct sl_event *ev);
 
-/* Bytes of the encoding, built on first call; NULL data on allocation failure. */
-const struct sl_bytes *sl_event_encoding(struct sl_event *ev, enum sl_encoding enc);
+/* Builds an encoding (sl_event_encoding's first call). */
+const struct sl_bytes *sl_event_encode(struct sl_event *ev, enum sl_encoding enc);
+
+/*
+ * Bytes of the encoding, built on first call; NULL on allocation failure.
+ * Inline: every delivery asks, and all but the first find it built.
+ */
+static inline const struct sl_bytes *sl_event_encoding(struct sl_event *ev, enum sl_encoding enc)
+{
+	return ev->enc[enc].data ? &ev->enc[enc] : sl_event_encode(ev, enc);
+}
 
 #endif
