@@ -380,6 +380,215 @@ static void test_flush_adjacent(void)
 	       flushes);
 }
 
+/*
+ * Runs: consecutive encodings of an arena block queued as one item. The
+ * stream, the hand-back (each event once, in order, with its length) and
+ * the references must be exactly what one item per event gives, through
+ * short writes inside a run, a gap in the sequence, bytes in between and an
+ * eviction's drop.
+ */
+#define RUN_EVENTS 300
+
+struct collected {
+	struct sl_event *ev[RUN_EVENTS * 2];
+	uint32_t len[RUN_EVENTS * 2];
+	size_t n;
+	int overflow;
+};
+
+static void collect(struct sl_event *ev, uint32_t len, void *ctx)
+{
+	struct collected *c = ctx;
+
+	if (c->n == RUN_EVENTS * 2) {
+		c->overflow = 1;
+		sl_event_unref(ev);
+		return;
+	}
+	c->ev[c->n] = ev;
+	c->len[c->n++] = len;
+	sl_event_unref(ev);
+}
+
+static void run_events(struct sl_enc_arena *a, struct sl_event **evs, size_t n)
+{
+	char text[32];
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		snprintf(text, sizeof(text), "run event %04zu;", k);
+		evs[k] = sl_event_new("t", 1, text, strlen(text), k + 1, k + 1, 1000 + k);
+		evs[k]->arena = a;
+		sl_event_encoding(evs[k], SL_ENC_NATIVE);
+	}
+}
+
+/*
+ * Flushes q into a socket pair until it is empty (or the peer stops
+ * reading after stop_after bytes), the peer reading step bytes a round;
+ * hands everything back into c. Returns the bytes the peer read into got.
+ */
+static size_t run_flush(struct sl_outq *q, size_t sndbuf, size_t step, struct collected *c,
+			char *got, size_t cap, uint64_t *events, unsigned *shorts)
+{
+	struct sl_outq_sink sink = { 0 };
+	int sv[2], short_write, rounds = 0;
+	size_t got_len = 0, k, before;
+	ssize_t r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return 0;
+	if (sndbuf)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	*events = 0;
+	*shorts = 0;
+	while (q->count && rounds++ < 100000) {
+		before = q->bytes;
+		sl_outq_flush(q, sv[0], &short_write, events, &sink);
+		sl_outq_settle(q, before);
+		*shorts += short_write;
+		for (k = 0; k < sink.count; k++)
+			sl_outq_sent_each(&sink.items[k], collect, c);
+		sink.count = 0;
+		while (got_len < cap &&
+		       (r = read(sv[1], got + got_len,
+				 step < cap - got_len ? step : cap - got_len)) > 0) {
+			got_len += (size_t)r;
+			if (step < cap)
+				break;
+		}
+	}
+	while (got_len < cap && (r = read(sv[1], got + got_len, cap - got_len)) > 0)
+		got_len += (size_t)r;
+	close(sv[0]);
+	close(sv[1]);
+	sl_outq_sink_fini(&sink);
+	return got_len;
+}
+
+/* The stream of events[from..to) with one gap (skip) and a '|' after event bar. */
+static size_t run_want(struct sl_event **evs, size_t to, size_t skip, size_t bar, char *want)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < to; k++) {
+		const struct sl_bytes *b = &evs[k]->enc[SL_ENC_NATIVE];
+
+		if (k == skip)
+			continue;
+		memcpy(want + n, b->data, b->len);
+		n += b->len;
+		if (k == bar)
+			want[n++] = '|';
+	}
+	return n;
+}
+
+static void test_runs(void)
+{
+	static struct sl_event *evs[RUN_EVENTS];
+	static char got[RUN_EVENTS * 64], want[sizeof(got)];
+	static struct collected c;
+	struct sl_enc_arena a = { 0 };
+	struct sl_outq q;
+	size_t k, want_len, got_len, in_order, refs_ok;
+	uint64_t events, total = 0;
+	unsigned shorts;
+
+	run_events(&a, evs, RUN_EVENTS);
+	sl_outq_init(&q);
+	q.total = &total;
+	/* A gap (event 150 skipped) and private bytes after event 200 end runs. */
+	for (k = 0; k < RUN_EVENTS; k++) {
+		if (k != 150)
+			sl_outq_push_event(&q, evs[k], &evs[k]->enc[SL_ENC_NATIVE]);
+		if (k == 200)
+			sl_outq_push_copy(&q, "|", 1);
+	}
+	TAP_OK(q.count >= 4 && q.count <= 10 && evs[0]->refs == 2 && evs[150]->refs == 1,
+	       "runs: 299 events in %u items (the gap and the copy end runs), a reference each",
+	       q.count);
+	want_len = run_want(evs, RUN_EVENTS, 150, 200, want);
+	c.n = 0;
+	got_len = run_flush(&q, 0, sizeof(got), &c, got, sizeof(got), &events, &shorts);
+	for (k = 0, in_order = 0; k < c.n; k++)
+		in_order += c.ev[k] == evs[k < 150 ? k : k + 1] &&
+			    c.len[k] == evs[k < 150 ? k : k + 1]->enc[SL_ENC_NATIVE].len;
+	TAP_OK(got_len == want_len && !memcmp(got, want, want_len) && events == 299 && c.n == 299 &&
+		   in_order == 299 && !c.overflow,
+	       "runs: the peer reads the exact stream (no byte of the skipped event), 299 events "
+	       "handed back once each, in order, with their lengths");
+	for (k = 0, refs_ok = 0; k < RUN_EVENTS; k++)
+		refs_ok += evs[k]->refs == 1;
+	TAP_OK(refs_ok == RUN_EVENTS && total == 0 && q.count == 0,
+	       "runs: every queue reference released by the hand-back, the total settled");
+
+	/* The same through a small socket buffer read 999 bytes a round: writes end inside runs. */
+	for (k = 0; k < RUN_EVENTS; k++)
+		if (k != 150)
+			sl_outq_push_event(&q, evs[k], &evs[k]->enc[SL_ENC_NATIVE]);
+	want_len = run_want(evs, RUN_EVENTS, 150, RUN_EVENTS, want);
+	c.n = 0;
+	got_len = run_flush(&q, 4096, 999, &c, got, sizeof(got), &events, &shorts);
+	for (k = 0, in_order = 0; k < c.n; k++)
+		in_order += c.ev[k] == evs[k < 150 ? k : k + 1];
+	for (k = 0, refs_ok = 0; k < RUN_EVENTS; k++)
+		refs_ok += evs[k]->refs == 1;
+	TAP_OK(got_len == want_len && !memcmp(got, want, want_len) && shorts > 3 && events == 299 &&
+		   c.n == 299 && in_order == 299 && refs_ok == RUN_EVENTS,
+	       "runs: %u short writes inside runs: exact stream, each event handed back once as "
+	       "its last byte went, references released",
+	       shorts);
+
+	/* An eviction's drop keeps the event under way whole and nothing after it. */
+	for (k = 0; k < RUN_EVENTS; k++)
+		sl_outq_push_event(&q, evs[k], &evs[k]->enc[SL_ENC_NATIVE]);
+	{
+		struct sl_outq_sink sink = { 0 };
+		int sv[2], short_write, sndbuf = 4096;
+		size_t before, sent_bytes = 0, kept_to;
+		ssize_t w;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+			setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+			fcntl(sv[0], F_SETFL, O_NONBLOCK);
+			before = q.bytes;
+			w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+			sl_outq_settle(&q, before);
+			c.n = 0;
+			for (k = 0; k < sink.count; k++)
+				sl_outq_sent_each(&sink.items[k], collect, &c);
+			sl_outq_drop_unsent(&q);
+			/* Whole events written, then the one under way up to its end. */
+			for (k = 0; k < c.n; k++)
+				sent_bytes += c.len[k];
+			kept_to = sent_bytes + evs[c.n]->enc[SL_ENC_NATIVE].len;
+			/* A write that ended on an event's end leaves nothing under way. */
+			if (sent_bytes == (size_t)w)
+				kept_to = sent_bytes;
+			TAP_OK(w > 0 && short_write && q.count == (kept_to > (size_t)w) &&
+				   q.bytes == kept_to - (size_t)w &&
+				   evs[c.n]->refs == 1 + (kept_to > (size_t)w) &&
+				   evs[c.n + 1]->refs == 1 && evs[RUN_EVENTS - 1]->refs == 1,
+			       "runs: a drop after %zd bytes keeps event %zu to its end (%zu bytes "
+			       "left), releases the %zu after it",
+			       w, c.n, q.bytes, RUN_EVENTS - c.n - 1);
+			close(sv[0]);
+			close(sv[1]);
+		}
+		sl_outq_fini(&q);
+		sl_outq_sink_fini(&sink);
+	}
+	for (k = 0, refs_ok = 0; k < RUN_EVENTS; k++)
+		refs_ok += evs[k]->refs == 1;
+	TAP_OK(refs_ok == RUN_EVENTS && total == 0, "runs: fini releases the kept run");
+	sl_enc_arena_fini(&a);
+	for (k = 0; k < RUN_EVENTS; k++)
+		sl_event_unref(evs[k]);
+}
+
 /* 64 queues written by a pool of 2 threads and the caller, each into its own socket pair. */
 #define PAR_QUEUES 64
 #define PAR_EVENTS 200
@@ -491,6 +700,7 @@ int main(void)
 	test_push_too_big();
 	test_flush_short();
 	test_flush_adjacent();
+	test_runs();
 	test_flush_parallel();
 	return tap_done();
 }

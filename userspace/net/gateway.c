@@ -297,10 +297,26 @@ static void flush_write(struct sl_gateway *gw, struct sl_flush_job *j, unsigned 
 	j->sent_to = sink->count;
 }
 
+struct settle_at {
+	struct sl_gateway *gw;
+	uint64_t now;
+};
+
+/* One event a flush completed (len > 0) or carried a piece of: counted, its reference let go. */
+static void settle_event(struct sl_event *ev, uint32_t len, void *ctx)
+{
+	const struct settle_at *at = ctx;
+
+	if (len)
+		event_written(at->gw, at->now, ev, len);
+	sl_event_unref(ev);
+}
+
 /* Everything shared a write leads to, on the loop; may close the connection. */
 static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 {
 	const struct sl_outq_sink *sink = &gw->writer[j->worker].sent;
+	struct settle_at at = { gw, j->now };
 	struct sl_conn *c = j->c;
 	uint64_t events = j->events;
 	ssize_t w = j->written;
@@ -308,13 +324,8 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 
 	sl_outq_settle(&c->q, j->queued_before);
 	gw->writer[j->worker].flushes++;
-	for (i = j->sent_from; i < j->sent_to; i++) {
-		const struct sl_outq_sent *s = &sink->items[i];
-
-		if (s->event_len)
-			event_written(gw, j->now, s->ev, s->event_len);
-		sl_event_unref(s->ev);
-	}
+	for (i = j->sent_from; i < j->sent_to; i++)
+		sl_outq_sent_each(&sink->items[i], settle_event, &at);
 	if (w < 0) {
 		c->close_reason = "write failed";
 		sl_conn_close_now(c);

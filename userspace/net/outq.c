@@ -21,9 +21,21 @@ static void bytes_add(struct sl_outq *q, ssize_t n)
 		*q->total += (uint64_t)n;
 }
 
+/* Releases a run's events first .. first + n - 1 (the block may go with the last). */
+static void run_unref(const struct sl_enc_block *b, uint32_t first, uint32_t n)
+{
+	const struct sl_enc_entry *e = b->entries + first;
+	uint32_t k;
+
+	for (k = 0; k < n; k++)
+		sl_event_unref(e[k].ev);
+}
+
 static void item_release(struct sl_outq_item *it)
 {
-	if (it->ev)
+	if (it->count)
+		run_unref(it->block, it->first, it->count);
+	else if (it->ev)
 		sl_event_unref(it->ev);
 	if (it->owned)
 		free((void *)it->data);
@@ -83,22 +95,60 @@ static struct sl_outq_item *tail_slot(struct sl_outq *q)
 	return slot(q, q->count);
 }
 
+/* The arena block holding b when b is one of ev's encodings in one, and its entry. */
+static struct sl_enc_block *block_of(const struct sl_event *ev, const struct sl_bytes *b,
+				     uint32_t *index)
+{
+	uintptr_t at = (uintptr_t)b, enc0 = (uintptr_t)ev->enc;
+	size_t i;
+
+	if (at < enc0 || at >= (uintptr_t)(ev->enc + SL_ENC__MAX))
+		return NULL;
+	i = (at - enc0) / sizeof(ev->enc[0]);
+	*index = ev->block_index[i];
+	return ev->block[i];
+}
+
 int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_bytes *b)
 {
 	struct sl_outq_item *it;
+	struct sl_enc_block *block;
+	uint32_t index = 0;
 
 	if (!b || !b->data)
 		return -ENOMEM;
 	if (b->len >= SL_OUTQ_ITEM_MAX)
 		return -EMSGSIZE;
+	block = block_of(ev, b, &index);
+	if (block && q->count) {
+		it = slot(q, q->count - 1);
+		/* The next encoding of the tail run's block: the bytes follow too. */
+		if (it->count && it->block == block && it->first + it->count == index &&
+		    it->len + b->len < SL_OUTQ_ITEM_MAX) {
+			it->len += (uint32_t)b->len;
+			it->count++;
+			sl_event_ref(ev);
+			bytes_add(q, (ssize_t)b->len);
+			return 0;
+		}
+	}
 	it = tail_slot(q);
 	if (!it)
 		return -ENOMEM;
 	it->data = b->data;
 	it->len = (uint32_t)b->len;
-	it->ev = sl_event_ref(ev);
 	it->owned = 0;
 	it->event_len = (uint32_t)b->len;
+	if (block) {
+		it->block = block;
+		it->first = index;
+		it->count = 1;
+	} else {
+		it->ev = ev;
+		it->first = 0;
+		it->count = 0;
+	}
+	sl_event_ref(ev);
 	q->count++;
 	bytes_add(q, (ssize_t)b->len);
 	return 0;
@@ -117,6 +167,8 @@ int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
 	it->ev = NULL;
 	it->owned = 1;
 	it->event_len = 0;
+	it->first = 0;
+	it->count = 0;
 	q->count++;
 	bytes_add(q, (ssize_t)len);
 	return 0;
@@ -132,17 +184,43 @@ int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len)
 	return sl_outq_push_owned(q, copy, len);
 }
 
+/* The entries of run it that head_off has passed whole (the partly written one not counted). */
+static uint32_t run_entries_done(const struct sl_outq_item *it, size_t head_off, size_t *bytes)
+{
+	const struct sl_enc_entry *e = it->block->entries + it->first;
+	uint32_t k = 0;
+
+	*bytes = 0;
+	while (k < it->count && *bytes + e[k].len <= head_off) {
+		*bytes += e[k].len;
+		k++;
+	}
+	return k;
+}
+
 void sl_outq_drop_unsent(struct sl_outq *q)
 {
-	uint32_t keep = q->head_off ? 1 : 0;
+	uint32_t keep = q->head_off ? 1 : 0, k;
+	struct sl_outq_item *it;
+	size_t done, rest;
 
 	while (q->count > keep) {
-		struct sl_outq_item *it = slot(q, q->count - 1);
-
+		it = slot(q, q->count - 1);
 		bytes_add(q, -(ssize_t)it->len);
 		item_release(it);
 		q->count--;
 	}
+	if (!keep || !(it = slot(q, 0))->count)
+		return;
+	/* A run started: keep up to the end of the event under way, drop the rest. */
+	k = run_entries_done(it, q->head_off, &done);
+	if (k + 1 >= it->count)
+		return;
+	rest = done + it->block->entries[it->first + k].len;
+	run_unref(it->block, it->first + k + 1, it->count - k - 1);
+	bytes_add(q, -(ssize_t)(it->len - rest));
+	it->len = (uint32_t)rest;
+	it->count = k + 1;
 }
 
 void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_len)
@@ -152,6 +230,9 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
 	if (!q->count)
 		return;
 	it = slot(q, q->count - 1);
+	if (it->count)
+		return; /* a run (plaintext) counts its events already; TLS records are never runs
+			 */
 	/* At least 1: an empty frame still completes its event. */
 	it->event_len = frame_len && frame_len < SL_OUTQ_ITEM_MAX ? (uint32_t)frame_len : 1;
 	if (!it->ev)
@@ -182,19 +263,54 @@ static int sink_reserve(struct sl_outq_sink *s, size_t n)
 	return 0;
 }
 
-/* Pops the head item, handing its event reference to the sink (room reserved). */
-static void pop_sent(struct sl_outq *q, struct sl_outq_sink *sink)
+/*
+ * Pops the head item, handing its event references to the sink (room
+ * reserved); counts the events it completes.
+ */
+static void pop_sent(struct sl_outq *q, struct sl_outq_sink *sink, uint64_t *events_done)
 {
 	struct sl_outq_item *it = &q->items[q->head];
 
-	if (it->ev) {
+	if (it->count || it->ev) {
 		struct sl_outq_sent *s = &sink->items[sink->count++];
 
-		s->ev = it->ev;
+		s->ev = it->ev; /* or the block: the union's one pointer */
 		s->event_len = it->event_len;
+		s->first = it->first;
+		s->count = it->count;
+		if (events_done)
+			*events_done += it->count ? it->count : it->event_len ? 1 : 0;
 		it->ev = NULL;
+		it->count = 0;
 	}
 	pop_head(q);
+}
+
+/*
+ * A write ended inside run it (the head): the events it passed whole are
+ * handed back now, and the run starts at the one under way.
+ */
+static void run_split_sent(struct sl_outq *q, struct sl_outq_item *it, struct sl_outq_sink *sink,
+			   uint64_t *events_done)
+{
+	struct sl_outq_sent *s;
+	size_t bytes;
+	uint32_t k = run_entries_done(it, q->head_off, &bytes);
+
+	if (!k)
+		return;
+	s = &sink->items[sink->count++];
+	s->block = it->block;
+	s->event_len = 0;
+	s->first = it->first;
+	s->count = k;
+	if (events_done)
+		*events_done += k;
+	it->data += bytes;
+	it->len -= (uint32_t)bytes;
+	it->first += k;
+	it->count -= k;
+	q->head_off -= bytes;
 }
 
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
@@ -210,7 +326,8 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 	while (q->count) {
 		offered = 0;
 		n = q->count < OUTQ_ITEMS_PER_WRITE ? q->count : OUTQ_ITEMS_PER_WRITE;
-		if (sink_reserve(sink, n)) {
+		/* One entry per item, and one for a run a short write ends in. */
+		if (sink_reserve(sink, n + 1)) {
 			*short_write = 1;
 			break;
 		}
@@ -252,12 +369,12 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 
 			if (left < rest) {
 				q->head_off += left;
+				if (it->count > 1)
+					run_split_sent(q, it, sink, events_done);
 				break;
 			}
 			left -= rest;
-			if (it->event_len && events_done)
-				(*events_done)++;
-			pop_sent(q, sink);
+			pop_sent(q, sink, events_done);
 		}
 		if ((size_t)w < offered) {
 			*short_write = 1;

@@ -29,21 +29,16 @@ struct sl_event *sl_event_new(const char *topic, size_t topic_len, const void *d
 	return ev;
 }
 
-struct sl_enc_block {
-	uint32_t refs; /* the arena's while open, plus one per encoding in it */
-	uint32_t used, size;
-	uint64_t opened_ns; /* the first encoding's event time */
-	uint8_t data[];
-};
-
 #define ENC_BLOCK_MIN (4 * 1024)
 #define ENC_BLOCK_MAX (64 * 1024)
 #define NS_PER_S 1000000000ull
 
 static void block_unref(struct sl_enc_block *b)
 {
-	if (b && !--b->refs)
+	if (b && !--b->refs) {
+		free(b->entries);
 		free(b);
+	}
 }
 
 void sl_enc_arena_fini(struct sl_enc_arena *a)
@@ -91,13 +86,25 @@ static uint8_t *enc_alloc(struct sl_event *ev, enum sl_encoding enc, size_t len)
 		b = malloc(sizeof(*b) + size);
 		if (!b)
 			return NULL;
+		memset(b, 0, sizeof(*b));
 		b->refs = 1;
-		b->used = 0;
 		b->size = size;
 		b->opened_ns = ev->ts_ns;
 		block_unref(a->open[enc]);
 		a->open[enc] = b;
 	}
+	if (b->count == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 16;
+		struct sl_enc_entry *entries = realloc(b->entries, cap * sizeof(*entries));
+
+		if (!entries)
+			return NULL;
+		b->entries = entries;
+		b->cap = cap;
+	}
+	b->entries[b->count].ev = ev;
+	b->entries[b->count].len = (uint32_t)len;
+	ev->block_index[enc] = b->count++;
 	b->refs++;
 	ev->block[enc] = b;
 	b->used += (uint32_t)len;

@@ -41,9 +41,25 @@ struct sl_topic_counters {
  * iovec each cost S1 more than the bytes did. A block lives while an
  * encoding in it does; its size follows the topic's rate (4 KiB for a quiet
  * topic, up to 64 KiB for a busy one), so retained events of quiet topics
- * do not pin big blocks.
+ * do not pin big blocks. A block lists its encodings in order, so that an
+ * output queue can hold a run of them as one item (net/outq.h).
  */
-struct sl_enc_block;
+struct sl_event;
+
+/* An encoding in a block: its event (no reference; whoever queued it holds one) and length. */
+struct sl_enc_entry {
+	struct sl_event *ev;
+	uint32_t len;
+};
+
+struct sl_enc_block {
+	uint32_t refs; /* the arena's while open, plus one per encoding in it */
+	uint32_t used, size;
+	uint32_t count, cap;	      /* entries */
+	uint64_t opened_ns;	      /* the first encoding's event time */
+	struct sl_enc_entry *entries; /* the encodings in allocation order */
+	uint8_t data[];
+};
 
 struct sl_enc_arena {
 	struct sl_enc_block *open[SL_ENC__MAX];
@@ -65,6 +81,7 @@ struct sl_event {
 	struct sl_bytes enc[SL_ENC__MAX];
 	struct sl_enc_arena *arena; /* the topic's; NULL: each encoding is its own allocation */
 	struct sl_enc_block *block[SL_ENC__MAX]; /* where enc[i] lives, if in an arena */
+	uint32_t block_index[SL_ENC__MAX];	 /* and its entry there */
 	uint8_t data[];				 /* the payload as published */
 };
 
