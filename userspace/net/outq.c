@@ -7,7 +7,6 @@
 #include "net/outq.h"
 
 #define OUTQ_IOV 256
-#define OUTQ_ITEMS_PER_WRITE 1024
 
 void sl_outq_init(struct sl_outq *q)
 {
@@ -138,13 +137,14 @@ int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_b
 	it->data = b->data;
 	it->len = (uint32_t)b->len;
 	it->owned = 0;
-	it->event_len = (uint32_t)b->len;
 	if (block) {
 		it->block = block;
+		it->event_len = 0; /* a run's events have their lengths in the block */
 		it->first = index;
 		it->count = 1;
 	} else {
 		it->ev = ev;
+		it->event_len = (uint32_t)b->len;
 		it->first = 0;
 		it->count = 0;
 	}
@@ -230,9 +230,9 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
 	if (!q->count)
 		return;
 	it = slot(q, q->count - 1);
+	/* A run (plaintext) counts its events already; TLS records are never runs. */
 	if (it->count)
-		return; /* a run (plaintext) counts its events already; TLS records are never runs
-			 */
+		return;
 	/* At least 1: an empty frame still completes its event. */
 	it->event_len = frame_len && frame_len < SL_OUTQ_ITEM_MAX ? (uint32_t)frame_len : 1;
 	if (!it->ev)
@@ -317,40 +317,28 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 		      struct sl_outq_sink *sink)
 {
 	struct iovec iov[OUTQ_IOV];
-	size_t total = 0, offered, left, len;
-	uint32_t n, i, niov;
-	const uint8_t *data;
+	size_t total = 0, offered, left;
+	uint32_t n, i;
 	ssize_t w;
 
 	*short_write = 0;
 	while (q->count) {
 		offered = 0;
-		n = q->count < OUTQ_ITEMS_PER_WRITE ? q->count : OUTQ_ITEMS_PER_WRITE;
+		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
 		/* One entry per item, and one for a run a short write ends in. */
 		if (sink_reserve(sink, n + 1)) {
 			*short_write = 1;
 			break;
 		}
-		for (i = 0, niov = 0; i < n; i++) {
+		for (i = 0; i < n; i++) {
 			struct sl_outq_item *it = slot(q, i);
 			size_t skip = i == 0 ? q->head_off : 0;
 
-			data = it->data + skip;
-			len = it->len - skip;
-			if (niov &&
-			    (const uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len ==
-				data) {
-				iov[niov - 1].iov_len += len;
-			} else {
-				if (niov == OUTQ_IOV)
-					break;
-				iov[niov].iov_base = (void *)data;
-				iov[niov].iov_len = len;
-				niov++;
-			}
-			offered += len;
+			iov[i].iov_base = (void *)(it->data + skip);
+			iov[i].iov_len = it->len - skip;
+			offered += iov[i].iov_len;
 		}
-		w = writev(fd, iov, (int)niov);
+		w = writev(fd, iov, (int)n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

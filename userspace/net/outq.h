@@ -88,10 +88,13 @@ void sl_outq_tail_is_event(struct sl_outq *q, struct sl_event *ev, size_t frame_
  * settles these afterwards.
  */
 struct sl_outq_sent {
+	/*
+	 * count == 0: ev, the caller's reference now. count > 0: entries
+	 * first .. first + count - 1 of block, a reference each.
+	 */
 	union {
-		struct sl_event *ev; /* the caller's reference now; NULL for private bytes */
-		struct sl_enc_block
-		    *block; /* count > 0: entries first.. of block, a reference each */
+		struct sl_event *ev;
+		struct sl_enc_block *block;
 	};
 	uint32_t event_len; /* the event's encoded bytes; 0: not the last piece of an event */
 	uint32_t first, count;
@@ -127,17 +130,14 @@ struct sl_outq_sink {
 void sl_outq_sink_fini(struct sl_outq_sink *s);
 
 /*
- * Writes as much as the socket takes with writev (up to 1,024 items a call,
- * items whose bytes lie back to back in one iovec, at most 256 iovecs;
- * looping while the kernel takes everything). Returns bytes written (>= 0) or
- * -errno on a hard error. *short_write is set when the kernel took less than
- * offered (EAGAIN included), or the sink could not grow: the caller must
- * resync the meter (kern.h) and wait for POLLOUT. *events_done counts the
- * events completed. Every item with event references that went out is
- * appended to sink, in order (also when a hard error follows), and so is
- * the part of a run a short write passed whole. q->bytes goes
- * down, *q->total does not (it is shared by every queue): the caller lowers
- * it with sl_outq_settle once the flush is over.
+ * Writes as much as the socket takes with writev (up to 256 items a call,
+ * a run of events being one; looping while the kernel takes everything). Returns bytes written (>=
+ * 0) or -errno on a hard error. *short_write is set when the kernel took less than offered (EAGAIN
+ * included), or the sink could not grow: the caller must resync the meter (kern.h) and wait for
+ * POLLOUT. *events_done counts the events completed. Every item with event references that went out
+ * is appended to sink, in order (also when a hard error follows), and so is the part of a run a
+ * short write passed whole. q->bytes goes down, *q->total does not (it is shared by every queue):
+ * the caller lowers it with sl_outq_settle once the flush is over.
  */
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
 		      struct sl_outq_sink *sink);

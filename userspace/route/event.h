@@ -63,7 +63,6 @@ struct sl_enc_block {
 
 struct sl_enc_arena {
 	struct sl_enc_block *open[SL_ENC__MAX];
-	uint32_t next_size[SL_ENC__MAX];
 };
 
 /* Lets go of the open blocks; the encodings in them stay valid until their events go. */
