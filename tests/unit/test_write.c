@@ -160,6 +160,22 @@ static ssize_t read_all(int fd, char *buf, size_t cap)
 	return (ssize_t)got;
 }
 
+/*
+ * A socket pair whose writing end sv[0] has a send buffer of sndbuf bytes
+ * (0: the default); both ends nonblocking, so a full buffer is a short
+ * write and an empty one a read of nothing. 0 or -1.
+ */
+static int writer_pair(int sv[2], int sndbuf)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -1;
+	if (sndbuf)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
 static void test_flush_hands_back(void)
 {
 	struct sl_outq_sink sink = { 0 };
@@ -249,12 +265,10 @@ static void test_flush_short(void)
 
 	memset(big, 'x', sizeof(big) - 1);
 	ev = event_of(big, &b);
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+	if (writer_pair(sv, sndbuf)) {
 		TAP_OK(0, "socketpair");
 		return;
 	}
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	sl_outq_init(&q);
 	q.total = &total;
 	for (i = 0; i < 1000; i++)
@@ -284,10 +298,10 @@ static void test_flush_short(void)
 }
 
 /*
- * Items whose bytes lie back to back (as encodings in one arena block do)
- * go out as one iovec: the stream and the hand-back must be exactly what
- * item by item gives, across private copies in between, more items than one
- * writev takes, and short writes that end inside a run.
+ * Thousands of event items whose bytes lie back to back but are not in an
+ * arena block (so not a run): the stream and the hand-back must be exact
+ * across private copies in between, more items than one writev takes, and
+ * short writes.
  */
 #define ADJ_EVENTS 3000
 #define ADJ_LEN 8
@@ -305,12 +319,8 @@ static int flush_adjacent(int sndbuf, char *got, size_t cap, size_t *got_len, si
 	size_t k, before;
 	ssize_t w, r;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+	if (writer_pair(sv, sndbuf))
 		return 0;
-	if (sndbuf)
-		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	sl_outq_init(&q);
 	q.total = &total;
 	for (k = 0; k < ADJ_EVENTS; k++) {
@@ -436,12 +446,8 @@ static size_t run_flush(struct sl_outq *q, size_t sndbuf, size_t step, struct co
 	size_t got_len = 0, k, before;
 	ssize_t r;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+	if (writer_pair(sv, (int)sndbuf))
 		return 0;
-	if (sndbuf)
-		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	*events = 0;
 	*shorts = 0;
 	while (q->count && rounds++ < 100000) {
@@ -551,9 +557,7 @@ static void test_runs(void)
 		size_t before, sent_bytes = 0, kept_to;
 		ssize_t w;
 
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
-			setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-			fcntl(sv[0], F_SETFL, O_NONBLOCK);
+		if (writer_pair(sv, sndbuf) == 0) {
 			before = q.bytes;
 			w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
 			sl_outq_settle(&q, before);
