@@ -7,10 +7,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "net/outq.h"
@@ -294,6 +298,159 @@ static void test_flush_short(void)
 	sl_event_unref(ev);
 	close(sv[0]);
 	close(sv[1]);
+	sl_outq_sink_fini(&sink);
+}
+
+/*
+ * A loopback TCP connection (the cork is a TCP option): sv[0] is the
+ * nonblocking, TCP_NODELAY writing end the gateway has, with a send buffer
+ * of sndbuf bytes (0: the default); sv[1] the reading end. 0 or -1.
+ */
+static int tcp_pair(int sv[2], int sndbuf)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int lfd, one = 1, ok = -1;
+
+	sv[0] = sv[1] = -1;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0)
+		return -1;
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 1) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &alen))
+		goto out;
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (sv[0] < 0)
+		goto out;
+	if (sndbuf)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	if (connect(sv[0], (struct sockaddr *)&a, sizeof(a)))
+		goto out;
+	sv[1] = accept(lfd, NULL, NULL);
+	if (sv[1] < 0)
+		goto out;
+	setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	ok = 0;
+out:
+	close(lfd);
+	if (ok) {
+		if (sv[0] >= 0)
+			close(sv[0]);
+		sv[0] = -1;
+	}
+	return ok;
+}
+
+/*
+ * Every setsockopt of this binary, the flush's included, passes through
+ * here on its way to the kernel: the cork's test counts what a flush asked
+ * for, since a cork set and cleared within one flush leaves no other trace
+ * on a plain TCP socket.
+ */
+static unsigned cork_calls[2]; /* TCP_CORK set to 0, set to 1 */
+
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	if (level == IPPROTO_TCP && name == TCP_CORK && val && len == sizeof(int))
+		cork_calls[*(const int *)val != 0]++;
+	return (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+}
+
+static int corked(int fd)
+{
+	int on = -1;
+	socklen_t len = sizeof(on);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len))
+		return -1;
+	return on;
+}
+
+/* Reads exactly n bytes from a blocking socket; 1 when they are all `c`. */
+static int read_exactly(int fd, size_t n, char c)
+{
+	char buf[16384];
+	size_t got = 0, i;
+	ssize_t r;
+	int same = 1;
+
+	while (got < n && (r = read(fd, buf, sizeof(buf) < n - got ? sizeof(buf) : n - got)) > 0) {
+		for (i = 0; i < (size_t)r; i++)
+			same &= buf[i] == c;
+		got += (size_t)r;
+	}
+	return got == n && same;
+}
+
+/*
+ * Metered sockets flush corked from cork_from queued bytes: every way out
+ * of a flush (all written, a full socket, an error) leaves the socket
+ * uncorked with every byte it took on its way, and a queue under the mark
+ * is written as before.
+ */
+static void test_flush_corked(void)
+{
+	static char chunk[10 * 1024];
+	struct sl_outq_sink sink = { 0 };
+	struct sl_outq q;
+	uint64_t events = 0;
+	int sv[2], short_write = 0, i;
+	size_t left;
+	ssize_t w;
+
+	memset(chunk, 'c', sizeof(chunk));
+	signal(SIGPIPE, SIG_IGN); /* as sluiced does: a dead peer is EPIPE */
+	if (tcp_pair(sv, 0)) {
+		TAP_OK(0, "loopback TCP pair");
+		return;
+	}
+	sl_outq_init(&q);
+	q.cork_from = SL_OUTQ_CORK_METERED;
+	for (i = 0; i < 3; i++)
+		sl_outq_push_copy(&q, chunk, sizeof(chunk));
+	w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	TAP_OK(w == 3 * (ssize_t)sizeof(chunk) && !short_write && q.count == 0 &&
+		   corked(sv[0]) == 0,
+	       "30 KiB from a 16 KiB mark: written whole (%zd bytes) and the socket uncorked", w);
+	TAP_OK(cork_calls[1] == 1 && cork_calls[0] == 1,
+	       "that flush corked the socket once and uncorked it once (%u, %u)", cork_calls[1],
+	       cork_calls[0]);
+	TAP_OK(read_exactly(sv[1], 3 * sizeof(chunk), 'c'), "the peer read all 30 KiB");
+
+	sl_outq_push_copy(&q, chunk, 100);
+	w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	TAP_OK(w == 100 && corked(sv[0]) == 0 && read_exactly(sv[1], 100, 'c') &&
+		   cork_calls[1] == 1 && cork_calls[0] == 1,
+	       "100 bytes under the mark: written and read, no cork asked for");
+	close(sv[0]);
+	close(sv[1]);
+
+	/* A full socket: the short write's bytes still reach the peer. */
+	if (tcp_pair(sv, 4096)) {
+		TAP_OK(0, "loopback TCP pair with a small send buffer");
+		sl_outq_fini(&q);
+		return;
+	}
+	for (i = 0; i < 400; i++) /* 4 MB: more than the kernel's buffers on both ends */
+		sl_outq_push_copy(&q, chunk, sizeof(chunk));
+	w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	left = q.bytes;
+	TAP_OK(w > 0 && short_write && left > 0 && corked(sv[0]) == 0 && cork_calls[1] == 2 &&
+		   cork_calls[0] == 2,
+	       "a full socket: short after %zd bytes, corked and uncorked once", w);
+	TAP_OK(read_exactly(sv[1], (size_t)w, 'c'), "the peer read the %zd bytes the socket took",
+	       w);
+
+	/* A hard error (the writer shut down its side): -EPIPE, still uncorked. */
+	shutdown(sv[0], SHUT_WR);
+	w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	TAP_OK(w == -EPIPE && corked(sv[0]) == 0 && q.bytes == left && cork_calls[1] == 3 &&
+		   cork_calls[0] == 3,
+	       "a write error: %zd, corked and uncorked once, the queue unchanged", w);
+	close(sv[0]);
+	close(sv[1]);
+	sl_outq_fini(&q);
 	sl_outq_sink_fini(&sink);
 }
 
@@ -764,6 +921,7 @@ int main(void)
 	test_flush_hands_back();
 	test_push_too_big();
 	test_flush_short();
+	test_flush_corked();
 	test_flush_adjacent();
 	test_runs();
 	test_flush_parallel();

@@ -653,6 +653,8 @@ int sl_conn_meter(struct sl_conn *c, int framing)
 	cfg.frame_start = (uint32_t)(c->bytes_out + c->q.bytes);
 	ret = sl_kern_sock_configure(c->gw->kern, c->fd, &cfg);
 	c->metered = ret == 0;
+	if (c->metered)
+		c->q.cork_from = SL_OUTQ_CORK_METERED;
 	return ret;
 }
 

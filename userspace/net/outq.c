@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "net/outq.h"
@@ -313,8 +316,14 @@ static void run_split_sent(struct sl_outq *q, struct sl_outq_item *it, struct sl
 	q->head_off -= bytes;
 }
 
-ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      struct sl_outq_sink *sink)
+static void set_cork(int fd, int on)
+{
+	/* Best effort: without the cork the same bytes go out, in more segments. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
+static ssize_t flush_writes(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
+			    struct sl_outq_sink *sink)
 {
 	struct iovec iov[OUTQ_IOV];
 	size_t total = 0, offered, left;
@@ -370,6 +379,20 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 		}
 	}
 	return (ssize_t)total;
+}
+
+ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
+		      struct sl_outq_sink *sink)
+{
+	ssize_t ret;
+
+	if (!q->cork_from || q->bytes < q->cork_from)
+		return flush_writes(q, fd, short_write, events_done, sink);
+	set_cork(fd, 1);
+	ret = flush_writes(q, fd, short_write, events_done, sink);
+	/* Uncorking pushes what the writes left below a full segment. */
+	set_cork(fd, 0);
+	return ret;
 }
 
 void sl_outq_trim(struct sl_outq *q)

@@ -39,12 +39,26 @@ struct sl_outq_item {
 	uint32_t first, count;
 };
 
+/* sl_outq.cork_from for metered sockets: half a tcp_bpf page-frag element. */
+#define SL_OUTQ_CORK_METERED (16u * 1024)
+
 /* Bound on one item's bytes (frames are at most 256 MiB, limits.max_frame_bytes). */
 #define SL_OUTQ_ITEM_MAX (1u << 31)
 
 struct sl_outq {
 	struct sl_outq_item *items;
 	uint32_t cap, head, count;
+	/*
+	 * 0, or the queued bytes from which a flush corks the socket (TCP_CORK)
+	 * for its writes and uncorks it at the end. Set on sockets the kernel
+	 * meter sees: tcp_bpf pushes each scatterlist element of a sendmsg (a
+	 * page frag of up to 32 KiB) as its own segment under TCP_NODELAY,
+	 * where plain TCP fills segments across the whole writev. The cork
+	 * folds them back together. Below the mark a write spans two elements
+	 * less often, and the two setsockopt calls would cost about what they
+	 * save (docs/BENCHMARKS.md, "The sk_msg floor in S1").
+	 */
+	uint32_t cork_from;
 	size_t head_off; /* bytes of the head item already written */
 	size_t bytes;	 /* bytes queued, not yet written */
 	uint64_t *total; /* NULL, or a sum over several queues that bytes is part of */
@@ -137,7 +151,8 @@ void sl_outq_sink_fini(struct sl_outq_sink *s);
  * POLLOUT. *events_done counts the events completed. Every item with event references that went out
  * is appended to sink, in order (also when a hard error follows), and so is the part of a run a
  * short write passed whole. q->bytes goes down, *q->total does not (it is shared by every queue):
- * the caller lowers it with sl_outq_settle once the flush is over.
+ * the caller lowers it with sl_outq_settle once the flush is over. A corked flush (cork_from)
+ * always leaves the socket uncorked.
  */
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
 		      struct sl_outq_sink *sink);
