@@ -213,7 +213,10 @@ void sl_outq_drop_unsent(struct sl_outq *q)
 		item_release(it);
 		q->count--;
 	}
-	if (!keep || !(it = slot(q, 0))->count)
+	if (!keep)
+		return;
+	it = slot(q, 0);
+	if (!it->count)
 		return;
 	/* A run started: keep up to the end of the event under way, drop the rest. */
 	k = run_entries_done(it, q->head_off, &done);
