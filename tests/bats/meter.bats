@@ -60,6 +60,18 @@ exact() {
 	[[ "$output" =~ rewinds=[1-9] ]]
 }
 
+@test "every framing: writevs of hundreds of small frames fill passes to the pending list's limit, exact" {
+	# SL_PASS_MAX_FRAMES (64) frames end a pass; writevs of up to 600 frames of
+	# at most 200 bytes make full passes, and the slow reader makes pushes of
+	# full passes fail part-way, so rewinds walk the whole pending list.
+	for f in ws len4 sse tls; do
+		exact --framing $f --mode writev --frames 3000 --max-size 200 --batch 600 --seed 41 --prefix
+		exact --framing $f --mode nonblock --frames 3000 --max-size 200 --batch 600 --seed 42
+		[[ "$output" =~ short_writes=[1-9] ]]
+	done
+	[[ "$output" =~ rewinds=[1-9] ]]
+}
+
 @test "without resync the meter notices bypassed bytes and stops pretending" {
 	exact --framing len4 --mode nonblock-noresync --frames 300 --seed 9
 	[[ "$output" =~ gaps=[1-9] ]]

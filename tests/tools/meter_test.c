@@ -4,7 +4,7 @@
  *
  *   sluice-meter-test [--pin-root DIR] [--cgroup DIR] load | cleanup
  *   sluice-meter-test [...] send --framing F --mode M [--frames N] [--seed S]
- *        [--max-size B] [--event-cap K] [--app SLOT --app-cap K] [--keep-usage]
+ *        [--max-size B] [--batch N] [--event-cap K] [--app SLOT --app-cap K] [--keep-usage]
  *        [--reload-midway] [--prefix]
  *   sluice-meter-test [...] unmetered
  *
@@ -59,6 +59,7 @@ struct options {
 	unsigned frames;
 	uint64_t seed;
 	size_t max_size;
+	unsigned batch; /* most frames in one writev (writev and nonblock modes) */
 	uint64_t event_cap;
 	unsigned app;
 	uint64_t app_cap;
@@ -261,17 +262,20 @@ static void reload_in_child(const struct options *o)
 		die("reloading the meter in a second process failed");
 }
 
+/* Most iovecs in one writev: IOV_MAX on Linux. */
+#define BATCH_MAX 1024
+
 /* One writev with an iovec per frame, as the gateway flushes a subscriber's queue. */
 static ssize_t send_batch(int fd, const uint8_t *buf, const struct frame *frames, size_t nframes,
 			  size_t at, size_t want)
 {
-	struct iovec iov[64];
+	struct iovec iov[BATCH_MAX];
 	struct msghdr mh = { .msg_iov = iov };
 	size_t end = at + want, i = 0, cut;
 
 	while (i < nframes && frames[i].off + frames[i].len <= at)
 		i++;
-	while (at < end && mh.msg_iovlen < 64) {
+	while (at < end && mh.msg_iovlen < BATCH_MAX) {
 		cut = i < nframes ? frames[i].off + frames[i].len : end;
 		if (cut > end || cut <= at)
 			cut = end;
@@ -313,7 +317,7 @@ static size_t write_range(struct sl_kern *k, const struct options *o, int fd, co
 			break;
 		default: {
 			/* a batch of whole frames, like the gateway's one writev per flush */
-			size_t i = 0, nframes = 1 + tf_rand(rng) % 32;
+			size_t i = 0, nframes = 1 + tf_rand(rng) % o->batch;
 
 			while (i < o->frames && frames[i].off + frames[i].len <= at)
 				i++;
@@ -773,7 +777,7 @@ static void usage(void)
 		"unmetered |\n"
 		"         send --framing {ws|len4|sse|tls} --mode "
 		"{writev|split|bytes1|nonblock|nonblock-noresync}\n"
-		"              [--frames N] [--seed S] [--max-size B] [--event-cap K]\n"
+		"              [--frames N] [--seed S] [--max-size B] [--batch N] [--event-cap K]\n"
 		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
 		"[--prefix] [--hold-ms MS]\n"
 		"              [--app-window-ms MS] [--max-conn-ms MS --pause-at N] [--rate BPS "
@@ -791,6 +795,7 @@ int main(int argc, char **argv)
 		{ "frames", required_argument, NULL, 'n' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "max-size", required_argument, NULL, 'x' },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "event-cap", required_argument, NULL, 'c' },
 		{ "app", required_argument, NULL, 'a' },
 		{ "app-cap", required_argument, NULL, 'A' },
@@ -812,6 +817,7 @@ int main(int argc, char **argv)
 		.frames = 300,
 		.seed = 1,
 		.max_size = 100000,
+		.batch = 32,
 	};
 	char err[512];
 	int c;
@@ -848,6 +854,11 @@ int main(int argc, char **argv)
 			break;
 		case 'x':
 			o.max_size = strtoull(optarg, NULL, 10);
+			break;
+		case 'b':
+			o.batch = (unsigned)strtoul(optarg, NULL, 10);
+			if (o.batch < 1 || o.batch > BATCH_MAX)
+				die("--batch: 1 to %d frames", BATCH_MAX);
 			break;
 		case 'c':
 			o.event_cap = strtoull(optarg, NULL, 10);
