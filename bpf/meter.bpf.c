@@ -8,7 +8,8 @@
  * program walks the frame headers of the chunk (one bpf_loop iteration per
  * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame; the common case, a socket
  * without a plan, in the plain loop of sluice_quick, whose usual frames are
- * parsed in place by sl_frame_quick: ~5 ns a frame), counts each
+ * parsed in place by sl_frame_quick or repeat the last one parsed: about
+ * 10 ns a frame, docs/BENCHMARKS.md "The meter's own work"), counts each
  * frame once, and tells the kernel to push the bytes it has looked at
  * (apply_bytes). All
  * parse state is kept as TCP sequence numbers: tp->write_seq at the start of
@@ -524,35 +525,74 @@ struct sl_quick {
  * (q->apply set); otherwise scan_one goes on from next_hdr, every frame
  * taken so far already counted and pending. A global function, verified
  * once on its own (inside scan_one it tripled the verifier's work).
+ *
+ * The position, the counters and the pending masks live in registers and
+ * reach st once, on the way out: through st, each frame waited on the
+ * store of the one before. And a frame whose head repeats the last one
+ * sl_frame_quick parsed (st->memo_*) is taken as that one, so the next
+ * header's address does not wait for this header's load and parse: the
+ * loads of a run of like frames overlap.
  */
 __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl_quick *q)
 {
+	__u64 w0, w1, mask1, ev_bits = 0, rep_bits = 0, evs = 0, reps = 0;
+	__u32 k, i, off, rel, avail, pos, seq, size, win, n;
 	struct sl_hdr_buf hb;
 	struct sl_frame f;
 	__u8 *data, *dend;
-	__u32 k, i, off, rel, end, avail;
-	int status;
+	int status, ret = 0;
 
 	if (!msg || !st || !q)
 		return -1;
 	((__u64 *)hb.b)[3] = 0;
+	pos = st->next_hdr;
+	n = st->npending;
+	seq = q->seq;
+	size = q->size;
+	win = st->win_off;
 	for (k = 0; k < SL_PASS_MAX_FRAMES; k++) {
-		if (seq_before(st->next_hdr, q->seq))
-			return -1;
-		off = st->next_hdr - q->seq;
-		if (off >= q->size) {
-			q->apply = q->size;
-			return 1;
+		if (seq_before(pos, seq)) {
+			ret = -1;
+			break;
 		}
-		if (off < st->win_off)
-			return -1;
-		rel = off - st->win_off;
-		if (rel >= SL_WINDOW_MAX)
-			return -1;
+		off = pos - seq;
+		if (off >= size) {
+			q->apply = size;
+			ret = 1;
+			break;
+		}
+		if (off < win) {
+			ret = -1;
+			break;
+		}
+		rel = off - win;
+		if (rel >= SL_WINDOW_MAX) {
+			ret = -1;
+			break;
+		}
 		data = msg->data;
 		dend = msg->data_end;
 		data += rel;
 		if (data + SL_STASH_BYTES <= dend) {
+			w0 = ((const __u64 *)data)[0];
+			w1 = ((const __u64 *)data)[1];
+			if (w0 == st->memo_w0 && (w1 & st->memo_mask1) == st->memo_w1 &&
+			    st->memo_len) {
+				f.len = st->memo_len;
+				f.kind = st->memo_kind;
+				goto take;
+			}
+			if (sl_frame_quick(st->framing, w0, w1, &f)) {
+				mask1 = (1ull << ((sl_frame_quick_reads(st->framing, w0) - 8) * 8 &
+						  63)) -
+					1;
+				st->memo_w0 = w0;
+				st->memo_w1 = w1 & mask1;
+				st->memo_mask1 = mask1;
+				st->memo_len = f.len;
+				st->memo_kind = f.kind;
+				goto take;
+			}
 			copy_window(hb.b, data);
 			avail = SL_STASH_BYTES;
 		} else {
@@ -563,24 +603,22 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 				hb.b[avail] = data[avail];
 			}
 			if (!avail) {
-				if (!off)
-					return -1;
+				if (!off) {
+					ret = -1;
+					break;
+				}
 				/*
 				 * It starts the next element (tcp_bpf copies a writev into
 				 * page frags of up to 32 KiB): end the pass here; the
 				 * next run's msg->data shows that element.
 				 */
 				q->apply = off;
-				return 1;
+				ret = 1;
+				break;
 			}
 		}
-		/* Stack loads must be aligned (the verifier): the words copy_window stored. */
-		if (avail == SL_STASH_BYTES &&
-		    sl_frame_quick(st->framing, ((__u64 *)hb.b)[0], ((__u64 *)hb.b)[1], &f))
-			status = SL_PARSE_OK;
-		else
-			status = sluice_parse(&hb, st->framing, avail, &f);
-		if (status == SL_PARSE_MORE && off + avail < q->size) {
+		status = sluice_parse(&hb, st->framing, avail, &f);
+		if (status == SL_PARSE_MORE && off + avail < size) {
 			/*
 			 * Split across two elements: keep its first bytes as a
 			 * stash, exactly as for a header split across two writes,
@@ -589,30 +627,48 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 			 */
 			stash_save(st, hb.b, avail);
 			q->apply = off + avail;
-			return 1;
+			ret = 1;
+			break;
 		}
-		if (status != SL_PARSE_OK || f.kind == SL_FRAME_FRAGMENT)
-			return -1;
-		i = st->npending;
-		if (i >= SL_PASS_MAX_FRAMES)
-			return -1;
-		pending_add(st, i, &f);
-		if (f.kind == SL_FRAME_EVENT)
-			st->events++;
-		else
-			st->replies++;
-		st->next_hdr += f.len;
-		end = st->next_hdr - q->seq;
-		if (end >= q->size) {
-			q->apply = q->size;
-			return 1;
+		if (status != SL_PARSE_OK || f.kind == SL_FRAME_FRAGMENT) {
+			ret = -1;
+			break;
 		}
-		if (i + 1 >= SL_PASS_MAX_FRAMES) {
-			q->apply = end;
-			return 1;
+	take:
+		i = n;
+		if (i >= SL_PASS_MAX_FRAMES) {
+			ret = -1;
+			break;
+		}
+		st->pending[i].start = pos;
+		st->pending[i].end = pos + f.len;
+		n = i + 1;
+		if (f.kind == SL_FRAME_EVENT) {
+			ev_bits |= 1ull << i;
+			evs++;
+		} else {
+			rep_bits |= 1ull << i;
+			reps++;
+		}
+		pos += f.len;
+		if (pos - seq >= size) {
+			q->apply = size;
+			ret = 1;
+			break;
+		}
+		if (n >= SL_PASS_MAX_FRAMES) {
+			q->apply = pos - seq;
+			ret = 1;
+			break;
 		}
 	}
-	return 0;
+	st->next_hdr = pos;
+	st->npending = n;
+	st->pending_events |= ev_bits;
+	st->pending_replies |= rep_bits;
+	st->events += evs;
+	st->replies += reps;
+	return ret;
 }
 
 /* True when nothing but counting can happen to the frames of this run. */

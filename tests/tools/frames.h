@@ -19,6 +19,12 @@ enum tf_kind {
 	TF_EVENT = 0,
 	TF_REPLY = 1,
 	TF_CONTROL = 2,
+	/*
+	 * A reply whose head is an event's but for the marker's last byte
+	 * ("ew" for "ev", "id;" for "id:"): the meter must tell the two apart
+	 * by that byte alone.
+	 */
+	TF_LOOKALIKE = 3,
 };
 
 #define TF_MAX_HEADER 16
@@ -45,14 +51,16 @@ static inline void tf_payload(uint8_t *p, size_t len, enum tf_kind kind, uint32_
 
 	if (framing == SL_FRAMING_SSE) {
 		/* SSE records: events start with "id:", replies are comments. */
-		const char *head = kind == TF_EVENT ? "id:" : ":";
+		const char *head = kind == TF_EVENT ? "id:" : kind == TF_LOOKALIKE ? "id;" : ":";
 
 		for (i = 0; i < len && head[i]; i++)
 			p[i] = head[i];
 		at = i;
-	} else if (kind == TF_EVENT && len >= sizeof(ev)) {
+	} else if ((kind == TF_EVENT || kind == TF_LOOKALIKE) && len >= sizeof(ev)) {
 		memcpy(p, ev, sizeof(ev));
 		at = sizeof(ev);
+		if (kind == TF_LOOKALIKE)
+			p[at - 1] = 'w';
 	} else if (kind == TF_REPLY && len >= sizeof(ack)) {
 		memcpy(p, ack, sizeof(ack));
 		at = sizeof(ack);

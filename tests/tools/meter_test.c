@@ -5,7 +5,7 @@
  *   sluice-meter-test [--pin-root DIR] [--cgroup DIR] load | cleanup
  *   sluice-meter-test [...] send --framing F --mode M [--frames N] [--seed S]
  *        [--max-size B] [--batch N] [--event-cap K] [--app SLOT --app-cap K] [--keep-usage]
- *        [--reload-midway] [--prefix]
+ *        [--reload-midway] [--prefix] [--runs]
  *   sluice-meter-test [...] unmetered
  *
  * `send` plays the gateway: it accepts a connection on a metered port in its
@@ -68,6 +68,7 @@ struct options {
 	unsigned pause_at;
 	uint64_t rate_bps, burst;
 	unsigned pace_ms; /* sleep between writes, so that time passes during a run */
+	int runs;	  /* frames in runs of one size, events mixed with lookalikes */
 	bool keep_usage;
 	bool reload_midway;
 	bool prefix;
@@ -164,9 +165,9 @@ static uint8_t *build_stream(const struct options *o, struct frame *frames, size
 			     size_t *prefix_out)
 {
 	uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
-	size_t cap = 1 << 20, len = 0, plen, i;
+	size_t cap = 1 << 20, len = 0, plen, i, run_left = 0, run_plen = 0;
 	uint8_t *buf = malloc(cap);
-	enum tf_kind kind;
+	enum tf_kind kind, run_kind = TF_EVENT;
 
 	if (!buf)
 		die("out of memory");
@@ -187,7 +188,25 @@ static uint8_t *build_stream(const struct options *o, struct frame *frames, size
 		uint64_t r = tf_rand(&rng) % 10;
 
 		kind = r < 7 ? TF_EVENT : r < 9 ? TF_REPLY : TF_CONTROL;
-		plen = pick_size(&rng, o->max_size);
+		if (o->runs) {
+			/*
+			 * The meter takes a frame whose head repeats the last one
+			 * it parsed without parsing it: runs of like frames, with
+			 * lookalikes of the same size in between.
+			 */
+			if (run_left == 0) {
+				run_left = 1 + tf_rand(&rng) % 64;
+				run_plen = pick_size(&rng, o->max_size);
+				run_kind = r < 6 ? TF_EVENT : r < 8 ? TF_LOOKALIKE : kind;
+			}
+			run_left--;
+			kind = run_kind;
+			if ((kind == TF_EVENT || kind == TF_LOOKALIKE) && tf_rand(&rng) % 6 == 0)
+				kind = kind == TF_EVENT ? TF_LOOKALIKE : TF_EVENT;
+			plen = run_plen;
+		} else {
+			plen = pick_size(&rng, o->max_size);
+		}
 		if (plen > tf_max_payload(o->framing))
 			plen = tf_max_payload(o->framing);
 		if (o->framing == SL_FRAMING_WS && kind == TF_CONTROL && plen > 125)
@@ -781,7 +800,7 @@ static void usage(void)
 		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
 		"[--prefix] [--hold-ms MS]\n"
 		"              [--app-window-ms MS] [--max-conn-ms MS --pause-at N] [--rate BPS "
-		"[--burst B]] [--pace-ms MS] }\n");
+		"[--burst B]] [--pace-ms MS] [--runs] }\n");
 	exit(2);
 }
 
@@ -809,6 +828,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'B' },
 		{ "burst", required_argument, NULL, 'U' },
 		{ "pace-ms", required_argument, NULL, 'M' },
+		{ "runs", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o = {
@@ -854,6 +874,9 @@ int main(int argc, char **argv)
 			break;
 		case 'x':
 			o.max_size = strtoull(optarg, NULL, 10);
+			break;
+		case 'u':
+			o.runs = 1;
 			break;
 		case 'b':
 			o.batch = (unsigned)strtoul(optarg, NULL, 10);

@@ -600,6 +600,8 @@ int sl_kern_sock_configure(struct sl_kern *k, int fd, const struct sl_sock_confi
 	st.npending = 0;
 	st.pending_events = 0;
 	st.pending_replies = 0;
+	/* The memo holds a parse under the old framing. */
+	st.memo_len = 0;
 	/* 0 would match a stream that starts at seq 0: mark the ring unused instead. */
 	for (int i = 0; i < SL_REPLY_MARKS; i++)
 		st.reply_seq[i] = st.next_hdr - 1;
