@@ -5,7 +5,7 @@
  * the write path must see each short write to resync the kernel meter).
  * Bytes to send go to the connection's output queue; the connection joins
  * the flush list; one deferred callback per loop iteration writes every
- * listed queue with one writev each, a long list split between the loop
+ * listed queue with one sendmsg each, a long list split between the loop
  * and the writer threads (workpool.h), and then settles the results on the
  * loop.
  */

@@ -319,16 +319,11 @@ static void run_split_sent(struct sl_outq *q, struct sl_outq_item *it, struct sl
 	q->head_off -= bytes;
 }
 
-static void set_cork(int fd, int on)
-{
-	/* Best effort: without the cork the same bytes go out, in more segments. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-}
-
-static ssize_t flush_writes(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-			    struct sl_outq_sink *sink)
+static ssize_t flush_writes(struct sl_outq *q, int fd, int more, int *short_write,
+			    uint64_t *events_done, struct sl_outq_sink *sink)
 {
 	struct iovec iov[OUTQ_IOV];
+	struct msghdr mh = { .msg_iov = iov };
 	size_t total = 0, offered, left;
 	uint32_t n, i;
 	ssize_t w;
@@ -350,7 +345,9 @@ static ssize_t flush_writes(struct sl_outq *q, int fd, int *short_write, uint64_
 			iov[i].iov_len = it->len - skip;
 			offered += iov[i].iov_len;
 		}
-		w = writev(fd, iov, (int)n);
+		mh.msg_iovlen = n;
+		/* sendmsg, not writev: the same socket call without the VFS layer's checks. */
+		w = sendmsg(fd, &mh, more ? MSG_MORE : 0);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -389,12 +386,17 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 {
 	ssize_t ret;
 
+	int one = 1;
+
 	if (!q->cork_from || q->bytes < q->cork_from)
-		return flush_writes(q, fd, short_write, events_done, sink);
-	set_cork(fd, 1);
-	ret = flush_writes(q, fd, short_write, events_done, sink);
-	/* Uncorking pushes what the writes left below a full segment. */
-	set_cork(fd, 0);
+		return flush_writes(q, fd, 0, short_write, events_done, sink);
+	ret = flush_writes(q, fd, 1, short_write, events_done, sink);
+	/*
+	 * MSG_MORE held back what the writes left below a full segment, on
+	 * every way out of the flush; setting TCP_NODELAY (again) pushes it.
+	 * One call, where TCP_CORK took two.
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return ret;
 }
 

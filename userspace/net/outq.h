@@ -2,7 +2,7 @@
 /*
  * A connection's output queue: references to shared event encodings plus
  * small private buffers (handshake answers, replies), written with one
- * writev per flush. Queued bytes are what backpressure limits look at.
+ * sendmsg per flush. Queued bytes are what backpressure limits look at.
  */
 #ifndef SLUICE_NET_OUTQ_H
 #define SLUICE_NET_OUTQ_H
@@ -49,14 +49,14 @@ struct sl_outq {
 	struct sl_outq_item *items;
 	uint32_t cap, head, count;
 	/*
-	 * 0, or the queued bytes from which a flush corks the socket (TCP_CORK)
-	 * for its writes and uncorks it at the end. Set on sockets the kernel
-	 * meter sees: tcp_bpf pushes each scatterlist element of a sendmsg (a
-	 * page frag of up to 32 KiB) as its own segment under TCP_NODELAY,
-	 * where plain TCP fills segments across the whole writev. The cork
-	 * folds them back together. Below the mark a write spans two elements
-	 * less often, and the two setsockopt calls would cost about what they
-	 * save (docs/BENCHMARKS.md, "The sk_msg floor in S1").
+	 * 0, or the queued bytes from which a flush corks its writes (MSG_MORE)
+	 * and pushes what they held back at the end (TCP_NODELAY set again).
+	 * Set on sockets the kernel meter sees: tcp_bpf pushes each scatterlist
+	 * element of a sendmsg (a page frag of up to 32 KiB) as its own segment
+	 * under TCP_NODELAY, where plain TCP fills segments across the whole
+	 * write. The cork folds them back together. Below the mark a write
+	 * spans two elements less often, and the push would cost about what it
+	 * saves (docs/BENCHMARKS.md, "The sk_msg floor in S1").
 	 */
 	uint32_t cork_from;
 	size_t head_off; /* bytes of the head item already written */
@@ -144,7 +144,7 @@ struct sl_outq_sink {
 void sl_outq_sink_fini(struct sl_outq_sink *s);
 
 /*
- * Writes as much as the socket takes with writev (up to 256 items a call,
+ * Writes as much as the socket takes with sendmsg (up to 256 items a call,
  * a run of events being one; looping while the kernel takes everything). Returns bytes written (>=
  * 0) or -errno on a hard error. *short_write is set when the kernel took less than offered (EAGAIN
  * included), or the sink could not grow: the caller must resync the meter (kern.h) and wait for
@@ -152,7 +152,7 @@ void sl_outq_sink_fini(struct sl_outq_sink *s);
  * is appended to sink, in order (also when a hard error follows), and so is the part of a run a
  * short write passed whole. q->bytes goes down, *q->total does not (it is shared by every queue):
  * the caller lowers it with sl_outq_settle once the flush is over. A corked flush (cork_from)
- * always leaves the socket uncorked.
+ * always ends with a push.
  */
 ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
 		      struct sl_outq_sink *sink);

@@ -2,7 +2,7 @@
 /*
  * TLS with wolfSSL for the gateway's listeners. The socket I/O stays ours:
  * wolfSSL reads from the fd through a callback, and its output goes into
- * the connection's output queue, so the one write path (writev, short-write
+ * the connection's output queue, so the one write path (sendmsg, short-write
  * resync of the kernel meter) serves plaintext and TLS alike. Every
  * sl_tls_write of at most 16 KiB becomes exactly one record: one event, one
  * record, which is what the kernel meter counts.
