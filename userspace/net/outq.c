@@ -385,7 +385,6 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 		      struct sl_outq_sink *sink)
 {
 	ssize_t ret;
-
 	int one = 1;
 
 	if (!q->cork_from || q->bytes < q->cork_from)
@@ -393,8 +392,9 @@ ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *eve
 	ret = flush_writes(q, fd, 1, short_write, events_done, sink);
 	/*
 	 * MSG_MORE held back what the writes left below a full segment, on
-	 * every way out of the flush; setting TCP_NODELAY (again) pushes it.
-	 * One call, where TCP_CORK took two.
+	 * every way out of the flush; setting TCP_NODELAY again (the gateway
+	 * sets it on every connection) pushes it. One call, where TCP_CORK
+	 * took two.
 	 */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return ret;
