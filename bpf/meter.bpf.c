@@ -7,7 +7,7 @@
  * How one run works. The kernel hands the program a chunk of a sendmsg. The
  * program walks the frame headers of the chunk (one bpf_loop iteration per
  * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame; the common case, a socket
- * without a plan, in the plain loop of sluice_quick, whose usual frames are
+ * without an event quota or byte rate, in the plain loop of sluice_quick, whose usual frames are
  * parsed in place by sl_frame_quick or repeat the last one parsed: about
  * 10 ns a frame, docs/BENCHMARKS.md "The meter's own work"), counts each
  * frame once, and tells the kernel to push the bytes it has looked at
@@ -671,13 +671,18 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 	return ret;
 }
 
-/* True when nothing but counting can happen to the frames of this run. */
+/*
+ * True when nothing but counting can happen to the frames of this run. A
+ * connection time limit cannot before its deadline: scan_one compares it
+ * with the clock read once per run, run_now_ns.
+ */
 static __always_inline int quick_ok(const struct scan_ctx *c)
 {
 	const struct sl_sock *st = c->st;
 
-	return !c->usage && !st->event_cap && !st->deadline_ns && !st->rate_bps && !st->stash_len &&
-	       !(st->flags & (SL_SOCK_F_HELD | SL_SOCK_F_DROP_MSG)) &&
+	return !c->usage && !st->event_cap &&
+	       (!st->deadline_ns || st->run_now_ns <= st->deadline_ns) && !st->rate_bps &&
+	       !st->stash_len && !(st->flags & (SL_SOCK_F_HELD | SL_SOCK_F_DROP_MSG)) &&
 	       st->framing != SL_FRAMING_TLS;
 }
 
