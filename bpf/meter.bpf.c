@@ -7,13 +7,13 @@
  * How one run works. The kernel hands the program a chunk of a sendmsg. The
  * program walks the frame headers of the chunk (one bpf_loop iteration per
  * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame; the common case, a socket
- * without an event quota or byte rate, in the plain loop of sluice_quick, whose usual frames are
- * parsed in place by sl_frame_quick or repeat the last one parsed: about
- * 10 ns a frame, docs/BENCHMARKS.md "The meter's own work"), counts each
- * frame once, and tells the kernel to push the bytes it has looked at
- * (apply_bytes). All
- * parse state is kept as TCP sequence numbers: tp->write_seq at the start of
- * a run is the sequence number of the run's first byte.
+ * without a byte rate or connection event cap, in the plain loop of
+ * sluice_quick, whose usual frames are parsed in place by sl_frame_quick or
+ * repeat the last one parsed: about 10 ns a frame, docs/BENCHMARKS.md "The
+ * meter's own work"), counts each frame once, and tells the kernel to push
+ * the bytes it has looked at (apply_bytes). All parse state is kept as TCP
+ * sequence numbers: tp->write_seq at the start of a run is the sequence
+ * number of the run's first byte.
  *
  * Why sequence numbers: a nonblocking push can fail part-way (EAGAIN). The
  * writer then retries from the first unsent byte, which has a known
@@ -514,12 +514,23 @@ struct sl_quick {
 	__u32 seq;
 	__u32 size;
 	__u32 apply;
-	__u32 pad;
+	/*
+	 * Set for a socket under an application quota: the loop only walks,
+	 * and leaves what it took here for the caller to charge and commit.
+	 */
+	__u32 defer;
+	__u32 pos;
+	__u32 n;
+	__u64 ev_bits;
+	__u64 rep_bits;
+	__u64 evs;
+	__u64 reps;
 };
 
 /*
  * The common case, a whole pass in one plain loop: headers inside the
- * element msg->data shows, no plan, no cap, nothing stashed or held. It does
+ * element msg->data shows, no byte rate, no connection cap, nothing stashed
+ * or held (under an application quota it only walks: q->defer). It does
  * what scan_one does for such frames, minus the bpf_loop call, zeroing and
  * checks that cannot apply per frame. Returns 1 when the pass is complete
  * (q->apply set); otherwise scan_one goes on from next_hdr, every frame
@@ -625,6 +636,11 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 			 * and end the pass where the element ends. Pulling the
 			 * header instead would copy the whole next element.
 			 */
+			if (q->defer) {
+				/* A stash is a commitment: scan_one takes it from here. */
+				ret = -1;
+				break;
+			}
 			stash_save(st, hb.b, avail);
 			q->apply = off + avail;
 			ret = 1;
@@ -662,6 +678,15 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 			break;
 		}
 	}
+	if (q->defer) {
+		q->pos = pos;
+		q->n = n;
+		q->ev_bits = ev_bits;
+		q->rep_bits = rep_bits;
+		q->evs = evs;
+		q->reps = reps;
+		return ret;
+	}
 	st->next_hdr = pos;
 	st->npending = n;
 	st->pending_events |= ev_bits;
@@ -672,17 +697,56 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 }
 
 /*
- * True when nothing but counting can happen to the frames of this run. A
- * connection time limit cannot before its deadline: scan_one compares it
- * with the clock read once per run, run_now_ns.
+ * Charges a deferred quick walk to the application's quota in one step,
+ * only if all of its events fit (compare-and-swap: the counter never holds
+ * more than was let out, so no other socket of the application sees the
+ * quota used up by events that then do not go). Commits the walk and
+ * returns ret; or returns -1 with nothing committed, and scan_one charges
+ * the same frames one by one.
+ */
+static __always_inline int quick_charge(struct scan_ctx *c, struct sl_quick *q, int ret)
+{
+	struct sl_app_usage *usage = c->usage;
+	struct sl_sock *st = c->st;
+	__u64 old;
+	int tries, ok = !q->evs;
+
+	if (!usage)
+		return -1;
+	for (tries = 0; tries < 4 && !ok; tries++) {
+		old = usage->events;
+		if (old >= c->app_cap || q->evs > c->app_cap - old)
+			break;
+		ok = __sync_val_compare_and_swap(&usage->events, old, old + q->evs) == old;
+	}
+	if (!ok)
+		return -1;
+	if (q->evs)
+		__sync_fetch_and_add(&usage->events_total, q->evs);
+	if (q->reps)
+		__sync_fetch_and_add(&usage->replies, q->reps);
+	st->next_hdr = q->pos;
+	st->npending = q->n;
+	st->pending_events |= q->ev_bits;
+	st->pending_replies |= q->rep_bits;
+	st->events += q->evs;
+	st->replies += q->reps;
+	return ret;
+}
+
+/*
+ * True when nothing but counting can happen to the frames of this run, or
+ * nothing but an application quota that quick_charge charges for the whole
+ * walk. A connection time limit cannot before its deadline: scan_one
+ * compares it with the clock read once per run, run_now_ns.
  */
 static __always_inline int quick_ok(const struct scan_ctx *c)
 {
 	const struct sl_sock *st = c->st;
 
-	return !c->usage && !st->event_cap &&
-	       (!st->deadline_ns || st->run_now_ns <= st->deadline_ns) && !st->rate_bps &&
-	       !st->stash_len && !(st->flags & (SL_SOCK_F_HELD | SL_SOCK_F_DROP_MSG)) &&
+	return !st->event_cap && (!st->deadline_ns || st->run_now_ns <= st->deadline_ns) &&
+	       !st->rate_bps && !st->stash_len &&
+	       !(st->flags & (SL_SOCK_F_HELD | SL_SOCK_F_DROP_MSG)) &&
 	       st->framing != SL_FRAMING_TLS;
 }
 
@@ -876,6 +940,7 @@ int sluice_meter(struct sk_msg_md *msg)
 	struct sl_sock *st;
 	__u64 app_cap;
 	__u32 seq, n;
+	int quick;
 
 	if (!sk)
 		return verdict(msg, 0, SK_PASS);
@@ -941,7 +1006,17 @@ int sluice_meter(struct sk_msg_md *msg)
 			st->run_now_ns = bpf_ktime_get_ns();
 		q.seq = seq;
 		q.size = size;
-		if (quick_ok(&c) && sluice_quick(msg, st, &q) > 0)
+		q.defer = c.usage != NULL;
+		/* A deferred walk that took nothing commits where it began. */
+		q.pos = st->next_hdr;
+		q.n = st->npending;
+		quick = -1;
+		if (quick_ok(&c)) {
+			quick = sluice_quick(msg, st, &q);
+			if (q.defer)
+				quick = quick_charge(&c, &q, quick);
+		}
+		if (quick > 0)
 			finish(&c, q.apply, SK_PASS);
 		else
 			bpf_loop(SL_SCAN_MAX_ITER, scan_one, &c, 0);
