@@ -514,11 +514,9 @@ struct sl_quick {
 	__u32 seq;
 	__u32 size;
 	__u32 apply;
-	/*
-	 * Set for a socket under an application quota: the loop only walks,
-	 * and leaves what it took here for the caller to charge and commit.
-	 */
+	/* Set for a socket under an application quota: no stash (it commits). */
 	__u32 defer;
+	/* What the walk took, for quick_commit: next_hdr, npending, pending masks, counts. */
 	__u32 pos;
 	__u32 n;
 	__u64 ev_bits;
@@ -530,15 +528,17 @@ struct sl_quick {
 /*
  * The common case, a whole pass in one plain loop: headers inside the
  * element msg->data shows, no byte rate, no connection cap, nothing stashed
- * or held (under an application quota it only walks: q->defer). It does
- * what scan_one does for such frames, minus the bpf_loop call, zeroing and
- * checks that cannot apply per frame. Returns 1 when the pass is complete
- * (q->apply set); otherwise scan_one goes on from next_hdr, every frame
- * taken so far already counted and pending. A global function, verified
- * once on its own (inside scan_one it tripled the verifier's work).
+ * or held. It does what scan_one does for such frames, minus the bpf_loop
+ * call, zeroing and checks that cannot apply per frame. It only walks: what
+ * it took goes into q, and the caller commits it (quick_commit), after
+ * charging an application quota if there is one. Returns 1 when the pass is
+ * complete (q->apply set); otherwise, once committed, scan_one goes on from
+ * next_hdr, every frame taken so far counted and pending. A global
+ * function, verified once on its own (inside scan_one it tripled the
+ * verifier's work).
  *
  * The position, the counters and the pending masks live in registers and
- * reach st once, on the way out: through st, each frame waited on the
+ * reach q once, on the way out: through st, each frame waited on the
  * store of the one before. And a frame whose head repeats the last one
  * sl_frame_quick parsed (st->memo_*) is taken as that one, so the next
  * header's address does not wait for this header's load and parse: the
@@ -678,41 +678,28 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 			break;
 		}
 	}
-	if (q->defer) {
-		q->pos = pos;
-		q->n = n;
-		q->ev_bits = ev_bits;
-		q->rep_bits = rep_bits;
-		q->evs = evs;
-		q->reps = reps;
-		return ret;
-	}
-	st->next_hdr = pos;
-	st->npending = n;
-	st->pending_events |= ev_bits;
-	st->pending_replies |= rep_bits;
-	st->events += evs;
-	st->replies += reps;
+	q->pos = pos;
+	q->n = n;
+	q->ev_bits = ev_bits;
+	q->rep_bits = rep_bits;
+	q->evs = evs;
+	q->reps = reps;
 	return ret;
 }
 
 /*
- * Charges a deferred quick walk to the application's quota in one step,
- * only if all of its events fit (compare-and-swap: the counter never holds
- * more than was let out, so no other socket of the application sees the
- * quota used up by events that then do not go). Commits the walk and
- * returns ret; or returns -1 with nothing committed, and scan_one charges
- * the same frames one by one.
+ * Charges a quick walk to the application's quota in one step, only if all
+ * of its events fit (compare-and-swap: the counter never holds more than
+ * was let out, so no other socket of the application sees the quota used
+ * up by events that then do not go). 0 when they do not fit: nothing is to
+ * be committed, and scan_one charges the same frames one by one.
  */
-static __always_inline int quick_charge(struct scan_ctx *c, struct sl_quick *q, int ret)
+static __always_inline int quick_charge(struct scan_ctx *c, const struct sl_quick *q)
 {
 	struct sl_app_usage *usage = c->usage;
-	struct sl_sock *st = c->st;
 	__u64 old;
 	int tries, ok = !q->evs;
 
-	if (!usage)
-		return -1;
 	for (tries = 0; tries < 4 && !ok; tries++) {
 		old = usage->events;
 		if (old >= c->app_cap || q->evs > c->app_cap - old)
@@ -720,18 +707,22 @@ static __always_inline int quick_charge(struct scan_ctx *c, struct sl_quick *q, 
 		ok = __sync_val_compare_and_swap(&usage->events, old, old + q->evs) == old;
 	}
 	if (!ok)
-		return -1;
+		return 0;
 	if (q->evs)
 		__sync_fetch_and_add(&usage->events_total, q->evs);
 	if (q->reps)
 		__sync_fetch_and_add(&usage->replies, q->reps);
+	return 1;
+}
+
+static __always_inline void quick_commit(struct sl_sock *st, const struct sl_quick *q)
+{
 	st->next_hdr = q->pos;
 	st->npending = q->n;
 	st->pending_events |= q->ev_bits;
 	st->pending_replies |= q->rep_bits;
 	st->events += q->evs;
 	st->replies += q->reps;
-	return ret;
 }
 
 /*
@@ -1007,14 +998,16 @@ int sluice_meter(struct sk_msg_md *msg)
 		q.seq = seq;
 		q.size = size;
 		q.defer = c.usage != NULL;
-		/* A deferred walk that took nothing commits where it began. */
+		/* A walk that took nothing commits where it began. */
 		q.pos = st->next_hdr;
 		q.n = st->npending;
 		quick = -1;
 		if (quick_ok(&c)) {
 			quick = sluice_quick(msg, st, &q);
-			if (q.defer)
-				quick = quick_charge(&c, &q, quick);
+			if (c.usage && !quick_charge(&c, &q))
+				quick = -1;
+			else
+				quick_commit(st, &q);
 		}
 		if (quick > 0)
 			finish(&c, q.apply, SK_PASS);
