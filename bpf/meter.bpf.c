@@ -525,6 +525,12 @@ struct sl_quick {
 	__u64 reps;
 };
 
+/* The bytes of a head's second word that sl_frame_quick reads, as a mask. */
+static __always_inline __u64 quick_mask1(__u32 framing, __u64 w0)
+{
+	return (1ull << ((sl_frame_quick_reads(framing, w0) - 8) * 8 & 63)) - 1;
+}
+
 /*
  * The common case, a whole pass in one plain loop: headers inside the
  * element msg->data shows, no byte rate, no connection cap, nothing stashed
@@ -546,7 +552,7 @@ struct sl_quick {
  */
 __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl_quick *q)
 {
-	__u64 w0, w1, mask1, ev_bits = 0, rep_bits = 0, evs = 0, reps = 0;
+	__u64 w0, w1, memo_mask1, ev_bits = 0, rep_bits = 0, evs = 0, reps = 0;
 	__u32 k, i, off, rel, avail, pos, seq, size, win, n;
 	struct sl_hdr_buf hb;
 	struct sl_frame f;
@@ -561,6 +567,7 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 	seq = q->seq;
 	size = q->size;
 	win = st->win_off;
+	memo_mask1 = quick_mask1(st->framing, st->memo_w0);
 	for (k = 0; k < SL_PASS_MAX_FRAMES; k++) {
 		if (seq_before(pos, seq)) {
 			ret = -1;
@@ -587,19 +594,15 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 		if (data + SL_STASH_BYTES <= dend) {
 			w0 = ((const __u64 *)data)[0];
 			w1 = ((const __u64 *)data)[1];
-			if (w0 == st->memo_w0 && (w1 & st->memo_mask1) == st->memo_w1 &&
-			    st->memo_len) {
+			if (w0 == st->memo_w0 && (w1 & memo_mask1) == st->memo_w1 && st->memo_len) {
 				f.len = st->memo_len;
 				f.kind = st->memo_kind;
 				goto take;
 			}
 			if (sl_frame_quick(st->framing, w0, w1, &f)) {
-				mask1 = (1ull << ((sl_frame_quick_reads(st->framing, w0) - 8) * 8 &
-						  63)) -
-					1;
+				memo_mask1 = quick_mask1(st->framing, w0);
 				st->memo_w0 = w0;
-				st->memo_w1 = w1 & mask1;
-				st->memo_mask1 = mask1;
+				st->memo_w1 = w1 & memo_mask1;
 				st->memo_len = f.len;
 				st->memo_kind = f.kind;
 				goto take;

@@ -157,13 +157,13 @@ struct sl_sock {
 	__u64 run_now_ns; /* run scratch: the clock, read only for a plan */
 	/*
 	 * Parse memo, kernel only: the head of the last frame sl_frame_quick
-	 * parsed (its first word, and of its second the bytes under memo_mask1)
-	 * and that frame's length and kind; memo_len 0 = none. A frame whose
-	 * head repeats it parses the same, so it is taken without parsing.
+	 * parsed (its first word, and of its second the bytes the parse reads,
+	 * sl_frame_quick_reads) and that frame's length and kind; memo_len 0 =
+	 * none. A frame whose head repeats it parses the same, so it is taken
+	 * without parsing.
 	 */
 	__u64 memo_w0;
 	__u64 memo_w1;
-	__u64 memo_mask1;
 	__u32 memo_len;
 	__u8 memo_kind;
 	__u8 memo_pad[3];
@@ -236,7 +236,7 @@ struct sl_info {
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
 _Static_assert(sizeof(struct sl_sock) ==
-		   200 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
+		   192 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
 _Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");
