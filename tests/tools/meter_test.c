@@ -68,7 +68,7 @@ struct options {
 	unsigned pause_at;
 	uint64_t rate_bps, burst;
 	unsigned pace_ms; /* sleep between writes, so that time passes during a run */
-	int runs;	  /* frames in runs of one size, events mixed with lookalikes */
+	bool runs;	  /* frames in runs of one size, events mixed with lookalikes */
 	bool keep_usage;
 	bool reload_midway;
 	bool prefix;
@@ -876,7 +876,7 @@ int main(int argc, char **argv)
 			o.max_size = strtoull(optarg, NULL, 10);
 			break;
 		case 'u':
-			o.runs = 1;
+			o.runs = true;
 			break;
 		case 'b':
 			o.batch = (unsigned)strtoul(optarg, NULL, 10);
