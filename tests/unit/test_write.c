@@ -308,7 +308,8 @@ static void test_flush_short(void)
  * A loopback TCP connection (the cork is TCP's): sv[0] is the nonblocking,
  * TCP_NODELAY writing end the gateway has, with a send buffer of sndbuf
  * bytes (0: the default); sv[1] the reading end, whose reads give up after
- * 5 s (bytes held back by a cork nobody pushed never come). 0 or -1.
+ * 5 s, so that a test waiting for bytes that do not come fails instead of
+ * hanging. 0 or -1.
  */
 static int tcp_pair(int sv[2], int sndbuf)
 {
