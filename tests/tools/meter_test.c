@@ -6,6 +6,9 @@
  *   sluice-meter-test [...] send --framing F --mode M [--frames N] [--seed S]
  *        [--max-size B] [--batch N] [--event-cap K] [--app SLOT --app-cap K] [--keep-usage]
  *        [--reload-midway] [--prefix] [--runs]
+ *   sluice-meter-test [...] send --conns N --app SLOT --app-cap K [--rounds R] [--framing F]
+ *        [--mode M] [--frames N] [--seed S] [--max-size B] [--batch N] [--event-cap K]
+ *        [--prefix] [--runs]
  *   sluice-meter-test [...] unmetered
  *
  * `send` plays the gateway: it accepts a connection on a metered port in its
@@ -15,6 +18,11 @@
  * exactly the frames it should (all, or all but the events over a cap) byte
  * for byte, and that the kernel's per-socket, per-application and close
  * record counters equal what was written. Exit status 0 only when all match.
+ *
+ * `send --conns N` races N connections of one application at its shared
+ * quota: N writer threads, spread over the CPUs, write their own streams at
+ * once while N readers drain the peers; then the same checks, per
+ * connection and summed over the application, for R rounds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +30,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -73,6 +82,8 @@ struct options {
 	bool reload_midway;
 	bool prefix;
 	unsigned hold_ms;
+	unsigned conns;	 /* 0: one connection (cmd_send); else cmd_race */
+	unsigned rounds; /* of cmd_race, each from seed + round */
 	const char *self;
 };
 
@@ -742,6 +753,397 @@ out : {
 	return fails ? 1 : 0;
 }
 
+/* Most connections in one race: enough for several per CPU. */
+#define RACE_CONNS_MAX 16
+/* A race that has not finished by then is stuck (a reader or writer that hangs). */
+#define RACE_TIMEOUT_S 60
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+/* What the rounds of one `send --conns` share: the meter, the listener, the CPUs. */
+struct race {
+	const struct options *o;
+	struct sl_kern *k;
+	int lfd;
+	uint16_t port;
+	int cpus[CPU_SETSIZE];
+	int ncpus;
+};
+
+/* One connection of a round: its stream, its writer and reader, what the kernel counted. */
+struct racer {
+	struct options o; /* the run's options with this connection's seed */
+	struct sl_kern *k;
+	pthread_barrier_t *start;
+	int cpu; /* the writer's */
+	int sfd, cfd;
+	struct frame *frames;
+	uint8_t *stream;
+	size_t len, prefix, accepted;
+	uint64_t rng;
+	int send_err;
+	unsigned short_writes;
+	struct reader rd;
+	pthread_t writer, reader;
+	struct sl_sock st;
+	struct sl_close_record rec;
+	bool closed;
+	uint64_t offered, nonevents;  /* events in the stream, and the other frames */
+	uint64_t arrived, drop_bytes; /* events that arrived, bytes of those that did not */
+};
+
+static void *race_writer_main(void *arg)
+{
+	struct racer *r = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(r->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pthread_barrier_wait(r->start);
+	r->accepted = write_range(r->k, &r->o, r->sfd, r->stream, r->frames, 0, r->len, &r->rng,
+				  &r->send_err, &r->short_writes);
+	return NULL;
+}
+
+struct race_closes {
+	struct racer *racers;
+	unsigned n, seen;
+};
+
+static void on_race_close(void *ctx, const struct sl_close_record *rec)
+{
+	struct race_closes *w = ctx;
+	unsigned i;
+
+	for (i = 0; i < w->n; i++) {
+		if (rec->cookie == w->racers[i].st.cookie && !w->racers[i].closed) {
+			w->racers[i].rec = *rec;
+			w->racers[i].closed = true;
+			w->seen++;
+		}
+	}
+}
+
+/*
+ * What must arrive on one connection of a race: its stream with every
+ * event after its first k left out, for some k. The quota, once used up,
+ * stays used up (nothing here gives events back: no rewinds without short
+ * writes, no windows), and so does a connection cap, so no later event of
+ * the connection may go. The length that arrived tells k (each event adds
+ * its length); the bytes must then be exactly those. Returns -1 when no k
+ * explains what arrived.
+ */
+static int arrive_check(struct racer *r)
+{
+	const uint8_t *got = r->rd.buf;
+	size_t i, want = r->prefix, at = r->prefix;
+	uint64_t k = 0, left;
+
+	for (i = 0; i < r->o.frames; i++)
+		if (!r->frames[i].event)
+			want += r->frames[i].len;
+	for (i = 0; i < r->o.frames && want < r->rd.len; i++) {
+		if (r->frames[i].event) {
+			want += r->frames[i].len;
+			k++;
+		}
+	}
+	if (want != r->rd.len || memcmp(got, r->stream, r->prefix) != 0)
+		return -1;
+	r->arrived = k;
+	r->drop_bytes = 0;
+	left = k;
+	for (i = 0; i < r->o.frames; i++) {
+		const struct frame *f = &r->frames[i];
+
+		if (f->event && !left) {
+			r->drop_bytes += f->len;
+			continue;
+		}
+		if (f->event)
+			left--;
+		if (memcmp(got + at, r->stream + f->off, f->len) != 0)
+			return -1;
+		at += f->len;
+	}
+	return 0;
+}
+
+/* Checks one connection after its round; returns the mismatches. */
+static int racer_check(const struct race *race, struct racer *r, unsigned i)
+{
+	const struct options *o = race->o;
+	char what[64];
+	int fails = 0;
+
+	if (arrive_check(r)) {
+		printf("MISMATCH conn %u: received %zu bytes that are not its stream with the "
+		       "events after some first K left out\n",
+		       i, r->rd.len);
+		fails++;
+		r->arrived = r->st.events; /* for the sums */
+	}
+	printf("conn=%u cpu=%d seed=%llu frames=%u sent=%zu received=%zu offered=%llu "
+	       "arrived=%llu events=%llu replies=%llu drops=%llu drop_bytes=%llu "
+	       "short_writes=%u flags=%u\n",
+	       i, r->cpu, (unsigned long long)r->o.seed, o->frames, r->accepted, r->rd.len,
+	       (unsigned long long)r->offered, (unsigned long long)r->arrived,
+	       (unsigned long long)r->st.events, (unsigned long long)r->st.replies,
+	       (unsigned long long)r->st.drops, (unsigned long long)r->st.drop_bytes,
+	       r->short_writes, r->st.flags);
+	if (r->send_err) {
+		printf("MISMATCH conn %u: send failed: %s\n", i, strerror(r->send_err));
+		fails++;
+	}
+	if (r->st.flags & SL_SOCK_F_DESYNC) {
+		printf("MISMATCH conn %u: meter desynced\n", i);
+		fails++;
+	}
+	if (o->event_cap && r->arrived > o->event_cap) {
+		printf("MISMATCH conn %u: %llu events arrived, over its cap of %llu\n", i,
+		       (unsigned long long)r->arrived, (unsigned long long)o->event_cap);
+		fails++;
+	}
+	snprintf(what, sizeof(what), "conn %u events", i);
+	fails += check_u64(what, r->st.events, r->arrived);
+	snprintf(what, sizeof(what), "conn %u replies", i);
+	fails += check_u64(what, r->st.replies, r->nonevents);
+	snprintf(what, sizeof(what), "conn %u bytes", i);
+	fails += check_u64(what, r->st.bytes, r->rd.len);
+	snprintf(what, sizeof(what), "conn %u drops", i);
+	fails += check_u64(what, r->st.drops, r->offered - r->arrived);
+	snprintf(what, sizeof(what), "conn %u drop_bytes", i);
+	fails += check_u64(what, r->st.drop_bytes, r->drop_bytes);
+	if (!r->closed) {
+		printf("MISMATCH conn %u: no close record\n", i);
+		return fails + 1;
+	}
+	snprintf(what, sizeof(what), "conn %u close events", i);
+	fails += check_u64(what, r->rec.events, r->arrived);
+	snprintf(what, sizeof(what), "conn %u close bytes", i);
+	fails += check_u64(what, r->rec.bytes, r->rd.len);
+	return fails;
+}
+
+static uint64_t cap_drops(const struct sl_drop_count d[SL_DROP__MAX])
+{
+	return d[SL_DROP_APP_EVENT_CAP].frames + d[SL_DROP_SOCK_EVENT_CAP].frames;
+}
+
+/*
+ * One round: o->conns fresh connections of the application, its usage
+ * reset, a stream each from this round's seed; writers pinned round robin
+ * to the CPUs, so that passes of several sockets take the quota at the
+ * same moment, and released together. Returns the mismatches.
+ */
+static int race_round(struct race *race, unsigned round)
+{
+	const struct options *o = race->o;
+	struct racer *racers = calloc(o->conns, sizeof(*racers));
+	struct sl_drop_count drops_before[SL_DROP__MAX], drops_after[SL_DROP__MAX];
+	__u64 stats_before[SL_STAT__MAX], stats_after[SL_STAT__MAX];
+	struct race_closes closes = { .racers = racers, .n = o->conns };
+	struct sl_sock_config cfg = { .framing = o->framing,
+				      .app_slot = o->app,
+				      .event_cap = o->event_cap };
+	uint64_t offered = 0, offered_capped = 0, arrived = 0, replies = 0, bytes = 0;
+	uint64_t drops = 0, drop_bytes = 0, forced, want, t0, ms;
+	struct sl_app_usage usage;
+	pthread_barrier_t start;
+	int fails = 0;
+	unsigned i;
+	size_t j;
+
+	if (!racers)
+		die("out of memory");
+	if (sl_kern_app_reset(race->k, o->app))
+		die("reset app usage: %s", strerror(errno));
+	if (pthread_barrier_init(&start, NULL, o->conns + 1))
+		die("pthread_barrier_init failed");
+	for (i = 0; i < o->conns; i++) {
+		struct racer *r = &racers[i];
+
+		r->o = *o;
+		r->o.seed = (o->seed + round) * 1000 + i; /* each connection its own stream */
+		r->k = race->k;
+		r->start = &start;
+		r->cpu = race->cpus[i % race->ncpus];
+		r->rng = r->o.seed + 77;
+		r->frames = calloc(o->frames ? o->frames : 1, sizeof(*r->frames));
+		if (!r->frames)
+			die("out of memory");
+		r->stream = build_stream(&r->o, r->frames, &r->len, &r->prefix);
+		for (j = 0; j < o->frames; j++) {
+			if (r->frames[j].event)
+				r->offered++;
+			else
+				r->nonevents++;
+		}
+		offered += r->offered;
+		offered_capped +=
+		    o->event_cap && o->event_cap < r->offered ? o->event_cap : r->offered;
+
+		/* The listener's queue is empty before each connect: accept returns this one. */
+		r->cfd = connect_to(race->port);
+		r->sfd = accept4(race->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (r->sfd < 0)
+			die("accept: %s", strerror(errno));
+		if (sl_kern_sock_get(race->k, r->sfd, &r->st))
+			die("the accepted socket is not metered: %s", strerror(errno));
+		cfg.frame_start = (uint32_t)r->prefix;
+		if (sl_kern_sock_configure(race->k, r->sfd, &cfg))
+			die("configure: %s", strerror(errno));
+		r->rd.fd = r->cfd;
+		if (pthread_create(&r->reader, NULL, reader_main, &r->rd) ||
+		    pthread_create(&r->writer, NULL, race_writer_main, r))
+			die("pthread_create failed");
+	}
+	if (sl_kern_stats(race->k, stats_before) || sl_kern_drops(race->k, drops_before))
+		die("meter stats: %s", strerror(errno));
+
+	/* Every writer waits at the barrier: let them all go at once. */
+	t0 = mono_ns();
+	pthread_barrier_wait(&start);
+	for (i = 0; i < o->conns; i++)
+		pthread_join(racers[i].writer, NULL);
+	ms = (mono_ns() - t0) / 1000000;
+	for (i = 0; i < o->conns; i++) {
+		/* Blocking writes have all gone through the meter: its counters are final. */
+		if (sl_kern_sock_get(race->k, racers[i].sfd, &racers[i].st))
+			die("sock_get: %s", strerror(errno));
+		shutdown(racers[i].sfd, SHUT_WR);
+	}
+	for (i = 0; i < o->conns; i++) {
+		pthread_join(racers[i].reader, NULL);
+		close(racers[i].cfd);
+		close(racers[i].sfd);
+	}
+	for (i = 0; i < 40 && closes.seen < o->conns; i++)
+		sl_kern_closes_poll(race->k, on_race_close, &closes, 100);
+	if (sl_kern_app_usage(race->k, o->app, &usage) || sl_kern_stats(race->k, stats_after) ||
+	    sl_kern_drops(race->k, drops_after))
+		die("meter maps: %s", strerror(errno));
+
+	for (i = 0; i < o->conns; i++) {
+		struct racer *r = &racers[i];
+
+		fails += racer_check(race, r, i);
+		arrived += r->arrived;
+		replies += r->nonevents;
+		bytes += r->rd.len;
+		drops += r->offered - r->arrived;
+		drop_bytes += r->drop_bytes;
+	}
+
+	/*
+	 * Summed over the connections, exactly the cap arrives when more was
+	 * offered. The one way past it: an event whose header was split between
+	 * two sends and already half out when another socket took the quota's
+	 * last event goes on (stat `forced`, docs/ARCHITECTURE.md).
+	 */
+	forced = stats_after[SL_STAT_FORCED] - stats_before[SL_STAT_FORCED];
+	want = offered_capped < o->app_cap ? offered_capped : o->app_cap;
+	printf("race: round=%u conns=%u cpus=%d app_cap=%llu offered=%llu arrived=%llu "
+	       "forced=%llu holds=%llu ms=%llu\n",
+	       round, o->conns, race->ncpus, (unsigned long long)o->app_cap,
+	       (unsigned long long)offered, (unsigned long long)arrived, (unsigned long long)forced,
+	       (unsigned long long)(stats_after[SL_STAT_HOLDS] - stats_before[SL_STAT_HOLDS]),
+	       (unsigned long long)ms);
+	printf("app=%u app_events=%llu app_bytes=%llu app_replies=%llu app_drops=%llu\n", o->app,
+	       (unsigned long long)usage.events, (unsigned long long)usage.bytes,
+	       (unsigned long long)usage.replies, (unsigned long long)usage.drops);
+	if (arrived < want || arrived > want + forced) {
+		printf("MISMATCH events that arrived, all connections: %llu, expected %llu (+ at "
+		       "most %llu forced)\n",
+		       (unsigned long long)arrived, (unsigned long long)want,
+		       (unsigned long long)forced);
+		fails++;
+	}
+	fails += check_u64("app events", usage.events, arrived);
+	fails += check_u64("app events_total", usage.events_total, arrived);
+	fails += check_u64("app replies", usage.replies, replies);
+	fails += check_u64("app bytes", usage.bytes, bytes);
+	fails += check_u64("app drops", usage.drops, drops);
+	fails += check_u64("app drop_bytes", usage.drop_bytes, drop_bytes);
+	fails += check_u64("cap drops in the drop map",
+			   cap_drops(drops_after) - cap_drops(drops_before), drops);
+
+	pthread_barrier_destroy(&start);
+	for (i = 0; i < o->conns; i++) {
+		free(racers[i].frames);
+		free(racers[i].stream);
+		free(racers[i].rd.buf);
+	}
+	free(racers);
+	return fails;
+}
+
+static void race_timeout(int sig)
+{
+	static const char msg[] = "sluice-meter-test: the race did not finish within " STRINGIFY(
+	    RACE_TIMEOUT_S) " s (a writer or reader is stuck)\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(2);
+}
+
+/*
+ * send --conns N: N connections of one application write at once, right at
+ * its quota, for --rounds rounds. A pass takes the quota in one
+ * compare-and-swap (quick_charge), or event by event with fetch-and-add and
+ * give-back (charge_event) when it does not fit or a connection cap keeps
+ * the socket on the slow path: neither may let the connections together
+ * past the cap, nor hold back an event that fits.
+ */
+static int cmd_race(const struct options *o)
+{
+	struct sl_app_limits lim = { .event_cap = o->app_cap };
+	struct race race = { .o = o };
+	unsigned round;
+	cpu_set_t set;
+	int fails = 0;
+	int cpu;
+
+	if (!o->app || o->app >= SL_MAX_APPS || !o->app_cap)
+		die("--conns races sockets at an application quota: give --app SLOT (1 to %d) and "
+		    "--app-cap K",
+		    SL_MAX_APPS - 1);
+	if (o->framing == SL_FRAMING_TLS || o->framing == SL_FRAMING_RAW)
+		die("--conns: use --framing ws, len4 or sse (a TLS socket over a cap is cut)");
+	if (o->mode != MODE_WRITEV && o->mode != MODE_SPLIT && o->mode != MODE_BYTES1)
+		die("--conns: use --mode writev, split or bytes1 (short writes give quota back, "
+		    "so which connection gets it is not fixed)");
+	if (o->keep_usage || o->reload_midway || o->hold_ms || o->app_window_ms || o->max_conn_ms ||
+	    o->rate_bps || o->pace_ms)
+		die("--conns takes only --framing, --mode, --frames, --seed, --max-size, --batch, "
+		    "--event-cap, --app, --app-cap, --rounds, --prefix and --runs");
+	if (sched_getaffinity(0, sizeof(set), &set))
+		die("sched_getaffinity: %s", strerror(errno));
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			race.cpus[race.ncpus++] = cpu;
+
+	signal(SIGALRM, race_timeout);
+	alarm(RACE_TIMEOUT_S);
+	race.k = open_meter(o);
+	if (sl_kern_app_set_limits(race.k, o->app, &lim))
+		die("app limits: %s", strerror(errno));
+	race.lfd = listen_any(&race.port);
+	if (sl_kern_port_add(race.k, race.port, SL_FRAMING_RAW))
+		die("port add: %s", strerror(errno));
+	for (round = 0; round < o->rounds; round++)
+		fails += race_round(&race, round);
+	alarm(0);
+	close(race.lfd);
+	sl_kern_port_del(race.k, race.port);
+	printf("%s\n", fails ? "FAIL" : "OK");
+	sl_kern_close(race.k);
+	return fails ? 1 : 0;
+}
+
 /* Sockets that are not the gateway's listeners must never be metered. */
 static int cmd_unmetered(const struct options *o)
 {
@@ -800,7 +1202,9 @@ static void usage(void)
 		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
 		"[--prefix] [--hold-ms MS]\n"
 		"              [--app-window-ms MS] [--max-conn-ms MS --pause-at N] [--rate BPS "
-		"[--burst B]] [--pace-ms MS] [--runs] }\n");
+		"[--burst B]] [--pace-ms MS] [--runs]\n"
+		"         send --conns N --app SLOT --app-cap K [--rounds R] [--framing F] [--mode "
+		"{writev|split|bytes1}] [...] }\n");
 	exit(2);
 }
 
@@ -829,6 +1233,8 @@ int main(int argc, char **argv)
 		{ "burst", required_argument, NULL, 'U' },
 		{ "pace-ms", required_argument, NULL, 'M' },
 		{ "runs", no_argument, NULL, 'u' },
+		{ "conns", required_argument, NULL, 'N' },
+		{ "rounds", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o = {
@@ -838,6 +1244,7 @@ int main(int argc, char **argv)
 		.seed = 1,
 		.max_size = 100000,
 		.batch = 32,
+		.rounds = 1,
 	};
 	char err[512];
 	int c;
@@ -922,6 +1329,16 @@ int main(int argc, char **argv)
 		case 'M':
 			o.pace_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'N':
+			o.conns = (unsigned)strtoul(optarg, NULL, 10);
+			if (o.conns < 1 || o.conns > RACE_CONNS_MAX)
+				die("--conns: 1 to %d connections", RACE_CONNS_MAX);
+			break;
+		case 'O':
+			o.rounds = (unsigned)strtoul(optarg, NULL, 10);
+			if (o.rounds < 1 || o.rounds > 100)
+				die("--rounds: 1 to 100");
+			break;
 		default:
 			usage();
 		}
@@ -944,7 +1361,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[optind], "send") == 0)
-		return cmd_send(&o);
+		return o.conns ? cmd_race(&o) : cmd_send(&o);
 	if (strcmp(argv[optind], "unmetered") == 0)
 		return cmd_unmetered(&o);
 	usage();
