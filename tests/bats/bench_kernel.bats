@@ -59,6 +59,16 @@ setup() {
 	[ "$(leftovers)" = "$BEFORE" ]
 }
 
+@test "bench kernel --plan: limits set too high to bite let every frame out, counted" {
+	run "$BENCH" kernel "${SHORT[@]}" --framing ws --plan time,rate,quota,cap
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["plan"]')" = time,rate,quota,cap ]
+	[ "$(echo "$output" | json 'd["ok"]')" = True ]
+	[ "$(echo "$output" | json 'd["mismatches"]')" = 0 ]
+	[ "$(leftovers)" = "$BEFORE" ]
+}
+
 @test "bench kernel: bad options are usage errors (status 2), nothing is loaded" {
 	run "$BENCH" kernel --rounds 0
 	[ "$status" -eq 2 ]
@@ -67,5 +77,10 @@ setup() {
 	[[ "$output" == *"--framing takes"* ]]
 	run "$BENCH" kernel --floor --shape sideways
 	[ "$status" -eq 2 ]
+	for plan in bogus 'rate,,cap' ',rate' ''; do
+		run "$BENCH" kernel --plan "$plan"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"--plan takes"* ]]
+	done
 	[ "$(leftovers)" = "$BEFORE" ]
 }

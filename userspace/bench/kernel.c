@@ -93,6 +93,10 @@ static const char usage_text[] =
     "                      raw (the program counts bytes only)\n"
     "  --floor             `on` is a no-op sk_msg program instead of the meter: what\n"
     "                      the kernel's sk_msg send path costs before any program work\n"
+    "  --plan P[,P...]     `on` sockets carry plan limits set too high to bite (the\n"
+    "                      count check proves they did not): time (a connection time\n"
+    "                      limit), rate (a byte rate), quota (an application event\n"
+    "                      quota), cap (a connection event cap); none is the default\n"
     "  --sender-cpu N      CPU of the sending thread (default 0)\n"
     "  --reader-cpu N      CPU of the draining thread (default 1)\n"
     "  --round-timeout S   cut a round short after S seconds (default 30)\n"
@@ -116,9 +120,38 @@ struct options {
 	bool warmup;
 	bool bpf_stats;
 	bool floor;
+	unsigned plan; /* PLAN_* bits */
 	bool json;
 	bool quiet;
 };
+
+/* Plan limits of --plan: what they cost the meter when they never bite. */
+enum {
+	PLAN_TIME = 1 << 0,
+	PLAN_RATE = 1 << 1,
+	PLAN_QUOTA = 1 << 2,
+	PLAN_CAP = 1 << 3,
+};
+static const char *const plan_names[] = { "time", "rate", "quota", "cap" };
+#define PLAN_APP_SLOT 1
+/* Far above what a round sends (at most 100 M calls of 16 frames of 100 B). */
+#define PLAN_EVENTS (1ull << 40)
+#define PLAN_RATE_BPS (1ull << 30) /* with a bucket as deep */
+#define PLAN_TIME_NS (24 * 3600 * 1000000000ull)
+
+/* The --plan bits as the option spells them. */
+static const char *plan_text(unsigned plan, char *buf, size_t len)
+{
+	size_t used = 0;
+	unsigned i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++)
+		if (plan & (1u << i))
+			used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
+						 used ? "," : "", plan_names[i]);
+	return used ? buf : "none";
+}
 
 /* One (shape, config) over the recorded rounds. */
 struct series {
@@ -452,7 +485,13 @@ static int connect_pair(struct bench *b, enum config config, int *cfd, int *sfd)
  */
 static int prepare_socket(struct bench *b, enum config config, int sfd, char *err, size_t errlen)
 {
-	struct sl_sock_config cfg = { .framing = b->o.framing };
+	struct sl_sock_config cfg = {
+		.framing = b->o.framing,
+		.app_slot = b->o.plan & PLAN_QUOTA ? PLAN_APP_SLOT : 0,
+		.event_cap = b->o.plan & PLAN_CAP ? PLAN_EVENTS : 0,
+		.max_conn_time_ns = b->o.plan & PLAN_TIME ? PLAN_TIME_NS : 0,
+		.rate_bps = b->o.plan & PLAN_RATE ? PLAN_RATE_BPS : 0,
+	};
 	struct sl_sock st;
 	int ret;
 
@@ -829,6 +868,7 @@ static void print_text(const struct bench *b)
 					       "meter check" };
 	static const char *const ratio_headers[] = { "shape", ">on/off ns/frame",
 						     ">per-round on/off", ">on/off CPU ns/frame" };
+	char plan[32];
 	static const char *const prog_headers[] = { "shape", ">runs/call", ">ns/run", ">ns/frame" };
 	struct sl_bench_summary s;
 	struct sl_bench_table t;
@@ -839,8 +879,9 @@ static void print_text(const struct bench *b)
 	struct ratio r;
 	int row;
 
-	printf("sluice-bench kernel: kernel %s, CPU %s (%ld online), framing %s\n", b->kernel,
-	       b->cpu, b->ncpus, sl_framing_name(b->o.framing));
+	printf("sluice-bench kernel: kernel %s, CPU %s (%ld online), framing %s, plan %s\n",
+	       b->kernel, b->cpu, b->ncpus, sl_framing_name(b->o.framing),
+	       plan_text(b->o.plan, plan, sizeof(plan)));
 	printf("%u-byte frames, loopback TCP, TCP_NODELAY, sender CPU%d, reader CPU%d; %u "
 	       "interleaved rounds, fresh connection each;\n",
 	       FRAME_BYTES, b->o.cpu_sender, b->o.cpu_reader, b->o.rounds);
@@ -953,6 +994,7 @@ static void json_summary(const char *key, const double *samples, size_t n)
  */
 static void print_json(const struct bench *b)
 {
+	char plan[32];
 	const struct series *se;
 	const struct prog_cost *p;
 	unsigned shape, config;
@@ -965,9 +1007,10 @@ static void print_json(const struct bench *b)
 	sl_bench_json_string(stdout, b->cpu);
 	printf(", \"online_cpus\": %ld, \"framing\": \"%s\", \"frame_bytes\": %d, "
 	       "\"rounds\": %u, \"sender_cpu\": %d, \"reader_cpu\": %d, \"floor\": %s, "
-	       "\"results\": [",
+	       "\"plan\": \"%s\", \"results\": [",
 	       b->ncpus, sl_framing_name(b->o.framing), FRAME_BYTES, b->o.rounds, b->o.cpu_sender,
-	       b->o.cpu_reader, b->o.floor ? "true" : "false");
+	       b->o.cpu_reader, b->o.floor ? "true" : "false",
+	       plan_text(b->o.plan, plan, sizeof(plan)));
 	for (shape = 0; shape < SHAPE__MAX; shape++) {
 		for (config = 0; config < CONFIG__MAX && b->o.shape_on[shape]; config++) {
 			se = &b->series[shape][config];
@@ -1044,6 +1087,33 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+static int parse_plan(const char *arg, unsigned *out)
+{
+	const char *tok = arg, *end;
+	unsigned i, plan = 0;
+	size_t len;
+
+	if (!strcmp(arg, "none")) {
+		*out = 0;
+		return 0;
+	}
+	for (;;) {
+		end = strchr(tok, ',');
+		len = end ? (size_t)(end - tok) : strlen(tok);
+		for (i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++)
+			if (len == strlen(plan_names[i]) && !strncmp(tok, plan_names[i], len))
+				break;
+		if (i == sizeof(plan_names) / sizeof(plan_names[0]))
+			return -EINVAL; /* an unknown or empty name */
+		plan |= 1u << i;
+		if (!end)
+			break;
+		tok = end + 1;
+	}
+	*out = plan;
+	return 0;
+}
+
 /* Returns 0 to run, 1 after printing help, -EINVAL after a usage message. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -1058,7 +1128,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_ROUND_TIMEOUT,
 		OPT_NO_WARMUP,
 		OPT_BPF_STATS,
-		OPT_FLOOR
+		OPT_FLOOR,
+		OPT_PLAN
 	};
 	static const struct option longopts[] = {
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
@@ -1072,6 +1143,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "no-warmup", no_argument, NULL, OPT_NO_WARMUP },
 		{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 		{ "floor", no_argument, NULL, OPT_FLOOR },
+		{ "plan", required_argument, NULL, OPT_PLAN },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1142,6 +1214,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FLOOR:
 			o->floor = true;
+			break;
+		case OPT_PLAN:
+			if (parse_plan(optarg, &o->plan))
+				bad = "--plan takes none or a comma list of time, rate, quota, cap";
 			break;
 		case OPT_BPF_STATS:
 			o->bpf_stats = true;
@@ -1260,6 +1336,15 @@ int sl_bench_kernel_main(int argc, char **argv)
 		goto cleanup;
 	}
 
+	if (b->o.plan & PLAN_QUOTA) {
+		ret = sl_kern_app_set_limits(b->k, PLAN_APP_SLOT,
+					     &(struct sl_app_limits){ .event_cap = PLAN_EVENTS });
+		if (ret) {
+			snprintf(err, sizeof(err), "cannot set the application quota: %s",
+				 strerror(-ret));
+			goto cleanup;
+		}
+	}
 	if (b->o.floor) {
 		ret = sl_bench_floor_open(&b->floor, err, sizeof(err));
 		if (ret)
