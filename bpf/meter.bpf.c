@@ -280,12 +280,10 @@ struct scan_ctx {
  * Byte rate: a token bucket per connection. Events that do not fit are
  * removed; replies and control frames always go and only drain the bucket.
  */
-static __always_inline int bucket_take(struct sl_sock *st, __u64 now, __u32 len, int must)
+static __always_inline void bucket_refill(struct sl_sock *st, __u64 now)
 {
 	__u64 elapsed_us, add;
 
-	if (!st->rate_bps)
-		return 1;
 	elapsed_us = now > st->tokens_ns ? (now - st->tokens_ns) / 1000 : 0;
 	/* Bounded so that elapsed * rate cannot overflow; the bucket is full by then. */
 	if (elapsed_us > 1000000000)
@@ -297,6 +295,13 @@ static __always_inline int bucket_take(struct sl_sock *st, __u64 now, __u32 len,
 			st->tokens = st->burst_bytes;
 		st->tokens_ns = now;
 	}
+}
+
+static __always_inline int bucket_take(struct sl_sock *st, __u64 now, __u32 len, int must)
+{
+	if (!st->rate_bps)
+		return 1;
+	bucket_refill(st, now);
 	if (st->tokens >= len) {
 		st->tokens -= len;
 		return 1;
@@ -514,7 +519,10 @@ struct sl_quick {
 	__u32 seq;
 	__u32 size;
 	__u32 apply;
-	/* Set for a socket under an application quota: no stash (it commits). */
+	/*
+	 * Set when usage is not NULL: the walk tests this, not the pointer,
+	 * whose two cases would double the verifier's states in the loop.
+	 */
 	__u32 defer;
 	/* What the walk took, for quick_commit: next_hdr, npending, pending masks, counts. */
 	__u32 pos;
@@ -532,14 +540,90 @@ static __always_inline __u64 quick_mask1(__u32 framing, __u64 w0)
 }
 
 /*
+ * Charges a quick walk to the plan's limits in one step, only if all of its
+ * frames fit them, and then exactly as scan_one would have charged them one
+ * by one: a byte rate when the bucket holds the walk's bytes (frame by
+ * frame the bucket would then pass every event, and replies would drain it
+ * the same), a connection cap when its events fit under it, an application
+ * quota when they fit there. The quota is shared by the application's
+ * sockets on all CPUs, so it is taken with compare-and-swap: the counter
+ * never holds more than was let out, and no other socket of the
+ * application sees the quota used up by events that then do not go. 0 when
+ * the walk does not fit: nothing is to be committed, and scan_one charges
+ * the same frames one by one, dropping what does not fit. usage is NULL
+ * without a quota.
+ */
+static __always_inline int quick_charge(struct sl_sock *st, struct sl_app_usage *usage,
+					__u64 app_cap, const struct sl_quick *q)
+{
+	__u32 walked = q->pos - st->next_hdr;
+	__u64 old;
+	int tries, ok = !q->evs || !usage;
+
+	if (st->event_cap && q->evs &&
+	    (st->events >= st->event_cap || q->evs > st->event_cap - st->events))
+		return 0;
+	if (st->rate_bps) {
+		bucket_refill(st, st->run_now_ns);
+		if (st->tokens < walked)
+			return 0;
+	}
+	for (tries = 0; tries < 4 && !ok; tries++) {
+		old = usage->events;
+		if (old >= app_cap || q->evs > app_cap - old)
+			break;
+		ok = __sync_val_compare_and_swap(&usage->events, old, old + q->evs) == old;
+	}
+	if (!ok)
+		return 0;
+	if (st->rate_bps)
+		st->tokens -= walked;
+	if (!usage)
+		return 1;
+	if (q->evs)
+		__sync_fetch_and_add(&usage->events_total, q->evs);
+	if (q->reps)
+		__sync_fetch_and_add(&usage->replies, q->reps);
+	return 1;
+}
+
+static __always_inline void quick_commit(struct sl_sock *st, const struct sl_quick *q)
+{
+	st->next_hdr = q->pos;
+	st->npending = q->n;
+	st->pending_events |= q->ev_bits;
+	st->pending_replies |= q->rep_bits;
+	st->events += q->evs;
+	st->replies += q->reps;
+}
+
+/*
+ * Charges a walk, then commits it; 0 when it did not fit (nothing
+ * committed). A global function, verified once: inlined at the end of
+ * sluice_quick, it ran once for every way out of the walk's loop, past
+ * the verifier's budget.
+ */
+__noinline int sluice_settle(struct sl_sock *st, struct sl_app_usage *usage, __u64 app_cap,
+			     const struct sl_quick *q)
+{
+	if (!st || !q || !quick_charge(st, usage, app_cap, q))
+		return 0;
+	quick_commit(st, q);
+	return 1;
+}
+
+/*
  * The common case, a whole pass in one plain loop: headers inside the
- * element msg->data shows, no byte rate, no connection cap, nothing stashed
- * or held. It does what scan_one does for such frames, minus the bpf_loop
- * call, zeroing and checks that cannot apply per frame. It only walks: what
- * it took goes into q, and the caller commits it (quick_commit), after
- * charging an application quota if there is one. Returns 1 when the pass is
- * complete (q->apply set); otherwise, once committed, scan_one goes on from
- * next_hdr, every frame taken so far counted and pending. A global
+ * element msg->data shows, nothing stashed or held. It does what scan_one
+ * does for such frames, minus the bpf_loop call, zeroing and checks that
+ * cannot apply per frame. It walks, then charges the walk as a whole to the
+ * plan's limits if there are any, then commits it (sluice_settle). Returns 1
+ * when the pass is complete (q->apply set); otherwise scan_one goes on from
+ * next_hdr: every frame taken so far counted and pending, or, when the walk
+ * did not fit the limits, none. usage is the application's when it has a
+ * quota (app_cap), else NULL. Charging and committing here, not in the
+ * caller, keeps one path out of the call: a branch on its result doubled
+ * the states the verifier takes into scan_one's loop. A global
  * function, verified once on its own (inside scan_one it tripled the
  * verifier's work).
  *
@@ -550,7 +634,8 @@ static __always_inline __u64 quick_mask1(__u32 framing, __u64 w0)
  * header's address does not wait for this header's load and parse: the
  * loads of a run of like frames overlap.
  */
-__noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl_quick *q)
+__noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl_app_usage *usage,
+			    __u64 app_cap, struct sl_quick *q)
 {
 	__u64 w0, w1, memo_mask1, ev_bits = 0, rep_bits = 0, evs = 0, reps = 0;
 	__u32 k, i, off, rel, avail, pos, seq, size, win, n;
@@ -639,8 +724,8 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 			 * and end the pass where the element ends. Pulling the
 			 * header instead would copy the whole next element.
 			 */
-			if (q->defer) {
-				/* A stash is a commitment: scan_one takes it from here. */
+			if (q->defer || st->event_cap || st->rate_bps) {
+				/* A stash is a commitment before the charge: scan_one takes it. */
 				ret = -1;
 				break;
 			}
@@ -687,59 +772,20 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 	q->rep_bits = rep_bits;
 	q->evs = evs;
 	q->reps = reps;
-	return ret;
-}
-
-/*
- * Charges a quick walk to the application's quota in one step, only if all
- * of its events fit (compare-and-swap: the counter never holds more than
- * was let out, so no other socket of the application sees the quota used
- * up by events that then do not go). 0 when they do not fit: nothing is to
- * be committed, and scan_one charges the same frames one by one.
- */
-static __always_inline int quick_charge(struct scan_ctx *c, const struct sl_quick *q)
-{
-	struct sl_app_usage *usage = c->usage;
-	__u64 old;
-	int tries, ok = !q->evs;
-
-	for (tries = 0; tries < 4 && !ok; tries++) {
-		old = usage->events;
-		if (old >= c->app_cap || q->evs > c->app_cap - old)
-			break;
-		ok = __sync_val_compare_and_swap(&usage->events, old, old + q->evs) == old;
-	}
-	if (!ok)
-		return 0;
-	if (q->evs)
-		__sync_fetch_and_add(&usage->events_total, q->evs);
-	if (q->reps)
-		__sync_fetch_and_add(&usage->replies, q->reps);
-	return 1;
-}
-
-static __always_inline void quick_commit(struct sl_sock *st, const struct sl_quick *q)
-{
-	st->next_hdr = q->pos;
-	st->npending = q->n;
-	st->pending_events |= q->ev_bits;
-	st->pending_replies |= q->rep_bits;
-	st->events += q->evs;
-	st->replies += q->reps;
+	return sluice_settle(st, usage, app_cap, q) ? ret : -1;
 }
 
 /*
  * True when nothing but counting can happen to the frames of this run, or
- * nothing but an application quota that quick_charge charges for the whole
- * walk. A connection time limit cannot before its deadline: scan_one
- * compares it with the clock read once per run, run_now_ns.
+ * nothing but the limits quick_charge charges for the whole walk. A
+ * connection time limit cannot before its deadline: scan_one compares it
+ * with the clock read once per run, run_now_ns.
  */
 static __always_inline int quick_ok(const struct scan_ctx *c)
 {
 	const struct sl_sock *st = c->st;
 
-	return !st->event_cap && (!st->deadline_ns || st->run_now_ns <= st->deadline_ns) &&
-	       !st->rate_bps && !st->stash_len &&
+	return (!st->deadline_ns || st->run_now_ns <= st->deadline_ns) && !st->stash_len &&
 	       !(st->flags & (SL_SOCK_F_HELD | SL_SOCK_F_DROP_MSG)) &&
 	       st->framing != SL_FRAMING_TLS;
 }
@@ -1001,17 +1047,7 @@ int sluice_meter(struct sk_msg_md *msg)
 		q.seq = seq;
 		q.size = size;
 		q.defer = c.usage != NULL;
-		/* A walk that took nothing commits where it began. */
-		q.pos = st->next_hdr;
-		q.n = st->npending;
-		quick = -1;
-		if (quick_ok(&c)) {
-			quick = sluice_quick(msg, st, &q);
-			if (c.usage && !quick_charge(&c, &q))
-				quick = -1;
-			else
-				quick_commit(st, &q);
-		}
+		quick = quick_ok(&c) ? sluice_quick(msg, st, c.usage, app_cap, &q) : -1;
 		if (quick > 0)
 			finish(&c, q.apply, SK_PASS);
 		else

@@ -120,8 +120,8 @@ exact() {
 	# Writers pinned round robin to the CPUs write at once on 4-8 sockets of
 	# one application, each offering more than its share of the cap. A pass
 	# takes the quota in one compare-and-swap (quick_charge) or, when it does
-	# not fit or a connection cap keeps the socket off the quick loop, event
-	# by event (charge_event). The sender checks every round: each connection
+	# not fit the quota or a connection cap, event by event (charge_event).
+	# The sender checks every round: each connection
 	# got its stream with only the events after its first K left out, its
 	# kernel counters and close record say K, and the K add up to exactly
 	# the cap, as does the application's counter.
@@ -132,7 +132,7 @@ exact() {
 		[ "$(grep -c '^app=13 app_events=12000 ' <<<"$output")" -eq 3 ]
 		[ "$(grep -c 'arrived=12000 forced=0 ' <<<"$output")" -eq 3 ]
 	done
-	# connection caps under the application cap: every event is charged alone
+	# connection caps under the application cap: passes fit both, then neither
 	exact --framing len4 --mode writev --conns 8 --app 13 --app-cap 9000 --frames 3000 \
 		--max-size 130 --batch 1 --event-cap 1500 --rounds 2 --seed 4
 	[ "$(grep -c '^app=13 app_events=9000 ' <<<"$output")" -eq 2 ]
