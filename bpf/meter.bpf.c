@@ -6,8 +6,8 @@
  *
  * How one run works. The kernel hands the program a chunk of a sendmsg. The
  * program walks the frame headers of the chunk (one bpf_loop iteration per
- * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame; the common case, a socket
- * without a byte rate or connection event cap, in the plain loop of
+ * frame, KERNEL-NOTES §5 "scan": ~55 ns a frame; the common case, nothing
+ * stashed or held and the plan's limits not reached, in the plain loop of
  * sluice_quick, whose usual frames are parsed in place by sl_frame_quick or
  * repeat the last one parsed: about 10 ns a frame, docs/BENCHMARKS.md "The
  * meter's own work"), counts each frame once, and tells the kernel to push

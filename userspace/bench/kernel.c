@@ -133,6 +133,7 @@ enum {
 	PLAN_CAP = 1 << 3,
 };
 static const char *const plan_names[] = { "time", "rate", "quota", "cap" };
+#define PLAN_NAMES (sizeof(plan_names) / sizeof(plan_names[0]))
 #define PLAN_APP_SLOT 1
 /* Far above what a round sends (at most 100 M calls of 16 frames of 100 B). */
 #define PLAN_EVENTS (1ull << 40)
@@ -146,7 +147,7 @@ static const char *plan_text(unsigned plan, char *buf, size_t len)
 	unsigned i;
 
 	buf[0] = '\0';
-	for (i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++)
+	for (i = 0; i < PLAN_NAMES; i++)
 		if (plan & (1u << i))
 			used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
 						 used ? "," : "", plan_names[i]);
@@ -868,8 +869,8 @@ static void print_text(const struct bench *b)
 					       "meter check" };
 	static const char *const ratio_headers[] = { "shape", ">on/off ns/frame",
 						     ">per-round on/off", ">on/off CPU ns/frame" };
-	char plan[32];
 	static const char *const prog_headers[] = { "shape", ">runs/call", ">ns/run", ">ns/frame" };
+	char plan[32];
 	struct sl_bench_summary s;
 	struct sl_bench_table t;
 	const struct series *se;
@@ -1100,10 +1101,10 @@ static int parse_plan(const char *arg, unsigned *out)
 	for (;;) {
 		end = strchr(tok, ',');
 		len = end ? (size_t)(end - tok) : strlen(tok);
-		for (i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++)
+		for (i = 0; i < PLAN_NAMES; i++)
 			if (len == strlen(plan_names[i]) && !strncmp(tok, plan_names[i], len))
 				break;
-		if (i == sizeof(plan_names) / sizeof(plan_names[0]))
+		if (i == PLAN_NAMES)
 			return -EINVAL; /* an unknown or empty name */
 		plan |= 1u << i;
 		if (!end)
