@@ -1352,6 +1352,8 @@ int main(int argc, char **argv)
 			die("%s", err);
 		return 0;
 	}
+	if (o.rounds != 1 && !o.conns)
+		die("--rounds goes with --conns (a race); a plain send is one round");
 	if (!o.cgroup)
 		die("--cgroup DIR is needed (a cgroup v2 directory this test owns)");
 	if (sl_kern_cgroup_join(o.cgroup))
