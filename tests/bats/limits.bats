@@ -310,3 +310,32 @@ retention: {count: 100}"
 	kill $s1 $s2 2>/dev/null || true
 	served
 }
+
+@test "a subscriber that falls behind: its socket holds at most 128 KiB unsent, the rest waits in the daemon's queue, and all of it arrives" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	# Reading at full speed first lets the socket's send buffer grow to megabytes;
+	# the reader's own buffer is fixed at 256 KiB so that it does not take them.
+	$PY "$CLIENT" ws-pause "$WS" lag.t --first 3000 --rcvbuf 262144 --hold 3 --count 8000 --timeout 60 \
+		--ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" >"$BATS_TEST_TMPDIR/lag.json" &
+	l=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	# 8,000 events of 2 KB: 16 MB, 10 MB of them after the subscriber stops reading
+	flood lag.t 8000 >/dev/null
+	[ -e "$BATS_TEST_TMPDIR/p" ]
+	# The gateway's end of the connection: what it holds unsent is the 128 KiB
+	# mark plus at most the segment the last write started.
+	ss -tniH state established "( sport = :$SUB )"
+	notsent=$(ss -tniH state established "( sport = :$SUB )" | grep -o 'notsent:[0-9]*' | cut -d: -f2)
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	queued=$(echo "$output" | json 'd["queued_bytes"]')
+	echo "kernel unsent ${notsent:-0} B, daemon queue $queued B"
+	[ "${notsent:-0}" -le $((192 * 1024)) ]
+	[ "$queued" -ge $((4 * 1048576)) ]
+	wait $l
+	cat "$BATS_TEST_TMPDIR/lag.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/lag.json")" = 8000 ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/lag.json")" = True ]
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/lag.json")" = None ]
+	served
+}

@@ -157,16 +157,17 @@ async def ws_raw(args):
     print(json.dumps(out))
 
 
-def raw_ws_sub(url, topic, key=None):
-    """A WebSocket subscriber on a raw socket with a 4 KiB receive buffer (so
-    that not reading pushes back on the gateway at once): handshake, then one
-    `sub`. Returns the socket; the handshake is read byte by byte, so nothing
-    after it has been consumed."""
+def raw_ws_sub(url, topic, key=None, rcvbuf=4096):
+    """A WebSocket subscriber on a raw socket, by default with a 4 KiB receive
+    buffer (so that not reading pushes back on the gateway at once; None keeps
+    the kernel's autotuning): handshake, then one `sub`. Returns the socket;
+    the handshake is read byte by byte, so nothing after it has been consumed."""
     import base64, os
     host, rest = url.split("//", 1)[1].split("/", 1)
     h, p = host.rsplit(":", 1)
     s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.connect((h, int(p)))
     extra = "X-API-Key: %s\r\n" % key if key else ""
     s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -239,9 +240,16 @@ def ws_late(args):
     if args.ready_file:
         open(args.ready_file, "w").write("ready\n")
     time.sleep(args.hold)
-    deadline = time.monotonic() + args.timeout
-    seqs, code, buf = [], None, b""
-    while len(seqs) < args.count and code is None and time.monotonic() < deadline:
+    seqs, code, _ = read_events(s, args.count, time.monotonic() + args.timeout, [], b"")
+    print(json.dumps({"events": len(seqs), "in_order": seqs == list(range(1, len(seqs) + 1)),
+                      "close_code": code}))
+
+
+def read_events(s, count, deadline, seqs, buf):
+    """Reads from a raw_ws_sub socket until seqs holds count events, a close
+    frame comes or the deadline passes; returns (seqs, close code, unread rest)."""
+    code = None
+    while len(seqs) < count and code is None and time.monotonic() < deadline:
         s.settimeout(max(0.1, deadline - time.monotonic()))
         try:
             c = s.recv(1 << 20)
@@ -257,6 +265,24 @@ def ws_late(args):
                 m = msgpack.unpackb(body, raw=False)
                 if m.get("op") == "ev":
                     seqs.append(m["seq"])
+    return seqs, code, buf
+
+
+def ws_pause(args):
+    """A subscriber that reads at full speed (receive buffer --rcvbuf bytes,
+    0 = autotuned) until it has --first events, stops reading for --hold
+    seconds (writing --paused-file when it stops), then reads until it has
+    --count. Reports like ws-late."""
+    s = raw_ws_sub(args.url, args.topic, rcvbuf=args.rcvbuf or None)
+    if args.ready_file:
+        open(args.ready_file, "w").write("ready\n")
+    deadline = time.monotonic() + args.timeout
+    seqs, code, buf = read_events(s, args.first, deadline, [], b"")
+    if args.paused_file:
+        open(args.paused_file, "w").write("%d\n" % len(seqs))
+    if code is None:
+        time.sleep(args.hold)
+        seqs, code, _ = read_events(s, args.count, deadline + args.hold, seqs, buf)
     print(json.dumps({"events": len(seqs), "in_order": seqs == list(range(1, len(seqs) + 1)),
                       "close_code": code}))
 
@@ -445,6 +471,16 @@ def main():
     a.add_argument("--count", type=int, default=1)
     a.add_argument("--timeout", type=float, default=60)
     a.add_argument("--ready-file")
+    a = sub.add_parser("ws-pause")
+    a.add_argument("url")
+    a.add_argument("topic")
+    a.add_argument("--first", type=int, required=True)
+    a.add_argument("--rcvbuf", type=int, default=0)
+    a.add_argument("--hold", type=float, default=2)
+    a.add_argument("--count", type=int, default=1)
+    a.add_argument("--timeout", type=float, default=60)
+    a.add_argument("--ready-file")
+    a.add_argument("--paused-file")
     a = sub.add_parser("ws-resume")
     a.add_argument("url")
     a.add_argument("topic")
@@ -478,6 +514,8 @@ def main():
         ws_stall(args)
     elif args.cmd == "ws-late":
         ws_late(args)
+    elif args.cmd == "ws-pause":
+        ws_pause(args)
     elif args.cmd == "ws-resume":
         asyncio.run(ws_resume(args))
     elif args.cmd == "ws-raw":

@@ -847,9 +847,21 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * A subscriber's socket takes at most this much it cannot send yet; the rest
+ * of its backlog waits in the daemon's queue, whose bytes all subscribers
+ * share. Without it a reader that falls behind has megabytes queued in the
+ * kernel, copied once per subscriber: cold by the time they are read, and in
+ * S1 (docs/BENCHMARKS.md) a gigabyte of TCP memory that made the readers
+ * 1.6 times slower. It does not limit bytes in flight, so a long fat path is
+ * still filled.
+ */
+#define SUB_NOTSENT_LOWAT (128 * 1024)
+
 static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind, bool tls,
 				const struct sockaddr *sa)
 {
+	int notsent_lowat = SUB_NOTSENT_LOWAT;
 	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
 	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
 			      (suseconds_t)(timeout_ns % 1000000000ull / 1000) };
@@ -880,6 +892,9 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 		c->peer_port = ntohs(in6->sin6_port);
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (kind == SL_CONN_HTTP)
+		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent_lowat,
+			   sizeof(notsent_lowat));
 	sl_outq_init(&c->q);
 	c->q.total = &gw->queued_bytes;
 	sl_ws_decoder_init(&c->ws, gw->cfg->limits.max_frame_bytes);
