@@ -316,13 +316,16 @@ retention: {count: 100}"
 retention: {count: 100}"
 	# Reading at full speed first lets the socket's send buffer grow to megabytes;
 	# the reader's own buffer is fixed at 256 KiB so that it does not take them.
-	$PY "$CLIENT" ws-pause "$WS" lag.t --first 3000 --rcvbuf 262144 --hold 3 --count 8000 --timeout 60 \
+	$PY "$CLIENT" ws-pause "$WS" lag.t --first 3000 --rcvbuf 262144 --hold 5 --count 8000 --timeout 60 \
 		--ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" >"$BATS_TEST_TMPDIR/lag.json" &
 	l=$!
 	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
 	# 8,000 events of 2 KB: 16 MB, 10 MB of them after the subscriber stops reading
 	flood lag.t 8000 >/dev/null
+	for _ in $(seq 1 200); do [ -e "$BATS_TEST_TMPDIR/p" ] && break; sleep 0.05; done
 	[ -e "$BATS_TEST_TMPDIR/p" ]
+	# what the socket takes once the reader has stopped
+	sleep 0.5
 	# The gateway's end of the connection: what it holds unsent is the 128 KiB
 	# mark plus at most the segment the last write started.
 	ss -tniH state established "( sport = :$SUB )"

@@ -851,10 +851,10 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
  * A subscriber's socket takes at most this much it cannot send yet; the rest
  * of its backlog waits in the daemon's queue, whose bytes all subscribers
  * share. Without it a reader that falls behind has megabytes queued in the
- * kernel, copied once per subscriber: cold by the time they are read, and in
- * S1 (docs/BENCHMARKS.md) a gigabyte of TCP memory that made the readers
- * 1.6 times slower. It does not limit bytes in flight, so a long fat path is
- * still filled.
+ * kernel, copied once per subscriber and cold by the time they are read: in
+ * S1 (docs/BENCHMARKS.md) about a gigabyte of TCP memory, and readers paying
+ * twice the CPU per event. It does not limit bytes in flight, so a long fat
+ * path is still filled.
  */
 #define SUB_NOTSENT_LOWAT (128 * 1024)
 
