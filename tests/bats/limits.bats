@@ -328,8 +328,9 @@ retention: {count: 100}"
 	sleep 0.5
 	# The gateway's end of the connection: what it holds unsent is the 128 KiB
 	# mark plus at most the segment the last write started.
-	ss -tniH state established "( sport = :$SUB )"
-	notsent=$(ss -tniH state established "( sport = :$SUB )" | grep -o 'notsent:[0-9]*' | cut -d: -f2)
+	info=$(ss -tniH state established "( sport = :$SUB )")
+	echo "$info"
+	notsent=$(grep -o 'notsent:[0-9]*' <<<"$info" | cut -d: -f2)
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
 	queued=$(echo "$output" | json 'd["queued_bytes"]')
 	echo "kernel unsent ${notsent:-0} B, daemon queue $queued B"

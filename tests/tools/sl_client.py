@@ -159,8 +159,8 @@ async def ws_raw(args):
 
 def raw_ws_sub(url, topic, key=None, rcvbuf=4096):
     """A WebSocket subscriber on a raw socket, by default with a 4 KiB receive
-    buffer (so that not reading pushes back on the gateway at once; None keeps
-    the kernel's autotuning): handshake, then one `sub`. Returns the socket;
+    buffer (so that not reading pushes back on the gateway at once; 0 or None
+    keeps the kernel's autotuning): handshake, then one `sub`. Returns the socket;
     the handshake is read byte by byte, so nothing after it has been consumed."""
     import base64, os
     host, rest = url.split("//", 1)[1].split("/", 1)
@@ -273,7 +273,7 @@ def ws_pause(args):
     0 = autotuned) until it has --first events, stops reading for --hold
     seconds (writing --paused-file when it stops), then reads until it has
     --count. Reports like ws-late."""
-    s = raw_ws_sub(args.url, args.topic, rcvbuf=args.rcvbuf or None)
+    s = raw_ws_sub(args.url, args.topic, rcvbuf=args.rcvbuf)
     if args.ready_file:
         open(args.ready_file, "w").write("ready\n")
     deadline = time.monotonic() + args.timeout
