@@ -343,3 +343,49 @@ retention: {count: 100}"
 	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/lag.json")" = None ]
 	served
 }
+
+@test "a subscriber whose socket is full is not written again until the socket has room" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}"
+	$PY "$CLIENT" ws-stall "$WS" full.t --hold 30 --ready-file "$BATS_TEST_TMPDIR/s" >/dev/null 2>&1 &
+	s=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/s" ] && break; sleep 0.05; done
+	# 1,000 events of 2 KB: far more than the reader's 4 KiB window and the socket's 128 KiB
+	flood full.t 1000
+	flushes() {
+		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats |
+			json 'sum(d["flushes_by_thread"])'
+	}
+	queued() {
+		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["queued_bytes"]'
+	}
+	before=$(flushes)
+	q0=$(queued)
+	# 100 events, each read by the loop on its own: every one is queued for
+	# the subscriber, and none costs a write to its full socket.
+	$PY - "$PUB" <<'PY'
+import socket, struct, sys, time, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def frame(m):
+    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
+s.sendall(frame({"op": "hello", "token": "test-key", "name": "trickle"}))
+for _ in range(100):
+    s.sendall(frame({"op": "pub", "topic": "full.t", "data": b"p" * 2000}))
+    time.sleep(0.01)
+s.sendall(frame({"op": "pub", "topic": "full.t", "data": b"p" * 2000, "id": 1}))
+s.settimeout(10)
+buf = b""
+while b"ack" not in buf:
+    c = s.recv(4096)
+    if not c:
+        sys.exit("publisher: closed before the ack")
+    buf += c
+PY
+	after=$(flushes)
+	q1=$(queued)
+	echo "flushes $before -> $after, daemon queue $q0 -> $q1 B"
+	[ "$q1" -ge $((q0 + 101 * 2000)) ]
+	# the trickle's hello and ack are one flush each
+	[ $((after - before)) -le 10 ]
+	kill $s 2>/dev/null || true
+	served
+}

@@ -360,6 +360,7 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 }
 
 static void resume_publishers(struct sl_gateway *gw);
+static void flush_list_add(struct sl_conn *c);
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
@@ -373,7 +374,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	 * writer threads too), not one callback each. A backlog drains there,
 	 * where pacing can end.
 	 */
-	sl_conn_schedule_flush(c);
+	flush_list_add(c);
 }
 
 /*
@@ -565,7 +566,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	resume_publishers(gw);
 }
 
-void sl_conn_schedule_flush(struct sl_conn *c)
+static void flush_list_add(struct sl_conn *c)
 {
 	if (c->in_flush_list || c->write_closed)
 		return;
@@ -578,6 +579,17 @@ void sl_conn_schedule_flush(struct sl_conn *c)
 		c->gw->flush_head = c;
 	c->gw->flush_last = c;
 	event_active(c->gw->flush_ev, EV_WRITE, 0);
+}
+
+void sl_conn_schedule_flush(struct sl_conn *c)
+{
+	/*
+	 * A socket that took less than it was offered is full: writing again
+	 * before it reports room (on_write) would only fail, or move a sliver,
+	 * and cost a sendmsg plus the meter's re-sync each loop iteration.
+	 */
+	if (!c->wr_armed)
+		flush_list_add(c);
 }
 
 /*
