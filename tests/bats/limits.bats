@@ -311,6 +311,49 @@ retention: {count: 100}"
 	served
 }
 
+@test "pacing: a subscriber that stopped reading does not hold the publishers; its own bound evicts it" {
+	# The one that will stop reading comes in with a key whose plan bounds its
+	# queue at 704 KiB: above the resume mark (an eighth of 1 MiB) and below
+	# the room resuming needs (7/8). The reader is anonymous, bound by the total.
+	SL_APPS="$SL_DEFAULT_APPS
+  - id: stallers
+    plan: tight
+    subscribe: ['>']
+    api_keys: [{sha256: $(printf %s stall-key | sha256sum | cut -d' ' -f1)}]
+plans:
+  - name: tight
+    backpressure: {max_queued_bytes: 704KiB, grace: 30s}" \
+		sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	$PY "$CLIENT" ws-stall "$WS" hold.t --key stall-key --hold 40 --ready-file "$BATS_TEST_TMPDIR/s" \
+		>/dev/null 2>&1 &
+	s=$!
+	$PY "$CLIENT" ws-late "$WS" hold.t --hold 0 --count 3000 --timeout 60 \
+		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/healthy.json" &
+	h=$!
+	for f in s h; do
+		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
+	done
+	# The first pause comes while the staller holds about half the total: its
+	# queue waits behind a full socket, so the pause ends once the reader has
+	# caught up, deliveries go on, and the staller reaches its plan's bound.
+	# Counting its bytes toward resuming held that pause for the 2 s grace
+	# and evicted it as "read nothing while the publishers were paused".
+	flood hold.t 3000
+	wait $h
+	cat "$BATS_TEST_TMPDIR/healthy.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/healthy.json")" = 3000 ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/healthy.json")" = True ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["evicted"]')" = 1 ]
+	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+	grep -o '"reason":"slow consumer[^"]*"' "$LOG"
+	grep -qF '"reason":"slow consumer evicted: output queue over max_queued_bytes"' "$LOG"
+	kill $s 2>/dev/null || true
+	served
+}
+
 @test "a subscriber that falls behind: its socket holds at most 128 KiB unsent, the rest waits in the daemon's queue, and all of it arrives" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"

@@ -155,7 +155,7 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	family(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.");
 	fprintf(f, "sluice_evicted_total %llu\n", (unsigned long long)s->evicted);
 	family(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.");
-	fprintf(f, "sluice_queued_bytes %llu\n", (unsigned long long)gw->queued_bytes);
+	fprintf(f, "sluice_queued_bytes %llu\n", (unsigned long long)sl_gateway_queued_bytes(gw));
 	family(f, "sluice_publisher_pauses_total", "counter",
 	       "Times publishers were not read because the output queues held "
 	       "limits.max_queued_bytes_total.");

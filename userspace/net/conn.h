@@ -190,10 +190,13 @@ struct sl_gateway {
 	bool shutting_down;
 	uint64_t ticks; /* seconds of the 1 s housekeeping timer */
 	/*
-	 * Publisher pacing: the bytes every output queue holds, and the
-	 * publishers not being read while it is over limits.max_queued_bytes_total.
+	 * Publisher pacing: the bytes the output queues hold (sl_gateway_queued_bytes),
+	 * apart for connections whose socket stopped short and waits for room
+	 * (blocked) and the others (ready), and the publishers not being read
+	 * while the sum is over limits.max_queued_bytes_total.
 	 */
-	uint64_t queued_bytes;
+	uint64_t ready_bytes;
+	uint64_t blocked_bytes;
 	struct sl_conn *paused_head;
 	uint64_t paused_since_ns;  /* sl_mono_ns() when the current pause began; 0: none */
 	struct sl_bytes heartbeat; /* one SSE comment record, shared by every stream */
@@ -201,6 +204,10 @@ struct sl_gateway {
 };
 
 /* gateway.c */
+static inline uint64_t sl_gateway_queued_bytes(const struct sl_gateway *gw)
+{
+	return gw->ready_bytes + gw->blocked_bytes;
+}
 uint64_t sl_now_ns(void);
 uint64_t sl_mono_ns(void);
 void sl_conn_schedule_flush(struct sl_conn *c);

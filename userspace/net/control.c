@@ -219,7 +219,7 @@ static json_t *stats_json(struct sl_gateway *gw)
 		/* Pacing: what every output queue holds, and how often publishers were held back.
 		 */
 		json_object_set_new(out, "queued_bytes",
-				    json_integer((json_int_t)gw->queued_bytes));
+				    json_integer((json_int_t)sl_gateway_queued_bytes(gw)));
 		json_object_set_new(out, "publisher_pauses",
 				    json_integer((json_int_t)st->publisher_pauses));
 		json_object_set_new(out, "publishers_paused",

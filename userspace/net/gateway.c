@@ -182,6 +182,20 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Moves a connection's queue to the gateway total it counts in: blocked_bytes
+ * while its socket stopped short and waits for POLLOUT, ready_bytes otherwise.
+ * The outq keeps the one it points to current.
+ */
+static void queue_counts_as(struct sl_conn *c, uint64_t *total)
+{
+	if (!c->q.total || c->q.total == total)
+		return;
+	*c->q.total -= c->q.bytes;
+	*total += c->q.bytes;
+	c->q.total = total;
+}
+
+/*
  * Everything queued is out: send our FIN and give the peer two seconds to
  * answer with its own, so the last bytes are not lost to a reset.
  */
@@ -194,6 +208,7 @@ static void conn_linger(struct sl_conn *c)
 	event_del(c->rd);
 	event_del(c->wr);
 	c->wr_armed = false;
+	queue_counts_as(c, &c->gw->ready_bytes);
 	event_free(c->rd);
 	c->rd = event_new(c->gw->base, c->fd, EV_READ | EV_PERSIST, on_linger, c);
 	if (!c->rd || event_add(c->rd, &two)) {
@@ -349,11 +364,13 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 			sl_kern_sock_resync(gw->kern, c->fd);
 		event_add(c->wr, NULL);
 		c->wr_armed = true;
+		queue_counts_as(c, &gw->blocked_bytes);
 		return;
 	}
 	if (c->wr_armed) {
 		event_del(c->wr);
 		c->wr_armed = false;
+		queue_counts_as(c, &gw->ready_bytes);
 	}
 	if (c->closing && !c->q.count)
 		conn_linger(c);
@@ -383,12 +400,14 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
  * flat-out publisher against a saturated host did exactly that). Above
  * limits.max_queued_bytes_total (all output queues together) publishers are
  * not read, so TCP pushes back on them; reading resumes once the queues
- * are down to an eighth of it. (Resuming at half kept every queue busy, so
- * the soft bound's look at the kernel's unsent bytes found whole seconds of
- * backlog there on a saturated host and evicted readers; at an eighth S1
- * and S6 ran without loss.) Each write that drains a backlog checks.
- * Stalled subscribers cannot hold everyone: their own bound evicts them,
- * and if a pause lasts PACE_GRACE_S those that read nothing are evicted.
+ * that can move are down to an eighth of it (pacing_may_resume). (Resuming
+ * at half kept every queue busy, so the soft bound's look at the kernel's
+ * unsent bytes found whole seconds of backlog there on a saturated host and
+ * evicted readers; at an eighth S1 and S6 ran without loss.) Each write that
+ * drains a backlog checks. Stalled subscribers cannot hold everyone: their
+ * queues wait behind full sockets and do not count toward resuming, their
+ * own bound evicts them, and if they fill the whole bound so that a pause
+ * lasts PACE_GRACE_S, those that read nothing are evicted.
  */
 #define PACE_GRACE_S 2
 
@@ -402,7 +421,23 @@ static bool pacing_over(const struct sl_gateway *gw)
 {
 	uint64_t cap = gw->cfg->limits.max_queued_bytes_total;
 
-	return cap && gw->queued_bytes >= cap;
+	return cap && sl_gateway_queued_bytes(gw) >= cap;
+}
+
+/*
+ * The queues that can move are down to the mark, and all of them together
+ * leave a mark's worth of room. Queues behind a socket that stopped short
+ * wait for their reader, so they do not hold the publishers: ten readers
+ * that stopped, 4 MiB each, held S6's publisher for the 2 s grace again
+ * and again, until the stall eviction had taken them in rounds.
+ */
+static bool pacing_may_resume(const struct sl_gateway *gw)
+{
+	uint64_t cap = gw->cfg->limits.max_queued_bytes_total;
+	uint64_t mark = pace_resume_mark(gw);
+
+	/* cap 0: a reload turned pacing off. */
+	return !cap || (gw->ready_bytes <= mark && sl_gateway_queued_bytes(gw) <= cap - mark);
 }
 
 static void pause_publisher(struct sl_conn *c)
@@ -419,17 +454,15 @@ static void pause_publisher(struct sl_conn *c)
 		gw->paused_since_ns = sl_mono_ns();
 		gw->stats.publisher_pauses++;
 		SL_DEBUG("{\"msg\":\"publishers_paused\",\"queued_bytes\":%llu}",
-			 (unsigned long long)gw->queued_bytes);
+			 (unsigned long long)sl_gateway_queued_bytes(gw));
 	}
 }
 
 static void resume_publishers(struct sl_gateway *gw)
 {
-	uint64_t cap = gw->cfg->limits.max_queued_bytes_total;
 	struct sl_conn *c;
 
-	/* cap 0: a reload turned pacing off. */
-	if (!gw->paused_head || (cap && gw->queued_bytes > pace_resume_mark(gw)))
+	if (!gw->paused_head || !pacing_may_resume(gw))
 		return;
 	while ((c = gw->paused_head)) {
 		gw->paused_head = c->pause_next;
@@ -487,7 +520,7 @@ static void check_pacing(struct sl_gateway *gw)
 			stalled[n++] = c;
 	qsort(stalled, n, sizeof(*stalled), by_queue_desc);
 	/* Each eviction drops that reader's unsent backlog (not TLS's) and may free it. */
-	for (i = 0; i < n && gw->queued_bytes > mark; i++)
+	for (i = 0; i < n && sl_gateway_queued_bytes(gw) > mark; i++)
 		sl_sub_evict(stalled[i], SL_EVICT_PACING_STALL);
 	free(stalled);
 	resume_publishers(gw);
@@ -908,7 +941,7 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent_lowat,
 			   sizeof(notsent_lowat));
 	sl_outq_init(&c->q);
-	c->q.total = &gw->queued_bytes;
+	c->q.total = &gw->ready_bytes;
 	sl_ws_decoder_init(&c->ws, gw->cfg->limits.max_frame_bytes);
 	if (tls)
 		c->tls = sl_tls_new(gw->tls_ctx, fd, &c->q);
