@@ -190,10 +190,11 @@ struct sl_gateway {
 	bool shutting_down;
 	uint64_t ticks; /* seconds of the 1 s housekeeping timer */
 	/*
-	 * Publisher pacing: the bytes the output queues hold (sl_gateway_queued_bytes),
-	 * apart for connections whose socket stopped short and waits for room
-	 * (blocked) and the others (ready), and the publishers not being read
-	 * while the sum is over limits.max_queued_bytes_total.
+	 * Publisher pacing: the bytes the output queues hold, in two sums (their
+	 * total is sl_gateway_queued_bytes): blocked, of connections whose socket
+	 * stopped short and waits for room, and ready, of the others; and the
+	 * publishers not being read while the total is over
+	 * limits.max_queued_bytes_total.
 	 */
 	uint64_t ready_bytes;
 	uint64_t blocked_bytes;
