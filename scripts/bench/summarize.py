@@ -279,9 +279,9 @@ if s6 and s1:
                for d in sorted(runs_by.get(("S6", "sluice"), []), key=lambda d: d["_run"])
                if d.get("delivered_per_s") and s1_by_run.get(d["_run"])]
     phase = med("S1", "sluice", "delivered_per_s")
-    w("- S6: sluice's other subscribers got %.0f%% of its S1 rate (medians, S6 {:,.0f} against S1 {:,.0f} %s; "
+    w("- S6: sluice's other subscribers got %.0f%% of its S1 rate (medians, S6 %s against S1 %s %s; "
       "run by run %s; target ≥ 90%%)%s, RSS max %s KiB"
-      .format(s6, s1) % (100 * s6 / s1,
+      % (100 * s6 / s1, "{:,.0f}".format(s6), "{:,.0f}".format(s1),
          "in the runs beside them" if beside == "S6-S1" else "in the S1 phase",
          ", ".join(per_run) or "-",
          "; against the S1 phase's median %.0f%%" % (100 * s6 / phase) if beside == "S6-S1" and phase else "",

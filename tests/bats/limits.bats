@@ -214,19 +214,26 @@ PY
 
 # Publishes COUNT events of 2,000 bytes on TOPIC as fast as TCP takes them;
 # the last asks for an ack, which it waits for.
+# flood TOPIC COUNT [GAP_S]: COUNT events of 2 KB, the last one acked; in
+# batches of 100, or with GAP_S > 0 one at a time, GAP_S seconds apart.
 flood() {
-	$PY - "$PUB" "$1" "$2" <<'PY'
-import socket, struct, sys, msgpack
+	$PY - "$PUB" "$1" "$2" "${3:-0}" <<'PY'
+import socket, struct, sys, time, msgpack
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-topic, count = sys.argv[2], int(sys.argv[3])
+topic, count, gap = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 def frame(m):
     b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
 s.sendall(frame({"op": "hello", "token": "test-key", "name": "flood"}))
 payload = b"p" * 2000
 one = frame({"op": "pub", "topic": topic, "data": payload})
-for _ in range((count - 1) // 100):
-    s.sendall(one * 100)
-s.sendall(one * ((count - 1) % 100))
+if gap > 0:
+    for _ in range(count - 1):
+        s.sendall(one)
+        time.sleep(gap)
+else:
+    for _ in range((count - 1) // 100):
+        s.sendall(one * 100)
+    s.sendall(one * ((count - 1) % 100))
 s.sendall(frame({"op": "pub", "topic": topic, "data": payload, "id": 7}))
 s.settimeout(60)
 buf = b""
@@ -236,6 +243,30 @@ while b"ack" not in buf:
         sys.exit("publisher: closed before the ack")
     buf += c
 PY
+}
+
+# reader_start TOPIC: an anonymous subscriber that reads 3,000 events as they
+# come (4 KiB receive buffer) into $BATS_TEST_TMPDIR/healthy.json; sets READER.
+reader_start() {
+	$PY "$CLIENT" ws-late "$WS" "$1" --hold 0 --count 3000 --timeout 60 \
+		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/healthy.json" &
+	READER=$!
+}
+
+# wait_files NAME...: each $BATS_TEST_TMPDIR/NAME exists, or 5 s passed.
+wait_files() {
+	local f
+	for f in "$@"; do
+		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
+	done
+}
+
+# reader_got_all: the reader ended with all 3,000 events, in order.
+reader_got_all() {
+	wait "$READER"
+	cat "$BATS_TEST_TMPDIR/healthy.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/healthy.json")" = 3000 ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/healthy.json")" = True ]
 }
 
 @test "pacing: a publisher faster than its subscribers is held back; nobody evicted, nothing lost" {
@@ -289,19 +320,12 @@ retention: {count: 100}"
 			>/dev/null 2>&1 &
 		eval "s$n=\$!"
 	done
-	$PY "$CLIENT" ws-late "$WS" hol.t --hold 0 --count 3000 --timeout 60 \
-		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/healthy.json" &
-	h=$!
-	for f in s1 s2 h; do
-		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
-	done
+	reader_start hol.t
+	wait_files s1 s2 h
 	# Two subscribers that never read would hold the publisher for ever;
 	# after 2 s of pause they are evicted and the reader gets every event.
 	flood hol.t 3000
-	wait $h
-	cat "$BATS_TEST_TMPDIR/healthy.json"
-	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/healthy.json")" = 3000 ]
-	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/healthy.json")" = True ]
+	reader_got_all
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
 	echo "$output"
 	[ "$(echo "$output" | json 'd["evicted"]')" = 2 ]
@@ -328,22 +352,15 @@ retention: {count: 100}"
 	$PY "$CLIENT" ws-stall "$WS" hold.t --key stall-key --hold 40 --ready-file "$BATS_TEST_TMPDIR/s" \
 		>/dev/null 2>&1 &
 	s=$!
-	$PY "$CLIENT" ws-late "$WS" hold.t --hold 0 --count 3000 --timeout 60 \
-		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/healthy.json" &
-	h=$!
-	for f in s h; do
-		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
-	done
+	reader_start hold.t
+	wait_files s h
 	# The first pause comes while the staller holds about half the total: its
 	# queue waits behind a full socket, so the pause ends once the reader has
 	# caught up, deliveries go on, and the staller reaches its plan's bound.
 	# Counting its bytes toward resuming held that pause for the 2 s grace
 	# and evicted it as "read nothing while the publishers were paused".
 	flood hold.t 3000
-	wait $h
-	cat "$BATS_TEST_TMPDIR/healthy.json"
-	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/healthy.json")" = 3000 ]
-	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/healthy.json")" = True ]
+	reader_got_all
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
 	echo "$output"
 	[ "$(echo "$output" | json 'd["evicted"]')" = 1 ]
@@ -394,37 +411,16 @@ retention: {count: 100}"
 	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/s" ] && break; sleep 0.05; done
 	# 1,000 events of 2 KB: far more than the reader's 4 KiB window and the socket's 128 KiB
 	flood full.t 1000
-	flushes() {
-		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats |
-			json 'sum(d["flushes_by_thread"])'
+	stat() {
+		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json "$1"
 	}
-	queued() {
-		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["queued_bytes"]'
-	}
-	before=$(flushes)
-	q0=$(queued)
-	# 100 events, each read by the loop on its own: every one is queued for
+	before=$(stat 'sum(d["flushes_by_thread"])')
+	q0=$(stat 'd["queued_bytes"]')
+	# 101 events, each read by the loop on its own: every one is queued for
 	# the subscriber, and none costs a write to its full socket.
-	$PY - "$PUB" <<'PY'
-import socket, struct, sys, time, msgpack
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-def frame(m):
-    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
-s.sendall(frame({"op": "hello", "token": "test-key", "name": "trickle"}))
-for _ in range(100):
-    s.sendall(frame({"op": "pub", "topic": "full.t", "data": b"p" * 2000}))
-    time.sleep(0.01)
-s.sendall(frame({"op": "pub", "topic": "full.t", "data": b"p" * 2000, "id": 1}))
-s.settimeout(10)
-buf = b""
-while b"ack" not in buf:
-    c = s.recv(4096)
-    if not c:
-        sys.exit("publisher: closed before the ack")
-    buf += c
-PY
-	after=$(flushes)
-	q1=$(queued)
+	flood full.t 101 0.01
+	after=$(stat 'sum(d["flushes_by_thread"])')
+	q1=$(stat 'd["queued_bytes"]')
 	echo "flushes $before -> $after, daemon queue $q0 -> $q1 B"
 	[ "$q1" -ge $((q0 + 101 * 2000)) ]
 	# the trickle's hello and ack are one flush each
