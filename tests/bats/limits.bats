@@ -404,6 +404,40 @@ retention: {count: 100}"
 	served
 }
 
+@test "a metered subscriber draining a backlog: writes after POLLOUT fit the socket, so the meter is resynced once, not at every write" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	$PY "$CLIENT" ws-pause "$WS" drain.t --first 1000 --rcvbuf 262144 --hold 2 --count 6000 --timeout 60 \
+		--ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" >"$BATS_TEST_TMPDIR/drain.json" &
+	l=$!
+	wait_files r
+	stat() {
+		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json "$1"
+	}
+	# 6,000 events of 2 KB: 10 MB wait in the daemon's queue while the reader holds
+	flood drain.t 6000 >/dev/null
+	wait_files p
+	flushes0=$(stat 'sum(d["flushes_by_thread"])')
+	wait $l
+	cat "$BATS_TEST_TMPDIR/drain.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/drain.json")" = 6000 ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/drain.json")" = True ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	flushes=$(($(echo "$output" | json 'sum(d["flushes_by_thread"])') - flushes0))
+	resyncs=$(echo "$output" | json 'd["meter_resyncs"]')
+	echo "$output" | json 'd["kernel"]'
+	echo "flushes while draining $flushes, meter resyncs $resyncs"
+	# the backlog went out in many writes, each woken by POLLOUT...
+	[ "$flushes" -ge 50 ]
+	# ...of which only the first of the backlog was stopped short by the kernel
+	[ "$resyncs" -le 5 ]
+	[ "$(echo "$output" | json 'd["kernel"]["rewinds"]')" -le 5 ]
+	# and nothing got past the meter unparsed
+	[ "$(echo "$output" | json 'd["kernel"]["gaps"]')" = 0 ]
+	[ "$(echo "$output" | json 'd["kernel"]["desyncs"]')" = 0 ]
+	served
+}
+
 @test "a subscriber whose socket is full is not written again until the socket has room" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}"
 	$PY "$CLIENT" ws-stall "$WS" full.t --hold 30 --ready-file "$BATS_TEST_TMPDIR/s" >/dev/null 2>&1 &

@@ -607,23 +607,27 @@ static void run_events(struct sl_enc_arena *a, struct sl_event **evs, size_t n)
  * reading after stop_after bytes), the peer reading step bytes a round;
  * hands everything back into c. Returns the bytes the peer read into got.
  */
-static size_t run_flush(struct sl_outq *q, size_t sndbuf, size_t step, struct collected *c,
-			char *got, size_t cap, uint64_t *events, unsigned *shorts)
+static size_t run_flush(struct sl_outq *q, size_t sndbuf, size_t step, size_t budget,
+			struct collected *c, char *got, size_t cap, uint64_t *events,
+			unsigned *shorts, size_t *largest)
 {
 	struct sl_outq_sink sink = { 0 };
 	int sv[2], short_write, rounds = 0;
 	size_t got_len = 0, k, before;
-	ssize_t r;
+	ssize_t r, w;
 
 	if (writer_pair(sv, (int)sndbuf))
 		return 0;
 	*events = 0;
 	*shorts = 0;
+	*largest = 0;
 	while (q->count && rounds++ < 100000) {
 		before = q->bytes;
-		sl_outq_flush(q, sv[0], &short_write, events, &sink);
+		w = sl_outq_flush_upto(q, sv[0], budget, &short_write, events, &sink);
 		sl_outq_settle(q, before);
 		*shorts += short_write;
+		if (w > 0 && (size_t)w > *largest)
+			*largest = (size_t)w;
 		for (k = 0; k < sink.count; k++)
 			sl_outq_sent_each(&sink.items[k], collect, c);
 		sink.count = 0;
@@ -668,7 +672,7 @@ static void test_runs(void)
 	static struct collected c;
 	struct sl_enc_arena a = { 0 };
 	struct sl_outq q;
-	size_t k, want_len, got_len, in_order, refs_ok;
+	size_t k, want_len, got_len, in_order, refs_ok, largest;
 	uint64_t events, total = 0;
 	unsigned shorts;
 
@@ -687,7 +691,8 @@ static void test_runs(void)
 	       q.count);
 	want_len = run_want(evs, RUN_EVENTS, 150, 200, want);
 	c.n = 0;
-	got_len = run_flush(&q, 0, sizeof(got), &c, got, sizeof(got), &events, &shorts);
+	got_len = run_flush(&q, 0, sizeof(got), SIZE_MAX, &c, got, sizeof(got), &events, &shorts,
+			    &largest);
 	for (k = 0, in_order = 0; k < c.n; k++)
 		in_order += c.ev[k] == evs[k < 150 ? k : k + 1] &&
 			    c.len[k] == evs[k < 150 ? k : k + 1]->enc[SL_ENC_NATIVE].len;
@@ -706,7 +711,8 @@ static void test_runs(void)
 			sl_outq_push_event(&q, evs[k], &evs[k]->enc[SL_ENC_NATIVE]);
 	want_len = run_want(evs, RUN_EVENTS, 150, RUN_EVENTS, want);
 	c.n = 0;
-	got_len = run_flush(&q, 4096, 999, &c, got, sizeof(got), &events, &shorts);
+	got_len =
+	    run_flush(&q, 4096, 999, SIZE_MAX, &c, got, sizeof(got), &events, &shorts, &largest);
 	for (k = 0, in_order = 0; k < c.n; k++)
 		in_order += c.ev[k] == evs[k < 150 ? k : k + 1];
 	for (k = 0, refs_ok = 0; k < RUN_EVENTS; k++)
@@ -716,6 +722,29 @@ static void test_runs(void)
 	       "runs: %u short writes inside runs: exact stream, each event handed back once as "
 	       "its last byte went, references released",
 	       shorts);
+
+	/*
+	 * A budget of 100 bytes a flush (the gateway's after POLLOUT) into a
+	 * socket with room: every flush stops at the budget, inside events and
+	 * runs, never short, and the stream and hand-back are the same.
+	 */
+	for (k = 0; k < RUN_EVENTS; k++)
+		if (k != 150)
+			sl_outq_push_event(&q, evs[k], &evs[k]->enc[SL_ENC_NATIVE]);
+	want_len = run_want(evs, RUN_EVENTS, 150, RUN_EVENTS, want);
+	c.n = 0;
+	got_len =
+	    run_flush(&q, 0, sizeof(got), 100, &c, got, sizeof(got), &events, &shorts, &largest);
+	for (k = 0, in_order = 0; k < c.n; k++)
+		in_order += c.ev[k] == evs[k < 150 ? k : k + 1];
+	for (k = 0, refs_ok = 0; k < RUN_EVENTS; k++)
+		refs_ok += evs[k]->refs == 1;
+	TAP_OK(got_len == want_len && !memcmp(got, want, want_len) && shorts == 0 &&
+		   largest == 100 && events == 299 && c.n == 299 && in_order == 299 &&
+		   refs_ok == RUN_EVENTS && q.count == 0 && total == 0,
+	       "runs: flushes of at most 100 bytes (largest %zu) end inside runs without a short "
+	       "write; exact stream (%zu bytes), each event handed back once, in order",
+	       largest, got_len);
 
 	/* An eviction's drop keeps the event under way whole and nothing after it. */
 	for (k = 0; k < RUN_EVENTS; k++)

@@ -160,6 +160,10 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	       "Times publishers were not read because the output queues held "
 	       "limits.max_queued_bytes_total.");
 	fprintf(f, "sluice_publisher_pauses_total %llu\n", (unsigned long long)s->publisher_pauses);
+	family(f, "sluice_meter_resyncs_total", "counter",
+	       "Metered sockets re-inserted into the meter's sockhash after the kernel took "
+	       "part of a write.");
+	fprintf(f, "sluice_meter_resyncs_total %llu\n", (unsigned long long)s->meter_resyncs);
 	family(f, "sluice_write_threads", "gauge",
 	       "Threads writing subscriber sockets beside the event loop (write_threads).");
 	fprintf(f, "sluice_write_threads %u\n", sl_workpool_threads(gw->writers));

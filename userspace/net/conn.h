@@ -146,6 +146,7 @@ struct sl_gateway_stats {
 	uint64_t refused;	   /* connections over limits.max_connections / max_publishers */
 	uint64_t accept_pauses;	   /* accept() failed (out of fds): the listener paused */
 	uint64_t publisher_pauses; /* times publishers were held back by pacing */
+	uint64_t meter_resyncs;	   /* metered sockets re-inserted after a short write */
 	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
 	struct sl_latency latency; /* publish accepted → last byte written, per delivery */
 	struct sl_series *series;  /* delivered events and bytes per second, one hour */

@@ -224,6 +224,8 @@ static json_t *stats_json(struct sl_gateway *gw)
 				    json_integer((json_int_t)st->publisher_pauses));
 		json_object_set_new(out, "publishers_paused",
 				    json_boolean(gw->paused_head != NULL));
+		json_object_set_new(out, "meter_resyncs",
+				    json_integer((json_int_t)st->meter_resyncs));
 		/* Who wrote the sockets: the loop (first) and each writer thread. */
 		{
 			json_t *flushes = json_array();

@@ -294,6 +294,7 @@ struct sl_flush_job {
 	ssize_t written;
 	uint64_t events;
 	size_t sent_from, sent_to; /* what went out: a range of writer[worker].sent */
+	size_t budget;		   /* bytes the write may offer (SIZE_MAX: all queued) */
 	unsigned worker;
 	int short_write;
 };
@@ -308,7 +309,8 @@ static void flush_write(struct sl_gateway *gw, struct sl_flush_job *j, unsigned 
 	j->events = 0;
 	j->queued_before = j->c->q.bytes;
 	j->sent_from = sink->count;
-	j->written = sl_outq_flush(&j->c->q, j->c->fd, &j->short_write, &j->events, sink);
+	j->written =
+	    sl_outq_flush_upto(&j->c->q, j->c->fd, j->budget, &j->short_write, &j->events, sink);
 	j->sent_to = sink->count;
 }
 
@@ -360,13 +362,15 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 	}
 	if (j->short_write) {
 		/* The meter must re-sync before the retry (kern.h, sl_kern_sock_resync). */
-		if (c->metered && gw->kern)
-			sl_kern_sock_resync(gw->kern, c->fd);
+		if (c->metered && gw->kern && sl_kern_sock_resync(gw->kern, c->fd) == 0)
+			gw->stats.meter_resyncs++;
 		event_add(c->wr, NULL);
 		c->wr_armed = true;
 		queue_counts_as(c, &gw->blocked_bytes);
 		return;
 	}
+	if (c->q.count && c->wr_armed)
+		return; /* the budget ended the write: the rest waits for the next POLLOUT */
 	if (c->wr_armed) {
 		event_del(c->wr);
 		c->wr_armed = false;
@@ -542,6 +546,33 @@ static void flush_job_run(void *ctx, size_t index, unsigned worker)
 	flush_write(gw, &gw->jobs[index], worker);
 }
 
+/*
+ * A subscriber's socket takes at most this much it cannot send yet; the rest
+ * of its backlog waits in the daemon's queue, whose bytes all subscribers
+ * share. Without it a reader that falls behind has megabytes queued in the
+ * kernel, copied once per subscriber and cold by the time they are read: in
+ * S1 (docs/BENCHMARKS.md) about a gigabyte of TCP memory, and readers paying
+ * twice the CPU per event. It does not limit bytes in flight, so a long fat
+ * path is still filled.
+ */
+#define SUB_NOTSENT_LOWAT (128 * 1024)
+
+/*
+ * What a subscriber's socket is sure to take: after POLLOUT its unsent bytes
+ * are under half of SUB_NOTSENT_LOWAT (tcp_poll wakes a writer at notsent * 2
+ * < lowat), so a write of that half goes in whole. On a metered socket this
+ * spares the meter's resync (kern.h), ~5 µs of CPU and ~9 µs of the loop's
+ * time each (docs/BENCHMARKS.md), which every write stopped short by the
+ * kernel costs: a backlogged reader otherwise has one per POLLOUT. Only the
+ * first short write of a backlog still needs one.
+ */
+static size_t write_budget(const struct sl_conn *c)
+{
+	if (c->wr_armed && c->metered && (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE))
+		return SUB_NOTSENT_LOWAT / 2;
+	return SIZE_MAX;
+}
+
 /* Moves the flush list into gw->jobs, as much as fits (the rest stays listed). */
 static size_t take_flush_list(struct sl_gateway *gw)
 {
@@ -564,7 +595,7 @@ static size_t take_flush_list(struct sl_gateway *gw)
 		c->flush_next = NULL;
 		c->in_flush_list = false;
 		if (!c->write_closed)
-			gw->jobs[n++] = (struct sl_flush_job){ .c = c };
+			gw->jobs[n++] = (struct sl_flush_job){ .c = c, .budget = write_budget(c) };
 	}
 	return n;
 }
@@ -891,17 +922,6 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 		sl_conn_close_now(c);
 	}
 }
-
-/*
- * A subscriber's socket takes at most this much it cannot send yet; the rest
- * of its backlog waits in the daemon's queue, whose bytes all subscribers
- * share. Without it a reader that falls behind has megabytes queued in the
- * kernel, copied once per subscriber and cold by the time they are read: in
- * S1 (docs/BENCHMARKS.md) about a gigabyte of TCP memory, and readers paying
- * twice the CPU per event. It does not limit bytes in flight, so a long fat
- * path is still filled.
- */
-#define SUB_NOTSENT_LOWAT (128 * 1024)
 
 static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind, bool tls,
 				const struct sockaddr *sa)

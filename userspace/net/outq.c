@@ -319,7 +319,7 @@ static void run_split_sent(struct sl_outq *q, struct sl_outq_item *it, struct sl
 	q->head_off -= bytes;
 }
 
-static ssize_t flush_writes(struct sl_outq *q, int fd, int more, int *short_write,
+static ssize_t flush_writes(struct sl_outq *q, int fd, size_t budget, int more, int *short_write,
 			    uint64_t *events_done, struct sl_outq_sink *sink)
 {
 	struct iovec iov[OUTQ_IOV];
@@ -329,7 +329,7 @@ static ssize_t flush_writes(struct sl_outq *q, int fd, int more, int *short_writ
 	ssize_t w;
 
 	*short_write = 0;
-	while (q->count) {
+	while (q->count && budget) {
 		offered = 0;
 		n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
 		/* One entry per item, and one for a run a short write ends in. */
@@ -337,15 +337,16 @@ static ssize_t flush_writes(struct sl_outq *q, int fd, int more, int *short_writ
 			*short_write = 1;
 			break;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n && offered < budget; i++) {
 			struct sl_outq_item *it = slot(q, i);
 			size_t skip = i == 0 ? q->head_off : 0;
+			size_t len = it->len - skip;
 
 			iov[i].iov_base = (void *)(it->data + skip);
-			iov[i].iov_len = it->len - skip;
+			iov[i].iov_len = len < budget - offered ? len : budget - offered;
 			offered += iov[i].iov_len;
 		}
-		mh.msg_iovlen = n;
+		mh.msg_iovlen = i;
 		/* sendmsg, not writev: the same socket call without the VFS layer's checks. */
 		w = sendmsg(fd, &mh, more ? MSG_MORE : 0);
 		if (w < 0) {
@@ -358,6 +359,7 @@ static ssize_t flush_writes(struct sl_outq *q, int fd, int more, int *short_writ
 			return -errno;
 		}
 		total += (size_t)w;
+		budget -= (size_t)w;
 		q->bytes -= (size_t)w;
 		left = (size_t)w;
 		while (left && q->count) {
@@ -381,15 +383,15 @@ static ssize_t flush_writes(struct sl_outq *q, int fd, int more, int *short_writ
 	return (ssize_t)total;
 }
 
-ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      struct sl_outq_sink *sink)
+ssize_t sl_outq_flush_upto(struct sl_outq *q, int fd, size_t budget, int *short_write,
+			   uint64_t *events_done, struct sl_outq_sink *sink)
 {
 	ssize_t ret;
 	int one = 1;
 
-	if (!q->cork_from || q->bytes < q->cork_from)
-		return flush_writes(q, fd, 0, short_write, events_done, sink);
-	ret = flush_writes(q, fd, 1, short_write, events_done, sink);
+	if (!q->cork_from || (q->bytes < budget ? q->bytes : budget) < q->cork_from)
+		return flush_writes(q, fd, budget, 0, short_write, events_done, sink);
+	ret = flush_writes(q, fd, budget, 1, short_write, events_done, sink);
 	/*
 	 * MSG_MORE held back what the writes left below a full segment, on
 	 * every way out of the flush; setting TCP_NODELAY again (the gateway

@@ -152,10 +152,18 @@ void sl_outq_sink_fini(struct sl_outq_sink *s);
  * is appended to sink, in order (also when a hard error follows), and so is the part of a run a
  * short write passed whole. q->bytes goes down, *q->total does not (it is shared by every queue):
  * the caller lowers it with sl_outq_settle once the flush is over. A corked flush (cork_from)
- * always ends with a push.
+ * always ends with a push. The flush offers at most budget bytes: when it returns with bytes
+ * still queued and *short_write clear, the budget ended it, not the kernel.
  */
-ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write, uint64_t *events_done,
-		      struct sl_outq_sink *sink);
+ssize_t sl_outq_flush_upto(struct sl_outq *q, int fd, size_t budget, int *short_write,
+			   uint64_t *events_done, struct sl_outq_sink *sink);
+
+/* Everything the socket takes. */
+static inline ssize_t sl_outq_flush(struct sl_outq *q, int fd, int *short_write,
+				    uint64_t *events_done, struct sl_outq_sink *sink)
+{
+	return sl_outq_flush_upto(q, fd, SIZE_MAX, short_write, events_done, sink);
+}
 
 /* Lowers the shared total by what a flush wrote: q->bytes was bytes_before when it began. */
 static inline void sl_outq_settle(struct sl_outq *q, size_t bytes_before)
