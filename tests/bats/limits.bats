@@ -253,11 +253,11 @@ reader_start() {
 	READER=$!
 }
 
-# wait_files NAME...: each $BATS_TEST_TMPDIR/NAME exists, or 5 s passed.
+# wait_files NAME...: each $BATS_TEST_TMPDIR/NAME exists, or 10 s passed.
 wait_files() {
 	local f
 	for f in "$@"; do
-		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
+		for _ in $(seq 1 200); do [ -e "$BATS_TEST_TMPDIR/$f" ] && break; sleep 0.05; done
 	done
 }
 
@@ -371,18 +371,39 @@ retention: {count: 100}"
 	served
 }
 
+# gw_stat EXPR: EXPR over `sluicectl stats` (d is its JSON).
+gw_stat() {
+	"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json "$1"
+}
+
+# lagging_reader TOPIC FIRST HOLD COUNT: a subscriber with a 256 KiB receive
+# buffer that reads FIRST events, stops for HOLD s (creating the file p), then
+# reads up to COUNT; returns once it is subscribed.
+lagging_reader() {
+	$PY "$CLIENT" ws-pause "$WS" "$1" --first "$2" --rcvbuf 262144 --hold "$3" --count "$4" \
+		--timeout 60 --ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" \
+		>"$BATS_TEST_TMPDIR/$1.json" &
+	LAGGER=$!
+	wait_files r
+}
+
+# lagging_reader_got_all TOPIC COUNT: it ended with all COUNT events, in order.
+lagging_reader_got_all() {
+	wait "$LAGGER"
+	cat "$BATS_TEST_TMPDIR/$1.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/$1.json")" = "$2" ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/$1.json")" = True ]
+}
+
 @test "a subscriber that falls behind: its socket holds at most 128 KiB unsent, the rest waits in the daemon's queue, and all of it arrives" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
 	# Reading at full speed first lets the socket's send buffer grow to megabytes;
 	# the reader's own buffer is fixed at 256 KiB so that it does not take them.
-	$PY "$CLIENT" ws-pause "$WS" lag.t --first 3000 --rcvbuf 262144 --hold 5 --count 8000 --timeout 60 \
-		--ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" >"$BATS_TEST_TMPDIR/lag.json" &
-	l=$!
-	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	lagging_reader lag.t 3000 5 8000
 	# 8,000 events of 2 KB: 16 MB, 10 MB of them after the subscriber stops reading
 	flood lag.t 8000 >/dev/null
-	for _ in $(seq 1 200); do [ -e "$BATS_TEST_TMPDIR/p" ] && break; sleep 0.05; done
+	wait_files p
 	[ -e "$BATS_TEST_TMPDIR/p" ]
 	# what the socket takes once the reader has stopped
 	sleep 0.5
@@ -396,32 +417,20 @@ retention: {count: 100}"
 	echo "kernel unsent ${notsent:-0} B, daemon queue $queued B"
 	[ "${notsent:-0}" -le $((192 * 1024)) ]
 	[ "$queued" -ge $((4 * 1048576)) ]
-	wait $l
-	cat "$BATS_TEST_TMPDIR/lag.json"
-	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/lag.json")" = 8000 ]
-	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/lag.json")" = True ]
-	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/lag.json")" = None ]
+	lagging_reader_got_all lag.t 8000
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/lag.t.json")" = None ]
 	served
 }
 
 @test "a metered subscriber draining a backlog: writes after POLLOUT fit the socket, so the meter is resynced once, not at every write" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
-	$PY "$CLIENT" ws-pause "$WS" drain.t --first 1000 --rcvbuf 262144 --hold 2 --count 6000 --timeout 60 \
-		--ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" >"$BATS_TEST_TMPDIR/drain.json" &
-	l=$!
-	wait_files r
-	stat() {
-		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json "$1"
-	}
+	lagging_reader drain.t 1000 2 6000
 	# 6,000 events of 2 KB: 10 MB wait in the daemon's queue while the reader holds
 	flood drain.t 6000 >/dev/null
 	wait_files p
-	flushes0=$(stat 'sum(d["flushes_by_thread"])')
-	wait $l
-	cat "$BATS_TEST_TMPDIR/drain.json"
-	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/drain.json")" = 6000 ]
-	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/drain.json")" = True ]
+	flushes0=$(gw_stat 'sum(d["flushes_by_thread"])')
+	lagging_reader_got_all drain.t 6000
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
 	flushes=$(($(echo "$output" | json 'sum(d["flushes_by_thread"])') - flushes0))
 	resyncs=$(echo "$output" | json 'd["meter_resyncs"]')
@@ -445,16 +454,13 @@ retention: {count: 100}"
 	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/s" ] && break; sleep 0.05; done
 	# 1,000 events of 2 KB: far more than the reader's 4 KiB window and the socket's 128 KiB
 	flood full.t 1000
-	stat() {
-		"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json "$1"
-	}
-	before=$(stat 'sum(d["flushes_by_thread"])')
-	q0=$(stat 'd["queued_bytes"]')
+	before=$(gw_stat 'sum(d["flushes_by_thread"])')
+	q0=$(gw_stat 'd["queued_bytes"]')
 	# 101 events, each read by the loop on its own: every one is queued for
 	# the subscriber, and none costs a write to its full socket.
 	flood full.t 101 0.01
-	after=$(stat 'sum(d["flushes_by_thread"])')
-	q1=$(stat 'd["queued_bytes"]')
+	after=$(gw_stat 'sum(d["flushes_by_thread"])')
+	q1=$(gw_stat 'd["queued_bytes"]')
 	echo "flushes $before -> $after, daemon queue $q0 -> $q1 B"
 	[ "$q1" -ge $((q0 + 101 * 2000)) ]
 	# the trickle's hello and ack are one flush each
