@@ -250,8 +250,13 @@ if v is not None:
       % (v, "met" if v <= 2048 else "not met"))
 on, off = med("S5-on-S1", "sluice", "delivered_per_s"), med("S5-off-S1", "sluice", "delivered_per_s")
 if on and off:
-    w("- S5: S1 throughput with the meter is %.1f%% %s than without (target: meter costs ≤ 5%%)"
-      % (abs(100 * (1 - on / off)), "lower" if on < off else "higher"))
+    off_by_run = {d["_run"]: d.get("delivered_per_s") for d in runs_by.get(("S5-off-S1", "sluice"), [])}
+    per_round = ["%.2f" % (d["delivered_per_s"] / off_by_run[d["_run"]])
+                 for d in sorted(runs_by.get(("S5-on-S1", "sluice"), []), key=lambda d: d["_run"])
+                 if d.get("delivered_per_s") and off_by_run.get(d["_run"])]
+    w("- S5: S1 throughput with the meter is %.1f%% %s than without (medians; target: meter "
+      "costs ≤ 5%%); on/off round by round %s"
+      % (abs(100 * (1 - on / off)), "lower" if on < off else "higher", ", ".join(per_round) or "-"))
 for tag in ("S1", "S2"):
     on = med("S5-on-" + tag, "sluice", "cpu_us_per_event")
     off = med("S5-off-" + tag, "sluice", "cpu_us_per_event")
