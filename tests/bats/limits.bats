@@ -376,19 +376,25 @@ gw_stat() {
 	"$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json "$1"
 }
 
-# lagging_reader TOPIC FIRST HOLD COUNT: a subscriber with a 256 KiB receive
-# buffer that reads FIRST events, stops for HOLD s (creating the file p), then
-# reads up to COUNT; returns once it is subscribed.
-lagging_reader() {
+# backlog_behind_reader TOPIC FIRST HOLD COUNT: a gateway whose queues hold
+# 64 MiB; a subscriber with a 256 KiB receive buffer that reads FIRST events,
+# stops for HOLD s (creating the file p), then reads up to COUNT; and COUNT
+# events of 2 KB published at once. Returns once the subscriber has stopped.
+backlog_behind_reader() {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
 	$PY "$CLIENT" ws-pause "$WS" "$1" --first "$2" --rcvbuf 262144 --hold "$3" --count "$4" \
 		--timeout 60 --ready-file "$BATS_TEST_TMPDIR/r" --paused-file "$BATS_TEST_TMPDIR/p" \
 		>"$BATS_TEST_TMPDIR/$1.json" &
 	LAGGER=$!
 	wait_files r
+	flood "$1" "$4" >/dev/null
+	wait_files p
 }
 
-# lagging_reader_got_all TOPIC COUNT: it ended with all COUNT events, in order.
-lagging_reader_got_all() {
+# backlog_reader_got_all TOPIC COUNT: that subscriber ended with all COUNT
+# events, in order.
+backlog_reader_got_all() {
 	wait "$LAGGER"
 	cat "$BATS_TEST_TMPDIR/$1.json"
 	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/$1.json")" = "$2" ]
@@ -396,14 +402,10 @@ lagging_reader_got_all() {
 }
 
 @test "a subscriber that falls behind: its socket holds at most 128 KiB unsent, the rest waits in the daemon's queue, and all of it arrives" {
-	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
-retention: {count: 100}"
 	# Reading at full speed first lets the socket's send buffer grow to megabytes;
 	# the reader's own buffer is fixed at 256 KiB so that it does not take them.
-	lagging_reader lag.t 3000 5 8000
-	# 8,000 events of 2 KB: 16 MB, 10 MB of them after the subscriber stops reading
-	flood lag.t 8000 >/dev/null
-	wait_files p
+	# 8,000 events of 2 KB: 16 MB, 10 MB of them after the subscriber stops reading.
+	backlog_behind_reader lag.t 3000 5 8000
 	[ -e "$BATS_TEST_TMPDIR/p" ]
 	# what the socket takes once the reader has stopped
 	sleep 0.5
@@ -417,20 +419,16 @@ retention: {count: 100}"
 	echo "kernel unsent ${notsent:-0} B, daemon queue $queued B"
 	[ "${notsent:-0}" -le $((192 * 1024)) ]
 	[ "$queued" -ge $((4 * 1048576)) ]
-	lagging_reader_got_all lag.t 8000
+	backlog_reader_got_all lag.t 8000
 	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/lag.t.json")" = None ]
 	served
 }
 
 @test "a metered subscriber draining a backlog: writes after POLLOUT fit the socket, so the meter is resynced once, not at every write" {
-	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
-retention: {count: 100}"
-	lagging_reader drain.t 1000 2 6000
 	# 6,000 events of 2 KB: 10 MB wait in the daemon's queue while the reader holds
-	flood drain.t 6000 >/dev/null
-	wait_files p
+	backlog_behind_reader drain.t 1000 2 6000
 	flushes0=$(gw_stat 'sum(d["flushes_by_thread"])')
-	lagging_reader_got_all drain.t 6000
+	backlog_reader_got_all drain.t 6000
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
 	flushes=$(($(echo "$output" | json 'sum(d["flushes_by_thread"])') - flushes0))
 	resyncs=$(echo "$output" | json 'd["meter_resyncs"]')
