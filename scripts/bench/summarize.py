@@ -248,12 +248,19 @@ v = med("S4", "sluice", "server.rss_per_sub_bytes")
 if v is not None:
     w("- S4: sluice %.0f bytes of RSS per idle WebSocket subscriber (target ≤ 2,048): **%s**"
       % (v, "met" if v <= 2048 else "not met"))
+
+
+def paired_ratios(tag, beside):
+    """sluice's delivered/s in each run of tag over the run of beside with the same number."""
+    by_run = {d["_run"]: d.get("delivered_per_s") for d in runs_by.get((beside, "sluice"), [])}
+    return [d["delivered_per_s"] / by_run[d["_run"]]
+            for d in sorted(runs_by.get((tag, "sluice"), []), key=lambda d: d["_run"])
+            if d.get("delivered_per_s") and by_run.get(d["_run"])]
+
+
 on, off = med("S5-on-S1", "sluice", "delivered_per_s"), med("S5-off-S1", "sluice", "delivered_per_s")
 if on and off:
-    off_by_run = {d["_run"]: d.get("delivered_per_s") for d in runs_by.get(("S5-off-S1", "sluice"), [])}
-    per_round = ["%.2f" % (d["delivered_per_s"] / off_by_run[d["_run"]])
-                 for d in sorted(runs_by.get(("S5-on-S1", "sluice"), []), key=lambda d: d["_run"])
-                 if d.get("delivered_per_s") and off_by_run.get(d["_run"])]
+    per_round = ["%.2f" % r for r in paired_ratios("S5-on-S1", "S5-off-S1")]
     w("- S5: S1 throughput with the meter is %.1f%% %s than without (medians; target: meter "
       "costs ≤ 5%%); on/off round by round %s"
       % (abs(100 * (1 - on / off)), "lower" if on < off else "higher", ", ".join(per_round) or "-"))
@@ -279,10 +286,7 @@ s6 = med("S6", "sluice", "delivered_per_s")
 beside = "S6-S1" if ("S6-S1", "sluice") in runs_by else "S1"
 s1 = med(beside, "sluice", "delivered_per_s")
 if s6 and s1:
-    s1_by_run = {d["_run"]: d.get("delivered_per_s") for d in runs_by.get((beside, "sluice"), [])}
-    per_run = [d["delivered_per_s"] / s1_by_run[d["_run"]]
-               for d in sorted(runs_by.get(("S6", "sluice"), []), key=lambda d: d["_run"])
-               if d.get("delivered_per_s") and s1_by_run.get(d["_run"])]
+    per_run = paired_ratios("S6", beside)
     phase = med("S1", "sluice", "delivered_per_s")
     # Each S6 run has its S1 beside it, under the same host: the pair's ratio is the measure,
     # and their median the result. The medians' ratio mixes runs of different pairs.

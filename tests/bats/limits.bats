@@ -269,6 +269,15 @@ reader_got_all() {
 	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/healthy.json")" = True ]
 }
 
+# paced_and_evicted N: the publishers were paused at least once and N
+# subscribers were evicted (sets $output to the stats).
+paced_and_evicted() {
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["evicted"]')" = "$1" ]
+	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+}
+
 @test "pacing: a publisher faster than its subscribers is held back; nobody evicted, nothing lost" {
 	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
@@ -301,10 +310,7 @@ retention: {count: 100}"
 		[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/late$n.json")" = True ]
 		[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/late$n.json")" = None ]
 	done
-	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
-	echo "$output"
-	[ "$(echo "$output" | json 'd["evicted"]')" = 0 ]
-	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+	paced_and_evicted 0
 	[ "$(echo "$output" | json 'd["publishers_paused"]')" = False ]
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
 	[[ "$output" == *"sluice_publisher_pauses_total "* ]]
@@ -326,10 +332,7 @@ retention: {count: 100}"
 	# after 2 s of pause they are evicted and the reader gets every event.
 	flood hol.t 3000
 	reader_got_all
-	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
-	echo "$output"
-	[ "$(echo "$output" | json 'd["evicted"]')" = 2 ]
-	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+	paced_and_evicted 2
 	[ "$(grep -cF '"reason":"slow consumer evicted: read nothing while the publishers were paused"' "$LOG")" -eq 2 ]
 	kill $s1 $s2 2>/dev/null || true
 	served
@@ -361,10 +364,7 @@ retention: {count: 100}"
 	# and evicted it as "read nothing while the publishers were paused".
 	flood hold.t 3000
 	reader_got_all
-	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
-	echo "$output"
-	[ "$(echo "$output" | json 'd["evicted"]')" = 1 ]
-	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
+	paced_and_evicted 1
 	grep -o '"reason":"slow consumer[^"]*"' "$LOG"
 	grep -qF '"reason":"slow consumer evicted: output queue over max_queued_bytes"' "$LOG"
 	kill $s 2>/dev/null || true
