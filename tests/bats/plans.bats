@@ -50,10 +50,10 @@ sub_and_pub() {
 	wait "$s"
 }
 
-sub_bg() { # OUT TOPIC COUNT [args]
+sub_bg() { # OUT TOPIC COUNT [args]; as application subs (sub-key) unless SUB_KEY names another key
 	local out=$1 topic=$2 count=$3
 	shift 3
-	$PY "$CLIENT" ws-sub "$WS" "$topic" --header 'X-API-Key: sub-key' --count "$count" \
+	$PY "$CLIENT" ws-sub "$WS" "$topic" --header "X-API-Key: ${SUB_KEY:-sub-key}" --count "$count" \
 		--ready-file "$out.ready" "$@" >"$out" &
 	BG_PID=$!
 }
@@ -178,9 +178,7 @@ policies: [tenants.yaml]"
 		"limits: {max_queued_bytes_per_connection: 64MiB}"
 	$PY "$CLIENT" ws-stall "$WS" slow.t --key sub-key --hold 6 --ready-file "$BATS_TEST_TMPDIR/s.ready" >"$BATS_TEST_TMPDIR/stall.json" &
 	st=$!
-	$PY "$CLIENT" ws-sub "$WS" slow.t --header "X-API-Key: $TEST_KEY" --count 2000 --timeout 30 \
-		--ready-file "$BATS_TEST_TMPDIR/r.ready" >"$BATS_TEST_TMPDIR/r" &
-	r=$!
+	SUB_KEY=$TEST_KEY sub_bg "$BATS_TEST_TMPDIR/r" slow.t 2000 --timeout 30; r=$BG_PID
 	wait_ready "$BATS_TEST_TMPDIR/s"; wait_ready "$BATS_TEST_TMPDIR/r"
 	t0=$(date +%s.%N)
 	pub slow.t --count 2000 --size 10000 >/dev/null & # 20 MB
