@@ -196,12 +196,13 @@ static __always_inline void desync(struct sl_sock *st)
  * Rewind: the previous pass went out only up to seq. Its pending frames that
  * started before seq went out (at least in part) and stay counted; the others
  * are uncounted. Returns the parse position that goes with seq. A global
- * function, verified once on its own: inlined, the 64-frame loop cost the
+ * function, verified once on its own: inlined, the 64-entry loop cost the
  * verifier 450k steps of its 1M budget.
  */
 __noinline __u32 sluice_rewind(struct sl_sock *st, struct sl_app_usage *usage, __u32 seq)
 {
-	__u32 hdr, i;
+	__u32 hdr, i, start, end, frames, len, out;
+	__s64 events = 0, replies = 0;
 
 	if (!st)
 		return 0;
@@ -209,21 +210,34 @@ __noinline __u32 sluice_rewind(struct sl_sock *st, struct sl_app_usage *usage, _
 	for (i = 0; i < SL_PASS_MAX_FRAMES; i++) {
 		if (i >= st->npending)
 			break;
-		if (seq_before(st->pending[i].start, seq)) {
-			hdr = st->pending[i].end;
-			continue;
-		}
-		if (st->pending_events & (1ull << i)) {
-			st->events--;
-			if (usage) {
-				__sync_fetch_and_add(&usage->events, -1);
-				__sync_fetch_and_add(&usage->events_total, -1);
+		start = st->pending[i].start;
+		end = st->pending[i].end;
+		frames = st->pending_frames[i];
+		out = 0;
+		if (seq_before(start, seq)) {
+			/* The frames of a run that start before seq went out. */
+			len = frames > 1 ? (end - start) / frames : end - start;
+			out = frames > 1 ? (seq - start + len - 1) / len : 1;
+			if (out >= frames) {
+				hdr = end;
+				continue;
 			}
-		} else if (st->pending_replies & (1ull << i)) {
-			st->replies--;
-			if (usage)
-				__sync_fetch_and_add(&usage->replies, -1);
+			hdr = start + out * len;
 		}
+		if (st->pending_events & (1ull << i))
+			events += frames - out;
+		else if (st->pending_replies & (1ull << i))
+			replies += frames - out;
+	}
+	st->events -= events;
+	st->replies -= replies;
+	if (usage) {
+		if (events) {
+			__sync_fetch_and_add(&usage->events, -events);
+			__sync_fetch_and_add(&usage->events_total, -events);
+		}
+		if (replies)
+			__sync_fetch_and_add(&usage->replies, -replies);
 	}
 	return hdr;
 }
@@ -362,6 +376,7 @@ static __always_inline void pending_add(struct sl_sock *st, __u32 i, const struc
 {
 	st->pending[i].start = st->next_hdr;
 	st->pending[i].end = st->next_hdr + f->len;
+	st->pending_frames[i] = 1;
 	if (f->kind == SL_FRAME_EVENT)
 		st->pending_events |= 1ull << i;
 	else if (f->kind != SL_FRAME_FRAGMENT)
@@ -613,6 +628,57 @@ __noinline int sluice_settle(struct sl_sock *st, struct sl_app_usage *usage, __u
 }
 
 /*
+ * How many frames from the one at rel (message offset win + rel) repeat the
+ * memo's head, the one at rel included (its caller saw it repeat): each next
+ * one starts memo_len bytes on. Stops at SL_PASS_RUN_MAX, at limit (the
+ * message's end, as rel), and before a head that leaves the element
+ * msg->data shows (sluice_quick parses that one). A run is one entry of the
+ * pending list, and each frame of it costs a bounds check, two loads and two
+ * compares. A global function, verified once: its loop inside sluice_quick's
+ * would multiply the verifier's work by its bound.
+ *
+ * The loop has no counter of its own (with one, clang spilled three values
+ * to the stack): the verifier bounds it by the window over the frame's
+ * least length, so frames shorter than 16 bytes, never an event, are taken
+ * one by one (for 2-byte frames it had 16 384 iterations to check and gave
+ * up).
+ */
+__noinline __u32 sluice_like(struct sk_msg_md *msg, const struct sl_sock *st, __u32 rel,
+			     __u32 limit)
+{
+	__u64 w0, w1, mask1, len, at = rel, end;
+	__u8 *data, *dend, *p;
+
+	if (!msg || !st || st->memo_len < 16)
+		return 1;
+	w0 = st->memo_w0;
+	w1 = st->memo_w1;
+	len = st->memo_len;
+	mask1 = quick_mask1(st->framing, w0);
+	data = msg->data;
+	dend = msg->data_end;
+	/* One bound: the run's, the message's and the window's. */
+	end = at + (SL_PASS_RUN_MAX - 1) * len + 1;
+	if (end > limit)
+		end = limit;
+	if (end > SL_WINDOW_MAX)
+		end = SL_WINDOW_MAX;
+	for (;;) {
+		at += len;
+		if (at >= end)
+			break;
+		/* Else clang adds len to a packet pointer, which the verifier cannot bound. */
+		barrier_var(at);
+		p = data + at;
+		if (p + SL_STASH_BYTES > dend)
+			break;
+		if (((const __u64 *)p)[0] != w0 || (((const __u64 *)p)[1] & mask1) != w1)
+			break;
+	}
+	return (at - rel) / len;
+}
+
+/*
  * The common case, a whole pass in one plain loop: headers inside the
  * element msg->data shows, nothing stashed or held. It does what scan_one
  * does for such frames, minus the bpf_loop call, zeroing and checks that
@@ -630,15 +696,14 @@ __noinline int sluice_settle(struct sl_sock *st, struct sl_app_usage *usage, __u
  * The position, the counters and the pending masks live in registers and
  * reach q once, on the way out: through st, each frame waited on the
  * store of the one before. And a frame whose head repeats the last one
- * sl_frame_quick parsed (st->memo_*) is taken as that one, so the next
- * header's address does not wait for this header's load and parse: the
- * loads of a run of like frames overlap.
+ * sl_frame_quick parsed (st->memo_*) is taken as that one, together with
+ * the like frames that follow it (sluice_like): one entry for the run.
  */
 __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl_app_usage *usage,
 			    __u64 app_cap, struct sl_quick *q)
 {
 	__u64 w0, w1, memo_mask1, ev_bits = 0, rep_bits = 0, evs = 0, reps = 0;
-	__u32 k, i, off, rel, avail, pos, seq, size, win, n;
+	__u32 k, i, off, rel, avail, pos, seq, size, win, n, frames, span;
 	struct sl_hdr_buf hb;
 	struct sl_frame f;
 	__u8 *data, *dend;
@@ -679,9 +744,11 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 		if (data + SL_STASH_BYTES <= dend) {
 			w0 = ((const __u64 *)data)[0];
 			w1 = ((const __u64 *)data)[1];
+			frames = 1;
 			if (w0 == st->memo_w0 && (w1 & memo_mask1) == st->memo_w1 && st->memo_len) {
 				f.len = st->memo_len;
 				f.kind = st->memo_kind;
+				frames = sluice_like(msg, st, rel, size - win);
 				goto take;
 			}
 			if (sl_frame_quick(st->framing, w0, w1, &f)) {
@@ -709,13 +776,16 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 				/*
 				 * It starts the next element (tcp_bpf copies a writev into
 				 * page frags of up to 32 KiB): end the pass here; the
-				 * next run's msg->data shows that element.
+				 * next run's msg->data shows that element. (A pull of the
+				 * header would show only the pulled bytes, and a pull of
+				 * more copies whatever crosses into a third element.)
 				 */
 				q->apply = off;
 				ret = 1;
 				break;
 			}
 		}
+		frames = 1;
 		status = sluice_parse(&hb, st->framing, avail, &f);
 		if (status == SL_PARSE_MORE && off + avail < size) {
 			/*
@@ -744,17 +814,19 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 			ret = -1;
 			break;
 		}
+		span = f.len * frames;
 		st->pending[i].start = pos;
-		st->pending[i].end = pos + f.len;
+		st->pending[i].end = pos + span;
+		st->pending_frames[i] = frames;
 		n = i + 1;
 		if (f.kind == SL_FRAME_EVENT) {
 			ev_bits |= 1ull << i;
-			evs++;
+			evs += frames;
 		} else {
 			rep_bits |= 1ull << i;
-			reps++;
+			reps += frames;
 		}
-		pos += f.len;
+		pos += span;
 		if (pos - seq >= size) {
 			q->apply = size;
 			ret = 1;

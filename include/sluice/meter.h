@@ -14,21 +14,25 @@
 #endif
 
 /* Bump on any layout change; a pinned map from another ABI is refused. */
-#define SL_ABI_VERSION 5
+#define SL_ABI_VERSION 6
 
 #define SL_MAX_APPS 4096
 #define SL_MAX_PORTS 64
 #define SL_MAX_SOCKS 65536
 
 /*
- * Frames one pass may scan before the meter lets the kernel push them. The
- * pending list below must hold every frame of a pass so that a push that
- * fails part-way can be undone exactly (see bpf/meter.bpf.c, "rewind").
- * Every pass is a push of its own: at 32 the gateway's writevs of up to 256
- * frames became 8 pushes. At 64, struct sl_sock (768 B) and its storage
- * header still fit the same 1 KiB allocation size class as at 32.
+ * Entries of the pending list one pass may fill before the meter lets the
+ * kernel push what it scanned. The list must hold every frame of a pass so
+ * that a push that fails part-way can be undone exactly (see
+ * bpf/meter.bpf.c, "rewind"); an entry holds a run of up to
+ * SL_PASS_RUN_MAX frames of one length and kind, or one frame. Every pass
+ * is a push of its own: at 32 entries of one frame the gateway's writevs of
+ * up to 256 frames became 8 pushes. At 64, struct sl_sock (856 B) and its
+ * storage header (72 B) still fit the same 1 KiB allocation size class as
+ * at 32.
  */
 #define SL_PASS_MAX_FRAMES 64
+#define SL_PASS_RUN_MAX 255
 
 /*
  * TLS records are opaque to the kernel: the daemon tells it where the records
@@ -92,7 +96,10 @@ enum sl_meter_stat {
 #define SL_SOCK_F_KILLED (1u << 2)   /* sends refused (TLS over a cap) */
 #define SL_SOCK_F_DROP_MSG (1u << 3) /* WS: continuations of a removed message follow */
 
-/* One frame of the current pass, by TCP stream sequence numbers. */
+/*
+ * One entry of the current pass, by TCP stream sequence numbers: its frames
+ * (sl_sock.pending_frames, all of one length and kind) from start to end.
+ */
 struct sl_pending {
 	__u32 start;
 	__u32 end;
@@ -137,8 +144,8 @@ struct sl_sock {
 	__u32 scan_end;	       /* seq just past the last byte of the current pass */
 	__u32 drop_rem;	       /* bytes of a removed frame still to come */
 	__u32 stash_seq;       /* seq where held stash bytes belong */
-	__u64 pending_events;  /* bit i: pending[i] is an event */
-	__u64 pending_replies; /* bit i: pending[i] is a reply or control frame */
+	__u64 pending_events;  /* bit i: pending[i] holds events */
+	__u64 pending_replies; /* bit i: pending[i] holds replies or control frames */
 	__u8 drop_reason;      /* reason of the message being removed (SL_SOCK_F_DROP_MSG) */
 	__u8 reply_head;       /* next slot of reply_seq to write (userspace) */
 	__u8 pad[2];
@@ -154,7 +161,8 @@ struct sl_sock {
 	__u64 tokens_ns;
 	__u8 stash[SL_STASH_BYTES]; /* header bytes split across messages */
 	struct sl_pending pending[SL_PASS_MAX_FRAMES];
-	__u64 run_now_ns; /* run scratch: the clock, read only for a plan */
+	__u8 pending_frames[SL_PASS_MAX_FRAMES]; /* frames in pending[i]: 1..SL_PASS_RUN_MAX */
+	__u64 run_now_ns;			 /* run scratch: the clock, read only for a plan */
 	/*
 	 * Parse memo, kernel only: the head of the last frame sl_frame_quick
 	 * parsed (its first word, and of its second the bytes the parse reads,
@@ -236,7 +244,7 @@ struct sl_info {
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
 _Static_assert(sizeof(struct sl_sock) ==
-		   192 + SL_STASH_BYTES + 8 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
+		   192 + SL_STASH_BYTES + 9 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
 _Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");

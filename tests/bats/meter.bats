@@ -85,6 +85,30 @@ exact() {
 	done
 }
 
+@test "every framing: runs of hundreds of like frames are taken as runs, rewound inside, exact" {
+	# A run of like frames is one entry of the pending list (up to 255
+	# frames), so a pass is no longer cut every 64 frames: 3,000 frames in
+	# writevs of 600 take fewer runs of the program than 3000 / 64. Slow
+	# readers make pushes stop inside runs, which the rewind splits. (TLS
+	# records are never parsed as runs.) The meter's counters add up over
+	# the test, hence the differences.
+	runs=0
+	for f in ws len4 sse tls; do
+		exact --framing $f --mode writev --frames 3000 --max-size 200 --batch 600 --seed 61 --long-runs
+		before=$runs
+		runs=$(grep -o ' runs=[0-9]*' <<<"$output" | cut -d= -f2)
+		[ "$f" = tls ] || [ $((runs - before)) -lt $((3000 / 64)) ]
+		rewinds=$(grep -o 'rewinds=[0-9]*' <<<"$output" | cut -d= -f2)
+		exact --framing $f --mode nonblock --frames 3000 --max-size 200 --batch 600 --seed 62 --long-runs
+		[ "$(grep -o 'rewinds=[0-9]*' <<<"$output" | cut -d= -f2)" -gt "$rewinds" ]
+		exact --framing $f --mode writev --frames 3000 --max-size 200 --batch 600 --seed 62 --long-runs --event-cap 700
+		[[ "$output" =~ events=700\  ]]
+		runs=$(grep -o ' runs=[0-9]*' <<<"$output" | cut -d= -f2)
+	done
+	exact --framing ws --mode writev --frames 2000 --max-size 200 --batch 600 --seed 64 --long-runs --app 9 --app-cap 900
+	[[ "$output" =~ app_events=900 ]]
+}
+
 @test "without resync the meter notices bypassed bytes and stops pretending" {
 	exact --framing len4 --mode nonblock-noresync --frames 300 --seed 9
 	[[ "$output" =~ gaps=[1-9] ]]

@@ -5,7 +5,7 @@
  *   sluice-meter-test [--pin-root DIR] [--cgroup DIR] load | cleanup
  *   sluice-meter-test [...] send --framing F --mode M [--frames N] [--seed S]
  *        [--max-size B] [--batch N] [--event-cap K] [--app SLOT --app-cap K] [--keep-usage]
- *        [--reload-midway] [--prefix] [--runs]
+ *        [--reload-midway] [--prefix] [--runs | --long-runs]
  *   sluice-meter-test [...] send --conns N --app SLOT --app-cap K [--rounds R] [--framing F]
  *        [--mode M] [--frames N] [--seed S] [--max-size B] [--batch N] [--event-cap K]
  *        [--prefix] [--runs]
@@ -78,6 +78,7 @@ struct options {
 	uint64_t rate_bps, burst;
 	unsigned pace_ms; /* sleep between writes, so that time passes during a run */
 	bool runs;	  /* frames in runs of one size, events mixed with lookalikes */
+	bool long_runs;	  /* runs of up to 1,000 like frames, nothing mixed in */
 	bool keep_usage;
 	bool reload_midway;
 	bool prefix;
@@ -206,13 +207,14 @@ static uint8_t *build_stream(const struct options *o, struct frame *frames, size
 			 * lookalikes of the same size in between.
 			 */
 			if (run_left == 0) {
-				run_left = 1 + tf_rand(&rng) % 64;
+				run_left = 1 + tf_rand(&rng) % (o->long_runs ? 1000 : 64);
 				run_plen = pick_size(&rng, o->max_size);
 				run_kind = r < 6 ? TF_EVENT : r < 8 ? TF_LOOKALIKE : kind;
 			}
 			run_left--;
 			kind = run_kind;
-			if ((kind == TF_EVENT || kind == TF_LOOKALIKE) && tf_rand(&rng) % 6 == 0)
+			if ((kind == TF_EVENT || kind == TF_LOOKALIKE) && !o->long_runs &&
+			    tf_rand(&rng) % 6 == 0)
 				kind = kind == TF_EVENT ? TF_LOOKALIKE : TF_EVENT;
 			plen = run_plen;
 		} else {
@@ -737,7 +739,9 @@ out : {
 	__u64 stats[SL_STAT__MAX];
 
 	if (sl_kern_stats(k, stats) == 0)
-		printf("meter: rewinds=%llu gaps=%llu holds=%llu forced=%llu desyncs=%llu\n",
+		printf("meter: runs=%llu rewinds=%llu gaps=%llu holds=%llu forced=%llu "
+		       "desyncs=%llu\n",
+		       (unsigned long long)stats[SL_STAT_RUNS],
 		       (unsigned long long)stats[SL_STAT_REWINDS],
 		       (unsigned long long)stats[SL_STAT_GAPS],
 		       (unsigned long long)stats[SL_STAT_HOLDS],
@@ -1202,7 +1206,7 @@ static void usage(void)
 		"              [--app SLOT --app-cap K] [--keep-usage] [--reload-midway] "
 		"[--prefix] [--hold-ms MS]\n"
 		"              [--app-window-ms MS] [--max-conn-ms MS --pause-at N] [--rate BPS "
-		"[--burst B]] [--pace-ms MS] [--runs]\n"
+		"[--burst B]] [--pace-ms MS] [--runs | --long-runs]\n"
 		"         send --conns N --app SLOT --app-cap K [--rounds R] [--framing F] [--mode "
 		"{writev|split|bytes1}] [...] }\n");
 	exit(2);
@@ -1233,6 +1237,7 @@ int main(int argc, char **argv)
 		{ "burst", required_argument, NULL, 'U' },
 		{ "pace-ms", required_argument, NULL, 'M' },
 		{ "runs", no_argument, NULL, 'u' },
+		{ "long-runs", no_argument, NULL, 'L' },
 		{ "conns", required_argument, NULL, 'N' },
 		{ "rounds", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
@@ -1284,6 +1289,10 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			o.runs = true;
+			break;
+		case 'L':
+			o.runs = true;
+			o.long_runs = true;
 			break;
 		case 'b':
 			o.batch = (unsigned)strtoul(optarg, NULL, 10);
