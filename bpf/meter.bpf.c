@@ -640,8 +640,8 @@ __noinline int sluice_settle(struct sl_sock *st, struct sl_app_usage *usage, __u
  * The loop has no counter of its own (with one, clang spilled three values
  * to the stack): the verifier bounds it by the window over the frame's
  * least length, so frames shorter than 16 bytes, never an event, are taken
- * one by one (for 2-byte frames it had 16 384 iterations to check and gave
- * up).
+ * one by one (with no least length it had 32 768 iterations to check and
+ * gave up).
  */
 __noinline __u32 sluice_like(struct sk_msg_md *msg, const struct sl_sock *st, __u32 rel,
 			     __u32 limit)
@@ -719,6 +719,7 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 	win = st->win_off;
 	memo_mask1 = quick_mask1(st->framing, st->memo_w0);
 	for (k = 0; k < SL_PASS_MAX_FRAMES; k++) {
+		frames = 1;
 		if (seq_before(pos, seq)) {
 			ret = -1;
 			break;
@@ -744,7 +745,6 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 		if (data + SL_STASH_BYTES <= dend) {
 			w0 = ((const __u64 *)data)[0];
 			w1 = ((const __u64 *)data)[1];
-			frames = 1;
 			if (w0 == st->memo_w0 && (w1 & memo_mask1) == st->memo_w1 && st->memo_len) {
 				f.len = st->memo_len;
 				f.kind = st->memo_kind;
@@ -776,16 +776,15 @@ __noinline int sluice_quick(struct sk_msg_md *msg, struct sl_sock *st, struct sl
 				/*
 				 * It starts the next element (tcp_bpf copies a writev into
 				 * page frags of up to 32 KiB): end the pass here; the
-				 * next run's msg->data shows that element. (A pull of the
-				 * header would show only the pulled bytes, and a pull of
-				 * more copies whatever crosses into a third element.)
+				 * next run's msg->data shows that element. (After a pull
+				 * msg->data shows only the bytes pulled, and a pull of
+				 * more than the element holds copies.)
 				 */
 				q->apply = off;
 				ret = 1;
 				break;
 			}
 		}
-		frames = 1;
 		status = sluice_parse(&hb, st->framing, avail, &f);
 		if (status == SL_PARSE_MORE && off + avail < size) {
 			/*
