@@ -187,6 +187,9 @@ if any(k[0].startswith("S5-") for k in runs_by):
         ("S1 delivered/s while publishing", "S1", "window_delivered_per_s", 1, 0),
         ("S1 server CPU %", "S1", "server.cpu_pct", 1, 0),
         ("S1 server CPU µs per delivered event", "S1", "cpu_us_per_event", 1, 3),
+        # The readers' state ("Known limits" in docs/BENCHMARKS.md): a round whose
+        # client paid far more per event fell behind, whatever the server did.
+        ("S1 client CPU µs per delivered event", "S1", "client_us_per_event", 1, 3),
         ("S2 delivered/s", "S2", "delivered_per_s", 1, 0),
         ("S2 server CPU %", "S2", "server.cpu_pct", 1, 1),
         ("S2 server CPU µs per delivered event", "S2", "cpu_us_per_event", 1, 3),
