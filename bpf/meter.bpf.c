@@ -215,9 +215,9 @@ __noinline __u32 sluice_rewind(struct sl_sock *st, struct sl_app_usage *usage, _
 		frames = st->pending_frames[i];
 		out = 0;
 		if (seq_before(start, seq)) {
-			/* The frames of a run that start before seq went out. */
-			len = frames > 1 ? (end - start) / frames : end - start;
-			out = frames > 1 ? (seq - start + len - 1) / len : 1;
+			/* The frames of the entry that start before seq went out. */
+			len = (end - start) / frames;
+			out = ((__u64)(seq - start) + len - 1) / len;
 			if (out >= frames) {
 				hdr = end;
 				continue;
