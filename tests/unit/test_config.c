@@ -1289,6 +1289,65 @@ static void test_demo(void)
 	sl_config_free(&cfg);
 }
 
+/* "prefix[" + n copies of item joined by ", " + "]\n", or NULL. */
+static char *long_list(const char *prefix, const char *item, unsigned n)
+{
+	size_t plen = strlen(prefix), ilen = strlen(item), len = plen + n * (ilen + 2) + 3;
+	char *s = malloc(len), *at;
+	unsigned i;
+
+	if (!s)
+		return NULL;
+	at = s + sprintf(s, "%s[", prefix);
+	for (i = 0; i < n; i++)
+		at += sprintf(at, "%s%s", i ? ", " : "", item);
+	strcpy(at, "]\n");
+	return s;
+}
+
+/* Every list with a bound says which bound a longer one broke, and where the list is. */
+static void test_list_bounds(void)
+{
+	static const struct {
+		const char *what, *prefix, *item;
+		unsigned n, line, col;
+		const char *want;
+	} cases[] = {
+		{ "policies", "policies: ", "a.yaml", SL_CONFIG_MAX_POLICIES + 1, 1, 11,
+		  "policies: 257 files is more than the 256 allowed" },
+		{ "subscribe patterns", "applications:\n  - id: a\n    subscribe: ", "a.b",
+		  SL_CONFIG_MAX_PATTERNS + 1, 3, 16,
+		  "applications[0].subscribe: 1025 patterns is more than the 1024 allowed" },
+		{ "publish patterns", "applications:\n  - id: a\n    publish: ", "a.b",
+		  SL_CONFIG_MAX_PATTERNS + 1, 3, 14,
+		  "applications[0].publish: 1025 patterns is more than the 1024 allowed" },
+		{ "API keys", "applications:\n  - id: a\n    api_keys: ", "{sha256: x}",
+		  SL_CONFIG_MAX_API_KEYS + 1, 3, 15,
+		  "applications[0].api_keys: 65 keys is more than the 64 allowed" },
+		{ "certificates", "applications:\n  - id: a\n    certificates: ", "{cn: x}",
+		  SL_CONFIG_MAX_API_KEYS + 1, 3, 19,
+		  "applications[0].certificates: 65 certificates is more than the 64 allowed" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = long_list(cases[i].prefix, cases[i].item, cases[i].n);
+
+		if (!text) {
+			TAP_OK(0, "%s: memory for the list", cases[i].what);
+			continue;
+		}
+		expect_one(cases[i].what, text, cases[i].line, cases[i].col, cases[i].want);
+		free(text);
+	}
+	expect_one("certificates not a list",
+		   "applications:\n  - id: a\n    certificates: {cn: x}\n", 3, 19,
+		   "applications[0].certificates: expected a list of {sha256: HEX} or {cn: NAME}, "
+		   "got a mapping");
+	expect_one("API keys not a list", "applications:\n  - id: a\n    api_keys: abc\n", 3, 15,
+		   "applications[0].api_keys: expected a list of {sha256: HEX}, got \"abc\"");
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -1307,6 +1366,7 @@ int main(void)
 	test_cgroup_relative();
 	test_disabled_listeners();
 	test_errors();
+	test_list_bounds();
 	test_cross_checks();
 	test_many();
 	test_inline();

@@ -1083,13 +1083,37 @@ static int set_addr(struct loader *ld, const yaml_node_t *n, const char *path,
 	return 0;
 }
 
+/*
+ * The length of a list node of at most max entries, or -1 after reporting a
+ * node that is not a list (expected: what its entries should be) or a longer
+ * list (noun: what it counts).
+ */
+static long bounded_list(struct loader *ld, const yaml_node_t *n, const char *path,
+			 const char *expected, size_t max, const char *noun)
+{
+	char d[SL_NODE_EXCERPT_BUF];
+	size_t count;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		problem(ld, n, "%s: expected a list of %s, got %s", path, expected,
+			sl_node_describe(n, d, sizeof(d)));
+		return -1;
+	}
+	count = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (count > max) {
+		problem(ld, n, "%s: %zu %s is more than the %zu allowed", path, count, noun, max);
+		return -1;
+	}
+	return (long)count;
+}
+
 static int set_policies(struct loader *ld, const yaml_node_t *n, const char *path)
 {
 	struct sl_config *cfg = ld->cfg;
 	const char **files;
 	yaml_node_item_t *item;
-	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
-	size_t count;
+	char p[SL_NODE_PATH_BUF];
+	long count;
 	uint32_t i = 0;
 
 	if (sl_node_is_null(n)) {
@@ -1097,17 +1121,9 @@ static int set_policies(struct loader *ld, const yaml_node_t *n, const char *pat
 		cfg->n_policies = 0;
 		return 0;
 	}
-	if (n->type != YAML_SEQUENCE_NODE) {
-		problem(ld, n, "%s: expected a list of files, got %s", path,
-			sl_node_describe(n, d, sizeof(d)));
+	count = bounded_list(ld, n, path, "files", SL_CONFIG_MAX_POLICIES, "files");
+	if (count < 0)
 		return -EINVAL;
-	}
-	count = n->data.sequence.items.top - n->data.sequence.items.start;
-	if (count > SL_CONFIG_MAX_POLICIES) {
-		problem(ld, n, "%s: %zu files is more than the %d allowed", path, count,
-			SL_CONFIG_MAX_POLICIES);
-		return -EINVAL;
-	}
 	files = own_alloc(ld, (count ? count : 1) * sizeof(*files));
 	if (!files)
 		return -ENOMEM;
@@ -1196,8 +1212,7 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 static long section_begin(struct loader *ld, const yaml_node_t *n, const char *path,
 			  struct sl_config_section *sec, const char *item_desc)
 {
-	char d[SL_NODE_EXCERPT_BUF];
-	size_t count;
+	long count;
 
 	memset(sec, 0, sizeof(*sec));
 	sec->present = true;
@@ -1205,19 +1220,10 @@ static long section_begin(struct loader *ld, const yaml_node_t *n, const char *p
 	sec->node = node_index(ld, n);
 	if (sl_node_is_null(n))
 		return -1;
-	if (n->type != YAML_SEQUENCE_NODE) {
-		problem(ld, n, "%s: expected a list of %s, got %s", path, item_desc,
-			sl_node_describe(n, d, sizeof(d)));
-		return -1;
-	}
-	count = n->data.sequence.items.top - n->data.sequence.items.start;
-	if (count > SL_CONFIG_MAX_APPS) {
-		problem(ld, n, "%s: %zu entries is more than the %d allowed", path, count,
-			SL_CONFIG_MAX_APPS);
-		return -1;
-	}
-	sec->count = (uint32_t)count;
-	return (long)count;
+	count = bounded_list(ld, n, path, item_desc, SL_CONFIG_MAX_APPS, "entries");
+	if (count >= 0)
+		sec->count = (uint32_t)count;
+	return count;
 }
 
 /* plans and issuers: a list of mappings with a unique `name`; the rest is the policy module's. */
@@ -1267,22 +1273,14 @@ static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *pat
 	yaml_node_item_t *item;
 	const char **list;
 	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
-	size_t count;
+	long count;
 	uint32_t i = 0;
 
 	if (sl_node_is_null(n))
 		return 0;
-	if (n->type != YAML_SEQUENCE_NODE) {
-		problem(ld, n, "%s: expected a list of topic patterns, got %s", path,
-			sl_node_describe(n, d, sizeof(d)));
+	count = bounded_list(ld, n, path, "topic patterns", SL_CONFIG_MAX_PATTERNS, "patterns");
+	if (count < 0)
 		return -EINVAL;
-	}
-	count = n->data.sequence.items.top - n->data.sequence.items.start;
-	if (count > SL_CONFIG_MAX_PATTERNS) {
-		problem(ld, n, "%s: %zu patterns is more than the %d allowed", path, count,
-			SL_CONFIG_MAX_PATTERNS);
-		return -EINVAL;
-	}
 	list = own_alloc(ld, (count ? count : 1) * sizeof(*list));
 	if (!list)
 		return -ENOMEM;
@@ -1345,22 +1343,14 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 	yaml_node_item_t *item;
 	uint8_t(*keys)[32];
 	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
-	size_t count;
+	long count;
 	uint32_t k = 0;
 
 	if (sl_node_is_null(n))
 		return 0;
-	if (n->type != YAML_SEQUENCE_NODE) {
-		problem(ld, n, "%s: expected a list of {sha256: HEX}, got %s", path,
-			sl_node_describe(n, d, sizeof(d)));
+	count = bounded_list(ld, n, path, "{sha256: HEX}", SL_CONFIG_MAX_API_KEYS, "keys");
+	if (count < 0)
 		return -EINVAL;
-	}
-	count = n->data.sequence.items.top - n->data.sequence.items.start;
-	if (count > SL_CONFIG_MAX_API_KEYS) {
-		problem(ld, n, "%s: %zu keys is more than the %d allowed", path, count,
-			SL_CONFIG_MAX_API_KEYS);
-		return -EINVAL;
-	}
 	keys = own_alloc(ld, (count ? count : 1) * sizeof(*keys));
 	if (!keys)
 		return -ENOMEM;
@@ -1419,22 +1409,15 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 	uint8_t(*fps)[32];
 	const char **cns;
 	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF];
-	size_t count;
+	long count;
 	uint32_t nf = 0, nc = 0;
 
 	if (sl_node_is_null(n))
 		return 0;
-	if (n->type != YAML_SEQUENCE_NODE) {
-		problem(ld, n, "%s: expected a list of {sha256: HEX} or {cn: NAME}, got %s", path,
-			sl_node_describe(n, d, sizeof(d)));
+	count = bounded_list(ld, n, path, "{sha256: HEX} or {cn: NAME}", SL_CONFIG_MAX_API_KEYS,
+			     "certificates");
+	if (count < 0)
 		return -EINVAL;
-	}
-	count = n->data.sequence.items.top - n->data.sequence.items.start;
-	if (count > SL_CONFIG_MAX_API_KEYS) {
-		problem(ld, n, "%s: %zu certificates is more than the %d allowed", path, count,
-			SL_CONFIG_MAX_API_KEYS);
-		return -EINVAL;
-	}
 	fps = own_alloc(ld, (count ? count : 1) * sizeof(*fps));
 	cns = own_alloc(ld, (count ? count : 1) * sizeof(*cns));
 	if (!fps || !cns)
