@@ -692,34 +692,6 @@ static const char *key_list(const struct field *fields, char *buf, size_t size)
 	return buf;
 }
 
-/* Edit distance, for "did you mean": keys are short, so the O(n*m) table is tiny. */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[64], prev, tmp;
-
-	if (la >= 64 || lb >= 64)
-		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			size_t best = prev + (a[i - 1] != b[j - 1]);
-
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			tmp = row[j];
-			row[j] = best;
-			prev = tmp;
-		}
-	}
-	return row[lb];
-}
-
 static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct field *fields,
 			const char *prefix)
 {
@@ -729,7 +701,7 @@ static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct 
 	char d[SL_NODE_EXCERPT_BUF], keys[512];
 
 	for (f = fields; f->key; f++) {
-		size_t dist = distance(text, f->key);
+		size_t dist = sl_node_distance(text, f->key);
 
 		if (dist < best) {
 			best = dist;

@@ -26,6 +26,13 @@ const char *sl_node_excerpt(const char *s, char *buf, size_t size);
 /* "a mapping", "a list", "nothing (null)" or the scalar's excerpt (in buf). */
 const char *sl_node_describe(const yaml_node_t *n, char *buf, size_t size);
 
+/*
+ * Edit distance between a and b, for "did you mean" (keys, plan names):
+ * SIZE_MAX when either is longer than SL_NODE_NAME_MAX.
+ */
+#define SL_NODE_NAME_MAX 128
+size_t sl_node_distance(const char *a, const char *b);
+
 /* Formats a key path into buf; a path cut to size is fine in a message. */
 void sl_node_path(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

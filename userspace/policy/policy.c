@@ -197,34 +197,6 @@ static yaml_node_t *map_get(const struct loader *ld, const yaml_node_t *map, con
 	return found;
 }
 
-/* Edit distance, for "did you mean": keys and names are short, so the table is tiny. */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[SL_CONFIG_MAX_NAME + 2], prev, tmp;
-
-	if (la > SL_CONFIG_MAX_NAME || lb > SL_CONFIG_MAX_NAME)
-		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			size_t best = prev + (a[i - 1] != b[j - 1]);
-
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			tmp = row[j];
-			row[j] = best;
-			prev = tmp;
-		}
-	}
-	return row[lb];
-}
-
 /*
  * Sorts the pairs of a mapping into values[] by keys[] (the last of a
  * repeated key wins, as in the config) and reports every other key. Keys
@@ -253,7 +225,7 @@ static void collect(struct loader *ld, const yaml_node_t *map, const char *path,
 			continue;
 		}
 		for (k = 0; k < n_keys; k++) {
-			size_t dist = distance(name, keys[k]);
+			size_t dist = sl_node_distance(name, keys[k]);
 
 			if (dist < best) {
 				best = dist;
@@ -688,7 +660,7 @@ static void undefined_plan(struct loader *ld, const struct sl_policy *pol, const
 	size_t i, best = 3;
 
 	for (i = 0; i < pol->n_plans; i++) {
-		size_t dist = distance(name, pol->plans[i].name);
+		size_t dist = sl_node_distance(name, pol->plans[i].name);
 
 		if (dist < best) {
 			best = dist;
