@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The config's scalar parsers (config/units.c, sl_config_parse_addr):
- * durations, sizes and listener addresses. Whatever parses formats back to
- * text that parses to the same value.
+ * durations, sizes, counts and listener addresses. Whatever parses formats
+ * back to text that parses to the same value.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -33,6 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret == 0) {
 		sl_format_size(v, buf, sizeof(buf));
 		FUZZ_CHECK(sl_parse_size(buf, &v2) == 0 && v2 == v);
+	}
+	ret = sl_parse_count(s, &v);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ERANGE);
+	if (ret == 0) {
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+		FUZZ_CHECK(sl_parse_count(buf, &v2) == 0 && v2 == v);
+		/* A count is a size without a unit. */
+		FUZZ_CHECK(sl_parse_size(s, &v2) == 0 && v2 == v);
 	}
 	ret = sl_config_parse_addr(s, &addr, &why);
 	FUZZ_CHECK(ret == 0 || (ret == -EINVAL && why));

@@ -239,6 +239,41 @@ static void test_sizes(void)
 	}
 }
 
+/* Counts are digits only: nothing a typo could turn into another number. */
+static void test_counts(void)
+{
+	static const struct {
+		const char *s;
+		int err;
+		uint64_t v;
+	} cases[] = {
+		{ "0", 0, 0 },
+		{ "10000", 0, 10000 },
+		{ "007", 0, 7 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -ERANGE, 0 },
+		{ "99999999999999999999x", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },
+		{ "1e3", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 },
+		{ "1.0", -EINVAL, 0 },
+		{ "1 ", -EINVAL, 0 },
+		{ "1KiB", -EINVAL, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int err = sl_parse_count(cases[i].s, &v);
+
+		TAP_OK(err == cases[i].err && (err || v == cases[i].v),
+		       "count \"%s\" -> %d (want %d), %llu", cases[i].s, err, cases[i].err,
+		       (unsigned long long)v);
+	}
+}
+
 static void test_formatting(void)
 {
 	static const struct {
@@ -1356,6 +1391,7 @@ int main(void)
 	}
 	test_durations();
 	test_sizes();
+	test_counts();
 	test_formatting();
 	test_addresses();
 	test_defaults();

@@ -718,25 +718,6 @@ static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct 
 			prefix ? prefix : "", key_list(fields, keys, sizeof(keys)));
 }
 
-/* Digits only: "1e3", "0x10", "-1" and "+1" are refused, not guessed. */
-static int parse_count(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (!*s)
-		return -EINVAL;
-	for (i = 0; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - (s[i] - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 static void out_of_range(struct loader *ld, const yaml_node_t *n, const char *path,
 			 const struct field *f, const char *text)
 {
@@ -774,7 +755,7 @@ static int set_number(struct loader *ld, const struct field *f, const yaml_node_
 				sl_node_excerpt(s, d, sizeof(d)));
 			return -EINVAL;
 		}
-		err = parse_count(s, &v);
+		err = sl_parse_count(s, &v);
 		if (err == -EINVAL) {
 			problem(ld, n, "%s: expected %s, got %s", path,
 				f->kind == K_THREADS ? "auto or a whole number such as 2"

@@ -85,6 +85,11 @@ int sl_parse_duration(const char *s, uint64_t *ns)
 	return parse_with_units(s, duration_units, N_UNITS(duration_units), 1, ns);
 }
 
+int sl_parse_count(const char *s, uint64_t *count)
+{
+	return parse_with_units(s, NULL, 0, 0, count);
+}
+
 int sl_parse_size(const char *s, uint64_t *bytes)
 {
 	return parse_with_units(s, size_units, N_UNITS(size_units), 0, bytes);

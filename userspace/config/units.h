@@ -34,6 +34,12 @@ int sl_parse_duration(const char *s, uint64_t *ns);
 int sl_parse_size(const char *s, uint64_t *bytes);
 
 /*
+ * Parses a count: DIGITS only ("1e3", "0x10", "-1" and "+1" are refused, not
+ * guessed). Returns 0, -EINVAL or -ERANGE (does not fit 64 bits).
+ */
+int sl_parse_count(const char *s, uint64_t *count);
+
+/*
  * Formats with the largest unit that is exact ("90s" stays "90s", 3600 s is
  * "1h"; 0 is "0s"). Whatever sl_parse_duration accepted formats back to a
  * string it parses to the same value; a value that is not a whole number of

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "config/node.h"
+#include "config/units.h"
 #include "policy/policy.h"
 
 #define SEC SL_NSEC_PER_SEC
@@ -252,25 +253,6 @@ enum unit {
 	U_DURATION, /* a whole number with ms, s, m, h or d */
 };
 
-/* Digits only: "1e3", "0x10", "-1" and "+1" are refused, not guessed. */
-static int parse_count(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (!*s)
-		return -EINVAL;
-	for (i = 0; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - (s[i] - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 static char *format_value(enum unit unit, uint64_t v, char *buf, size_t size)
 {
 	if (unit == U_SIZE)
@@ -304,7 +286,7 @@ static int number(struct loader *ld, const yaml_node_t *n, const char *path, enu
 				sl_node_excerpt(s, d, sizeof(d)));
 			return -1;
 		}
-		err = parse_count(s, &v);
+		err = sl_parse_count(s, &v);
 		if (err == -EINVAL) {
 			problem(ld, n, path, "expected a whole number such as 1000, got %s",
 				sl_node_excerpt(s, d, sizeof(d)));
