@@ -146,13 +146,31 @@ static void expect_one(const char *what, const char *text, unsigned int line, un
 
 /* ---- units ---------------------------------------------------------------------------------- */
 
+struct parse_case {
+	const char *s;
+	int err;
+	uint64_t v;
+};
+
+/* Every case parses to its error, and to its value when that is 0. */
+static void check_parses(const char *kind, int (*parse)(const char *, uint64_t *),
+			 const struct parse_case *cases, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t v = 12345;
+		int err = parse(cases[i].s, &v);
+
+		TAP_OK(err == cases[i].err && (err || v == cases[i].v),
+		       "%s \"%s\" -> %d (want %d), %llu", kind, cases[i].s, err, cases[i].err,
+		       (unsigned long long)v);
+	}
+}
+
 static void test_durations(void)
 {
-	static const struct {
-		const char *s;
-		int err;
-		uint64_t ns;
-	} cases[] = {
+	static const struct parse_case cases[] = {
 		{ "500ms", 0, 500 * MS },
 		{ "2s", 0, 2 * SEC },
 		{ "5m", 0, 300 * SEC },
@@ -183,26 +201,13 @@ static void test_durations(void)
 		{ "1w", -EINVAL, 0 },
 		{ "1h30m", -EINVAL, 0 },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t ns = 12345;
-		int err = sl_parse_duration(cases[i].s, &ns);
-
-		TAP_OK(err == cases[i].err && (err || ns == cases[i].ns),
-		       "duration \"%s\" -> %d (want %d), %llu ns", cases[i].s, err, cases[i].err,
-		       (unsigned long long)ns);
-	}
+	check_parses("duration", sl_parse_duration, cases, sizeof(cases) / sizeof(cases[0]));
 	TAP_OK(sl_parse_duration(NULL, &(uint64_t){ 0 }) == -EINVAL, "duration NULL is -EINVAL");
 }
 
 static void test_sizes(void)
 {
-	static const struct {
-		const char *s;
-		int err;
-		uint64_t bytes;
-	} cases[] = {
+	static const struct parse_case cases[] = {
 		{ "0", 0, 0 },
 		{ "1048576", 0, 1048576 },
 		{ "64KiB", 0, 65536 },
@@ -227,26 +232,13 @@ static void test_sizes(void)
 		{ "1 MiB", -EINVAL, 0 },
 		{ "0x10", -EINVAL, 0 },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t b = 12345;
-		int err = sl_parse_size(cases[i].s, &b);
-
-		TAP_OK(err == cases[i].err && (err || b == cases[i].bytes),
-		       "size \"%s\" -> %d (want %d), %llu bytes", cases[i].s, err, cases[i].err,
-		       (unsigned long long)b);
-	}
+	check_parses("size", sl_parse_size, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /* Counts are digits only: nothing a typo could turn into another number. */
 static void test_counts(void)
 {
-	static const struct {
-		const char *s;
-		int err;
-		uint64_t v;
-	} cases[] = {
+	static const struct parse_case cases[] = {
 		{ "0", 0, 0 },
 		{ "10000", 0, 10000 },
 		{ "007", 0, 7 },
@@ -262,16 +254,7 @@ static void test_counts(void)
 		{ "1 ", -EINVAL, 0 },
 		{ "1KiB", -EINVAL, 0 },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t v = 12345;
-		int err = sl_parse_count(cases[i].s, &v);
-
-		TAP_OK(err == cases[i].err && (err || v == cases[i].v),
-		       "count \"%s\" -> %d (want %d), %llu", cases[i].s, err, cases[i].err,
-		       (unsigned long long)v);
-	}
+	check_parses("count", sl_parse_count, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_formatting(void)
