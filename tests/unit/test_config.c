@@ -783,6 +783,14 @@ static void test_errors(void)
 	    "unknown key \"foo\" in listeners.subscribers; expected one of: plain, tls, auth");
 	expect_one("unknown key with a near miss", "limits: {max_conections: 5}\n", 1, 10,
 		   "did you mean \"max_connections\"?");
+	{
+		/* Longer than any name: no suggestion is looked for, the keys are listed. */
+		char text[SL_CONFIG_MAX_NAME + 64];
+
+		snprintf(text, sizeof(text), "retention: {%0*d: 1}\n", SL_CONFIG_MAX_NAME + 1, 7);
+		expect_one("unknown key longer than a name", text, 1, 13,
+			   "; expected one of: count, age, journal");
+	}
 
 	/* Wrong types. */
 	expect_one("scalar for a mapping", "retention: 5\n", 1, 12,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "config/node.h"
 
 bool sl_node_is_null(const yaml_node_t *n)
@@ -64,9 +65,9 @@ void sl_node_path(char *buf, size_t size, const char *fmt, ...)
 size_t sl_node_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[SL_NODE_NAME_MAX + 1], prev, tmp;
+	size_t row[SL_CONFIG_MAX_NAME + 1], prev, tmp;
 
-	if (la > SL_NODE_NAME_MAX || lb > SL_NODE_NAME_MAX)
+	if (la > SL_CONFIG_MAX_NAME || lb > SL_CONFIG_MAX_NAME)
 		return SIZE_MAX;
 	for (j = 0; j <= lb; j++)
 		row[j] = j;

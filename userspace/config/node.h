@@ -28,9 +28,8 @@ const char *sl_node_describe(const yaml_node_t *n, char *buf, size_t size);
 
 /*
  * Edit distance between a and b, for "did you mean" (keys, plan names):
- * SIZE_MAX when either is longer than SL_NODE_NAME_MAX.
+ * SIZE_MAX when either is longer than a name may be (SL_CONFIG_MAX_NAME).
  */
-#define SL_NODE_NAME_MAX 128
 size_t sl_node_distance(const char *a, const char *b);
 
 /* Formats a key path into buf; a path cut to size is fine in a message. */
