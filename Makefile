@@ -83,7 +83,7 @@ $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/li
 	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
 
 # sluice-bench's pure logic is not in libsluice.a: its test links the bench modules it needs.
-BENCH_LIB_SRC := userspace/bench/hist.c userspace/bench/conn.c userspace/bench/ws_client.c \
+BENCH_LIB_SRC := userspace/bench/args.c userspace/bench/hist.c userspace/bench/conn.c userspace/bench/ws_client.c \
 	$(wildcard userspace/bench/proto_*.c)
 
 $(BUILD)/unit/test_bench: tests/unit/test_bench.c $(BENCH_LIB_SRC) $(wildcard userspace/bench/*.h)

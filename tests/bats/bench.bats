@@ -56,6 +56,12 @@ BENCH="$REPO/build/sluice-bench"
 	[ "$status" -eq 2 ]
 	run "$BENCH" fanout --system nats --port 1 --pub-port 2 --sse 3
 	[ "$status" -eq 2 ]
+	# A number is digits only: what strtoul would read past or guess is a usage error.
+	for subs in 1e3 +4 ' 4' -1 4x ''; do
+		run "$BENCH" fanout --system nats --port 1 --pub-port 2 --subs "$subs"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"--subs"* ]]
+	done
 }
 
 link_prog_name() {

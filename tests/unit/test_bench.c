@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 
+#include "bench/args.h"
 #include "bench/conn.h"
 #include "bench/hist.h"
 #include "bench/ws_client.h"
@@ -272,8 +273,50 @@ static void test_ws_pieces(void)
 	evbuffer_free(out);
 }
 
+static void test_parse_uint(void)
+{
+	static const struct {
+		const char *text;
+		unsigned min, max;
+		int ret;
+		unsigned value;
+	} cases[] = {
+		{ "0", 0, 10, 0, 0 },
+		{ "10", 0, 10, 0, 10 },
+		{ "007", 1, 10, 0, 7 },
+		{ "4294967295", 0, 4294967295u, 0, 4294967295u },
+		{ "11", 0, 10, -EINVAL, 0 },
+		{ "0", 1, 10, -EINVAL, 0 },
+		{ "", 0, 10, -EINVAL, 0 },
+		{ "-1", 0, 4294967295u, -EINVAL, 0 },
+		{ "+5", 0, 10, -EINVAL, 0 },
+		{ " 5", 0, 10, -EINVAL, 0 },
+		{ "5 ", 0, 10, -EINVAL, 0 },
+		{ "5s", 0, 10, -EINVAL, 0 },
+		{ "1e3", 0, 10000, -EINVAL, 0 },
+		{ "0x10", 0, 100, -EINVAL, 0 },
+		{ "4294967296", 0, 4294967295u, -EINVAL, 0 },
+		{ "99999999999999999999999", 0, 4294967295u, -EINVAL, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned v = 12345;
+		int ret = sl_bench_parse_uint(cases[i].text, cases[i].min, cases[i].max, &v);
+
+		if (cases[i].ret)
+			TAP_OK(ret == cases[i].ret && v == 12345,
+			       "\"%s\" in %u..%u is a usage error, the value untouched (%d, %u)",
+			       cases[i].text, cases[i].min, cases[i].max, ret, v);
+		else
+			TAP_OK(!ret && v == cases[i].value, "\"%s\" in %u..%u is %u (%d, %u)",
+			       cases[i].text, cases[i].min, cases[i].max, cases[i].value, ret, v);
+	}
+}
+
 int main(void)
 {
+	test_parse_uint();
 	test_hist();
 	test_payload_and_accounting();
 	test_hex16();

@@ -20,6 +20,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bench/args.h"
 #include "bench/conn.h"
 #include "bench/fanout.h"
 #include "bench/out.h"
@@ -650,19 +651,6 @@ static double thread_cpu_s(pthread_t t)
 
 /* ---- options ---- */
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int parse_pids(const char *s, struct options *o)
 {
 	char buf[256], *tok, *save = NULL;
@@ -671,7 +659,7 @@ static int parse_pids(const char *s, struct options *o)
 	snprintf(buf, sizeof(buf), "%s", s);
 	o->npids = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (o->npids >= MAX_PIDS || parse_uint(tok, 1, 1u << 30, &v))
+		if (o->npids >= MAX_PIDS || sl_bench_parse_uint(tok, 1, 1u << 30, &v))
 			return -EINVAL;
 		o->pids[o->npids++] = (int)v;
 	}
@@ -755,55 +743,55 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->host = optarg;
 			break;
 		case OPT_PORT:
-			if (parse_uint(optarg, 1, 65535, &o->sub_port))
+			if (sl_bench_parse_uint(optarg, 1, 65535, &o->sub_port))
 				bad = "--port takes 1 to 65535";
 			break;
 		case OPT_PUB_PORT:
-			if (parse_uint(optarg, 1, 65535, &o->pub_port))
+			if (sl_bench_parse_uint(optarg, 1, 65535, &o->pub_port))
 				bad = "--pub-port takes 1 to 65535";
 			break;
 		case OPT_TOKEN:
 			o->token = optarg;
 			break;
 		case OPT_SUBS:
-			if (parse_uint(optarg, 0, MAX_SUBS, &o->subs))
+			if (sl_bench_parse_uint(optarg, 0, MAX_SUBS, &o->subs))
 				bad = "--subs takes 0 to 200000";
 			break;
 		case OPT_SSE:
-			if (parse_uint(optarg, 0, MAX_SUBS, &o->sse))
+			if (sl_bench_parse_uint(optarg, 0, MAX_SUBS, &o->sse))
 				bad = "--sse takes 0 to 200000";
 			break;
 		case OPT_SLOW:
-			if (parse_uint(optarg, 0, 10000, &o->slow))
+			if (sl_bench_parse_uint(optarg, 0, 10000, &o->slow))
 				bad = "--slow takes 0 to 10000";
 			break;
 		case OPT_TOPICS:
-			if (parse_uint(optarg, 1, MAX_TOPICS, &o->topics))
+			if (sl_bench_parse_uint(optarg, 1, MAX_TOPICS, &o->topics))
 				bad = "--topics takes 1 to 100000";
 			break;
 		case OPT_RATE:
-			if (parse_uint(optarg, 0, 100000000, &o->rate))
+			if (sl_bench_parse_uint(optarg, 0, 100000000, &o->rate))
 				bad = "--rate takes 0 (flat out) to 100000000 events/s";
 			rate_set = true;
 			break;
 		case OPT_DURATION:
-			if (parse_uint(optarg, 1, 3600, &o->duration_s))
+			if (sl_bench_parse_uint(optarg, 1, 3600, &o->duration_s))
 				bad = "--duration takes 1 to 3600 seconds";
 			break;
 		case OPT_PAYLOAD:
-			if (parse_uint(optarg, SL_BENCH_PAYLOAD_MIN, 65000, &o->payload))
+			if (sl_bench_parse_uint(optarg, SL_BENCH_PAYLOAD_MIN, 65000, &o->payload))
 				bad = "--payload takes 34 to 65000 bytes";
 			break;
 		case OPT_THREADS:
-			if (parse_uint(optarg, 1, MAX_THREADS, &o->threads))
+			if (sl_bench_parse_uint(optarg, 1, MAX_THREADS, &o->threads))
 				bad = "--threads takes 1 to 64";
 			break;
 		case OPT_PUBLISHERS:
-			if (parse_uint(optarg, 1, MAX_PUBLISHERS, &o->publishers))
+			if (sl_bench_parse_uint(optarg, 1, MAX_PUBLISHERS, &o->publishers))
 				bad = "--publishers takes 1 to 64";
 			break;
 		case OPT_PIPELINE:
-			if (parse_uint(optarg, 1, 100000, &o->pipeline))
+			if (sl_bench_parse_uint(optarg, 1, 100000, &o->pipeline))
 				bad = "--pipeline takes 1 to 100000";
 			break;
 		case OPT_SERVER_PID:
@@ -811,11 +799,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 				bad = "--server-pid takes up to 16 comma-separated process ids";
 			break;
 		case OPT_CONNECT_TIMEOUT:
-			if (parse_uint(optarg, 1, 3600, &o->connect_timeout_s))
+			if (sl_bench_parse_uint(optarg, 1, 3600, &o->connect_timeout_s))
 				bad = "--connect-timeout takes 1 to 3600 seconds";
 			break;
 		case OPT_DRAIN:
-			if (parse_uint(optarg, 1, 600, &o->drain_s))
+			if (sl_bench_parse_uint(optarg, 1, 600, &o->drain_s))
 				bad = "--drain takes 1 to 600 seconds";
 			break;
 		case 'j':

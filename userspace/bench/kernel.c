@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 
+#include "bench/args.h"
 #include "bench/floor.h"
 #include "bench/kernel.h"
 #include "bench/out.h"
@@ -1075,19 +1076,6 @@ static void print_json(const struct bench *b)
 	       b->mismatches ? "false" : "true");
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int parse_plan(const char *arg, unsigned *out)
 {
 	const char *tok = arg, *end;
@@ -1169,12 +1157,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 	while (!bad && (c = getopt_long(argc, argv, "jqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ROUNDS:
-			if (parse_uint(optarg, 1, MAX_ROUNDS, &o->rounds))
+			if (sl_bench_parse_uint(optarg, 1, MAX_ROUNDS, &o->rounds))
 				bad = "--rounds takes 1 to 100";
 			break;
 		case OPT_SEND_CALLS:
 		case OPT_WRITEV_CALLS:
-			if (parse_uint(optarg, 1, MAX_CALLS, &v))
+			if (sl_bench_parse_uint(optarg, 1, MAX_CALLS, &v))
 				bad = "--send-calls and --writev-calls take 1 to 100000000";
 			else
 				o->calls[c == OPT_SEND_CALLS ? SHAPE_SEND : SHAPE_WRITEV16] = v;
@@ -1199,7 +1187,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SENDER_CPU:
 		case OPT_READER_CPU:
-			if (parse_uint(optarg, 0, CPU_SETSIZE - 1, &v))
+			if (sl_bench_parse_uint(optarg, 0, CPU_SETSIZE - 1, &v))
 				bad = "--sender-cpu and --reader-cpu take a CPU number";
 			else if (c == OPT_SENDER_CPU)
 				o->cpu_sender = (int)v;
@@ -1207,7 +1195,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 				o->cpu_reader = (int)v;
 			break;
 		case OPT_ROUND_TIMEOUT:
-			if (parse_uint(optarg, 1, 3600, &o->round_timeout_s))
+			if (sl_bench_parse_uint(optarg, 1, 3600, &o->round_timeout_s))
 				bad = "--round-timeout takes 1 to 3600 seconds";
 			break;
 		case OPT_NO_WARMUP:
