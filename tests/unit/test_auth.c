@@ -1175,6 +1175,23 @@ static void test_issuer_problems(void)
 		       "issuers:\n  - name: a\n    alg: HS256\n    secret: \"" HS_SECRET
 		       "\"\n    secret_file: hs.secret\n",
 		       5, 18, "give secret or secret_file, not both");
+	{
+		/* One byte over the bound on key files, for a secret and for a public key. */
+		static char big[64 * 1024 + 2];
+
+		memset(big, 'k', sizeof(big) - 1);
+		put("big.secret", big);
+		put("keys/big.pem", big);
+	}
+	expect_problem("secret_file over 64 KiB",
+		       "issuers:\n  - {name: a, alg: HS256, secret_file: big.secret}\n", 2, 40,
+		       "issuers[0].secret_file: cannot read ");
+	expect_problem("secret_file over 64 KiB, the reason",
+		       "issuers:\n  - {name: a, alg: HS256, secret_file: big.secret}\n", 2, 40,
+		       "the file is larger than 64 KiB, too large for a key");
+	expect_problem("public_key_file over 64 KiB",
+		       "issuers:\n  - {name: a, alg: ES256, public_key_file: keys/big.pem}\n", 2,
+		       44, "the file is larger than 64 KiB, too large for a key");
 	expect_problem("missing secret_file",
 		       "issuers:\n  - {name: a, alg: HS256, secret_file: nope.secret}\n", 2, 40,
 		       "cannot read");

@@ -215,13 +215,44 @@ static const char *file_error(int err)
 	return strerror(-err);
 }
 
+/*
+ * Reads the key file that the string at n names (p is its path for messages),
+ * relative to the config's folder. Returns the text, NUL-terminated, with its
+ * length and the resolved name in *file (the caller frees both), or NULL after
+ * a problem was reported (or ld->err set to -ENOMEM).
+ */
+static char *read_key_file(struct loader *ld, const yaml_node_t *n, const char *p, char **file,
+			   size_t *len)
+{
+	const char *s = string_value(ld, n, p);
+	char *text = NULL;
+	int err;
+
+	*file = NULL;
+	if (!s)
+		return NULL;
+	*file = resolve(ld->cfg, s);
+	if (!*file) {
+		ld->err = -ENOMEM;
+		return NULL;
+	}
+	err = read_small_file(*file, &text, len);
+	if (err == -ENOMEM)
+		ld->err = err;
+	else if (err) {
+		problem(ld, n, "%s: cannot read %s: %s", p, *file, file_error(err));
+		return NULL;
+	}
+	return text;
+}
+
 /* The secret of an HS256 issuer, from `secret` or `secret_file`. */
 static void load_secret(struct loader *ld, struct issuer *is, const char *path,
 			const yaml_node_t *secret_node, const yaml_node_t *file_node)
 {
-	char p[96], *file = NULL, *text = NULL;
+	char p[96], *file, *text;
 	const char *s, *why;
-	size_t len;
+	size_t size, len;
 	int err;
 
 	if (secret_node && file_node) {
@@ -243,33 +274,21 @@ static void load_secret(struct loader *ld, struct issuer *is, const char *path,
 		return;
 	}
 	snprintf(p, sizeof(p), "%s.secret_file", path);
-	s = string_value(ld, file_node, p);
-	if (!s)
-		return;
-	file = resolve(ld->cfg, s);
-	if (!file) {
-		ld->err = -ENOMEM;
-		return;
-	}
-	err = read_small_file(file, &text, &len);
-	if (err) {
-		problem(ld, file_node, "%s: cannot read %s: %s", p, file, file_error(err));
-		goto out;
-	}
-	/* `echo SECRET > FILE` adds a newline that is not part of the secret. */
-	if (len && text[len - 1] == '\n')
-		len--;
-	if (len && text[len - 1] == '\r')
-		len--;
-	err = sl_jwt_key_new_hmac(&is->key, text, len, &why);
-	if (err == -ENOMEM)
-		ld->err = err;
-	else if (err)
-		problem(ld, file_node, "%s: the secret in %s is %zu bytes, too short: %s", p, file,
-			len, why);
-out:
+	text = read_key_file(ld, file_node, p, &file, &size);
 	if (text) {
-		explicit_bzero(text, len);
+		len = size;
+		/* `echo SECRET > FILE` adds a newline that is not part of the secret. */
+		if (len && text[len - 1] == '\n')
+			len--;
+		if (len && text[len - 1] == '\r')
+			len--;
+		err = sl_jwt_key_new_hmac(&is->key, text, len, &why);
+		if (err == -ENOMEM)
+			ld->err = err;
+		else if (err)
+			problem(ld, file_node, "%s: the secret in %s is %zu bytes, too short: %s",
+				p, file, len, why);
+		explicit_bzero(text, size);
 		free(text);
 	}
 	free(file);
@@ -278,32 +297,21 @@ out:
 static void load_public_key(struct loader *ld, struct issuer *is, const char *path,
 			    const yaml_node_t *n)
 {
-	char p[96], *file = NULL, *text = NULL;
-	const char *s, *why;
-	size_t len = 0;
+	char p[96], *file, *text;
+	const char *why;
+	size_t len;
 	int err;
 
 	snprintf(p, sizeof(p), "%s.public_key_file", path);
-	s = string_value(ld, n, p);
-	if (!s)
-		return;
-	file = resolve(ld->cfg, s);
-	if (!file) {
-		ld->err = -ENOMEM;
-		return;
+	text = read_key_file(ld, n, p, &file, &len);
+	if (text) {
+		err = sl_jwt_key_new_pem(&is->key, is->alg, text, len, &why);
+		if (err == -ENOMEM)
+			ld->err = err;
+		else if (err)
+			problem(ld, n, "%s: %s: %s", p, file, why);
+		free(text);
 	}
-	err = read_small_file(file, &text, &len);
-	if (err) {
-		problem(ld, n, "%s: cannot read %s: %s", p, file, file_error(err));
-		goto out;
-	}
-	err = sl_jwt_key_new_pem(&is->key, is->alg, text, len, &why);
-	if (err == -ENOMEM)
-		ld->err = err;
-	else if (err)
-		problem(ld, n, "%s: %s: %s", p, file, why);
-out:
-	free(text);
 	free(file);
 }
 
