@@ -111,28 +111,6 @@ static int skip_dots(const struct dirent *d)
 	return d->d_name[0] != '.';
 }
 
-static int root_scan(const char *root, struct dirent ***names, int *n, char *err, size_t errlen)
-{
-	int ret;
-
-	ret = root_check(root, err, errlen);
-	if (ret)
-		return ret;
-	*n = scandir(root, names, skip_dots, alphasort);
-	if (*n < 0)
-		return fail(err, errlen, -errno, "cannot list %s: %s", root, strerror(errno));
-	return 0;
-}
-
-static void names_free(struct dirent **names, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /*
  * Opens a pin read-only where the kernel allows it: maps take BPF_F_RDONLY,
  * links refuse any flag but read-write (and are read-only to us anyway: we
@@ -155,6 +133,54 @@ static int pin_open(const char *root, const char *name, int *fd, enum obj_kind *
 	*fd = ret;
 	*kind = fd_kind(ret);
 	return 0;
+}
+
+/*
+ * Lists the BPF objects pinned in root, in name order, as an array of
+ * entry_size entries: fill makes the entry of one pin from its fd and returns
+ * false to leave that pin out. A pin that vanished or is not a BPF object is
+ * not one of ours and is left out too. *out is NULL when nothing is listed.
+ */
+static int pins_collect(const char *root, size_t entry_size,
+			bool (*fill)(void *entry, const char *pin, int fd, enum obj_kind kind),
+			void **out, size_t *count, char *err, size_t errlen)
+{
+	struct dirent **names = NULL;
+	enum obj_kind kind;
+	char *entries;
+	int n, i, fd, ret;
+	size_t k = 0;
+
+	*out = NULL;
+	*count = 0;
+	ret = root_check(root, err, errlen);
+	if (ret)
+		return ret;
+	n = scandir(root, &names, skip_dots, alphasort);
+	if (n < 0)
+		return fail(err, errlen, -errno, "cannot list %s: %s", root, strerror(errno));
+	entries = calloc(n ? n : 1, entry_size);
+	if (!entries) {
+		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (pin_open(root, names[i]->d_name, &fd, &kind))
+			continue;
+		k += fill(entries + k * entry_size, names[i]->d_name, fd, kind);
+		close(fd);
+	}
+	if (k) {
+		*out = entries;
+		*count = k;
+		entries = NULL;
+	}
+out:
+	free(entries);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ret;
 }
 
 static void map_type_name(__u32 type, char *buf, size_t len)
@@ -187,50 +213,25 @@ static void map_fill(struct sl_pins_map *m, const char *pin, const struct bpf_ma
 	m->has_btf = info->btf_id && info->btf_value_type_id;
 }
 
+static bool map_entry(void *entry, const char *pin, int fd, enum obj_kind kind)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (kind != OBJ_MAP || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	map_fill(entry, pin, &info);
+	return true;
+}
+
 int sl_pins_map_list(const char *pin_root, struct sl_pins_map **maps, size_t *count, char *err,
 		     size_t errlen)
 {
-	struct dirent **names = NULL;
-	struct sl_pins_map *out = NULL;
-	struct bpf_map_info info;
-	__u32 len;
-	enum obj_kind kind;
-	int n = 0, i, fd, ret;
-	size_t k = 0;
+	void *list;
+	int ret = pins_collect(pin_root, sizeof(**maps), map_entry, &list, count, err, errlen);
 
-	*maps = NULL;
-	*count = 0;
-	ret = root_scan(pin_root, &names, &n, err, errlen);
-	if (ret)
-		return ret;
-	if (n) {
-		out = calloc(n, sizeof(*out));
-		if (!out) {
-			ret = fail(err, errlen, -ENOMEM, "out of memory");
-			goto cleanup;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		/* A pin that vanished or is not a BPF object is not a map of ours. */
-		if (pin_open(pin_root, names[i]->d_name, &fd, &kind))
-			continue;
-		if (kind == OBJ_MAP) {
-			memset(&info, 0, sizeof(info));
-			len = sizeof(info);
-			if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-				map_fill(&out[k++], names[i]->d_name, &info);
-		}
-		close(fd);
-	}
-	if (k) {
-		*maps = out;
-		*count = k;
-		out = NULL;
-	}
-	ret = 0;
-cleanup:
-	free(out);
-	names_free(names, n);
+	*maps = list;
 	return ret;
 }
 
@@ -1025,51 +1026,29 @@ static int link_fill(int fd, struct sl_pins_link *l)
 	return 0;
 }
 
+static bool link_entry(void *entry, const char *pin, int fd, enum obj_kind kind)
+{
+	struct sl_pins_link *l = entry;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(l->pin, sizeof(l->pin), "%s", pin);
+	if (kind == OBJ_LINK)
+		return !link_fill(fd, l);
+	if (kind == OBJ_PROG && !prog_fill(fd, &l->prog)) {
+		l->has_prog = true;
+		l->prog_id = l->prog.id;
+		return true;
+	}
+	return false;
+}
+
 int sl_pins_prog_list(const char *pin_root, struct sl_pins_link **links, size_t *count, char *err,
 		      size_t errlen)
 {
-	struct dirent **names = NULL;
-	struct sl_pins_link *out = NULL, *l;
-	enum obj_kind kind;
-	int n = 0, i, fd, ret;
-	size_t k = 0;
+	void *list;
+	int ret = pins_collect(pin_root, sizeof(**links), link_entry, &list, count, err, errlen);
 
-	*links = NULL;
-	*count = 0;
-	ret = root_scan(pin_root, &names, &n, err, errlen);
-	if (ret)
-		return ret;
-	if (n) {
-		out = calloc(n, sizeof(*out));
-		if (!out) {
-			ret = fail(err, errlen, -ENOMEM, "out of memory");
-			goto cleanup;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (pin_open(pin_root, names[i]->d_name, &fd, &kind))
-			continue;
-		l = &out[k];
-		memset(l, 0, sizeof(*l));
-		snprintf(l->pin, sizeof(l->pin), "%s", names[i]->d_name);
-		if (kind == OBJ_LINK && !link_fill(fd, l))
-			k++;
-		else if (kind == OBJ_PROG && !prog_fill(fd, &l->prog)) {
-			l->has_prog = true;
-			l->prog_id = l->prog.id;
-			k++;
-		}
-		close(fd);
-	}
-	if (k) {
-		*links = out;
-		*count = k;
-		out = NULL;
-	}
-	ret = 0;
-cleanup:
-	free(out);
-	names_free(names, n);
+	*links = list;
 	return ret;
 }
 
