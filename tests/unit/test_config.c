@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "config/config.h"
+#include "config/node.h"
 #include "config/units.h"
 #include "diag_at.h"
 #include "tap.h"
@@ -1374,6 +1375,41 @@ static void test_list_bounds(void)
 		   "applications[0].api_keys: expected a list of {sha256: HEX}, got \"abc\"");
 }
 
+/* sl_node_get, which every loader's key lookups go through. */
+static void test_node_get(void)
+{
+	static const char text[] = "a: 1\nb: [x]\na: 2\n[k]: 3\n? {m: 1}\n: 4\nc:\n";
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root, *list, *v;
+
+	if (!yaml_parser_initialize(&parser)) {
+		TAP_OK(0, "yaml parser");
+		return;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, sizeof(text) - 1);
+	if (!yaml_parser_load(&parser, &doc)) {
+		TAP_OK(0, "the test document parses");
+		yaml_parser_delete(&parser);
+		return;
+	}
+	root = yaml_document_get_root_node(&doc);
+	v = sl_node_get(&doc, root, "a");
+	TAP_OK(v && v->type == YAML_SCALAR_NODE && !strcmp((char *)v->data.scalar.value, "2"),
+	       "a repeated key gives its last value");
+	list = sl_node_get(&doc, root, "b");
+	TAP_OK(list && list->type == YAML_SEQUENCE_NODE, "a value may be a list");
+	TAP_OK(list && !sl_node_get(&doc, list, "x"), "a list is not a mapping: no value");
+	TAP_OK(!sl_node_get(&doc, root, "k") && !sl_node_get(&doc, root, "m"),
+	       "keys that are not strings are never matched");
+	TAP_OK(!sl_node_get(&doc, root, "A") && !sl_node_get(&doc, root, ""),
+	       "a key matches exactly (case, empty)");
+	v = sl_node_get(&doc, root, "c");
+	TAP_OK(v && sl_node_is_null(v), "a key with no value gives its null node");
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -1384,6 +1420,7 @@ int main(void)
 	test_sizes();
 	test_counts();
 	test_formatting();
+	test_node_get();
 	test_addresses();
 	test_defaults();
 	test_full();

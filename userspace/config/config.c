@@ -320,24 +320,6 @@ static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *p
 	return (const char *)n->data.scalar.value;
 }
 
-/* The value of key in a mapping node (the last one if repeated), or NULL. */
-static yaml_node_t *map_get(struct loader *ld, const yaml_node_t *map, const char *key)
-{
-	yaml_node_t *found = NULL;
-	yaml_node_pair_t *pair;
-
-	if (map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-		yaml_node_t *k = node_at(ld, pair->key);
-
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    !strcmp((const char *)k->data.scalar.value, key))
-			found = node_at(ld, pair->value);
-	}
-	return found;
-}
-
 /* ---- Listener addresses --------------------------------------------------------------------- */
 
 static int bad_addr(const char **why, const char *msg)
@@ -1206,7 +1188,7 @@ static void check_named_section(struct loader *ld, const yaml_node_t *n, const c
 				sl_node_describe(item, d, sizeof(d)));
 			continue;
 		}
-		name_node = map_get(ld, item, "name");
+		name_node = sl_node_get(ld->doc, item, "name");
 		if (!name_node) {
 			problem(ld, item, "%s: every %s needs a name", p, what);
 			continue;
@@ -1319,7 +1301,7 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 				sl_node_describe(kn, d, sizeof(d)));
 			continue;
 		}
-		hn = map_get(ld, kn, "sha256");
+		hn = sl_node_get(ld->doc, kn, "sha256");
 		if (!hn) {
 			problem(ld, kn,
 				"%s: an API key needs sha256 (keys are stored only as hashes)", p);
@@ -1387,8 +1369,8 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 				sl_node_describe(kn, d, sizeof(d)));
 			continue;
 		}
-		hn = map_get(ld, kn, "sha256");
-		cn = map_get(ld, kn, "cn");
+		hn = sl_node_get(ld->doc, kn, "sha256");
+		cn = sl_node_get(ld->doc, kn, "cn");
 		if (!hn == !cn) {
 			problem(ld, kn, "%s: give exactly one of sha256 or cn", p);
 			continue;
@@ -1436,7 +1418,7 @@ static void check_app(struct loader *ld, const yaml_node_t *item, const char *pa
 	char p[SL_NODE_PATH_BUF];
 
 	app->mark = mark_of(item);
-	v = map_get(ld, item, "id");
+	v = sl_node_get(ld->doc, item, "id");
 	if (!v) {
 		problem(ld, item, "%s: an application needs an id", path);
 	} else {
@@ -1445,29 +1427,29 @@ static void check_app(struct loader *ld, const yaml_node_t *item, const char *pa
 		if (app->id)
 			app->id = own_strdup(ld, app->id);
 	}
-	v = map_get(ld, item, "plan");
+	v = sl_node_get(ld->doc, item, "plan");
 	if (v) {
 		sl_node_path(p, sizeof(p), "%s.plan", path);
 		app->plan = get_name(ld, v, p);
 		if (app->plan)
 			app->plan = own_strdup(ld, app->plan);
 	}
-	v = map_get(ld, item, "subscribe");
+	v = sl_node_get(ld->doc, item, "subscribe");
 	if (v) {
 		sl_node_path(p, sizeof(p), "%s.subscribe", path);
 		pattern_list(ld, v, p, &app->subscribe, &app->n_subscribe);
 	}
-	v = map_get(ld, item, "publish");
+	v = sl_node_get(ld->doc, item, "publish");
 	if (v) {
 		sl_node_path(p, sizeof(p), "%s.publish", path);
 		pattern_list(ld, v, p, &app->publish, &app->n_publish);
 	}
-	v = map_get(ld, item, "api_keys");
+	v = sl_node_get(ld->doc, item, "api_keys");
 	if (v) {
 		sl_node_path(p, sizeof(p), "%s.api_keys", path);
 		api_keys(ld, v, p, app);
 	}
-	v = map_get(ld, item, "certificates");
+	v = sl_node_get(ld->doc, item, "certificates");
 	if (v) {
 		sl_node_path(p, sizeof(p), "%s.certificates", path);
 		certificates(ld, v, p, app);
@@ -1508,7 +1490,7 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 		check_app(ld, item, p, app);
 		if (app->id) {
 			ids[n_ids] = (struct named){ app->id, strlen(app->id),
-						     map_get(ld, item, "id"), n_ids };
+						     sl_node_get(ld->doc, item, "id"), n_ids };
 			n_ids++;
 		}
 		cfg->n_apps++;
@@ -1688,7 +1670,7 @@ static yaml_node_t *find_path(struct loader *ld, const char *dotted)
 
 	snprintf(buf, sizeof(buf), "%s", dotted);
 	for (tok = strtok_r(buf, ".", &save); tok && n; tok = strtok_r(NULL, ".", &save))
-		n = map_get(ld, n, tok);
+		n = sl_node_get(ld->doc, n, tok);
 	return n;
 }
 

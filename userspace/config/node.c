@@ -88,3 +88,20 @@ size_t sl_node_distance(const char *a, const char *b)
 	}
 	return row[lb];
 }
+
+yaml_node_t *sl_node_get(yaml_document_t *doc, const yaml_node_t *map, const char *key)
+{
+	yaml_node_t *found = NULL;
+	yaml_node_pair_t *pair;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, key))
+			found = yaml_document_get_node(doc, pair->value);
+	}
+	return found;
+}

@@ -32,6 +32,13 @@ const char *sl_node_describe(const yaml_node_t *n, char *buf, size_t size);
  */
 size_t sl_node_distance(const char *a, const char *b);
 
+/*
+ * The value of key in the mapping node map of doc (the last one if the key is
+ * repeated: the config loader reports repeats), or NULL when map is not a
+ * mapping or has no such key.
+ */
+yaml_node_t *sl_node_get(yaml_document_t *doc, const yaml_node_t *map, const char *key);
+
 /* Formats a key path into buf; a path cut to size is fine in a message. */
 void sl_node_path(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -180,24 +180,6 @@ static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *p
 	return (const char *)n->data.scalar.value;
 }
 
-/* The value of key in a mapping (the last one if repeated: the config reports the repeat). */
-static yaml_node_t *map_get(const struct loader *ld, const yaml_node_t *map, const char *key)
-{
-	yaml_node_t *found = NULL;
-	yaml_node_pair_t *pair;
-
-	if (map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-		yaml_node_t *k = node_at(ld, pair->key);
-
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    !strcmp((const char *)k->data.scalar.value, key))
-			found = node_at(ld, pair->value);
-	}
-	return found;
-}
-
 /*
  * Sorts the pairs of a mapping into values[] by keys[] (the last of a
  * repeated key wins, as in the config) and reports every other key. Keys
@@ -598,7 +580,7 @@ static int load_plans(struct loader *ld, struct sl_policy *pol)
 		sl_node_path(p, sizeof(p), "plans[%zu]", i);
 		load_plan(ld, item, p, plan);
 		/* Without a valid name the entry is still checked, then dropped. */
-		name = plan_name(map_get(ld, item, "name"));
+		name = plan_name(sl_node_get(ld->cfg->doc, item, "name"));
 		if (!name) {
 			memset(plan, 0, sizeof(*plan));
 			continue;
@@ -692,7 +674,7 @@ static void check_app_plans(struct loader *ld, const struct sl_policy *pol)
 		/* No plan, or one the config loader refused and reported. */
 		if (!app->plan || sl_policy_plan_find(pol, app->plan))
 			continue;
-		plan_node = map_get(ld, item, "plan");
+		plan_node = sl_node_get(ld->cfg->doc, item, "plan");
 		sl_node_path(p, sizeof(p), "applications[%zu].plan", i);
 		undefined_plan(ld, pol, plan_node ? plan_node : item, p, app->plan);
 	}
