@@ -31,6 +31,7 @@
 #include "auth/jwt.h"
 #include "config/config.h"
 #include "tap.h"
+#include "tmpfiles.h"
 
 #define SEC 1000000000ull
 #define NOW_S 1700000000ull /* the tests' wall clock: 2023-11-14 */
@@ -39,62 +40,10 @@
 /* 32 bytes: the shortest HS256 secret accepted (RFC 7518 §3.2). */
 #define HS_SECRET "0123456789abcdef0123456789abcdef"
 
-static char tmpdir[] = "/tmp/sluice-test-auth-XXXXXX";
-static char created[64][PATH_MAX];
-static int n_created;
-
 static WC_RNG rng;
 static RsaKey rsa, rsa_small;
 static ecc_key ec, ec384;
 static char rsa_pem[4096], rsa_small_pem[4096], ec_pem[1024], ec384_pem[1024], ec_priv_pem[1024];
-
-/* ---- Files ---------------------------------------------------------------------------------- */
-
-static char *remember(const char *name)
-{
-	if (n_created == (int)(sizeof(created) / sizeof(created[0]))) {
-		fprintf(stderr, "too many test files\n");
-		exit(2);
-	}
-	snprintf(created[n_created], PATH_MAX, "%s/%s", tmpdir, name);
-	return created[n_created++];
-}
-
-static const char *put(const char *name, const char *text)
-{
-	char *path = remember(name);
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
-static void put_dir(const char *name)
-{
-	char *path = remember(name);
-
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		perror(path);
-		exit(2);
-	}
-}
-
-static void cleanup(void)
-{
-	/* Newest first: a directory is always remembered before the files in it. */
-	while (n_created > 0) {
-		const char *p = created[--n_created];
-
-		if (unlink(p) != 0)
-			rmdir(p);
-	}
-	rmdir(tmpdir);
-}
 
 /* ---- Keys and tokens ------------------------------------------------------------------------ */
 
@@ -1246,10 +1195,8 @@ static void test_issuer_problems(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (tmpfiles_init("auth"))
 		return 2;
-	}
 	make_keys();
 	test_b64url();
 	main_config();

@@ -24,68 +24,10 @@
 #include "config/units.h"
 #include "diag_at.h"
 #include "tap.h"
+#include "tmpfiles.h"
 
 #define SEC SL_NSEC_PER_SEC
 #define MS SL_NSEC_PER_MSEC
-
-static char tmpdir[] = "/tmp/sluice-test-config-XXXXXX";
-static char created[128][PATH_MAX];
-static int n_created;
-
-/* Remembers a path for cleanup, once. */
-static char *remember(const char *name)
-{
-	char path[PATH_MAX];
-	int i;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	for (i = 0; i < n_created; i++)
-		if (!strcmp(created[i], path))
-			return created[i];
-	if (n_created == (int)(sizeof(created) / sizeof(created[0]))) {
-		fprintf(stderr, "too many test files\n");
-		exit(2);
-	}
-	snprintf(created[n_created], PATH_MAX, "%s", path);
-	return created[n_created++];
-}
-
-/* Writes name (relative to the test's directory) with text; returns its full path. */
-static const char *put(const char *name, const char *text)
-{
-	char *path = remember(name);
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
-static void put_dir(const char *name)
-{
-	char *path = remember(name);
-
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		perror(path);
-		exit(2);
-	}
-}
-
-static void cleanup(void)
-{
-	/* Newest first: a directory is always remembered before the files in it. */
-	while (n_created > 0) {
-		const char *p = created[--n_created];
-
-		if (unlink(p) != 0)
-			rmdir(p);
-	}
-	rmdir(tmpdir);
-}
 
 struct run {
 	struct sl_config cfg;
@@ -1412,10 +1354,8 @@ static void test_node_get(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (tmpfiles_init("config"))
 		return 2;
-	}
 	test_durations();
 	test_sizes();
 	test_counts();

@@ -24,6 +24,7 @@
 #include "policy/policy.h"
 #include "diag_at.h"
 #include "tap.h"
+#include "tmpfiles.h"
 
 #define SEC SL_NSEC_PER_SEC
 #define MINUTE (60 * SEC)
@@ -31,43 +32,6 @@
 #define DAY (86400 * SEC)
 #define KIB 1024ULL
 #define MIB (1024ULL * 1024)
-
-static char tmpdir[] = "/tmp/sluice-test-policy-XXXXXX";
-static char created[16][PATH_MAX];
-static int n_created;
-
-static const char *put(const char *name, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	for (i = 0; i < n_created && strcmp(created[i], path); i++)
-		;
-	if (i == n_created) {
-		if (n_created == (int)(sizeof(created) / sizeof(created[0]))) {
-			fprintf(stderr, "too many test files\n");
-			exit(2);
-		}
-		snprintf(created[n_created++], PATH_MAX, "%s", path);
-	}
-	f = fopen(created[i], "w");
-	if (!f) {
-		perror(created[i]);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-	return created[i];
-}
-
-static void cleanup(void)
-{
-	while (n_created > 0)
-		unlink(created[--n_created]);
-	rmdir(tmpdir);
-}
 
 /* One config file through both loaders, as `sluiced --check` runs them. */
 struct run {
@@ -1106,10 +1070,8 @@ static void test_policy_files(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (tmpfiles_init("policy"))
 		return 2;
-	}
 	test_full();
 	test_windows_accepted();
 	test_bounds_accepted();
