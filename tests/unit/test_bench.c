@@ -314,6 +314,38 @@ static void test_parse_uint(void)
 	}
 }
 
+/* A byte stream carried in WebSocket messages (MQTT, NATS) comes out whole, a ping answered. */
+static void test_ws_stream(void)
+{
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new(), *stream = evbuffer_new();
+	char got[32] = "";
+	int rc;
+
+	/* "PING\r\nMSG a 1 2" as one message in two fragments, a ping between them (§5.4). */
+	evbuffer_add(in, "\x02\x09PING\r\nMSG", 11);
+	evbuffer_add(in, "\x89\x00", 2);
+	evbuffer_add(in, "\x80\x06 a 1 2", 8);
+	rc = sl_bench_ws_read_stream(in, out, 1 << 20, stream);
+	evbuffer_remove(stream, got, sizeof(got) - 1);
+	TAP_OK(rc == 0 && !strcmp(got, "PING\r\nMSG a 1 2") && !evbuffer_get_length(in),
+	       "the fragments' payloads are one stream, in order (%d, %zu bytes)", rc, strlen(got));
+	TAP_OK(evbuffer_get_length(out) == 6, "the ping between them was answered (%zu bytes)",
+	       evbuffer_get_length(out));
+	evbuffer_add(in, "\x82\x03MS", 4);
+	rc = sl_bench_ws_read_stream(in, out, 1 << 20, stream);
+	TAP_OK(rc == 0 && !evbuffer_get_length(stream) && evbuffer_get_length(in) == 4,
+	       "a message not yet whole adds nothing and waits (%d)", rc);
+	evbuffer_add(in, "G", 1);
+	rc = sl_bench_ws_read_stream(in, out, 1 << 20, stream);
+	TAP_OK(rc == 0 && evbuffer_get_length(stream) == 3, "then it is appended (%d)", rc);
+	evbuffer_add(in, "\x82\x7e\x01\x00", 4);
+	TAP_OK(sl_bench_ws_read_stream(in, out, 255, stream) == -EMSGSIZE,
+	       "a message over max_frame is an error, not a stream");
+	evbuffer_free(in);
+	evbuffer_free(out);
+	evbuffer_free(stream);
+}
+
 int main(void)
 {
 	test_parse_uint();
@@ -322,5 +354,6 @@ int main(void)
 	test_hex16();
 	test_ws();
 	test_ws_pieces();
+	test_ws_stream();
 	return tap_done();
 }

@@ -96,14 +96,6 @@ static long parse(const uint8_t *buf, size_t len, struct sl_bench_sub *s, int *c
 	return (long)off;
 }
 
-static int ws_message(void *arg, const uint8_t *payload, size_t len)
-{
-	struct sl_bench_sub *s = arg;
-
-	evbuffer_add(s->stream, payload, len);
-	return 0;
-}
-
 static int sub_open(struct sl_bench_sub *s)
 {
 	sl_bench_ws_request(bufferevent_get_output(s->bev), s->target->host, s->target->sub_port,
@@ -145,7 +137,7 @@ static int sub_read(struct sl_bench_sub *s)
 		sl_bench_ws_send(out, SL_BENCH_WS_BINARY, pkt, n);
 		s->state = SL_BENCH_SUB_SUBSCRIBING;
 	}
-	rc = sl_bench_ws_read(in, out, s->target->max_frame, ws_message, s);
+	rc = sl_bench_ws_read_stream(in, out, s->target->max_frame, s->stream);
 	if (rc)
 		return rc;
 	if (!evbuffer_get_length(s->stream))

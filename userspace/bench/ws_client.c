@@ -199,3 +199,14 @@ int sl_bench_ws_read(struct evbuffer *in, struct evbuffer *out, size_t max_frame
 			return rc;
 	}
 }
+
+static int append_to_stream(void *stream, const uint8_t *payload, size_t len)
+{
+	return evbuffer_add(stream, payload, len) ? -ENOMEM : 0;
+}
+
+int sl_bench_ws_read_stream(struct evbuffer *in, struct evbuffer *out, size_t max_frame,
+			    struct evbuffer *stream)
+{
+	return sl_bench_ws_read(in, out, max_frame, append_to_stream, stream);
+}

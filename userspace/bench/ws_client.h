@@ -45,4 +45,12 @@ typedef int (*sl_bench_ws_message_fn)(void *arg, const uint8_t *payload, size_t 
 int sl_bench_ws_read(struct evbuffer *in, struct evbuffer *out, size_t max_frame,
 		     sl_bench_ws_message_fn fn, void *arg);
 
+/*
+ * sl_bench_ws_read for protocols that run as a byte stream over WebSocket
+ * messages (MQTT, NATS): every data frame's payload is appended to stream,
+ * whose parser does not care where the messages began.
+ */
+int sl_bench_ws_read_stream(struct evbuffer *in, struct evbuffer *out, size_t max_frame,
+			    struct evbuffer *stream);
+
 #endif
