@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kern/kern.h"
 #include "sluice/meter.h"
 
 /* What the generator makes; the meter must see the same kind. */
@@ -152,22 +153,6 @@ static inline int tf_is_event(enum sl_framing framing, enum tf_kind kind, size_t
 	return plen >= 7;
 }
 
-static inline const char *tf_framing_arg(enum sl_framing framing)
-{
-	switch (framing) {
-	case SL_FRAMING_WS:
-		return "ws";
-	case SL_FRAMING_LEN4:
-		return "len4";
-	case SL_FRAMING_SSE:
-		return "sse";
-	case SL_FRAMING_TLS:
-		return "tls";
-	default:
-		return "raw";
-	}
-}
-
 static inline int tf_framing_parse(const char *s, enum sl_framing *out)
 {
 	static const enum sl_framing all[] = { SL_FRAMING_WS, SL_FRAMING_LEN4, SL_FRAMING_SSE,
@@ -175,7 +160,7 @@ static inline int tf_framing_parse(const char *s, enum sl_framing *out)
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (strcmp(s, tf_framing_arg(all[i])) == 0) {
+		if (strcmp(s, sl_framing_name(all[i])) == 0) {
 			*out = all[i];
 			return 0;
 		}

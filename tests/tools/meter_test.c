@@ -627,7 +627,7 @@ static int cmd_send(const struct options *o)
 	printf("framing=%s mode=%s frames=%u seed=%llu sent=%zu received=%zu expected=%zu "
 	       "events=%llu replies=%llu bytes=%llu drops=%llu drop_bytes=%llu short_writes=%u "
 	       "flags=%u send_err=%d\n",
-	       tf_framing_arg(o->framing), mode_names[o->mode], o->frames,
+	       sl_framing_name(o->framing), mode_names[o->mode], o->frames,
 	       (unsigned long long)o->seed, accepted, rd.len, expect_len,
 	       (unsigned long long)st.events, (unsigned long long)st.replies,
 	       (unsigned long long)st.bytes, (unsigned long long)st.drops,

@@ -50,14 +50,14 @@ static void roundtrip(enum sl_framing framing)
 			TAP_OK(f.status == SL_PARSE_OK && f.len == len &&
 				   (f.kind == SL_FRAME_EVENT) == want_event,
 			       "%s kind %d payload %zu: len %u (want %zu) kind %u",
-			       tf_framing_arg(framing), kind, plen, f.len, len, f.kind);
+			       sl_framing_name(framing), kind, plen, f.len, len, f.kind);
 			/* With any prefix shorter than `need`, the parser asks for more. */
 			if (f.status == SL_PARSE_OK && f.need > 0) {
 				struct sl_frame part = parse(framing, frame, f.need - 1);
 
 				TAP_OK(part.status == SL_PARSE_MORE && part.need >= f.need,
 				       "%s payload %zu: %u of %u bytes asks for more",
-				       tf_framing_arg(framing), plen, f.need - 1, f.need);
+				       sl_framing_name(framing), plen, f.need - 1, f.need);
 			}
 		}
 	}
