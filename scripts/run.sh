@@ -9,9 +9,13 @@ scripts/deps.sh
 make -j"$(nproc)" all
 
 CONF=${SLUICE_CONFIG:-policies/demo.yaml}
+PIN=$(awk -F': *' '$1 == "bpf_pin_dir" { print $2 }' "$CONF")
 cleanup() {
+	trap - EXIT INT TERM
 	kill "${ticker_pid:-}" "${daemon_pid:-}" 2>/dev/null || true
 	wait 2>/dev/null || true
+	echo "stopped; the meter's counters stay pinned under ${PIN:-/sys/fs/bpf/sluice}" \
+		"for the next start (build/sluiced --cleanup -c $CONF removes them)" >&2
 }
 trap cleanup EXIT INT TERM
 
