@@ -9,13 +9,17 @@ scripts/deps.sh
 make -j"$(nproc)" all
 
 CONF=${SLUICE_CONFIG:-policies/demo.yaml}
-PIN=$(awk -F': *' '$1 == "bpf_pin_dir" { print $2 }' "$CONF")
+# Only for the message at exit: a missing or bad config is sluiced's to report, below.
+PIN=$(awk -F': *' '$1 == "bpf_pin_dir" { gsub(/["\047]/, "", $2); print $2 }' "$CONF" 2>/dev/null || true)
 cleanup() {
 	trap - EXIT INT TERM
 	kill "${ticker_pid:-}" "${daemon_pid:-}" 2>/dev/null || true
 	wait 2>/dev/null || true
-	echo "stopped; the meter's counters stay pinned under ${PIN:-/sys/fs/bpf/sluice}" \
-		"for the next start (build/sluiced --cleanup -c $CONF removes them)" >&2
+	PIN=${PIN:-/sys/fs/bpf/sluice}
+	if [ -d "$PIN" ]; then
+		echo "stopped; the meter's counters stay pinned under $PIN for the next start" \
+			"(build/sluiced --cleanup -c $CONF removes them)" >&2
+	fi
 }
 trap cleanup EXIT INT TERM
 
