@@ -76,15 +76,18 @@ $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libsluice.a $(BUILD)/l
 	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) \
 		$(LIBS_BPF) -o $@
 
-$(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) userspace/bench/*.c $(BUILD)/libkern.a $(LIBS_BPF) -levent -lpthread -o $@
+# bench/args reads its numbers with the config's count parser (config/units.c, no other deps).
+$(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) userspace/config/units.c \
+		$(BUILD)/libkern.a
+	$(CC) $(ALL_CFLAGS) userspace/bench/*.c userspace/config/units.c $(BUILD)/libkern.a \
+		$(LIBS_BPF) -levent -lpthread -o $@
 
 $(BUILD)/sluice-meter-test: tests/tools/meter_test.c tests/tools/*.h $(BUILD)/libkern.a
 	$(CC) $(ALL_CFLAGS) -Itests/tools tests/tools/meter_test.c $(BUILD)/libkern.a $(LIBS_BPF) -lpthread -o $@
 
 # sluice-bench's pure logic is not in libsluice.a: its test links the bench modules it needs.
-BENCH_LIB_SRC := userspace/bench/args.c userspace/bench/hist.c userspace/bench/conn.c userspace/bench/ws_client.c \
-	$(wildcard userspace/bench/proto_*.c)
+BENCH_LIB_SRC := userspace/bench/args.c userspace/bench/hist.c userspace/bench/conn.c \
+	userspace/bench/ws_client.c userspace/config/units.c $(wildcard userspace/bench/proto_*.c)
 
 $(BUILD)/unit/test_bench: tests/unit/test_bench.c $(BENCH_LIB_SRC) $(wildcard userspace/bench/*.h)
 	@mkdir -p $(dir $@)

@@ -239,11 +239,9 @@ static char *read_key_file(struct loader *ld, const yaml_node_t *n, const char *
 	err = read_small_file(*file, &text, len);
 	if (err == -ENOMEM)
 		ld->err = err;
-	else if (err) {
+	else if (err)
 		problem(ld, n, "%s: cannot read %s: %s", p, *file, file_error(err));
-		return NULL;
-	}
-	return text;
+	return err ? NULL : text;
 }
 
 /* The secret of an HS256 issuer, from `secret` or `secret_file`. */

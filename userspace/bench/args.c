@@ -2,19 +2,16 @@
 #include "bench/args.h"
 
 #include <errno.h>
-#include <stdlib.h>
+#include <stdint.h>
+
+#include "config/units.h"
 
 int sl_bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
-	unsigned long v;
-	char *end;
+	uint64_t v;
 
-	/* strtoul alone would take leading blanks, a sign and wrap "-1" around. */
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	/* The config's rule for counts: digits only, so nothing is guessed. */
+	if (sl_parse_count(s, &v) || v < min || v > max)
 		return -EINVAL;
 	*out = (unsigned)v;
 	return 0;

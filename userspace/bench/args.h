@@ -8,7 +8,7 @@
 #ifndef SLUICE_BENCH_ARGS_H
 #define SLUICE_BENCH_ARGS_H
 
-/* Parses DIGITS only into min..max. Returns 0 or -EINVAL. */
+/* Parses DIGITS only (sl_parse_count) into min..max. Returns 0 or -EINVAL. */
 int sl_bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 
 #endif
