@@ -28,6 +28,7 @@
 
 #include "auth/auth.h"
 #include "auth/b64url.h"
+#include "auth/hex.h"
 #include "auth/jwt.h"
 #include "config/config.h"
 #include "tap.h"
@@ -403,6 +404,21 @@ static void test_b64url(void)
 	       "base64url: an output too small is -ENOBUFS");
 	TAP_OK(sl_b64url_encode("foo", 3, enc, 4) == -ENOBUFS,
 	       "base64url: encoding leaves room for the NUL or fails");
+}
+
+static void test_hex(void)
+{
+	uint8_t out[4] = { 0 };
+
+	TAP_OK(sl_hex_decode("00ff7Fa0", 4, out) == 0 && out[0] == 0x00 && out[1] == 0xff &&
+		   out[2] == 0x7f && out[3] == 0xa0,
+	       "hex: digits of either case decode to bytes");
+	TAP_OK(sl_hex_decode("0g", 1, out) == -EINVAL && sl_hex_decode("g0", 1, out) == -EINVAL &&
+		   sl_hex_decode("-1", 1, out) == -EINVAL && sl_hex_decode(" 1", 1, out) == -EINVAL,
+	       "hex: a character that is not a hex digit is -EINVAL, in either place");
+	TAP_OK(sl_hex_decode("a", 1, out) == -EINVAL && sl_hex_decode("", 1, out) == -EINVAL,
+	       "hex: text that ends early is -EINVAL, nothing read past its NUL");
+	TAP_OK(sl_hex_decode("zz", 0, out) == 0, "hex: zero bytes read nothing");
 }
 
 /* ---- The main configuration ----------------------------------------------------------------- */
@@ -1199,6 +1215,7 @@ int main(void)
 		return 2;
 	make_keys();
 	test_b64url();
+	test_hex();
 	main_config();
 	test_valid(main_setup.auth);
 	test_times(main_setup.auth);

@@ -1315,6 +1315,24 @@ static void test_list_bounds(void)
 		   "got a mapping");
 	expect_one("API keys not a list", "applications:\n  - id: a\n    api_keys: abc\n", 3, 15,
 		   "applications[0].api_keys: expected a list of {sha256: HEX}, got \"abc\"");
+	expect_one(
+	    "sha256 with a letter past f",
+	    "applications:\n  - id: a\n    api_keys: [{sha256: "
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ag}]\n",
+	    3, 25,
+	    "applications[0].api_keys[0].sha256: expected the key's SHA-256 as 64 hex digits "
+	    "(printf %s KEY | sha256sum), got "
+	    "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff6...\"");
+	expect_one("sha256 one digit too long",
+		   "applications:\n  - id: a\n    api_keys: [{sha256: "
+		   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0}]\n",
+		   3, 25,
+		   "applications[0].api_keys[0].sha256: expected the key's SHA-256 as 64 hex");
+	expect_one(
+	    "certificate sha256 not hex",
+	    "applications:\n  - id: a\n    certificates: [{sha256: \"x\"}]\n", 3, 29,
+	    "applications[0].certificates[0].sha256: expected the certificate's SHA-256 "
+	    "fingerprint as 64 hex digits (openssl x509 -outform DER | sha256sum), got \"x\"");
 }
 
 /* sl_node_get, which every loader's key lookups go through. */

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "auth/hex.h"
 #include "config/config.h"
 #include "config/node.h"
 #include "config/units.h"
@@ -1261,15 +1262,24 @@ static int push_named(struct loader *ld, struct named **v, size_t *n, size_t *ca
 	return 0;
 }
 
-static int hex_value(char c)
+/*
+ * The SHA-256 at hn, 64 hex digits, into out; `what` and `how` name the
+ * digest and how to make it in the problem a bad one gets. Returns 0 or -1.
+ */
+static int sha256_hex(struct loader *ld, const yaml_node_t *hn, const char *p, const char *what,
+		      const char *how, uint8_t out[32])
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	char d[SL_NODE_EXCERPT_BUF];
+	const char *hex = scalar(ld, hn, p, "64 hex digits");
+
+	if (!hex)
+		return -1;
+	if (strlen(hex) != 64 || sl_hex_decode(hex, 32, out)) {
+		problem(ld, hn, "%s: expected %s as 64 hex digits (%s), got %s", p, what, how,
+			sl_node_excerpt(hex, d, sizeof(d)));
+		return -1;
+	}
+	return 0;
 }
 
 static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
@@ -1291,8 +1301,6 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 		return -ENOMEM;
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
 		yaml_node_t *kn = node_at(ld, *item), *hn;
-		const char *hex;
-		size_t i;
 
 		sl_node_path(p, sizeof(p), "%s[%u]", path,
 			     (unsigned int)(item - n->data.sequence.items.start));
@@ -1308,21 +1316,9 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 			continue;
 		}
 		strncat(p, ".sha256", sizeof(p) - strlen(p) - 1);
-		hex = scalar(ld, hn, p, "64 hex digits");
-		if (!hex)
+		if (sha256_hex(ld, hn, p, "the key's SHA-256", "printf %s KEY | sha256sum",
+			       keys[k]))
 			continue;
-		for (i = 0; i < 64 && hex_value(hex[i]) >= 0; i++)
-			;
-		if (i != 64 || hex[64]) {
-			problem(ld, hn,
-				"%s: expected the key's SHA-256 as 64 hex digits "
-				"(printf %%s KEY | sha256sum), got %s",
-				p, sl_node_excerpt(hex, d, sizeof(d)));
-			continue;
-		}
-		for (i = 0; i < 32; i++)
-			keys[k][i] =
-			    (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
 		if (push_named(ld, &ld->keys, &ld->n_keys, &ld->cap_keys, keys[k], 32, hn))
 			return -ENOMEM;
 		k++;
@@ -1359,8 +1355,7 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 		return -ENOMEM;
 	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
 		yaml_node_t *kn = node_at(ld, *item), *hn, *cn;
-		const char *hex, *name;
-		size_t i;
+		const char *name;
 
 		sl_node_path(p, sizeof(p), "%s[%u]", path,
 			     (unsigned int)(item - n->data.sequence.items.start));
@@ -1385,22 +1380,9 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 			continue;
 		}
 		strncat(p, ".sha256", sizeof(p) - strlen(p) - 1);
-		hex = scalar(ld, hn, p, "64 hex digits");
-		if (!hex)
+		if (sha256_hex(ld, hn, p, "the certificate's SHA-256 fingerprint",
+			       "openssl x509 -outform DER | sha256sum", fps[nf]))
 			continue;
-		for (i = 0; i < 64 && hex_value(hex[i]) >= 0; i++)
-			;
-		if (i != 64 || hex[64]) {
-			problem(
-			    ld, hn,
-			    "%s: expected the certificate's SHA-256 fingerprint as 64 hex digits "
-			    "(openssl x509 -outform DER | sha256sum), got %s",
-			    p, sl_node_excerpt(hex, d, sizeof(d)));
-			continue;
-		}
-		for (i = 0; i < 32; i++)
-			fps[nf][i] =
-			    (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
 		nf++;
 	}
 	app->cert_sha256 = (const uint8_t(*)[32])fps;

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "auth/hex.h"
+
 /* RFC 9110 §5.6.2: tchar, the characters of methods and field names. */
 static bool is_tchar(unsigned char c)
 {
@@ -360,17 +362,6 @@ int sl_http_content_length(const struct sl_http_request *req, uint64_t *out)
 	return 0;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int query_decode(const char *s, const char *e, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -381,15 +372,11 @@ static int query_decode(const char *s, const char *e, char *out, size_t cap)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int hi, lo;
+			uint8_t byte;
 
-			if (e - s < 3)
+			if (e - s < 3 || sl_hex_decode(s + 1, 1, &byte))
 				return -EINVAL;
-			hi = hex_value(s[1]);
-			lo = hex_value(s[2]);
-			if (hi < 0 || lo < 0)
-				return -EINVAL;
-			c = (unsigned char)(hi << 4 | lo);
+			c = byte;
 			if (!c)
 				return -EINVAL;
 			s += 2;
