@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "config/node.h"
+#include "config/problems.h"
 #include "config/units.h"
 #include "diag_at.h"
 #include "tap.h"
@@ -1335,6 +1336,66 @@ static void test_list_bounds(void)
 	    "fingerprint as 64 hex digits (openssl x509 -outform DER | sha256sum), got \"x\"");
 }
 
+/* sl_problems, the sorted collection both loaders report through. */
+static int add_problem(struct sl_problems *ps, unsigned rank, unsigned long line, const char *path,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add_problem(struct sl_problems *ps, unsigned rank, unsigned long line, const char *path,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = sl_problems_vadd(ps, rank, line, 1, path, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static const char *problem_file(const void *ctx, unsigned rank)
+{
+	static const char *const files[] = { "main.yaml", "a.yaml", "b.yaml" };
+
+	(void)ctx;
+	return rank < 3 ? files[rank] : "?";
+}
+
+static void test_problems(void)
+{
+	static const char *const want[] = {
+		"main.yaml:1:1: first", "main.yaml:7:1: plans[0].x: bad", "main.yaml:7:1: other",
+		"a.yaml:2:1: in a",	"b.yaml:3:1: %d kept as text",
+	};
+	struct sl_problems ps = { 0 };
+	struct sl_diag diag;
+	bool ok = true;
+	size_t i;
+
+	sl_diag_init(&diag);
+	add_problem(&ps, 2, 3, NULL, "%s", "%d kept as text");
+	add_problem(&ps, 0, 7, "plans[0].x", "bad");
+	add_problem(&ps, 1, 2, NULL, "in %s", "a");
+	add_problem(&ps, 0, 7, "plans[1].x", "bad");
+	add_problem(&ps, 0, 7, NULL, "other");
+	add_problem(&ps, 0, 1, NULL, "first");
+	sl_problems_flush(&ps, &diag, problem_file, NULL);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ok &= sl_diag_get(&diag, i) && !strcmp(sl_diag_get(&diag, i), want[i]);
+	TAP_OK(ok && sl_diag_count(&diag) == 5 && !ps.items && !ps.n,
+	       "problems: in file order, then line; one body at one place once, whichever path");
+	sl_diag_free(&diag);
+
+	sl_diag_init(&diag);
+	for (i = 0; i < SL_PROBLEMS_MAX + 5; i++)
+		ok &= add_problem(&ps, 0, SL_PROBLEMS_MAX + 5 - i, NULL, "p%zu", i) == 0;
+	sl_problems_flush(&ps, &diag, problem_file, NULL);
+	TAP_OK(ok && sl_diag_count(&diag) == SL_PROBLEMS_MAX + 5 && ps.dropped == 0 &&
+		   sl_diag_get(&diag, 0) && !strcmp(sl_diag_get(&diag, 0), "main.yaml:6:1: p9999"),
+	       "problems: past %d they are counted, not kept; those kept are still sorted",
+	       SL_PROBLEMS_MAX);
+	sl_diag_free(&diag);
+}
+
 /* sl_node_get, which every loader's key lookups go through. */
 static void test_node_get(void)
 {
@@ -1379,6 +1440,7 @@ int main(void)
 	test_counts();
 	test_formatting();
 	test_node_get();
+	test_problems();
 	test_addresses();
 	test_defaults();
 	test_full();

@@ -25,6 +25,7 @@
 #include "auth/hex.h"
 #include "config/config.h"
 #include "config/node.h"
+#include "config/problems.h"
 #include "config/units.h"
 #include "route/topic.h"
 
@@ -103,16 +104,6 @@ struct owned {
 	max_align_t data[];
 };
 
-struct pending {
-	unsigned rank; /* 0: the config file; i + 1: policies[i] */
-	unsigned long line, col;
-	size_t seq;
-	char *msg;
-};
-
-/* Problems past this many are counted but not kept for sorting: the caller keeps 100 anyway. */
-#define PENDING_MAX 10000
-
 /* A name or key and where it was written, for finding repeats. */
 struct named {
 	const void *key;
@@ -125,8 +116,7 @@ struct loader {
 	const char *file; /* as given, for messages */
 	struct sl_config *cfg;
 	yaml_document_t *doc;
-	struct pending *pending;
-	size_t n_pending, cap_pending, n_dropped;
+	struct sl_problems problems;
 	struct named *keys; /* every application's API keys, to refuse one key in two apps */
 	size_t n_keys, cap_keys;
 	unsigned cur_rank; /* the file problem_at() is about: 0 the config, i + 1 policies[i] */
@@ -139,41 +129,12 @@ static void problem_in(struct loader *ld, unsigned rank, unsigned long line, uns
 static void problem_in(struct loader *ld, unsigned rank, unsigned long line, unsigned long col,
 		       const char *fmt, ...)
 {
-	struct pending *p;
-	char *msg;
 	va_list ap;
-	int n;
 
-	if (ld->n_pending >= PENDING_MAX) {
-		ld->n_dropped++;
-		return;
-	}
-	if (ld->n_pending == ld->cap_pending) {
-		size_t cap = ld->cap_pending ? ld->cap_pending * 2 : 16;
-		struct pending *np = realloc(ld->pending, cap * sizeof(*np));
-
-		if (!np) {
-			ld->err = -ENOMEM;
-			ld->n_dropped++;
-			return;
-		}
-		ld->pending = np;
-		ld->cap_pending = cap;
-	}
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
+	if (sl_problems_vadd(&ld->problems, rank, line, col, NULL, fmt, ap))
 		ld->err = -ENOMEM;
-		ld->n_dropped++;
-		return;
-	}
-	p = &ld->pending[ld->n_pending];
-	p->rank = rank;
-	p->line = line;
-	p->col = col;
-	p->seq = ld->n_pending++;
-	p->msg = msg;
+	va_end(ap);
 }
 
 /* A problem in the file being read (before its nodes are in the config's document). */
@@ -186,21 +147,10 @@ static unsigned rank_of(const struct loader *ld, const yaml_node_t *n);
 	problem_in(ld, rank_of(ld, node), (node)->start_mark.line + 1,                             \
 		   (node)->start_mark.column + 1, __VA_ARGS__)
 
-static int pending_cmp(const void *a, const void *b)
+static const char *rank_file(const void *ctx, unsigned rank)
 {
-	const struct pending *x = a, *y = b;
+	const struct loader *ld = ctx;
 
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static const char *rank_file(const struct loader *ld, unsigned rank)
-{
 	return rank && rank <= ld->cfg->n_policies ? ld->cfg->policies[rank - 1] : ld->file;
 }
 
@@ -210,21 +160,9 @@ static const char *rank_file(const struct loader *ld, unsigned rank)
  */
 static void flush_problems(struct loader *ld, struct sl_diag *diag)
 {
-	size_t i;
-
-	if (ld->n_pending)
-		qsort(ld->pending, ld->n_pending, sizeof(*ld->pending), pending_cmp);
-	for (i = 0; i < ld->n_pending; i++) {
-		sl_diag_add(diag, rank_file(ld, ld->pending[i].rank), ld->pending[i].line,
-			    ld->pending[i].col, "%s", ld->pending[i].msg);
-		free(ld->pending[i].msg);
-	}
+	sl_problems_flush(&ld->problems, diag, rank_file, ld);
 	if (ld->err == -ENOMEM)
 		sl_diag_add(diag, ld->file, 0, 0, "out of memory while reading the configuration");
-	diag->count += ld->n_dropped;
-	free(ld->pending);
-	ld->pending = NULL;
-	ld->n_pending = ld->cap_pending = 0;
 }
 
 static void *own_alloc(struct loader *ld, size_t size)

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "config/node.h"
+#include "config/problems.h"
 #include "config/units.h"
 #include "policy/policy.h"
 
@@ -40,22 +41,9 @@ struct sl_policy {
 
 /* ---- Problems ------------------------------------------------------------------------------- */
 
-struct pending {
-	const char *file; /* the config, or the policy file the node came from */
-	unsigned rank;	  /* file order: the config, then its policy files */
-	unsigned long line, col;
-	size_t seq;
-	char *path; /* "plans[2].events.per" */
-	char *body; /* what is wrong */
-};
-
-/* As in the config loader: past this many, problems are counted, not kept. */
-#define PENDING_MAX 10000
-
 struct loader {
 	const struct sl_config *cfg;
-	struct pending *pending;
-	size_t n_pending, cap_pending, n_dropped;
+	struct sl_problems problems;
 	int err; /* -ENOMEM once an allocation failed */
 };
 
@@ -65,93 +53,29 @@ static void problem(struct loader *ld, const yaml_node_t *n, const char *path, c
 /* One problem, at node n (1-based line and column), about the key at path. */
 static void problem(struct loader *ld, const yaml_node_t *n, const char *path, const char *fmt, ...)
 {
-	struct pending *p;
-	char *body = NULL, *copy;
+	unsigned rank;
 	va_list ap;
-	int len;
 
-	if (ld->n_pending >= PENDING_MAX) {
-		ld->n_dropped++;
-		return;
-	}
-	if (ld->n_pending == ld->cap_pending) {
-		size_t cap = ld->cap_pending ? ld->cap_pending * 2 : 16;
-		struct pending *np = realloc(ld->pending, cap * sizeof(*np));
-
-		if (!np)
-			goto oom;
-		ld->pending = np;
-		ld->cap_pending = cap;
-	}
+	sl_config_node_file(ld->cfg, n, &rank);
 	va_start(ap, fmt);
-	len = vasprintf(&body, fmt, ap);
+	if (sl_problems_vadd(&ld->problems, rank, n->start_mark.line + 1, n->start_mark.column + 1,
+			     path, fmt, ap))
+		ld->err = -ENOMEM;
 	va_end(ap);
-	if (len < 0)
-		goto oom;
-	copy = strdup(path);
-	if (!copy) {
-		free(body);
-		goto oom;
-	}
-	p = &ld->pending[ld->n_pending];
-	p->file = sl_config_node_file(ld->cfg, n, &p->rank);
-	p->line = n->start_mark.line + 1;
-	p->col = n->start_mark.column + 1;
-	p->seq = ld->n_pending++;
-	p->path = copy;
-	p->body = body;
-	return;
-oom:
-	ld->err = -ENOMEM;
-	ld->n_dropped++;
 }
 
-static int pending_cmp(const void *a, const void *b)
+static const char *rank_file(const void *ctx, unsigned rank)
 {
-	const struct pending *x = a, *y = b;
+	const struct sl_config *cfg = ctx;
 
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return rank && rank <= cfg->n_policies ? cfg->policies[rank - 1] : cfg->path;
 }
 
-/*
- * Hands the problems to diag in file order. A node that two entries share
- * through a YAML alias is checked once per entry; the same problem at the
- * same place is reported once, whichever path reached it.
- */
 static void flush_problems(struct loader *ld, struct sl_diag *diag)
 {
-	const char *file = ld->cfg->path;
-	size_t i, j;
-
-	if (ld->n_pending)
-		qsort(ld->pending, ld->n_pending, sizeof(*ld->pending), pending_cmp);
-	for (i = 0; i < ld->n_pending; i++) {
-		const struct pending *p = &ld->pending[i];
-		bool repeat = false;
-
-		for (j = i; j-- > 0 && ld->pending[j].rank == p->rank &&
-			    ld->pending[j].line == p->line && ld->pending[j].col == p->col &&
-			    !repeat;)
-			repeat = !strcmp(ld->pending[j].body, p->body);
-		if (!repeat)
-			sl_diag_add(diag, p->file, p->line, p->col, "%s: %s", p->path, p->body);
-	}
-	for (i = 0; i < ld->n_pending; i++) {
-		free(ld->pending[i].path);
-		free(ld->pending[i].body);
-	}
+	sl_problems_flush(&ld->problems, diag, rank_file, ld->cfg);
 	if (ld->err == -ENOMEM)
-		sl_diag_add(diag, file, 0, 0, "out of memory while reading the plans");
-	diag->count += ld->n_dropped;
-	free(ld->pending);
-	ld->pending = NULL;
-	ld->n_pending = ld->cap_pending = 0;
+		sl_diag_add(diag, ld->cfg->path, 0, 0, "out of memory while reading the plans");
 }
 
 /* ---- Reading nodes -------------------------------------------------------------------------- */
