@@ -144,11 +144,16 @@ static void buckets_grow(struct sl_router *router)
 	router->nbuckets = nbuckets;
 }
 
-static int topic_create(struct sl_router *router, const char *s, size_t len, uint64_t hash,
-			struct route_topic **out)
+/* The topic named s, created on its first event. */
+static int topic_get(struct sl_router *router, const char *s, size_t len, struct route_topic **out)
 {
-	struct route_topic *t, **b;
+	uint64_t hash = topic_hash(router, s, len);
+	struct route_topic *t = topic_find(router, s, len, hash), **b;
 
+	if (t) {
+		*out = t;
+		return 0;
+	}
 	if (router->ntopics >= router->opts.max_topics)
 		return -ENOSPC;
 	if (router->ntopics == router->topics_cap) {
@@ -211,20 +216,15 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 {
 	struct deliver_ctx d = { .deliver = deliver, .ctx = ctx };
 	struct route_topic *t;
-	uint64_t hash;
 	int err;
 
 	if (router->busy)
 		return -EBUSY;
 	if (sl_topic_validate(topic, topic_len, false, NULL))
 		return -EINVAL;
-	hash = topic_hash(router, topic, topic_len);
-	t = topic_find(router, topic, topic_len, hash);
-	if (!t) {
-		err = topic_create(router, topic, topic_len, hash, &t);
-		if (err)
-			return err;
-	}
+	err = topic_get(router, topic, topic_len, &t);
+	if (err)
+		return err;
 	/* Numbers are committed only once the event exists, so a failure leaves no hole. */
 	d.ev = sl_event_new(t->name, t->len, data, len, t->seq + 1, router->gseq + 1, now_ns);
 	if (!d.ev)
@@ -475,20 +475,15 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 {
 	struct route_topic *t;
 	struct sl_event *ev;
-	uint64_t hash;
 	int err;
 
 	if (router->busy)
 		return -EBUSY;
 	if (!seq || sl_topic_validate(topic, topic_len, false, NULL))
 		return -EINVAL;
-	hash = topic_hash(router, topic, topic_len);
-	t = topic_find(router, topic, topic_len, hash);
-	if (!t) {
-		err = topic_create(router, topic, topic_len, hash, &t);
-		if (err)
-			return err;
-	}
+	err = topic_get(router, topic, topic_len, &t);
+	if (err)
+		return err;
 	if (seq <= t->seq)
 		return -EALREADY;
 	if (!data || seq > t->seq + 1) {
