@@ -234,7 +234,12 @@ const char *sl_config_node_file(const struct sl_config *cfg, const yaml_node_t *
 
 	if (rank)
 		*rank = r;
-	return r && r <= cfg->n_policies ? cfg->policies[r - 1] : cfg->path;
+	return sl_config_rank_file(cfg, r);
+}
+
+const char *sl_config_rank_file(const struct sl_config *cfg, unsigned rank)
+{
+	return rank && rank <= cfg->n_policies ? cfg->policies[rank - 1] : cfg->path;
 }
 
 /* ---- Describing values in messages ---------------------------------------------------------- */

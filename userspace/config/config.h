@@ -264,6 +264,9 @@ struct sl_config {
 const char *sl_config_node_file(const struct sl_config *cfg, const struct yaml_node_s *n,
 				unsigned *rank);
 
+/* The file of a rank that sl_config_node_file gave. */
+const char *sl_config_rank_file(const struct sl_config *cfg, unsigned rank);
+
 /* Fills cfg with the defaults; allocates nothing. Overwrites cfg without freeing it. */
 void sl_config_defaults(struct sl_config *cfg);
 

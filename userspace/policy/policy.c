@@ -66,9 +66,7 @@ static void problem(struct loader *ld, const yaml_node_t *n, const char *path, c
 
 static const char *rank_file(const void *ctx, unsigned rank)
 {
-	const struct sl_config *cfg = ctx;
-
-	return rank && rank <= cfg->n_policies ? cfg->policies[rank - 1] : cfg->path;
+	return sl_config_rank_file(ctx, rank);
 }
 
 static void flush_problems(struct loader *ld, struct sl_diag *diag)
