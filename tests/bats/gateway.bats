@@ -295,6 +295,23 @@ PY
 	# a close from the client is answered with the same code
 	run ws_raw 888200000000$(printf '%04x' 4000)
 	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 4000 ]
+	# an empty close is answered with 1000
+	run ws_raw 888000000000
+	[ "$(echo "$output" | json 'd["close"]["code"]')" -eq 1000 ]
+}
+
+@test "a refused request's err carries the request's id, when it has one" {
+	sl_start_gateway
+	# one masked (zero mask) binary frame holding the msgpack of a Python literal
+	frame() { $PY -c 'import msgpack,sys; m=msgpack.packb(eval(sys.argv[1])); print("82%02x00000000%s" % (0x80 | len(m), m.hex()))' "$1"; }
+	run $PY "$CLIENT" ws-raw "$WS" --timeout 1 --frames "$(frame '{"op":"sub","id":9}')" \
+		"$(frame '{"op":"pub","id":12,"topic":"a.b"}')" "$(frame '{"op":7,"id":13}')" \
+		"$(frame '{"op":"sub","id":"x"}')" "$(frame '{"op":"sub","topic":"a.b","id":1}')"
+	echo "$output"
+	[ "$(echo "$output" | json '[(f["op"], f.get("code"), f.get("id")) for f in d["frames"]]')" = \
+		"[('err', 400, 9), ('err', 400, 12), ('err', 400, 13), ('err', 400, None), ('ack', None, 1)]" ]
+	[ "$(echo "$output" | json 'd["frames"][0]["msg"]')" = "missing topic" ]
+	[ "$(echo "$output" | json 'd["frames"][1]["msg"]')" = "missing data" ]
 }
 
 @test "resume over WebSocket with since: exactly the missed events, then live; a gap is told" {

@@ -284,6 +284,45 @@ static void test_bad_bytes(void)
 	msgpack_unpacked_destroy(&u);
 }
 
+/* A refusal answers the request's id when the map gives exactly one valid id. */
+static void test_refused_id(void)
+{
+	static const struct {
+		uint8_t bytes[32];
+		size_t len;
+		bool has_id;
+		uint64_t id;
+		const char *what;
+	} cases[] = {
+		{ B(0x82, 0xa2, 'o', 'p', 0xa3, 's', 'u', 'b', 0xa2, 'i', 'd', 0x09), true, 9,
+		  "sub without topic" },
+		{ B(0x82, 0xa2, 'o', 'p', 0x05, 0xa2, 'i', 'd', 0xcd, 0x01, 0x00), true, 256,
+		  "id after the key that fails" },
+		{ B(0x82, 0xa2, 'o', 'p', 0xa3, 's', 'u', 'b', 0xa2, 'i', 'd', 0xa1, 'x'), false, 0,
+		  "string id" },
+		{ B(0x83, 0xa2, 'o', 'p', 0xa3, 's', 'u', 'b', 0xa2, 'i', 'd', 0x01, 0xa2, 'i', 'd',
+		    0x02),
+		  false, 0, "two ids" },
+		{ B(0x81, 0xa2, 'o', 'p', 0xa3, 's', 'u', 'b'), false, 0, "no id" },
+		{ B(0x92, 0xa2, 'i', 'd'), false, 0, "not a map" },
+	};
+	struct sl_envelope_in in;
+	msgpack_unpacked u;
+	const char *why;
+	size_t i;
+	int rc;
+
+	msgpack_unpacked_init(&u);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why = NULL;
+		rc = sl_envelope_decode(cases[i].bytes, cases[i].len, &in, &u, &why);
+		TAP_OK(rc == -EINVAL && in.has_id == cases[i].has_id &&
+			   (!cases[i].has_id || in.id == cases[i].id),
+		       "refused, id %s: %s", cases[i].has_id ? "kept" : "none", cases[i].what);
+	}
+	msgpack_unpacked_destroy(&u);
+}
+
 static void test_depth(void)
 {
 	uint8_t buf[64];
@@ -467,6 +506,7 @@ int main(void)
 {
 	test_ops();
 	test_bad_bytes();
+	test_refused_id();
 	test_depth();
 	test_encoders();
 	return tap_done();

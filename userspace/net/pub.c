@@ -88,7 +88,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 	if (sl_envelope_decode(p, len, &m, &scratch, &why)) {
 		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
 		c->pub_errors++;
-		pub_err(c, false, 0, 400, why ? why : "invalid msgpack envelope");
+		pub_err(c, m.has_id, m.id, 400, why ? why : "invalid msgpack envelope");
 		if (!c->hello_done)
 			sl_conn_finish(c);
 		goto out;

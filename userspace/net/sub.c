@@ -391,7 +391,7 @@ static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
 	}
 	msgpack_unpacked_init(&scratch);
 	if (sl_envelope_decode(ev->payload, ev->len, &m, &scratch, &why)) {
-		ws_reply_err(c, false, 0, 400, why ? why : "invalid msgpack envelope");
+		ws_reply_err(c, m.has_id, m.id, 400, why ? why : "invalid msgpack envelope");
 		msgpack_unpacked_destroy(&scratch);
 		return;
 	}

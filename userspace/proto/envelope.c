@@ -232,21 +232,35 @@ int sl_envelope_unpack_map(const uint8_t *buf, size_t len, msgpack_unpacked *scr
 	return 0;
 }
 
-int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
-		       msgpack_unpacked *scratch, const char **why)
+/*
+ * The id of a request refused for another of its keys, so that the refusal
+ * can answer it: only a single id of the right type counts.
+ */
+static void recover_id(const msgpack_object_map *map, struct sl_envelope_in *in)
+{
+	size_t i, ids = 0;
+	bool valid = false;
+
+	for (i = 0; i < map->size; i++) {
+		const msgpack_object *k = &map->ptr[i].key, *v = &map->ptr[i].val;
+
+		if (k->type != MSGPACK_OBJECT_STR || !str_is(&k->via.str, "id"))
+			continue;
+		ids++;
+		valid = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+		if (valid)
+			in->id = v->via.u64;
+	}
+	in->has_id = ids == 1 && valid;
+}
+
+static int decode_map(const msgpack_object_map *map, struct sl_envelope_in *in, const char **why)
 {
 	const char *op = NULL;
 	size_t op_len = 0, i;
 	bool has_op = false;
-	const msgpack_object_map *map;
 	int rc;
 
-	memset(in, 0, sizeof(*in));
-	rc = sl_envelope_unpack_map(buf, len, scratch, why);
-	if (rc)
-		return rc;
-
-	map = &scratch->data.via.map;
 	for (i = 0; i < map->size; i++) {
 		const msgpack_object *k = &map->ptr[i].key, *v = &map->ptr[i].val;
 		const msgpack_object_str *key = &k->via.str;
@@ -318,6 +332,21 @@ int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in
 		break;
 	}
 	return 0;
+}
+
+int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
+		       msgpack_unpacked *scratch, const char **why)
+{
+	int rc;
+
+	memset(in, 0, sizeof(*in));
+	rc = sl_envelope_unpack_map(buf, len, scratch, why);
+	if (rc)
+		return rc;
+	rc = decode_map(&scratch->data.via.map, in, why);
+	if (rc == -EINVAL)
+		recover_id(&scratch->data.via.map, in);
+	return rc;
 }
 
 /* msgpack-c packers return nonzero only when the sbuffer cannot grow. */

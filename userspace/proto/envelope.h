@@ -70,7 +70,9 @@ int sl_envelope_unpack_map(const uint8_t *buf, size_t len, msgpack_unpacked *scr
  * scratch must have been set up with msgpack_unpacked_init(); it is reused
  * by each call and released with msgpack_unpacked_destroy() by the caller.
  * Returns 0, -EINVAL with *why (a short static sentence, usable as an `err`
- * msg) for anything a peer got wrong, or -ENOMEM.
+ * msg) for anything a peer got wrong, or -ENOMEM. After -EINVAL for a map,
+ * in->has_id and in->id still give its id when it has exactly one valid id,
+ * so that the `err` can answer the request.
  */
 int sl_envelope_decode(const uint8_t *buf, size_t len, struct sl_envelope_in *in,
 		       msgpack_unpacked *scratch, const char **why);
