@@ -150,6 +150,35 @@ YAML
 	[ "$(json '[e["id"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/raw.json")" = "['trains.ice1:1', 'trains.ice1:2', 'trains.ice1:3', 'trains.ice1:4', 'trains.ice1:5']" ]
 }
 
+@test "SSE payloads arrive as published: LF lines as data lines; CR and binary as base64" {
+	sl_start_gateway
+	curl -sN --max-time 3 "http://127.0.0.1:$SUB/v1/sse?topic=txt.a" >"$BATS_TEST_TMPDIR/curl.out" &
+	cpid=$!
+	sleep 0.5
+	post() { curl -s -H 'X-API-Key: test-key' -X POST --data-binary @- "http://127.0.0.1:$ADMIN/v1/publish?topic=txt.a"; }
+	printf 'line1\nline2\n' | post
+	printf 'line1\nline2\r\nline3\rend' | post
+	printf '\x00\xff' | post
+	wait $cpid || true
+	cat "$BATS_TEST_TMPDIR/curl.out"
+	# each event's payload as an EventSource would rebuild it, base64 decoded where marked
+	got=$($PY -c '
+import base64, sys
+out, data, b64 = [], [], False
+for line in open(sys.argv[1], "rb").read().decode().split("\n"):
+    if line == "":
+        if data:
+            d = "\n".join(data).encode()
+            out.append(base64.b64decode(d) if b64 else d)
+        data, b64 = [], False
+    elif line.startswith(": sluice-encoding: base64"):
+        b64 = True
+    elif line.startswith("data: "):
+        data.append(line[6:])
+print(out)' "$BATS_TEST_TMPDIR/curl.out")
+	[ "$got" = "[b'line1\\nline2\\n', b'line1\\nline2\\r\\nline3\\rend', b'\\x00\\xff']" ]
+}
+
 @test "handshake errors get the SPEC's status and JSON body; the daemon keeps serving" {
 	sl_start_gateway
 	run curl -s -w ' %{http_code}' "http://127.0.0.1:$SUB/nope"

@@ -80,21 +80,16 @@ static bool has_line_break(const char *s, size_t n)
 }
 
 /*
- * WHATWG "event stream interpretation": CRLF, LF and a lone CR each end a
- * line. Returns the end of the line starting at i and sets *next past its
- * line break (or to n for the last line).
+ * Returns the end of the line starting at i and sets *next past its LF (or
+ * to n + 1 for the last line). Text payloads hold no CR (see text below).
  */
 static size_t line_end(const uint8_t *d, size_t n, size_t i, size_t *next)
 {
-	while (i < n && d[i] != '\r' && d[i] != '\n')
-		i++;
-	if (i == n)
-		*next = n + 1;
-	else if (d[i] == '\r' && i + 1 < n && d[i + 1] == '\n')
-		*next = i + 2;
-	else
-		*next = i + 1;
-	return i;
+	const uint8_t *lf = i < n ? memchr(d + i, '\n', n - i) : NULL;
+	size_t e = lf ? (size_t)(lf - d) : n;
+
+	*next = e + 1;
+	return e;
 }
 
 /* Bytes of the `data:` lines for a UTF-8 payload: one line even when empty. */
@@ -139,7 +134,12 @@ int sl_sse_encode_event(const char *topic, size_t topic_len, uint64_t seq, const
 		data = (const uint8_t *)"";
 	seq_len = snprintf(seq_text, sizeof(seq_text), "%llu", (unsigned long long)seq);
 
-	text = sl_utf8_valid(data, len);
+	/*
+	 * A reader's parser (WHATWG) ends a line at CRLF, LF or a lone CR and
+	 * joins data lines with LF, so only LF survives a data line: a payload
+	 * with a CR goes base64 to arrive as published.
+	 */
+	text = !memchr(data, '\r', len) && sl_utf8_valid(data, len);
 	if (text) {
 		data_len = text_data_len(data, len);
 	} else {

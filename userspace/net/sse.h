@@ -52,10 +52,10 @@ char *sl_sse_buf_take(struct sl_sse_buf *b, size_t *len);
 /*
  * Appends one event chunk:
  *   id: <topic>:<seq>\n  event: <topic>\n  data: <line>\n ...  \n
- * A payload that is valid UTF-8 is sent as is, one data line per line (LF,
- * CRLF and a lone CR all end a line, as the WHATWG parser splits them, so a
- * client rebuilds the payload with LF line ends). Any other payload is sent
- * as one base64 data line after a `: sluice-encoding: base64` comment.
+ * A payload that is valid UTF-8 without a CR is sent as is, one data line
+ * per LF-ended line, so a client's WHATWG parser rebuilds it byte for byte.
+ * Any other payload (a CR would come back as LF) is sent as one base64 data
+ * line after a `: sluice-encoding: base64` comment.
  * Returns 0, -EINVAL when the topic is empty or holds CR, LF or NUL, -E2BIG
  * over SL_SSE_MAX_RECORD, -ENOMEM.
  */
