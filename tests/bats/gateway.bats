@@ -444,6 +444,15 @@ print(round(time.monotonic() - t))
 	[[ "$output" == *": hb"* ]]
 }
 
+# Key/value text (`stats`, `app show`): every value starts in the same column.
+assert_values_aligned() {
+	$PY -c '
+import re, sys
+cols = {len(m.group(0)) for m in (re.match(r"\S+\s+", l) for l in sys.stdin.read().splitlines()) if m}
+sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
+' <<<"$output"
+}
+
 @test "sluicectl topic, stats and conn kick (4004) through the control socket" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
@@ -461,6 +470,16 @@ print(round(time.monotonic() - t))
 	[ "$(echo "$output" | json 'd["kernel"]["selected"] >= 2')" = True ]
 	run $CTL stats
 	[[ "$output" == *"published"* ]]
+	assert_values_aligned
+	run $CTL app show tester
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *tester* ]]
+	assert_values_aligned
+	run $CTL -j app show tester
+	[ "$(echo "$output" | json 'd["id"]')" = tester ]
+	run $CTL app show nobody
+	[ "$status" -eq 1 ]
 	# kick the subscriber by the id the kernel's conn list shows
 	port=$(sed -n 's/.*"kind":"ws","peer":"127.0.0.1:\([0-9]*\)".*/\1/p' "$LOG" | head -1)
 	id=$($REPO/build/sluicectl --pin-root "$PIN" -j conn list | json "[c['id'] for c in d if c['remote_port'] == $port][0]")

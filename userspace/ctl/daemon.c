@@ -147,12 +147,20 @@ static void print_object(json_t *obj)
 {
 	const char *key;
 	json_t *v;
+	int width = 0;
 
+	json_object_foreach(obj, key, v)
+	{
+		int len = (int)strnlen(key, 64);
+
+		if (len > width)
+			width = len;
+	}
 	json_object_foreach(obj, key, v)
 	{
 		char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 
-		printf("%-16s %s\n", key, s ? s : json_string_value(v));
+		printf("%-*s  %s\n", width, key, s ? s : json_string_value(v));
 		free(s);
 	}
 }
