@@ -154,6 +154,10 @@ PY
 	run $CTL app series subs 3
 	[ "${#lines[@]}" -eq 3 ]
 	run -2 $CTL app series subs 0
+	run -2 $CTL app series subs 3601
+	# a whole hour (SPEC: at least the last hour in memory)
+	run $CTL -j app series subs 3600
+	[ "$(echo "$output" | json '(len(d["events_per_second"]), sum(d["events_per_second"]))')" = "(3600, 24)" ]
 	run -1 $CTL app series nobody
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
 	[[ "$output" == *'sluice_topic_events_total{topic="cs.t"} 24'* ]]

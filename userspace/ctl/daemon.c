@@ -327,8 +327,8 @@ static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
 		char *end;
 
 		secs = strtol(argv[1], &end, 10);
-		if (*end || secs < 1 || secs > 3599)
-			return sl_out_usage(ctl, "SECS is 1 to 3599 (the series holds one hour)");
+		if (*end || secs < 1 || secs > 3600)
+			return sl_out_usage(ctl, "SECS is 1 to 3600 (the series holds one hour)");
 	}
 	snprintf(arg, sizeof(arg), "%s\n%ld", argv[0], secs);
 	ret = request(ctl, "app.series", arg, &doc);

@@ -476,8 +476,8 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 
 		snprintf(id, sizeof(id), "%.*s", nl ? (int)(nl - arg) : (int)strlen(arg ? arg : ""),
 			 arg ? arg : "");
-		if (n < 1 || n > SL_SERIES_SECONDS - 1) {
-			*err = "the series holds 1 to 3599 seconds";
+		if (n < 1 || n > SL_SERIES_HOUR) {
+			*err = "the series holds 1 to 3600 seconds";
 			return NULL;
 		}
 		app = find_app(gw, arg ? id : NULL, err);

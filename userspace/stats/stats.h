@@ -25,8 +25,10 @@ void sl_latency_add(struct sl_latency *h, uint64_t ns);
 /* The value at quantile q (0..1), as the upper bound of its bucket, in µs; 0 when empty. */
 uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q);
 
-/* One hour of one-second slots. */
-#define SL_SERIES_SECONDS 3600
+/* SPEC "Analytics": at least the last hour at 1 s, all of it complete seconds. */
+#define SL_SERIES_HOUR 3600
+/* The hour's slots and the second still filling. */
+#define SL_SERIES_SECONDS (SL_SERIES_HOUR + 1)
 
 struct sl_series {
 	uint64_t events[SL_SERIES_SECONDS];
