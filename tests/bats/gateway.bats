@@ -131,6 +131,17 @@ YAML
 	[ "$output" = 200 ]
 	run curl -s -H "X-API-Key: test-key" -X POST "http://127.0.0.1:$ADMIN/v1/publish?topic=a.*" --data-binary x
 	[[ "$output" == *'"error":"publish_refused"'* ]]
+	# the wrong method on a known path is 405 with Allow; an unknown path is 404
+	run curl -s -i -X POST "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == "HTTP/1.1 405"* && "$output" == *$'Allow: GET\r'* && "$output" == *'"error":"method_not_allowed"'* ]]
+	run curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$ADMIN/healthz"
+	[ "$output" = 405 ]
+	run curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$ADMIN/readyz"
+	[ "$output" = 405 ]
+	run curl -s -i "http://127.0.0.1:$ADMIN/v1/publish?topic=a.b"
+	[[ "$output" == "HTTP/1.1 405"* && "$output" == *$'Allow: POST\r'* ]]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN/nope"
+	[ "$output" = 404 ]
 }
 
 @test "SSE over curl: events with id, event and data lines; kernel-readable chunks" {

@@ -302,9 +302,9 @@ void sl_admin_on_http(struct sl_conn *c)
 		     why ? why : "malformed request", NULL);
 		return;
 	}
+#define PATH_IS(p) (req.path_len == strlen(p) && memcmp(req.path, p, req.path_len) == 0)
 #define IS(m, p)                                                                                   \
-	(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0 &&              \
-	 req.path_len == strlen(p) && memcmp(req.path, p, req.path_len) == 0)
+	(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0 && PATH_IS(p))
 	if (IS("GET", "/healthz"))
 		respond(c, 200, "text/plain", "ok\n");
 	else if (IS("GET", "/readyz"))
@@ -314,9 +314,12 @@ void sl_admin_on_http(struct sl_conn *c)
 		metrics(c);
 	else if (IS("POST", "/v1/publish"))
 		publish(c, &req, (size_t)head);
-	else if (req.path_len == 11 && memcmp(req.path, "/v1/publish", 11) == 0)
+	else if (PATH_IS("/v1/publish"))
 		fail(c, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
+	else if (PATH_IS("/healthz") || PATH_IS("/readyz") || PATH_IS("/metrics"))
+		fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
 	else
 		fail(c, 404, "not_found", "no such endpoint", NULL);
 #undef IS
+#undef PATH_IS
 }
