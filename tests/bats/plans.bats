@@ -3,6 +3,7 @@
 # SPEC's codes; with graceful_enforcement off the kernel alone holds the line.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	sl_setup_instance
@@ -332,9 +333,10 @@ PY
 	[[ "$output" == *"new.yaml:"* ]]
 	run $CTL -j app usage subs
 	[ "$(echo "$output" | json 'd["limit"]')" -eq 200 ]
-	run $CTL -j app usage nobody
+	run --separate-stderr $CTL -j app usage nobody
 	[ "$status" -eq 1 ]
 	[ "$(echo "$output" | json 'd["error"]')" = "no such application" ]
+	[[ "$stderr" == *"no such application"* ]]
 }
 
 @test "byte rate, graceful: a subscriber persistently over its rate is closed with 4005" {

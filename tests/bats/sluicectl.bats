@@ -304,6 +304,11 @@ hold_connection() {
 	run -2 --separate-stderr "$CTL" -j map frobnicate
 	assert_json
 	json_true '"map help" in d["error"]'
+	# with -j the message is on stderr too (SPEC), stdout still one document
+	[[ "$stderr" == *"'frobnicate' is not a map command"* ]]
+	run -1 --separate-stderr "$CTL" -j --pin-root /nonexistent/sluice map list
+	assert_json
+	[[ "$stderr" == *"/nonexistent/sluice does not exist"* ]]
 }
 
 @test "ambiguous prefixes are usage errors" {

@@ -66,10 +66,10 @@ static int report(const struct sl_ctl *ctl, int status, const char *fmt, va_list
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (!ctl->json) {
-		fprintf(stderr, "sluicectl: %s\n", msg);
+	/* SPEC: the message on stderr; with -j the error is also stdout's one document. */
+	fprintf(stderr, "sluicectl: %s\n", msg);
+	if (!ctl->json)
 		return status;
-	}
 	if (sl_out_json(ctl, json_pack("{s:o}", "error", sl_out_string(msg))) != SL_EXIT_OK)
 		return SL_EXIT_ERROR;
 	return status;
