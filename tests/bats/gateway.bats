@@ -4,6 +4,7 @@
 # on ephemeral ports with its own pin root and cgroup.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	sl_setup_instance
@@ -428,6 +429,29 @@ for line in open(sys.argv[1]):
 	wait $BG_PID
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 3 ]
 	[ ! -e "$PIN/sluice_socks" ]
+	# sluicectl says so: stats, conn list from the daemon's table, map/prog explain
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock --pin-root $PIN"
+	run $CTL -j stats
+	[ "$(echo "$output" | json 'd["meter"]')" = False ]
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws2.json" off.t --count 1 --timeout 3
+	sleep 0.5
+	run --separate-stderr $CTL -j conn list
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'len(d)')" -eq 1 ]
+	[[ "$stderr" == *"bpf: off"* ]]
+	for cmd in "map list" "prog show" "map dump sluice_socks"; do
+		run --separate-stderr $CTL $cmd
+		[ "$status" -eq 1 ]
+		[[ "$stderr" == *"runs with bpf: off, so there is no kernel meter"* ]]
+	done
+	pub off.t --count 1 >/dev/null
+	wait $BG_PID
+	# with the daemon gone, the pins' absence is reported as before
+	sl_stop_gateway
+	run --separate-stderr $CTL conn list
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"does not exist"* ]]
 }
 
 @test "a slow handshake is cut at handshake_timeout (slowloris)" {

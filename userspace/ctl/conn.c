@@ -234,6 +234,12 @@ static int do_list(const struct sl_ctl *ctl, int argc, char **argv)
 	if (ret)
 		return ret;
 	ret = sl_pins_conn_list(ctl->pin_root, &conns, &n, err, sizeof(err));
+	if (ret == -ENOENT && sl_daemon_meter_off(ctl)) {
+		/* No kernel meter (bpf: off): the daemon's own table, and a word that it is. */
+		fprintf(stderr, "sluicectl: sluiced runs with bpf: off: connections as it counts "
+				"them in userspace\n");
+		return sl_daemon_call(ctl, "conn.list", NULL);
+	}
 	if (ret)
 		return sl_out_error(ctl, "%s", err);
 	ret = ctl->json ? list_json(ctl, conns, n) : list_text(ctl, conns, n);

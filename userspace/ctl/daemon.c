@@ -2,6 +2,7 @@
 /* Objects that need the daemon's control socket (see daemon.h). */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +17,6 @@
 #include "ctl/daemon.h"
 #include "ctl/out.h"
 #include "policy/policy.h"
-
-#define NEEDS_DAEMON "Needs the daemon: not implemented yet.\n"
-
-int sl_daemon_missing(const struct sl_ctl *ctl, const char *what)
-{
-	return sl_out_error(ctl,
-			    "%s%snot implemented yet: needs the daemon's connection table "
-			    "(the control socket %s does not serve it yet)",
-			    what ?: "", what ? ": " : "", ctl->socket_path);
-}
 
 static int read_full(int fd, void *buf, size_t len)
 {
@@ -57,12 +48,30 @@ static char *answer_str(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
+static int req_fail(const struct sl_ctl *ctl, bool report, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A failed request: reported (sl_out_error) unless the caller only asks. */
+static int req_fail(const struct sl_ctl *ctl, bool report, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!report)
+		return SL_EXIT_ERROR;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return sl_out_error(ctl, "%s", msg);
+}
+
 /*
  * One request on the control socket: {op, arg} framed with a 4-byte length.
  * Returns 0 with *result (a JSON document), or an exit status after
- * printing the daemon's error (and its problems, one per line).
+ * printing the daemon's error (and its problems, one per line) when report.
  */
-static int request(const struct sl_ctl *ctl, const char *op, const char *arg, json_t **result)
+static int request_as(const struct sl_ctl *ctl, const char *op, const char *arg, json_t **result,
+		      bool report)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	msgpack_sbuffer sb;
@@ -75,7 +84,7 @@ static int request(const struct sl_ctl *ctl, const char *op, const char *arg, js
 
 	*result = NULL;
 	if (strlen(ctl->socket_path) >= sizeof(sun.sun_path))
-		return sl_out_error(ctl, "control socket path too long: %s", ctl->socket_path);
+		return req_fail(ctl, report, "control socket path too long: %s", ctl->socket_path);
 	strcpy(sun.sun_path, ctl->socket_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
@@ -83,8 +92,9 @@ static int request(const struct sl_ctl *ctl, const char *op, const char *arg, js
 
 		if (fd >= 0)
 			close(fd);
-		return sl_out_error(ctl, "cannot reach sluiced on %s: %s (is it running? --socket)",
-				    ctl->socket_path, strerror(e));
+		return req_fail(ctl, report,
+				"cannot reach sluiced on %s: %s (is it running? --socket)",
+				ctl->socket_path, strerror(e));
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -103,7 +113,7 @@ static int request(const struct sl_ctl *ctl, const char *op, const char *arg, js
 	    read_full(fd, hdr, 4)) {
 		msgpack_sbuffer_destroy(&sb);
 		close(fd);
-		return sl_out_error(ctl, "the control socket closed the request");
+		return req_fail(ctl, report, "the control socket closed the request");
 	}
 	msgpack_sbuffer_destroy(&sb);
 	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
@@ -111,7 +121,7 @@ static int request(const struct sl_ctl *ctl, const char *op, const char *arg, js
 	if (!body || read_full(fd, body, n)) {
 		close(fd);
 		free(body);
-		return sl_out_error(ctl, "bad answer from sluiced");
+		return req_fail(ctl, report, "bad answer from sluiced");
 	}
 	close(fd);
 	msgpack_unpacked_init(&up);
@@ -125,21 +135,26 @@ static int request(const struct sl_ctl *ctl, const char *op, const char *arg, js
 	free(body);
 	if (text) {
 		*result = json_loads(text, 0, NULL);
-		ret = *result ? SL_EXIT_OK : sl_out_error(ctl, "bad JSON from sluiced");
+		ret = *result ? SL_EXIT_OK : req_fail(ctl, report, "bad JSON from sluiced");
 	} else {
 		json_t *list = problems ? json_loads(problems, 0, NULL) : NULL;
 		size_t i;
 
-		if (!ctl->json && list)
+		if (report && !ctl->json && list)
 			for (i = 0; i < json_array_size(list); i++)
 				fprintf(stderr, "%s\n", json_string_value(json_array_get(list, i)));
-		ret = sl_out_error(ctl, "%s", error ? error : "request failed");
+		ret = req_fail(ctl, report, "%s", error ? error : "request failed");
 		json_decref(list);
 	}
 	free(text);
 	free(error);
 	free(problems);
 	return ret;
+}
+
+static int request(const struct sl_ctl *ctl, const char *op, const char *arg, json_t **result)
+{
+	return request_as(ctl, op, arg, result, true);
 }
 
 /* Text output of one object: aligned `key  value` lines. */
@@ -240,6 +255,28 @@ static int daemon_cmd(const struct sl_ctl *ctl, const char *op, const char *what
 		return sl_out_usage(ctl, "%s takes no arguments", what);
 	ret = request(ctl, op, needs_arg ? argv[0] : NULL, &doc);
 	return ret ? ret : show(ctl, doc);
+}
+
+bool sl_daemon_meter_off(const struct sl_ctl *ctl)
+{
+	json_t *st = NULL;
+	bool off;
+
+	/* A failed request is left to the caller's own error, not reported twice. */
+	if (!sl_daemon_reachable(ctl) || request_as(ctl, "stats", NULL, &st, false))
+		return false;
+	off = json_is_false(json_object_get(st, "meter"));
+	json_decref(st);
+	return off;
+}
+
+int sl_daemon_pins_error(const struct sl_ctl *ctl, int ret, const char *err)
+{
+	if (ret == -ENOENT && sl_daemon_meter_off(ctl))
+		return sl_out_error(ctl,
+				    "sluiced runs with bpf: off, so there is no kernel meter to "
+				    "read: its counts are in `sluicectl stats` and `app usage`");
+	return sl_out_error(ctl, "%s", err);
 }
 
 bool sl_daemon_reachable(const struct sl_ctl *ctl)

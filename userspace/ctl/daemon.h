@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The objects of sluicectl that only the daemon can answer (policy, app,
- * topic, stats, top). sluicectl does not speak the control socket yet: they
- * parse their grammar and say so, so that scripts get a clear error (exit 1)
- * rather than a usage error.
+ * topic, stats, top), over its control socket; and what the daemon says
+ * where the pins cannot answer.
  */
 #ifndef SLUICE_CTL_DAEMON_H
 #define SLUICE_CTL_DAEMON_H
@@ -24,12 +23,19 @@ int sl_daemon_topic_run(const struct sl_ctl *ctl, int argc, char **argv);
 int sl_daemon_stats_run(const struct sl_ctl *ctl, int argc, char **argv);
 int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv);
 
-/* Reports that what (e.g. "conn kick", or NULL) needs the daemon; returns SL_EXIT_ERROR. */
-int sl_daemon_missing(const struct sl_ctl *ctl, const char *what);
-
 /* Sends {op, arg} on the control socket and prints the answer (text or -j). */
 int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg);
 /* Whether something accepts connections on the control socket (no request made). */
 bool sl_daemon_reachable(const struct sl_ctl *ctl);
+
+/* Whether a daemon answers on the control socket and runs without the kernel meter (bpf: off). */
+bool sl_daemon_meter_off(const struct sl_ctl *ctl);
+
+/*
+ * Reports a failure to read the pins (err from kern/pins, ret its code):
+ * where there are no pins because the daemon runs with `bpf: off`, says so
+ * (SPEC "The kernel side") instead of asking whether sluiced is running.
+ */
+int sl_daemon_pins_error(const struct sl_ctl *ctl, int ret, const char *err);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "kern/kern.h"
 #include "kern/pins.h"
+#include "ctl/daemon.h"
 #include "ctl/map.h"
 #include "ctl/out.h"
 #include "ctl/table.h"
@@ -102,7 +103,7 @@ static int do_list(const struct sl_ctl *ctl, int argc, char **argv)
 		return ret;
 	ret = sl_pins_map_list(ctl->pin_root, &maps, &n, err, sizeof(err));
 	if (ret)
-		return sl_out_error(ctl, "%s", err);
+		return sl_daemon_pins_error(ctl, ret, err);
 	ret = ctl->json ? list_json(ctl, maps, n) : list_text(ctl, maps, n);
 	free(maps);
 	return ret;
@@ -122,13 +123,13 @@ static int do_dump(const struct sl_ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		ret = sl_pins_map_dump_json(ctl->pin_root, argv[0], &doc, err, sizeof(err));
 		if (ret)
-			return sl_out_error(ctl, "%s", err);
+			return sl_daemon_pins_error(ctl, ret, err);
 		return sl_out_json(ctl, doc);
 	}
 	ret = sl_pins_map_dump_text(ctl->pin_root, argv[0], stdout, err, sizeof(err));
 	fflush(stdout);
 	if (ret)
-		return sl_out_error(ctl, "%s", err);
+		return sl_daemon_pins_error(ctl, ret, err);
 	return SL_EXIT_OK;
 }
 

@@ -9,6 +9,7 @@
 
 #include "kern/kern.h"
 #include "kern/pins.h"
+#include "ctl/daemon.h"
 #include "ctl/out.h"
 #include "ctl/prog.h"
 #include "ctl/table.h"
@@ -177,7 +178,7 @@ static int do_show(const struct sl_ctl *ctl, int argc, char **argv)
 		return ret;
 	ret = sl_pins_prog_list(ctl->pin_root, &links, &n, err, sizeof(err));
 	if (ret)
-		return sl_out_error(ctl, "%s", err);
+		return sl_daemon_pins_error(ctl, ret, err);
 	/* Unreadable sysctl: show no run stats rather than fail the listing. */
 	sl_pins_stats_enabled(&stats);
 	ret = ctl->json ? show_json(ctl, links, n, stats) : show_text(ctl, links, n, stats);
