@@ -55,6 +55,7 @@ extendedKeyUsage=serverAuth"
 leaf client "/CN=acme-backend" ca "extendedKeyUsage=clientAuth"
 leaf client-expired "/CN=acme-backend" ca "extendedKeyUsage=clientAuth" 20200101000000Z 20200201000000Z
 leaf client-unknown "/CN=acme-backend" other-ca "extendedKeyUsage=clientAuth"
+leaf client-other "/CN=not-a-customer" ca "extendedKeyUsage=clientAuth"
 # SHA-256 fingerprint of the good client certificate's DER, as policies name it.
 openssl x509 -in client.pem -outform DER | sha256sum | cut -d' ' -f1 >client.sha256
-echo "certificates in $dir: ca.pem server.pem/server.key client.pem/client.key client-expired.* client-unknown.*"
+echo "certificates in $dir: ca.pem server.pem/server.key client.pem/client.key client-expired.* client-unknown.* client-other.*"

@@ -184,6 +184,25 @@ sse_status() {
 	done
 }
 
+@test "mTLS: a certificate maps to its application by subject CN; another CN is refused" {
+	C="$KEYS/certs"
+	local by_sha="certificates: [{sha256: $(cat "$C/client.sha256")}]" by_cn="certificates: [{cn: acme-backend}]"
+	SL_APPS="${SL_APPS/"$by_sha"/"$by_cn"}"
+	grep -q 'cn: acme-backend' <<<"$SL_APPS"
+	start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
+	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: required}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: required}|' "$CONF"
+	sl_restart_gateway
+	WSS="wss://localhost:$SUBTLS/v1/ws"
+	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" --count 1 --timeout 0.5
+	echo "$output"
+	[ "$(echo "$output" | json '[r["op"] for r in d["replies"]]')" = "['ack']" ]
+	grep -q '"kind":"ws".*"app":"acme"' "$LOG"
+	# the same CA's certificate with a CN no application names: 401
+	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client-other.pem" --key "$C/client-other.key" --count 1 --timeout 0.5
+	echo "$output"
+	[ "$(echo "$output" | json 'd.get("http_status")')" = 401 ]
+}
+
 @test "sluicectl key gen: a new key whose SHA-256 in a policy lets the client in" {
 	run "$REPO/build/sluicectl" -j key gen
 	[ "$status" -eq 0 ]

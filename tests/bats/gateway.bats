@@ -515,6 +515,16 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 	[ "$(echo "$output" | json 'd["id"]')" = tester ]
 	run $CTL app show nobody
 	[ "$status" -eq 1 ]
+	# SLUICE_CONTROL_SOCKET names the instance as --socket does; --json and --pretty are -j and -p
+	run env SLUICE_CONTROL_SOCKET="$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" --json stats
+	[ "$(echo "$output" | json 'd["published"]')" -eq 3 ]
+	run env SLUICE_CONTROL_SOCKET="$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" --json --pretty stats
+	[ "$(echo "$output" | json 'd["published"]')" -eq 3 ]
+	[ "${#lines[@]}" -gt 3 ]
+	# stats --interval: a sample a second until stopped
+	run timeout 2.6 $CTL stats --interval 1
+	[ "$status" -eq 124 ]
+	[ "$(grep -c '^published ' <<<"$output")" -ge 2 ]
 	# kick the subscriber by the id the kernel's conn list shows
 	port=$(sed -n 's/.*"kind":"ws","peer":"127.0.0.1:\([0-9]*\)".*/\1/p' "$LOG" | head -1)
 	id=$($REPO/build/sluicectl --pin-root "$PIN" -j conn list | json "[c['id'] for c in d if c['remote_port'] == $port][0]")
