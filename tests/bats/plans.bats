@@ -146,6 +146,10 @@ policies: [tenants.yaml]"
 	[ "$drops" -eq 30 ]
 	run bpftool -j map dump pinned "$PIN/sluice_drops"
 	[ "$(echo "$output" | json 'sum(v["value"]["frames"] for e in d if e["formatted"]["key"] == 2 for v in e["formatted"]["values"])')" -eq 30 ]
+	# and /metrics has them by reason
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_kernel_drops_total{reason="app_event_cap"} 30'* ]]
+	[[ "$output" == *'sluice_kernel_drops_total{reason="byte_rate"} 0'* ]]
 }
 
 @test "max_connection_time: 2s closes with 4001 within a second of the deadline" {
@@ -347,7 +351,10 @@ PY
 	for i in 1 2 3; do pub br.t --count 40 --size 2000 --start $((i * 100)) >/dev/null; sleep 0.7; done
 	wait $r
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/r")" -eq 4005 ]
-	grep -q '"code":4005' "$LOG"
+	# the close line: its final counters and why
+	line=$(grep '"msg":"conn_close".*"code":4005' "$LOG")
+	echo "$line"
+	[ "$(echo "$line" | json 'd["reason"] != "" and d["events"] > 0 and d["bytes"] > 0')" = True ]
 }
 
 @test "event quota over SSE: the last allowed event, then event: sluice.close with 4002" {
