@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "kern/kern.h"
 #include "net/gateway.h"
+#include "policy/bundle.h"
 #include "policy/policy.h"
 
 static void usage(FILE *f)
@@ -246,13 +247,8 @@ int main(int argc, char **argv)
 	}
 
 	sl_diag_init(&diag);
-	ret = sl_config_load(path, &cfg, &diag);
-	/* Issuers (keys, algorithms) are checked by loading them, for --check too. */
-	if (!ret && !sl_diag_count(&diag))
-		ret = sl_auth_new(&auth, &cfg, &diag);
-	/* Plans are checked by compiling them, for --check too. */
-	if (!ret && !sl_diag_count(&diag))
-		ret = sl_policy_load(&policy, &cfg, &diag);
+	/* Issuers (keys, algorithms) and plans are checked by loading them, for --check too. */
+	ret = sl_bundle_load(path, &cfg, &auth, &policy, &diag);
 	if (ret || sl_diag_count(&diag)) {
 		sl_diag_print(&diag, stderr);
 		if (!sl_diag_count(&diag))

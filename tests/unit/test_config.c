@@ -1396,6 +1396,79 @@ static void test_problems(void)
 	sl_diag_free(&diag);
 }
 
+/* Files by name for sl_diag_merge: main.yaml first, then a.yaml, then b.yaml. */
+static unsigned merge_rank(const void *ctx, const char *file, size_t len)
+{
+	static const char *const files[] = { "main.yaml", "a.yaml", "b.yaml" };
+	unsigned i;
+
+	(void)ctx;
+	for (i = 0; i < 3; i++)
+		if (strlen(files[i]) == len && !strncmp(files[i], file, len))
+			return i;
+	return 3;
+}
+
+/* sl_diag_merge: separate checks (config, issuers, plans) read as one list in file order. */
+static void test_diag_merge(void)
+{
+	static const char *const want[] = {
+		"main.yaml: no position",
+		"main.yaml:2:5: from the plans",
+		"main.yaml:9:1: from the config",
+		"main.yaml:9:1: from the issuers",
+		"main.yaml:9:1: from the issuers, again",
+		"main.yaml:12: a line only",
+		"a.yaml:1:1: in a, from the config",
+		"b.yaml:3:7: in b, from the plans",
+	};
+	struct sl_diag parts[3], diag;
+	bool ok = true;
+	size_t i;
+
+	sl_diag_init(&diag);
+	for (i = 0; i < 3; i++)
+		sl_diag_init(&parts[i]);
+	sl_diag_add(&parts[0], "main.yaml", 9, 1, "from the config");
+	sl_diag_add(&parts[0], "a.yaml", 1, 1, "in a, from the config");
+	sl_diag_add(&parts[0], "main.yaml", 12, 0, "a line only");
+	sl_diag_add(&parts[1], "main.yaml", 9, 1, "from the issuers");
+	sl_diag_add(&parts[1], "main.yaml", 9, 1, "from the issuers, again");
+	sl_diag_add(&parts[1], "main.yaml", 0, 0, "no position");
+	sl_diag_add(&parts[2], "b.yaml", 3, 7, "in b, from the plans");
+	sl_diag_add(&parts[2], "main.yaml", 2, 5, "from the plans");
+	sl_diag_merge(&diag, parts, 3, merge_rank, NULL);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ok &= sl_diag_get(&diag, i) && !strcmp(sl_diag_get(&diag, i), want[i]);
+	TAP_OK(ok && sl_diag_count(&diag) == 8 && diag.stored == 8,
+	       "diag merge: by file, line and column; one place keeps the parts' order");
+	for (i = 0; i < 3; i++)
+		ok &= !parts[i].msgs && !parts[i].stored && !parts[i].count;
+	TAP_OK(ok, "diag merge: the parts are left empty");
+	if (!ok)
+		for (i = 0; i < diag.stored; i++)
+			printf("# %s\n", sl_diag_get(&diag, i));
+	sl_diag_free(&diag);
+
+	/* 150 late problems in one part, 10 early ones in another: the early ones are kept. */
+	sl_diag_init(&diag);
+	sl_diag_add(&diag, "main.yaml", 0, 0, "already there");
+	for (i = 0; i < 150; i++)
+		sl_diag_add(&parts[0], "main.yaml", 100 + i, 1, "late %zu", i);
+	for (i = 0; i < 10; i++)
+		sl_diag_add(&parts[1], "main.yaml", 1 + i, 1, "early %zu", i);
+	sl_diag_merge(&diag, parts, 2, merge_rank, NULL);
+	ok = sl_diag_count(&diag) == 161 && diag.stored == SL_DIAG_MAX &&
+	     !strcmp(sl_diag_get(&diag, 0), "main.yaml: already there") &&
+	     !strcmp(sl_diag_get(&diag, 1), "main.yaml:1:1: early 0") &&
+	     !strcmp(sl_diag_get(&diag, 10), "main.yaml:10:1: early 9") &&
+	     !strcmp(sl_diag_get(&diag, SL_DIAG_MAX - 1), "main.yaml:188:1: late 88");
+	TAP_OK(ok,
+	       "diag merge: past %d problems are counted; those kept are the first in file order",
+	       SL_DIAG_MAX);
+	sl_diag_free(&diag);
+}
+
 /* sl_node_get, which every loader's key lookups go through. */
 static void test_node_get(void)
 {
@@ -1441,6 +1514,7 @@ int main(void)
 	test_formatting();
 	test_node_get();
 	test_problems();
+	test_diag_merge();
 	test_addresses();
 	test_defaults();
 	test_full();

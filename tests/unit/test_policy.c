@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "config/units.h"
+#include "policy/bundle.h"
 #include "policy/policy.h"
 #include "diag_at.h"
 #include "tap.h"
@@ -1068,6 +1069,199 @@ static void test_policy_files(void)
 	done(&r);
 }
 
+/* ---- The whole file: config, issuers and plans together (policy/bundle.h) ------------------ */
+
+/* One file through sl_bundle_load, as sluiced, a reload and `sluicectl policy check` run it. */
+struct bundle_run {
+	struct sl_config cfg;
+	struct sl_diag diag;
+	struct sl_auth *auth;
+	struct sl_policy *pol;
+	const char *path;
+	int err;
+};
+
+static void bundle(struct bundle_run *b, const char *path)
+{
+	memset(b, 0, sizeof(*b));
+	b->path = path;
+	b->auth = (struct sl_auth *)1; /* set to NULL by the call whatever happens */
+	b->pol = (struct sl_policy *)1;
+	b->err = sl_bundle_load(path, &b->cfg, &b->auth, &b->pol, &b->diag);
+}
+
+static void bundle_done(struct bundle_run *b)
+{
+	sl_policy_free(b->pol);
+	sl_auth_free(b->auth);
+	sl_diag_free(&b->diag);
+	sl_config_free(&b->cfg);
+}
+
+/* Whether message i is exactly "FILE:LINE:COL: " followed by text starting with want. */
+static bool bundle_nth(const struct bundle_run *b, size_t i, const char *file, unsigned line,
+		       unsigned col, const char *want)
+{
+	char prefix[PATH_MAX + 600];
+	const char *m = sl_diag_get(&b->diag, i);
+
+	snprintf(prefix, sizeof(prefix), "%s:%u:%u: %s", file, line, col, want);
+	return m && !strncmp(m, prefix, strlen(prefix));
+}
+
+static void bundle_show(const struct bundle_run *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->diag.stored; i++)
+		printf("# %s\n", sl_diag_get(&b->diag, i));
+}
+
+/*
+ * A config with its own problems still has its issuers and plans checked:
+ * every problem in one run, in file order whichever check found it.
+ */
+static void test_bundle(void)
+{
+	struct bundle_run b;
+	const char *path, *pol;
+	char *big;
+	bool ok;
+	size_t i;
+
+	path = put("bundle.yaml", "plans:\n"					  /* 1 */
+				  "  - name: bronze\n"				  /* 2 */
+				  "    events: {limit: 0, per: 2d}\n"		  /* 3 */
+				  "    speed: fast\n"				  /* 4 */
+				  "issuers:\n"					  /* 5 */
+				  "  - name: idp\n"				  /* 6 */
+				  "    alg: none\n"				  /* 7 */
+				  "applications:\n"				  /* 8 */
+				  "  - id: a\n"					  /* 9 */
+				  "    plan: gold\n"				  /* 10 */
+				  "    subscribe: ['x..y']\n"			  /* 11 */
+				  "  - {plan: bronze, api_keys: [{sha256: x}]}\n" /* 12 */
+				  "retention: {count: 0}\n");			  /* 13 */
+	bundle(&b, path);
+	ok = b.err == -EINVAL && !b.auth && !b.pol && sl_diag_count(&b.diag) == 9 &&
+	     bundle_nth(&b, 0, path, 3, 21, "plans[0].events.limit: \"0\" is out of range") &&
+	     bundle_nth(&b, 1, path, 3, 29, "plans[0].events.per: \"2d\" is not a quota window") &&
+	     bundle_nth(&b, 2, path, 4, 5, "plans[0]: unknown key \"speed\"") &&
+	     bundle_nth(&b, 3, path, 7, 10, "issuers[0].alg: \"none\" is not accepted") &&
+	     bundle_nth(&b, 4, path, 10, 11, "applications[0].plan: undefined plan \"gold\"") &&
+	     bundle_nth(&b, 5, path, 11, 17, "applications[0].subscribe[0]: \"x..y\" is not") &&
+	     bundle_nth(&b, 6, path, 12, 5, "applications[1]: an application needs an id") &&
+	     bundle_nth(&b, 7, path, 12, 40, "applications[1].api_keys[0].sha256: expected") &&
+	     bundle_nth(&b, 8, path, 13, 20, "retention.count: \"0\" is out of range");
+	TAP_OK(ok, "bundle: config, issuer and plan problems all at once, in file order");
+	if (!ok)
+		bundle_show(&b);
+	bundle_done(&b);
+
+	/* The config's problems come before its policy files', whatever their lines. */
+	pol = put("bundle-pol.yaml", "plans:\n"
+				     "  - name: p\n"
+				     "    max_connections: 0\n"
+				     "issuers:\n"
+				     "  - {name: i, alg: HS256}\n");
+	path = put("bundle-main.yaml", "policies: [bundle-pol.yaml]\n"
+				       "applications:\n"
+				       "  - {id: a, plan: nope}\n"
+				       "sse: {heartbeat: soon}\n");
+	bundle(&b, path);
+	ok = b.err == -EINVAL && sl_diag_count(&b.diag) == 4 &&
+	     bundle_nth(&b, 0, path, 3, 19, "applications[0].plan: undefined plan \"nope\"") &&
+	     bundle_nth(&b, 1, path, 4, 18, "sse.heartbeat: \"soon\" is not a duration") &&
+	     bundle_nth(&b, 2, pol, 3, 22, "plans[0].max_connections: \"0\" is out of range") &&
+	     bundle_nth(&b, 3, pol, 5, 5, "issuers[0]: HS256 issuer \"i\" needs secret");
+	TAP_OK(ok, "bundle: the config's problems first, then its policy file's");
+	if (!ok)
+		bundle_show(&b);
+	bundle_done(&b);
+
+	/* A limit the config refused is not held against a plan: its default was not written. */
+	path = put("bundle-limit.yaml", "limits: {max_queued_bytes_per_connection: lots}\n"
+					"plans:\n"
+					"  - name: q\n"
+					"    backpressure: {max_queued_bytes: 8MiB}\n");
+	bundle(&b, path);
+	ok = b.err == -EINVAL && sl_diag_count(&b.diag) == 1 &&
+	     bundle_nth(&b, 0, path, 1, 43, "limits.max_queued_bytes_per_connection: \"lots\"");
+	TAP_OK(ok, "bundle: a refused limit is reported once, not against the plan too");
+	if (!ok)
+		bundle_show(&b);
+	bundle_done(&b);
+
+	/* A limit that took is still one: the plan is measured against it. */
+	path = put("bundle-limit2.yaml", "limits: {max_queued_bytes_per_connection: 2MiB}\n"
+					 "plans:\n"
+					 "  - name: q\n"
+					 "    backpressure: {max_queued_bytes: 8MiB}\n");
+	bundle(&b, path);
+	ok = b.err == -EINVAL && sl_diag_count(&b.diag) == 1 &&
+	     bundle_nth(&b, 0, path, 4, 38,
+			"plans[0].backpressure.max_queued_bytes: 8MiB is more than "
+			"limits.max_queued_bytes_per_connection (2MiB)");
+	TAP_OK(ok, "bundle: a plan above a limit the file set is still refused");
+	if (!ok)
+		bundle_show(&b);
+	bundle_done(&b);
+
+	/* What cannot be read or parsed stops at that one problem. */
+	path = remember("bundle-missing.yaml");
+	bundle(&b, path);
+	TAP_OK(b.err == -ENOENT && !b.auth && !b.pol && sl_diag_count(&b.diag) == 1 &&
+		   strstr(sl_diag_get(&b.diag, 0), "cannot read the file"),
+	       "bundle: a missing file is one problem");
+	bundle_done(&b);
+	path = put("bundle-broken.yaml", "plans: [\n  - name: x\n    max_connections: 0\n");
+	bundle(&b, path);
+	TAP_OK(b.err == -EINVAL && !b.auth && !b.pol && !b.cfg.doc && sl_diag_count(&b.diag) == 1,
+	       "bundle: a file that is not YAML is one problem, its plans unread");
+	bundle_done(&b);
+	path = put("bundle-text.yaml", "just some words\n");
+	bundle(&b, path);
+	TAP_OK(b.err == -EINVAL && sl_diag_count(&b.diag) == 1 &&
+		   bundle_nth(&b, 0, path, 1, 1, "the file: expected a mapping"),
+	       "bundle: a document that is not a mapping is one problem");
+	bundle_done(&b);
+
+	/* Sections over their bound were not read by the config loader: nor by the others. */
+	big = malloc(2 * (SL_CONFIG_MAX_APPS + 1) * 48 + 64);
+	if (big) {
+		char *at = big + sprintf(big, "plans:\n");
+
+		for (i = 0; i <= SL_CONFIG_MAX_APPS; i++)
+			at += sprintf(at, "  - {name: p%zu, max_connections: 0}\n", i);
+		at += sprintf(at, "issuers:\n");
+		for (i = 0; i <= SL_CONFIG_MAX_APPS; i++)
+			at += sprintf(at, "  - {name: i%zu, alg: none}\n", i);
+		path = put("bundle-big.yaml", big);
+		free(big);
+		bundle(&b, path);
+		TAP_OK(b.err == -EINVAL && sl_diag_count(&b.diag) == 2 &&
+			   bundle_nth(&b, 0, path, 2, 3, "plans: 100001 entries is more than") &&
+			   bundle_nth(&b, 1, path, 100004, 3, "issuers: 100001 entries is more"),
+		       "bundle: oversized plans and issuers are reported once each");
+		if (sl_diag_count(&b.diag) != 2)
+			bundle_show(&b);
+		bundle_done(&b);
+	}
+
+	path = put("bundle-ok.yaml", "plans:\n"
+				     "  - {name: bronze, events: {limit: 10, per: 1d}}\n"
+				     "issuers:\n"
+				     "  - {name: idp, alg: HS256, secret: "
+				     "\"0123456789abcdef0123456789abcdef\"}\n"
+				     "applications:\n"
+				     "  - {id: a, plan: bronze, subscribe: ['x.>']}\n");
+	bundle(&b, path);
+	TAP_OK(b.err == 0 && b.auth && b.pol && sl_diag_count(&b.diag) == 0 &&
+		   sl_auth_issuer_count(b.auth) == 1 && sl_policy_plan_count(b.pol) == 1,
+	       "bundle: a valid file gives its issuers and plans");
+	bundle_done(&b);
+}
+
 int main(void)
 {
 	if (tmpfiles_init("policy"))
@@ -1085,6 +1279,7 @@ int main(void)
 	test_json();
 	test_examples();
 	test_policy_files();
+	test_bundle();
 	cleanup();
 	return tap_done();
 }

@@ -467,6 +467,9 @@ static int load_issuers(struct sl_auth *auth, const struct sl_config *cfg, struc
 	if (!seq || seq->type != YAML_SEQUENCE_NODE)
 		return 0; /* null (no issuers) or reported by the config loader */
 	count = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	/* Over the bound: the config loader said so and read none of them; neither does this. */
+	if (count > SL_CONFIG_MAX_APPS)
+		return 0;
 	auth->issuers = calloc(count ? count : 1, sizeof(*auth->issuers));
 	if (!auth->issuers)
 		return -ENOMEM;

@@ -36,9 +36,31 @@ void sl_diag_init(struct sl_diag *diag)
 	memset(diag, 0, sizeof(*diag));
 }
 
+/* Keeps msg (owned) at place when there is room; returns false when the caller still owns it. */
+static bool diag_store(struct sl_diag *diag, char *msg, const struct sl_diag_place *place)
+{
+	if (diag->stored >= SL_DIAG_MAX)
+		return false;
+	if (!diag->msgs) {
+		diag->msgs = calloc(SL_DIAG_MAX, sizeof(*diag->msgs));
+		diag->places = calloc(SL_DIAG_MAX, sizeof(*diag->places));
+		if (!diag->msgs || !diag->places) {
+			free(diag->msgs);
+			free(diag->places);
+			diag->msgs = NULL;
+			diag->places = NULL;
+			return false;
+		}
+	}
+	diag->places[diag->stored] = *place;
+	diag->msgs[diag->stored++] = msg;
+	return true;
+}
+
 void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, unsigned long col,
 		 const char *fmt, ...)
 {
+	struct sl_diag_place place = { .line = line, .col = col };
 	char pos[48] = "", *body = NULL, *msg = NULL;
 	va_list ap;
 	int n;
@@ -46,11 +68,6 @@ void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, uns
 	diag->count++;
 	if (diag->stored >= SL_DIAG_MAX)
 		return;
-	if (!diag->msgs) {
-		diag->msgs = calloc(SL_DIAG_MAX, sizeof(*diag->msgs));
-		if (!diag->msgs)
-			return;
-	}
 	va_start(ap, fmt);
 	n = vasprintf(&body, fmt, ap);
 	va_end(ap);
@@ -60,8 +77,11 @@ void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, uns
 		snprintf(pos, sizeof(pos), ":%lu:%lu", line, col);
 	else if (line)
 		snprintf(pos, sizeof(pos), ":%lu", line);
-	if (asprintf(&msg, "%s%s: %s", file ? file : "<config>", pos, body) >= 0)
-		diag->msgs[diag->stored++] = msg;
+	if (!file)
+		file = "<config>";
+	place.file_len = strlen(file);
+	if (asprintf(&msg, "%s%s: %s", file, pos, body) >= 0 && !diag_store(diag, msg, &place))
+		free(msg);
 	free(body);
 }
 
@@ -93,7 +113,65 @@ void sl_diag_free(struct sl_diag *diag)
 	for (i = 0; i < diag->stored; i++)
 		free(diag->msgs[i]);
 	free(diag->msgs);
+	free(diag->places);
 	memset(diag, 0, sizeof(*diag));
+}
+
+struct merged {
+	char *msg;
+	struct sl_diag_place place;
+	unsigned rank;
+	size_t order; /* parts' order, then each part's own */
+};
+
+static int merged_cmp(const void *a, const void *b)
+{
+	const struct merged *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->place.line != y->place.line)
+		return x->place.line < y->place.line ? -1 : 1;
+	if (x->place.col != y->place.col)
+		return x->place.col < y->place.col ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n,
+		   unsigned (*rank)(const void *ctx, const char *file, size_t len), const void *ctx)
+{
+	struct merged *all;
+	size_t total = 0, i, j, k = 0;
+
+	for (i = 0; i < n; i++)
+		total += parts[i].stored;
+	all = calloc(total ? total : 1, sizeof(*all));
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < parts[i].stored; j++) {
+			char *msg = parts[i].msgs[j];
+
+			/* Out of memory to sort: in the parts' order rather than lost. */
+			if (!all) {
+				if (!diag_store(diag, msg, &parts[i].places[j]))
+					free(msg);
+				continue;
+			}
+			all[k] = (struct merged){ msg, parts[i].places[j],
+						  rank(ctx, msg, parts[i].places[j].file_len), k };
+			k++;
+		}
+		diag->count += parts[i].count;
+		free(parts[i].msgs);
+		free(parts[i].places);
+		memset(&parts[i], 0, sizeof(parts[i]));
+	}
+	if (all) {
+		qsort(all, k, sizeof(*all), merged_cmp);
+		for (i = 0; i < k; i++)
+			if (!diag_store(diag, all[i].msg, &all[i].place))
+				free(all[i].msg);
+		free(all);
+	}
 }
 
 /* ---- Loader state --------------------------------------------------------------------------- */

@@ -35,11 +35,18 @@
  */
 #define SL_DIAG_MAX 100
 
+/* Where a stored message is: its file is the message's first file_len bytes. */
+struct sl_diag_place {
+	size_t file_len;
+	unsigned long line, col; /* as given to sl_diag_add */
+};
+
 /* Collects problems. A zeroed struct is ready to use; sl_diag_free releases it. */
 struct sl_diag {
-	char **msgs;   /* "FILE:LINE:COL: message", the first SL_DIAG_MAX */
-	size_t stored; /* entries in msgs */
-	size_t count;  /* every problem added, stored or not (out of memory included) */
+	char **msgs;		      /* "FILE:LINE:COL: message", the first SL_DIAG_MAX */
+	struct sl_diag_place *places; /* places[i] is where msgs[i] is, for sl_diag_merge */
+	size_t stored;		      /* entries in msgs */
+	size_t count; /* every problem added, stored or not (out of memory included) */
 };
 
 void sl_diag_init(struct sl_diag *diag);
@@ -62,6 +69,19 @@ const char *sl_diag_get(const struct sl_diag *diag, size_t i);
 void sl_diag_print(const struct sl_diag *diag, FILE *f);
 
 void sl_diag_free(struct sl_diag *diag);
+
+/*
+ * Moves the problems of parts[0..n) into diag, after those it holds, sorted
+ * by file, line and column: rank(ctx, file, len) orders the files (the
+ * config, then its policy files), a message without a line comes first in
+ * its file, and problems at one place keep the order of parts, then their
+ * own. Each part being a separate check (config, issuers, plans), this is
+ * how their problems read as one list in file order. Problems past
+ * SL_DIAG_MAX are counted, as by sl_diag_add; parts are left empty.
+ */
+void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n,
+		   unsigned (*rank)(const void *ctx, const char *file, size_t len),
+		   const void *ctx);
 
 /* ---- The configuration ---------------------------------------------------------------------- */
 

@@ -12,10 +12,10 @@
 
 #include <msgpack.h>
 
-#include "auth/auth.h"
 #include "config/config.h"
 #include "ctl/daemon.h"
 #include "ctl/out.h"
+#include "policy/bundle.h"
 #include "policy/policy.h"
 
 static int read_full(int fd, void *buf, size_t len)
@@ -411,20 +411,13 @@ static int policy_show(const struct sl_ctl *ctl, int argc, char **argv)
 static int load_local(const struct sl_ctl *ctl, const char *file, struct sl_config *cfg,
 		      struct sl_policy **policy, json_t **problems)
 {
-	struct sl_auth *auth = NULL;
 	struct sl_diag diag;
 	size_t i;
 	int ret;
 
-	*policy = NULL;
 	*problems = json_array();
 	sl_diag_init(&diag);
-	ret = sl_config_load(file, cfg, &diag);
-	if (!ret && !sl_diag_count(&diag))
-		ret = sl_auth_new(&auth, cfg, &diag);
-	if (!ret && !sl_diag_count(&diag))
-		ret = sl_policy_load(policy, cfg, &diag);
-	sl_auth_free(auth);
+	ret = sl_bundle_load(file, cfg, NULL, policy, &diag);
 	for (i = 0; i < sl_diag_count(&diag); i++) {
 		json_array_append_new(*problems, json_string(sl_diag_get(&diag, i)));
 		if (!ctl->json)

@@ -37,6 +37,7 @@
 #include "net/gateway.h"
 #include "net/sse.h"
 #include "net/workpool.h"
+#include "policy/bundle.h"
 
 uint64_t sl_now_ns(void)
 {
@@ -2152,11 +2153,7 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		return -EINVAL;
 	}
 	sl_diag_init(&diag);
-	ret = sl_config_load(path, cfg, &diag);
-	if (!ret && !sl_diag_count(&diag))
-		ret = sl_auth_new(&auth, cfg, &diag);
-	if (!ret && !sl_diag_count(&diag))
-		ret = sl_policy_load(&policy, cfg, &diag);
+	ret = sl_bundle_load(path, cfg, &auth, &policy, &diag);
 	why = !ret && !sl_diag_count(&diag) ? needs_restart(old, cfg) : NULL;
 	if (ret || sl_diag_count(&diag) || why) {
 		json_t *problems = json_array();

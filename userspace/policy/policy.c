@@ -333,6 +333,24 @@ static void load_events(struct loader *ld, const yaml_node_t *n, const char *pat
 	}
 }
 
+/*
+ * Whether the file wrote limits.KEY but the config loader refused the value
+ * (and said why): cfg then holds the default, and measuring a plan against a
+ * bound the file did not set would only add a misleading second message.
+ */
+static bool limit_refused(const struct loader *ld, const char *key, uint64_t held)
+{
+	yaml_document_t *doc = ld->cfg->doc;
+	const yaml_node_t *n = sl_node_get(doc, yaml_document_get_root_node(doc), "limits");
+	uint64_t v;
+
+	n = n ? sl_node_get(doc, n, key) : NULL;
+	if (!n)
+		return false;
+	return n->type != YAML_SCALAR_NODE ||
+	       sl_parse_size((const char *)n->data.scalar.value, &v) || v != held;
+}
+
 static void load_backpressure(struct loader *ld, const yaml_node_t *n, const char *path,
 			      struct sl_plan *plan)
 {
@@ -363,14 +381,17 @@ static void load_backpressure(struct loader *ld, const yaml_node_t *n, const cha
 		 * The global bound applies to every connection whatever its plan,
 		 * so a larger plan bound would only look configured.
 		 */
-		if (hard_ok && hard > lim->max_queued_bytes_per_connection) {
+		if (hard_ok && hard > lim->max_queued_bytes_per_connection &&
+		    !limit_refused(ld, "max_queued_bytes_per_connection",
+				   lim->max_queued_bytes_per_connection)) {
 			problem(ld, v[0], p,
 				"%s is more than limits.max_queued_bytes_per_connection (%s), "
 				"which bounds every connection: raise that limit or lower this one",
 				sl_format_size(hard, a, sizeof(a)),
 				sl_format_size(lim->max_queued_bytes_per_connection, b, sizeof(b)));
 			hard_ok = false;
-		} else if (hard_ok && hard < lim->max_frame_bytes) {
+		} else if (hard_ok && hard < lim->max_frame_bytes &&
+			   !limit_refused(ld, "max_frame_bytes", lim->max_frame_bytes)) {
 			problem(ld, v[0], p,
 				"%s is smaller than limits.max_frame_bytes (%s): one large event "
 				"would evict any subscriber on this plan",
@@ -486,6 +507,9 @@ static int load_plans(struct loader *ld, struct sl_policy *pol)
 	if (!seq || seq->type != YAML_SEQUENCE_NODE)
 		return 0; /* null (no plans), or reported by the config loader */
 	count = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	/* Over the bound: the config loader said so and read none of them; neither does this. */
+	if (count > SL_CONFIG_MAX_APPS)
+		return 0;
 	pol->plans = calloc(count ? count : 1, sizeof(*pol->plans));
 	pol->by_name = calloc(count ? count : 1, sizeof(*pol->by_name));
 	if (!pol->plans || !pol->by_name)
