@@ -163,8 +163,10 @@ sse_status() {
 	[ "$(json '[e["data"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/acme.json")" = "['event-0', 'event-1']" ]
 }
 
-@test "mTLS: a good client certificate maps to its application; unknown CA and expired are refused" {
-	C="$KEYS/certs"
+# Starts with auth required and a TLS subscriber listener that asks for client
+# certificates ($C's CA); sets WSS and checks that the good client certificate
+# gets in as acme.
+start_mtls_acme_in() {
 	start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
 	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: required}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: required}|' "$CONF"
 	sl_restart_gateway
@@ -173,6 +175,11 @@ sse_status() {
 	echo "$output"
 	[ "$(echo "$output" | json '[r["op"] for r in d["replies"]]')" = "['ack']" ]
 	grep -q '"kind":"ws".*"app":"acme"' "$LOG"
+}
+
+@test "mTLS: a good client certificate maps to its application; unknown CA and expired are refused" {
+	C="$KEYS/certs"
+	start_mtls_acme_in
 	# no certificate and no other credential: 401
 	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --count 1 --timeout 0.5
 	[ "$(echo "$output" | json 'd.get("http_status")')" = 401 ]
@@ -189,14 +196,7 @@ sse_status() {
 	local by_sha="certificates: [{sha256: $(cat "$C/client.sha256")}]" by_cn="certificates: [{cn: acme-backend}]"
 	SL_APPS="${SL_APPS/"$by_sha"/"$by_cn"}"
 	grep -q 'cn: acme-backend' <<<"$SL_APPS"
-	start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
-	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: required}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: required}|' "$CONF"
-	sl_restart_gateway
-	WSS="wss://localhost:$SUBTLS/v1/ws"
-	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" --count 1 --timeout 0.5
-	echo "$output"
-	[ "$(echo "$output" | json '[r["op"] for r in d["replies"]]')" = "['ack']" ]
-	grep -q '"kind":"ws".*"app":"acme"' "$LOG"
+	start_mtls_acme_in
 	# the same CA's certificate with a CN no application names: 401
 	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client-other.pem" --key "$C/client-other.key" --count 1 --timeout 0.5
 	echo "$output"
