@@ -30,6 +30,7 @@
 struct sl_kern;
 struct sl_workpool;
 struct sl_flush_job;
+struct sl_refusal;
 
 enum sl_conn_kind {
 	SL_CONN_HTTP = 0,  /* subscriber listener, reading the handshake */
@@ -102,6 +103,13 @@ struct sl_conn {
 	/* Over the last whole second: events delivered (a backend: published), bytes written. */
 	uint64_t events_per_second, bytes_per_second, errors_per_second;
 	uint64_t events_at_tick, bytes_at_tick, errors_at_tick;
+	/*
+	 * Refused before its HTTP request was served (connection limit,
+	 * shutdown): answered with this (over TLS once the handshake is done),
+	 * then closed, within its handshake deadline.
+	 */
+	const struct sl_refusal *refusal;
+	bool on_refusals; /* on gw->refusals: not one of the gateway's connections */
 };
 
 /* A field added above q or events_out would push the delivery path onto a third line. */
@@ -187,6 +195,12 @@ struct sl_gateway {
 	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;
+	/*
+	 * TLS connections accepted only to be answered 429 or 503 (gateway.c,
+	 * refuse_tls): off gw->conns and nconns, at most TLS_REFUSALS_MAX.
+	 */
+	struct sl_conn *refusals;
+	uint32_t nrefusals;
 	uint64_t next_id;
 	bool shutting_down;
 	uint64_t ticks; /* seconds of the 1 s housekeeping timer */

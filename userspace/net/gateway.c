@@ -80,11 +80,16 @@ static void conn_free(struct sl_conn *c)
 		close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
+	else if (c->on_refusals)
+		gw->refusals = c->next;
 	else
 		gw->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	gw->nconns--;
+	if (c->on_refusals)
+		gw->nrefusals--;
+	else
+		gw->nconns--;
 	if (c->counted && gw->apps)
 		gw->apps[c->slot].conns--;
 	if (c->limit_timer)
@@ -132,7 +137,9 @@ void sl_conn_close_now(struct sl_conn *c)
 	struct sl_gateway *gw = c->gw;
 	struct sl_conn **pp;
 
-	log_conn_close(c);
+	/* Refusals are counted (stats.refused), not logged: a flood would be a line each. */
+	if (!c->on_refusals)
+		log_conn_close(c);
 	if (gw->reading == c)
 		gw->reading = NULL;
 	if (c->kind == SL_CONN_PUB && c->hello_done)
@@ -689,6 +696,13 @@ void sl_conn_finish(struct sl_conn *c)
 	}
 	c->closing = true;
 	event_del(c->rd);
+	sl_conn_schedule_flush(c);
+	/*
+	 * A refusal keeps its handshake deadline to the end (linger included):
+	 * answering it costs no longer than a handshake may take.
+	 */
+	if (c->refusal && c->timer)
+		return;
 	if (c->timer)
 		event_free(c->timer);
 	c->timer = evtimer_new(c->gw->base, on_close_deadline, c);
@@ -697,7 +711,6 @@ void sl_conn_finish(struct sl_conn *c)
 
 		evtimer_add(c->timer, &deadline);
 	}
-	sl_conn_schedule_flush(c);
 }
 
 void sl_conn_answer_and_close(struct sl_conn *c, char *resp, size_t len)
@@ -779,7 +792,12 @@ int sl_conn_send_event_tls(struct sl_conn *c, struct sl_event *ev, const struct 
 	return 0;
 }
 
-/* TLS: finish the handshake, then decrypt what is there into c->in. Returns -1 if closed. */
+static void answer_refusal(struct sl_conn *c);
+
+/*
+ * TLS: finish the handshake, then decrypt what is there into c->in. Returns
+ * -1 if closed or done reading (a refusal, answered as soon as TLS is up).
+ */
 static int tls_read(struct sl_conn *c, size_t room)
 {
 	const char *why = "handshake failed";
@@ -798,6 +816,10 @@ static int tls_read(struct sl_conn *c, size_t room)
 			return -1;
 		}
 		c->tls_ready = true;
+		if (c->refusal) {
+			answer_refusal(c);
+			return -1;
+		}
 		sl_conn_meter(c, SL_FRAMING_TLS);
 	}
 	while (room) {
@@ -924,8 +946,25 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* What a connection refused before its HTTP request is answered (SPEC: handshake failures). */
+struct sl_refusal {
+	int status;
+	const char *code, *detail, *extra_headers;
+};
+
+static const struct sl_refusal refused_limit = { 429, "connection_limit",
+						 "the gateway's connection limit is reached",
+						 "Retry-After: 1\r\n" };
+static const struct sl_refusal refused_shutdown = { 503, "shutting_down",
+						    "the gateway is shutting down", NULL };
+
+/*
+ * refusal NULL: one of the gateway's connections. Otherwise a TLS connection
+ * accepted only to be answered (refuse_tls): it goes on gw->refusals, not
+ * gw->conns, and counts in no limit, total or listing.
+ */
 static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind, bool tls,
-				const struct sockaddr *sa)
+				const struct sockaddr *sa, const struct sl_refusal *refusal)
 {
 	int notsent_lowat = SUB_NOTSENT_LOWAT;
 	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
@@ -942,6 +981,8 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	c->gw = gw;
 	c->fd = fd;
 	c->kind = kind;
+	c->refusal = refusal;
+	c->on_refusals = refusal != NULL;
 	c->id = ++gw->next_id;
 	c->opened_ns = sl_mono_ns();
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c->cookie, &len))
@@ -969,12 +1010,20 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	c->rd = event_new(gw->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wr = event_new(gw->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->timer = evtimer_new(gw->base, on_handshake_timeout, c);
-	c->next = gw->conns;
-	if (gw->conns)
-		gw->conns->prev = c;
-	gw->conns = c;
-	gw->nconns++;
-	gw->stats.conns_total++;
+	if (c->on_refusals) {
+		c->next = gw->refusals;
+		if (gw->refusals)
+			gw->refusals->prev = c;
+		gw->refusals = c;
+		gw->nrefusals++;
+	} else {
+		c->next = gw->conns;
+		if (gw->conns)
+			gw->conns->prev = c;
+		gw->conns = c;
+		gw->nconns++;
+		gw->stats.conns_total++;
+	}
 	if (!c->rd || !c->wr || !c->timer || (tls && !c->tls) || event_add(c->rd, NULL) ||
 	    evtimer_add(c->timer, &tv)) {
 		sl_conn_close_now(c);
@@ -983,11 +1032,11 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	return c;
 }
 
-/* Answers and closes a connection the gateway cannot take (limits, shutdown). */
-static void refuse(int fd, int status, const char *code, const char *detail, const char *extra)
+/* Answers and closes a plain connection the gateway cannot take (limits, shutdown). */
+static void refuse(int fd, const struct sl_refusal *r)
 {
 	size_t len;
-	char *resp = sl_http_error(status, code, detail, extra, &len);
+	char *resp = sl_http_error(r->status, r->code, r->detail, r->extra_headers, &len);
 
 	if (resp) {
 		ssize_t w = send(fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -996,6 +1045,39 @@ static void refuse(int fd, int status, const char *code, const char *detail, con
 		free(resp);
 	}
 	close(fd);
+}
+
+/* Queues a refusal's answer over TLS (the handshake is done) and closes after it. */
+static void answer_refusal(struct sl_conn *c)
+{
+	const struct sl_refusal *r = c->refusal;
+	size_t len;
+	char *resp = sl_http_error(r->status, r->code, r->detail, r->extra_headers, &len);
+
+	c->close_code = (uint16_t)r->status;
+	c->close_reason = r->code;
+	sl_conn_answer_and_close(c, resp, len);
+}
+
+/*
+ * Refused TLS connections whose handshake (and answer) may be in flight at
+ * once. Each holds a wolfSSL session and costs a handshake's CPU; a refusal
+ * lives at most limits.handshake_timeout (linger included, sl_conn_finish).
+ * Beyond this many, as under a flood of connections over the limit, the
+ * socket is closed without an answer (the client sees a failed handshake):
+ * refusing must stay cheaper than serving.
+ */
+#define TLS_REFUSALS_MAX 64
+
+/*
+ * A TLS client cannot read a plaintext answer: the handshake is completed
+ * first, then the answer goes out over TLS (tls_read, answer_refusal).
+ */
+static void refuse_tls(struct sl_gateway *gw, int fd, const struct sockaddr *sa,
+		       const struct sl_refusal *r)
+{
+	if (gw->nrefusals >= TLS_REFUSALS_MAX || !conn_new(gw, fd, SL_CONN_HTTP, true, sa, r))
+		close(fd);
 }
 
 static uint32_t count_kind(const struct sl_gateway *gw, enum sl_conn_kind kind)
@@ -1022,19 +1104,20 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 	else if (lst == gw->admin_lst)
 		kind = SL_CONN_ADMIN;
 	if (gw->shutting_down) {
-		if (kind == SL_CONN_PUB || tls)
+		/* The native protocol has no answer before hello: the publisher sees a close. */
+		if (kind == SL_CONN_PUB)
 			close(fd);
+		else if (tls)
+			refuse_tls(gw, fd, sa, &refused_shutdown);
 		else
-			refuse(fd, 503, "shutting_down", "the gateway is shutting down", NULL);
+			refuse(fd, &refused_shutdown);
 		return;
 	}
 	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections) {
-		/* A TLS client cannot read a plaintext answer: it is closed. */
 		if (tls)
-			close(fd);
+			refuse_tls(gw, fd, sa, &refused_limit);
 		else
-			refuse(fd, 429, "connection_limit",
-			       "the gateway's connection limit is reached", "Retry-After: 1\r\n");
+			refuse(fd, &refused_limit);
 		gw->stats.refused++;
 		return;
 	}
@@ -1049,7 +1132,7 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 			    (unsigned long long)gw->stats.refused);
 		return;
 	}
-	c = conn_new(gw, fd, kind, tls, sa);
+	c = conn_new(gw, fd, kind, tls, sa, NULL);
 	if (!c)
 		close(fd);
 }
@@ -1234,7 +1317,24 @@ static void on_drained(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(((struct sl_gateway *)arg)->base, NULL);
 }
 
-/* SIGTERM/SIGINT: stop accepting, close every client with 1001, flush, exit. */
+/*
+ * A connection still in its HTTP handshake when the drain starts: answered
+ * 503 now, or, on TLS before the handshake is done, as soon as it is.
+ */
+static void refuse_in_handshake(struct sl_conn *c)
+{
+	c->refusal = &refused_shutdown;
+	if (!c->tls || c->tls_ready)
+		answer_refusal(c);
+}
+
+/*
+ * SIGTERM/SIGINT: close every client with 1001, flush, exit. The listeners
+ * keep accepting during the drain so that new clients get an answer
+ * (on_accept: 503 shutting_down, or a publisher's close). A disabled
+ * listener would still complete TCP handshakes into its backlog, and those
+ * clients would wait for an answer that never comes.
+ */
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct sl_gateway *gw = arg;
@@ -1247,19 +1347,13 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	gw->shutting_down = true;
 	SL_LIFECYCLE("{\"msg\":\"shutdown\",\"signal\":%d,\"connections\":%u}", (int)sig,
 		     gw->nconns);
-	if (gw->sub_lst)
-		evconnlistener_disable(gw->sub_lst);
-	if (gw->pub_lst)
-		evconnlistener_disable(gw->pub_lst);
-	if (gw->sub_tls_lst)
-		evconnlistener_disable(gw->sub_tls_lst);
-	if (gw->pub_tls_lst)
-		evconnlistener_disable(gw->pub_tls_lst);
 	for (c = gw->conns; c; c = next) {
 		next = c->next;
 		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
 			sl_sub_close(c, 1001, "gateway shutting down");
-		else if (c->kind != SL_CONN_ADMIN)
+		else if (c->kind == SL_CONN_HTTP && !c->closing)
+			refuse_in_handshake(c);
+		else if (c->kind == SL_CONN_PUB)
 			sl_conn_close_now(c);
 	}
 	gw->drain_ev = evtimer_new(gw->base, on_drained, gw);
@@ -1304,8 +1398,9 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* Leave early once every subscriber has been flushed and closed. */
-	if (gw->shutting_down && !gw->conns)
+	/* Leave early once every subscriber has been flushed and closed, and every refusal
+	 * answered. */
+	if (gw->shutting_down && !gw->conns && !gw->refusals)
 		event_base_loopexit(gw->base, NULL);
 }
 
@@ -1476,6 +1571,20 @@ uint16_t sl_gateway_port(const struct sl_gateway *gw, char which)
 	}
 }
 
+/* The TCP listeners (the control socket stays until sl_gateway_free). */
+static void close_listeners(struct sl_gateway *gw)
+{
+	struct evconnlistener **all[] = { &gw->sub_lst, &gw->pub_lst, &gw->admin_lst,
+					  &gw->sub_tls_lst, &gw->pub_tls_lst };
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (*all[i])
+			evconnlistener_free(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
 int sl_gateway_run(struct sl_gateway *gw)
 {
 	int ret;
@@ -1487,6 +1596,9 @@ int sl_gateway_run(struct sl_gateway *gw)
 		     gw->sub_port, gw->pub_port, gw->admin_port, gw->sub_tls_port, gw->pub_tls_port,
 		     gw->kern ? "true" : "false");
 	ret = event_base_dispatch(gw->base) < 0 ? -EIO : 0;
+	/* The drain is over: a client connecting from now on is refused by the kernel, not queued.
+	 */
+	close_listeners(gw);
 	sl_gateway_save_state(gw);
 	return ret;
 }
@@ -1497,16 +1609,9 @@ void sl_gateway_free(struct sl_gateway *gw)
 		return;
 	while (gw->conns)
 		sl_conn_close_now(gw->conns);
-	if (gw->sub_lst)
-		evconnlistener_free(gw->sub_lst);
-	if (gw->pub_lst)
-		evconnlistener_free(gw->pub_lst);
-	if (gw->admin_lst)
-		evconnlistener_free(gw->admin_lst);
-	if (gw->sub_tls_lst)
-		evconnlistener_free(gw->sub_tls_lst);
-	if (gw->pub_tls_lst)
-		evconnlistener_free(gw->pub_tls_lst);
+	while (gw->refusals)
+		sl_conn_close_now(gw->refusals);
+	close_listeners(gw);
 	if (gw->control_lst) {
 		evconnlistener_free(gw->control_lst);
 		unlink(gw->cfg->listeners.control.path);
