@@ -134,17 +134,19 @@ for s in (plain, tls):
 	is_refusal 503 shutting_down "$BATS_TEST_TMPDIR/sse"
 	is_refusal 503 shutting_down "$BATS_TEST_TMPDIR/ws"
 	is_refusal 503 shutting_down "$BATS_TEST_TMPDIR/tls"
-	# promptly: each answer within a fraction of a second, not at a timeout
+	# answered, not cut at curl's 1 s timeout
 	cat "$BATS_TEST_TMPDIR/times"
-	[ "$(awk '$1 < 0.5' "$BATS_TEST_TMPDIR/times" | wc -l)" -eq 3 ]
+	[ "$(awk '$1 < 0.9' "$BATS_TEST_TMPDIR/times" | wc -l)" -eq 3 ]
 	# the daemon ends the drain by itself (a second SIGTERM could race its exit)
 	stop_clean exits
 }
 
-@test "after the daemon exits nothing listens on its ports" {
+@test "after the daemon exits nothing listens on its ports; stop signals repeated until then change nothing" {
 	start_tls
 	hold_subscriber "$SUB"
-	stop_clean
+	# SIGTERM as fast as the shell sends it, through the drain and the exit: still exit 0
+	while kill -TERM "$SLUICED_PID" 2>/dev/null; do :; done
+	stop_clean exits
 	for port in "$SUB" "$SUBTLS" "$PUB" "$ADMIN"; do
 		run $PY -c '
 import socket, sys
@@ -181,7 +183,7 @@ except ConnectionRefusedError:
 }
 
 @test "refused TLS handshakes are bounded: 64 in flight, the rest closed at once, each gone after handshake_timeout" {
-	start_tls "limits: {max_connections: 1, handshake_timeout: 1s}"
+	start_tls "limits: {max_connections: 1, handshake_timeout: 3s}"
 	hold_subscriber "$SUB"
 	# 80 connections over the limit that never start their TLS handshake
 	run $PY -c '
@@ -199,15 +201,15 @@ def closed():
             s.close()
             n += 1
     return n
-# the ones over the cap are closed at once, the others only at their 1 s timeout
+# the ones over the cap are closed at once, the others only at their 3 s timeout
 start = time.monotonic()
 early = closed()
-while early < 16 and time.monotonic() - start < 0.8:
+while early < 16 and time.monotonic() - start < 1.5:
     time.sleep(0.05)
     early = closed()
-time.sleep(0.1)
+time.sleep(0.2)
 early = closed()
-while closed() < 80 and time.monotonic() - start < 3:
+while closed() < 80 and time.monotonic() - start < 8:
     time.sleep(0.1)
 print(early, closed())' "$SUBTLS"
 	echo "closed at once, closed after the timeout: $output"
@@ -216,7 +218,7 @@ print(early, closed())' "$SUBTLS"
 	curl -s -i --max-time 2 --cacert "$CERTS/ca.pem" "https://localhost:$SUBTLS/v1/sse?topic=a" >"$BATS_TEST_TMPDIR/tls"
 	is_refusal 429 connection_limit "$BATS_TEST_TMPDIR/tls"
 	# and refusals still in flight when the daemon stops are let go cleanly
-	$PY -c 'import socket,sys,time; a=[socket.create_connection(("127.0.0.1",int(sys.argv[1]))) for _ in range(5)]; time.sleep(3)' "$SUBTLS" &
+	$PY -c 'import socket,sys,time; a=[socket.create_connection(("127.0.0.1",int(sys.argv[1]))) for _ in range(5)]; time.sleep(5)' "$SUBTLS" &
 	sleep 0.2
 	stop_clean
 }

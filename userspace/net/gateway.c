@@ -1398,8 +1398,7 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* Leave early once every subscriber has been flushed and closed, and every refusal
-	 * answered. */
+	/* Leave early once every subscriber is flushed and closed and every refusal answered. */
 	if (gw->shutting_down && !gw->conns && !gw->refusals)
 		event_base_loopexit(gw->base, NULL);
 }
@@ -1585,6 +1584,23 @@ static void close_listeners(struct sl_gateway *gw)
 	}
 }
 
+/*
+ * Once the loop is over the exit is under way. Freeing the signal events
+ * gives SIGTERM, SIGINT and SIGHUP their default action back, and a second
+ * stop signal would then kill the process in the middle of saving its
+ * state: they stay pending instead (the worker threads block all signals).
+ */
+static void block_stop_signals(void)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+}
+
 int sl_gateway_run(struct sl_gateway *gw)
 {
 	int ret;
@@ -1596,8 +1612,8 @@ int sl_gateway_run(struct sl_gateway *gw)
 		     gw->sub_port, gw->pub_port, gw->admin_port, gw->sub_tls_port, gw->pub_tls_port,
 		     gw->kern ? "true" : "false");
 	ret = event_base_dispatch(gw->base) < 0 ? -EIO : 0;
-	/* The drain is over: a client connecting from now on is refused by the kernel, not queued.
-	 */
+	block_stop_signals();
+	/* The drain is over: from now on the kernel refuses a client rather than queue it. */
 	close_listeners(gw);
 	sl_gateway_save_state(gw);
 	return ret;
