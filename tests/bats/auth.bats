@@ -47,9 +47,7 @@ teardown() {
 }
 
 start_required() {
-	sl_start_gateway "${1:-}"
-	sed -i 's|auth: open|auth: required|' "$CONF"
-	sl_restart_gateway
+	SL_AUTH=required sl_start_gateway "${1:-}"
 }
 
 tok() { $PY "$REPO/tests/tools/mkjwt.py" "$KEYS" "$@"; }
@@ -167,9 +165,7 @@ sse_status() {
 # certificates ($C's CA); sets WSS and checks that the good client certificate
 # gets in as acme.
 start_mtls_acme_in() {
-	start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
-	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: required}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: required}|' "$CONF"
-	sl_restart_gateway
+	SL_SUB_TLS=1 start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
 	WSS="wss://localhost:$SUBTLS/v1/ws"
 	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" --count 1 --timeout 0.5
 	echo "$output"

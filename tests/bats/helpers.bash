@@ -46,12 +46,14 @@ SL_DEFAULT_APPS="applications:
 
 # Starts sluiced on ephemeral loopback ports with this test's pin root and
 # cgroup; extra YAML (top-level keys) comes from $1. Sets SUB, PUB, ADMIN.
+# SL_AUTH=required makes subscribers authenticate; SL_SUB_TLS=1 adds the TLS
+# subscriber listener (with a tls: section in $1), on an ephemeral port too.
 sl_start_gateway() {
 	CONF="$BATS_TEST_TMPDIR/sluiced.yaml"
 	LOG="$BATS_TEST_TMPDIR/sluiced.log"
 	cat >"$CONF" <<YAML
 listeners:
-  subscribers: {plain: "127.0.0.1:0", auth: open}
+  subscribers: {plain: "127.0.0.1:0",${SL_SUB_TLS:+ tls: "127.0.0.1:0",} auth: ${SL_AUTH:-open}}
   publishers: {plain: "127.0.0.1:0"}
   admin: {plain: "127.0.0.1:0"}
   control: {path: "$BATS_TEST_TMPDIR/control.sock"}
@@ -93,7 +95,7 @@ for line in open(sys.argv[1]):
 # Starts sluiced again with $CONF as it is now (edited by the test, or after a crash).
 sl_restart_gateway() {
 	sl_stop_gateway
-	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	${SLUICED_WRAP:-} "${SLUICED_BIN:-$REPO/build/sluiced}" -c "$CONF" 2>"$LOG" &
 	SLUICED_PID=$!
 	sl_wait_ready
 }

@@ -35,9 +35,7 @@ applications:
 # required_gateway [EXTRA]: sluiced with $SL_APPS, subscribers must authenticate.
 required_gateway() {
 	export SL_APPS
-	sl_start_gateway "${1:-}"
-	sed -i 's|auth: open|auth: required|' "$CONF"
-	sl_restart_gateway
+	SL_AUTH=required sl_start_gateway "${1:-}"
 }
 
 # sub_and_pub OUT TOPIC TAKE PUBLISH: one subscriber (sub-key) taking up to TAKE events

@@ -24,15 +24,10 @@ teardown() {
 }
 
 # Starts sluiced with the TLS subscriber listener too; extra YAML from $1. Sets SUBTLS.
+# SLUICED_BIN=build/san/sluiced runs these under ASan+UBSan.
 start_tls() {
-	sl_start_gateway "tls: {cert_file: $CERTS/server.pem, key_file: $CERTS/server.key}
+	SL_SUB_TLS=1 sl_start_gateway "tls: {cert_file: $CERTS/server.pem, key_file: $CERTS/server.key}
 ${1:-}"
-	sl_stop_gateway
-	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: open}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: open}|' "$CONF"
-	# SLUICED_BIN=build/san/sluiced runs these under ASan+UBSan.
-	"${SLUICED_BIN:-$REPO/build/sluiced}" -c "$CONF" 2>"$LOG" &
-	SLUICED_PID=$!
-	sl_wait_ready
 	[ "$SUBTLS" -gt 0 ]
 }
 

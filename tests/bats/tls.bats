@@ -21,10 +21,8 @@ teardown() {
 }
 
 start_tls() {
-	sl_start_gateway "$TLSCONF
+	SL_SUB_TLS=1 sl_start_gateway "$TLSCONF
 ${1:-}"
-	sed -i 's|subscribers: {plain: "127.0.0.1:0", auth: open}|subscribers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0", auth: open}|' "$CONF"
-	sl_restart_gateway
 	WSS="wss://localhost:$SUBTLS/v1/ws"
 }
 
