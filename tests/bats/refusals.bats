@@ -168,6 +168,31 @@ except ConnectionRefusedError:
 	is_refusal 429 connection_limit "$BATS_TEST_TMPDIR/plain"
 	grep -q '^Retry-After: 1' "$BATS_TEST_TMPDIR/plain"
 	[ "$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '$1 == "sluice_connections" {print $2}')" -le 2 ]
+	# 30 plain clients that send their request before they are refused all read the whole
+	# answer and then a clean end: the close lingers instead of resetting over the request
+	run $PY -c '
+import socket, sys
+socks = []
+for _ in range(30):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET /v1/sse?topic=a HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 3000)
+    socks.append(s)
+whole = 0
+for s in socks:
+    s.settimeout(3)
+    data, eof = b"", False
+    try:
+        while True:
+            c = s.recv(4096)
+            if not c:
+                eof = True
+                break
+            data += c
+    except OSError:
+        pass
+    whole += eof and data.startswith(b"HTTP/1.1 429") and data.endswith(b"}")
+print(whole)' "$SUB"
+	[ "$output" = 30 ]
 	# the held subscriber leaves: the one connection allowed is free again, over TLS too
 	kill "$HOLD"
 	HOLD=""

@@ -196,8 +196,8 @@ struct sl_gateway {
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;
 	/*
-	 * TLS connections accepted only to be answered 429 or 503 (gateway.c,
-	 * refuse_tls): off gw->conns and nconns, at most TLS_REFUSALS_MAX.
+	 * Connections accepted only to be answered 429 or 503 (gateway.c,
+	 * refuse): off gw->conns and nconns, at most REFUSALS_MAX.
 	 */
 	struct sl_conn *refusals;
 	uint32_t nrefusals;

@@ -959,9 +959,10 @@ static const struct sl_refusal refused_shutdown = { 503, "shutting_down",
 						    "the gateway is shutting down", NULL };
 
 /*
- * refusal NULL: one of the gateway's connections. Otherwise a TLS connection
- * accepted only to be answered (refuse_tls): it goes on gw->refusals, not
- * gw->conns, and counts in no limit, total or listing.
+ * refusal NULL: one of the gateway's connections. Otherwise a connection
+ * accepted only to be answered (refuse): it goes on gw->refusals, not
+ * gw->conns, and counts in no limit, total or listing. Owns fd from here on:
+ * closed with the connection, or at once when NULL is returned.
  */
 static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind kind, bool tls,
 				const struct sockaddr *sa, const struct sl_refusal *refusal)
@@ -975,8 +976,10 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	int one = 1;
 
 	/* 64-byte aligned: the fields every delivery touches fill two cache lines (conn.h). */
-	if (posix_memalign((void **)&c, 64, sizeof(*c)))
+	if (posix_memalign((void **)&c, 64, sizeof(*c))) {
+		close(fd);
 		return NULL;
+	}
 	memset(c, 0, sizeof(*c));
 	c->gw = gw;
 	c->fd = fd;
@@ -1032,8 +1035,12 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	return c;
 }
 
-/* Answers and closes a plain connection the gateway cannot take (limits, shutdown). */
-static void refuse(int fd, const struct sl_refusal *r)
+/*
+ * One try at answering a plain connection, then close: the fallback when
+ * REFUSALS_MAX are in flight. A request already waiting unread may make the
+ * close a reset that the client sees before the answer.
+ */
+static void refuse_at_once(int fd, const struct sl_refusal *r)
 {
 	size_t len;
 	char *resp = sl_http_error(r->status, r->code, r->detail, r->extra_headers, &len);
@@ -1047,7 +1054,7 @@ static void refuse(int fd, const struct sl_refusal *r)
 	close(fd);
 }
 
-/* Queues a refusal's answer over TLS (the handshake is done) and closes after it. */
+/* Queues a refusal's answer (over TLS once the handshake is done) and closes after it. */
 static void answer_refusal(struct sl_conn *c)
 {
 	const struct sl_refusal *r = c->refusal;
@@ -1060,24 +1067,37 @@ static void answer_refusal(struct sl_conn *c)
 }
 
 /*
- * Refused TLS connections whose handshake (and answer) may be in flight at
- * once. Each holds a wolfSSL session and costs a handshake's CPU; a refusal
- * lives at most limits.handshake_timeout (linger included, sl_conn_finish).
- * Beyond this many, as under a flood of connections over the limit, the
- * socket is closed without an answer (the client sees a failed handshake):
- * refusing must stay cheaper than serving.
+ * Refused connections whose answer may be in flight at once. Each holds a
+ * connection (a TLS one a wolfSSL session, and a handshake's CPU) for at
+ * most limits.handshake_timeout, linger included (sl_conn_finish). Beyond
+ * this many, as under a flood of connections over the limit, a plain one
+ * gets refuse_at_once and a TLS one is closed without an answer (its client
+ * sees a failed handshake): refusing must stay cheaper than serving.
  */
-#define TLS_REFUSALS_MAX 64
+#define REFUSALS_MAX 64
 
 /*
- * A TLS client cannot read a plaintext answer: the handshake is completed
- * first, then the answer goes out over TLS (tls_read, answer_refusal).
+ * Answers a connection the gateway cannot take (limits, shutdown) like any
+ * handshake failure: queued, then closed with a linger so that a request
+ * already sent cannot turn the close into a reset that loses the answer. A
+ * TLS client cannot read a plaintext answer: its handshake is completed
+ * first (tls_read answers then).
  */
-static void refuse_tls(struct sl_gateway *gw, int fd, const struct sockaddr *sa,
-		       const struct sl_refusal *r)
+static void refuse(struct sl_gateway *gw, int fd, const struct sockaddr *sa, bool tls,
+		   const struct sl_refusal *r)
 {
-	if (gw->nrefusals >= TLS_REFUSALS_MAX || !conn_new(gw, fd, SL_CONN_HTTP, true, sa, r))
-		close(fd);
+	struct sl_conn *c;
+
+	if (gw->nrefusals >= REFUSALS_MAX) {
+		if (tls)
+			close(fd);
+		else
+			refuse_at_once(fd, r);
+		return;
+	}
+	c = conn_new(gw, fd, SL_CONN_HTTP, tls, sa, r);
+	if (c && !tls)
+		answer_refusal(c);
 }
 
 static uint32_t count_kind(const struct sl_gateway *gw, enum sl_conn_kind kind)
@@ -1096,7 +1116,6 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 	struct sl_gateway *gw = arg;
 	enum sl_conn_kind kind = SL_CONN_HTTP;
 	bool tls = lst == gw->sub_tls_lst || lst == gw->pub_tls_lst;
-	struct sl_conn *c;
 
 	(void)socklen;
 	if (lst == gw->pub_lst || lst == gw->pub_tls_lst)
@@ -1107,17 +1126,12 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		/* The native protocol has no answer before hello: the publisher sees a close. */
 		if (kind == SL_CONN_PUB)
 			close(fd);
-		else if (tls)
-			refuse_tls(gw, fd, sa, &refused_shutdown);
 		else
-			refuse(fd, &refused_shutdown);
+			refuse(gw, fd, sa, tls, &refused_shutdown);
 		return;
 	}
 	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections) {
-		if (tls)
-			refuse_tls(gw, fd, sa, &refused_limit);
-		else
-			refuse(fd, &refused_limit);
+		refuse(gw, fd, sa, tls, &refused_limit);
 		gw->stats.refused++;
 		return;
 	}
@@ -1132,9 +1146,7 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 			    (unsigned long long)gw->stats.refused);
 		return;
 	}
-	c = conn_new(gw, fd, kind, tls, sa, NULL);
-	if (!c)
-		close(fd);
+	conn_new(gw, fd, kind, tls, sa, NULL);
 }
 
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
