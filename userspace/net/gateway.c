@@ -65,6 +65,12 @@ static const char *kind_name(enum sl_conn_kind kind)
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void check_soft_bounds(struct sl_gateway *gw);
 
+/* The list c is on: the gateway's connections, or the refusals (refuse). */
+static struct sl_conn **conn_list(struct sl_gateway *gw, const struct sl_conn *c)
+{
+	return c->on_refusals ? &gw->refusals : &gw->conns;
+}
+
 static void conn_free(struct sl_conn *c)
 {
 	struct sl_gateway *gw = c->gw;
@@ -80,10 +86,8 @@ static void conn_free(struct sl_conn *c)
 		close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
-	else if (c->on_refusals)
-		gw->refusals = c->next;
 	else
-		gw->conns = c->next;
+		*conn_list(gw, c) = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	if (c->on_refusals)
@@ -971,7 +975,7 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
 	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
 			      (suseconds_t)(timeout_ns % 1000000000ull / 1000) };
-	struct sl_conn *c = NULL;
+	struct sl_conn *c = NULL, **head;
 	socklen_t len = sizeof(uint64_t);
 	int one = 1;
 
@@ -1013,17 +1017,14 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	c->rd = event_new(gw->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wr = event_new(gw->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->timer = evtimer_new(gw->base, on_handshake_timeout, c);
+	head = conn_list(gw, c);
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
 	if (c->on_refusals) {
-		c->next = gw->refusals;
-		if (gw->refusals)
-			gw->refusals->prev = c;
-		gw->refusals = c;
 		gw->nrefusals++;
 	} else {
-		c->next = gw->conns;
-		if (gw->conns)
-			gw->conns->prev = c;
-		gw->conns = c;
 		gw->nconns++;
 		gw->stats.conns_total++;
 	}
@@ -1035,6 +1036,12 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	return c;
 }
 
+/* The HTTP answer of a refusal (malloc'd), or NULL out of memory. */
+static char *refusal_response(const struct sl_refusal *r, size_t *len)
+{
+	return sl_http_error(r->status, r->code, r->detail, r->extra_headers, len);
+}
+
 /*
  * One try at answering a plain connection, then close: the fallback when
  * REFUSALS_MAX are in flight. A request already waiting unread may make the
@@ -1043,7 +1050,7 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 static void refuse_at_once(int fd, const struct sl_refusal *r)
 {
 	size_t len;
-	char *resp = sl_http_error(r->status, r->code, r->detail, r->extra_headers, &len);
+	char *resp = refusal_response(r, &len);
 
 	if (resp) {
 		ssize_t w = send(fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -1057,12 +1064,11 @@ static void refuse_at_once(int fd, const struct sl_refusal *r)
 /* Queues a refusal's answer (over TLS once the handshake is done) and closes after it. */
 static void answer_refusal(struct sl_conn *c)
 {
-	const struct sl_refusal *r = c->refusal;
 	size_t len;
-	char *resp = sl_http_error(r->status, r->code, r->detail, r->extra_headers, &len);
+	char *resp = refusal_response(c->refusal, &len);
 
-	c->close_code = (uint16_t)r->status;
-	c->close_reason = r->code;
+	c->close_code = (uint16_t)c->refusal->status;
+	c->close_reason = c->refusal->code;
 	sl_conn_answer_and_close(c, resp, len);
 }
 
