@@ -1396,19 +1396,6 @@ static void test_problems(void)
 	sl_diag_free(&diag);
 }
 
-/* Files by name for sl_diag_merge: main.yaml first, then a.yaml, then b.yaml. */
-static unsigned merge_rank(const void *ctx, const char *file, size_t len)
-{
-	static const char *const files[] = { "main.yaml", "a.yaml", "b.yaml" };
-	unsigned i;
-
-	(void)ctx;
-	for (i = 0; i < 3; i++)
-		if (strlen(files[i]) == len && !strncmp(files[i], file, len))
-			return i;
-	return 3;
-}
-
 /* sl_diag_merge: separate checks (config, issuers, plans) read as one list in file order. */
 static void test_diag_merge(void)
 {
@@ -1429,15 +1416,15 @@ static void test_diag_merge(void)
 	sl_diag_init(&diag);
 	for (i = 0; i < 3; i++)
 		sl_diag_init(&parts[i]);
-	sl_diag_add(&parts[0], "main.yaml", 9, 1, "from the config");
-	sl_diag_add(&parts[0], "a.yaml", 1, 1, "in a, from the config");
-	sl_diag_add(&parts[0], "main.yaml", 12, 0, "a line only");
-	sl_diag_add(&parts[1], "main.yaml", 9, 1, "from the issuers");
-	sl_diag_add(&parts[1], "main.yaml", 9, 1, "from the issuers, again");
-	sl_diag_add(&parts[1], "main.yaml", 0, 0, "no position");
-	sl_diag_add(&parts[2], "b.yaml", 3, 7, "in b, from the plans");
-	sl_diag_add(&parts[2], "main.yaml", 2, 5, "from the plans");
-	sl_diag_merge(&diag, parts, 3, merge_rank, NULL);
+	sl_diag_add_ranked(&parts[0], 0, "main.yaml", 9, 1, "from the config");
+	sl_diag_add_ranked(&parts[0], 1, "a.yaml", 1, 1, "in a, from the config");
+	sl_diag_add_ranked(&parts[0], 0, "main.yaml", 12, 0, "a line only");
+	sl_diag_add_ranked(&parts[1], 0, "main.yaml", 9, 1, "from the issuers");
+	sl_diag_add_ranked(&parts[1], 0, "main.yaml", 9, 1, "from the issuers, again");
+	sl_diag_add_ranked(&parts[1], 0, "main.yaml", 0, 0, "no position");
+	sl_diag_add_ranked(&parts[2], 2, "b.yaml", 3, 7, "in b, from the plans");
+	sl_diag_add_ranked(&parts[2], 0, "main.yaml", 2, 5, "from the plans");
+	sl_diag_merge(&diag, parts, 3);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		ok &= sl_diag_get(&diag, i) && !strcmp(sl_diag_get(&diag, i), want[i]);
 	TAP_OK(ok && sl_diag_count(&diag) == 8 && diag.stored == 8,
@@ -1454,10 +1441,10 @@ static void test_diag_merge(void)
 	sl_diag_init(&diag);
 	sl_diag_add(&diag, "main.yaml", 0, 0, "already there");
 	for (i = 0; i < 150; i++)
-		sl_diag_add(&parts[0], "main.yaml", 100 + i, 1, "late %zu", i);
+		sl_diag_add_ranked(&parts[0], 0, "main.yaml", 100 + i, 1, "late %zu", i);
 	for (i = 0; i < 10; i++)
-		sl_diag_add(&parts[1], "main.yaml", 1 + i, 1, "early %zu", i);
-	sl_diag_merge(&diag, parts, 2, merge_rank, NULL);
+		sl_diag_add_ranked(&parts[1], 0, "main.yaml", 1 + i, 1, "early %zu", i);
+	sl_diag_merge(&diag, parts, 2);
 	ok = sl_diag_count(&diag) == 161 && diag.stored == SL_DIAG_MAX &&
 	     !strcmp(sl_diag_get(&diag, 0), "main.yaml: already there") &&
 	     !strcmp(sl_diag_get(&diag, 1), "main.yaml:1:1: early 0") &&

@@ -102,14 +102,17 @@ static void problem(struct loader *ld, const yaml_node_t *n, const char *fmt, ..
 static void problem(struct loader *ld, const yaml_node_t *n, const char *fmt, ...)
 {
 	char *msg = NULL;
+	const char *file;
+	unsigned rank = 0;
 	va_list ap;
 	int len;
 
 	va_start(ap, fmt);
 	len = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	sl_diag_add(ld->diag, sl_config_node_file(ld->cfg, n, NULL), n ? n->start_mark.line + 1 : 0,
-		    n ? n->start_mark.column + 1 : 0, "%s", len < 0 ? "out of memory" : msg);
+	file = sl_config_node_file(ld->cfg, n, &rank);
+	sl_diag_add_ranked(ld->diag, rank, file, n ? n->start_mark.line + 1 : 0,
+			   n ? n->start_mark.column + 1 : 0, "%s", len < 0 ? "out of memory" : msg);
 	free(msg);
 }
 

@@ -57,21 +57,16 @@ static bool diag_store(struct sl_diag *diag, char *msg, const struct sl_diag_pla
 	return true;
 }
 
-void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, unsigned long col,
-		 const char *fmt, ...)
+static void diag_vadd(struct sl_diag *diag, unsigned rank, const char *file, unsigned long line,
+		      unsigned long col, const char *fmt, va_list ap)
 {
-	struct sl_diag_place place = { .line = line, .col = col };
+	struct sl_diag_place place = { .rank = rank, .line = line, .col = col };
 	char pos[48] = "", *body = NULL, *msg = NULL;
-	va_list ap;
-	int n;
 
 	diag->count++;
 	if (diag->stored >= SL_DIAG_MAX)
 		return;
-	va_start(ap, fmt);
-	n = vasprintf(&body, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (vasprintf(&body, fmt, ap) < 0)
 		return;
 	if (line && col)
 		snprintf(pos, sizeof(pos), ":%lu:%lu", line, col);
@@ -79,10 +74,29 @@ void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, uns
 		snprintf(pos, sizeof(pos), ":%lu", line);
 	if (!file)
 		file = "<config>";
-	place.file_len = strlen(file);
 	if (asprintf(&msg, "%s%s: %s", file, pos, body) >= 0 && !diag_store(diag, msg, &place))
 		free(msg);
 	free(body);
+}
+
+void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, unsigned long col,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(diag, 0, file, line, col, fmt, ap);
+	va_end(ap);
+}
+
+void sl_diag_add_ranked(struct sl_diag *diag, unsigned rank, const char *file, unsigned long line,
+			unsigned long col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(diag, rank, file, line, col, fmt, ap);
+	va_end(ap);
 }
 
 size_t sl_diag_count(const struct sl_diag *diag)
@@ -120,7 +134,6 @@ void sl_diag_free(struct sl_diag *diag)
 struct merged {
 	char *msg;
 	struct sl_diag_place place;
-	unsigned rank;
 	size_t order; /* parts' order, then each part's own */
 };
 
@@ -128,8 +141,8 @@ static int merged_cmp(const void *a, const void *b)
 {
 	const struct merged *x = a, *y = b;
 
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
+	if (x->place.rank != y->place.rank)
+		return x->place.rank < y->place.rank ? -1 : 1;
 	if (x->place.line != y->place.line)
 		return x->place.line < y->place.line ? -1 : 1;
 	if (x->place.col != y->place.col)
@@ -137,8 +150,7 @@ static int merged_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n,
-		   unsigned (*rank)(const void *ctx, const char *file, size_t len), const void *ctx)
+void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n)
 {
 	struct merged *all;
 	size_t total = 0, i, j, k = 0;
@@ -156,8 +168,7 @@ void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n,
 					free(msg);
 				continue;
 			}
-			all[k] = (struct merged){ msg, parts[i].places[j],
-						  rank(ctx, msg, parts[i].places[j].file_len), k };
+			all[k] = (struct merged){ msg, parts[i].places[j], k };
 			k++;
 		}
 		diag->count += parts[i].count;

@@ -35,9 +35,9 @@
  */
 #define SL_DIAG_MAX 100
 
-/* Where a stored message is: its file is the message's first file_len bytes. */
+/* Where a stored message is, for sl_diag_merge. */
 struct sl_diag_place {
-	size_t file_len;
+	unsigned rank;		 /* its file: 0 the config, i + 1 the config's policies[i] */
 	unsigned long line, col; /* as given to sl_diag_add */
 };
 
@@ -59,6 +59,15 @@ void sl_diag_init(struct sl_diag *diag);
 void sl_diag_add(struct sl_diag *diag, const char *file, unsigned long line, unsigned long col,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/*
+ * sl_diag_add for a problem in file, the config's file of rank
+ * (sl_config_node_file gives it): sl_diag_merge puts the files in rank
+ * order. sl_diag_add is rank 0, the config itself.
+ */
+void sl_diag_add_ranked(struct sl_diag *diag, unsigned rank, const char *file, unsigned long line,
+			unsigned long col, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* Problems added so far; non-zero means the input is not usable. */
 size_t sl_diag_count(const struct sl_diag *diag);
 
@@ -72,16 +81,13 @@ void sl_diag_free(struct sl_diag *diag);
 
 /*
  * Moves the problems of parts[0..n) into diag, after those it holds, sorted
- * by file, line and column: rank(ctx, file, len) orders the files (the
- * config, then its policy files), a message without a line comes first in
- * its file, and problems at one place keep the order of parts, then their
- * own. Each part being a separate check (config, issuers, plans), this is
- * how their problems read as one list in file order. Problems past
+ * by file, line and column: the files by their rank (the config, then its
+ * policy files), a message without a line first in its file, and problems at
+ * one place in the order of parts, then their own. Each part being a separate check (config,
+ * issuers, plans), this is how their problems read as one list in file order. Problems past
  * SL_DIAG_MAX are counted, as by sl_diag_add; parts are left empty.
  */
-void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n,
-		   unsigned (*rank)(const void *ctx, const char *file, size_t len),
-		   const void *ctx);
+void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n);
 
 /* ---- The configuration ---------------------------------------------------------------------- */
 

@@ -80,10 +80,11 @@ void sl_problems_flush(struct sl_problems *ps, struct sl_diag *diag,
 		if (repeat)
 			continue;
 		if (p->path)
-			sl_diag_add(diag, file_of(ctx, p->rank), p->line, p->col, "%s: %s", p->path,
-				    p->body);
+			sl_diag_add_ranked(diag, p->rank, file_of(ctx, p->rank), p->line, p->col,
+					   "%s: %s", p->path, p->body);
 		else
-			sl_diag_add(diag, file_of(ctx, p->rank), p->line, p->col, "%s", p->body);
+			sl_diag_add_ranked(diag, p->rank, file_of(ctx, p->rank), p->line, p->col,
+					   "%s", p->body);
 	}
 	for (i = 0; i < ps->n; i++) {
 		free(ps->items[i].path);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
-#include <string.h>
 
 #include "policy/bundle.h"
 
@@ -10,20 +9,6 @@ enum {
 	PART_PLANS,
 	PART__COUNT
 };
-
-/* The rank of a message's file: 0 the config, i + 1 its policies[i] (sl_config_node_file). */
-static unsigned file_rank(const void *ctx, const char *file, size_t len)
-{
-	const struct sl_config *cfg = ctx;
-	uint32_t i;
-
-	if (cfg->path && strlen(cfg->path) == len && !memcmp(cfg->path, file, len))
-		return 0;
-	for (i = 0; i < cfg->n_policies; i++)
-		if (strlen(cfg->policies[i]) == len && !memcmp(cfg->policies[i], file, len))
-			return i + 1;
-	return 0;
-}
 
 /* The first failure, out of memory before the others: retrying may help with that one. */
 static int first_error(const int *errs, size_t n)
@@ -67,7 +52,7 @@ int sl_bundle_load(const char *path, struct sl_config *cfg, struct sl_auth **aut
 		errs[PART_ISSUERS] = sl_auth_new(&a, cfg, &parts[PART_ISSUERS]);
 		errs[PART_PLANS] = sl_policy_load(&p, cfg, &parts[PART_PLANS]);
 	}
-	sl_diag_merge(diag, parts, PART__COUNT, file_rank, cfg);
+	sl_diag_merge(diag, parts, PART__COUNT);
 	err = first_error(errs, PART__COUNT);
 	if (!err && sl_diag_count(diag) > before)
 		err = -EINVAL;
