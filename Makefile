@@ -116,6 +116,13 @@ $(BUILD)/san/sluiced: userspace/sluiced.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer $< $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) $(LIBS_BPF) -o $@
 
+# sluicectl under ASan+UBSan too: it parses operator input and the daemon's replies.
+$(BUILD)/san/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) \
+		$(BUILD)/meter.skel.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer $(CTL_SRC) $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) $(LIBS_BPF) -o $@
+
 $(BUILD):
 	@mkdir -p $@
 
@@ -131,7 +138,7 @@ $(BUILD)/unit-tsan/%: tests/unit/%.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUIL
 unit: $(UNITS) $(UNITS_SAN) $(UNITS_TSAN)
 bats: all
 
-check: all unit $(BUILD)/san/sluiced
+check: all unit $(BUILD)/san/sluiced $(BUILD)/san/sluicectl
 	@scripts/check.sh
 
 include mk/fuzz.mk

@@ -55,3 +55,74 @@ teardown() {
 	[ "$SLUICED_STATUS" -eq 0 ]
 	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
 }
+
+# sl_ctl_san EXPECTED ARGS...: build/san/sluicectl with ARGS against this test's
+# daemon and pins must exit EXPECTED (0, 1 error, 2 usage) with no sanitizer
+# report; the reports go to files (log_path) so that one on an error path,
+# whose exit status alone would not tell, still fails the test.
+sl_ctl_san() {
+	local want=$1 rc=0
+	shift
+	ASAN_OPTIONS=detect_leaks=1:log_path=$SANLOG/asan UBSAN_OPTIONS=print_stacktrace=1:log_path=$SANLOG/ubsan \
+		timeout 10 "$REPO/build/san/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" \
+		--pin-root "$PIN" "$@" >"$BATS_TEST_TMPDIR/ctl.out" 2>"$BATS_TEST_TMPDIR/ctl.err" || rc=$?
+	if [ "$rc" -ne "$want" ] || [ -n "$(ls -A "$SANLOG")" ]; then
+		echo "sluicectl $*: exit $rc, wanted $want"
+		cat "$BATS_TEST_TMPDIR/ctl.out" "$BATS_TEST_TMPDIR/ctl.err" "$SANLOG"/* 2>/dev/null
+		return 1
+	fi
+}
+
+@test "sluicectl under ASan+UBSan: every object and command, in text and JSON, with good and bad arguments" {
+	[ -x "$REPO/build/san/sluicectl" ] || skip "build/san/sluicectl is not built (make check builds it)"
+	SANLOG="$BATS_TEST_TMPDIR/sanlog"
+	mkdir -p "$SANLOG"
+	sl_start_gateway
+	$PY "$CLIENT" ws-sub "$WS" 'c.>' --count 1000 --timeout 120 --ready-file "$BATS_TEST_TMPDIR/r" >/dev/null &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	pub c.a --count 2 >/dev/null
+	cp "$CONF" "$BATS_TEST_TMPDIR/next.yaml"
+	printf 'limits: {max_frame_bytes: nope}\n' >"$BATS_TEST_TMPDIR/bad.yaml"
+	id=$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j conn list app anonymous |
+		json 'd[0]["id"]')
+	for j in "" -j -p; do
+		for cmd in "policy show" "policy check $CONF" "policy diff $BATS_TEST_TMPDIR/next.yaml" \
+			"policy load $BATS_TEST_TMPDIR/next.yaml" "app list" "app show tester" \
+			"app usage tester" "app series tester 5" "conn list" "conn list app anonymous" \
+			"conn list topic c.>" "conn show $id" "topic list" "topic list top 2" "topic show c.a" \
+			"map list" "map dump sluice_drops" "map watch sluice_drops interval 0.1 count 2" \
+			"prog list" "prog show" "key gen" "stats" "stats --interval 1" help; do
+			# shellcheck disable=SC2086 # the words of cmd are the arguments
+			if [ "$cmd" = "stats --interval 1" ]; then
+				# a stream until interrupted: stopped by timeout's SIGINT, which it exits 0 on
+				ASAN_OPTIONS=detect_leaks=1:log_path=$SANLOG/asan UBSAN_OPTIONS=log_path=$SANLOG/ubsan \
+					timeout -s INT 1.5 "$REPO/build/san/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" \
+					$j stats --interval 1 >/dev/null || true
+				[ -z "$(ls -A "$SANLOG")" ] || { cat "$SANLOG"/*; false; }
+				continue
+			fi
+			sl_ctl_san 0 $j $cmd
+		done
+		for cmd in "policy check $BATS_TEST_TMPDIR/bad.yaml" "policy load $BATS_TEST_TMPDIR/bad.yaml" \
+			"policy check /nonexistent" "app show nobody" \
+			"conn show 999999999" "conn kick 999999999" "topic show no.such" "map dump nope" \
+			"map dump sluice_socks"; do
+			# shellcheck disable=SC2086
+			sl_ctl_san 1 $j $cmd
+		done
+		for cmd in "nope" "policy nope" "app show" "conn show x" "conn list app" \
+			"topic list top x" "map watch sluice_drops interval -1" "stats --interval 0" \
+			"app series tester x" "app series tester 3601"; do
+			# shellcheck disable=SC2086
+			sl_ctl_san 2 $j $cmd
+		done
+	done
+	sl_ctl_san 0 conn kick "$id" "done here"
+	wait $w || true
+	sl_stop_gateway
+	[ "$SLUICED_STATUS" -eq 0 ]
+	# the daemon down: conn, map and prog read the pins; the rest say it cannot be reached
+	sl_ctl_san 1 stats
+	sl_ctl_san 1 -j app list
+}
