@@ -199,6 +199,25 @@ start_mtls_acme_in() {
 	[ "$(echo "$output" | json 'd.get("http_status")')" = 401 ]
 }
 
+@test "mTLS: a fingerprint wins over another application's CN, whatever their order" {
+	C="$KEYS/certs"
+	local by_sha="certificates: [{sha256: $(cat "$C/client.sha256")}]" by_cn="certificates: [{cn: acme-backend}]"
+	# acme (first) names the client certificate's CN, tester (last) pins its fingerprint
+	SL_APPS="${SL_APPS/"$by_sha"/"$by_cn"}"
+	SL_APPS="${SL_APPS/"  - id: tester"/"  - id: tester
+    $by_sha"}"
+	grep -q 'cn: acme-backend' <<<"$SL_APPS"
+	[ "$(grep -c 'certificates:' <<<"$SL_APPS")" -eq 2 ]
+	SL_SUB_TLS=1 start_required "tls: {cert_file: $C/server.pem, key_file: $C/server.key, client_ca_file: $C/ca.pem}"
+	WSS="wss://localhost:$SUBTLS/v1/ws"
+	run $PY "$CLIENT" ws-sub "$WSS" trains.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" --count 1 --timeout 0.5
+	echo "$output"
+	# trains.x: tester may subscribe to it, acme may not
+	[ "$(echo "$output" | json '[r["op"] for r in d["replies"]]')" = "['ack']" ]
+	grep -q '"kind":"ws".*"app":"tester"' "$LOG"
+	[ "$(grep -c '"app":"acme"' "$LOG")" -eq 0 ]
+}
+
 @test "sluicectl key gen: a new key whose SHA-256 in a policy lets the client in" {
 	run "$REPO/build/sluicectl" -j key gen
 	[ "$status" -eq 0 ]

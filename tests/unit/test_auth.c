@@ -1039,6 +1039,134 @@ static void test_many_keys(void)
 	teardown(&s);
 }
 
+/* ---- Client certificates -------------------------------------------------------------------- */
+
+/* A stand-in certificate fingerprint: the SHA-256 of a name, as bytes and as hex. */
+static void fingerprint(const char *name, uint8_t fp[32], char *hex)
+{
+	wc_Sha256Hash((const byte *)name, (word32)strlen(name), fp);
+	if (hex)
+		sha256_hex(name, hex);
+}
+
+static const char *id_of(const struct sl_config_app *app)
+{
+	return app ? app->id : "(none)";
+}
+
+static void test_certificates(void)
+{
+	struct setup s;
+	uint8_t pinned[32], both[32], unknown[32];
+	char hex_pinned[65], hex_both[65], *yaml;
+	const struct sl_config_app *app;
+
+	fingerprint("cert-pinned", pinned, hex_pinned);
+	fingerprint("cert-both", both, hex_both);
+	fingerprint("cert-unknown", unknown, NULL);
+	if (asprintf(&yaml,
+		     "applications:\n"
+		     "  - {id: byname, certificates: [{cn: backend}]}\n"
+		     "  - {id: pinned, certificates: [{sha256: %s}]}\n"
+		     "  - {id: both, certificates: [{cn: other}, {sha256: %s}]}\n",
+		     hex_pinned, hex_both) < 0)
+		die("asprintf", -ENOMEM);
+	setup(&s, "certs.yaml", yaml);
+	free(yaml);
+	TAP_OK(s.err == 0 && s.auth, "three applications with certificates load");
+	if (!s.auth) {
+		teardown(&s);
+		return;
+	}
+	app = sl_auth_cert_lookup(s.auth, "someone", pinned);
+	TAP_OK(app && !strcmp(app->id, "pinned"), "by fingerprint, whatever the CN: %s",
+	       id_of(app));
+	app = sl_auth_cert_lookup(s.auth, "backend", unknown);
+	TAP_OK(app && !strcmp(app->id, "byname"), "by CN, with a fingerprint nobody pins: %s",
+	       id_of(app));
+	app = sl_auth_cert_lookup(s.auth, "backend", NULL);
+	TAP_OK(app && !strcmp(app->id, "byname"), "by CN, with no fingerprint: %s", id_of(app));
+	app = sl_auth_cert_lookup(s.auth, "backend", pinned);
+	TAP_OK(app && !strcmp(app->id, "pinned"),
+	       "a fingerprint match wins over a CN match of another application: %s", id_of(app));
+	app = sl_auth_cert_lookup(s.auth, "backend", both);
+	TAP_OK(app && !strcmp(app->id, "both"),
+	       "though the CN's application comes first in the config: %s", id_of(app));
+	app = sl_auth_cert_lookup(s.auth, "other", unknown);
+	TAP_OK(app && !strcmp(app->id, "both"), "an application with both kinds, by its CN: %s",
+	       id_of(app));
+	TAP_OK(!sl_auth_cert_lookup(s.auth, "nobody", unknown) &&
+		   !sl_auth_cert_lookup(s.auth, "Backend", unknown) &&
+		   !sl_auth_cert_lookup(s.auth, "backen", unknown) &&
+		   !sl_auth_cert_lookup(s.auth, "backend ", unknown),
+	       "no match: an unknown CN, or one that differs in case, by a byte or by length");
+	TAP_OK(!sl_auth_cert_lookup(s.auth, "", unknown) &&
+		   !sl_auth_cert_lookup(s.auth, NULL, unknown) &&
+		   !sl_auth_cert_lookup(s.auth, "", NULL),
+	       "an empty or absent CN never matches");
+	TAP_OK(sl_auth_cert_lookup(main_setup.auth, "backend", pinned) == NULL,
+	       "a config without certificates: nothing matches");
+	teardown(&s);
+}
+
+/* The sorted indexes at some size: every identity finds its own application. */
+static void test_many_certificates(void)
+{
+	enum {
+		N = 1000
+	};
+	struct setup s;
+	char *yaml = NULL, name[32], hex[65];
+	uint8_t fp[32], other[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&yaml, &len);
+	bool by_fp = true, by_cn = true, first = true;
+	int i;
+
+	/* CNs "cn-0", "cn-1", ... "cn-999": config order is not sorted order ("cn-10" < "cn-2"). */
+	fputs("applications:\n", f);
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "fp-%d", i);
+		sha256_hex(name, hex);
+		fprintf(f, "  - {id: app%d, certificates: [{sha256: %s}, {cn: cn-%d}]}\n", i, hex,
+			i);
+	}
+	fclose(f);
+	setup(&s, "manycerts.yaml", yaml);
+	free(yaml);
+	TAP_OK(s.err == 0 && s.auth, "%d applications with a fingerprint and a CN each load", N);
+	if (!s.auth) {
+		teardown(&s);
+		return;
+	}
+	fingerprint("fp-none", other, NULL);
+	for (i = 0; i < N; i++) {
+		const struct sl_config_app *app;
+		char id[16], cn[16];
+
+		snprintf(id, sizeof(id), "app%d", i);
+		snprintf(name, sizeof(name), "fp-%d", i);
+		fingerprint(name, fp, NULL);
+		app = sl_auth_cert_lookup(s.auth, "cn-none", fp);
+		by_fp &= app && !strcmp(app->id, id);
+		snprintf(cn, sizeof(cn), "cn-%d", i);
+		app = sl_auth_cert_lookup(s.auth, cn, other);
+		by_cn &= app && !strcmp(app->id, id);
+		/* app i's fingerprint with app (i + 1)'s CN: the fingerprint's application. */
+		snprintf(cn, sizeof(cn), "cn-%d", (i + 1) % N);
+		app = sl_auth_cert_lookup(s.auth, cn, fp);
+		first &= app && !strcmp(app->id, id);
+	}
+	TAP_OK(by_fp, "each of %d fingerprints maps to its own application", N);
+	TAP_OK(by_cn, "each of %d CNs maps to its own application", N);
+	TAP_OK(first, "with one's fingerprint and another's CN, always the fingerprint's");
+	TAP_OK(!sl_auth_cert_lookup(s.auth, "cn-1000", other) &&
+		   !sl_auth_cert_lookup(s.auth, "cn-", other) &&
+		   !sl_auth_cert_lookup(s.auth, "cn-01", other),
+	       "CNs of no application are not found");
+	teardown(&s);
+}
+
 /* ---- One issuer; issuer problems ------------------------------------------------------------ */
 
 static void test_single_issuer(void)
@@ -1226,6 +1354,8 @@ int main(void)
 	test_scope(main_setup.auth);
 	test_api_keys(&main_setup);
 	test_many_keys();
+	test_certificates();
+	test_many_certificates();
 	test_single_issuer();
 	test_issuer_problems();
 	teardown(&main_setup);

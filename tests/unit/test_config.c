@@ -1336,6 +1336,98 @@ static void test_list_bounds(void)
 	    "fingerprint as 64 hex digits (openssl x509 -outform DER | sha256sum), got \"x\"");
 }
 
+/* The file fails with exactly one problem, and it is exactly rest (":LINE:COL: message"). */
+static void expect_exactly(const char *what, const char *name, const char *text, const char *rest)
+{
+	struct run r;
+	bool ok;
+
+	load(&r, name, text);
+	ok = r.err == -EINVAL && sl_diag_count(&r.diag) == 1 && first_is(&r, rest);
+	TAP_OK(ok, "%s: one problem, exactly \"%s\"", what, rest);
+	if (!ok)
+		show(&r);
+	done(&r);
+}
+
+#define FP_A "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define FP_B "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+
+/*
+ * mTLS identities, like API keys, belong to one application each: the
+ * gateway's lookup must never have two to choose from.
+ */
+static void test_certificate_identities(void)
+{
+	char want[2 * PATH_MAX + 128];
+	struct run r;
+
+	expect_exactly("one fingerprint in two applications", "fp2.yaml",
+		       "applications:\n"
+		       "  - {id: a, certificates: [{sha256: " FP_A "}]}\n"
+		       "  - {id: b, certificates: [{sha256: " FP_B "}, {sha256: " FP_A "}]}\n",
+		       ":3:113: this certificate fingerprint is already defined for application "
+		       "\"a\" at 2:37");
+	expect_exactly("one fingerprint in two applications, in other letters", "fpcase.yaml",
+		       "applications:\n"
+		       "  - {id: a, certificates: [{sha256: " FP_A "}]}\n"
+		       "  - {id: b, certificates: [{sha256: "
+		       "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD}]}\n",
+		       ":3:37: this certificate fingerprint is already defined for application "
+		       "\"a\" at 2:37");
+	expect_exactly("one CN in two applications", "cn2.yaml",
+		       "applications:\n"
+		       "  - id: a\n"
+		       "    certificates: [{cn: backend}]\n"
+		       "  - id: b\n"
+		       "    certificates:\n"
+		       "      - {cn: frontend}\n"
+		       "      - {cn: backend}\n",
+		       ":7:14: certificate CN \"backend\" is already defined for application \"a\" "
+		       "at 3:25");
+	/* Within one application it is harmless, but reported as a repeated API key is. */
+	expect_exactly("one fingerprint twice in one application", "fp1.yaml",
+		       "applications:\n"
+		       "  - {id: a, certificates: [{sha256: " FP_A "}, {sha256: " FP_A "}]}\n",
+		       ":2:113: this certificate fingerprint is already defined for application "
+		       "\"a\" at 2:37");
+
+	load(&r, "kinds.yaml",
+	     "applications:\n"
+	     "  - {id: a, certificates: [{sha256: " FP_A "}, {cn: backend}]}\n"
+	     "  - {id: b, certificates: [{sha256: " FP_B "}, {cn: Backend}, {cn: \"backend \"}]}\n"
+	     "  - {id: c, api_keys: [{sha256: " FP_B "}], certificates: [{cn: " FP_A "}]}\n");
+	TAP_OK(r.err == 0 && r.cfg.n_apps == 3 && r.cfg.apps[0].n_cert_sha256 == 1 &&
+		   r.cfg.apps[0].n_cert_cn == 1 && r.cfg.apps[1].n_cert_cn == 2,
+	       "CNs are told apart byte for byte, and a fingerprint, a CN and an API key never "
+	       "clash with each other");
+	show(&r);
+	done(&r);
+
+	/*
+	 * Across files: the config's own applications come before a policy
+	 * file's, so the repeat is the file's and the config is named.
+	 */
+	put_dir("certs");
+	put("certs/tenants.yaml",
+	    "applications:\n  - id: tenant\n    certificates: [{cn: shared}]\n");
+	load(&r, "certs/sluice.yaml",
+	     "policies: [tenants.yaml]\n"
+	     "applications:\n"
+	     "  - {id: own, certificates: [{cn: shared}]}\n");
+	if (r.cfg.n_policies == 1)
+		snprintf(want, sizeof(want),
+			 "%s:3:25: certificate CN \"shared\" is already defined for application "
+			 "\"own\" at %s:3:35",
+			 r.cfg.policies[0], r.path);
+	TAP_OK(
+	    r.err == -EINVAL && r.cfg.n_policies == 1 && sl_diag_count(&r.diag) == 1 &&
+		!strcmp(sl_diag_get(&r.diag, 0), want),
+	    "one CN in a policy file and in the config: reported in the file, naming the config");
+	show(&r);
+	done(&r);
+}
+
 /* sl_problems, the sorted collection both loaders report through. */
 static int add_problem(struct sl_problems *ps, unsigned rank, unsigned long line, const char *path,
 		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -1512,6 +1604,7 @@ int main(void)
 	test_disabled_listeners();
 	test_errors();
 	test_list_bounds();
+	test_certificate_identities();
 	test_cross_checks();
 	test_many();
 	test_inline();

@@ -46,6 +46,16 @@ struct key_entry {
 	const struct sl_config_app *app;
 };
 
+struct cert_fp_entry {
+	uint8_t sha256[DIGEST_LEN];
+	const struct sl_config_app *app;
+};
+
+struct cert_cn_entry {
+	const char *cn; /* the config's copy */
+	const struct sl_config_app *app;
+};
+
 struct sl_auth {
 	const struct sl_config *cfg;
 	uint64_t leeway_ns;
@@ -55,6 +65,10 @@ struct sl_auth {
 	size_t n_keys;
 	const struct sl_config_app **by_id; /* sorted by id, for `sub` */
 	uint32_t n_by_id;
+	struct cert_fp_entry *cert_fps; /* sorted by fingerprint, for mTLS */
+	size_t n_cert_fps;
+	struct cert_cn_entry *cert_cns; /* sorted by CN, for mTLS */
+	size_t n_cert_cns;
 };
 
 static const char *const reason_names[SL_AUTH_REASON_COUNT] = {
@@ -508,16 +522,35 @@ static int app_id_cmp(const void *a, const void *b)
 	return strcmp((*x)->id, (*y)->id);
 }
 
+static int cert_fp_cmp(const void *a, const void *b)
+{
+	const struct cert_fp_entry *x = a, *y = b;
+
+	return memcmp(x->sha256, y->sha256, DIGEST_LEN);
+}
+
+static int cert_cn_cmp(const void *a, const void *b)
+{
+	const struct cert_cn_entry *x = a, *y = b;
+
+	return strcmp(x->cn, y->cn);
+}
+
 static int index_apps(struct sl_auth *auth, const struct sl_config *cfg)
 {
-	size_t n_keys = 0, k = 0;
+	size_t n_keys = 0, n_fps = 0, n_cns = 0, k = 0;
 	uint32_t i, j;
 
-	for (i = 0; i < cfg->n_apps; i++)
+	for (i = 0; i < cfg->n_apps; i++) {
 		n_keys += cfg->apps[i].n_api_keys;
+		n_fps += cfg->apps[i].n_cert_sha256;
+		n_cns += cfg->apps[i].n_cert_cn;
+	}
 	auth->keys = calloc(n_keys ? n_keys : 1, sizeof(*auth->keys));
 	auth->by_id = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(*auth->by_id));
-	if (!auth->keys || !auth->by_id)
+	auth->cert_fps = calloc(n_fps ? n_fps : 1, sizeof(*auth->cert_fps));
+	auth->cert_cns = calloc(n_cns ? n_cns : 1, sizeof(*auth->cert_cns));
+	if (!auth->keys || !auth->by_id || !auth->cert_fps || !auth->cert_cns)
 		return -ENOMEM;
 	for (i = 0; i < cfg->n_apps; i++) {
 		const struct sl_config_app *app = &cfg->apps[i];
@@ -526,11 +559,22 @@ static int index_apps(struct sl_auth *auth, const struct sl_config *cfg)
 			memcpy(auth->keys[k].digest, app->api_keys[j], DIGEST_LEN);
 			auth->keys[k].app = app;
 		}
+		for (j = 0; j < app->n_cert_sha256; j++) {
+			struct cert_fp_entry *e = &auth->cert_fps[auth->n_cert_fps++];
+
+			memcpy(e->sha256, app->cert_sha256[j], DIGEST_LEN);
+			e->app = app;
+		}
+		for (j = 0; j < app->n_cert_cn; j++)
+			auth->cert_cns[auth->n_cert_cns++] =
+			    (struct cert_cn_entry){ .cn = app->cert_cn[j], .app = app };
 		if (app->id)
 			auth->by_id[auth->n_by_id++] = app;
 	}
 	auth->n_keys = k;
 	qsort(auth->by_id, auth->n_by_id, sizeof(*auth->by_id), app_id_cmp);
+	qsort(auth->cert_fps, auth->n_cert_fps, sizeof(*auth->cert_fps), cert_fp_cmp);
+	qsort(auth->cert_cns, auth->n_cert_cns, sizeof(*auth->cert_cns), cert_cn_cmp);
 	return 0;
 }
 
@@ -576,6 +620,8 @@ void sl_auth_free(struct sl_auth *auth)
 	free(auth->issuers);
 	free(auth->keys);
 	free(auth->by_id);
+	free(auth->cert_fps);
+	free(auth->cert_cns);
 	free(auth);
 }
 
@@ -610,6 +656,34 @@ const struct sl_config_app *sl_auth_key_lookup(const struct sl_auth *auth, const
 	}
 	explicit_bzero(digest, sizeof(digest));
 	return found ? auth->keys[found - 1].app : NULL;
+}
+
+/* ---- Client certificates -------------------------------------------------------------------- */
+
+const struct sl_config_app *sl_auth_cert_lookup(const struct sl_auth *auth, const char *cn,
+						const uint8_t sha256[32])
+{
+	if (sha256) {
+		struct cert_fp_entry want = { .app = NULL };
+		const struct cert_fp_entry *fp;
+
+		memcpy(want.sha256, sha256, DIGEST_LEN);
+		fp = bsearch(&want, auth->cert_fps, auth->n_cert_fps, sizeof(*auth->cert_fps),
+			     cert_fp_cmp);
+		if (fp)
+			return fp->app;
+	}
+	/* The config refuses an empty CN, but a certificate may have none: that names nobody. */
+	if (cn && cn[0]) {
+		struct cert_cn_entry want = { .cn = cn };
+		const struct cert_cn_entry *name;
+
+		name = bsearch(&want, auth->cert_cns, auth->n_cert_cns, sizeof(*auth->cert_cns),
+			       cert_cn_cmp);
+		if (name)
+			return name->app;
+	}
+	return NULL;
 }
 
 /* ---- Checking a credential ------------------------------------------------------------------ */

@@ -118,11 +118,11 @@ struct sl_auth_result {
 struct sl_auth;
 
 /*
- * Builds the authenticator for cfg: indexes the applications' API keys and
- * ids, reads and checks the `issuers` section from cfg->doc, loading every
- * key file (relative to cfg->dir). Every problem goes to diag as
- * "FILE:LINE:COL: message". Returns 0 with *out set, -EINVAL when diag got
- * problems (*out NULL), or -ENOMEM.
+ * Builds the authenticator for cfg: indexes the applications' API keys,
+ * ids and client certificates, reads and checks the `issuers` section from
+ * cfg->doc, loading every key file (relative to cfg->dir). Every problem
+ * goes to diag as "FILE:LINE:COL: message". Returns 0 with *out set,
+ * -EINVAL when diag got problems (*out NULL), or -ENOMEM.
  */
 int sl_auth_new(struct sl_auth **out, const struct sl_config *cfg, struct sl_diag *diag);
 
@@ -151,6 +151,20 @@ void sl_auth_result_fini(struct sl_auth_result *res);
  */
 const struct sl_config_app *sl_auth_key_lookup(const struct sl_auth *auth, const char *key,
 					       size_t len);
+
+/*
+ * The application whose `certificates` name this client certificate: by its
+ * SHA-256 fingerprint (of the DER) first, since that pins one certificate,
+ * else by its subject CN. cn NULL or empty, or sha256 NULL, never matches.
+ * The config refuses one fingerprint or CN in two applications, so the
+ * answer is unambiguous. A plain binary search is fine here, unlike the
+ * constant-time scan for API keys: a fingerprint and a CN are not secrets
+ * but names of a certificate, and by the time this is asked wolfSSL has
+ * verified the chain against client_ca_file and the client's possession of
+ * the private key, so its timing tells nothing that would let anyone in.
+ */
+const struct sl_config_app *sl_auth_cert_lookup(const struct sl_auth *auth, const char *cn,
+						const uint8_t sha256[32]);
 
 /*
  * Whether res lets its client subscribe to pattern (publish false) or

@@ -199,6 +199,7 @@ struct named {
 	size_t len;
 	const yaml_node_t *node;
 	size_t order;
+	const char *owner; /* the application it belongs to, named in the message; or NULL */
 };
 
 struct loader {
@@ -208,6 +209,9 @@ struct loader {
 	struct sl_problems problems;
 	struct named *keys; /* every application's API keys, to refuse one key in two apps */
 	size_t n_keys, cap_keys;
+	/* every application's certificate fingerprints and CNs, likewise */
+	struct named *cert_fps, *cert_cns;
+	size_t n_cert_fps, cap_cert_fps, n_cert_cns, cap_cert_cns;
 	unsigned cur_rank; /* the file problem_at() is about: 0 the config, i + 1 policies[i] */
 	int err;	   /* -ENOMEM once an allocation failed */
 };
@@ -1146,14 +1150,15 @@ static int named_cmp(const void *a, const void *b)
 }
 
 /*
- * Reports every repeat of an earlier entry, pointing at the first; sorting
- * keeps it O(n log n). Binary keys (hashes) are not quoted in the message.
+ * Reports every repeat of an earlier entry, pointing at the first (and at
+ * its application, when it has an owner); sorting keeps it O(n log n).
+ * Binary keys (hashes) are not quoted in the message.
  */
 static void report_repeats(struct loader *ld, struct named *v, size_t n, const char *what,
 			   bool show_key)
 {
 	size_t i, first = 0;
-	char d[SL_NODE_EXCERPT_BUF];
+	char d[SL_NODE_EXCERPT_BUF], o[SL_NODE_EXCERPT_BUF], owner[SL_NODE_EXCERPT_BUF + 32];
 
 	if (n > 1)
 		qsort(v, n, sizeof(*v), named_cmp);
@@ -1165,9 +1170,13 @@ static void report_repeats(struct loader *ld, struct named *v, size_t n, const c
 		/* The first one's file is named when it is not this one's (a policy file). */
 		unsigned here = rank_of(ld, v[i].node), there = rank_of(ld, v[first].node);
 
-		problem(ld, v[i].node, "%s%s%s is already defined at %s%s%zu:%zu", what,
+		owner[0] = '\0';
+		if (v[first].owner)
+			snprintf(owner, sizeof(owner), "for application %s ",
+				 sl_node_excerpt(v[first].owner, o, sizeof(o)));
+		problem(ld, v[i].node, "%s%s%s is already defined %sat %s%s%zu:%zu", what,
 			show_key ? " " : "",
-			show_key ? sl_node_excerpt(v[i].key, d, sizeof(d)) : "",
+			show_key ? sl_node_excerpt(v[i].key, d, sizeof(d)) : "", owner,
 			here != there ? rank_file(ld, there) : "", here != there ? ":" : "",
 			v[first].node->start_mark.line + 1, v[first].node->start_mark.column + 1);
 	}
@@ -1229,7 +1238,7 @@ static void check_named_section(struct loader *ld, const yaml_node_t *n, const c
 		sl_node_path(p, sizeof(p), "%s[%ld].name", path, i);
 		name = get_name(ld, name_node, p);
 		if (name)
-			names[n_names++] = (struct named){ name, strlen(name), name_node, i };
+			names[n_names++] = (struct named){ name, strlen(name), name_node, i, NULL };
 	}
 	report_repeats(ld, names, n_names, what, true);
 	free(names);
@@ -1275,8 +1284,15 @@ static int pattern_list(struct loader *ld, const yaml_node_t *n, const char *pat
 	return 0;
 }
 
+static void free_named(struct named **v, size_t *n, size_t *cap)
+{
+	free(*v);
+	*v = NULL;
+	*n = *cap = 0;
+}
+
 static int push_named(struct loader *ld, struct named **v, size_t *n, size_t *cap, const void *key,
-		      size_t len, const yaml_node_t *node)
+		      size_t len, const yaml_node_t *node, const char *owner)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 64;
@@ -1289,7 +1305,7 @@ static int push_named(struct loader *ld, struct named **v, size_t *n, size_t *ca
 		*v = nv;
 		*cap = ncap;
 	}
-	(*v)[*n] = (struct named){ key, len, node, *n };
+	(*v)[*n] = (struct named){ key, len, node, *n, owner };
 	(*n)++;
 	return 0;
 }
@@ -1351,7 +1367,7 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 		if (sha256_hex(ld, hn, p, "the key's SHA-256", "printf %s KEY | sha256sum",
 			       keys[k]))
 			continue;
-		if (push_named(ld, &ld->keys, &ld->n_keys, &ld->cap_keys, keys[k], 32, hn))
+		if (push_named(ld, &ld->keys, &ld->n_keys, &ld->cap_keys, keys[k], 32, hn, NULL))
 			return -ENOMEM;
 		k++;
 	}
@@ -1363,7 +1379,8 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 /*
  * mTLS identities: `certificates: [{sha256: HEX}, {cn: NAME}]`. A fingerprint
  * pins one certificate; a CN accepts any certificate with that subject that
- * the client CA signed.
+ * the client CA signed. Each is recorded with its application so that
+ * check_apps() can refuse one identity in two of them.
  */
 static int certificates(struct loader *ld, const yaml_node_t *n, const char *path,
 			struct sl_config_app *app)
@@ -1405,16 +1422,26 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 		if (cn) {
 			strncat(p, ".cn", sizeof(p) - strlen(p) - 1);
 			name = scalar(ld, cn, p, "a subject common name");
-			if (name && name[0])
-				cns[nc++] = own_strdup(ld, name);
-			else if (name)
+			if (name && !name[0]) {
 				problem(ld, cn, "%s: empty common name", p);
+				continue;
+			}
+			name = name ? own_strdup(ld, name) : NULL;
+			if (!name)
+				continue;
+			if (push_named(ld, &ld->cert_cns, &ld->n_cert_cns, &ld->cap_cert_cns, name,
+				       strlen(name), cn, app->id))
+				return -ENOMEM;
+			cns[nc++] = name;
 			continue;
 		}
 		strncat(p, ".sha256", sizeof(p) - strlen(p) - 1);
 		if (sha256_hex(ld, hn, p, "the certificate's SHA-256 fingerprint",
 			       "openssl x509 -outform DER | sha256sum", fps[nf]))
 			continue;
+		if (push_named(ld, &ld->cert_fps, &ld->n_cert_fps, &ld->cap_cert_fps, fps[nf], 32,
+			       hn, app->id))
+			return -ENOMEM;
 		nf++;
 	}
 	app->cert_sha256 = (const uint8_t(*)[32])fps;
@@ -1503,20 +1530,26 @@ static void check_apps(struct loader *ld, const yaml_node_t *n, const char *path
 		}
 		check_app(ld, item, p, app);
 		if (app->id) {
-			ids[n_ids] = (struct named){ app->id, strlen(app->id),
-						     sl_node_get(ld->doc, item, "id"), n_ids };
+			ids[n_ids] =
+			    (struct named){ app->id, strlen(app->id),
+					    sl_node_get(ld->doc, item, "id"), n_ids, NULL };
 			n_ids++;
 		}
 		cfg->n_apps++;
 	}
-	/* One id, one application; one key, one application: otherwise who is calling is ambiguous.
+	/*
+	 * One id, one application; one key, fingerprint or CN, one application:
+	 * otherwise who is calling is ambiguous (and auth's sorted indexes
+	 * could find either).
 	 */
 	report_repeats(ld, ids, n_ids, "application", true);
 	report_repeats(ld, ld->keys, ld->n_keys, "this API key", false);
+	report_repeats(ld, ld->cert_fps, ld->n_cert_fps, "this certificate fingerprint", false);
+	report_repeats(ld, ld->cert_cns, ld->n_cert_cns, "certificate CN", true);
 	free(ids);
-	free(ld->keys);
-	ld->keys = NULL;
-	ld->n_keys = ld->cap_keys = 0;
+	free_named(&ld->keys, &ld->n_keys, &ld->cap_keys);
+	free_named(&ld->cert_fps, &ld->n_cert_fps, &ld->cap_cert_fps);
+	free_named(&ld->cert_cns, &ld->n_cert_cns, &ld->cap_cert_cns);
 }
 
 /* ---- Walking the document ------------------------------------------------------------------- */
@@ -1667,7 +1700,7 @@ static void check_keys(struct loader *ld)
 				continue;
 			}
 			if (push_named(ld, &v, &n_v, &cap, key->data.scalar.value,
-				       key->data.scalar.length, key))
+				       key->data.scalar.length, key, NULL))
 				goto out;
 		}
 		report_repeats(ld, v, n_v, "key", true);
@@ -2299,6 +2332,8 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_diag *diag
 	}
 	free(buf);
 	free(ld.keys);
+	free(ld.cert_fps);
+	free(ld.cert_cns);
 	flush_problems(&ld, diag);
 	if (ld.err)
 		return ld.err;

@@ -1752,25 +1752,6 @@ const char *sl_conn_app_id(const struct sl_conn *c)
 	return c->auth.app ? c->auth.app->id : "";
 }
 
-/* mTLS: the application whose `certificates` name this fingerprint or subject CN. */
-static const struct sl_config_app *app_for_cert(const struct sl_config *cfg, const char *cn,
-						const uint8_t sha256[32])
-{
-	uint32_t i, j;
-
-	for (i = 0; i < cfg->n_apps; i++) {
-		const struct sl_config_app *a = &cfg->apps[i];
-
-		for (j = 0; j < a->n_cert_sha256; j++)
-			if (memcmp(a->cert_sha256[j], sha256, 32) == 0)
-				return a;
-		for (j = 0; j < a->n_cert_cn; j++)
-			if (cn[0] && strcmp(a->cert_cn[j], cn) == 0)
-				return a;
-	}
-	return NULL;
-}
-
 static int count_credentials(const struct sl_http_request *req, const char **query_token,
 			     size_t *query_len, char *buf, size_t buflen)
 {
@@ -1898,7 +1879,7 @@ static int authenticate(struct sl_conn *c, const struct sl_http_request *req, co
 	}
 	if (c->tls && sl_tls_peer(c->tls, cn, sizeof(cn), fp) == 0) {
 		/* wolfSSL verified the chain against client_ca_file during the handshake. */
-		c->auth.app = app_for_cert(gw->cfg, cn, fp);
+		c->auth.app = gw->auth ? sl_auth_cert_lookup(gw->auth, cn, fp) : NULL;
 		if (c->auth.app)
 			return 0;
 		gw->stats.auth_failures[SL_AUTH_UNKNOWN_KEY]++;
