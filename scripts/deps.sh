@@ -8,7 +8,7 @@ packages=(
 	libevent-dev libwolfssl-dev libmsgpack-dev libyaml-dev libjansson-dev
 	clang-format libclang-rt-14-dev valgrind
 	bats curl iproute2 procps prometheus openssl man-db util-linux libcap2-bin
-	python3 python3-websockets python3-msgpack python3-jwt
+	python3 python3-websockets python3-msgpack python3-jwt python3-cryptography
 )
 
 missing=()

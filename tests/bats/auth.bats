@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Authentication and authorization at the handshake (issue #4). Tokens are
-# made by python3-jwt (tests/tools/mkjwt.py), keys and certificates by openssl.
+# made by python3-jwt (tests/tools/mkjwt.py), keys and certificates by openssl
+# (python3-cryptography for the certificates openssl refuses to make).
 
 load helpers
 
@@ -197,6 +198,55 @@ start_mtls_acme_in() {
 	run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client-other.pem" --key "$C/client-other.key" --count 1 --timeout 0.5
 	echo "$output"
 	[ "$(echo "$output" | json 'd.get("http_status")')" = 401 ]
+}
+
+# Client certificates with odd subjects, signed by the test CA (python3-cryptography:
+# openssl's own tools refuse to make them): a NUL inside the CN, a CN of 212 bytes,
+# and two CNs in either order.
+make_odd_certs() {
+	$PY - "$1" <<'PYEOF'
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+d = sys.argv[1]
+ca_key = serialization.load_pem_private_key(open(d + "/ca.key", "rb").read(), None)
+ca = x509.load_pem_x509_certificate(open(d + "/ca.pem", "rb").read())
+def leaf(name, cns):
+    key = ec.generate_private_key(ec.SECP256R1())
+    rdns = [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, cn, _validate=False)]) for cn in cns]
+    now = datetime.datetime.utcnow()
+    cert = (x509.CertificateBuilder().subject_name(x509.Name(rdns)).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    open(f"{d}/{name}.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+    open(f"{d}/{name}.key", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+leaf("client-nul", ["acme-backend\x00.intruder"])
+leaf("client-long", ["acme-backend" + "x" * 200])
+leaf("client-two", ["acme-backend", "intruder"])
+leaf("client-two-rev", ["intruder", "acme-backend"])
+PYEOF
+}
+
+@test "mTLS: a CN names an application only whole and alone: a NUL inside, a longer CN or two CNs name nobody" {
+	C="$KEYS/certs"
+	make_odd_certs "$C"
+	# acme is named by its CN, and by a CN of 127 bytes that client-long's 212 begin with
+	local by_sha="certificates: [{sha256: $(cat "$C/client.sha256")}]"
+	local long="acme-backend$(printf 'x%.0s' $(seq 1 115))"
+	SL_APPS="${SL_APPS/"$by_sha"/"certificates: [{cn: acme-backend}, {cn: $long}]"}"
+	grep -q 'cn: acme-backend}' <<<"$SL_APPS"
+	start_mtls_acme_in
+	for odd in client-nul client-long client-two client-two-rev; do
+		run $PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/$odd.pem" --key "$C/$odd.key" --count 1 --timeout 0.5
+		echo "$odd: $output"
+		[ "$(echo "$output" | json 'd.get("http_status")')" = 401 ]
+	done
+	[ "$(grep -c '"msg":"conn_open".*"app":"acme"' "$LOG")" -eq 1 ]
 }
 
 @test "mTLS: a fingerprint wins over another application's CN, whatever their order" {

@@ -1392,6 +1392,28 @@ static void test_certificate_identities(void)
 		       ":2:113: this certificate fingerprint is already defined for application "
 		       "\"a\" at 2:37");
 
+	{
+		/* The gateway reads a certificate's CN up to SL_CONFIG_MAX_CN bytes. */
+		char text[2 * SL_CONFIG_MAX_CN + 128], rest[128];
+		int at =
+		    snprintf(text, sizeof(text), "applications:\n  - {id: a, certificates: [{cn: ");
+
+		memset(text + at, 'x', SL_CONFIG_MAX_CN);
+		snprintf(text + at + SL_CONFIG_MAX_CN, sizeof(text) - at - SL_CONFIG_MAX_CN,
+			 "}]}\n");
+		load(&r, "cnmax.yaml", text);
+		TAP_OK(r.err == 0 && r.cfg.n_apps == 1 && r.cfg.apps[0].n_cert_cn == 1,
+		       "a CN of %d bytes is taken", SL_CONFIG_MAX_CN);
+		show(&r);
+		done(&r);
+		snprintf(text + at, sizeof(text) - at, "%0*d}]}\n", SL_CONFIG_MAX_CN + 1, 0);
+		snprintf(rest, sizeof(rest),
+			 ":2:33: applications[0].certificates[0].cn: a common name of %d bytes; at "
+			 "most %d",
+			 SL_CONFIG_MAX_CN + 1, SL_CONFIG_MAX_CN);
+		expect_exactly("a CN longer than the gateway reads", "cnlong.yaml", text, rest);
+	}
+
 	load(&r, "kinds.yaml",
 	     "applications:\n"
 	     "  - {id: a, certificates: [{sha256: " FP_A "}, {cn: backend}]}\n"

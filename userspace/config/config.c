@@ -1426,6 +1426,12 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 				problem(ld, cn, "%s: empty common name", p);
 				continue;
 			}
+			/* The gateway reads at most this much of a certificate's CN. */
+			if (name && strlen(name) > SL_CONFIG_MAX_CN) {
+				problem(ld, cn, "%s: a common name of %zu bytes; at most %d", p,
+					strlen(name), SL_CONFIG_MAX_CN);
+				continue;
+			}
 			name = name ? own_strdup(ld, name) : NULL;
 			if (!name)
 				continue;

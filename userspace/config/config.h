@@ -99,6 +99,7 @@ void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n);
 #define SL_CONFIG_MAX_PATTERNS 1024 /* per subscribe or publish list */
 #define SL_CONFIG_MAX_API_KEYS 64   /* per application */
 #define SL_CONFIG_MAX_NAME 128	    /* application ids, plan and issuer names */
+#define SL_CONFIG_MAX_CN 255	    /* a certificate subject CN, in bytes */
 /* sun_path is 108 bytes with its NUL. */
 #define SL_CONFIG_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 

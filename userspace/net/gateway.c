@@ -1833,7 +1833,7 @@ static int authenticate(struct sl_conn *c, const struct sl_http_request *req, co
 	size_t value_len = 0, query_len = 0;
 	char qbuf[SL_AUTH_MAX_KEY_BYTES * 9];
 	uint8_t fp[32];
-	char cn[128];
+	char cn[SL_CONFIG_MAX_CN + 1];
 	int n;
 
 	sl_auth_result_fini(&c->auth);

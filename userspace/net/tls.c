@@ -196,6 +196,35 @@ int sl_tls_write(struct sl_tls *tls, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * The subject CN into cn, or "" when it cannot name anyone exactly: no CN,
+ * more than one, one that does not fit in cn_len - 1 bytes, or one with a
+ * NUL inside. The C string of such a CN would be a part of it ("backend" of
+ * "backend\0.intruder", of a cut long name, or of the first of two CNs), and
+ * the part would match an application's CN that the whole does not.
+ */
+static void subject_cn(WOLFSSL_X509 *cert, char *cn, size_t cn_len)
+{
+	WOLFSSL_X509_NAME *subject = wolfSSL_X509_get_subject_name(cert);
+	WOLFSSL_ASN1_STRING *value;
+	const unsigned char *data;
+	int at, len;
+
+	cn[0] = '\0';
+	if (!subject)
+		return;
+	at = wolfSSL_X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+	if (at < 0 || wolfSSL_X509_NAME_get_index_by_NID(subject, NID_commonName, at) >= 0)
+		return;
+	value = wolfSSL_X509_NAME_ENTRY_get_data(wolfSSL_X509_NAME_get_entry(subject, at));
+	data = value ? wolfSSL_ASN1_STRING_get0_data(value) : NULL;
+	len = value ? wolfSSL_ASN1_STRING_length(value) : 0;
+	if (!data || len <= 0 || (size_t)len >= cn_len || memchr(data, 0, (size_t)len))
+		return;
+	memcpy(cn, data, (size_t)len);
+	cn[len] = '\0';
+}
+
 int sl_tls_peer(struct sl_tls *tls, char *cn, size_t cn_len, uint8_t sha256[32])
 {
 	WOLFSSL_X509 *cert = wolfSSL_get_peer_certificate(tls->ssl);
@@ -207,13 +236,8 @@ int sl_tls_peer(struct sl_tls *tls, char *cn, size_t cn_len, uint8_t sha256[32])
 	der = wolfSSL_X509_get_der(cert, &der_len);
 	if (!der || der_len <= 0 || wc_Sha256Hash(der, (word32)der_len, sha256) != 0)
 		ret = -EINVAL;
-	if (!ret && cn && cn_len) {
-		WOLFSSL_X509_NAME *subject = wolfSSL_X509_get_subject_name(cert);
-
-		cn[0] = '\0';
-		if (subject)
-			wolfSSL_X509_NAME_get_text_by_NID(subject, NID_commonName, cn, (int)cn_len);
-	}
+	if (!ret && cn && cn_len)
+		subject_cn(cert, cn, cn_len);
 	wolfSSL_X509_free(cert);
 	return ret;
 }

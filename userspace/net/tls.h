@@ -36,7 +36,11 @@ ssize_t sl_tls_read(struct sl_tls *tls, void *buf, size_t len);
 /* Encrypts data (one record per 16 KiB) into the output queue. */
 int sl_tls_write(struct sl_tls *tls, const void *data, size_t len);
 
-/* The verified client certificate: subject CN and SHA-256 of its DER. -ENOENT when none. */
+/*
+ * The verified client certificate: subject CN and SHA-256 of its DER. -ENOENT
+ * when none. cn is "" unless the subject has exactly one CN, shorter than
+ * cn_len and without a NUL (a part of a CN must not name anyone).
+ */
 int sl_tls_peer(struct sl_tls *tls, char *cn, size_t cn_len, uint8_t sha256[32]);
 
 const char *sl_tls_version(struct sl_tls *tls);
