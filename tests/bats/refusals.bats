@@ -2,7 +2,8 @@
 # Connections refused before the HTTP layer (SPEC, handshake failures): the
 # shutdown drain answers new subscribers 503 and the connection limit 429
 # with Retry-After, both with the JSON body, on the plain listener and over
-# TLS alike; refused TLS handshakes are bounded; and once the daemon is gone
+# TLS alike; refused TLS handshakes are bounded; a flood of plain refusals is
+# bounded too and costs the other clients nothing; and once the daemon is gone
 # nothing listens on its ports.
 
 bats_require_minimum_version 1.5.0
@@ -18,7 +19,7 @@ setup() {
 }
 
 teardown() {
-	[ -n "${HOLD:-}" ] && kill "$HOLD" 2>/dev/null
+	for pid in ${HOLD:-} ${BG_PIDS:-}; do kill "$pid" 2>/dev/null; done
 	sl_stop_gateway
 	sl_teardown_instance
 }
@@ -46,6 +47,50 @@ time.sleep(20)' "$1" "$BATS_TEST_TMPDIR/held" &
 	HOLD=$!
 	for _ in $(seq 1 100); do [ -s "$BATS_TEST_TMPDIR/held" ] && break; sleep 0.05; done
 	grep -q ' 200' "$BATS_TEST_TMPDIR/held"
+}
+
+# An SSE subscriber to topic $1 that reads everything it is sent until
+# $BATS_TEST_TMPDIR/reader.leave exists (15 s at most), then leaves and prints
+# its events ("ID DATA" lines, in the order they came) to $BATS_TEST_TMPDIR/reader.
+reading_subscriber() {
+	$PY -c '
+import os, select, socket, sys, time
+out = sys.argv[3]
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v1/sse?topic=%s HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2].encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    c = s.recv(65536)
+    if not c:
+        break
+    buf += c
+head, _, buf = buf.partition(b"\r\n\r\n")
+open(out + ".ready", "w").write(head.split(b"\r\n")[0].decode())
+deadline = time.monotonic() + 15
+while not os.path.exists(out + ".leave") and time.monotonic() < deadline:
+    if select.select([s], [], [], 0.05)[0]:
+        c = s.recv(65536)
+        if not c:
+            break
+        buf += c
+s.close()
+lines = []
+while len(buf) >= 10:  # chunks: 8 hex digits (sse.c), CRLF, one record, CRLF
+    n = int(buf[:8], 16)
+    rec, buf = buf[10:10 + n].decode(), buf[12 + n:]
+    f = dict(l.partition(": ")[::2] for l in rec.splitlines() if l and l[0] != ":")
+    if "id" in f:
+        lines.append(f["id"] + " " + f.get("data", ""))
+open(out, "w").write("".join(l + "\n" for l in lines))' "$SUB" "$1" "$BATS_TEST_TMPDIR/reader" &
+	READER=$!
+	BG_PIDS="${BG_PIDS:-} $READER"
+	for _ in $(seq 1 100); do [ -s "$BATS_TEST_TMPDIR/reader.ready" ] && break; sleep 0.05; done
+	grep -q ' 200' "$BATS_TEST_TMPDIR/reader.ready"
+}
+
+# Open descriptors of the daemon.
+daemon_fds() {
+	ls "/proc/$SLUICED_PID/fd" | wc -l
 }
 
 # Stops the daemon (`stop_clean exits`: waits for it to exit by itself): it must
@@ -240,5 +285,117 @@ print(early, closed())' "$SUBTLS"
 	# and refusals still in flight when the daemon stops are let go cleanly
 	$PY -c 'import socket,sys,time; a=[socket.create_connection(("127.0.0.1",int(sys.argv[1]))) for _ in range(5)]; time.sleep(5)' "$SUBTLS" &
 	sleep 0.2
+	stop_clean
+}
+
+@test "a flood of plain clients over max_connections: 64 refusals in flight, the rest one try; each answered or let go at once, no descriptor kept, no event lost" {
+	sl_start_gateway "limits: {max_connections: 1}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	# the one connection allowed: a subscriber that must miss nothing of what follows
+	reading_subscriber flood.t
+	base=$(daemon_fds)
+	# 240 plain clients over the limit, connected one after the other: four of
+	# five send their request, every fifth sends nothing. None reads until told
+	# to (flood.go): the first 64 fill the refusal list (they linger, reading
+	# what the client sent, until it closes), the other 176 get the one try.
+	# A publisher publishes an event after every other client (120), then 80
+	# more while all 240 are still connected, each acknowledged before the next.
+	$PY -c '
+import json, os, select, socket, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[4]))
+from sl_client import native_frame, read_frame
+at = sys.argv[1]
+pub = socket.create_connection(("127.0.0.1", int(sys.argv[3])), timeout=5)
+pub.sendall(native_frame({"op": "hello", "token": sys.argv[5], "name": "flood"}))
+assert read_frame(pub)["op"] == "ok"
+seqs = []
+def publish():
+    pub.sendall(native_frame({"op": "pub", "topic": "flood.t", "data": b"event-%d" % len(seqs),
+                              "id": len(seqs)}))
+    r = read_frame(pub)
+    seqs.append(r["seq"] if r and r.get("op") == "ack" else repr(r))
+socks = []
+for i in range(240):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    if i % 5 != 4:
+        s.sendall(b"GET /v1/sse?topic=a HTTP/1.1\r\nHost: x\r\n\r\n")
+    socks.append(s)
+    if i % 2:
+        publish()
+while len(seqs) < 200:
+    publish()
+pub.close()
+# answered: every socket has something to read (the answer, its end, a reset),
+# seen without reading it
+p = select.poll()
+for s in socks:
+    p.register(s, select.POLLIN)
+ready, start = set(), time.monotonic()
+while len(ready) < len(socks) and time.monotonic() - start < 5:
+    ready.update(fd for fd, _ in p.poll(100))
+open(at + ".answered", "w").write("%d\n" % len(ready))
+while not os.path.exists(at + ".go") and time.monotonic() - start < 15:
+    time.sleep(0.02)
+# then each is read to its end, all within 3 s
+deadline = time.monotonic() + 3
+out = {"seqs": seqs, "answered": len(ready), "whole": [], "empty": [], "bad": [], "resets": 0}
+for i, s in enumerate(socks):
+    data, end = b"", "hang"
+    try:
+        while True:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            c = s.recv(4096)
+            if not c:
+                end = "eof"
+                break
+            data += c
+    except ConnectionResetError:
+        end = "reset"
+        out["resets"] += 1
+    except socket.timeout:
+        pass
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    whole = (head.startswith(b"HTTP/1.1 429 ") and b"\r\nContent-Length: %d\r\n" % len(body) in head
+             and json.loads(body or b"{}").get("error") == "connection_limit")
+    if end != "hang" and whole:
+        out["whole"].append(i)
+    elif end != "hang" and not data:
+        out["empty"].append(i)
+    else:
+        out["bad"].append([i, end, data[:80].decode("latin-1")])
+print(json.dumps(out))' "$BATS_TEST_TMPDIR/flood" "$SUB" "$PUB" "$CLIENT" "$TEST_KEY" >"$BATS_TEST_TMPDIR/flood.json" &
+	flood=$!
+	BG_PIDS="$BG_PIDS $flood"
+	for _ in $(seq 1 200); do [ -s "$BATS_TEST_TMPDIR/flood.answered" ] && break; sleep 0.05; done
+	held=$(daemon_fds)
+	echo "descriptors: $base before, $held with the 240 refused clients still connected"
+	[ "$(cat "$BATS_TEST_TMPDIR/flood.answered")" -eq 240 ]
+	# no more than the 64 refusals in flight hold a descriptor
+	[ "$held" -le $((base + 64 + 2)) ]
+	# the daemon goes on serving
+	kill -0 "$SLUICED_PID"
+	[ "$(curl -s --max-time 2 "http://127.0.0.1:$ADMIN/healthz")" = ok ]
+	touch "$BATS_TEST_TMPDIR/flood.go"
+	wait "$flood"
+	json '{k: len(v) if isinstance(v, list) and k != "bad" else v for k, v in d.items()}' <"$BATS_TEST_TMPDIR/flood.json"
+	[ "$(json 'd["seqs"] == list(range(1, 201))' <"$BATS_TEST_TMPDIR/flood.json")" = True ]
+	# each client got the whole 429 or a clean end (a reset when its request was
+	# unread), none was left hanging; the first 64, queued, all got the answer
+	[ "$(json 'len(d["whole"]) + len(d["empty"])' <"$BATS_TEST_TMPDIR/flood.json")" -eq 240 ]
+	[ "$(json 'd["whole"][:64] == list(range(64))' <"$BATS_TEST_TMPDIR/flood.json")" = True ]
+	# the flood is gone and so are its descriptors
+	for _ in $(seq 1 100); do [ "$(daemon_fds)" -le $((base + 2)) ] && break; sleep 0.05; done
+	echo "descriptors after the flood: $(daemon_fds)"
+	[ "$(daemon_fds)" -le $((base + 2)) ]
+	# the subscriber got all 200 events, in order
+	touch "$BATS_TEST_TMPDIR/reader.leave"
+	wait "$READER"
+	seq 1 200 | awk '{ print "flood.t:" $1 " event-" $1 - 1 }' >"$BATS_TEST_TMPDIR/expected"
+	diff "$BATS_TEST_TMPDIR/expected" "$BATS_TEST_TMPDIR/reader"
+	# it has left: the one connection allowed is free again
+	for _ in $(seq 1 100); do [ "$($CTL -j stats | json 'd["connections"]')" = 0 ] && break; sleep 0.05; done
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$SUB/v1/sse?topic=a"
+	[ "$output" = 200 ]
 	stop_clean
 }
