@@ -38,6 +38,41 @@ rss_kib() {
 	served
 }
 
+@test "a client answered with an error that goes on sending after the answer is closed two seconds after it, not for as long as it sends" {
+	sl_start_gateway "limits: {max_connections: 1}"
+	# it reads its 404 to the end (the daemon's FIN), then sends a byte every
+	# 0.2 s for 8 s, and prints how long after the FIN a send failed: the
+	# daemon closed its end
+	run $PY -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(3)
+data = b""
+while True:
+    c = s.recv(4096)
+    if not c:
+        break
+    data += c
+fin = time.monotonic()
+assert data.startswith(b"HTTP/1.1 404 ")
+while time.monotonic() - fin < 8:
+    time.sleep(0.2)
+    try:
+        s.sendall(b"x")
+    except OSError:
+        print("%.1f" % (time.monotonic() - fin))
+        break
+else:
+    print("never")' "$SUB"
+	echo "closed $output s after the answer"
+	[ "$status" -eq 0 ]
+	awk -v t="$output" 'BEGIN { exit !(t >= 1.8 && t < 3.5) }'
+	# and its place under limits.max_connections is free again
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$SUB/v1/sse?topic=a"
+	[ "$output" = 200 ]
+}
+
 @test "limits.max_connections: the next subscriber gets 429 with Retry-After, others are served" {
 	sl_start_gateway "limits: {max_connections: 5}"
 	$PY "$CLIENT" ws-many "$WS" mc.t --clients 4 --count 1 --timeout 8 --ready-file "$BATS_TEST_TMPDIR/ready" >"$BATS_TEST_TMPDIR/many.json" &

@@ -227,6 +227,15 @@ static void conn_linger(struct sl_conn *c)
 		sl_conn_close_now(c);
 		return;
 	}
+	/*
+	 * That timeout starts again with every read: a peer sending a byte a
+	 * second would keep the connection, and its place under
+	 * limits.max_connections, for ever. The close deadline (sl_conn_finish)
+	 * ends the linger two seconds from now whatever the peer sends; a
+	 * refusal's handshake deadline bounds its linger already.
+	 */
+	if (!c->refusal && c->timer)
+		evtimer_add(c->timer, &two);
 }
 
 /* A delivered event's latency and its topic's counters: on the loop, after the write. */
@@ -682,8 +691,11 @@ static void on_close_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->write_closed)
-		return; /* the FIN went out: on_linger owns the end */
+	if (c->write_closed) {
+		/* The end of the linger (conn_linger): the peer had its two seconds. */
+		sl_conn_close_now(c);
+		return;
+	}
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
 	if (!c->close_reason)
 		c->close_reason = "close deadline: the peer read nothing";
