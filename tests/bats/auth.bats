@@ -292,3 +292,31 @@ PYEOF
 	[[ "$output" == *'sluice_auth_failures_total{reason="expired"} 1'* ]]
 	[[ "$output" == *'sluice_auth_failures_total{reason="unknown_key"} 1'* ]]
 }
+
+@test "access_token works wherever it stands in the query and however long it is (RS256 JWTs are over 255 bytes)" {
+	start_required
+	local rs
+	rs=$(tok rs)
+	[ "${#rs}" -gt 300 ]
+	# followed by another parameter: the credential is the access_token, not what comes after it
+	[ "$(ws_status "$WS?access_token=acme-key&x=1" stocks.x)" = 101 ]
+	[ "$(ws_status "$WS?access_token=$rs&cache=123" stocks.x)" = 101 ]
+	[ "$(ws_status "$WS?a_very_long_parameter_name=1&access_token=acme-key" stocks.x)" = 101 ]
+	# and still only one of them
+	[ "$(ws_status "$WS?access_token=acme-key&access_token=acme-key" stocks.x)" = 400 ]
+	[ "$(ws_status "$WS?access_token=acme-key&x=1" stocks.x --header 'X-API-Key: acme-key')" = 400 ]
+	# a pair that does not decode could hide a second credential: the request is malformed
+	[ "$(ws_status "$WS?x=%zz&access_token=acme-key" stocks.x)" = 400 ]
+	# EventSource cannot set headers: the token goes on the URL, before or after the topics
+	[ "$(sse_status "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x&access_token=$rs")" = 200 ]
+	[ "$(sse_status "http://127.0.0.1:$SUB/v1/sse?access_token=$rs&topic=stocks.x")" = 200 ]
+	[ "$(sse_status "http://127.0.0.1:$SUB/v1/sse?access_token=acme-key&topic=stocks.x&_=1712345678901")" = 200 ]
+	[ "$(sse_status "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x&access_token=wrong-key")" = 401 ]
+	# the admin publish reads its topic and credential in either order, too
+	run curl -s -w ' %{http_code}' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?access_token=$rs&topic=stocks.x"
+	[ "$output" = '{"seq":1} 202' ]
+	run curl -s -w ' %{http_code}' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?access_token=acme-key&topic=stocks.x"
+	[ "$output" = '{"seq":2} 202' ]
+	run curl -s -o /dev/null -w '%{http_code}' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x&x=%zz&access_token=acme-key"
+	[ "$output" = 400 ]
+}

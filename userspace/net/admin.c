@@ -227,9 +227,10 @@ static void metrics(struct sl_conn *c)
 
 static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t head)
 {
-	char name[16], topic[SL_TOPIC_MAX_LEN + 1] = "", body[64];
+	char topic[SL_TOPIC_MAX_LEN + 1] = "", body[64], *name, *value;
 	const char *cursor = req->query, *why = NULL;
 	uint64_t clen, seq;
+	size_t cap;
 	int ret;
 
 	if (sl_http_content_length(req, &clen)) {
@@ -243,15 +244,24 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	}
 	if (c->in_len - head < clen)
 		return; /* the body is still coming */
-	while (cursor && cursor < req->query + req->query_len) {
-		char value[SL_TOPIC_MAX_LEN + 1];
-
-		ret = sl_http_query_next(&cursor, req->query + req->query_len, name, sizeof(name),
-					 value, sizeof(value));
-		if (ret <= 0)
-			break;
+	/* Room for any pair: an access_token JWT before the topic must not end the scan. */
+	if (sl_http_query_buffers(req, &name, &value, &cap)) {
+		fail(c, 500, "internal", "out of memory", NULL);
+		return;
+	}
+	while ((ret = sl_http_query_next(&cursor, req->query + req->query_len, name, cap, value,
+					 cap)) > 0) {
+		/* Longer than any topic: left empty, refused below like a missing one. */
 		if (strcmp(name, "topic") == 0)
-			memcpy(topic, value, sizeof(topic));
+			snprintf(topic, sizeof(topic), "%s",
+				 strlen(value) < sizeof(topic) ? value : "");
+	}
+	explicit_bzero(name, 2 * cap);
+	free(name);
+	if (ret < 0) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		fail(c, 400, "bad_request", "malformed query string", NULL);
+		return;
 	}
 	if (!topic[0]) {
 		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
@@ -263,7 +273,11 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 
 		why = "invalid credentials";
 		if (sl_conn_authenticate(c, req, NULL, 0, false, &status, &why)) {
-			fail(c, status, status == 401 ? "unauthorized" : "bad_request", why,
+			fail(c, status,
+			     status == 401   ? "unauthorized"
+			     : status >= 500 ? "internal"
+					     : "bad_request",
+			     why,
 			     status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n"
 					   : NULL);
 			return;

@@ -1764,35 +1764,63 @@ const char *sl_conn_app_id(const struct sl_conn *c)
 	return c->auth.app ? c->auth.app->id : "";
 }
 
-static int count_credentials(const struct sl_http_request *req, const char **query_token,
-			     size_t *query_len, char *buf, size_t buflen)
+/*
+ * Counts the credentials of a request and copies the access_token (malloc'd,
+ * NUL-terminated, into *query_token) when there is one. The value is copied
+ * because the scan goes on past it: decoding the next pair into the same
+ * buffer left the token as that pair's value plus the token's tail, so
+ * ?access_token=KEY&x=1 was refused. Returns the count, -EINVAL for a query
+ * that does not decode (which could hide an access_token from the count) or
+ * -ENOMEM.
+ */
+static int count_credentials(const struct sl_http_request *req, char **query_token,
+			     size_t *query_len)
 {
 	const char *cursor, *end;
-	char name[32];
-	int n = 0, ret;
+	char *name, *value;
+	size_t cap;
+	int n = 0, ret = 0;
 
 	*query_token = NULL;
+	*query_len = 0;
 	if (!req)
 		return 0;
 	n += (int)sl_http_header_count(req, "Authorization");
 	n += (int)sl_http_header_count(req, "X-API-Key");
+	if (!req->query_len)
+		return n;
+	if (sl_http_query_buffers(req, &name, &value, &cap))
+		return -ENOMEM;
 	cursor = req->query;
 	end = req->query + req->query_len;
-	while (cursor && cursor < end) {
-		ret = sl_http_query_next(&cursor, end, name, sizeof(name), buf, buflen);
-		if (ret <= 0)
+	while ((ret = sl_http_query_next(&cursor, end, name, cap, value, cap)) > 0) {
+		if (strcmp(name, "access_token") != 0)
+			continue;
+		if (++n == 1 && !(*query_token = strdup(value))) {
+			ret = -ENOMEM;
 			break;
-		if (strcmp(name, "access_token") == 0) {
-			*query_token = buf;
-			*query_len = strlen(buf);
-			n++;
 		}
+	}
+	if (*query_token)
+		*query_len = strlen(*query_token);
+	explicit_bzero(name, 2 * cap);
+	free(name);
+	if (ret < 0) {
+		if (*query_token) {
+			explicit_bzero(*query_token, *query_len);
+			free(*query_token);
+			*query_token = NULL;
+		}
+		return ret;
 	}
 	return n;
 }
 
 static int authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			size_t token_len, bool open, int *status, const char **why);
+static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req,
+			    const char *query_token, size_t query_len, const char *token,
+			    size_t token_len, bool open, int *status, const char **why);
 
 /*
  * Kernel slots belong to application ids for the daemon's life: a reload
@@ -1837,25 +1865,45 @@ int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, c
 static int authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			size_t token_len, bool open, int *status, const char **why)
 {
-	struct sl_gateway *gw = c->gw;
-	const struct sl_http_header *h;
-	const char *query_token;
-	enum sl_auth_source src;
-	const char *value = NULL;
-	size_t value_len = 0, query_len = 0;
-	char qbuf[SL_AUTH_MAX_KEY_BYTES * 9];
-	uint8_t fp[32];
-	char cn[SL_CONFIG_MAX_CN + 1];
-	int n;
+	char *query_token;
+	size_t query_len;
+	int n, ret;
 
 	sl_auth_result_fini(&c->auth);
 	memset(&c->auth, 0, sizeof(c->auth));
-	n = count_credentials(req, &query_token, &query_len, qbuf, sizeof(qbuf));
+	n = count_credentials(req, &query_token, &query_len);
+	if (n < 0) {
+		*status = n == -ENOMEM ? 500 : 400;
+		*why = n == -ENOMEM ? "out of memory" : "malformed query string";
+		return -EACCES;
+	}
 	if (n > 1) {
+		free(query_token);
 		*status = 400;
 		*why = "give one credential: Authorization, X-API-Key or access_token";
 		return -EACCES;
 	}
+	ret = authenticate_one(c, req, query_token, query_len, token, token_len, open, status, why);
+	if (query_token) {
+		explicit_bzero(query_token, query_len);
+		free(query_token);
+	}
+	return ret;
+}
+
+/* The one credential of a request (or of a hello, token), or the client certificate. */
+static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req,
+			    const char *query_token, size_t query_len, const char *token,
+			    size_t token_len, bool open, int *status, const char **why)
+{
+	struct sl_gateway *gw = c->gw;
+	const struct sl_http_header *h;
+	enum sl_auth_source src;
+	const char *value = NULL;
+	size_t value_len = 0;
+	uint8_t fp[32];
+	char cn[SL_CONFIG_MAX_CN + 1];
+
 	if (req && (h = sl_http_header_get(req, "Authorization"))) {
 		src = SL_AUTH_SOURCE_AUTHORIZATION;
 		value = h->value;

@@ -417,6 +417,14 @@ int sl_http_query_next(const char **cursor, const char *end, char *name, size_t 
 	return rc ? rc : 1;
 }
 
+int sl_http_query_buffers(const struct sl_http_request *req, char **name, char **value, size_t *cap)
+{
+	*cap = req->query_len + 1;
+	*name = malloc(2 * *cap);
+	*value = *name ? *name + *cap : NULL;
+	return *name ? 0 : -ENOMEM;
+}
+
 const char *sl_http_reason(int status)
 {
 	switch (status) {

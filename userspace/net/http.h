@@ -91,6 +91,18 @@ int sl_http_query_next(const char **cursor, const char *end, char *name, size_t 
 		       char *value, size_t value_cap);
 
 /*
+ * Buffers for sl_http_query_next in which every pair of req's query fits
+ * (decoding never lengthens): *name and *value, *cap bytes each, in one
+ * block freed by free(*name). A caller scanning for one parameter must not
+ * give up at a longer one it does not care about (a cache buster before the
+ * topic, a 400-byte RS256 access_token): that made an access_token followed
+ * by another parameter, or an SSE or publish URL with a JWT in it, fail.
+ * Returns 0 or -ENOMEM.
+ */
+int sl_http_query_buffers(const struct sl_http_request *req, char **name, char **value,
+			  size_t *cap);
+
+/*
  * Builds a response: status line (reason NULL picks the standard phrase),
  * Date, Content-Type when content_type is not NULL, Content-Length, then
  * extra_headers verbatim (whole "Name: value\r\n" lines; a missing final CRLF

@@ -65,7 +65,7 @@ static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 		    c, 401, c->auth.reason ? sl_auth_reason_name(c->auth.reason) : "unauthorized",
 		    why, "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\"\r\n");
 	else
-		http_fail(c, status, "bad_request", why, NULL);
+		http_fail(c, status, status >= 500 ? "internal" : "bad_request", why, NULL);
 	return -EACCES;
 }
 
@@ -521,18 +521,23 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 				   "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 				   "Transfer-Encoding: chunked\r\n\r\n";
-	char name[16], value[SL_TOPIC_MAX_LEN + 1], ref_topic[SL_TOPIC_MAX_LEN + 1];
+	char ref_topic[SL_TOPIC_MAX_LEN + 1], *name = NULL, *value = NULL;
 	const char *patterns[SL_SSE_MAX_TOPICS];
 	char *owned[SL_SSE_MAX_TOPICS];
 	const struct sl_http_header *last = sl_http_header_get(req, "Last-Event-ID");
 	const char *cursor = req->query, *why = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, cap;
 	uint64_t ref_seq = 0;
 	int ret;
 
+	/* Room for any pair: an access_token JWT is longer than a topic. */
+	if (sl_http_query_buffers(req, &name, &value, &cap)) {
+		sl_conn_close_now(c);
+		return;
+	}
 	while (cursor && cursor < req->query + req->query_len) {
-		ret = sl_http_query_next(&cursor, req->query + req->query_len, name, sizeof(name),
-					 value, sizeof(value));
+		ret =
+		    sl_http_query_next(&cursor, req->query + req->query_len, name, cap, value, cap);
 		if (ret < 0) {
 			http_fail(c, 400, "bad_request", "malformed query string", NULL);
 			goto out;
@@ -620,6 +625,8 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 out:
 	for (i = 0; i < n; i++)
 		free(owned[i]);
+	explicit_bzero(name, 2 * cap);
+	free(name);
 }
 
 void sl_sub_heartbeat(struct sl_conn *c)
