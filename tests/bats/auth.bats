@@ -320,3 +320,54 @@ PYEOF
 	run curl -s -o /dev/null -w '%{http_code}' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x&x=%zz&access_token=acme-key"
 	[ "$output" = 400 ]
 }
+
+@test "a connection made with a JWT ends when the token expires: WebSocket 1008, SSE sluice.close, publisher closed" {
+	SL_APPS="${SL_APPS/"leeway: 5s"/"leeway: 0s"}"
+	start_required
+	local t
+	t=$(tok short)
+	# an API key has no expiry: the same subscription outlives the token's
+	$PY "$CLIENT" ws-sub "$WS" stocks.x --header 'X-API-Key: acme-key' --count 1 --timeout 20 >"$BATS_TEST_TMPDIR/key.json" &
+	k=$!
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=stocks.x&access_token=$t" --count 1 --timeout 5 >"$BATS_TEST_TMPDIR/sse.json" &
+	s=$!
+	start=$(date +%s.%N)
+	run $PY "$CLIENT" ws-sub "$WS" stocks.x --header "Authorization: Bearer $t" --count 1 --timeout 5
+	took=$($PY -c "import time; print(time.time() - $start)")
+	echo "$output (after $took s)"
+	[ "$(echo "$output" | json 'd["close"]["code"]')" = 1008 ]
+	[ "$(echo "$output" | json '[r["op"] for r in d["replies"]]')" = "['ack']" ]
+	$PY -c "assert $took < 4.5, $took"
+	# a publisher whose hello token expires is closed too
+	t=$(tok short)
+	run $PY - "$REPO/tests/tools" "$PUB" "$t" <<'PYEOF'
+import socket, sys, time
+sys.path.insert(0, sys.argv[1])
+from sl_client import native_frame, read_frame
+s = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=5)
+s.sendall(native_frame({"op": "hello", "token": sys.argv[3], "name": "short"}))
+print("hello", read_frame(s)["op"])
+s.sendall(native_frame({"op": "pub", "topic": "stocks.y", "data": b"x", "id": 1}))
+print("pub", read_frame(s)["op"])
+time.sleep(3)
+try:
+    s.sendall(native_frame({"op": "pub", "topic": "stocks.y", "data": b"x", "id": 2}))
+    r = read_frame(s)
+except OSError:
+    r = None
+print("after exp", r)
+PYEOF
+	echo "$output"
+	[ "$output" = "hello ok
+pub ack
+after exp None" ]
+	wait $s
+	cat "$BATS_TEST_TMPDIR/sse.json"
+	[ "$(json '[n["event"] for n in d["notices"]]' <"$BATS_TEST_TMPDIR/sse.json")" = "['sluice.close']" ]
+	[[ "$(json 'd["notices"][0]["data"]' <"$BATS_TEST_TMPDIR/sse.json")" == '{"code":1008,'* ]]
+	# the key's subscription was still there after the token's end: it gets the event
+	PUB_TOKEN=acme-key pub stocks.x --count 1 >/dev/null
+	wait $k
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/key.json")" -eq 1 ]
+	grep -q '"reason":"credentials expired"' "$LOG"
+}

@@ -5,7 +5,8 @@
 
 KIND: hs | rs | es (valid, per issuer) | expired | future | wrong-aud |
 wrong-iss | none | confusion (HS256 signed with the RS256 issuer's public
-key PEM) | tampered | bad-b64 | huge | no-exp | unknown-sub | scoped
+key PEM) | tampered | bad-b64 | huge | no-exp | unknown-sub | scoped |
+short (valid, RS256, expires in 2 s)
 """
 import base64
 import json
@@ -41,6 +42,8 @@ elif kind == "rs" or kind == "scoped":
     t = jwt.encode(claims(), rs_priv, algorithm="RS256")
 elif kind == "es":
     t = jwt.encode(claims(iss="es-idp"), es_priv, algorithm="ES256")
+elif kind == "short":
+    t = jwt.encode(claims(exp=now + 2), rs_priv, algorithm="RS256")
 elif kind == "expired":
     t = jwt.encode(claims(exp=now - 3600), rs_priv, algorithm="RS256")
 elif kind == "future":

@@ -87,6 +87,7 @@ struct sl_conn {
 	struct sl_auth_result auth; /* who the client is and what it may do */
 	bool counted;		    /* counts toward the application's connections */
 	struct event *limit_timer;  /* max_connection_time */
+	struct event *expiry_timer; /* the JWT's exp: the credential ends the connection */
 	int64_t tokens;		    /* byte-rate mirror of the kernel's bucket */
 	uint64_t tokens_ns, over_rate_since_ns;
 	struct sl_ws_decoder ws;

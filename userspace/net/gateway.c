@@ -98,6 +98,8 @@ static void conn_free(struct sl_conn *c)
 		gw->apps[c->slot].conns--;
 	if (c->limit_timer)
 		event_free(c->limit_timer);
+	if (c->expiry_timer)
+		event_free(c->expiry_timer);
 	sl_tls_free(c->tls);
 	sl_auth_result_fini(&c->auth);
 	sl_outq_fini(&c->q);
@@ -1846,10 +1848,59 @@ uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id)
 	return gw->slot_ids[free_slot] ? free_slot : 0;
 }
 
+static void on_credentials_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	SL_INFO("{\"msg\":\"credentials_expired\",\"id\":%llu,\"app\":\"%s\"}",
+		(unsigned long long)c->cookie, sl_conn_app_id(c));
+	if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) {
+		sl_sub_close(c, SL_WS_CLOSE_POLICY, "credentials expired");
+	} else if (!c->closing) {
+		c->close_reason = "credentials expired";
+		sl_conn_finish(c);
+	}
+}
+
+/*
+ * A JWT is accepted only before exp (plus the leeway), and the connection it
+ * opened is no exception: without this a token that expires in five minutes
+ * (or one revoked by letting it expire) kept a subscription or a publisher
+ * going for as long as the client liked. Closed with 1008 (RFC 6455 §7.4.1,
+ * policy violation; SPEC is silent on expiry), like Centrifugo's expired
+ * connections; API keys and certificates have no expiry here.
+ */
+static void arm_expiry(struct sl_conn *c)
+{
+	uint64_t end, now = sl_now_ns(), left;
+	struct timeval tv;
+
+	if (c->expiry_timer) {
+		event_free(c->expiry_timer);
+		c->expiry_timer = NULL;
+	}
+	if (!c->auth.expires_ns)
+		return;
+	end = c->auth.expires_ns + c->gw->cfg->jwt.leeway_ns;
+	if (end < c->auth.expires_ns)
+		return; /* saturated: a date past 2554 */
+	left = end > now ? end - now : 0;
+	tv.tv_sec = (time_t)(left / 1000000000ull);
+	tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+	c->expiry_timer = evtimer_new(c->gw->base, on_credentials_expired, c);
+	if (c->expiry_timer)
+		evtimer_add(c->expiry_timer, &tv);
+}
+
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why)
 {
 	int ret = authenticate(c, req, token, token_len, open, status, why);
+
+	if (ret == 0)
+		arm_expiry(c);
 
 	c->slot = 0;
 	c->plan = NULL;
