@@ -371,3 +371,24 @@ after exp None" ]
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/key.json")" -eq 1 ]
 	grep -q '"reason":"credentials expired"' "$LOG"
 }
+
+@test "Last-Event-ID naming a topic the client may not subscribe to tells nothing about it" {
+	start_required
+	PUB_TOKEN=acme-key pub stocks.secret --count 2 >/dev/null
+	PUB_TOKEN=test-key pub trains.a.status --count 1 >/dev/null
+	local url="http://127.0.0.1:$SUB/v1/sse?topic=trains.a.status&access_token=mobile-key"
+	# mobile may not read stocks.*: an event of it that exists and one that does not get the
+	# same answer, the one for an id naming nothing (a gap, no replay)
+	for id in stocks.secret:1 stocks.secret:99 nothing.here:1; do
+		run $PY "$CLIENT" sse "$url" --last-event-id "$id" --count 1 --timeout 1
+		echo "$id: $output"
+		[ "$(echo "$output" | json 'd["status"]')" = 200 ]
+		[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
+		[ "$(echo "$output" | json 'len(d["events"])')" = 0 ]
+	done
+	# on its own topics the resume works as before
+	PUB_TOKEN=test-key pub trains.a.status --count 1 --start 5 >/dev/null
+	run $PY "$CLIENT" sse "$url" --last-event-id trains.a.status:1 --count 1 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['trains.a.status:2']" ]
+}

@@ -592,8 +592,16 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	sl_conn_meter(c, SL_FRAMING_SSE);
 	sl_conn_started(c);
 	if (last) {
-		ret = sl_router_replay_after(c->gw->router, patterns, n, ref_topic, ref_seq,
-					     replay_one, c);
+		/*
+		 * The referenced event only places the resume in acceptance
+		 * order, but an answer that depends on it (a replay from there
+		 * or a gap) told a client whether an event of a topic it may not
+		 * read exists, and when it came: such an id names nothing.
+		 */
+		ret = may_subscribe(c, ref_topic)
+			  ? sl_router_replay_after(c->gw->router, patterns, n, ref_topic, ref_seq,
+						   replay_one, c)
+			  : -ERANGE;
 		if (ret == -ERANGE) {
 			struct sl_sse_buf rec = { 0 };
 			size_t rlen;
