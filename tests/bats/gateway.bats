@@ -230,6 +230,36 @@ print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 1 ]
 }
 
+@test "WebSocket handshake: Sec-WebSocket-Key and -Version given twice are refused (RFC 6455 §11.3.1, §11.3.5)" {
+	sl_start_gateway
+	run $PY - "$SUB" <<'PYEOF'
+import socket, sys
+def ask(fields):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" + fields + "\r\n").encode())
+    r = b""
+    while b"\r\n\r\n" not in r:
+        c = s.recv(4096)
+        if not c: break
+        r += c
+    s.close()
+    return r.split(b"\r\n")[0].decode()
+key1, key2 = "dGhlIHNhbXBsZSBub25jZQ==", "AAAAAAAAAAAAAAAAAAAAAA=="
+one = "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+print(ask(one + "Sec-WebSocket-Key: %s\r\n" % key1))
+print(ask(one + "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Key: %s\r\n" % (key1, key2)))
+print(ask(one + "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Key: %s\r\n" % (key1, key1)))
+print(ask("Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: %s\r\n" % key1))
+print(ask("Connection: Upgrade\r\nSec-WebSocket-Version: 13, 8\r\nSec-WebSocket-Key: %s\r\n" % key1))
+PYEOF
+	echo "$output"
+	[ "${lines[0]}" = "HTTP/1.1 101 Switching Protocols" ]
+	[ "${lines[1]}" = "HTTP/1.1 400 Bad Request" ]
+	[ "${lines[2]}" = "HTTP/1.1 400 Bad Request" ]
+	[ "${lines[3]}" = "HTTP/1.1 400 Bad Request" ]
+	[ "${lines[4]}" = "HTTP/1.1 426 Upgrade Required" ]
+}
+
 @test "the control socket answers a bad request with an error and keeps serving" {
 	sl_start_gateway
 	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'

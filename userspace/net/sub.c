@@ -478,6 +478,18 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 			  "Upgrade: websocket\r\n");
 		return;
 	}
+	/*
+	 * RFC 6455 §11.3.1 and §11.3.5: neither field may appear twice in a
+	 * request. Only the first was read, so two keys were answered for the
+	 * first while an intermediary may have checked, or logged, the other.
+	 */
+	if (sl_http_header_count(req, "Sec-WebSocket-Key") > 1 ||
+	    sl_http_header_count(req, "Sec-WebSocket-Version") > 1) {
+		http_fail(c, 400, "bad_request",
+			  "Sec-WebSocket-Key and Sec-WebSocket-Version must each be sent once",
+			  NULL);
+		return;
+	}
 	if (!ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0) {
 		http_fail(c, 426, "upgrade_required", "only WebSocket version 13 is spoken",
 			  "Sec-WebSocket-Version: 13\r\n");
