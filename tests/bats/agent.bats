@@ -268,6 +268,27 @@ refuses_without() {
 	grep -q '"meter":true' "$LOG"
 }
 
+@test "the control socket is never more open than its mode, whatever the umask" {
+	sock="$BATS_TEST_TMPDIR/control.sock"
+	agent_config "{path: \"$sock\"}"
+	# umask 000 made bind create the socket 0777 until chmod, and a connection made in between
+	# stays usable: anyone on the host could load a policy or kick connections. chmod is
+	# skipped here (strace injects its success without running it) to see the mode bind gave.
+	(umask 000; exec strace -f -qq -o /dev/null -e trace=chmod,fchmodat -e inject=chmod,fchmodat:retval=0 \
+		"$REPO/build/sluiced" -c "$CONF") 2>"$LOG" &
+	SLUICED_PID=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"ready"' "$LOG" && break; sleep 0.05; done
+	mode=$(stat -c '%a' "$sock" 2>/dev/null || echo none)
+	# strace forwards no SIGTERM: the daemon itself is stopped
+	pid=$(pgrep -P "$SLUICED_PID" -x sluiced || true)
+	[ -z "$pid" ] || kill -TERM "$pid"
+	wait "$SLUICED_PID" || true
+	SLUICED_PID=""
+	cat "$LOG"
+	echo "socket mode: $mode"
+	[ "$mode" = 600 ]
+}
+
 @test "the control socket gets the configured mode and group, and its directory is created" {
 	grp=$(getent group 1 | cut -d: -f1)
 	sock="$BATS_TEST_TMPDIR/run/sluice/control.sock"

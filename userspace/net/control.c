@@ -728,6 +728,7 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 	const struct sl_config_control *ctl = &gw->cfg->listeners.control;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char dir[sizeof(sun.sun_path)], *slash;
+	mode_t mode = ctl->mode ? (mode_t)ctl->mode : 0600, old_umask;
 	int ret;
 
 	*out = NULL;
@@ -751,9 +752,19 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 	}
 	/* A socket file left by a daemon that did not exit cleanly. */
 	unlink(ctl->path);
+	/*
+	 * bind creates the socket with 0777 less the umask, and connecting
+	 * needs only write permission: under umask 000 (or 002 for the group)
+	 * anyone could connect between bind and chmod, and a connection made
+	 * then stays usable, as did the socket when chmod failed unnoticed. The
+	 * umask makes bind create it no more open than its mode (umask is per
+	 * process; only files created meanwhile get it too, which is stricter).
+	 */
+	old_umask = umask(0777 & ~mode);
 	*out = evconnlistener_new_bind(gw->base, control_accept, gw,
 				       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
 				       (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
 	if (!*out) {
 		int e = errno;
 
@@ -761,7 +772,16 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 			 strerror(e));
 		return -e;
 	}
-	chmod(ctl->path, ctl->mode ? ctl->mode : 0600);
+	if (chmod(ctl->path, mode)) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot set the mode of the control socket %s to %04o: %s",
+			 ctl->path, (unsigned)mode, strerror(e));
+		evconnlistener_free(*out);
+		*out = NULL;
+		unlink(ctl->path);
+		return -e;
+	}
 	/* Changing to a group the daemon is not in needs CAP_CHOWN, which the unit does not grant.
 	 */
 	if (ctl->group && chown(ctl->path, (uid_t)-1, (gid_t)ctl->gid)) {
