@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	make gcc clang llvm libbpf-dev bpftool linux-libc-dev pkg-config
 	libevent-dev libwolfssl-dev libmsgpack-dev libyaml-dev libjansson-dev
-	clang-format libclang-rt-14-dev valgrind
+	clang-format libclang-rt-14-dev valgrind strace
 	bats curl iproute2 procps prometheus openssl man-db util-linux libcap2-bin
 	python3 python3-websockets python3-msgpack python3-jwt python3-cryptography
 )

@@ -1872,7 +1872,7 @@ static void on_credentials_expired(evutil_socket_t fd, short what, void *arg)
  * policy violation; SPEC is silent on expiry), like Centrifugo's expired
  * connections; API keys and certificates have no expiry here.
  */
-static void arm_expiry(struct sl_conn *c)
+static int arm_expiry(struct sl_conn *c)
 {
 	uint64_t end, now = sl_now_ns(), left;
 	struct timeval tv;
@@ -1882,16 +1882,16 @@ static void arm_expiry(struct sl_conn *c)
 		c->expiry_timer = NULL;
 	}
 	if (!c->auth.expires_ns)
-		return;
+		return 0;
 	end = c->auth.expires_ns + c->gw->cfg->jwt.leeway_ns;
 	if (end < c->auth.expires_ns)
-		return; /* saturated: a date past 2554 */
+		return 0; /* saturated: a date past 2554 */
 	left = end > now ? end - now : 0;
 	tv.tv_sec = (time_t)(left / 1000000000ull);
 	tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
 	c->expiry_timer = evtimer_new(c->gw->base, on_credentials_expired, c);
-	if (c->expiry_timer)
-		evtimer_add(c->expiry_timer, &tv);
+	/* Without its timer the token would outlive its exp: refused, not let in for good. */
+	return c->expiry_timer && !evtimer_add(c->expiry_timer, &tv) ? 0 : -ENOMEM;
 }
 
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
@@ -1899,8 +1899,11 @@ int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, c
 {
 	int ret = authenticate(c, req, token, token_len, open, status, why);
 
-	if (ret == 0)
-		arm_expiry(c);
+	if (ret == 0 && arm_expiry(c)) {
+		*status = 500;
+		*why = "out of memory";
+		ret = -EACCES;
+	}
 
 	c->slot = 0;
 	c->plan = NULL;
