@@ -48,12 +48,13 @@ SL_DEFAULT_APPS="applications:
 # cgroup; extra YAML (top-level keys) comes from $1. Sets SUB, PUB, ADMIN.
 # SL_AUTH=required makes subscribers authenticate; SL_SUB_TLS=1 adds the TLS
 # subscriber listener (with a tls: section in $1), on an ephemeral port too.
+# SL_ORIGINS='["https://app.example.com"]' sets listeners.subscribers.origins.
 sl_start_gateway() {
 	CONF="$BATS_TEST_TMPDIR/sluiced.yaml"
 	LOG="$BATS_TEST_TMPDIR/sluiced.log"
 	cat >"$CONF" <<YAML
 listeners:
-  subscribers: {plain: "127.0.0.1:0",${SL_SUB_TLS:+ tls: "127.0.0.1:0",} auth: ${SL_AUTH:-open}}
+  subscribers: {plain: "127.0.0.1:0",${SL_SUB_TLS:+ tls: "127.0.0.1:0",} auth: ${SL_AUTH:-open}${SL_ORIGINS:+, origins: $SL_ORIGINS}}
   publishers: {plain: "127.0.0.1:0"}
   admin: {plain: "127.0.0.1:0"}
   control: {path: "$BATS_TEST_TMPDIR/control.sock"}

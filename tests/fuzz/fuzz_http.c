@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * HTTP request heads and the WebSocket/SSE handshake fields (net/http.c,
- * sl_ws_accept_key): what every subscriber, publisher and admin client sends
- * first. The first input byte picks the head bound; the rest is the head.
+ * sl_ws_accept_key, the Origin check's sl_config_parse_origin): what every
+ * subscriber, publisher and admin client sends first. The first input byte picks the head bound;
+ * the rest is the head.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "fuzz.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -35,7 +37,9 @@ static void check_request(const char *buf, size_t n, const struct sl_http_reques
 static void use_request(const struct sl_http_request *req)
 {
 	const struct sl_http_header *key = sl_http_header_get(req, "Sec-WebSocket-Key");
+	const struct sl_http_header *origin = sl_http_header_get(req, "Origin");
 	char accept[SL_WS_ACCEPT_LEN + 1], name[64], value[512];
+	char serialized[SL_CONFIG_ORIGIN_BUF], again[SL_CONFIG_ORIGIN_BUF];
 	const char *cursor = req->query;
 	uint64_t clen;
 	int ret, pairs = 0;
@@ -46,6 +50,14 @@ static void use_request(const struct sl_http_request *req)
 	FUZZ_CHECK(sl_http_header_count(req, "Host") <= req->header_count);
 	if (key && sl_ws_accept_key(key->value, key->value_len, accept) == 0)
 		FUZZ_CHECK(strlen(accept) == SL_WS_ACCEPT_LEN);
+	/* A serialization is an origin, and its own serialization: compared with strcmp. */
+	if (origin &&
+	    sl_config_parse_origin(origin->value, origin->value_len, serialized, NULL) == 0) {
+		FUZZ_CHECK(strlen(serialized) <= SL_CONFIG_MAX_ORIGIN);
+		FUZZ_CHECK(sl_config_parse_origin(serialized, strlen(serialized), again, NULL) ==
+			       0 &&
+			   strcmp(serialized, again) == 0);
+	}
 	ret = sl_http_content_length(req, &clen);
 	FUZZ_CHECK(ret == 0 || ret == -ENOENT || ret == -EINVAL);
 	while ((ret = sl_http_query_next(&cursor, req->query + req->query_len, name, sizeof(name),

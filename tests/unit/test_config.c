@@ -319,8 +319,9 @@ static void check_defaults(const struct sl_config *c, const char *what)
 	TAP_OK(!strcmp(sl_config_addr_format(&c->listeners.subscribers.plain, a, sizeof(a)),
 		       "0.0.0.0:8080") &&
 		   !c->listeners.subscribers.tls.enabled &&
-		   c->listeners.subscribers.auth == SL_CONFIG_AUTH_REQUIRED,
-	       "%s: subscribers 0.0.0.0:8080, no TLS, auth required (%s)", what, a);
+		   c->listeners.subscribers.auth == SL_CONFIG_AUTH_REQUIRED &&
+		   !c->listeners.subscribers.origins_set && c->listeners.subscribers.n_origins == 0,
+	       "%s: subscribers 0.0.0.0:8080, no TLS, auth required, any origin (%s)", what, a);
 	TAP_OK(!strcmp(sl_config_addr_format(&c->listeners.publishers.plain, p, sizeof(p)),
 		       "127.0.0.1:7070") &&
 		   !c->listeners.publishers.tls.enabled &&
@@ -724,7 +725,8 @@ static void test_errors(void)
 	expect_one(
 	    "unknown nested key", "listeners:\n  subscribers:\n    plain: 0.0.0.0:1\n    foo: 1\n",
 	    4, 5,
-	    "unknown key \"foo\" in listeners.subscribers; expected one of: plain, tls, auth");
+	    "unknown key \"foo\" in listeners.subscribers; expected one of: plain, tls, auth, "
+	    "origins");
 	expect_one("unknown key with a near miss", "limits: {max_conections: 5}\n", 1, 10,
 		   "did you mean \"max_connections\"?");
 	{
@@ -1336,6 +1338,220 @@ static void test_list_bounds(void)
 	    "fingerprint as 64 hex digits (openssl x509 -outform DER | sha256sum), got \"x\"");
 }
 
+/*
+ * listeners.subscribers.origins: stored as RFC 6454 serializations, so that
+ * an Origin header matches whatever case the config was written in; every
+ * entry a browser could never send is refused with its position.
+ */
+static void test_origins(void)
+{
+	static const struct {
+		const char *what, *item, *want;
+	} bad[] = {
+		{ "path", "\"https://app.example.com/app\"",
+		  "listeners.subscribers.origins[0]: \"https://app.example.com/app\" is not an "
+		  "origin: "
+		  "an origin has no path, query or fragment: write SCHEME://HOST[:PORT] with "
+		  "nothing "
+		  "after it" },
+		{ "trailing slash", "\"https://app.example.com/\"",
+		  "listeners.subscribers.origins[0]: \"https://app.example.com/\" is not an "
+		  "origin: "
+		  "an origin has no path, not even a trailing \"/\"" },
+		{ "wildcard", "\"*\"",
+		  "listeners.subscribers.origins[0]: \"*\" is not an origin: a wildcard is not "
+		  "allowed: leave listeners.subscribers.origins out to allow any origin, or list "
+		  "each one" },
+		{ "no scheme", "app.example.com",
+		  "listeners.subscribers.origins[0]: \"app.example.com\" is not an origin: "
+		  "expected "
+		  "SCHEME://HOST[:PORT], such as https://app.example.com" },
+		{ "empty", "\"\"",
+		  "listeners.subscribers.origins[0]: \"\" is not an origin: the origin is empty" },
+		{ "quoted null", "\"null\"",
+		  "listeners.subscribers.origins[0]: \"null\" is not an origin: \"null\" is the "
+		  "origin "
+		  "of sandboxed frames and local files, shared by unrelated pages: it cannot be "
+		  "allowed" },
+		{ "YAML null", "~",
+		  "listeners.subscribers.origins[0]: expected an origin such as "
+		  "https://app.example.com, got nothing (null)" },
+		{ "scheme", "\"wss://app.example.com\"",
+		  "listeners.subscribers.origins[0]: \"wss://app.example.com\" is not an origin: "
+		  "the "
+		  "scheme must be http or https" },
+		{ "user name", "\"https://me@app.example.com\"",
+		  "is not an origin: an origin has no user name or password" },
+		{ "query", "\"https://app.example.com?a=1\"",
+		  "is not an origin: an origin has no path, query or fragment" },
+		{ "port zero", "\"http://localhost:0\"",
+		  "is not an origin: the port must be a number from 1 to 65535" },
+		{ "port too big", "\"http://localhost:65536\"",
+		  "is not an origin: the port must be a number from 1 to 65535" },
+		{ "empty port", "\"http://localhost:\"",
+		  "is not an origin: the port is missing after" },
+		{ "no host", "\"https://:8443\"", "is not an origin: the host is missing" },
+		{ "trailing dot", "\"https://app.example.com.\"",
+		  "is not an origin: the host has an empty label (a leading, doubled or trailing "
+		  "\".\")" },
+		{ "blank in host", "\"https://app example.com\"",
+		  "is not an origin: the host may hold only letters, digits, \"-\", \"_\" and "
+		  "\".\"" },
+		{ "non-ASCII host", "\"https://bücher.example\"",
+		  "is not an origin: write an internationalized host name in its ASCII (xn--) "
+		  "form" },
+		{ "IPv6 unclosed", "\"http://[::1:8080\"",
+		  "is not an origin: an IPv6 address needs its closing \"]\"" },
+		{ "IPv6 bad", "\"http://[fe80::1%25eth0]\"",
+		  "is not an origin: the host is not an IPv6 address" },
+		{ "mapping", "{a: 1}",
+		  "listeners.subscribers.origins[0]: expected an origin such as "
+		  "https://app.example.com, got a mapping" },
+	};
+	const char *prefix = "listeners:\n  subscribers:\n    origins: [";
+	struct sl_config_listener any = { 0 };
+	const struct sl_config_listener *l;
+	char text[512], origin[SL_CONFIG_ORIGIN_BUF], *printed = NULL, *big;
+	size_t printed_len = 0, i;
+	struct run r, again;
+	FILE *mem;
+
+	load(&r, "origins.yaml",
+	     "listeners:\n"
+	     "  subscribers:\n"
+	     "    origins:\n"
+	     "      - HTTPS://App.Example.COM\n"
+	     "      - \"http://localhost:3000\"\n"
+	     "      - \"https://a.example.com:443\"\n"
+	     "      - \"http://[0:0::1]:80\"\n"
+	     "      - \"http://127.0.0.1:08080\"\n");
+	l = &r.cfg.listeners.subscribers;
+	TAP_OK(r.err == 0 && sl_diag_count(&r.diag) == 0 && l->origins_set && l->n_origins == 5,
+	       "a list of origins loads (err %d, %u origins)", r.err, l->n_origins);
+	show(&r);
+	if (l->n_origins == 5)
+		TAP_OK(!strcmp(l->origins[0], "https://app.example.com") &&
+			   !strcmp(l->origins[1], "http://localhost:3000") &&
+			   !strcmp(l->origins[2], "https://a.example.com") &&
+			   !strcmp(l->origins[3], "http://[::1]") &&
+			   !strcmp(l->origins[4], "http://127.0.0.1:8080"),
+		       "origins are kept serialized: scheme and host lowercased, default port "
+		       "dropped, IPv6 compressed (%s %s %s %s %s)",
+		       l->origins[0], l->origins[1], l->origins[2], l->origins[3], l->origins[4]);
+	{
+		static const struct {
+			const char *origin;
+			bool allowed;
+		} h[] = {
+			{ "https://app.example.com", true },
+			{ "HTTPS://APP.EXAMPLE.COM", true },
+			{ "https://app.example.com:443", true },
+			{ "http://localhost:3000", true },
+			{ "http://[::1]", true },
+			{ "http://127.0.0.1:8080", true },
+			{ "http://app.example.com", false },	   /* another scheme */
+			{ "https://app.example.com:8443", false }, /* another port */
+			{ "http://localhost", false },
+			{ "https://evil.example.com", false },
+			{ "https://app.example.com.evil.example", false },
+			{ "https://app.example.com/", false },
+			{ "null", false },
+			{ "", false },
+			{ "*", false },
+		};
+
+		for (i = 0; i < sizeof(h) / sizeof(h[0]); i++)
+			TAP_OK(sl_config_origin_allowed(l, h[i].origin, strlen(h[i].origin)) ==
+				   h[i].allowed,
+			       "Origin \"%s\" is %s", h[i].origin,
+			       h[i].allowed ? "allowed" : "refused");
+		TAP_OK(sl_config_origin_allowed(l, "https://app.example.comXX", 23),
+		       "the header's length is used, not a NUL");
+	}
+	TAP_OK(sl_config_origin_allowed(&any, "https://evil.example.com", 24) &&
+		   sl_config_origin_allowed(&any, "null", 4),
+	       "without the key any Origin is allowed, null included");
+
+	mem = open_memstream(&printed, &printed_len);
+	TAP_OK(mem && sl_config_print(&r.cfg, mem) == 0, "sl_config_print with origins succeeds");
+	if (mem)
+		fclose(mem);
+	TAP_OK(printed && strstr(printed, "  origins: [\"https://app.example.com\", "
+					  "\"http://localhost:3000\", \"https://a.example.com\", "
+					  "\"http://[::1]\", \"http://127.0.0.1:8080\"]\n"),
+	       "origins are printed as a list under subscribers");
+	load(&again, "printed.yaml", printed ? printed : "");
+	TAP_OK(again.err == 0 && again.cfg.listeners.subscribers.n_origins == 5 &&
+		   !strcmp(again.cfg.listeners.subscribers.origins[3], "http://[::1]"),
+	       "the printed origins load back");
+	done(&again);
+	free(printed);
+	done(&r);
+
+	/* Printed without the key, a config says the same: any origin. */
+	load(&r, "none.yaml", "bpf: off\n");
+	printed = NULL;
+	mem = open_memstream(&printed, &printed_len);
+	if (mem) {
+		sl_config_print(&r.cfg, mem);
+		fclose(mem);
+	}
+	TAP_OK(printed && !strstr(printed, "origins"), "an unset origins list is not printed");
+	free(printed);
+	done(&r);
+
+	load(&r, "empty.yaml", "listeners: {subscribers: {origins: []}}\n");
+	l = &r.cfg.listeners.subscribers;
+	TAP_OK(r.err == 0 && l->origins_set && l->n_origins == 0 &&
+		   !sl_config_origin_allowed(l, "https://app.example.com", 23),
+	       "origins: [] loads and allows no browser page");
+	done(&r);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s]\n", prefix, bad[i].item);
+		expect_one(bad[i].what, text, 3, 15, bad[i].want);
+	}
+	expect_one("null list", "listeners:\n  subscribers:\n    origins: ~\n", 3, 14,
+		   "listeners.subscribers.origins: expected a list of origins, got nothing (null): "
+		   "leave the key out to allow any origin, or write [] to allow no browser page");
+	expect_one("not a list", "listeners:\n  subscribers:\n    origins: https://a.example\n", 3,
+		   14,
+		   "listeners.subscribers.origins: expected a list of origins such as "
+		   "https://app.example.com, got \"https://a.example\"");
+	expect_one(
+	    "same origin twice",
+	    "listeners:\n  subscribers:\n    origins: [\"https://a.example\", "
+	    "\"HTTPS://A.example:443\"]\n",
+	    3, 36,
+	    "listeners.subscribers.origins[1]: \"HTTPS://A.example:443\" is the same origin as "
+	    "the one at 3:15");
+	/* 255 bytes is the bound; 256 is refused. */
+	memset(text, 'a', sizeof(text));
+	memcpy(text, "https://", 8);
+	text[255] = '\0';
+	TAP_OK(sl_config_parse_origin(text, 255, origin, NULL) == 0,
+	       "an origin of 255 bytes is accepted");
+	text[255] = 'a';
+	text[256] = '\0';
+	TAP_OK(sl_config_parse_origin(text, 256, origin, NULL) == -EINVAL,
+	       "an origin of 256 bytes is refused");
+	{
+		char yaml[700];
+
+		snprintf(yaml, sizeof(yaml), "%s\"%s\"]\n", prefix, text);
+		expect_one("too long", yaml, 3, 15,
+			   "is not an origin: an origin is at most 255 bytes");
+	}
+	big = long_list("listeners:\n  subscribers:\n    origins: ", "\"https://a.example\"",
+			SL_CONFIG_MAX_ORIGINS + 1);
+	if (big) {
+		/* Only the bound is reported: the entries are not read. */
+		expect_one("too many", big, 3, 14,
+			   "listeners.subscribers.origins: 65 origins is more than the 64 allowed");
+		free(big);
+	}
+}
+
 /* The file fails with exactly one problem, and it is exactly rest (":LINE:COL: message"). */
 static void expect_exactly(const char *what, const char *name, const char *text, const char *rest)
 {
@@ -1626,6 +1842,7 @@ int main(void)
 	test_disabled_listeners();
 	test_errors();
 	test_list_bounds();
+	test_origins();
 	test_certificate_identities();
 	test_cross_checks();
 	test_many();

@@ -87,6 +87,7 @@ static const char *const reason_names[SL_AUTH_REASON_COUNT] = {
 	[SL_AUTH_UNKNOWN_APPLICATION] = "unknown_application",
 	[SL_AUTH_UNKNOWN_KEY] = "unknown_key",
 	[SL_AUTH_INTERNAL] = "internal",
+	[SL_AUTH_FORBIDDEN_ORIGIN] = "forbidden_origin",
 };
 
 const char *sl_auth_reason_name(enum sl_auth_reason reason)

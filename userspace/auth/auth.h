@@ -77,7 +77,9 @@ enum sl_auth_reason {
 	SL_AUTH_UNKNOWN_APPLICATION = 12, /* "unknown_application": sub names none */
 	SL_AUTH_UNKNOWN_KEY = 13,	  /* "unknown_key": no application has this API key */
 	SL_AUTH_INTERNAL = 14,		  /* "internal": out of memory */
-	SL_AUTH_REASON_COUNT = 15,
+	/* "forbidden_origin": a browser page's Origin not in listeners.subscribers.origins */
+	SL_AUTH_FORBIDDEN_ORIGIN = 15,
+	SL_AUTH_REASON_COUNT = 16,
 };
 
 /* "ok", "missing", "malformed", ... as listed above. */

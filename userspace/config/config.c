@@ -486,12 +486,159 @@ static bool addrs_clash(const struct sl_config_addr *a, const struct sl_config_a
 	       (b->family == AF_INET6 && addr_is_any(b));
 }
 
+/* ---- Browser origins ------------------------------------------------------------------------ */
+
+static int bad_origin(const char **why, const char *msg)
+{
+	if (why)
+		*why = msg;
+	return -EINVAL;
+}
+
+/*
+ * RFC 6454 §6.2 (and the WHATWG URL serializer browsers use for Origin):
+ * only what a browser can send is accepted, so that a config entry that
+ * could never match is an error here rather than a silent 403 later.
+ */
+int sl_config_parse_origin(const char *s, size_t len, char *out, const char **why)
+{
+	const char *end = s + len, *p, *auth_end, *host, *host_end, *port_s = NULL;
+	char host_buf[SL_CONFIG_ORIGIN_BUF], port_buf[8] = "";
+	unsigned long port = 0;
+	bool https, ipv6 = false, label_empty = true;
+	size_t i;
+	int n;
+
+	if (len == 0)
+		return bad_origin(why, "the origin is empty");
+	if (len > SL_CONFIG_MAX_ORIGIN)
+		return bad_origin(why, "an origin is at most 255 bytes");
+	if (memchr(s, '\0', len))
+		return bad_origin(why, "the origin holds a NUL byte");
+	if (len == 1 && s[0] == '*')
+		return bad_origin(why, "a wildcard is not allowed: leave "
+				       "listeners.subscribers.origins out to allow any origin, or "
+				       "list each one");
+	/* RFC 6454 §7.3: "null" is every sandboxed frame's and file: page's, so it names no one. */
+	if (len == 4 && !strncasecmp(s, "null", 4))
+		return bad_origin(why,
+				  "\"null\" is the origin of sandboxed frames and local files, "
+				  "shared by unrelated pages: it cannot be allowed");
+	for (p = s; p + 3 <= end && memcmp(p, "://", 3); p++)
+		;
+	if (p + 3 > end)
+		return bad_origin(why, "expected SCHEME://HOST[:PORT], such as "
+				       "https://app.example.com");
+	if ((size_t)(p - s) == 5 && !strncasecmp(s, "https", 5))
+		https = true;
+	else if ((size_t)(p - s) == 4 && !strncasecmp(s, "http", 4))
+		https = false;
+	else
+		return bad_origin(why, "the scheme must be http or https");
+	host = p + 3;
+	for (auth_end = host; auth_end < end; auth_end++)
+		if (*auth_end == '/' || *auth_end == '?' || *auth_end == '#')
+			break;
+	if (auth_end < end)
+		return bad_origin(why, auth_end + 1 == end && *auth_end == '/'
+					   ? "an origin has no path, not even a trailing \"/\""
+					   : "an origin has no path, query or fragment: write "
+					     "SCHEME://HOST[:PORT] with nothing after it");
+	if (memchr(host, '@', auth_end - host))
+		return bad_origin(why, "an origin has no user name or password");
+	if (host < auth_end && *host == '[') {
+		const char *close = memchr(host, ']', auth_end - host);
+		char addr[INET6_ADDRSTRLEN];
+		struct in6_addr a6;
+
+		if (!close)
+			return bad_origin(why, "an IPv6 address needs its closing \"]\"");
+		if ((size_t)(close - host - 1) >= sizeof(addr))
+			return bad_origin(why, "the host is not an IPv6 address");
+		memcpy(addr, host + 1, close - host - 1);
+		addr[close - host - 1] = '\0';
+		if (inet_pton(AF_INET6, addr, &a6) != 1)
+			return bad_origin(why, "the host is not an IPv6 address");
+		inet_ntop(AF_INET6, &a6, host_buf, sizeof(host_buf));
+		ipv6 = true;
+		host_end = close + 1;
+		if (host_end < auth_end && *host_end != ':')
+			return bad_origin(why, "expected :PORT after the \"]\"");
+	} else {
+		host_end = memchr(host, ':', auth_end - host);
+		if (!host_end)
+			host_end = auth_end;
+		if (host_end == host)
+			return bad_origin(why, "the host is missing");
+		for (i = 0; host + i < host_end; i++) {
+			unsigned char ch = (unsigned char)host[i];
+
+			if (ch >= 0x80)
+				return bad_origin(why,
+						  "write an internationalized host name in its "
+						  "ASCII (xn--) form, as browsers send it");
+			if (ch == '.') {
+				if (label_empty)
+					break;
+				label_empty = true;
+			} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
+				label_empty = false;
+			} else {
+				return bad_origin(why, "the host may hold only letters, digits, "
+						       "\"-\", \"_\" and \".\"");
+			}
+			host_buf[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+		}
+		if (host + i < host_end || label_empty)
+			return bad_origin(why, "the host has an empty label (a leading, doubled or "
+					       "trailing \".\")");
+		host_buf[i] = '\0';
+	}
+	if (host_end < auth_end) {
+		port_s = host_end + 1;
+		if (port_s == auth_end)
+			return bad_origin(why, "the port is missing after \":\"");
+		for (p = port_s; p < auth_end; p++) {
+			if (*p < '0' || *p > '9' || p - port_s >= 5)
+				return bad_origin(why, "the port must be a number from 1 to 65535");
+			port = port * 10 + (unsigned long)(*p - '0');
+		}
+		if (port == 0 || port > 65535)
+			return bad_origin(why, "the port must be a number from 1 to 65535");
+		/* §6.2: the scheme's default port is not part of the serialization. */
+		if (port != (https ? 443u : 80u))
+			snprintf(port_buf, sizeof(port_buf), ":%lu", port);
+	}
+	n = snprintf(out, SL_CONFIG_ORIGIN_BUF, "%s://%s%s%s%s", https ? "https" : "http",
+		     ipv6 ? "[" : "", host_buf, ipv6 ? "]" : "", port_buf);
+	if (n < 0 || n >= SL_CONFIG_ORIGIN_BUF)
+		return bad_origin(why, "an origin is at most 255 bytes");
+	return 0;
+}
+
+bool sl_config_origin_allowed(const struct sl_config_listener *l, const char *value, size_t len)
+{
+	char origin[SL_CONFIG_ORIGIN_BUF];
+	uint32_t i;
+
+	if (!l->origins_set)
+		return true;
+	if (sl_config_parse_origin(value, len, origin, NULL))
+		return false;
+	for (i = 0; i < l->n_origins; i++)
+		if (!strcmp(l->origins[i], origin))
+			return true;
+	return false;
+}
+
 /* ---- The field tables ----------------------------------------------------------------------- */
 
 enum kind {
 	K_MAP,	     /* a nested mapping described by sub */
 	K_ADDR,	     /* struct sl_config_addr */
 	K_AUTH,	     /* enum sl_config_auth */
+	K_ORIGINS,   /* struct sl_config_listener: origins, n_origins, origins_set */
 	K_SOCKET,    /* const char *: absolute path that fits sun_path */
 	K_DIR,	     /* const char *: absolute path */
 	K_FILE,	     /* const char *: existing file, relative to the config's directory */
@@ -541,6 +688,7 @@ static const struct field subscribers_fields[] = {
 	FIELD("plain", K_ADDR, listeners.subscribers.plain),
 	FIELD("tls", K_ADDR, listeners.subscribers.tls),
 	FIELD("auth", K_AUTH, listeners.subscribers.auth),
+	FIELD("origins", K_ORIGINS, listeners.subscribers),
 	END,
 };
 
@@ -1079,6 +1227,71 @@ static long bounded_list(struct loader *ld, const yaml_node_t *n, const char *pa
 	return (long)count;
 }
 
+/*
+ * listeners.subscribers.origins: a list, stored serialized so that the
+ * gateway compares an Origin header with strcmp. Null is refused rather
+ * than read as either meaning: "any origin" is leaving the key out, "no
+ * browser page" is [].
+ */
+static int set_origins(struct loader *ld, const yaml_node_t *n, const char *path,
+		       struct sl_config_listener *l)
+{
+	const yaml_node_t *where[SL_CONFIG_MAX_ORIGINS];
+	char d[SL_NODE_EXCERPT_BUF], p[SL_NODE_PATH_BUF], origin[SL_CONFIG_ORIGIN_BUF];
+	yaml_node_item_t *item;
+	const char **list;
+	long count;
+	uint32_t i = 0, j;
+
+	l->origins_set = true;
+	if (sl_node_is_null(n)) {
+		problem(ld, n,
+			"%s: expected a list of origins, got nothing (null): leave the key out "
+			"to allow any origin, or write [] to allow no browser page",
+			path);
+		return -EINVAL;
+	}
+	count = bounded_list(ld, n, path, "origins such as https://app.example.com",
+			     SL_CONFIG_MAX_ORIGINS, "origins");
+	if (count < 0)
+		return -EINVAL;
+	list = own_alloc(ld, (count ? count : 1) * sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++) {
+		yaml_node_t *on = node_at(ld, *item);
+		const char *s, *why;
+
+		sl_node_path(p, sizeof(p), "%s[%u]", path,
+			     (unsigned int)(item - n->data.sequence.items.start));
+		s = scalar(ld, on, p, "an origin such as https://app.example.com");
+		if (!s)
+			continue;
+		if (sl_config_parse_origin(s, strlen(s), origin, &why)) {
+			problem(ld, on, "%s: %s is not an origin: %s", p,
+				sl_node_excerpt(s, d, sizeof(d)), why);
+			continue;
+		}
+		/* At most 64 entries: a quadratic look is cheaper than sorting. */
+		for (j = 0; j < i; j++)
+			if (!strcmp(list[j], origin))
+				break;
+		if (j < i) {
+			problem(ld, on, "%s: %s is the same origin as the one at %zu:%zu", p,
+				sl_node_excerpt(s, d, sizeof(d)), where[j]->start_mark.line + 1,
+				where[j]->start_mark.column + 1);
+			continue;
+		}
+		list[i] = own_strdup(ld, origin);
+		if (!list[i])
+			return -ENOMEM;
+		where[i++] = on;
+	}
+	l->origins = list;
+	l->n_origins = i;
+	return 0;
+}
+
 static int set_policies(struct loader *ld, const yaml_node_t *n, const char *path)
 {
 	struct sl_config *cfg = ld->cfg;
@@ -1586,6 +1799,9 @@ static void set_field(struct loader *ld, const struct field *f, const yaml_node_
 			    v ? SL_CONFIG_AUTH_OPEN : SL_CONFIG_AUTH_REQUIRED;
 		break;
 	}
+	case K_ORIGINS:
+		set_origins(ld, n, path, dst);
+		break;
 	case K_SOCKET:
 		set_abs_path(ld, n, path, SL_CONFIG_SOCKET_PATH_MAX, dst);
 		break;
@@ -2510,6 +2726,10 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 		    (!((const struct sl_config_section *)src)->present || !cfg->doc ||
 		     section_rank(cfg, src)))
 			continue;
+		/* No value means "any origin": only leaving the key out says that. */
+		if (fields->kind == K_ORIGINS &&
+		    !((const struct sl_config_listener *)src)->origins_set)
+			continue;
 		fprintf(f, "%*s%s:", indent, "", fields->key);
 		switch (fields->kind) {
 		case K_MAP:
@@ -2530,6 +2750,17 @@ static int print_fields(FILE *f, const struct sl_config *cfg, const struct field
 				    ? "open"
 				    : "required");
 			break;
+		case K_ORIGINS: {
+			const struct sl_config_listener *l = src;
+
+			fprintf(f, " [");
+			for (i = 0; i < l->n_origins; i++) {
+				fputs(i ? ", " : "", f);
+				print_quoted(f, l->origins[i]);
+			}
+			fputc(']', f);
+			break;
+		}
 		case K_SOCKET:
 		case K_DIR:
 		case K_FILE:

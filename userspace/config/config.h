@@ -100,6 +100,9 @@ void sl_diag_merge(struct sl_diag *diag, struct sl_diag *parts, size_t n);
 #define SL_CONFIG_MAX_API_KEYS 64   /* per application */
 #define SL_CONFIG_MAX_NAME 128	    /* application ids, plan and issuer names */
 #define SL_CONFIG_MAX_CN 255	    /* a certificate subject CN, in bytes */
+/* Browser origins a subscriber listener accepts; a DNS name is at most 253 bytes. */
+#define SL_CONFIG_MAX_ORIGINS 64
+#define SL_CONFIG_MAX_ORIGIN 255 /* bytes of one origin, as written */
 /* sun_path is 108 bytes with its NUL. */
 #define SL_CONFIG_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -132,6 +135,14 @@ struct sl_config_listener {
 	struct sl_config_addr tls;
 	/* Subscribers only: publishers and admin publishing always authenticate. */
 	enum sl_config_auth auth;
+	/*
+	 * Subscribers only: the browser origins whose pages may open a stream
+	 * (cross-site WebSocket hijacking). Serialized as sl_config_parse_origin
+	 * gives them. origins_set false (the key is absent): any origin.
+	 */
+	bool origins_set;
+	const char **origins;
+	uint32_t n_origins;
 };
 
 struct sl_config_control {
@@ -317,6 +328,24 @@ int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char 
 
 /* "0.0.0.0:8080", "[::1]:0" or "off". Returns buf. */
 char *sl_config_addr_format(const struct sl_config_addr *addr, char *buf, size_t size);
+
+/*
+ * An origin as RFC 6454 §6.2 serializes it: "SCHEME://HOST[:PORT]" with
+ * SCHEME http or https, both it and HOST lowercased, an IPv6 HOST in brackets
+ * (in inet_ntop's form) and PORT left out when it is the scheme's default.
+ * s[0..len) is at most SL_CONFIG_MAX_ORIGIN bytes; out holds
+ * SL_CONFIG_ORIGIN_BUF. Returns 0 or -EINVAL with *why (if not NULL) saying
+ * what is wrong. The config and an Origin header go through it alike.
+ */
+#define SL_CONFIG_ORIGIN_BUF (SL_CONFIG_MAX_ORIGIN + 1)
+int sl_config_parse_origin(const char *s, size_t len, char *out, const char **why);
+
+/*
+ * Whether a subscriber handshake's Origin value[0..len) is allowed by l:
+ * always when l->origins_set is false, otherwise when it names one of
+ * l->origins. "null" and anything that is not an origin are not allowed.
+ */
+bool sl_config_origin_allowed(const struct sl_config_listener *l, const char *value, size_t len);
 
 /* "debug", "info", "warn" or "error". */
 const char *sl_config_log_level_name(enum sl_config_log_level level);

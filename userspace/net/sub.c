@@ -69,6 +69,44 @@ static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 	return -EACCES;
 }
 
+/*
+ * listeners.subscribers.origins, before any credential is looked at: a
+ * browser attaches ambient credentials (a client certificate, like a cookie)
+ * to a WebSocket or EventSource that a page on another site opens, and sends
+ * that page's Origin with it (RFC 6455 §10.2, RFC 6454 §7). A request with
+ * no Origin is not from a browser page and passes: the list protects
+ * browser users, not the listener.
+ */
+static int handshake_origin(struct sl_conn *c, const struct sl_http_request *req)
+{
+	const struct sl_config_listener *l = &c->gw->cfg->listeners.subscribers;
+	const struct sl_http_header *h;
+	size_t count;
+
+	if (!l->origins_set)
+		return 0;
+	count = sl_http_header_count(req, "Origin");
+	if (count == 0)
+		return 0;
+	/* RFC 6454 §7.3: a user agent sends one field; two are not a browser's. */
+	if (count > 1) {
+		http_fail(c, 400, "bad_request", "Origin must be sent once", NULL);
+		return -EINVAL;
+	}
+	h = sl_http_header_get(req, "Origin");
+	if (sl_config_origin_allowed(l, h->value, h->value_len))
+		return 0;
+	c->gw->stats.auth_failures[SL_AUTH_FORBIDDEN_ORIGIN]++;
+	/* The Origin is the client's text: logged by reason only, like a credential. */
+	SL_WARN("{\"msg\":\"auth_failed\",\"reason\":\"forbidden_origin\",\"peer\":\"%s:%u\"}",
+		c->peer, c->peer_port);
+	http_fail(c, 403, "forbidden_origin",
+		  "the Origin is not in listeners.subscribers.origins: pages of that site may "
+		  "not open streams here",
+		  NULL);
+	return -EACCES;
+}
+
 static bool may_subscribe(const struct sl_conn *c, const char *pattern)
 {
 	return sl_auth_allows(&c->auth, false, pattern);
@@ -499,7 +537,7 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 		http_fail(c, 400, "bad_request", "missing or malformed Sec-WebSocket-Key", NULL);
 		return;
 	}
-	if (handshake_grant(c, req))
+	if (handshake_origin(c, req) || handshake_grant(c, req))
 		return;
 	n = snprintf(resp, sizeof(resp),
 		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -584,7 +622,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 		http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be TOPIC:SEQ", NULL);
 		goto out;
 	}
-	if (handshake_grant(c, req))
+	if (handshake_origin(c, req) || handshake_grant(c, req))
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (!may_subscribe(c, patterns[i])) {
