@@ -15,17 +15,6 @@ teardown() {
 	sl_teardown_instance
 }
 
-# Starts a WebSocket subscriber in the background; its JSON lands in $1.
-bg_ws_sub() {
-	local out=$1
-	shift
-	rm -f "$out.ready"
-	$PY "$CLIENT" ws-sub "$WS" "$@" --ready-file "$out.ready" >"$out" &
-	BG_PID=$!
-	for _ in $(seq 1 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
-	sleep 0.2 # the ack of the last sub is on its way; the router has the subscription
-}
-
 @test "sluiced --check accepts a good config and reports every problem as FILE:LINE:COL" {
 	cat >"$BATS_TEST_TMPDIR/good.yaml" <<'YAML'
 listeners:

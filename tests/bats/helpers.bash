@@ -110,6 +110,18 @@ sl_stop_gateway() {
 	fi
 }
 
+# Starts a WebSocket subscriber (bg_ws_sub OUT ARGS...) in the background, as sl_client.py
+# ws-sub ARGS; its JSON lands in OUT, its PID in BG_PID.
+bg_ws_sub() {
+	local out=$1
+	shift
+	rm -f "$out.ready"
+	$PY "$CLIENT" ws-sub "$WS" "$@" --ready-file "$out.ready" >"$out" &
+	BG_PID=$!
+	for _ in $(seq 1 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
+	sleep 0.2 # the ack of the last sub is on its way; the router has the subscription
+}
+
 # pub TOPIC COUNT [args...]: publishes through the native protocol.
 pub() {
 	$PY "$CLIENT" pub 127.0.0.1 "$PUB" "$@" --token "${PUB_TOKEN-$TEST_KEY}"

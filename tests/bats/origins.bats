@@ -43,17 +43,6 @@ print(body.decode())
 PYEOF
 }
 
-# Starts a WebSocket subscriber (no Origin) in the background; its JSON lands in $1.
-bg_ws_sub() {
-	local out=$1
-	shift
-	rm -f "$out.ready"
-	$PY "$CLIENT" ws-sub "$WS" "$@" --ready-file "$out.ready" >"$out" &
-	BG_PID=$!
-	for _ in $(seq 1 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
-	sleep 0.2 # the ack of the last sub is on its way; the router has the subscription
-}
-
 # sse_code [curl args...]: the status of GET /v1/sse?topic=a.b (a stream is cut after 1 s).
 sse_code() {
 	curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$@" "http://127.0.0.1:$SUB/v1/sse?topic=a.b" || true
