@@ -359,7 +359,8 @@ static const char *scalar(struct loader *ld, const yaml_node_t *n, const char *p
 
 /* ---- Listener addresses --------------------------------------------------------------------- */
 
-static int bad_addr(const char **why, const char *msg)
+/* A value refused with msg as its reason (listener addresses, browser origins). */
+static int bad_value(const char **why, const char *msg)
 {
 	if (why)
 		*why = msg;
@@ -377,16 +378,16 @@ int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char 
 	memset(addr, 0, sizeof(*addr));
 	addr->family = AF_INET;
 	if (!s)
-		return bad_addr(why, "no address given");
+		return bad_value(why, "no address given");
 	if (!*s || !strcmp(s, "off"))
 		return 0;
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 
 		if (!close)
-			return bad_addr(why, "an IPv6 address needs its closing ']'");
+			return bad_value(why, "an IPv6 address needs its closing ']'");
 		if (close[1] != ':')
-			return bad_addr(why, "expected :PORT after the ']'");
+			return bad_value(why, "expected :PORT after the ']'");
 		h = s + 1;
 		host_len = close - h;
 		port_s = close + 2;
@@ -395,31 +396,32 @@ int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char 
 		const char *colon = strrchr(s, ':');
 
 		if (!colon)
-			return bad_addr(why, "expected HOST:PORT, such as 0.0.0.0:8080");
+			return bad_value(why, "expected HOST:PORT, such as 0.0.0.0:8080");
 		if (memchr(s, ':', colon - s))
-			return bad_addr(why,
-					"an IPv6 address goes in brackets, such as [::1]:8080");
+			return bad_value(why,
+					 "an IPv6 address goes in brackets, such as [::1]:8080");
 		h = s;
 		host_len = colon - s;
 		port_s = colon + 1;
 		family = AF_INET;
 	}
 	if (host_len == 0)
-		return bad_addr(why, "the host is missing: 0.0.0.0 listens on every IPv4 address, "
-				     "[::] on every IPv6 address");
+		return bad_value(why, "the host is missing: 0.0.0.0 listens on every IPv4 address, "
+				      "[::] on every IPv6 address");
 	if (!*port_s)
-		return bad_addr(why, "the port is missing");
+		return bad_value(why, "the port is missing");
 	for (i = 0; port_s[i]; i++) {
 		if (port_s[i] < '0' || port_s[i] > '9' || i >= 5)
-			return bad_addr(why, "the port must be a number from 0 to 65535");
+			return bad_value(why, "the port must be a number from 0 to 65535");
 		port = port * 10 + (port_s[i] - '0');
 	}
 	if (port > 65535)
-		return bad_addr(why, "the port must be a number from 0 to 65535");
+		return bad_value(why, "the port must be a number from 0 to 65535");
 	if (host_len >= sizeof(host))
-		return bad_addr(why, family == AF_INET6 ? "the host is not an IPv6 address"
-							: "the host must be a numeric IPv4 address "
-							  "(names are not resolved)");
+		return bad_value(why, family == AF_INET6
+					  ? "the host is not an IPv6 address"
+					  : "the host must be a numeric IPv4 address "
+					    "(names are not resolved)");
 	memcpy(host, h, host_len);
 	host[host_len] = '\0';
 
@@ -429,8 +431,8 @@ int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char 
 		struct sockaddr_in *sin = (struct sockaddr_in *)&addr->sa;
 
 		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return bad_addr(why, "the host must be a numeric IPv4 address, or an IPv6 "
-					     "address in brackets (names are not resolved)");
+			return bad_value(why, "the host must be a numeric IPv4 address, or an IPv6 "
+					      "address in brackets (names are not resolved)");
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(addr->port);
 		addr->sa_len = sizeof(*sin);
@@ -439,8 +441,8 @@ int sl_config_parse_addr(const char *s, struct sl_config_addr *addr, const char 
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr->sa;
 
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return bad_addr(why, "the host is not an IPv6 address (names and zone ids "
-					     "are not accepted)");
+			return bad_value(why, "the host is not an IPv6 address (names and zone ids "
+					      "are not accepted)");
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(addr->port);
 		addr->sa_len = sizeof(*sin6);
@@ -488,13 +490,6 @@ static bool addrs_clash(const struct sl_config_addr *a, const struct sl_config_a
 
 /* ---- Browser origins ------------------------------------------------------------------------ */
 
-static int bad_origin(const char **why, const char *msg)
-{
-	if (why)
-		*why = msg;
-	return -EINVAL;
-}
-
 /*
  * RFC 6454 §6.2 (and the WHATWG URL serializer browsers use for Origin):
  * only what a browser can send is accepted, so that a config entry that
@@ -510,73 +505,71 @@ int sl_config_parse_origin(const char *s, size_t len, char *out, const char **wh
 	int n;
 
 	if (len == 0)
-		return bad_origin(why, "the origin is empty");
+		return bad_value(why, "the origin is empty");
 	if (len > SL_CONFIG_MAX_ORIGIN)
-		return bad_origin(why, "an origin is at most 255 bytes");
+		return bad_value(why, "an origin is at most 255 bytes");
 	if (memchr(s, '\0', len))
-		return bad_origin(why, "the origin holds a NUL byte");
+		return bad_value(why, "the origin holds a NUL byte");
 	if (len == 1 && s[0] == '*')
-		return bad_origin(why, "a wildcard is not allowed: leave "
-				       "listeners.subscribers.origins out to allow any origin, or "
-				       "list each one");
+		return bad_value(why, "a wildcard is not allowed: leave "
+				      "listeners.subscribers.origins out to allow any origin, or "
+				      "list each one");
 	/* RFC 6454 §7.3: "null" is every sandboxed frame's and file: page's, so it names no one. */
 	if (len == 4 && !strncasecmp(s, "null", 4))
-		return bad_origin(why,
-				  "\"null\" is the origin of sandboxed frames and local files, "
-				  "shared by unrelated pages: it cannot be allowed");
+		return bad_value(why, "\"null\" is the origin of sandboxed frames and local files, "
+				      "shared by unrelated pages: it cannot be allowed");
 	for (p = s; p + 3 <= end && memcmp(p, "://", 3); p++)
 		;
 	if (p + 3 > end)
-		return bad_origin(why, "expected SCHEME://HOST[:PORT], such as "
-				       "https://app.example.com");
+		return bad_value(why, "expected SCHEME://HOST[:PORT], such as "
+				      "https://app.example.com");
 	if ((size_t)(p - s) == 5 && !strncasecmp(s, "https", 5))
 		https = true;
 	else if ((size_t)(p - s) == 4 && !strncasecmp(s, "http", 4))
 		https = false;
 	else
-		return bad_origin(why, "the scheme must be http or https");
+		return bad_value(why, "the scheme must be http or https");
 	host = p + 3;
 	for (auth_end = host; auth_end < end; auth_end++)
 		if (*auth_end == '/' || *auth_end == '?' || *auth_end == '#')
 			break;
 	if (auth_end < end)
-		return bad_origin(why, auth_end + 1 == end && *auth_end == '/'
-					   ? "an origin has no path, not even a trailing \"/\""
-					   : "an origin has no path, query or fragment: write "
-					     "SCHEME://HOST[:PORT] with nothing after it");
+		return bad_value(why, auth_end + 1 == end && *auth_end == '/'
+					  ? "an origin has no path, not even a trailing \"/\""
+					  : "an origin has no path, query or fragment: write "
+					    "SCHEME://HOST[:PORT] with nothing after it");
 	if (memchr(host, '@', auth_end - host))
-		return bad_origin(why, "an origin has no user name or password");
+		return bad_value(why, "an origin has no user name or password");
 	if (host < auth_end && *host == '[') {
 		const char *close = memchr(host, ']', auth_end - host);
 		char addr[INET6_ADDRSTRLEN];
 		struct in6_addr a6;
 
 		if (!close)
-			return bad_origin(why, "an IPv6 address needs its closing \"]\"");
+			return bad_value(why, "an IPv6 address needs its closing \"]\"");
 		if ((size_t)(close - host - 1) >= sizeof(addr))
-			return bad_origin(why, "the host is not an IPv6 address");
+			return bad_value(why, "the host is not an IPv6 address");
 		memcpy(addr, host + 1, close - host - 1);
 		addr[close - host - 1] = '\0';
 		if (inet_pton(AF_INET6, addr, &a6) != 1)
-			return bad_origin(why, "the host is not an IPv6 address");
+			return bad_value(why, "the host is not an IPv6 address");
 		inet_ntop(AF_INET6, &a6, host_buf, sizeof(host_buf));
 		ipv6 = true;
 		host_end = close + 1;
 		if (host_end < auth_end && *host_end != ':')
-			return bad_origin(why, "expected :PORT after the \"]\"");
+			return bad_value(why, "expected :PORT after the \"]\"");
 	} else {
 		host_end = memchr(host, ':', auth_end - host);
 		if (!host_end)
 			host_end = auth_end;
 		if (host_end == host)
-			return bad_origin(why, "the host is missing");
+			return bad_value(why, "the host is missing");
 		for (i = 0; host + i < host_end; i++) {
 			unsigned char ch = (unsigned char)host[i];
 
 			if (ch >= 0x80)
-				return bad_origin(why,
-						  "write an internationalized host name in its "
-						  "ASCII (xn--) form, as browsers send it");
+				return bad_value(why, "write an internationalized host name in its "
+						      "ASCII (xn--) form, as browsers send it");
 			if (ch == '.') {
 				if (label_empty)
 					break;
@@ -585,27 +578,27 @@ int sl_config_parse_origin(const char *s, size_t len, char *out, const char **wh
 				   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
 				label_empty = false;
 			} else {
-				return bad_origin(why, "the host may hold only letters, digits, "
-						       "\"-\", \"_\" and \".\"");
+				return bad_value(why, "the host may hold only letters, digits, "
+						      "\"-\", \"_\" and \".\"");
 			}
 			host_buf[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
 		}
 		if (host + i < host_end || label_empty)
-			return bad_origin(why, "the host has an empty label (a leading, doubled or "
-					       "trailing \".\")");
+			return bad_value(why, "the host has an empty label (a leading, doubled or "
+					      "trailing \".\")");
 		host_buf[i] = '\0';
 	}
 	if (host_end < auth_end) {
 		port_s = host_end + 1;
 		if (port_s == auth_end)
-			return bad_origin(why, "the port is missing after \":\"");
+			return bad_value(why, "the port is missing after \":\"");
 		for (p = port_s; p < auth_end; p++) {
 			if (*p < '0' || *p > '9' || p - port_s >= 5)
-				return bad_origin(why, "the port must be a number from 1 to 65535");
+				return bad_value(why, "the port must be a number from 1 to 65535");
 			port = port * 10 + (unsigned long)(*p - '0');
 		}
 		if (port == 0 || port > 65535)
-			return bad_origin(why, "the port must be a number from 1 to 65535");
+			return bad_value(why, "the port must be a number from 1 to 65535");
 		/* §6.2: the scheme's default port is not part of the serialization. */
 		if (port != (https ? 443u : 80u))
 			snprintf(port_buf, sizeof(port_buf), ":%lu", port);
@@ -613,7 +606,7 @@ int sl_config_parse_origin(const char *s, size_t len, char *out, const char **wh
 	n = snprintf(out, SL_CONFIG_ORIGIN_BUF, "%s://%s%s%s%s", https ? "https" : "http",
 		     ipv6 ? "[" : "", host_buf, ipv6 ? "]" : "", port_buf);
 	if (n < 0 || n >= SL_CONFIG_ORIGIN_BUF)
-		return bad_origin(why, "an origin is at most 255 bytes");
+		return bad_value(why, "an origin is at most 255 bytes");
 	return 0;
 }
 
