@@ -242,8 +242,10 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		fail(c, 413, "payload_too_large", "payload over limits.max_frame_bytes", NULL);
 		return;
 	}
-	if (c->in_len - head < clen)
-		return; /* the body is still coming */
+	if (c->in_len - head < clen) {
+		c->body_end = (uint32_t)(head + clen); /* the head is not parsed again before */
+		return;
+	}
 	/* Room for any pair: an access_token JWT before the topic must not end the scan. */
 	if (sl_http_query_buffers(req, &name, &value, &cap)) {
 		fail(c, 500, "internal", "out of memory", NULL);
@@ -306,6 +308,8 @@ void sl_admin_on_http(struct sl_conn *c)
 	int head;
 
 	if (c->closing)
+		return;
+	if (c->body_end ? c->in_len < c->body_end : !sl_conn_head_may_end(c))
 		return;
 	head = sl_http_parse((const char *)c->in, c->in_len, c->gw->cfg->limits.max_header_bytes,
 			     &req, &why);

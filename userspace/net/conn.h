@@ -86,6 +86,7 @@ struct sl_conn {
 
 	struct sl_auth_result auth; /* who the client is and what it may do */
 	bool counted;		    /* counts toward the application's connections */
+	uint32_t head_scanned;	    /* HTTP head bytes already looked at (sl_conn_head_may_end) */
 	struct event *limit_timer;  /* max_connection_time */
 	struct event *expiry_timer; /* the JWT's exp: the credential ends the connection */
 	int64_t tokens;		    /* byte-rate mirror of the kernel's bucket */
@@ -93,6 +94,7 @@ struct sl_conn {
 	struct sl_ws_decoder ws;
 	char **subs; /* subscribed patterns */
 	uint32_t nsubs;
+	uint32_t body_end; /* an admin request waits for its body up to here (0: head not read) */
 
 	uint64_t opened_ns;
 	char name[64]; /* publisher name from hello */
@@ -234,6 +236,13 @@ void sl_conn_finish(struct sl_conn *c);
 /* Sends a malloc'd HTTP answer (NULL: out of memory) and closes after it. */
 void sl_conn_answer_and_close(struct sl_conn *c, char *resp, size_t len);
 int sl_conn_meter(struct sl_conn *c, int framing);
+/*
+ * Whether the bytes read since the last call can change what the HTTP parser
+ * says of the head: it ends only at a line end, and is refused at latest when
+ * it reaches limits.max_header_bytes. A client sending a byte at a time then
+ * costs a scan of each byte once instead of a parse of the whole head per byte.
+ */
+bool sl_conn_head_may_end(struct sl_conn *c);
 /* Writes through TLS when the connection has it; replies are marked for the meter. */
 int sl_conn_send(struct sl_conn *c, const void *data, size_t len);
 int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);

@@ -766,6 +766,16 @@ int sl_conn_meter(struct sl_conn *c, int framing)
 	return ret;
 }
 
+bool sl_conn_head_may_end(struct sl_conn *c)
+{
+	size_t from = c->head_scanned;
+
+	c->head_scanned = (uint32_t)c->in_len;
+	/* The first read is parsed whole, so a bad request line is answered at once. */
+	return !from || c->in_len >= c->gw->cfg->limits.max_header_bytes ||
+	       memchr(c->in + from, '\n', c->in_len - from);
+}
+
 int sl_conn_send(struct sl_conn *c, const void *data, size_t len)
 {
 	if (!c->tls)

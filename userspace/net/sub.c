@@ -700,6 +700,8 @@ void sl_sub_on_http(struct sl_conn *c)
 	const char *why = NULL;
 	int head;
 
+	if (!sl_conn_head_may_end(c))
+		return;
 	head = sl_http_parse((const char *)c->in, c->in_len, c->gw->cfg->limits.max_header_bytes,
 			     &req, &why);
 	if (head == 0)
