@@ -510,7 +510,7 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 @test "sluicectl topic, stats and conn kick (4004) through the control socket" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
-	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" ops.t --count 100 --timeout 5
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" ops.t --count 100 --timeout 60
 	pub ops.t --count 3 >/dev/null
 	run $CTL -j topic list
 	[ "$(echo "$output" | json '[(t["name"], t["seq"], t["retained"]) for t in d]')" = "[('ops.t', 3, 3)]" ]
