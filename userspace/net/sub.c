@@ -694,10 +694,24 @@ void sl_sub_heartbeat(struct sl_conn *c)
 		sl_conn_schedule_flush(c);
 }
 
+/*
+ * A handshake has no body (RFC 6455 §4.1 is a GET; RFC 9110 §9.3.1 gives a
+ * GET body no meaning): after a WebSocket head the bytes are frames, so a
+ * body would be taken for them.
+ */
+static bool has_body(const struct sl_http_request *req)
+{
+	uint64_t len;
+	int ret = sl_http_content_length(req, &len);
+
+	return ret != -ENOENT && (ret || len);
+}
+
 void sl_sub_on_http(struct sl_conn *c)
 {
 	struct sl_http_request req;
 	const char *why = NULL;
+	bool ws;
 	int head;
 
 	if (!sl_conn_head_may_end(c))
@@ -717,17 +731,15 @@ void sl_sub_on_http(struct sl_conn *c)
 	}
 	event_del(c->rd);
 	event_add(c->rd, NULL);
-	if (req.path_len == 6 && memcmp(req.path, "/v1/ws", 6) == 0) {
-		if (req.method_len != 3 || memcmp(req.method, "GET", 3) != 0)
-			http_fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
-		else
-			start_ws(c, &req, (size_t)head);
-	} else if (req.path_len == 7 && memcmp(req.path, "/v1/sse", 7) == 0) {
-		if (req.method_len != 3 || memcmp(req.method, "GET", 3) != 0)
-			http_fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
-		else
-			start_sse(c, &req);
-	} else {
+	ws = req.path_len == 6 && memcmp(req.path, "/v1/ws", 6) == 0;
+	if (!ws && !(req.path_len == 7 && memcmp(req.path, "/v1/sse", 7) == 0))
 		http_fail(c, 404, "not_found", "no such endpoint: use /v1/ws or /v1/sse", NULL);
-	}
+	else if (req.method_len != 3 || memcmp(req.method, "GET", 3) != 0)
+		http_fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
+	else if (has_body(&req))
+		http_fail(c, 400, "bad_request", "a handshake request has no body", NULL);
+	else if (ws)
+		start_ws(c, &req, (size_t)head);
+	else
+		start_sse(c, &req);
 }
