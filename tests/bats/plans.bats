@@ -367,3 +367,43 @@ PY
 	[ "$(json '[n["event"] for n in d["notices"]]' <"$BATS_TEST_TMPDIR/sse.json")" = "['sluice.close']" ]
 	[ "$(json '__import__("json").loads(d["notices"][0]["data"])["code"]' <"$BATS_TEST_TMPDIR/sse.json")" -eq 4002 ]
 }
+
+@test "a reload that lengthens max_connection_time keeps open connections past the old limit" {
+	plan_gateway "    max_connection_time: 2s"
+	sub_bg "$BATS_TEST_TMPDIR/a" long.t 1 --timeout 4; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	sed -i 's/max_connection_time: 2s/max_connection_time: 1h/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	wait $a
+	grep -q '"msg":"reload","what":"policy"' "$LOG"
+	cat "$BATS_TEST_TMPDIR/a"
+	# the new plan allows the connection: the old 2 s timer must not close it (4001)
+	[ "$(json 'd["close"]' <"$BATS_TEST_TMPDIR/a")" = None ]
+}
+
+@test "a reload that gives a plan max_connection_time closes open connections with 4001 at the deadline" {
+	plan_gateway "    events: {limit: 1000, per: 1d}"
+	sub_bg "$BATS_TEST_TMPDIR/a" short.t 1 --timeout 6; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	sed -i 's/    events: {limit: 1000, per: 1d}/    events: {limit: 1000, per: 1d}\n    max_connection_time: 2s/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	wait $a
+	cat "$BATS_TEST_TMPDIR/a"
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/a")" -eq 4001 ]
+}
+
+@test "a reload that gives an application a plan counts its open connections toward max_connections" {
+	plan_gateway "    events: {limit: 1000, per: 1d}"
+	# `tester` has no plan; its subscriber is open when the reload gives it one
+	SUB_KEY=test-key sub_bg "$BATS_TEST_TMPDIR/a" cap.t 1 --timeout 5; a=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	sed -i 's/  - id: tester/  - id: tester\n    plan: p/; s/    events: {limit: 1000, per: 1d}/    events: {limit: 1000, per: 1d}\n    max_connections: 1/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	sleep 0.3
+	grep -q '"msg":"reload","what":"policy"' "$LOG"
+	run $PY "$CLIENT" ws-sub "$WS" cap.t --header 'X-API-Key: test-key' --count 1 --timeout 0.3
+	echo "$output"
+	[ "$(echo "$output" | json 'd.get("http_status")')" = 429 ]
+	kill $a 2>/dev/null || true
+	wait $a 2>/dev/null || true
+}

@@ -2067,10 +2067,35 @@ static void on_time_limit(evutil_socket_t fd, short what, void *arg)
 	sl_sub_close(arg, SL_WS_CLOSE_TIME_LIMIT, "subscription time limit reached");
 }
 
+/* The plan's max_connection_time, from the TCP handshake; a reload moves the deadline. */
+static void arm_time_limit(struct sl_conn *c)
+{
+	const struct sl_plan *plan = c->plan;
+	struct timeval tv;
+	uint64_t left;
+
+	if (c->limit_timer) {
+		event_free(c->limit_timer);
+		c->limit_timer = NULL;
+	}
+	if (!plan || !plan->max_connection_time_ns || !c->gw->cfg->graceful)
+		return;
+	/* Counted from the TCP handshake, like the kernel's deadline. */
+	left = plan->max_connection_time_ns;
+	if (sl_mono_ns() - c->opened_ns < left)
+		left -= sl_mono_ns() - c->opened_ns;
+	else
+		left = 0;
+	tv.tv_sec = (time_t)(left / 1000000000ull);
+	tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+	c->limit_timer = evtimer_new(c->gw->base, on_time_limit, c);
+	if (c->limit_timer)
+		evtimer_add(c->limit_timer, &tv);
+}
+
 void sl_conn_started(struct sl_conn *c)
 {
 	const struct sl_plan *plan = c->plan;
-	uint64_t left;
 
 	if (!plan || !c->gw->apps)
 		return;
@@ -2078,21 +2103,7 @@ void sl_conn_started(struct sl_conn *c)
 	c->counted = true;
 	c->tokens = (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
 	c->tokens_ns = sl_mono_ns();
-	if (plan->max_connection_time_ns && c->gw->cfg->graceful) {
-		struct timeval tv;
-
-		/* Counted from the TCP handshake, like the kernel's deadline. */
-		left = plan->max_connection_time_ns;
-		if (sl_mono_ns() - c->opened_ns < left)
-			left -= sl_mono_ns() - c->opened_ns;
-		else
-			left = 0;
-		tv.tv_sec = (time_t)(left / 1000000000ull);
-		tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
-		c->limit_timer = evtimer_new(c->gw->base, on_time_limit, c);
-		if (c->limit_timer)
-			evtimer_add(c->limit_timer, &tv);
-	}
+	arm_time_limit(c);
 }
 
 /* The plan's soft output bound: soft_queued_bytes, by default half of max_queued_bytes. */
@@ -2478,6 +2489,20 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		}
 		c->slot = slot;
 		c->plan = sl_policy_app_plan(policy, c->auth.app);
+		/*
+		 * A started subscriber is held to the new plan as a new one would be:
+		 * its deadline follows the new max_connection_time (the old timer
+		 * would close it with 4001 where the new plan allows it), and an
+		 * application that gains a plan counts its open connections toward
+		 * max_connections.
+		 */
+		if ((c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing) {
+			if (c->plan && !c->counted) {
+				gw->apps[slot].conns++;
+				c->counted = true;
+			}
+			arm_time_limit(c);
+		}
 		if (c->metered && gw->kern) {
 			sc.app_slot = slot;
 			if (c->plan) {
