@@ -407,3 +407,27 @@ PY
 	kill $a 2>/dev/null || true
 	wait $a 2>/dev/null || true
 }
+
+@test "a reload that narrows an application's subscribe list closes the connections it no longer allows with 1008" {
+	plan_gateway "    events: {limit: 1000, per: 1d}"
+	sed -i "0,/    subscribe: \['>'\]/s//    subscribe: ['a.>', 'b.>']/" "$CONF"
+	kill -HUP "$SLUICED_PID"
+	sub_bg "$BATS_TEST_TMPDIR/a" a.x 1 --timeout 5; a=$BG_PID
+	sub_bg "$BATS_TEST_TMPDIR/b" b.x 1 --timeout 5; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/a"
+	wait_ready "$BATS_TEST_TMPDIR/b"
+	# b.> is revoked: the connection on b.x must not keep receiving it
+	sed -i "s/    subscribe: \['a.>', 'b.>'\]/    subscribe: ['a.>']/" "$CONF"
+	kill -HUP "$SLUICED_PID"
+	sleep 0.5
+	grep -q '"connections_closed":1' "$LOG"
+	pub b.x --count 1 >/dev/null
+	pub a.x --count 1 >/dev/null
+	wait $b
+	wait $a
+	cat "$BATS_TEST_TMPDIR/b"
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 1008 ]
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 0 ]
+	# the connection the new list still allows is kept and served
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")" -eq 1 ]
+}

@@ -2378,13 +2378,24 @@ static const char *needs_restart(const struct sl_config *old, const struct sl_co
 	return NULL;
 }
 
+static bool subscriptions_allowed(const struct sl_conn *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nsubs; i++)
+		if (!sl_auth_allows(&c->auth, false, c->subs[i]))
+			return false;
+	return true;
+}
+
 /*
  * SIGHUP: load the config file again with its policy. Atomic: the new
  * config, issuers and plans are all loaded and checked first; any problem
  * (or a change that needs a restart) is logged and nothing changes. Then
  * live connections move to the new application definitions: a connection
- * whose application is gone is closed with 1008, the others keep running
- * under their (possibly new) plan, in userspace and in the kernel.
+ * whose application is gone, or that holds a subscription the application
+ * may no longer make, is closed with 1008; the others keep running under
+ * their (possibly new) plan, in userspace and in the kernel.
  */
 int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems_out)
 {
@@ -2459,6 +2470,18 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 			continue;
 		}
 		c->auth.app = app;
+		/*
+		 * The new list (or the token's scope under it) may no longer cover a
+		 * live subscription: events on it would keep flowing under rights the
+		 * policy revoked. Closed like a removed application's connections; the
+		 * client resubscribes to what it may.
+		 */
+		if ((c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing &&
+		    app != &gw->anonymous && !subscriptions_allowed(c)) {
+			closed++;
+			sl_sub_close(c, SL_WS_CLOSE_POLICY, "subscription revoked by a reload");
+			continue;
+		}
 		moved++;
 	}
 	/* Swap, then re-plan the moved connections against the new plans. */
