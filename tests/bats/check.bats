@@ -167,3 +167,31 @@ teardown() {
 		sl_teardown_instance
 	fi
 }
+
+@test "a reload that changes what only a restart applies is refused and changes nothing" {
+	sl_setup_instance
+	SL_BPF=off sl_start_gateway
+	SOCK="$BATS_TEST_TMPDIR/control.sock"
+	# a file of someone else's where the edited config would put the control socket
+	NEW="$BATS_TEST_TMPDIR/other.sock"
+	echo keep >"$NEW"
+	cp "$CONF" "$BATS_TEST_TMPDIR/orig.yaml"
+	for edit in "s|control.sock|other.sock|" "\$a retention: {count: 5}" "s|heartbeat: 1s|heartbeat: 5s|" \
+		"s|state_dir: .*|state_dir: $BATS_TEST_TMPDIR/state2|" "\$a limits: {max_topics: 10}"; do
+		cp "$BATS_TEST_TMPDIR/orig.yaml" "$CONF"
+		sed -i "$edit" "$CONF"
+		n=$(grep -c '"reload_failed"' "$LOG" || true)
+		kill -HUP "$SLUICED_PID"
+		for _ in $(seq 1 100); do
+			[ "$(grep -c '"reload_failed"' "$LOG")" -gt "$n" ] && break
+			sleep 0.05
+		done
+		echo "$edit"
+		grep '"reload_failed"' "$LOG" | tail -1 | grep -q 'restart'
+	done
+	! grep -q '"msg":"reload","what":"policy"' "$LOG"
+	run -0 "$CTL" --socket "$SOCK" -j app list
+	sl_stop_gateway
+	[ "$(cat "$NEW")" = keep ]
+	[ ! -e "$SOCK" ]
+}

@@ -2357,6 +2357,11 @@ static bool same_addr(const struct sl_config_addr *a, const struct sl_config_add
 	       (!a->enabled || (a->sa_len == b->sa_len && memcmp(&a->sa, &b->sa, a->sa_len) == 0));
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* What a reload cannot change under a running gateway; NULL when nothing of it changed. */
 static const char *needs_restart(const struct sl_config *old, const struct sl_config *new)
 {
@@ -2375,6 +2380,25 @@ static const char *needs_restart(const struct sl_config *old, const struct sl_co
 		return "cgroup changed";
 	if (old->write_threads != new->write_threads)
 		return "write_threads changed";
+	/*
+	 * Read once at start, like the above: accepted, they would only look
+	 * applied. The control socket would stay where it is while the daemon
+	 * unlinked the new path at exit; the rings, the journal and the SSE
+	 * heartbeat would keep the old values.
+	 */
+	if (!same_str(old->listeners.control.path, new->listeners.control.path) ||
+	    old->listeners.control.mode != new->listeners.control.mode ||
+	    !same_str(old->listeners.control.group, new->listeners.control.group))
+		return "listeners.control changed";
+	if (old->retention.count != new->retention.count ||
+	    old->retention.age_ns != new->retention.age_ns ||
+	    old->retention.journal != new->retention.journal ||
+	    old->limits.max_topics != new->limits.max_topics)
+		return "retention or limits.max_topics changed";
+	if (!same_str(old->state_dir, new->state_dir))
+		return "state_dir changed";
+	if (old->sse.heartbeat_ns != new->sse.heartbeat_ns)
+		return "sse.heartbeat changed";
 	return NULL;
 }
 
@@ -2427,7 +2451,8 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		for (i = 0; i < sl_diag_count(&diag); i++)
 			json_array_append_new(problems, json_string(sl_diag_get(&diag, i)));
 		if (why)
-			json_array_append_new(problems, json_string(why));
+			json_array_append_new(problems,
+					      json_sprintf("%s: restart sluiced to apply it", why));
 		{
 			char *list = json_dumps(problems, JSON_COMPACT);
 
