@@ -392,3 +392,19 @@ after exp None" ]
 	echo "$output"
 	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['trains.a.status:2']" ]
 }
+
+@test "a reload that makes subscribers authenticate closes the open streams that came without credentials" {
+	sl_start_gateway # auth: open
+	bg_ws_sub "$BATS_TEST_TMPDIR/anon" x.y --count 1 --timeout 5; anon=$BG_PID
+	bg_ws_sub "$BATS_TEST_TMPDIR/key" stocks.x --header 'X-API-Key: acme-key' --count 1 --timeout 5
+	key=$BG_PID
+	sed -i 's/auth: open/auth: required/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	wait $anon
+	cat "$BATS_TEST_TMPDIR/anon"
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/anon")" -eq 1008 ]
+	# a client that presented a key is still allowed, and served
+	pub stocks.x --count 1 >/dev/null
+	wait $key
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/key")" -eq 1 ]
+}

@@ -86,6 +86,7 @@ struct sl_conn {
 
 	struct sl_auth_result auth; /* who the client is and what it may do */
 	bool counted;		    /* counts toward the application's connections */
+	bool open_access;	    /* let in without credentials (subscribers auth: open) */
 	uint32_t head_scanned;	    /* HTTP head bytes already looked at (sl_conn_head_may_end) */
 	struct event *limit_timer;  /* max_connection_time */
 	struct event *expiry_timer; /* the JWT's exp: the credential ends the connection */

@@ -1935,6 +1935,7 @@ static int authenticate(struct sl_conn *c, const struct sl_http_request *req, co
 
 	sl_auth_result_fini(&c->auth);
 	memset(&c->auth, 0, sizeof(c->auth));
+	c->open_access = false;
 	n = count_credentials(req, &query_token, &query_len);
 	if (n < 0) {
 		*status = n == -ENOMEM ? 500 : 400;
@@ -2019,6 +2020,7 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 
 		/* No `public` application: anyone may subscribe to anything, nobody publish. */
 		c->auth.app = pub ? pub : &gw->anonymous;
+		c->open_access = true;
 		return 0;
 	}
 	gw->stats.auth_failures[SL_AUTH_MISSING]++;
@@ -2478,18 +2480,30 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		const struct sl_config_app *app;
 
 		next = c->next;
-		if (!c->auth.app || c->auth.app == &gw->anonymous)
+		if (c->open_access) {
+			/*
+			 * As a new client without credentials would be: `public` or
+			 * anonymous while auth stays open, refused once it is required.
+			 */
+			app = NULL;
+			if (cfg->listeners.subscribers.auth == SL_CONFIG_AUTH_OPEN) {
+				app = sl_config_app_find(cfg, "public");
+				if (!app)
+					app = &gw->anonymous;
+			}
+		} else if (!c->auth.app || c->auth.app == &gw->anonymous) {
 			continue;
-		app = sl_config_app_find(cfg, c->auth.app->id);
-		if (!app && old->listeners.subscribers.auth == SL_CONFIG_AUTH_OPEN &&
-		    strcmp(c->auth.app->id, "public") == 0)
-			app = &gw->anonymous;
+		} else {
+			app = sl_config_app_find(cfg, c->auth.app->id);
+		}
 		if (!app) {
 			closed++;
 			c->auth.app = NULL;
 			if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
 				sl_sub_close(c, SL_WS_CLOSE_POLICY,
-					     "application removed by a reload");
+					     c->open_access
+						 ? "credentials are required after a reload"
+						 : "application removed by a reload");
 			else
 				sl_conn_finish(c);
 			continue;
