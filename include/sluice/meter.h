@@ -195,7 +195,13 @@ struct sl_app_limits {
 	 * midnight like the customer's invoice does.
 	 */
 	__u64 tai_offset_ns;
-	__u64 reserved;
+	/*
+	 * Which application the slot's counts belong to (the first 8 bytes of
+	 * SHA-256 of its id; 0: none), for userspace only: a restarted daemon
+	 * finds each application's pinned counts by it, whatever order the
+	 * config lists them in and whatever slots reloads handed out.
+	 */
+	__u64 owner;
 };
 
 /* A gateway application's usage, written by the kernel (sluice_app_usage). */

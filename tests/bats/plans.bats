@@ -239,6 +239,39 @@ policies: [tenants.yaml]"
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
 }
 
+@test "quota counts stay with their application when a reload and a restart reorder the slots" {
+	plan_gateway "    events: {limit: 50, per: 1d}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	sub_and_pub "$BATS_TEST_TMPDIR/a" o.t 30 30
+	[ "$($CTL -j app usage subs | json 'd["events"]')" -eq 30 ]
+	# a reload adds `early` before subs: it takes the next free slot, not subs's
+	sed -i "s/^  - id: subs$/  - id: early\n    plan: p\n    subscribe: ['>']\n  - id: subs/" "$CONF"
+	kill -HUP "$SLUICED_PID"
+	for _ in $(seq 1 50); do $CTL -j app list | json '"early" in [a["id"] for a in d]' | grep -q True && break; sleep 0.1; done
+	[ "$($CTL -j app usage early | json 'd["events"]')" -eq 0 ]
+	# the restarted daemon reads the config in its new order: counts follow the ids, not the order
+	kill -9 "$SLUICED_PID"
+	wait "$SLUICED_PID" 2>/dev/null || true
+	sl_restart_gateway
+	[ "$($CTL -j app usage subs | json 'd["events"]')" -eq 30 ]
+	[ "$($CTL -j app usage early | json 'd["events"]')" -eq 0 ]
+	[ "$($CTL -j app usage tester | json 'd["events"]')" -eq 0 ]
+	sub_and_pub "$BATS_TEST_TMPDIR/b" o.t 100 40
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/b")" -eq 4002 ]
+	# an application gone from the config keeps its slot and counts for when it comes back
+	sed -n "/^  - id: subs$/,/^    api_keys/p" "$CONF" >"$BATS_TEST_TMPDIR/subs.yaml"
+	sed -i "/^  - id: subs$/,/^    api_keys/d" "$CONF"
+	sl_restart_gateway
+	run $CTL -j app usage subs
+	[ "$status" -eq 1 ]
+	[ "$($CTL -j app usage early | json 'd["events"]')" -eq 0 ]
+	cat "$BATS_TEST_TMPDIR/subs.yaml" >>"$CONF"
+	sl_restart_gateway
+	[ "$($CTL -j app usage subs | json 'd["events"]')" -eq 50 ]
+	[ "$($CTL -j app usage early | json 'd["events"]')" -eq 0 ]
+}
+
 @test "quota usage survives a reboot through the state file (pins gone)" {
 	plan_gateway "    events: {limit: 50, per: 1d}"
 	a=""

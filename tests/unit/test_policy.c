@@ -268,7 +268,7 @@ static void test_absent(void)
 		   sl_diag_count(&diag) == 0,
 	       "absent: the built-in defaults (no document) give an empty policy");
 	sl_policy_app_limits(pol, NULL, &lim);
-	TAP_OK(!lim.event_cap && !lim.window_ns && !lim.tai_offset_ns && !lim.reserved,
+	TAP_OK(!lim.event_cap && !lim.window_ns && !lim.tai_offset_ns && !lim.owner,
 	       "absent: no application, no limits");
 	sl_policy_free(pol);
 	sl_diag_free(&diag);
@@ -695,11 +695,11 @@ static void test_apps(void)
 	memset(&lim, 0xff, sizeof(lim));
 	sl_policy_app_limits(r.pol, zeta, &lim);
 	TAP_OK(lim.event_cap == 5000 && lim.window_ns == HOUR && lim.tai_offset_ns == 0 &&
-		   lim.reserved == 0,
+		   lim.owner == 0,
 	       "apps: zeta's kernel limits: 5000 events per 1h, tai offset left to the loader");
 	memset(&lim, 0xff, sizeof(lim));
 	sl_policy_app_limits(r.pol, alpha, &lim);
-	TAP_OK(!lim.event_cap && !lim.window_ns && !lim.tai_offset_ns && !lim.reserved,
+	TAP_OK(!lim.event_cap && !lim.window_ns && !lim.tai_offset_ns && !lim.owner,
 	       "apps: a plan without events gives no cap");
 	memset(&lim, 0xff, sizeof(lim));
 	sl_policy_app_limits(r.pol, mid, &lim);

@@ -676,6 +676,15 @@ int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_li
 		   : 0;
 }
 
+int sl_kern_app_limits(struct sl_kern *k, __u32 slot, struct sl_app_limits *out)
+{
+	if (slot >= SL_MAX_APPS)
+		return -EINVAL;
+	return bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.sluice_app_limits), &slot, out)
+		   ? -errno
+		   : 0;
+}
+
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out)
 {
 	if (slot >= SL_MAX_APPS)

@@ -90,6 +90,7 @@ int sl_kern_sock_mark_reply(struct sl_kern *k, int fd, __u64 offset);
 
 /* With a window and no tai_offset_ns, the current CLOCK_TAI - CLOCK_REALTIME is filled in. */
 int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_limits *limits);
+int sl_kern_app_limits(struct sl_kern *k, __u32 slot, struct sl_app_limits *out);
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out);
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot);
 

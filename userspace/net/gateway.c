@@ -27,6 +27,9 @@
 
 #include <jansson.h>
 #include <sys/stat.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "kern/kern.h"
 #include "net/conn.h"
@@ -1311,7 +1314,7 @@ static void tick_rates(struct sl_gateway *gw)
 		uint64_t events = a->events_written, bytes = a->bytes_written;
 		struct sl_app_usage u;
 
-		if (!gw->slot_ids || !gw->slot_ids[slot])
+		if (!gw->slot_ids || !gw->slot_ids[slot] || !gw->slot_ids[slot][0])
 			continue;
 		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
 			events = u.events_total;
@@ -1835,10 +1838,9 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 			    size_t token_len, bool open, int *status, const char **why);
 
 /*
- * Kernel slots belong to application ids for the daemon's life: a reload
- * that adds, removes or reorders applications moves no counts between them.
- * At start they follow the order of the config, as the pins of the last run
- * did when the config is unchanged.
+ * Kernel slots belong to application ids: a reload that adds, removes or
+ * reorders applications moves no counts between them, and at start each
+ * application takes back its slot of the last run (claim_pinned_slots).
  */
 uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id)
 {
@@ -1852,10 +1854,65 @@ uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id)
 		if (!gw->slot_ids[i] && !free_slot)
 			free_slot = i;
 	}
+	/* Only slots held for applications gone from the config are left: one's counts go. */
+	for (i = 1; !free_slot && i < SL_MAX_APPS; i++)
+		if (!gw->slot_ids[i][0] && (!gw->kern || !sl_kern_app_reset(gw->kern, i))) {
+			free(gw->slot_ids[i]);
+			gw->slot_ids[i] = NULL;
+			free_slot = i;
+		}
 	if (!free_slot)
 		return 0;
 	gw->slot_ids[free_slot] = strdup(id);
 	return gw->slot_ids[free_slot] ? free_slot : 0;
+}
+
+/* sl_app_limits.owner of an application: the first 8 bytes of SHA-256 of its id. */
+static uint64_t slot_owner(const char *id)
+{
+	uint8_t digest[WC_SHA256_DIGEST_SIZE];
+	uint64_t owner;
+
+	if (wc_Sha256Hash((const byte *)id, (word32)strlen(id), digest))
+		return 0;
+	memcpy(&owner, digest, sizeof(owner));
+	return owner ? owner : 1;
+}
+
+/*
+ * At start, each application takes back the slot whose pinned limits name it
+ * as owner: the last run's counts stay its own even when the config was
+ * reordered since, or a reload handed out slots out of config order. A slot
+ * owned by an application gone from the config is held (id "") with its
+ * counts, in case it comes back, and given away only when no slot is free.
+ * Pins from before owners were written name nobody: the config order applies.
+ */
+static int claim_pinned_slots(struct sl_gateway *gw)
+{
+	const struct sl_config *cfg = gw->cfg;
+	struct sl_app_limits lim;
+	uint64_t *owners;
+	uint32_t slot, i;
+	int ret = 0;
+
+	owners = calloc(cfg->n_apps + 1, sizeof(*owners));
+	if (!owners)
+		return -ENOMEM;
+	for (i = 0; i < cfg->n_apps; i++)
+		owners[i] = slot_owner(cfg->apps[i].id);
+	for (slot = 1; slot < SL_MAX_APPS && !ret; slot++) {
+		if (sl_kern_app_limits(gw->kern, slot, &lim) || !lim.owner)
+			continue;
+		for (i = 0; i < cfg->n_apps && owners[i] != lim.owner; i++)
+			;
+		gw->slot_ids[slot] = strdup(i < cfg->n_apps ? cfg->apps[i].id : "");
+		if (!gw->slot_ids[slot])
+			ret = -ENOMEM;
+		if (i < cfg->n_apps)
+			owners[i] = 0; /* a second slot naming it is held like a stranger's */
+	}
+	free(owners);
+	return ret;
 }
 
 static void on_credentials_expired(evutil_socket_t fd, short what, void *arg)
@@ -2228,6 +2285,7 @@ static void check_soft_bounds(struct sl_gateway *gw)
 static int apply_policy(struct sl_gateway *gw)
 {
 	const struct sl_config *cfg = gw->cfg;
+	bool first = !gw->slot_ids;
 	struct sl_app_limits lim;
 	struct sl_app_usage u;
 	uint32_t i, slot;
@@ -2239,6 +2297,11 @@ static int apply_policy(struct sl_gateway *gw)
 		gw->slot_ids = calloc(SL_MAX_APPS, sizeof(*gw->slot_ids));
 	if (!gw->apps || !gw->slot_ids)
 		return -ENOMEM;
+	if (first && gw->kern) {
+		ret = claim_pinned_slots(gw);
+		if (ret)
+			return ret;
+	}
 	if (!gw->policy)
 		return 0;
 	restore_state(gw);
@@ -2255,6 +2318,7 @@ static int apply_policy(struct sl_gateway *gw)
 			lim.event_cap = plan->events_limit;
 			lim.window_ns = plan->events_limit ? plan->events_window_ns : 0;
 		}
+		lim.owner = slot_owner(app->id);
 		if (!gw->kern)
 			continue;
 		ret = sl_kern_app_set_limits(gw->kern, slot, &lim);
