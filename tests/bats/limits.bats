@@ -576,3 +576,66 @@ backlog_reader_got_all() {
 	kill $s 2>/dev/null || true
 	served
 }
+
+@test "a publisher that never reads its acks is held back alone: the other publishers publish, its queue stays bounded, and every ack arrives once it reads" {
+	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}"
+	run $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
+import json, socket, struct, subprocess, sys, msgpack
+port, ctl = int(sys.argv[1]), [sys.argv[3], "--socket", sys.argv[2], "-j"]
+def frame(m):
+    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
+def read_frame(s):
+    buf = b""
+    while len(buf) < 4:
+        c = s.recv(4 - len(buf)); assert c, "closed"; buf += c
+    n, body = struct.unpack(">I", buf)[0], b""
+    while len(body) < n:
+        c = s.recv(n - len(body)); assert c, "closed"; body += c
+    return msgpack.unpackb(body)
+def hello(rcvbuf=0):
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.sendall(frame({"op": "hello", "token": "test-key", "name": "n"}))
+    assert read_frame(s)["op"] == "ok"
+    return s
+# Publisher A pipelines pubs with ids and reads none of the acks. Ids from
+# 2^16 on are all 5 bytes, so every frame has the same size.
+a = hello(4096)
+base = 1 << 16
+one = len(frame({"op": "pub", "topic": "a.t", "data": b"x", "id": base}))
+batch = b"".join(frame({"op": "pub", "topic": "a.t", "data": b"x", "id": base + i})
+                 for i in range(400000))
+a.settimeout(2)
+sent = 0
+try:
+    while sent < len(batch):
+        sent += a.send(batch[sent:sent + 65536])
+except socket.timeout:
+    pass
+whole = sent // one
+print("A sent", whole, "frames,", sent, "bytes")
+# Publisher B is answered at once.
+b = hello()
+b.settimeout(10)
+b.sendall(frame({"op": "pub", "topic": "b.t", "data": b"y", "id": 7}))
+r = read_frame(b)
+print("B:", r)
+assert r == {"op": "ack", "id": 7, "seq": 1}, r
+conns = json.loads(subprocess.run(ctl + ["conn", "list", "app", "tester"], capture_output=True, check=True).stdout)
+qa = max(c["queued_bytes"] for c in conns if c["kind"] == "publisher")
+print("A's queue in the daemon:", qa)
+# The bound, plus the acks of one read (at most 64 KiB + 16 KiB + 8 KiB of frames)
+assert qa <= 65536 + (64 + 16 + 8) * 1024 // one * 32, qa
+# A reads at last: one ack per whole frame, in order, numbered from 1.
+a.settimeout(30)
+for i in range(whole):
+    r = read_frame(a)
+    assert r == {"op": "ack", "id": base + i, "seq": i + 1}, (i, r)
+print("A got", whole, "acks")
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	served
+}

@@ -100,7 +100,8 @@ struct sl_conn {
 	uint64_t opened_ns;
 	char name[64]; /* publisher name from hello */
 	bool hello_done;
-	bool read_paused; /* a publisher held back by pacing (on gw->paused_head) */
+	bool read_paused;  /* a publisher held back by pacing (on gw->paused_head) */
+	bool replies_held; /* a publisher not read until its unread replies go out */
 	struct sl_conn *pause_next;
 	uint64_t last_ping_ns; /* publisher heartbeat (sl_mono_ns) */
 	uint64_t pub_ok, pub_errors;

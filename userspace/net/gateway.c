@@ -375,6 +375,12 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 		return;
 	}
 	c->bytes_out += (uint64_t)w;
+	if (c->replies_held && c->q.bytes <= gw->cfg->limits.max_queued_bytes_per_connection / 2) {
+		c->replies_held = false;
+		/* A closing one reads no more; a paced one waits for resume_publishers. */
+		if (!c->closing && !c->read_paused)
+			event_add(c->rd, NULL);
+	}
 	if (gw->stats.series && (events || w > 0))
 		sl_series_add(gw->stats.series, j->now / 1000000000ull, events, (uint64_t)w);
 	c->events_out += events;
@@ -875,6 +881,19 @@ static int tls_read(struct sl_conn *c, size_t room)
  */
 #define PUB_READ_ROUNDS 16
 
+/*
+ * A publisher's acks, errors and pongs wait in its own queue. One that does
+ * not read them is not read either, so TCP pushes back on it alone: its
+ * queue stays near limits.max_queued_bytes_per_connection (plus the replies
+ * to one read), and, kept out of the pacing total (conn_new), it cannot
+ * pause the other publishers.
+ */
+static bool replies_backlogged(const struct sl_conn *c)
+{
+	return c->kind == SL_CONN_PUB &&
+	       c->q.bytes >= c->gw->cfg->limits.max_queued_bytes_per_connection;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_conn *c = arg;
@@ -887,6 +906,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->kind == SL_CONN_PUB && c->hello_done && pacing_over(gw)) {
 		pause_publisher(c);
+		return;
+	}
+	if (replies_backlogged(c)) {
+		/* flush_settle reads it again once half of them are out. */
+		event_del(c->rd);
+		c->replies_held = true;
 		return;
 	}
 again:
@@ -942,7 +967,8 @@ again:
 	case SL_CONN_PUB:
 		sl_pub_on_bytes(c);
 		/* The publisher filled the buffer: there is likely more waiting. */
-		if (!c->closing && !c->tls && (size_t)n == room && --rounds > 0 && !pacing_over(gw))
+		if (!c->closing && !c->tls && (size_t)n == room && --rounds > 0 &&
+		    !pacing_over(gw) && !replies_backlogged(c))
 			goto again;
 		return;
 	case SL_CONN_ADMIN:
@@ -1037,7 +1063,12 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent_lowat,
 			   sizeof(notsent_lowat));
 	sl_outq_init(&c->q);
-	c->q.total = &gw->ready_bytes;
+	/*
+	 * Pacing holds the publishers for what subscribers have not read; a
+	 * publisher's own unread replies counted there paused every publisher
+	 * for as long as it read nothing (replies_backlogged bounds them).
+	 */
+	c->q.total = kind == SL_CONN_PUB ? NULL : &gw->ready_bytes;
 	sl_ws_decoder_init(&c->ws, gw->cfg->limits.max_frame_bytes);
 	if (tls)
 		c->tls = sl_tls_new(gw->tls_ctx, fd, &c->q);
