@@ -639,3 +639,46 @@ PY
 	[ "$status" -eq 0 ]
 	served
 }
+
+@test "a resume with since is held to the subscriber's queue bound: repeated replays to a reader that reads nothing evict it (4003)" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	# 100 retained events of 2 KB: 200 KB, three times the bound
+	flood rs.t 100
+	$PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.json" &
+import json, os, sys, time, msgpack
+sys.path.insert(0, sys.argv[2])
+import sl_client
+def masked(m):
+    p = msgpack.packb(m); k = os.urandom(4)
+    return bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
+s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
+# Each sub with since=0 replays the whole ring; unsub lets the next one replay it again.
+for i in range(20):
+    s.sendall(masked({"op": "sub", "id": 10 + i, "topic": "rs.t", "since": 0}))
+    s.sendall(masked({"op": "unsub", "id": 100 + i, "topic": "rs.t"}))
+open(sys.argv[3], "w").write("sent\n")
+while not os.path.exists(sys.argv[3] + ".read"):
+    time.sleep(0.05)
+seqs, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 10, [], b"")
+print(json.dumps({"events": len(seqs), "close_code": code}))
+PY
+	st=$!
+	wait_files st
+	# until the gateway evicted it, or queued all 20 replays (4 MB) for it
+	for _ in $(seq 1 200); do
+		q=$(gw_stat 'd["queued_bytes"]')
+		[ "$(gw_stat 'd["evicted"]')" -ge 1 ] || [ "$q" -ge $((20 * 100 * 2000)) ] && break
+		sleep 0.05
+	done
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	echo "$output"
+	touch "$BATS_TEST_TMPDIR/st.read"
+	wait $st
+	cat "$BATS_TEST_TMPDIR/stall.json"
+	[ "$(echo "$output" | json 'd["evicted"]')" -eq 1 ]
+	[ "$(echo "$output" | json 'd["queued_bytes"]')" -lt $((256 * 1024)) ]
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/stall.json")" = 4003 ]
+	grep -qF '"reason":"slow consumer evicted: output queue over limits.max_queued_bytes_per_connection"' "$LOG"
+	served
+}

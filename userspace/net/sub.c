@@ -314,11 +314,18 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	sl_conn_schedule_flush(c);
 }
 
+/*
+ * A replayed event is delivered like a live one: queued straight, a resume
+ * (a whole ring, again at each `sub` with since) went past the queue bounds
+ * and the quota, without limit for a client that reads nothing.
+ */
 static void replay_one(struct sl_event *ev, void *ctx)
 {
 	struct sl_conn *c = ctx;
 
-	sl_conn_send_event(c, ev, sl_event_encoding(ev, conn_encoding(c)));
+	/* Asked for again: not the overlap of patterns that last_gseq skips. */
+	c->last_gseq = 0;
+	sl_sub_deliver(c, ev, NULL);
 }
 
 static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
