@@ -134,6 +134,41 @@ YAML
 	[ "$output" = 404 ]
 }
 
+@test "POST /v1/publish with Expect: 100-continue is told to go on before it sends the body (curl does this above 1 KiB)" {
+	sl_start_gateway
+	run $PY - "$ADMIN" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+body = b"b" * 2000
+s.sendall(b"POST /v1/publish?topic=big.t HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n"
+          b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(body))
+# The client waits for the interim answer before it sends the body.
+s.settimeout(5)
+first = b""
+while b"\r\n\r\n" not in first:
+    c = s.recv(1)
+    assert c, "closed"
+    first += c
+print(first)
+assert first == b"HTTP/1.1 100 Continue\r\n\r\n", first
+s.sendall(body)
+rest = b""
+while True:
+    c = s.recv(4096)
+    if not c:
+        break
+    rest += c
+print(rest)
+assert rest.startswith(b"HTTP/1.1 202") and rest.endswith(b'{"seq":1}'), rest
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# curl sends a 2 KB body that way too
+	head -c 2000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/body"
+	run curl -s -H 'X-API-Key: test-key' -X POST --data-binary @"$BATS_TEST_TMPDIR/body" "http://127.0.0.1:$ADMIN/v1/publish?topic=big.t"
+	[ "$output" = '{"seq":2}' ]
+}
+
 @test "SSE over curl: events with id, event and data lines; kernel-readable chunks" {
 	sl_start_gateway
 	curl -sN --max-time 4 "http://127.0.0.1:$SUB/v1/sse?topic=trains.%3E" >"$BATS_TEST_TMPDIR/curl.out" &

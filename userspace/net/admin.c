@@ -243,7 +243,18 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		return;
 	}
 	if (c->in_len - head < clen) {
-		c->body_end = (uint32_t)(head + clen); /* the head is not parsed again before */
+		static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		/*
+		 * RFC 9110 §10.1.1: a client that expects 100-continue holds its
+		 * body back for it (curl, for bodies over 1 KiB, for a second).
+		 * Only on the first wait: the head is not parsed again before.
+		 */
+		if (!c->body_end && c->in_len == head && req->version_minor >= 1 &&
+		    sl_http_header_has_token(req, "Expect", "100-continue") &&
+		    sl_conn_send(c, go_on, sizeof(go_on) - 1) == 0)
+			sl_conn_schedule_flush(c);
+		c->body_end = (uint32_t)(head + clen);
 		return;
 	}
 	/* Room for any pair: an access_token JWT before the topic must not end the scan. */
