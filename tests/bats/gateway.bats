@@ -106,6 +106,41 @@ YAML
 	[ "$(echo "$output" | json '[r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[403]" ]
 }
 
+@test "publish errors count publishers' frames only: garbage before hello is a failed handshake, not a publish error" {
+	sl_start_gateway
+	run $PY - "$PUB" <<'PY'
+import socket, struct, sys, msgpack
+def frame(b):
+    return struct.pack(">I", len(b)) + b
+def answers(s):
+    s.settimeout(5)
+    got = b""
+    while True:
+        c = s.recv(4096)
+        if not c:
+            return got
+        got += c
+port = int(sys.argv[1])
+# No credentials yet: an empty frame, a map that is not one, a hello with a bad type
+for junk in (b"", b"\x91\xc0", msgpack.packb({"op": "hello", "token": 5})):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(frame(junk))
+    print(answers(s))
+# A backend after its hello: one malformed frame and one invalid topic, each answered
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(frame(msgpack.packb({"op": "hello", "token": "test-key", "name": "b"})))
+s.sendall(frame(b"") + frame(msgpack.packb({"op": "pub", "topic": "a.*", "data": b"x", "id": 1})))
+s.sendall(frame(msgpack.packb({"op": "ping"})))
+s.shutdown(socket.SHUT_WR)
+print(answers(s))
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_publish_errors_total{kind="malformed"} 1'$'\n'* ]]
+	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 1'$'\n'* ]]
+}
+
 @test "POST /v1/publish on the admin listener answers 202 with the seq" {
 	sl_start_gateway
 	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" alerts.fire --count 2

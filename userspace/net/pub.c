@@ -86,11 +86,18 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 
 	msgpack_unpacked_init(&scratch);
 	if (sl_envelope_decode(p, len, &m, &scratch, &why)) {
+		pub_err(c, m.has_id, m.id, 400, why ? why : "invalid msgpack envelope");
+		/*
+		 * Before hello there is no backend yet: a failed handshake, which
+		 * anyone who reaches the port could otherwise add to the
+		 * publish errors an operator alerts on.
+		 */
+		if (!c->hello_done) {
+			sl_conn_finish(c);
+			goto out;
+		}
 		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
 		c->pub_errors++;
-		pub_err(c, m.has_id, m.id, 400, why ? why : "invalid msgpack envelope");
-		if (!c->hello_done)
-			sl_conn_finish(c);
 		goto out;
 	}
 	if (!c->hello_done) {
