@@ -408,3 +408,38 @@ after exp None" ]
 	wait $key
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/key")" -eq 1 ]
 }
+
+@test "a reload that revokes a credential closes the connections made with it, and only those" {
+	C="$KEYS/certs"
+	ACME2=$(printf %s acme-key-2 | sha256sum | cut -d' ' -f1)
+	SL_APPS="${SL_APPS/"api_keys: [{sha256: $ACME}]"/"api_keys: [{sha256: $ACME}, {sha256: $ACME2}]"}"
+	start_mtls_acme_in
+	bg_ws_sub "$BATS_TEST_TMPDIR/key1" stocks.x --header 'X-API-Key: acme-key' --count 1 --timeout 10; key1=$BG_PID
+	bg_ws_sub "$BATS_TEST_TMPDIR/key2" stocks.x --header 'X-API-Key: acme-key-2' --count 1 --timeout 10; key2=$BG_PID
+	bg_ws_sub "$BATS_TEST_TMPDIR/rs" stocks.x --header "Authorization: Bearer $(tok rs)" --count 1 --timeout 10; rs=$BG_PID
+	bg_ws_sub "$BATS_TEST_TMPDIR/hs" stocks.x --header "Authorization: Bearer $(tok hs)" --count 1 --timeout 10; hs=$BG_PID
+	$PY "$CLIENT" ws-sub "$WSS" stocks.x --ca "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" \
+		--count 1 --timeout 10 --ready-file "$BATS_TEST_TMPDIR/cert.ready" >"$BATS_TEST_TMPDIR/cert" &
+	cert=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/cert.ready" ] && break; sleep 0.05; done
+	sleep 0.2
+	# the first key, the RS256 issuer and the pinned certificate are taken away
+	sed -i "s/api_keys: \[{sha256: $ACME}, /api_keys: [/; /name: rs-idp/d; s/certificates: \[{sha256: [0-9a-f]*}\]/certificates: [{cn: nobody-here}]/" "$CONF"
+	kill -HUP "$SLUICED_PID"
+	wait $key1 $rs $cert
+	for out in key1 rs cert; do
+		cat "$BATS_TEST_TMPDIR/$out"
+		[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/$out")" -eq 1008 ]
+		[ "$(json 'd["close"]["reason"]' <"$BATS_TEST_TMPDIR/$out")" = "credentials revoked by a reload" ]
+	done
+	# the credentials still configured keep their connections, and are served
+	pub stocks.x --count 1 >/dev/null
+	wait $key2 $hs
+	for out in key2 hs; do
+		[ "$(json '(d["close"], len(d["events"]))' <"$BATS_TEST_TMPDIR/$out")" = "(None, 1)" ]
+	done
+	grep -q '"connections_closed":3' "$LOG"
+	# and the revoked ones are refused when they come back
+	[ "$(ws_status "$WS" stocks.x --header 'X-API-Key: acme-key')" = 401 ]
+	[ "$(ws_status "$WS" stocks.x --header "Authorization: Bearer $(tok rs)")" = 401 ]
+}

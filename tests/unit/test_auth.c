@@ -943,6 +943,12 @@ static void test_api_keys(struct setup *s)
 		   !res.issuer && res.expires_ns == 0 && !res.scoped,
 	       "X-API-Key: a known key names its application");
 	sl_auth_result_fini(&res);
+	TAP_OK(check_src(auth, SL_AUTH_SOURCE_API_KEY, "other-key-2", NOW, &res, &why) ==
+		       SL_AUTH_OK &&
+		   sl_auth_still_names(auth, &res, sl_config_app_find(&s->cfg, "other")) &&
+		   !sl_auth_still_names(auth, &res, sl_config_app_find(&s->cfg, "acme")),
+	       "sl_auth_still_names: a key is still its application's, and not another's");
+	sl_auth_result_fini(&res);
 	TAP_OK(check_src(auth, SL_AUTH_SOURCE_AUTHORIZATION, "ApiKey other-key-2", NOW, &res,
 			 &why) == SL_AUTH_OK &&
 		   !strcmp(res.app->id, "other"),
@@ -989,11 +995,12 @@ static void test_api_keys(struct setup *s)
 		       SL_AUTH_MALFORMED,
 	       "Authorization: another scheme, no credential or no scheme: malformed");
 	sl_auth_result_fini(&res);
-	TAP_OK(sl_auth_key_lookup(auth, "last-key", 8) == sl_config_app_find(&s->cfg, "last") &&
-		   sl_auth_key_lookup(auth, "acme-key-1", 10) ==
+	TAP_OK(sl_auth_key_lookup(auth, "last-key", 8, NULL) ==
+		       sl_config_app_find(&s->cfg, "last") &&
+		   sl_auth_key_lookup(auth, "acme-key-1", 10, NULL) ==
 		       sl_config_app_find(&s->cfg, "acme") &&
-		   sl_auth_key_lookup(auth, "nope", 4) == NULL &&
-		   sl_auth_key_lookup(auth, "", 0) == NULL,
+		   sl_auth_key_lookup(auth, "nope", 4, NULL) == NULL &&
+		   sl_auth_key_lookup(auth, "", 0, NULL) == NULL,
 	       "sl_auth_key_lookup: the first and the last stored key are found, others not");
 }
 
@@ -1028,13 +1035,13 @@ static void test_many_keys(void)
 
 			snprintf(key, sizeof(key), "key-%d-%d", i, j);
 			snprintf(id, sizeof(id), "app%d", i);
-			app = sl_auth_key_lookup(s.auth, key, strlen(key));
+			app = sl_auth_key_lookup(s.auth, key, strlen(key), NULL);
 			ok &= app && !strcmp(app->id, id);
 		}
 	}
 	TAP_OK(ok, "each of 120 keys maps to its own application");
-	TAP_OK(s.auth && !sl_auth_key_lookup(s.auth, "key-40-0", 8) &&
-		   !sl_auth_key_lookup(s.auth, "key-1-3", 7),
+	TAP_OK(s.auth && !sl_auth_key_lookup(s.auth, "key-40-0", 8, NULL) &&
+		   !sl_auth_key_lookup(s.auth, "key-1-3", 7, NULL),
 	       "keys of no application are not found");
 	teardown(&s);
 }

@@ -629,7 +629,7 @@ void sl_auth_free(struct sl_auth *auth)
 /* ---- API keys ------------------------------------------------------------------------------- */
 
 const struct sl_config_app *sl_auth_key_lookup(const struct sl_auth *auth, const char *key,
-					       size_t len)
+					       size_t len, uint32_t *key_tag)
 {
 	uint8_t digest[DIGEST_LEN];
 	size_t i, found = 0;
@@ -656,7 +656,36 @@ const struct sl_config_app *sl_auth_key_lookup(const struct sl_auth *auth, const
 		found |= (i + 1) & mask;
 	}
 	explicit_bzero(digest, sizeof(digest));
-	return found ? auth->keys[found - 1].app : NULL;
+	if (!found)
+		return NULL;
+	if (key_tag)
+		memcpy(key_tag, auth->keys[found - 1].digest, sizeof(*key_tag));
+	return auth->keys[found - 1].app;
+}
+
+bool sl_auth_still_names(const struct sl_auth *auth, struct sl_auth_result *res,
+			 const struct sl_config_app *app)
+{
+	uint32_t i, tag;
+
+	switch (res->method) {
+	case SL_AUTH_METHOD_API_KEY:
+		for (i = 0; i < app->n_api_keys; i++) {
+			memcpy(&tag, app->api_keys[i], sizeof(tag));
+			if (tag == res->key_tag)
+				return true;
+		}
+		return false;
+	case SL_AUTH_METHOD_JWT:
+		for (i = 0; res->issuer && i < auth->n_issuers; i++)
+			if (!strcmp(auth->issuers[i].name, res->issuer)) {
+				res->issuer = auth->issuers[i].name;
+				return true;
+			}
+		return false;
+	default:
+		return true;
+	}
 }
 
 /* ---- Client certificates -------------------------------------------------------------------- */
@@ -708,7 +737,7 @@ static int check_key(struct sl_auth *auth, const char *key, size_t len, struct s
 		return refuse(res, why, SL_AUTH_MISSING, "the API key is empty");
 	if (len > SL_AUTH_MAX_KEY_BYTES)
 		return refuse(res, why, SL_AUTH_TOO_LARGE, "the API key is longer than 1024 bytes");
-	app = sl_auth_key_lookup(auth, key, len);
+	app = sl_auth_key_lookup(auth, key, len, &res->key_tag);
 	if (!app)
 		return refuse(res, why, SL_AUTH_UNKNOWN_KEY, "no application has this API key");
 	res->app = app;

@@ -103,6 +103,7 @@ enum sl_auth_method {
 	SL_AUTH_METHOD_NONE = 0,
 	SL_AUTH_METHOD_API_KEY = 1,
 	SL_AUTH_METHOD_JWT = 2,
+	SL_AUTH_METHOD_CERT = 3,
 };
 
 /* What sl_auth_check found. Zeroed by sl_auth_check; release with sl_auth_result_fini. */
@@ -115,6 +116,7 @@ struct sl_auth_result {
 	bool scoped;	     /* the token had a scope claim: only its patterns apply */
 	char **scope;	     /* scope patterns that are valid topic patterns (owned) */
 	uint32_t n_scope;
+	uint32_t key_tag; /* API key: its SHA-256's first 4 bytes, for sl_auth_still_names */
 };
 
 struct sl_auth;
@@ -152,7 +154,19 @@ void sl_auth_result_fini(struct sl_auth_result *res);
  * tell a near miss, an unknown key and a known one apart.
  */
 const struct sl_config_app *sl_auth_key_lookup(const struct sl_auth *auth, const char *key,
-					       size_t len);
+					       size_t len, uint32_t *key_tag);
+
+/*
+ * Whether the API key or JWT that made res would still let its client in as
+ * app under auth (a reloaded authenticator with its config): the key is
+ * still one of app's (by its tag: a collision, odds 2^-32 per key, keeps a
+ * revoked key's connection), the token's issuer is still configured (the
+ * token itself is gone: a rotated issuer key is not checked; the connection
+ * still ends at exp). res->issuer then points into auth. Certificates are
+ * for the caller, who holds the peer's; any other method is true.
+ */
+bool sl_auth_still_names(const struct sl_auth *auth, struct sl_auth_result *res,
+			 const struct sl_config_app *app);
 
 /*
  * The application whose `certificates` name this client certificate: by its

@@ -2093,8 +2093,10 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 	if (c->tls && sl_tls_peer(c->tls, cn, sizeof(cn), fp) == 0) {
 		/* wolfSSL verified the chain against client_ca_file during the handshake. */
 		c->auth.app = gw->auth ? sl_auth_cert_lookup(gw->auth, cn, fp) : NULL;
-		if (c->auth.app)
+		if (c->auth.app) {
+			c->auth.method = SL_AUTH_METHOD_CERT;
 			return 0;
+		}
 		gw->stats.auth_failures[SL_AUTH_UNKNOWN_KEY]++;
 		SL_WARN("{\"msg\":\"auth_failed\",\"reason\":\"unknown_certificate\","
 			"\"peer\":\"%s:%u\"}",
@@ -2510,6 +2512,22 @@ static bool subscriptions_allowed(const struct sl_conn *c)
 }
 
 /*
+ * Whether the credential c came in with would still let it in as app under
+ * the reloaded auth. A client certificate is read again from the session.
+ */
+static bool credential_holds(struct sl_conn *c, struct sl_auth *auth,
+			     const struct sl_config_app *app)
+{
+	uint8_t fp[32];
+	char cn[SL_CONFIG_MAX_CN + 1];
+
+	if (c->auth.method != SL_AUTH_METHOD_CERT)
+		return sl_auth_still_names(auth, &c->auth, app);
+	return c->tls && sl_tls_peer(c->tls, cn, sizeof(cn), fp) == 0 &&
+	       sl_auth_cert_lookup(auth, cn, fp) == app;
+}
+
+/*
  * SIGHUP: load the config file again with its policy. Atomic: the new
  * config, issuers and plans are all loaded and checked first; any problem
  * (or a change that needs a restart) is logged and nothing changes. Then
@@ -2573,6 +2591,7 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 
 	for (c = gw->conns; c; c = next) {
 		const struct sl_config_app *app;
+		bool revoked = false;
 
 		next = c->next;
 		if (c->open_access) {
@@ -2590,6 +2609,11 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 			continue;
 		} else {
 			app = sl_config_app_find(cfg, c->auth.app->id);
+			/* A key taken away or an issuer removed is revoked for the live connections
+			 * too. */
+			revoked = app && !credential_holds(c, auth, app);
+			if (revoked)
+				app = NULL;
 		}
 		if (!app) {
 			closed++;
@@ -2598,7 +2622,8 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 				sl_sub_close(c, SL_WS_CLOSE_POLICY,
 					     c->open_access
 						 ? "credentials are required after a reload"
-						 : "application removed by a reload");
+					     : revoked ? "credentials revoked by a reload"
+						       : "application removed by a reload");
 			else
 				sl_conn_finish(c);
 			continue;
