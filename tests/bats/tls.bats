@@ -4,6 +4,7 @@
 # the kernel meter counting exactly the event records of a TLS connection.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() {
 	export CERTS="$BATS_FILE_TMPDIR/certs"
@@ -123,4 +124,42 @@ print(s.version())
 	grep -q '"msg":"reload_failed","what":"tls"' "$LOG"
 	cp "$CERTS/server.pem.good" "$CERTS/server.pem"
 	[ "$(serial)" = "$after" ]
+}
+
+@test "the certificate reloads with the config, whole or not at all; sluicectl policy load renews it too" {
+	start_tls "limits: {max_connections: 1000}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	serial() { openssl s_client -connect "127.0.0.1:$SUBTLS" -CAfile "$CERTS/ca.pem" </dev/null 2>/dev/null | openssl x509 -noout -serial; }
+	renew() {
+		(cd "$CERTS" && openssl x509 -req -in <(openssl req -new -key server.key -subj /CN=localhost) \
+			-CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -sha256 \
+			-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n') -out server.pem 2>/dev/null)
+	}
+	first=$(serial)
+	# a renewed certificate beside a config error: neither applies
+	renew
+	sed -i 's/max_connections: 1000/max_connections: -1/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	for _ in $(seq 1 50); do grep -q '"msg":"reload_failed"' "$LOG" && break; sleep 0.1; done
+	[ "$(serial)" = "$first" ]
+	# a good config beside a broken certificate: neither applies, and the log says why
+	cp "$CERTS/server.pem" "$CERTS/server.pem.good"
+	echo garbage >"$CERTS/server.pem"
+	sed -i 's/max_connections: -1/max_connections: 7/' "$CONF"
+	run --separate-stderr $CTL policy load "$CONF"
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"tls: "* ]]
+	grep -q '"msg":"reload_failed","what":"tls"' "$LOG"
+	run grep -c '"msg":"reload","what":"policy"' "$LOG"
+	[ "$output" = 0 ]
+	# both good: sluicectl policy load applies the config and the renewed certificate together
+	cp "$CERTS/server.pem.good" "$CERTS/server.pem"
+	[ "$(serial)" = "$first" ]
+	run $CTL -j policy load "$CONF"
+	[ "$status" -eq 0 ]
+	grep -q '"msg":"reload","what":"tls"' "$LOG"
+	second=$(serial)
+	[ -n "$second" ]
+	[ "$second" != "$first" ]
 }

@@ -1446,26 +1446,9 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct sl_gateway *gw = arg;
-	const struct sl_config *cfg;
-	struct sl_tls_ctx *fresh;
-	char err[256];
-
 	(void)sig;
 	(void)what;
-	sl_gateway_reload(gw, NULL, NULL);
-	cfg = gw->cfg;
-	if (!gw->tls_ctx)
-		return;
-	if (sl_tls_ctx_new(&fresh, cfg->tls.cert_file, cfg->tls.key_file, cfg->tls.client_ca_file,
-			   err, sizeof(err))) {
-		SL_ERROR("{\"msg\":\"reload_failed\",\"what\":\"tls\",\"detail\":\"%s\"}", err);
-		return;
-	}
-	sl_tls_ctx_free(gw->tls_ctx);
-	gw->tls_ctx = fresh;
-	SL_LIFECYCLE("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}",
-		     cfg->tls.cert_file);
+	sl_gateway_reload(arg, NULL, NULL);
 }
 
 static void on_idle_check(evutil_socket_t fd, short what, void *arg)
@@ -2542,9 +2525,12 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 	struct sl_config *cfg = calloc(1, sizeof(*cfg));
 	struct sl_policy *policy = NULL;
 	struct sl_auth *auth = NULL;
+	struct sl_tls_ctx *fresh_tls = NULL;
 	struct sl_conn *c, *next;
 	struct sl_diag diag;
+	char tls_err[256];
 	const char *why;
+	bool tls_bad;
 	uint32_t closed = 0, moved = 0;
 	size_t i;
 	int ret;
@@ -2560,7 +2546,14 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 	sl_diag_init(&diag);
 	ret = sl_bundle_load(path, cfg, &auth, &policy, &diag);
 	why = !ret && !sl_diag_count(&diag) ? needs_restart(old, cfg) : NULL;
-	if (ret || sl_diag_count(&diag) || why) {
+	/*
+	 * The certificate is part of the reload: the one the new config names
+	 * is loaded with it, and neither applies when either fails.
+	 */
+	tls_bad = !ret && !sl_diag_count(&diag) && !why && gw->tls_ctx &&
+		  sl_tls_ctx_new(&fresh_tls, cfg->tls.cert_file, cfg->tls.key_file,
+				 cfg->tls.client_ca_file, tls_err, sizeof(tls_err));
+	if (ret || sl_diag_count(&diag) || why || tls_bad) {
 		json_t *problems = json_array();
 
 		for (i = 0; i < sl_diag_count(&diag); i++)
@@ -2568,12 +2561,14 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		if (why)
 			json_array_append_new(problems,
 					      json_sprintf("%s: restart sluiced to apply it", why));
+		if (tls_bad)
+			json_array_append_new(problems, json_sprintf("tls: %s", tls_err));
 		{
 			char *list = json_dumps(problems, JSON_COMPACT);
 
-			SL_ERROR("{\"msg\":\"reload_failed\",\"what\":\"policy\",\"problems\":%s,"
+			SL_ERROR("{\"msg\":\"reload_failed\",\"what\":\"%s\",\"problems\":%s,"
 				 "\"detail\":\"nothing was changed\"}",
-				 list ? list : "[]");
+				 tls_bad ? "tls" : "policy", list ? list : "[]");
 			free(list);
 		}
 		if (problems_out)
@@ -2644,6 +2639,13 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		moved++;
 	}
 	/* Swap, then re-plan the moved connections against the new plans. */
+	if (fresh_tls) {
+		/* Open sessions keep the old context (wolfSSL counts its users). */
+		sl_tls_ctx_free(gw->tls_ctx);
+		gw->tls_ctx = fresh_tls;
+		SL_LIFECYCLE("{\"msg\":\"reload\",\"what\":\"tls\",\"cert_file\":\"%s\"}",
+			     cfg->tls.cert_file);
+	}
 	gw->cfg = cfg;
 	sl_log_level = cfg->log.level;
 	gw->auth = auth;
