@@ -122,6 +122,39 @@ bg_ws_sub() {
 	sleep 0.2 # the ack of the last sub is on its way; the router has the subscription
 }
 
+# raw_http PORT [CHUNK]: sends stdin's bytes to PORT, CHUNK at a time (each on
+# its own segment, 2 ms apart; default all at once), and prints the answer:
+# its head, and its body when it has a Content-Length (a stream's is not read).
+raw_http() {
+	$PY -c '
+import re, socket, sys, time
+data = sys.stdin.buffer.read()
+step = int(sys.argv[2]) if len(sys.argv) > 2 else len(data) or 1
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for i in range(0, len(data), step):
+    s.sendall(data[i:i + step])
+    time.sleep(0.002)
+s.settimeout(5)
+out = b""
+try:
+    while b"\r\n\r\n" not in out:
+        c = s.recv(65536)
+        if not c:
+            break
+        out += c
+    m = re.search(rb"\r\ncontent-length: *(\d+)", out.split(b"\r\n\r\n")[0], re.I)
+    while m and len(out.split(b"\r\n\r\n", 1)[1]) < int(m.group(1)):
+        c = s.recv(65536)
+        if not c:
+            break
+        out += c
+except OSError:
+    pass
+sys.stdout.write(out.decode("latin-1"))
+' "$@"
+}
+
 # pub TOPIC COUNT [args...]: publishes through the native protocol.
 pub() {
 	$PY "$CLIENT" pub 127.0.0.1 "$PUB" "$@" --token "${PUB_TOKEN-$TEST_KEY}"

@@ -38,31 +38,6 @@ rss_kib() {
 	served
 }
 
-# dribble PORT CHUNK: sends stdin's bytes CHUNK at a time (each on its own
-# segment, 2 ms apart) and prints what came back until the daemon closed.
-dribble() {
-	$PY -c '
-import socket, sys, time
-data, step = sys.stdin.buffer.read(), int(sys.argv[2])
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-for i in range(0, len(data), step):
-    s.sendall(data[i:i + step])
-    time.sleep(0.002)
-s.settimeout(5)
-out = b""
-try:
-    while True:
-        c = s.recv(65536)
-        if not c:
-            break
-        out += c
-except OSError:
-    pass
-sys.stdout.write(out.decode("latin-1"))
-' "$@"
-}
-
 @test "a request sent a byte at a time is read whole: head parsed at line ends, admin body waited for" {
 	sl_start_gateway
 	# the SSE stream ends after one event (curl --max-time): its head came a byte at a time
@@ -86,7 +61,7 @@ sys.stdout.write(out.decode())
 	# the same event through the admin listener, head and 2,000-byte body a byte at a time
 	local payload
 	payload="$(head -c 2000 /dev/zero | tr '\0' p)"
-	run --separate-stderr dribble "$ADMIN" 1 < <(printf 'POST /v1/publish?topic=drip.t HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Length: 2000\r\n\r\n%s' "$TEST_KEY" "$payload")
+	run --separate-stderr raw_http "$ADMIN" 1 < <(printf 'POST /v1/publish?topic=drip.t HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Length: 2000\r\n\r\n%s' "$TEST_KEY" "$payload")
 	echo "$output"
 	[[ "$output" == "HTTP/1.1 202 "* ]]
 	wait "$reader"
@@ -97,18 +72,18 @@ sys.stdout.write(out.decode())
 @test "a bad request sent in pieces is refused: at once on the first read, at the line end after it, at max_header_bytes without one" {
 	sl_start_gateway "limits: {max_header_bytes: 1024}"
 	# the first read holds no line end but is wrong already
-	run dribble "$SUB" 64 < <(printf 'G\001T /v1/ws HTTP/1.1')
+	run raw_http "$SUB" 64 < <(printf 'G\001T /v1/ws HTTP/1.1')
 	[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_request"'* ]]
 	# a bad field name, its line sent 3 bytes at a time
-	run dribble "$SUB" 3 < <(printf 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n')
+	run raw_http "$SUB" 3 < <(printf 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n')
 	[[ "$output" == "HTTP/1.1 400 "*"whitespace between header name and colon"* ]]
 	# a field that never ends, 100 bytes at a time, on the subscriber and the admin listener
 	for port in "$SUB" "$ADMIN"; do
-		run dribble "$port" 100 < <(printf 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nX-Big: %s' "$(head -c 1200 /dev/zero | tr '\0' a)")
+		run raw_http "$port" 100 < <(printf 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nX-Big: %s' "$(head -c 1200 /dev/zero | tr '\0' a)")
 		[[ "$output" == "HTTP/1.1 400 "*'"error":"headers_too_large"'* ]]
 	done
 	# an admin body shorter than its Content-Length waits, and the head is not refused meanwhile
-	run dribble "$ADMIN" 1 < <(printf 'POST /v1/publish?topic=drip.t HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Length: 5\r\n\r\nabcde' "$TEST_KEY")
+	run raw_http "$ADMIN" 1 < <(printf 'POST /v1/publish?topic=drip.t HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Length: 5\r\n\r\nabcde' "$TEST_KEY")
 	[[ "$output" == "HTTP/1.1 202 "* ]]
 	served
 }
