@@ -329,6 +329,70 @@ refuses_without() {
 	[ "$(stat -c '%a %G' "$sock")" = "660 $grp" ]
 }
 
+# Starts a second sluiced (bpf: off, its own ports and state) on control socket $1 and
+# waits until it is ready or has exited; sets SECOND_STATUS ("ready" or its exit status)
+# and SECOND_LOG.
+second_daemon() {
+	local conf="$BATS_TEST_TMPDIR/second.yaml" pid
+	SECOND_LOG="$BATS_TEST_TMPDIR/second.log"
+	cat >"$conf" <<YAML
+listeners:
+  subscribers: {plain: "127.0.0.1:0", auth: open}
+  publishers: {plain: "127.0.0.1:0"}
+  admin: {plain: "127.0.0.1:0"}
+  control: {path: "$1"}
+bpf: off
+state_dir: $BATS_TEST_TMPDIR/state2
+YAML
+	"$REPO/build/sluiced" -c "$conf" 2>"$SECOND_LOG" &
+	pid=$!
+	for _ in $(seq 1 400); do
+		grep -q '"msg":"ready"' "$SECOND_LOG" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if grep -q '"msg":"ready"' "$SECOND_LOG"; then
+		SECOND_STATUS=ready
+		kill -TERM "$pid"
+		wait "$pid" || true
+	else
+		SECOND_STATUS=0
+		wait "$pid" || SECOND_STATUS=$?
+	fi
+	cat "$SECOND_LOG"
+}
+
+@test "a control socket a live sluiced serves is not taken over; a stale one is; a file that is not a socket is kept" {
+	sock="$BATS_TEST_TMPDIR/control.sock"
+	agent_config "{path: \"$sock\"}"
+	"$REPO/build/sluiced" -c "$CONF" 2>"$LOG" &
+	SLUICED_PID=$!
+	sl_wait_ready
+	# A second daemon used to unlink the live socket and bind its own: sluicectl then reached
+	# the newcomer, and when it exited it removed the path, leaving the first one unreachable.
+	second_daemon "$sock"
+	[ "$SECOND_STATUS" = 1 ]
+	grep -qF "sluiced: cannot listen on the control socket $sock: Address already in use" "$SECOND_LOG"
+	run "$REPO/build/sluicectl" --socket "$sock" -j stats
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["meter"]')" = True ]
+
+	# a socket file left by a daemon killed with -9 is replaced
+	kill -KILL "$SLUICED_PID"
+	wait "$SLUICED_PID" || true
+	SLUICED_PID=""
+	[ -S "$sock" ]
+	second_daemon "$sock"
+	[ "$SECOND_STATUS" = ready ]
+
+	# a path that is not a socket (a typo in listeners.control.path) is not deleted
+	echo "keep me" >"$BATS_TEST_TMPDIR/not-a-socket"
+	second_daemon "$BATS_TEST_TMPDIR/not-a-socket"
+	[ "$SECOND_STATUS" = 1 ]
+	grep -qF "sluiced: cannot listen on the control socket $BATS_TEST_TMPDIR/not-a-socket: File exists" "$SECOND_LOG"
+	[ "$(cat "$BATS_TEST_TMPDIR/not-a-socket")" = "keep me" ]
+}
+
 @test "scripts/install.sh stages an install twice (idempotent), keeps the config and says how to start without systemd" {
 	stage="$BATS_TEST_TMPDIR/stage"
 	run env DESTDIR="$stage" "$REPO/scripts/install.sh"

@@ -723,6 +723,37 @@ static int make_socket_dir(char *dir, const struct sl_config_control *ctl)
 	}
 }
 
+/*
+ * Removes a socket file left by a daemon that did not exit cleanly, and
+ * nothing else: a socket a live daemon still accepts on is -EADDRINUSE
+ * (replacing it would cut that daemon off from sluicectl, and its exit would
+ * then remove ours), anything that is not a socket -EEXIST (a typo in
+ * listeners.control.path must not delete a file). A live daemon whose backlog
+ * is full answers EAGAIN to a nonblocking connect; only ECONNREFUSED means
+ * that no one listens.
+ */
+static int remove_stale_socket(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, ret = 0;
+
+	if (lstat(sun->sun_path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 || errno == EAGAIN)
+		ret = -EADDRINUSE;
+	else if (errno != ECONNREFUSED)
+		ret = -errno;
+	close(fd);
+	if (!ret && unlink(sun->sun_path) && errno != ENOENT)
+		ret = -errno;
+	return ret;
+}
+
 int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *err, size_t errlen)
 {
 	const struct sl_config_control *ctl = &gw->cfg->listeners.control;
@@ -750,8 +781,17 @@ int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *
 			return ret;
 		}
 	}
-	/* A socket file left by a daemon that did not exit cleanly. */
-	unlink(ctl->path);
+	ret = remove_stale_socket(&sun);
+	if (ret) {
+		snprintf(err, errlen, "cannot listen on the control socket %s: %s%s", ctl->path,
+			 strerror(-ret),
+			 ret == -EADDRINUSE
+			     ? ": another sluiced serves it (one daemon per socket path)"
+			 : ret == -EEXIST ? ": it is not a socket; choose another "
+					    "listeners.control.path"
+					  : "");
+		return ret;
+	}
 	/*
 	 * bind creates the socket with 0777 less the umask, and connecting
 	 * needs only write permission: under umask 000 (or 002 for the group)
