@@ -4,7 +4,7 @@
  *
  *   sluiced -c FILE            run
  *   sluiced --check -c FILE    validate the config and exit
- *   sluiced --cleanup [--pin-root DIR]   detach and unpin the meter
+ *   sluiced --cleanup [-c FILE | --pin-root DIR]   detach and unpin the meter
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,7 +28,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: sluiced -c FILE\n"
 		   "       sluiced --check -c FILE\n"
-		   "       sluiced --cleanup [--pin-root DIR]\n");
+		   "       sluiced --cleanup [-c FILE | --pin-root DIR]\n");
 }
 
 static bool have_cap(const struct __user_cap_data_struct *data, int cap)
