@@ -145,6 +145,13 @@ sluicectl: $f has problems" ]
 	run -1 --separate-stderr "$CTL" --socket "$BATS_TEST_TMPDIR/control.sock" policy load "$BAD"
 	echo "$stderr"
 	same_problems "$(echo "$stderr" | head -n -1)"
+	# with -j the problems are in the error document, and still on stderr (they were in
+	# neither: only {"error": "the policy was not loaded; nothing changed"})
+	run -1 --separate-stderr "$CTL" --socket "$BATS_TEST_TMPDIR/control.sock" -j policy load "$BAD"
+	echo "$output"
+	[[ "$(echo "$output" | json 'd["error"]')" == "the policy was not loaded"* ]]
+	same_problems "$(echo "$output" | json '"\n".join(d["problems"])')"
+	same_problems "$(echo "$stderr" | head -n -1)"
 	# SIGHUP on a config that went bad: the log line lists them all, the daemon runs on
 	cp "$BAD" "$CONF"
 	kill -HUP "$SLUICED_PID"

@@ -140,10 +140,20 @@ static int request_as(const struct sl_ctl *ctl, const char *op, const char *arg,
 		json_t *list = problems ? json_loads(problems, 0, NULL) : NULL;
 		size_t i;
 
-		if (report && !ctl->json && list)
+		if (report && list)
 			for (i = 0; i < json_array_size(list); i++)
 				fprintf(stderr, "%s\n", json_string_value(json_array_get(list, i)));
-		ret = req_fail(ctl, report, "%s", error ? error : "request failed");
+		if (report && ctl->json && json_is_array(list)) {
+			/* The problems belong in the one document too, as `policy check -j` has
+			 * them. */
+			fprintf(stderr, "sluicectl: %s\n", error ? error : "request failed");
+			sl_out_json(ctl, json_pack("{s:o, s:O}", "error",
+						   sl_out_string(error ? error : "request failed"),
+						   "problems", list));
+			ret = SL_EXIT_ERROR;
+		} else {
+			ret = req_fail(ctl, report, "%s", error ? error : "request failed");
+		}
 		json_decref(list);
 	}
 	free(text);
