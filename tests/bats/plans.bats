@@ -464,3 +464,32 @@ PY
 	# the connection the new list still allows is kept and served
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")" -eq 1 ]
 }
+
+@test "app usage after the window turned: this window's start and end, and no events yet" {
+	plan_gateway "    events: {limit: 3, per: 1h}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	sub_and_pub "$BATS_TEST_TMPDIR/a" w.t 10 3
+	run $CTL -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["events"]')" -eq 3 ]
+	[ "$(echo "$output" | json 'd["window_end_ns"] - d["window_start_ns"]')" = 3600000000000 ]
+	# The kernel moves its window at the application's next event: until then its map holds
+	# the last window's count. Put that count an hour back, as if the hour had turned since.
+	bpftool map update pinned "$PIN/sluice_app_usage" key 1 0 0 0 value $($PY -c '
+import json, struct, subprocess, sys
+v = json.loads(subprocess.check_output(["bpftool", "-j", "map", "lookup", "pinned", sys.argv[1],
+    "key", "1", "0", "0", "0"]))["formatted"]["value"]
+v["window_start_ns"] -= 3600 * 10**9
+b = struct.pack("<8Q", *(v[k] for k in ("events", "bytes", "replies", "drops", "drop_bytes",
+    "window_start_ns", "events_total", "reserved")))
+print(" ".join(str(x) for x in b))' "$PIN/sluice_app_usage")
+	# app usage showed that window's 3 of 3, as if the quota were exhausted now
+	now=$(date +%s%N)
+	run $CTL -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["events"]')" -eq 0 ]
+	[ "$(echo "$output" | json "d['window_start_ns'] <= $now < d['window_end_ns']")" = True ]
+	[ "$(echo "$output" | json 'd["events_total"]')" -eq 3 ]
+	run $CTL -j app list
+	[ "$(echo "$output" | json '[a["events"] for a in d if a["id"] == "subs"][0]')" -eq 0 ]
+}

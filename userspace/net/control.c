@@ -41,18 +41,31 @@ static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app 
 	uint32_t slot = sl_gateway_slot_for(gw, app->id);
 	struct sl_app_usage u = { 0 };
 	bool kernel = gw->kern && slot && sl_kern_app_usage(gw->kern, slot, &u) == 0;
+	uint64_t start = 0, end = 0;
 
 	if (!kernel && slot && gw->apps) {
 		u.events = gw->apps[slot].events;
 		u.window_start_ns = gw->apps[slot].window_start;
 	}
-	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "id",
+	/*
+	 * The kernel (and the daemon's mirror) moves to a new window only at the
+	 * application's next event: until then the count is the last window's.
+	 * Shown as it is, an application that used up its quota an hour ago
+	 * would look exhausted now, although the handshake check lets it in.
+	 */
+	if (plan && plan->events_limit) {
+		sl_plan_window(plan, sl_now_ns(), &start, &end);
+		if (u.window_start_ns != start)
+			u.events = 0;
+		u.window_start_ns = start;
+	}
+	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "id",
 			 app->id, "slot", (int)slot, "plan", plan ? plan->name : NULL, "limit",
 			 (json_int_t)(plan ? plan->events_limit : 0), "window_ns",
 			 (json_int_t)(plan ? plan->events_window_ns : 0), "window_start_ns",
-			 (json_int_t)u.window_start_ns, "events", (json_int_t)u.events,
-			 "events_total", (json_int_t)u.events_total, "bytes", (json_int_t)u.bytes,
-			 "drops", (json_int_t)u.drops, "connections",
+			 (json_int_t)u.window_start_ns, "window_end_ns", (json_int_t)end, "events",
+			 (json_int_t)u.events, "events_total", (json_int_t)u.events_total, "bytes",
+			 (json_int_t)u.bytes, "drops", (json_int_t)u.drops, "connections",
 			 (int)(slot && gw->apps ? gw->apps[slot].conns : 0), "source",
 			 kernel ? "kernel" : "daemon");
 }
