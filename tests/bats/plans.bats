@@ -344,6 +344,15 @@ PY
 	[ "$(echo "$output" | json '[p["name"] for p in d["plans"]]')" = "['p']" ]
 	slot=$(echo "$output" | json '[a["slot"] for a in d["applications"] if a["id"] == "subs"][0]')
 	[ "$($CTL -j app usage subs | json 'd["slot"]')" -eq "$slot" ]
+	# text: the file, the plans with their limits, the applications, in aligned columns
+	run $CTL policy show
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "file $CONF" ]
+	grep -qxE 'p +100 events per 1h' <<<"$output"
+	grep -qxE "subs +p +$slot" <<<"$output"
+	grep -qxE 'tester +- +[0-9]+' <<<"$output"
+	[[ "$output" != *"{"* ]]
 	run $CTL -j app list
 	[ "$(echo "$output" | json 'sorted(a["id"] for a in d)')" = "['subs', 'tester']" ]
 	# a new file: the plan changes, an application is added

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "ctl/daemon.h"
 #include "ctl/out.h"
+#include "ctl/table.h"
 #include "policy/bundle.h"
 #include "policy/policy.h"
 
@@ -394,6 +395,42 @@ static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
 	return SL_EXIT_OK;
 }
 
+/* Text of `policy show`: the file, its plans with their limits in one line, the applications. */
+static int print_policy(json_t *doc)
+{
+	static const char *const plan_cols[] = { "PLAN", "LIMITS" };
+	static const char *const app_cols[] = { "APPLICATION", "PLAN", ">SLOT" };
+	struct sl_table *plans = sl_table_new(2, plan_cols), *apps = sl_table_new(3, app_cols);
+	json_t *v;
+	size_t i;
+	int ret = -ENOMEM;
+
+	if (!plans || !apps)
+		goto out;
+	json_array_foreach(json_object_get(doc, "plans"), i, v)
+	{
+		sl_table_add(plans, "%s", json_string_value(json_object_get(v, "name")));
+		sl_table_add(plans, "%s", json_string_value(json_object_get(v, "summary")));
+	}
+	json_array_foreach(json_object_get(doc, "applications"), i, v)
+	{
+		const char *plan = json_string_value(json_object_get(v, "plan"));
+
+		sl_table_add(apps, "%s", json_string_value(json_object_get(v, "id")));
+		sl_table_add(apps, "%s", plan ? plan : "-");
+		sl_table_add(apps, "%lld", json_integer_value(json_object_get(v, "slot")));
+	}
+	printf("file %s\n\n", json_string_value(json_object_get(doc, "file")));
+	ret = sl_table_print(plans, stdout);
+	printf("\n");
+	if (!ret)
+		ret = sl_table_print(apps, stdout);
+out:
+	sl_table_free(plans);
+	sl_table_free(apps);
+	return ret;
+}
+
 static int policy_show(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	json_t *doc;
@@ -407,14 +444,9 @@ static int policy_show(const struct sl_ctl *ctl, int argc, char **argv)
 		return ret;
 	if (ctl->json)
 		return sl_out_json(ctl, doc);
-	{
-		char *s = json_dumps(doc, JSON_INDENT(2));
-
-		printf("%s\n", s ? s : "");
-		free(s);
-	}
+	ret = print_policy(doc) ? sl_out_error(ctl, "out of memory") : SL_EXIT_OK;
 	json_decref(doc);
-	return SL_EXIT_OK;
+	return ret;
 }
 
 /* Loads FILE as sluiced would (config, issuers, plans) without the daemon. */
