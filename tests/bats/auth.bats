@@ -67,8 +67,11 @@ sse_status() {
 @test "WebSocket: every credential form works; no or wrong credentials get 401 with WWW-Authenticate" {
 	start_required
 	[ "$(ws_status "$WS" stocks.x)" = 401 ]
+	# RFC 6750 §3.1: no error code for a request that gave no credential, invalid_token for a bad one
 	run $PY "$CLIENT" ws-sub "$WS" stocks.x --count 1 --timeout 0.3
-	[[ "$(echo "$output" | json 'd["www_authenticate"]')" == Bearer* ]]
+	[ "$(echo "$output" | json 'd["www_authenticate"]')" = 'Bearer realm="sluice"' ]
+	run $PY "$CLIENT" ws-sub "$WS" stocks.x --header 'X-API-Key: wrong-key' --count 1 --timeout 0.3
+	[ "$(echo "$output" | json 'd["www_authenticate"]')" = 'Bearer realm="sluice", error="invalid_token"' ]
 	[ "$(ws_status "$WS" stocks.x --header 'X-API-Key: wrong-key')" = 401 ]
 	[ "$(ws_status "$WS" stocks.x --header 'X-API-Key: acme-key')" = 101 ]
 	[ "$(ws_status "$WS" stocks.x --header 'Authorization: ApiKey acme-key')" = 101 ]

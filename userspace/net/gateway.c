@@ -2097,6 +2097,7 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 		return 0;
 	}
 	gw->stats.auth_failures[SL_AUTH_MISSING]++;
+	c->auth.reason = SL_AUTH_MISSING;
 	*status = 401;
 	*why = "credentials are required: Authorization: Bearer JWT, X-API-Key, "
 	       "?access_token= or a client certificate";
