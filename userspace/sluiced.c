@@ -234,6 +234,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (pin_root && !cleanup) {
+		/* Silently ignored, it would look as if the daemon pinned there. */
+		fprintf(stderr, "sluiced: --pin-root goes with --cleanup; the daemon pins at the "
+				"config's bpf_pin_dir\n");
+		return 2;
+	}
 	if (cleanup && !path) {
 		if (sl_kern_cleanup(pin_root, err, sizeof(err))) {
 			fprintf(stderr, "sluiced: %s\n", err);

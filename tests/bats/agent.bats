@@ -263,6 +263,11 @@ refuses_without() {
 	run "$REPO/build/sluiced" --cleanup --pin-root "$PIN"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
+	# --pin-root names the pins to clean up, never where a daemon pins: alone it is a usage error
+	run "$REPO/build/sluiced" -c "$CONF" --pin-root "$PIN.other"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--pin-root goes with --cleanup"* ]]
+	[ ! -e "$PIN.other" ]
 	# and the daemon starts afresh after it
 	sl_start_gateway
 	grep -q '"meter":true' "$LOG"
