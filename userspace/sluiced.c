@@ -294,6 +294,8 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"sluiced: the kernel meter is required unless the config says "
 				"`bpf: off`\n");
+			sl_policy_free(policy);
+			sl_auth_free(auth);
 			sl_config_free(&cfg);
 			return 1;
 		}
