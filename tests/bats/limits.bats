@@ -142,17 +142,53 @@ else:
 	[ "$(json 'd["exact"]' <"$BATS_TEST_TMPDIR/many.json")" -eq 4 ]
 }
 
-@test "limits.max_publishers: the next publisher is closed, the others publish" {
+@test "limits.max_publishers counts publishers past hello: silent connections hold no slot, the next authenticated one gets err 429" {
 	sl_start_gateway "limits: {max_publishers: 2}"
-	$PY -c 'import socket,sys,time; a=[socket.create_connection(("127.0.0.1",int(sys.argv[1]))) for _ in range(2)]; time.sleep(3)' "$PUB" &
-	idle=$!
-	sleep 0.3
-	run pub p.t --count 1
-	[ "$status" -ne 0 ] || [ "$(echo "$output" | json 'd["seqs"]')" = "[]" ]
-	grep -q '"msg":"publisher_refused"' "$LOG"
-	kill $idle
-	sleep 0.3
-	[ "$(pub p.t --count 1 | json 'd["seqs"]')" = "[1]" ]
+	run $PY - "$PUB" <<'PY'
+import socket, struct, sys, time, msgpack
+port = int(sys.argv[1])
+def frame(m):
+    b = msgpack.packb(m)
+    return struct.pack(">I", len(b)) + b
+def read(s):
+    s.settimeout(5)
+    got = b""
+    while len(got) < 4 or len(got) < 4 + struct.unpack(">I", got[:4])[0]:
+        c = s.recv(4096)
+        if not c:
+            return None
+        got += c
+    return msgpack.unpackb(got[4:])
+def hello(s):
+    s.sendall(frame({"op": "hello", "token": "test-key", "name": "b"}))
+    return read(s)
+# Connections that never say hello, accepted before the backend (the backlog is FIFO)
+silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+a = socket.create_connection(("127.0.0.1", port))
+print("a", hello(a))
+b = socket.create_connection(("127.0.0.1", port))
+print("b", hello(b))
+# Two backends past hello: the third is refused at its hello, with a reason
+c = socket.create_connection(("127.0.0.1", port))
+print("c", hello(c), read(c))
+# A slot frees when a backend leaves (its close is seen on the daemon's next turn)
+a.close()
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    d = socket.create_connection(("127.0.0.1", port))
+    r = hello(d)
+    if r and r.get("op") == "ok":
+        break
+    d.close()
+print("d", r)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "a {'op': 'ok'}" ]]
+	[[ "${lines[1]}" == "b {'op': 'ok'}" ]]
+	[[ "${lines[2]}" == "c {'op': 'err', 'code': 429, 'msg': 'too many publishers (limits.max_publishers)'} None" ]]
+	[[ "${lines[3]}" == "d {'op': 'ok'}" ]]
+	grep -q '"msg":"publisher_refused","reason":"limits.max_publishers"' "$LOG"
 }
 
 @test "limits.max_subscriptions_per_connection: the next sub is refused with err 429" {

@@ -200,6 +200,7 @@ struct sl_gateway {
 	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;
+	uint32_t npublishers; /* publishers past hello: what limits.max_publishers bounds */
 	/*
 	 * Connections accepted only to be answered 429 or 503 (gateway.c,
 	 * refuse): off gw->conns and nconns, at most REFUSALS_MAX.

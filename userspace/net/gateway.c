@@ -97,6 +97,8 @@ static void conn_free(struct sl_conn *c)
 		gw->nrefusals--;
 	else
 		gw->nconns--;
+	if (c->kind == SL_CONN_PUB && c->hello_done)
+		gw->npublishers--;
 	if (c->counted && gw->apps)
 		gw->apps[c->slot].conns--;
 	if (c->limit_timer)
@@ -1199,13 +1201,21 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		gw->stats.refused++;
 		return;
 	}
-	if (kind == SL_CONN_PUB && count_kind(gw, SL_CONN_PUB) >= gw->cfg->limits.max_publishers) {
+	/*
+	 * limits.max_publishers counts backends past hello (pub.c): connections
+	 * that have not said who they are held every slot for anyone who could
+	 * reach the port, reconnecting each handshake_timeout. Until hello they
+	 * are bounded like any handshake, by limits.max_connections, in a pool
+	 * of their own so that a full subscriber side keeps no backend out.
+	 */
+	if (kind == SL_CONN_PUB &&
+	    count_kind(gw, SL_CONN_PUB) - gw->npublishers >= gw->cfg->limits.max_connections) {
 		/* The native protocol has no answer before hello: the publisher sees a close. */
 		close(fd);
 		gw->stats.refused++;
 		if (gw->stats.refused == 1 || gw->stats.refused % 1000 == 0)
 			SL_WARN(
-			    "{\"msg\":\"publisher_refused\",\"reason\":\"limits.max_publishers\","
+			    "{\"msg\":\"publisher_refused\",\"reason\":\"limits.max_connections\","
 			    "\"refused\":%llu}",
 			    (unsigned long long)gw->stats.refused);
 		return;

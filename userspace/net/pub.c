@@ -115,7 +115,21 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			sl_conn_finish(c);
 			goto out;
 		}
+		/* Only a backend past its hello holds a slot (gateway.c, on_accept). */
+		if (c->gw->npublishers >= c->gw->cfg->limits.max_publishers) {
+			uint64_t refused = ++c->gw->stats.refused;
+
+			if (refused == 1 || refused % 1000 == 0)
+				SL_WARN("{\"msg\":\"publisher_refused\",\"reason\":\"limits.max_"
+					"publishers\",\"refused\":%llu}",
+					(unsigned long long)refused);
+			pub_err(c, false, 0, 429, "too many publishers (limits.max_publishers)");
+			c->close_reason = "limits.max_publishers";
+			sl_conn_finish(c);
+			goto out;
+		}
 		c->hello_done = true;
+		c->gw->npublishers++;
 		c->last_ping_ns = sl_mono_ns();
 		evtimer_del(c->timer);
 		SL_INFO("{\"msg\":\"backend_up\",\"id\":%llu,\"name\":\"%s\",\"peer\":\"%s:%u\"}",
