@@ -141,6 +141,54 @@ PY
 	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 1'$'\n'* ]]
 }
 
+@test "POST /v1/publish counts publish errors only after authentication; a long topic is invalid_topic, a repeated topic= is refused" {
+	sl_start_gateway "limits: {max_frame_bytes: 1024}"
+	run $PY - "$ADMIN" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+def post(query, key=None, length=1, body=b"x"):
+    s = socket.create_connection(("127.0.0.1", port))
+    head = "POST /v1/publish%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % (query, length)
+    if key:
+        head += "X-API-Key: %s\r\n" % key
+    s.sendall(head.encode() + b"\r\n" + body)
+    s.settimeout(5)
+    got = b""
+    while True:
+        c = s.recv(4096)
+        if not c:
+            break
+        got += c
+    print(query[:24], key, got.split(b"\r\n", 1)[0].decode(), got.rsplit(b"\r\n", 1)[-1].decode())
+long = "?topic=" + ".".join(["abcdefghijklmnop"] * 16)  # 16 tokens, 271 bytes
+# Without credentials: a body over max_frame_bytes, no topic, a long topic, a wrong key
+post("?topic=a.b", length=4096, body=b"")
+post("")
+post(long)
+post("?topic=a.b&topic=c.d")
+post("?topic=a.b", key="wrong")
+# A backend: each of these is a publish error
+post("?topic=a.b", key="test-key", length=4096, body=b"")
+post("", key="test-key")
+post(long, key="test-key")
+post("?topic=a.b&topic=c.d", key="test-key")
+post("?topic=a.b", key="test-key")
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c ' None HTTP/1.1 401 ')" -eq 4 ]
+	[ "$(echo "$output" | grep -c ' wrong HTTP/1.1 401 ')" -eq 1 ]
+	[[ "${lines[5]}" == *" test-key HTTP/1.1 413 "* ]]
+	[[ "${lines[6]}" == *" test-key HTTP/1.1 400 "*'needs ?topic=TOPIC'* ]]
+	[[ "${lines[7]}" == *" test-key HTTP/1.1 400 "*'topic is longer than 255 bytes'* ]]
+	[[ "${lines[8]}" == *" test-key HTTP/1.1 400 "*'topic= once'* ]]
+	[[ "${lines[9]}" == *" test-key HTTP/1.1 202 "*'{"seq":1}'* ]]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_publish_errors_total{kind="malformed"} 2'$'\n'* ]]
+	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 1'$'\n'* ]]
+	[[ "$output" == *'sluice_publish_errors_total{kind="too_large"} 1'$'\n'* ]]
+}
+
 @test "POST /v1/publish on the admin listener answers 202 with the seq" {
 	sl_start_gateway
 	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" alerts.fire --count 2

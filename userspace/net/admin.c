@@ -228,11 +228,28 @@ static void metrics(struct sl_conn *c)
 static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t head)
 {
 	char topic[SL_TOPIC_MAX_LEN + 1] = "", body[64], *name, *value;
-	const char *cursor = req->query, *why = NULL;
+	const char *cursor = req->query, *why = NULL, *too_long = NULL;
+	unsigned int topics = 0;
 	uint64_t clen, seq;
+	int status = 401;
 	size_t cap;
 	int ret;
 
+	/*
+	 * Credentials first, on each pass (again once a late body is in): what
+	 * a client without them sends is a failed authentication, never one
+	 * of the publish errors an operator alerts on (the native protocol
+	 * counts from hello on, pub.c).
+	 */
+	why = "invalid credentials";
+	if (sl_conn_authenticate(c, req, NULL, 0, false, &status, &why)) {
+		fail(c, status,
+		     status == 401   ? "unauthorized"
+		     : status >= 500 ? "internal"
+				     : "bad_request",
+		     why, status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n" : NULL);
+		return;
+	}
 	if (sl_http_content_length(req, &clen)) {
 		fail(c, 411, "length_required", "POST /v1/publish needs a Content-Length", NULL);
 		return;
@@ -264,10 +281,13 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	}
 	while ((ret = sl_http_query_next(&cursor, req->query + req->query_len, name, cap, value,
 					 cap)) > 0) {
-		/* Longer than any topic: left empty, refused below like a missing one. */
-		if (strcmp(name, "topic") == 0)
-			snprintf(topic, sizeof(topic), "%s",
-				 strlen(value) < sizeof(topic) ? value : "");
+		if (strcmp(name, "topic") != 0 || topics++)
+			continue;
+		/* Refused below as an invalid topic, in the validator's words. */
+		if (strlen(value) >= sizeof(topic))
+			sl_topic_validate(value, strlen(value), false, &too_long);
+		else
+			memcpy(topic, value, strlen(value) + 1);
 	}
 	explicit_bzero(name, 2 * cap);
 	free(name);
@@ -276,32 +296,28 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		fail(c, 400, "bad_request", "malformed query string", NULL);
 		return;
 	}
+	/* Two topics name no one place to publish: the last one winning hid the mistake. */
+	if (topics > 1) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		fail(c, 400, "bad_request", "POST /v1/publish takes ?topic= once", NULL);
+		return;
+	}
+	if (too_long) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_INVALID_TOPIC);
+		fail(c, 400, "publish_refused", too_long, NULL);
+		return;
+	}
 	if (!topic[0]) {
 		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request", "POST /v1/publish needs ?topic=TOPIC", NULL);
 		return;
 	}
-	{
-		int status = 401;
-
-		why = "invalid credentials";
-		if (sl_conn_authenticate(c, req, NULL, 0, false, &status, &why)) {
-			fail(c, status,
-			     status == 401   ? "unauthorized"
-			     : status >= 500 ? "internal"
-					     : "bad_request",
-			     why,
-			     status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n"
-					   : NULL);
-			return;
-		}
-		/* Bad names and wildcards get the router's 400 below, not a 403. */
-		if (!sl_topic_validate(topic, strlen(topic), false, NULL) &&
-		    !sl_auth_allows(&c->auth, true, topic)) {
-			sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
-			fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
-			return;
-		}
+	/* Bad names and wildcards get the router's 400 below, not a 403. */
+	if (!sl_topic_validate(topic, strlen(topic), false, NULL) &&
+	    !sl_auth_allows(&c->auth, true, topic)) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
+		fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
+		return;
 	}
 	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
 	if (ret) {
