@@ -527,6 +527,60 @@ PY
 	[ "$(echo "$output" | json '[r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[410]" ]
 }
 
+@test "sub with since on a pattern already subscribed replays after since, then live events come once" {
+	sl_start_gateway
+	run $PY - "$WS" "$PUB" <<'PY'
+import asyncio, socket, struct, sys, msgpack, websockets
+url, port = sys.argv[1], int(sys.argv[2])
+def frame(m):
+    b = msgpack.packb(m)
+    return struct.pack(">I", len(b)) + b
+def read(s):
+    got = b""
+    while len(got) < 4 or len(got) < 4 + struct.unpack(">I", got[:4])[0]:
+        got += s.recv(4096)
+    return msgpack.unpackb(got[4:])
+backend = socket.create_connection(("127.0.0.1", port), timeout=5)
+backend.sendall(frame({"op": "hello", "token": "test-key", "name": "b"}))
+assert read(backend)["op"] == "ok"
+def publish(i):
+    backend.sendall(frame({"op": "pub", "topic": "again.t", "data": b"%d" % i, "id": i}))
+    assert read(backend)["op"] == "ack"
+async def main():
+    async with websockets.connect(url, subprotocols=["sluice.v1.msgpack"]) as ws:
+        async def until(n):
+            got = []
+            while len(got) < n:
+                m = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
+                got.append((m["op"], m.get("id"), m.get("seq")))
+            return got
+        # Two overlapping patterns: each event still comes once
+        await ws.send(msgpack.packb({"op": "sub", "id": 1, "topic": "again.t"}))
+        await ws.send(msgpack.packb({"op": "sub", "id": 2, "topic": "again.*"}))
+        print(await until(2))
+        for i in (1, 2, 3):
+            publish(i)
+        print(await until(3))
+        # The client saw a gap after 1: it asks again on the pattern it has
+        await ws.send(msgpack.packb({"op": "sub", "id": 3, "topic": "again.t", "since": 1}))
+        print(await until(3))
+        publish(4)
+        publish(5)
+        print(await until(2))
+        await ws.send(msgpack.packb({"op": "unsub", "id": 4, "topic": "again.t"}))
+        print(await until(1))
+asyncio.run(main())
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "[('ack', 1, None), ('ack', 2, None)]" ]
+	[ "${lines[1]}" = "[('ev', None, 1), ('ev', None, 2), ('ev', None, 3)]" ]
+	[ "${lines[2]}" = "[('ack', 3, None), ('ev', None, 2), ('ev', None, 3)]" ]
+	[ "${lines[3]}" = "[('ev', None, 4), ('ev', None, 5)]" ]
+	# the pattern is held once: one unsub ends it
+	[ "${lines[4]}" = "[('ack', 4, None)]" ]
+}
+
 @test "resume over SSE with Last-Event-ID, across topics in acceptance order; a gap is told" {
 	sl_start_gateway "retention: {count: 20, age: 1h}"
 	pub a.one --count 3 >/dev/null

@@ -191,11 +191,11 @@ PY
 	grep -q '"msg":"publisher_refused","reason":"limits.max_publishers"' "$LOG"
 }
 
-@test "limits.max_subscriptions_per_connection: the next sub is refused with err 429" {
+@test "limits.max_subscriptions_per_connection: the next sub is refused with err 429, a pattern held is acked again" {
 	sl_start_gateway "limits: {max_subscriptions_per_connection: 3}"
-	run $PY "$CLIENT" ws-sub "$WS" s.a s.b s.c s.d --count 1 --timeout 1
+	run $PY "$CLIENT" ws-sub "$WS" s.a s.b s.c s.d s.a --count 1 --timeout 1
 	echo "$output"
-	[ "$(echo "$output" | json '[(r["op"], r["id"], r.get("code")) for r in d["replies"]]')" = "[('ack', 1, None), ('ack', 2, None), ('ack', 3, None), ('err', 4, 429)]" ]
+	[ "$(echo "$output" | json '[(r["op"], r["id"], r.get("code")) for r in d["replies"]]')" = "[('ack', 1, None), ('ack', 2, None), ('ack', 3, None), ('err', 4, 429), ('ack', 5, None)]" ]
 }
 
 @test "limits.max_topics: a publish that would create one topic too many gets 429" {
