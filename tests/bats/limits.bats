@@ -143,8 +143,8 @@ else:
 }
 
 @test "limits.max_publishers counts publishers past hello: silent connections hold no slot, the next authenticated one gets err 429" {
-	sl_start_gateway "limits: {max_publishers: 2}"
-	run $PY - "$PUB" <<'PY'
+	sl_start_gateway "limits: {max_publishers: 2, max_connections: 6}"
+	run $PY - "$PUB" "$SUB" <<'PY'
 import socket, struct, sys, time, msgpack
 port = int(sys.argv[1])
 def frame(m):
@@ -162,10 +162,24 @@ def read(s):
 def hello(s):
     s.sendall(frame({"op": "hello", "token": "test-key", "name": "b"}))
     return read(s)
-# Connections that never say hello, accepted before the backend (the backlog is FIFO)
-silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+# Ten connections that never say hello, accepted before the backend (the backlog is FIFO):
+# the pool of silent ones holds two (max_publishers), each newcomer drops the oldest
+silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
 a = socket.create_connection(("127.0.0.1", port))
 print("a", hello(a))
+dropped = 0
+for s in silent:
+    s.settimeout(0.5)
+    try:
+        dropped += s.recv(1) == b""
+    except OSError:
+        pass
+print("dropped", dropped)
+# they never crowded out the subscribers (max_connections 6)
+w = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=5)
+w.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+print("ws", w.recv(4096).split(b"\r\n")[0].decode())
 b = socket.create_connection(("127.0.0.1", port))
 print("b", hello(b))
 # Two backends past hello: the third is refused at its hello, with a reason
@@ -185,9 +199,11 @@ PY
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "a {'op': 'ok'}" ]]
-	[[ "${lines[1]}" == "b {'op': 'ok'}" ]]
-	[[ "${lines[2]}" == "c {'op': 'err', 'code': 429, 'msg': 'too many publishers (limits.max_publishers)'} None" ]]
-	[[ "${lines[3]}" == "d {'op': 'ok'}" ]]
+	[ "${lines[1]}" = "dropped 9" ]
+	[ "${lines[2]}" = "ws HTTP/1.1 101 Switching Protocols" ]
+	[[ "${lines[3]}" == "b {'op': 'ok'}" ]]
+	[[ "${lines[4]}" == "c {'op': 'err', 'code': 429, 'msg': 'too many publishers (limits.max_publishers)'} None" ]]
+	[[ "${lines[5]}" == "d {'op': 'ok'}" ]]
 	grep -q '"msg":"publisher_refused","reason":"limits.max_publishers"' "$LOG"
 }
 

@@ -99,6 +99,8 @@ static void conn_free(struct sl_conn *c)
 		gw->nconns--;
 	if (c->kind == SL_CONN_PUB && c->hello_done)
 		gw->npublishers--;
+	else if (c->kind == SL_CONN_PUB)
+		gw->npub_silent--;
 	if (c->counted && gw->apps)
 		gw->apps[c->slot].conns--;
 	if (c->limit_timer)
@@ -1088,6 +1090,8 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 		gw->nconns++;
 		gw->stats.conns_total++;
 	}
+	if (kind == SL_CONN_PUB)
+		gw->npub_silent++;
 	if (!c->rd || !c->wr || !c->timer || (tls && !c->tls) || event_add(c->rd, NULL) ||
 	    evtimer_add(c->timer, &tv)) {
 		sl_conn_close_now(c);
@@ -1166,14 +1170,27 @@ static void refuse(struct sl_gateway *gw, int fd, const struct sockaddr *sa, boo
 		answer_refusal(c);
 }
 
-static uint32_t count_kind(const struct sl_gateway *gw, enum sl_conn_kind kind)
+/*
+ * Publishers that have not said hello yet are at most limits.max_publishers
+ * and count toward limits.max_connections, like the subscribers they would
+ * otherwise crowd out. A full pool drops its oldest for the newcomer: silent
+ * connections, however many and however often renewed, keep no backend out,
+ * since a backend says hello at once and has left the pool before its turn.
+ */
+static void make_room_for_publisher(struct sl_gateway *gw)
 {
-	const struct sl_conn *c;
-	uint32_t n = 0;
+	struct sl_conn *c, *oldest = NULL;
 
+	if (gw->npub_silent < gw->cfg->limits.max_publishers)
+		return;
+	/* Newest first on the list: the last one found is the oldest. */
 	for (c = gw->conns; c; c = c->next)
-		n += c->kind == kind;
-	return n;
+		if (c->kind == SL_CONN_PUB && !c->hello_done && !c->closing)
+			oldest = c;
+	if (!oldest)
+		return;
+	oldest->close_reason = "the oldest publisher without a hello, dropped for a newcomer";
+	sl_conn_close_now(oldest);
 }
 
 static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
@@ -1201,25 +1218,9 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		gw->stats.refused++;
 		return;
 	}
-	/*
-	 * limits.max_publishers counts backends past hello (pub.c): connections
-	 * that have not said who they are held every slot for anyone who could
-	 * reach the port, reconnecting each handshake_timeout. Until hello they
-	 * are bounded like any handshake, by limits.max_connections, in a pool
-	 * of their own so that a full subscriber side keeps no backend out.
-	 */
-	if (kind == SL_CONN_PUB &&
-	    count_kind(gw, SL_CONN_PUB) - gw->npublishers >= gw->cfg->limits.max_connections) {
-		/* The native protocol has no answer before hello: the publisher sees a close. */
-		close(fd);
-		gw->stats.refused++;
-		if (gw->stats.refused == 1 || gw->stats.refused % 1000 == 0)
-			SL_WARN(
-			    "{\"msg\":\"publisher_refused\",\"reason\":\"limits.max_connections\","
-			    "\"refused\":%llu}",
-			    (unsigned long long)gw->stats.refused);
-		return;
-	}
+	/* limits.max_publishers counts backends past hello (pub.c); before it, this. */
+	if (kind == SL_CONN_PUB)
+		make_room_for_publisher(gw);
 	conn_new(gw, fd, kind, tls, sa, NULL);
 }
 

@@ -115,7 +115,8 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			sl_conn_finish(c);
 			goto out;
 		}
-		/* Only a backend past its hello holds a slot (gateway.c, on_accept). */
+		/* Only a backend past its hello holds a slot (gateway.c, make_room_for_publisher).
+		 */
 		if (c->gw->npublishers >= c->gw->cfg->limits.max_publishers) {
 			uint64_t refused = ++c->gw->stats.refused;
 
@@ -129,6 +130,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			goto out;
 		}
 		c->hello_done = true;
+		c->gw->npub_silent--;
 		c->gw->npublishers++;
 		c->last_ping_ns = sl_mono_ns();
 		evtimer_del(c->timer);
