@@ -207,6 +207,37 @@ PY
 	grep -q '"msg":"publisher_refused","reason":"limits.max_publishers"' "$LOG"
 }
 
+@test "silent admin connections are a pool of 64, oldest dropped first: a scrape and a subscriber get through a flood" {
+	sl_start_gateway "limits: {max_connections: 4}"
+	run $PY - "$ADMIN" "$SUB" <<'PY'
+import socket, sys, time
+admin, sub = int(sys.argv[1]), int(sys.argv[2])
+flood = [socket.create_connection(("127.0.0.1", admin)) for _ in range(100)]
+def ask(port, req):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(req)
+    return s.recv(4096).split(b"\r\n")[0].decode()
+print(ask(admin, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+print(ask(sub, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+time.sleep(0.3)
+dropped = 0
+for s in flood:
+    s.setblocking(False)
+    try:
+        dropped += s.recv(1) == b""
+    except BlockingIOError:
+        pass
+print("dropped", dropped)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	[ "${lines[1]}" = "HTTP/1.1 101 Switching Protocols" ]
+	# 100 silent ones and the scrape through a pool of 64: 37 dropped
+	[ "${lines[2]}" = "dropped 37" ]
+}
+
 @test "limits.max_subscriptions_per_connection: the next sub is refused with err 429, a pattern held is acked again" {
 	sl_start_gateway "limits: {max_subscriptions_per_connection: 3}"
 	run $PY "$CLIENT" ws-sub "$WS" s.a s.b s.c s.d s.a --count 1 --timeout 1

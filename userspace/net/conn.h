@@ -201,7 +201,8 @@ struct sl_gateway {
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
 	uint32_t nconns;
 	uint32_t npublishers; /* publishers past hello: what limits.max_publishers bounds */
-	uint32_t npub_silent; /* publishers before hello: make_room_for_publisher bounds them */
+	uint32_t npub_silent; /* publishers before hello: make_room bounds them */
+	uint32_t nadmin;      /* admin listener connections: make_room bounds them */
 	/*
 	 * Connections accepted only to be answered 429 or 503 (gateway.c,
 	 * refuse): off gw->conns and nconns, at most REFUSALS_MAX.

@@ -101,6 +101,8 @@ static void conn_free(struct sl_conn *c)
 		gw->npublishers--;
 	else if (c->kind == SL_CONN_PUB)
 		gw->npub_silent--;
+	else if (c->kind == SL_CONN_ADMIN)
+		gw->nadmin--;
 	if (c->counted && gw->apps)
 		gw->apps[c->slot].conns--;
 	if (c->limit_timer)
@@ -1092,6 +1094,8 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 	}
 	if (kind == SL_CONN_PUB)
 		gw->npub_silent++;
+	else if (kind == SL_CONN_ADMIN)
+		gw->nadmin++;
 	if (!c->rd || !c->wr || !c->timer || (tls && !c->tls) || event_add(c->rd, NULL) ||
 	    evtimer_add(c->timer, &tv)) {
 		sl_conn_close_now(c);
@@ -1171,26 +1175,42 @@ static void refuse(struct sl_gateway *gw, int fd, const struct sockaddr *sa, boo
 }
 
 /*
- * Publishers that have not said hello yet are at most limits.max_publishers
- * and count toward limits.max_connections, like the subscribers they would
- * otherwise crowd out. A full pool drops its oldest for the newcomer: silent
- * connections, however many and however often renewed, keep no backend out,
- * since a backend says hello at once and has left the pool before its turn.
+ * A Prometheus and a few health checks need a handful of admin connections;
+ * the bound keeps a flood of them from the fds the subscribers need.
  */
-static void make_room_for_publisher(struct sl_gateway *gw)
+#define ADMIN_CONNS_MAX 64
+
+/*
+ * Connections that have not said who they are, on the publisher listener
+ * (before hello: at most limits.max_publishers) and on the admin one (at
+ * most ADMIN_CONNS_MAX), have pools of their own. A full pool drops its
+ * oldest for the newcomer: silent connections, however many and however
+ * often renewed, keep no one out, since a backend says hello and a scrape
+ * is answered at once, and they have left the pool before their turn.
+ */
+static void make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
 {
+	uint32_t held = kind == SL_CONN_PUB ? gw->npub_silent : gw->nadmin;
+	uint32_t max = kind == SL_CONN_PUB ? gw->cfg->limits.max_publishers : ADMIN_CONNS_MAX;
 	struct sl_conn *c, *oldest = NULL;
 
-	if (gw->npub_silent < gw->cfg->limits.max_publishers)
+	if (held < max)
 		return;
 	/* Newest first on the list: the last one found is the oldest. */
 	for (c = gw->conns; c; c = c->next)
-		if (c->kind == SL_CONN_PUB && !c->hello_done && !c->closing)
+		if (c->kind == kind && !c->hello_done && !c->closing)
 			oldest = c;
 	if (!oldest)
 		return;
-	oldest->close_reason = "the oldest publisher without a hello, dropped for a newcomer";
+	oldest->close_reason = "the oldest connection without a hello or a request, dropped for a "
+			       "newcomer";
 	sl_conn_close_now(oldest);
+}
+
+/* What limits.max_connections bounds: the subscriber listeners' connections. */
+static uint32_t subscriber_conns(const struct sl_gateway *gw)
+{
+	return gw->nconns - gw->npublishers - gw->npub_silent - gw->nadmin;
 }
 
 static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
@@ -1213,14 +1233,14 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 			refuse(gw, fd, sa, tls, &refused_shutdown);
 		return;
 	}
-	if (kind == SL_CONN_HTTP && gw->nconns >= gw->cfg->limits.max_connections) {
+	if (kind == SL_CONN_HTTP && subscriber_conns(gw) >= gw->cfg->limits.max_connections) {
 		refuse(gw, fd, sa, tls, &refused_limit);
 		gw->stats.refused++;
 		return;
 	}
 	/* limits.max_publishers counts backends past hello (pub.c); before it, this. */
-	if (kind == SL_CONN_PUB)
-		make_room_for_publisher(gw);
+	if (kind != SL_CONN_HTTP)
+		make_room(gw, kind);
 	conn_new(gw, fd, kind, tls, sa, NULL);
 }
 
