@@ -281,6 +281,14 @@ const char *sl_conn_app_id(const struct sl_conn *c);
 
 /* The kernel slot of an application id, assigned on first use, stable for the daemon's life. */
 uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id);
+/*
+ * slot's usage, the kernel's record or else the daemon's mirror, with
+ * `events` and `window_start_ns` those of plan's window holding now (*end:
+ * its end; 0 without a quota): both move to a new window only at the
+ * application's next event. Returns whether the kernel answered.
+ */
+bool sl_gateway_app_usage(struct sl_gateway *gw, uint32_t slot, const struct sl_plan *plan,
+			  uint64_t now, struct sl_app_usage *u, uint64_t *end);
 
 /*
  * Loads a config file (path NULL: the one in force) with its policy and

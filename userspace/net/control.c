@@ -39,26 +39,11 @@ static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app 
 {
 	const struct sl_plan *plan = gw->policy ? sl_policy_app_plan(gw->policy, app) : NULL;
 	uint32_t slot = sl_gateway_slot_for(gw, app->id);
-	struct sl_app_usage u = { 0 };
-	bool kernel = gw->kern && slot && sl_kern_app_usage(gw->kern, slot, &u) == 0;
-	uint64_t start = 0, end = 0;
+	struct sl_app_usage u;
+	uint64_t end;
+	/* This window's count, as the handshake check sees it, not the last window's. */
+	bool kernel = sl_gateway_app_usage(gw, slot, plan, sl_now_ns(), &u, &end);
 
-	if (!kernel && slot && gw->apps) {
-		u.events = gw->apps[slot].events;
-		u.window_start_ns = gw->apps[slot].window_start;
-	}
-	/*
-	 * The kernel (and the daemon's mirror) moves to a new window only at the
-	 * application's next event: until then the count is the last window's.
-	 * Shown as it is, an application that used up its quota an hour ago
-	 * would look exhausted now, although the handshake check lets it in.
-	 */
-	if (plan && plan->events_limit) {
-		sl_plan_window(plan, sl_now_ns(), &start, &end);
-		if (u.window_start_ns != start)
-			u.events = 0;
-		u.window_start_ns = start;
-	}
 	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "id",
 			 app->id, "slot", (int)slot, "plan", plan ? plan->name : NULL, "limit",
 			 (json_int_t)(plan ? plan->events_limit : 0), "window_ns",

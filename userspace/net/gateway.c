@@ -2135,18 +2135,40 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 	return -EACCES;
 }
 
+bool sl_gateway_app_usage(struct sl_gateway *gw, uint32_t slot, const struct sl_plan *plan,
+			  uint64_t now, struct sl_app_usage *u, uint64_t *end)
+{
+	/* The kernel's count is the record; the daemon's mirror serves with bpf: off. */
+	bool kernel = gw->kern && slot && sl_kern_app_usage(gw->kern, slot, u) == 0;
+	uint64_t start;
+
+	if (!kernel) {
+		memset(u, 0, sizeof(*u));
+		if (slot && gw->apps) {
+			u->events = gw->apps[slot].events;
+			u->window_start_ns = gw->apps[slot].window_start;
+		}
+	}
+	*end = 0;
+	if (plan && plan->events_limit) {
+		sl_plan_window(plan, now, &start, end);
+		if (u->window_start_ns != start)
+			u->events = 0;
+		u->window_start_ns = start;
+	}
+	return kernel;
+}
+
 int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
 {
 	struct sl_gateway *gw = c->gw;
 	const struct sl_plan *plan = c->plan;
-	struct sl_app_state *a;
 	struct sl_app_usage u;
-	uint64_t now, start, end, used = 0;
+	uint64_t now, end;
 
 	if (!plan || !gw->apps)
 		return 0;
-	a = &gw->apps[c->slot];
-	if (plan->max_connections && a->conns >= plan->max_connections) {
+	if (plan->max_connections && gw->apps[c->slot].conns >= plan->max_connections) {
 		*why = "the application's connection limit (plan max_connections) is reached";
 		*retry_after = 1;
 		return -EAGAIN;
@@ -2154,13 +2176,8 @@ int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
 	if (!plan->events_limit)
 		return 0;
 	now = sl_now_ns();
-	sl_plan_window(plan, now, &start, &end);
-	/* The kernel's count is the record; the daemon's mirror serves with bpf: off. */
-	if (gw->kern && c->slot && sl_kern_app_usage(gw->kern, c->slot, &u) == 0)
-		used = u.window_start_ns == start ? u.events : 0;
-	else if (a->window_start == start)
-		used = a->events;
-	if (used < plan->events_limit)
+	sl_gateway_app_usage(gw, c->slot, plan, now, &u, &end);
+	if (u.events < plan->events_limit)
 		return 0;
 	*why = "the application's event quota is exhausted until the window turns";
 	*retry_after = (unsigned)((end - now + 999999999ull) / 1000000000ull);
