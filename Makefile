@@ -32,7 +32,7 @@ LIBS_CORE := -levent -lwolfssl -lmsgpackc -lyaml -ljansson -pthread
 
 BPF_SRC := bpf/meter.bpf.c
 BPF_HDRS := $(wildcard bpf/*.h) include/sluice/meter.h
-KERN_SRC := userspace/kern/kern.c userspace/kern/pins.c userspace/kern/names.c
+KERN_SRC := userspace/kern/kern.c userspace/kern/pins.c userspace/kern/names.c userspace/kern/dirlock.c
 CTL_SRC := $(wildcard userspace/ctl/*.c)
 # The daemon's modules (one .c + one .h each), linked into libsluice.a.
 CORE_SRC := $(wildcard userspace/route/*.c userspace/net/*.c userspace/proto/*.c userspace/auth/*.c \

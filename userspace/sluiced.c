@@ -19,6 +19,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "kern/dirlock.h"
 #include "kern/kern.h"
 #include "net/gateway.h"
 #include "policy/bundle.h"
@@ -161,7 +162,43 @@ static int cgroup_path(const struct sl_config *cfg, char *buf, size_t len)
 	return 0;
 }
 
-static int start_meter(const struct sl_config *cfg, struct sl_kern **kern)
+/*
+ * How long a start waits for the daemon it replaces to let go of its
+ * directories: a restart that follows SIGTERM at once, while the old one
+ * still drains.
+ */
+#define CLAIM_WAIT_MS 5000u
+
+/*
+ * Claims dir (named by key in the config) before anything reads or writes
+ * it. Returns the lock's fd or -errno after one sentence on stderr.
+ */
+static int claim_dir(const char *key, const char *dir, const char *doing)
+{
+	int ret = sl_dirlock_take(dir, CLAIM_WAIT_MS);
+
+	if (ret == -EWOULDBLOCK)
+		fprintf(stderr, "sluiced: %s %s is in use by a running sluiced: %s\n", key, dir,
+			doing);
+	else if (ret < 0)
+		fprintf(stderr, "sluiced: cannot lock %s %s: %s\n", key, dir, strerror(-ret));
+	return ret;
+}
+
+/*
+ * The state_dir is claimed when it can be created: one that cannot holds no
+ * journal or quota windows to protect (the gateway then says why it runs
+ * without them). Returns the lock's fd, -1 for no claim, or -errno.
+ */
+static int claim_state_dir(const struct sl_config *cfg)
+{
+	if (!cfg->state_dir || sl_mkdir_p(cfg->state_dir, 0700))
+		return -1;
+	return claim_dir("state_dir", cfg->state_dir,
+			 "stop it first, or give this one its own state_dir");
+}
+
+static int start_meter(const struct sl_config *cfg, struct sl_kern **kern, int *pin_lock)
 {
 	struct sl_kern_opts opts = { 0 };
 	char cg[PATH_MAX], err[512];
@@ -179,12 +216,52 @@ static int start_meter(const struct sl_config *cfg, struct sl_kern **kern)
 		fprintf(stderr, "sluiced: cannot join cgroup %s: %s\n", cg, strerror(-ret));
 		return ret;
 	}
+	ret = sl_kern_bpffs_ensure(err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return ret;
+	}
+	ret = sl_mkdir_p(cfg->bpf_pin_dir, 0700);
+	if (ret) {
+		fprintf(stderr, "sluiced: cannot create pin root %s: %s\n", cfg->bpf_pin_dir,
+			strerror(-ret));
+		return ret;
+	}
+	/* Before adoption: it moves the pinned links and rewrites the application slots. */
+	*pin_lock = claim_dir("bpf_pin_dir", cfg->bpf_pin_dir,
+			      "stop it first, or give this one its own bpf_pin_dir");
+	if (*pin_lock < 0)
+		return *pin_lock;
 	opts.pin_root = cfg->bpf_pin_dir;
 	opts.cgroup_path = cg;
 	opts.quiet = true;
 	ret = sl_kern_open(kern, &opts, err, sizeof(err));
 	if (ret)
 		fprintf(stderr, "sluiced: %s\n", err);
+	return ret;
+}
+
+/*
+ * --cleanup removes what a running daemon is using only over its refusal: the
+ * meter would stop metering under it. Returns 0 or -errno.
+ */
+static int cleanup_pins(const char *root)
+{
+	char err[512];
+	int lock = sl_dirlock_take(root, CLAIM_WAIT_MS), ret;
+
+	if (lock == -EWOULDBLOCK) {
+		fprintf(stderr,
+			"sluiced: bpf_pin_dir %s is in use by a running sluiced: stop it "
+			"before --cleanup\n",
+			root);
+		return lock;
+	}
+	ret = sl_kern_cleanup(root, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "sluiced: %s\n", err);
+	if (lock >= 0)
+		close(lock);
 	return ret;
 }
 
@@ -205,7 +282,7 @@ int main(int argc, char **argv)
 	struct sl_policy *policy = NULL;
 	struct sl_config cfg;
 	struct sl_diag diag;
-	int c, check = 0, cleanup = 0, ret;
+	int c, check = 0, cleanup = 0, ret, state_lock, pin_lock = -1;
 	char err[512];
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -240,13 +317,8 @@ int main(int argc, char **argv)
 				"config's bpf_pin_dir\n");
 		return 2;
 	}
-	if (cleanup && !path) {
-		if (sl_kern_cleanup(pin_root, err, sizeof(err))) {
-			fprintf(stderr, "sluiced: %s\n", err);
-			return 1;
-		}
-		return 0;
-	}
+	if (cleanup && !path)
+		return cleanup_pins(pin_root ? pin_root : SL_KERN_DEFAULT_PIN_ROOT) ? 1 : 0;
 	if (!path) {
 		usage(stderr);
 		return 2;
@@ -274,9 +346,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (cleanup) {
-		ret = sl_kern_cleanup(pin_root ? pin_root : cfg.bpf_pin_dir, err, sizeof(err));
-		if (ret)
-			fprintf(stderr, "sluiced: %s\n", err);
+		ret = cleanup_pins(pin_root ? pin_root : cfg.bpf_pin_dir);
 		sl_policy_free(policy);
 		sl_auth_free(auth);
 		sl_config_free(&cfg);
@@ -289,11 +359,23 @@ int main(int argc, char **argv)
 		sl_config_free(&cfg);
 		return 1;
 	}
+	state_lock = claim_state_dir(&cfg);
+	if (state_lock < -1) {
+		sl_policy_free(policy);
+		sl_auth_free(auth);
+		sl_config_free(&cfg);
+		return 1;
+	}
 	if (cfg.bpf) {
-		if (start_meter(&cfg, &kern)) {
-			fprintf(stderr,
-				"sluiced: the kernel meter is required unless the config says "
-				"`bpf: off`\n");
+		ret = start_meter(&cfg, &kern, &pin_lock);
+		if (ret) {
+			if (ret != -EWOULDBLOCK)
+				fprintf(stderr, "sluiced: the kernel meter is required unless the "
+						"config says `bpf: off`\n");
+			if (pin_lock >= 0)
+				close(pin_lock);
+			if (state_lock >= 0)
+				close(state_lock);
 			sl_policy_free(policy);
 			sl_auth_free(auth);
 			sl_config_free(&cfg);
@@ -312,6 +394,11 @@ int main(int argc, char **argv)
 	}
 	/* Pins stay: a restarted sluiced adopts them with every counter. */
 	sl_kern_close(kern);
+	/* Last: everything written to the directories is written. */
+	if (pin_lock >= 0)
+		close(pin_lock);
+	if (state_lock >= 0)
+		close(state_lock);
 	sl_policy_free(policy);
 	sl_auth_free(auth);
 	sl_config_free(&cfg);

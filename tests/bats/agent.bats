@@ -398,6 +398,41 @@ YAML
 	[ "$(cat "$BATS_TEST_TMPDIR/not-a-socket")" = "keep me" ]
 }
 
+@test "a second sluiced on a live daemon's bpf_pin_dir is refused before it touches the pins; --cleanup waits for the daemon to stop" {
+	sl_start_gateway
+	sock="$BATS_TEST_TMPDIR/control.sock"
+	slots_before=$(bpftool -j map dump pinned "$PIN/sluice_app_limits" | md5sum)
+	link_prog=$(bpftool -j link show pinned "$PIN/link_sk_msg" | json 'd["prog_id"]')
+	# its own ports, state_dir and control socket: only the pins are shared
+	sed -e "s#$BATS_TEST_TMPDIR/state#$BATS_TEST_TMPDIR/state2#;
+		s#$sock#$BATS_TEST_TMPDIR/control2.sock#" "$CONF" >"$BATS_TEST_TMPDIR/second.yaml"
+	# It used to adopt the pins (moving the links to its own programs, writing its slots)
+	# and run beside the first: two daemons each handing out the same application slots.
+	run timeout 30 "$REPO/build/sluiced" -c "$BATS_TEST_TMPDIR/second.yaml"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "sluiced: bpf_pin_dir $PIN is in use by a running sluiced: stop it first, or give this one its own bpf_pin_dir" ]
+	[ "$(bpftool -j link show pinned "$PIN/link_sk_msg" | json 'd["prog_id"]')" = "$link_prog" ]
+	[ "$(bpftool -j map dump pinned "$PIN/sluice_app_limits" | md5sum)" = "$slots_before" ]
+	[ ! -e "$BATS_TEST_TMPDIR/control2.sock" ]
+	# --cleanup would stop the meter under the live daemon
+	run "$REPO/build/sluiced" --cleanup --pin-root "$PIN"
+	[ "$status" -eq 1 ]
+	[ "$output" = "sluiced: bpf_pin_dir $PIN is in use by a running sluiced: stop it before --cleanup" ]
+	[ -e "$PIN/link_sockops" ]
+	run "$REPO/build/sluicectl" --socket "$sock" -j stats
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'd["meter"]')" = True ]
+	# a cleanup that starts while the daemon drains waits for it, then removes everything
+	kill -TERM "$SLUICED_PID"
+	run "$REPO/build/sluiced" --cleanup --pin-root "$PIN"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ ! -e "$PIN" ]
+	wait "$SLUICED_PID" || true
+	SLUICED_PID=""
+}
+
 @test "scripts/install.sh stages an install twice (idempotent), keeps the config and says how to start without systemd" {
 	stage="$BATS_TEST_TMPDIR/stage"
 	run env DESTDIR="$stage" "$REPO/scripts/install.sh"

@@ -74,6 +74,22 @@ topic_seq() {
 	[ "$(echo "$output" | json 'd["journal"]["restored"]')" -eq 50 ]
 }
 
+@test "a second sluiced on a live daemon's state_dir is refused and leaves its journal alone" {
+	sl_start_gateway
+	pin_ports
+	pub two.t --count 5 >/dev/null
+	# It used to restore and rewrite the journal before its listeners failed: the first
+	# daemon then appended to an unlinked file, and its restart lost every later event.
+	run "$REPO/build/sluiced" -c "$CONF"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "sluiced: state_dir $BATS_TEST_TMPDIR/state is in use by a running sluiced: stop it first, or give this one its own state_dir" ]
+	pub two.t --count 5 >/dev/null
+	sl_restart_gateway
+	run $PY "$CLIENT" ws-sub "$WS" two.t --since 0 --count 10 --timeout 5
+	[ "$(echo "$output" | json '[e["seq"] for e in d["events"]]')" = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" ]
+}
+
 @test "retention.journal: off starts every topic again after a restart (clients get 410)" {
 	sl_start_gateway "retention: {journal: off}"
 	pin_ports

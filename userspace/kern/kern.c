@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kern/dirlock.h"
 #include "kern/kern.h"
 #include "meter.skel.h"
 
@@ -83,27 +84,6 @@ static int pin_path(char *buf, size_t len, const char *root, const char *name)
 	int n = snprintf(buf, len, "%s/%s", root, name);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	char *p;
-
-	if (strlen(path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	strcpy(tmp, path);
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 int sl_kern_bpffs_ensure(char *err, size_t errlen)
@@ -368,7 +348,7 @@ int sl_kern_open(struct sl_kern **out, const struct sl_kern_opts *opts, char *er
 	ret = sl_kern_bpffs_ensure(err, errlen);
 	if (ret)
 		goto fail;
-	ret = mkdir_p(root, 0700);
+	ret = sl_mkdir_p(root, 0700);
 	if (ret) {
 		set_err(err, errlen, "cannot create pin root %s: %s", root, strerror(-ret));
 		goto fail;
