@@ -437,6 +437,10 @@ hold_connection() {
 	run -0 --separate-stderr ctl map list
 	assert_aligned
 	[[ "$output" == *"raw_percpu"*"percpu_hash"* ]]
+	# bpftool's other name for list
+	list=$output
+	run -0 --separate-stderr ctl map show
+	[ "$output" = "$list" ]
 
 	run -0 --separate-stderr ctl -j map dump raw_array
 	json_true 'd[1] == {"key": ["0x01", "0x00", "0x00", "0x00"],
