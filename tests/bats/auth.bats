@@ -111,6 +111,14 @@ sse_status() {
 	[ "$(sse_status -H 'X-API-Key: mobile-key' "http://127.0.0.1:$SUB/v1/sse?topic=trains.ice.status")" = 200 ]
 	run curl -s -o /dev/null -w '%{http_code}' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
 	[ "$output" = 401 ]
+	# the admin publish answers a 401 as the subscriber listener does (RFC 6750 §3.1): no
+	# error code in the challenge without a credential, invalid_token for one that failed
+	run curl -s -D - -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
+	[[ "$output" == *$'WWW-Authenticate: Bearer realm="sluice"\r\n'* ]]
+	[[ "$output" == *'{"error":"missing",'* ]]
+	run curl -s -D - -H "Authorization: Bearer $(tok expired)" -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
+	[[ "$output" == *'WWW-Authenticate: Bearer realm="sluice", error="invalid_token"'* ]]
+	[[ "$output" == *'{"error":"unauthorized","detail":"the token has expired"}'* ]]
 	run curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: mobile-key' -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"
 	[ "$output" = 403 ]
 	run curl -s -w ' %{http_code}' -H "Authorization: Bearer $(tok rs)" -X POST --data x "http://127.0.0.1:$ADMIN/v1/publish?topic=stocks.x"

@@ -243,11 +243,14 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	 */
 	why = "invalid credentials";
 	if (sl_conn_authenticate(c, req, NULL, 0, false, &status, &why)) {
-		fail(c, status,
-		     status == 401   ? "unauthorized"
-		     : status >= 500 ? "internal"
-				     : "bad_request",
-		     why, status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n" : NULL);
+		const char *code, *challenge;
+
+		if (status == 401) {
+			sl_conn_auth_challenge(c, &code, &challenge);
+			fail(c, 401, code, why, challenge);
+		} else {
+			fail(c, status, status >= 500 ? "internal" : "bad_request", why, NULL);
+		}
 		return;
 	}
 	if (sl_http_content_length(req, &clen)) {

@@ -277,6 +277,12 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
  */
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why);
+/*
+ * How a 401 from sl_conn_authenticate is answered, alike on every listener:
+ * the body's error code (the reason, e.g. "expired") and the
+ * WWW-Authenticate header line.
+ */
+void sl_conn_auth_challenge(const struct sl_conn *c, const char **code, const char **header);
 const char *sl_conn_app_id(const struct sl_conn *c);
 
 /* The kernel slot of an application id, assigned on first use, stable for the daemon's life. */

@@ -2006,6 +2006,19 @@ static int arm_expiry(struct sl_conn *c)
 	return c->expiry_timer && !evtimer_add(c->expiry_timer, &tv) ? 0 : -ENOMEM;
 }
 
+void sl_conn_auth_challenge(const struct sl_conn *c, const char **code, const char **header)
+{
+	*code = c->auth.reason ? sl_auth_reason_name(c->auth.reason) : "unauthorized";
+	/*
+	 * RFC 6750 §3: tell the client how to authenticate, and that the
+	 * credential it gave failed; §3.1: no error code to a client that gave
+	 * none.
+	 */
+	*header = c->auth.reason == SL_AUTH_MISSING
+		      ? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n"
+		      : "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\"\r\n";
+}
+
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why)
 {

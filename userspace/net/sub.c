@@ -59,20 +59,14 @@ static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 		http_fail(c, 429, "too_many_requests", why, extra);
 		return -EAGAIN;
 	}
-	if (status == 401)
-		/*
-		 * RFC 6750 §3: tell the client how to authenticate, and that the
-		 * credential it gave failed; §3.1: no error code to a client that
-		 * gave none.
-		 */
-		http_fail(
-		    c, 401, c->auth.reason ? sl_auth_reason_name(c->auth.reason) : "unauthorized",
-		    why,
-		    c->auth.reason == SL_AUTH_MISSING
-			? "WWW-Authenticate: Bearer realm=\"sluice\"\r\n"
-			: "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\"\r\n");
-	else
+	if (status == 401) {
+		const char *code, *challenge;
+
+		sl_conn_auth_challenge(c, &code, &challenge);
+		http_fail(c, 401, code, why, challenge);
+	} else {
 		http_fail(c, status, status >= 500 ? "internal" : "bad_request", why, NULL);
+	}
 	return -EACCES;
 }
 
