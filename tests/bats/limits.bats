@@ -698,6 +698,115 @@ PY
 	served
 }
 
+@test "publishers that never read their acks: the daemon holds about the bound for each (RSS), not three times it" {
+	# Without the journal, whose buffer of a burst's records (megabytes when eight
+	# publishers go flat out) would blur what the replies cost.
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 2MiB, max_frame_bytes: 64KiB}
+retention: {count: 100, journal: off}"
+	run $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" "$SLUICED_PID" <<'PY'
+import json, socket, struct, subprocess, sys, time, msgpack
+port, ctl, pid = int(sys.argv[1]), [sys.argv[3], "--socket", sys.argv[2], "-j"], sys.argv[4]
+bound, n = 2 << 20, 8
+def rss():
+    return [int(l.split()[1]) * 1024 for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
+def frame(m):
+    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
+socks = []
+for i in range(n):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.sendall(frame({"op": "hello", "token": "test-key", "name": "p%d" % i}))
+    s.recv(100)
+    s.setblocking(False)
+    socks.append(s)
+time.sleep(0.3)
+before = rss()
+# Each pipelines pubs with ids (acks of 20-odd bytes) until TCP stops taking them.
+batch = b"".join(frame({"op": "pub", "topic": "ak.t", "data": b"x", "id": (1 << 16) + i})
+                 for i in range(20000))
+pos, idle = [0] * n, 0
+while idle < 20:
+    moved = False
+    for i, s in enumerate(socks):
+        try:
+            pos[i] += s.send(batch[pos[i] % len(batch):][:65536])
+            moved = True
+        except BlockingIOError:
+            pass
+    idle = 0 if moved else idle + 1
+    time.sleep(0 if moved else 0.05)
+time.sleep(0.5)
+grown = rss() - before
+conns = json.loads(subprocess.run(ctl + ["conn", "list", "app", "tester"], capture_output=True, check=True).stdout)
+queued = [c["queued_bytes"] for c in conns if c["kind"] == "publisher"]
+print("queued per publisher:", queued, "RSS grew by", grown, "bytes:", round(grown / sum(queued), 2), "per queued byte")
+assert len(queued) == n and all(bound <= q <= bound + 64 for q in queued), queued
+# Each reply was an allocation and a queue item of its own: 2.8 bytes held per byte counted.
+assert grown < 1.5 * sum(queued), grown
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	served
+}
+
+@test "a publisher that sends bad frames and reads no answer: its unread errors stop at the bound, not a read's worth of errors past it, and all arrive once it reads" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}"
+	run $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
+import json, socket, struct, subprocess, sys, time, msgpack
+port, ctl = int(sys.argv[1]), [sys.argv[3], "--socket", sys.argv[2], "-j"]
+def frame(b):
+    return struct.pack(">I", len(b)) + b
+def read_frame(s):
+    buf = b""
+    while len(buf) < 4:
+        c = s.recv(4 - len(buf)); assert c, "closed"; buf += c
+    n, body = struct.unpack(">I", buf)[0], b""
+    while len(body) < n:
+        c = s.recv(n - len(body)); assert c, "closed"; body += c
+    return msgpack.unpackb(body)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+s.sendall(frame(msgpack.packb({"op": "hello", "token": "test-key", "name": "bad"})))
+assert read_frame(s)["op"] == "ok"
+# One 60 KB frame grows the daemon's input buffer, so that a read takes 60 KB
+# of 5-byte frames: each is answered with an error ten times its size.
+bad = frame(b"\xc1")
+data = frame(b"\xc1" * 60000) + bad * 200000
+s.settimeout(3)
+sent = 0
+try:
+    while sent < len(data):
+        sent += s.send(data[sent:sent + 65536])
+except socket.timeout:
+    pass
+frames = 1 + (sent - 60004) // len(bad)
+def queued():
+    conns = json.loads(subprocess.run(ctl + ["conn", "list", "app", "tester"], capture_output=True, check=True).stdout)
+    return [c["queued_bytes"] for c in conns if c["kind"] == "publisher"][0]
+# The socket takes 4 MiB of errors before they queue: wait for the daemon to get there.
+deadline = time.time() + 20
+while queued() < 65536 and time.time() < deadline:
+    time.sleep(0.1)
+time.sleep(0.5)
+q = queued()
+print("sent", frames, "frames; unread errors queued in the daemon:", q)
+assert 65536 <= q <= 65536 + 128, q
+# Reading at last: one error per frame, the ones left in the daemon's buffer included.
+s.settimeout(30)
+for i in range(frames):
+    r = read_frame(s)
+    assert r["op"] == "err" and r["code"] == 400, (i, r)
+s.sendall(frame(msgpack.packb({"op": "ping"})))
+assert read_frame(s) == {"op": "pong"}
+print("all", frames, "errors read, then a pong")
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	served
+}
+
 @test "a resume with since is held to the subscriber's queue bound: repeated replays to a reader that reads nothing evict it (4003)" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,6 +303,177 @@ static void test_flush_short(void)
 	close(sv[0]);
 	close(sv[1]);
 	sl_outq_sink_fini(&sink);
+}
+
+/*
+ * What the queue's private bytes cost: each buffer as the allocator rounds
+ * it, plus its chunk header, plus the item array.
+ */
+static size_t private_held(const struct sl_outq *q)
+{
+	size_t sum = q->cap * sizeof(struct sl_outq_item);
+	uint32_t i;
+
+	for (i = 0; i < q->count; i++) {
+		const struct sl_outq_item *it = &q->items[(q->head + i) & (q->cap - 1)];
+
+		if (it->owned)
+			sum += malloc_usable_size((void *)it->data) + sizeof(size_t);
+	}
+	return sum;
+}
+
+/*
+ * A publisher that reads no acks: its replies wait in its queue, bounded by
+ * limits.max_queued_bytes_per_connection on q->bytes. Each was an
+ * allocation and an item of its own, about three times its bytes in all;
+ * packed, what the queue holds is what it counts, within one buffer.
+ */
+#define ACKS 4000
+#define ACK_LEN 25
+
+static void test_replies_packed(void)
+{
+	static char want[ACKS * ACK_LEN + 4096], got[sizeof(want)];
+	struct sl_outq_sink sink = { 0 };
+	struct sl_outq q;
+	struct sl_bytes b;
+	struct sl_event *ev = event_of("event", &b);
+	uint64_t total = 0, events = 0;
+	int sv[2], short_write = 0, shorts = 0, i;
+	size_t want_len = 0, got_len = 0, before, held, big_at;
+	uint8_t *owned;
+	ssize_t w, r;
+
+	for (i = 0; i < ACKS; i++)
+		snprintf(want + (size_t)i * ACK_LEN, ACK_LEN + 1, "ack %020d", i);
+	sl_outq_init(&q);
+	q.total = &total;
+	for (i = 0; i < ACKS; i++)
+		sl_outq_push_copy(&q, want + (size_t)i * ACK_LEN, ACK_LEN);
+	want_len = (size_t)ACKS * ACK_LEN;
+	held = private_held(&q);
+	TAP_OK(q.bytes == want_len && total == want_len && q.count <= 16,
+	       "%d replies of %d bytes: %zu bytes counted, in %u items (one each before)", ACKS,
+	       ACK_LEN, q.bytes, q.count);
+	TAP_OK(
+	    held <= q.bytes + q.bytes / 8 + 16384,
+	    "what they hold is about what is counted: %zu bytes with allocator and items for %zu",
+	    held, q.bytes);
+
+	/* An event between replies ends a buffer; a reply alone after it is exact. */
+	sl_outq_push_event(&q, ev, &b);
+	memcpy(want + want_len, b.data, b.len);
+	want_len += b.len;
+	sl_outq_push_copy(&q, "|", 1);
+	want[want_len++] = '|';
+	TAP_OK(q.count >= 3 && q.items[(q.head + q.count - 1) & (q.cap - 1)].room == 0,
+	       "after an event the next reply starts a buffer of its own size");
+	/* Owned small buffers (WebSocket replies) are packed too; a large one is kept as it is. */
+	owned = malloc(3);
+	memcpy(owned, "abc", 3);
+	sl_outq_push_owned(&q, owned, 3);
+	memcpy(want + want_len, "abc", 3);
+	want_len += 3;
+	TAP_OK(q.items[(q.head + q.count - 1) & (q.cap - 1)].len == 3 &&
+		   q.items[(q.head + q.count - 1) & (q.cap - 1)].room >= 253,
+	       "a small owned buffer after a reply is copied into a buffer with room for more");
+	big_at = q.count;
+	owned = malloc(2000);
+	memset(owned, 'B', 2000);
+	sl_outq_push_owned(&q, owned, 2000);
+	memset(want + want_len, 'B', 2000);
+	want_len += 2000;
+	TAP_OK(q.count == big_at + 1 && q.items[(q.head + q.count - 1) & (q.cap - 1)].data == owned,
+	       "a 2000-byte owned buffer stays an item of its own");
+
+	/* Through a small socket buffer: writes end inside buffers that grow meanwhile. */
+	if (writer_pair(sv, 4096)) {
+		TAP_OK(0, "socketpair");
+		goto out;
+	}
+	for (i = 0; q.count && i < 100000; i++) {
+		before = q.bytes;
+		w = sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+		sl_outq_settle(&q, before);
+		shorts += short_write;
+		if (w < 0)
+			break;
+		while ((r = read(sv[1], got + got_len, sizeof(got) - got_len)) > 0)
+			got_len += (size_t)r;
+	}
+	TAP_OK(
+	    got_len == want_len && !memcmp(got, want, want_len) && shorts > 3 && total == 0,
+	    "the peer reads every reply in order (%zu bytes, %d short writes), the total settled",
+	    got_len, shorts);
+	TAP_OK(events == 1 && sink.count == 1 && sink.items[0].ev == ev,
+	       "the event among them is handed back once");
+	sl_event_unref(sink.items[0].ev);
+	close(sv[0]);
+	close(sv[1]);
+out:
+	sl_outq_fini(&q);
+	sl_outq_sink_fini(&sink);
+	TAP_OK(ev->refs == 1, "no reference left behind");
+	sl_event_unref(ev);
+}
+
+/*
+ * TLS: records go in as copies, and the one that ends an event marks its
+ * item (sl_outq_tail_is_event). Packed with replies before it, the event
+ * is counted once that item is written; nothing is packed after it. And a
+ * reply may go into a buffer a write is part-way through.
+ */
+static void test_replies_packed_edges(void)
+{
+	struct sl_outq_sink sink = { 0 };
+	struct sl_outq q;
+	struct sl_bytes b;
+	struct sl_event *ev = event_of("event", &b);
+	uint64_t events = 0;
+	int sv[2], short_write = 0;
+	char buf[64] = { 0 };
+	uint32_t items;
+	ssize_t w;
+
+	if (writer_pair(sv, 0)) {
+		TAP_OK(0, "socketpair");
+		sl_event_unref(ev);
+		return;
+	}
+	sl_outq_init(&q);
+	sl_outq_push_copy(&q, "first;", 6);
+	sl_outq_push_copy(&q, "second;", 7);
+	w = sl_outq_flush_upto(&q, sv[0], 8, &short_write, &events, &sink);
+	sl_outq_push_copy(&q, "third;", 6);
+	TAP_OK(w == 8 && q.count == 1 && q.head_off == 2 && q.bytes == 11,
+	       "a reply after a write that stopped inside the head buffer goes into it");
+	sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	TAP_OK(read_all(sv[1], buf, 19) == 19 && !strcmp(buf, "first;second;third;") &&
+		   q.count == 0 && q.bytes == 0,
+	       "and is written after the rest of it: %s", buf);
+	memset(buf, 0, sizeof(buf));
+
+	sl_outq_push_copy(&q, "r1;", 3);
+	sl_outq_push_copy(&q, "r2;", 3);
+	sl_outq_push_copy(&q, "EVENT;", 6);
+	sl_outq_tail_is_event(&q, ev, 5);
+	items = q.count;
+	sl_outq_push_copy(&q, "r3;", 3);
+	TAP_OK(items == 2 && q.count == 3,
+	       "records packed after a reply (%u items); none after the one that ends an event",
+	       items);
+	sl_outq_flush(&q, sv[0], &short_write, &events, &sink);
+	TAP_OK(read_all(sv[1], buf, 15) == 15 && !strcmp(buf, "r1;r2;EVENT;r3;") && events == 1 &&
+		   sink.count == 1 && sink.items[0].ev == ev && sink.items[0].event_len == 5,
+	       "written in order (%s); the event handed back once with its length", buf);
+	sl_event_unref(sink.items[0].ev);
+	close(sv[0]);
+	close(sv[1]);
+	sl_outq_fini(&q);
+	sl_outq_sink_fini(&sink);
+	TAP_OK(ev->refs == 1, "its reference given back");
+	sl_event_unref(ev);
 }
 
 /*
@@ -973,6 +1145,8 @@ int main(void)
 	test_flush_hands_back();
 	test_push_too_big();
 	test_flush_short();
+	test_replies_packed();
+	test_replies_packed_edges();
 	test_flush_corked();
 	test_flush_adjacent();
 	test_runs();

@@ -232,6 +232,21 @@ static inline uint64_t sl_gateway_queued_bytes(const struct sl_gateway *gw)
 {
 	return gw->ready_bytes + gw->blocked_bytes;
 }
+
+/*
+ * A publisher's acks, errors and pongs wait in its own queue. One that does
+ * not read them is not read either, so TCP pushes back on it alone: its
+ * replies stay within limits.max_queued_bytes_per_connection and one frame's
+ * answer (sl_pub_on_bytes stops between frames there, since a read of 5-byte
+ * bad frames, each answered with some 50 bytes, would add ten times the
+ * read), and, kept out of the pacing total (conn_new), it cannot pause the
+ * other publishers.
+ */
+static inline bool sl_conn_replies_backlogged(const struct sl_conn *c)
+{
+	return c->kind == SL_CONN_PUB &&
+	       c->q.bytes >= c->gw->cfg->limits.max_queued_bytes_per_connection;
+}
 uint64_t sl_now_ns(void);
 uint64_t sl_mono_ns(void);
 void sl_conn_schedule_flush(struct sl_conn *c);

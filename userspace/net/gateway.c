@@ -361,6 +361,18 @@ static void settle_event(struct sl_event *ev, uint32_t len, void *ctx)
 	sl_event_unref(ev);
 }
 
+/*
+ * Reads c again. A publisher's buffer may hold whole frames, left there when
+ * its replies reached their bound (pub_frames): no byte on the socket may
+ * come to wake them, so the read callback runs for them.
+ */
+static void read_again(struct sl_conn *c)
+{
+	event_add(c->rd, NULL);
+	if (c->in_len)
+		event_active(c->rd, EV_READ, 0);
+}
+
 /* Everything shared a write leads to, on the loop; may close the connection. */
 static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 {
@@ -385,7 +397,7 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 		c->replies_held = false;
 		/* A closing one reads no more; a paced one waits for resume_publishers. */
 		if (!c->closing && !c->read_paused)
-			event_add(c->rd, NULL);
+			read_again(c);
 	}
 	if (gw->stats.series && (events || w > 0))
 		sl_series_add(gw->stats.series, j->now / 1000000000ull, events, (uint64_t)w);
@@ -511,7 +523,7 @@ static void resume_publishers(struct sl_gateway *gw)
 		c->pause_next = NULL;
 		c->read_paused = false;
 		/* Level-triggered: what waited in the socket is read at once. */
-		event_add(c->rd, NULL);
+		read_again(c);
 	}
 	gw->paused_since_ns = 0;
 }
@@ -887,17 +899,24 @@ static int tls_read(struct sl_conn *c, size_t room)
  */
 #define PUB_READ_ROUNDS 16
 
-/*
- * A publisher's acks, errors and pongs wait in its own queue. One that does
- * not read them is not read either, so TCP pushes back on it alone: its
- * queue stays near limits.max_queued_bytes_per_connection (plus the replies
- * to one read), and, kept out of the pacing total (conn_new), it cannot
- * pause the other publishers.
- */
-static bool replies_backlogged(const struct sl_conn *c)
+/* Not read until a write brings its replies to half their bound (flush_settle). */
+static void hold_replies(struct sl_conn *c)
 {
-	return c->kind == SL_CONN_PUB &&
-	       c->q.bytes >= c->gw->cfg->limits.max_queued_bytes_per_connection;
+	event_del(c->rd);
+	c->replies_held = true;
+}
+
+/* Handles the whole frames in a publisher's buffer; true when it is not to be read now. */
+static bool pub_frames(struct sl_conn *c)
+{
+	sl_pub_on_bytes(c);
+	if (c->closing)
+		return true;
+	if (sl_conn_replies_backlogged(c)) {
+		hold_replies(c);
+		return true;
+	}
+	return false;
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -914,12 +933,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		pause_publisher(c);
 		return;
 	}
-	if (replies_backlogged(c)) {
-		/* flush_settle reads it again once half of them are out. */
-		event_del(c->rd);
-		c->replies_held = true;
+	if (sl_conn_replies_backlogged(c)) {
+		hold_replies(c);
 		return;
 	}
+	/* Frames left in the buffer at the reply bound go before anything new. */
+	if (c->kind == SL_CONN_PUB && c->in_len && pub_frames(c))
+		return;
 again:
 	if (c->in_cap - c->in_len < 4096) {
 		size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
@@ -971,10 +991,10 @@ again:
 		c->in_len = 0; /* an event stream has nothing to say back */
 		break;
 	case SL_CONN_PUB:
-		sl_pub_on_bytes(c);
+		if (pub_frames(c))
+			return;
 		/* The publisher filled the buffer: there is likely more waiting. */
-		if (!c->closing && !c->tls && (size_t)n == room && --rounds > 0 &&
-		    !pacing_over(gw) && !replies_backlogged(c))
+		if (!c->tls && (size_t)n == room && --rounds > 0 && !pacing_over(gw))
 			goto again;
 		return;
 	case SL_CONN_ADMIN:

@@ -157,7 +157,17 @@ int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_b
 	return 0;
 }
 
-int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
+/*
+ * Private bytes up to this size are packed into shared buffers; a larger
+ * copy is an allocation of its own, whose item and allocator overhead is
+ * then a few percent of it.
+ */
+#define OUTQ_SMALL 1024
+/* A packed buffer that follows a full one is twice its size, within these. */
+#define OUTQ_PACK_MIN 256
+#define OUTQ_PACK_MAX (16u * 1024)
+
+static int push_buffer(struct sl_outq *q, uint8_t *data, size_t len, size_t room)
 {
 	struct sl_outq_item *it = len < SL_OUTQ_ITEM_MAX ? tail_slot(q) : NULL;
 
@@ -170,21 +180,70 @@ int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
 	it->ev = NULL;
 	it->owned = 1;
 	it->event_len = 0;
-	it->first = 0;
+	it->room = (uint32_t)room;
 	it->count = 0;
 	q->count++;
 	bytes_add(q, (ssize_t)len);
 	return 0;
 }
 
+/* The tail item when more private bytes may go into its buffer. */
+static struct sl_outq_item *open_tail(struct sl_outq *q)
+{
+	struct sl_outq_item *it;
+
+	if (!q->count)
+		return NULL;
+	it = slot(q, q->count - 1);
+	/* One that completes an event (its last TLS record) must end where the event does. */
+	return it->owned && !it->event_len ? it : NULL;
+}
+
 int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len)
 {
-	uint8_t *copy = malloc(len ? len : 1);
+	struct sl_outq_item *tail = open_tail(q);
+	size_t cap = len, tail_cap;
+	uint8_t *copy;
 
+	if (tail && len <= tail->room) {
+		memcpy((uint8_t *)tail->data + tail->len, data, len);
+		tail->len += (uint32_t)len;
+		tail->room -= (uint32_t)len;
+		bytes_add(q, (ssize_t)len);
+		return 0;
+	}
+	if (len >= SL_OUTQ_ITEM_MAX)
+		return -EMSGSIZE;
+	/*
+	 * Small private bytes after private bytes: a backlog of replies is
+	 * building up (one alone, an idle stream's heartbeat, stays exact).
+	 * An event item in between starts over: a subscriber's replies are few.
+	 */
+	tail_cap = tail ? (size_t)tail->len + tail->room : 0;
+	if (tail && len <= OUTQ_SMALL && tail_cap <= OUTQ_PACK_MAX) {
+		cap = tail_cap * 2 < OUTQ_PACK_MIN   ? OUTQ_PACK_MIN
+		      : tail_cap * 2 > OUTQ_PACK_MAX ? OUTQ_PACK_MAX
+						     : tail_cap * 2;
+		if (cap < len)
+			cap = len;
+	}
+	copy = malloc(cap ? cap : 1);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, data, len);
-	return sl_outq_push_owned(q, copy, len);
+	return push_buffer(q, copy, len, cap - len);
+}
+
+int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len)
+{
+	int ret;
+
+	if (len > OUTQ_SMALL)
+		return push_buffer(q, data, len, 0);
+	/* A copy and a free now, so that a backlog of small replies is packed. */
+	ret = sl_outq_push_copy(q, data, len);
+	free(data);
+	return ret;
 }
 
 /* The entries of run it that head_off has passed whole (the partly written one not counted). */

@@ -36,7 +36,11 @@ struct sl_outq_item {
 	 */
 	uint32_t event_len : 31;
 	uint32_t owned : 1; /* data is a private copy, freed when written */
-	uint32_t first, count;
+	union {
+		uint32_t first; /* count > 0 */
+		uint32_t room;	/* owned: bytes allocated after data + len (sl_outq_push_copy) */
+	};
+	uint32_t count;
 };
 
 /* sl_outq.cork_from for metered sockets: half a tcp_bpf page-frag element. */
@@ -77,10 +81,18 @@ void sl_outq_trim(struct sl_outq *q);
  */
 int sl_outq_push_event(struct sl_outq *q, struct sl_event *ev, const struct sl_bytes *b);
 
-/* Queues a private copy of data. */
+/*
+ * Queues a private copy of data. Small copies (replies, handshake answers,
+ * their TLS records) are appended to the tail item's buffer when it has
+ * room, and a full one is followed by one twice its size (up to 16 KiB).
+ * An allocation and an item each cost about three times a 25-byte ack, so
+ * a publisher that read no acks held three times
+ * limits.max_queued_bytes_per_connection; packed, what q->bytes counts is
+ * what they hold, within one buffer's free room.
+ */
 int sl_outq_push_copy(struct sl_outq *q, const void *data, size_t len);
 
-/* Queues a malloc'd buffer, taking ownership (freed even on failure). */
+/* Queues a malloc'd buffer, taking ownership (freed even on failure); small ones are copied. */
 int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len);
 
 /*

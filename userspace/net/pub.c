@@ -16,21 +16,37 @@
 #include "proto/envelope.h"
 #include "route/topic.h"
 
-static void pub_send(struct sl_conn *c, msgpack_sbuffer *sb)
+/*
+ * A reply is encoded after four bytes kept for its length (reply_begin), so
+ * that it is queued with one copy, packed with the replies before it
+ * (outq.h): no allocation of its own waits in the queue.
+ */
+static int reply_begin(msgpack_sbuffer *sb)
 {
-	uint8_t *buf = malloc(4 + sb->size);
+	msgpack_sbuffer_init(sb);
+	return msgpack_sbuffer_write(sb, "\0\0\0\0", 4) ? -ENOMEM : 0;
+}
 
-	if (!buf) {
-		c->close_reason = "out of memory";
-		sl_conn_finish(c);
-		return;
+/*
+ * Queues the reply in sb unless err (the encoder's error) and frees sb. A
+ * reply that cannot be queued closes the connection: the publisher would
+ * wait for its id for ever.
+ */
+static void pub_send(struct sl_conn *c, msgpack_sbuffer *sb, int err)
+{
+	uint8_t *p = (uint8_t *)sb->data;
+
+	if (!err) {
+		size_t len = sb->size - 4;
+
+		p[0] = (uint8_t)(len >> 24);
+		p[1] = (uint8_t)(len >> 16);
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+		err = sl_conn_send(c, p, sb->size);
 	}
-	buf[0] = (uint8_t)(sb->size >> 24);
-	buf[1] = (uint8_t)(sb->size >> 16);
-	buf[2] = (uint8_t)(sb->size >> 8);
-	buf[3] = (uint8_t)sb->size;
-	memcpy(buf + 4, sb->data, sb->size);
-	if (sl_conn_send_owned(c, buf, 4 + sb->size)) {
+	msgpack_sbuffer_destroy(sb);
+	if (err) {
 		c->close_reason = "out of memory";
 		sl_conn_finish(c);
 		return;
@@ -41,21 +57,31 @@ static void pub_send(struct sl_conn *c, msgpack_sbuffer *sb)
 static void pub_err(struct sl_conn *c, bool has_id, uint64_t id, int code, const char *msg)
 {
 	msgpack_sbuffer sb;
+	int ret = reply_begin(&sb);
 
-	msgpack_sbuffer_init(&sb);
-	if (sl_envelope_encode_err(&sb, has_id, id, code, msg) == 0)
-		pub_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	if (!ret)
+		ret = sl_envelope_encode_err(&sb, has_id, id, code, msg);
+	pub_send(c, &sb, ret);
 }
 
 static void pub_simple(struct sl_conn *c, const char *op)
 {
 	msgpack_sbuffer sb;
+	int ret = reply_begin(&sb);
 
-	msgpack_sbuffer_init(&sb);
-	if (sl_envelope_encode_simple(&sb, op) == 0)
-		pub_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	if (!ret)
+		ret = sl_envelope_encode_simple(&sb, op);
+	pub_send(c, &sb, ret);
+}
+
+static void pub_ack(struct sl_conn *c, uint64_t id, uint64_t seq)
+{
+	msgpack_sbuffer sb;
+	int ret = reply_begin(&sb);
+
+	if (!ret)
+		ret = sl_envelope_encode_ack(&sb, id, true, seq);
+	pub_send(c, &sb, ret);
 }
 
 /* A backend authenticates with its hello token (JWT or API key) or its client certificate. */
@@ -173,12 +199,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			if (m.has_id)
 				pub_err(c, true, m.id, ret == -ENOSPC ? 429 : 400, why);
 		} else if (m.has_id) {
-			msgpack_sbuffer sb;
-
-			msgpack_sbuffer_init(&sb);
-			if (sl_envelope_encode_ack(&sb, m.id, true, seq) == 0)
-				pub_send(c, &sb);
-			msgpack_sbuffer_destroy(&sb);
+			pub_ack(c, m.id, seq);
 		}
 		break;
 	default:
@@ -195,7 +216,8 @@ void sl_pub_on_bytes(struct sl_conn *c)
 	const uint8_t *payload;
 	ssize_t n;
 
-	while (!c->closing) {
+	/* Replies at their bound: the rest waits in the buffer (gateway.c, pub_frames). */
+	while (!c->closing && !sl_conn_replies_backlogged(c)) {
 		n = sl_envelope_frame_next(c->in + at, c->in_len - at,
 					   c->gw->cfg->limits.max_frame_bytes, &payload, &len);
 		if (n == -EMSGSIZE) {
