@@ -217,6 +217,68 @@ PY
 	[ "$output" = 404 ]
 }
 
+@test "a publish the daemon has no memory for is its failure: 500 internal over HTTP, err 500 natively, counted as kind=internal; the next publish is accepted" {
+	sl_start_gateway "limits: {max_frame_bytes: 16MiB, max_queued_bytes_per_connection: 16MiB}"
+	# The daemon's address space is capped (RLIMIT_AS) just before the last bytes of an
+	# 8 MiB event arrive: it has read the rest, so only the event's own copy cannot be had.
+	run $PY - "$ADMIN" "$PUB" "$SLUICED_PID" <<'PY'
+import fcntl, resource, socket, struct, sys, termios, time, msgpack
+admin, port, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def cap_memory(on):
+    size = [int(l.split()[1]) * 1024 for l in open("/proc/%d/status" % pid) if l.startswith("VmSize")][0]
+    resource.prlimit(pid, resource.RLIMIT_AS, (size + (1 << 20) if on else resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+def all_but_the_end(s, data):
+    s.sendall(data[:-16])
+    # The daemon's kernel has every byte, then a moment for the daemon to read them.
+    while struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0]:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    cap_memory(True)
+    s.sendall(data[-16:])
+def frame(m):
+    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
+def read_frame(s):
+    buf = b""
+    while len(buf) < 4:
+        c = s.recv(4 - len(buf)); assert c, "closed"; buf += c
+    n, b = struct.unpack(">I", buf)[0], b""
+    while len(b) < n:
+        c = s.recv(n - len(b)); assert c, "closed"; b += c
+    return msgpack.unpackb(b)
+body = b"y" * (8 << 20)
+h = socket.create_connection(("127.0.0.1", admin))
+h.settimeout(10)
+all_but_the_end(h, b"POST /v1/publish?topic=oom.h HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body) + body)
+out = b""
+while (c := h.recv(65536)):
+    out += c
+cap_memory(False)
+print(out.decode())
+assert out.startswith(b"HTTP/1.1 500 ") and out.endswith(
+    b'{"error":"internal","detail":"out of memory: the event was not accepted"}'), out
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(10)
+s.sendall(frame({"op": "hello", "token": "test-key", "name": "oom"}))
+assert read_frame(s) == {"op": "ok"}
+all_but_the_end(s, frame({"op": "pub", "topic": "oom.n", "data": body, "id": 1}))
+r = read_frame(s)
+cap_memory(False)
+print(r)
+assert r == {"op": "err", "id": 1, "code": 500, "msg": "out of memory: the event was not accepted"}, r
+s.sendall(frame({"op": "pub", "topic": "oom.n", "data": b"ok", "id": 2}))
+r = read_frame(s)
+assert r == {"op": "ack", "id": 2, "seq": 1}, r
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_publish_errors_total{kind="internal"} 2'* ]]
+	[[ "$output" == *'sluice_publish_errors_total{kind="malformed"} 0'* ]]
+	run curl -s -H 'X-API-Key: test-key' --data-binary 'fine' "http://127.0.0.1:$ADMIN/v1/publish?topic=oom.h"
+	[ "$output" = '{"seq":1}' ]
+}
+
 @test "POST /v1/publish with Expect: 100-continue is told to go on before it sends the body (curl does this above 1 KiB)" {
 	sl_start_gateway
 	run $PY - "$ADMIN" <<'PY'

@@ -324,7 +324,8 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	}
 	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
 	if (ret) {
-		fail(c, ret == -ENOSPC ? 429 : 400, "publish_refused", why, NULL);
+		status = sl_publish_status(ret);
+		fail(c, status, status >= 500 ? "internal" : "publish_refused", why, NULL);
 		return;
 	}
 	snprintf(body, sizeof(body), "{\"seq\":%llu}", (unsigned long long)seq);

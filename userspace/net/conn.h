@@ -148,6 +148,16 @@ enum sl_publish_error {
 
 const char *sl_publish_error_name(enum sl_publish_error kind);
 
+/*
+ * The answer to a request refused with -err (sl_gateway_publish, a message
+ * that does not decode): the HTTP status, which WebSocket and native `err`
+ * codes reuse (SPEC). 400 for what the client sent (-EINVAL, -EMSGSIZE),
+ * 429 for limits.max_topics (-ENOSPC), 500 for anything else: the gateway's
+ * own failure (-ENOMEM), which says to send the same again later, where a
+ * 4xx says not to.
+ */
+int sl_publish_status(int err);
+
 struct sl_gateway_stats {
 	uint64_t conns_total;
 	uint64_t published;

@@ -1801,6 +1801,19 @@ const char *sl_publish_error_name(enum sl_publish_error kind)
 	return (unsigned int)kind < SL_PUB_ERR__COUNT ? names[kind] : "internal";
 }
 
+int sl_publish_status(int err)
+{
+	switch (err) {
+	case -EINVAL:
+	case -EMSGSIZE:
+		return 400;
+	case -ENOSPC:
+		return 429;
+	default:
+		return 500;
+	}
+}
+
 void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind)
 {
 	gw->stats.publish_errors++;
@@ -1831,7 +1844,8 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 		*why = "too many topics (limits.max_topics)";
 		sl_gateway_publish_refused(gw, SL_PUB_ERR_TOO_MANY_TOPICS);
 	} else if (ret) {
-		*why = "internal error";
+		*why =
+		    ret == -ENOMEM ? "out of memory: the event was not accepted" : "internal error";
 		sl_gateway_publish_refused(gw, SL_PUB_ERR_INTERNAL);
 	} else {
 		gw->stats.published++;
@@ -2132,7 +2146,8 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 				sl_auth_reason_name(r), c->peer, c->peer_port);
 			sl_auth_result_fini(&c->auth);
 			memset(&c->auth, 0, sizeof(c->auth));
-			*status = 401;
+			/* Out of memory: the gateway failed, not the credential. */
+			*status = gw->auth && r == SL_AUTH_INTERNAL ? 500 : 401;
 			return -EACCES;
 		}
 		return 0;

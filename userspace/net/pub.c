@@ -111,8 +111,10 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 	int ret;
 
 	msgpack_unpacked_init(&scratch);
-	if (sl_envelope_decode(p, len, &m, &scratch, &why)) {
-		pub_err(c, m.has_id, m.id, 400, why ? why : "invalid msgpack envelope");
+	ret = sl_envelope_decode(p, len, &m, &scratch, &why);
+	if (ret) {
+		pub_err(c, m.has_id, m.id, sl_publish_status(ret),
+			why ? why : "invalid msgpack envelope");
 		/*
 		 * Before hello there is no backend yet: a failed handshake, which
 		 * anyone who reaches the port could otherwise add to the
@@ -122,7 +124,8 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			sl_conn_finish(c);
 			goto out;
 		}
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		sl_gateway_publish_refused(c->gw, ret == -ENOMEM ? SL_PUB_ERR_INTERNAL
+								 : SL_PUB_ERR_MALFORMED);
 		c->pub_errors++;
 		goto out;
 	}
@@ -197,7 +200,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 		if (ret) {
 			/* Errors are answered only when the frame asked for an answer. */
 			if (m.has_id)
-				pub_err(c, true, m.id, ret == -ENOSPC ? 429 : 400, why);
+				pub_err(c, true, m.id, sl_publish_status(ret), why);
 		} else if (m.has_id) {
 			pub_ack(c, m.id, seq);
 		}

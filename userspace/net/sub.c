@@ -421,11 +421,7 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 	}
 	ret = sl_gateway_publish(c->gw, topic, m->topic_len, m->data, m->data_len, &seq, &why);
 	if (ret) {
-		ws_reply_err(c, m->has_id, m->id,
-			     ret == -EMSGSIZE ? 400
-			     : ret == -ENOSPC ? 429
-					      : 400,
-			     why);
+		ws_reply_err(c, m->has_id, m->id, sl_publish_status(ret), why);
 		return;
 	}
 	ws_reply_ack(c, m->id, true, seq);
@@ -436,6 +432,7 @@ static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
 	struct sl_envelope_in m;
 	msgpack_unpacked scratch;
 	const char *why = NULL;
+	int ret;
 
 	if (ev->opcode != SL_WS_OP_BINARY) {
 		sl_sub_close(c, SL_WS_CLOSE_UNSUPPORTED_DATA,
@@ -443,8 +440,10 @@ static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
 		return;
 	}
 	msgpack_unpacked_init(&scratch);
-	if (sl_envelope_decode(ev->payload, ev->len, &m, &scratch, &why)) {
-		ws_reply_err(c, m.has_id, m.id, 400, why ? why : "invalid msgpack envelope");
+	ret = sl_envelope_decode(ev->payload, ev->len, &m, &scratch, &why);
+	if (ret) {
+		ws_reply_err(c, m.has_id, m.id, sl_publish_status(ret),
+			     why ? why : "invalid msgpack envelope");
 		msgpack_unpacked_destroy(&scratch);
 		return;
 	}
