@@ -924,6 +924,70 @@ static void test_enc_arena(void)
 	sl_enc_arena_fini(&g);
 }
 
+static uint64_t pub_seq(struct sl_router *r, const char *topic, uint64_t *gseq)
+{
+	struct seqs s = { 0 };
+	uint64_t seq = 0;
+
+	sl_router_publish(r, topic, strlen(topic), "d", 1, 1, NULL, NULL, &seq);
+	/* the event just published is the newest retained: its gseq */
+	if (gseq && sl_router_replay_topic(r, topic, seq - 1, seq_cb, &s) == 0 && s.n == 1)
+		*gseq = s.gseq[0];
+	return seq;
+}
+
+/* After a journal that fell behind: numbers up to the floor may be out there. */
+static void test_floor(void)
+{
+	struct sl_router_opts opts = { .ring_count = 4 };
+	struct sl_router *r = sl_router_new(&opts);
+	const char *const all[] = { ">" };
+	struct sl_router_topic_stat st;
+	struct seqs s = { 0 };
+	uint64_t seq, gseq = 0;
+
+	pub_seq(r, "x", NULL);
+	pub_seq(r, "x", NULL);
+	pub_seq(r, "y", NULL);
+	TAP_OK(sl_router_set_floor(r, 10) == 0, "floor: set");
+	TAP_OK(sl_router_topic_stat(r, "x", &st) == 0 && st.seq == 10 && st.retained == 0,
+	       "floor: a topic below it moves up to it, its ring emptied");
+	TAP_OK(sl_router_replay_topic(r, "x", 2, seq_cb, &s) == -ERANGE &&
+		   sl_router_replay_topic(r, "x", 5, seq_cb, &s) == -ERANGE &&
+		   sl_router_replay_after(r, all, 1, "x", 2, seq_cb, &s) == -ERANGE && s.n == 0,
+	       "floor: resuming from before it is a gap");
+	seq = pub_seq(r, "x", &gseq);
+	TAP_OK(seq == 11 && gseq == 11, "floor: numbering continues after it (seq %llu gseq %llu)",
+	       (unsigned long long)seq, (unsigned long long)gseq);
+	seq = pub_seq(r, "z", &gseq);
+	TAP_OK(seq == 11 && gseq == 12, "floor: a new topic starts after it too");
+	TAP_OK(sl_router_replay_topic(r, "z", 0, seq_cb, &s) == -ERANGE &&
+		   sl_router_replay_topic(r, "z", 10, seq_cb, &s) == 0 && s.n == 1,
+	       "floor: a new topic's numbers below it are a gap");
+	TAP_OK(sl_router_set_floor(r, 5) == 0 && pub_seq(r, "y", NULL) == 11,
+	       "floor: a lower floor changes nothing");
+	/* y's last event is past 12 now, x's is not */
+	TAP_OK(sl_router_set_floor(r, 12) == 0 && pub_seq(r, "x", NULL) == 13 &&
+		   pub_seq(r, "y", NULL) == 12,
+	       "floor: a topic with an event past it keeps its numbers");
+	sl_router_free(r);
+
+	/* A hole in restored numbers: the events before it cannot be resumed through. */
+	r = sl_router_new(&opts);
+	sl_router_restore(r, "j", 1, "a", 1, 1, 1, 1, 1);
+	sl_router_restore(r, "j", 1, "b", 1, 2, 2, 1, 1);
+	sl_router_restore(r, "j", 1, "e", 1, 5, 9, 1, 1);
+	TAP_OK(sl_router_topic_stat(r, "j", &st) == 0 && st.retained == 1 && st.oldest_seq == 5,
+	       "floor: a restored hole drops what came before it");
+	/* a ring of 4 keeping 1, 2, 5 would now evict 1 and forget the hole after 2 */
+	pub_seq(r, "j", NULL);
+	pub_seq(r, "j", NULL);
+	s = (struct seqs){ 0 };
+	TAP_OK(sl_router_replay_topic(r, "j", 2, seq_cb, &s) == -ERANGE && s.n == 0,
+	       "floor: ... so evicting does not hide the hole");
+	sl_router_free(r);
+}
+
 int main(void)
 {
 	test_validate();
@@ -935,6 +999,7 @@ int main(void)
 	test_router();
 	test_replay_after();
 	test_replay_no_retention();
+	test_floor();
 	test_fanout();
 	test_enc_arena();
 	return tap_done();

@@ -35,11 +35,16 @@ static void release_slots(struct sl_ring *ring)
 	ring->head = 0;
 }
 
-void sl_ring_fini(struct sl_ring *ring)
+void sl_ring_clear(struct sl_ring *ring)
 {
 	while (ring->count)
 		drop_oldest(ring);
 	release_slots(ring);
+}
+
+void sl_ring_fini(struct sl_ring *ring)
+{
+	sl_ring_clear(ring);
 }
 
 /* Doubles the slots up to capacity, laying the events out oldest first from 0. */

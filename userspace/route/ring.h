@@ -34,6 +34,12 @@ int sl_ring_init(struct sl_ring *ring, uint32_t capacity);
 void sl_ring_fini(struct sl_ring *ring);
 
 /*
+ * Drops every retained event; the ring stays usable. For a hole in the
+ * numbers: what came before it can no longer be resumed through.
+ */
+void sl_ring_clear(struct sl_ring *ring);
+
+/*
  * Retains ev (taking a reference of its own), evicting the oldest event when
  * full. Events must come in increasing seq and gseq order. Never fails: when
  * growing the slots fails the ring keeps what it has and evicts sooner.

@@ -31,6 +31,8 @@ struct sl_router {
 	struct route_topic **topics;
 	uint32_t ntopics, topics_cap;
 	uint64_t gseq;
+	/* Numbers up to here may be out there already (sl_router_set_floor). */
+	uint64_t floor;
 	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
 	uint64_t seed;
 	bool busy; /* inside a callback: the structures being walked must not change */
@@ -173,6 +175,9 @@ static int topic_get(struct sl_router *router, const char *s, size_t len, struct
 	t->hash = hash;
 	t->len = len;
 	memcpy(t->name, s, len);
+	/* A lost run may have numbered this topic too: start past anything it could have used. */
+	t->seq = t->last_gseq = router->floor;
+	t->ring.dropped_seq = t->ring.dropped_gseq = router->floor;
 	b = &router->buckets[hash & (router->nbuckets - 1)];
 	t->next = *b;
 	*b = t;
@@ -487,7 +492,11 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 	if (seq <= t->seq)
 		return -EALREADY;
 	if (!data || seq > t->seq + 1) {
-		/* What came before seq is not here: resuming from before it is a gap. */
+		/*
+		 * What came before seq is not here: resuming from before it is a
+		 * gap, and the events before the hole can no longer be reached.
+		 */
+		sl_ring_clear(&t->ring);
 		t->ring.dropped_seq = seq - (data ? 1 : 0);
 		t->ring.dropped_gseq = gseq - (data ? 1 : 0);
 	}
@@ -505,6 +514,38 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 	sl_ring_push(&t->ring, ev);
 	sl_ring_expire(&t->ring, now_ns, router->opts.ring_age_ns);
 	sl_event_unref(ev);
+	return 0;
+}
+
+int sl_router_set_floor(struct sl_router *router, uint64_t floor)
+{
+	uint32_t i;
+
+	if (router->busy)
+		return -EBUSY;
+	if (floor <= router->floor)
+		return 0;
+	router->floor = floor;
+	if (router->gseq < floor)
+		router->gseq = floor;
+	for (i = 0; i < router->ntopics; i++) {
+		struct route_topic *t = router->topics[i];
+
+		/*
+		 * A topic with an event after the floor already has a hole where
+		 * its lost events were (restore saw its seq jump). The others may
+		 * have used any number up to floor: a topic's seq never passes
+		 * the router's gseq, both counting every event from 1.
+		 */
+		if (t->last_gseq >= floor)
+			continue;
+		sl_ring_clear(&t->ring);
+		if (t->seq < floor)
+			t->seq = floor;
+		t->last_gseq = floor;
+		t->ring.dropped_seq = t->seq;
+		t->ring.dropped_gseq = floor;
+	}
 	return 0;
 }
 

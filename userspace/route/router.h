@@ -60,8 +60,8 @@ int sl_router_unsubscribe(struct sl_router *router, const char *pattern, void *s
 
 /*
  * Accepts one event on topic[0..topic_len): assigns its seq (per topic, from
- * 1), gseq (router-wide acceptance order) and ts, retains it, then calls
- * deliver once per matching (pattern, sub) pair; a sub under two overlapping
+ * 1, or from past the floor: sl_router_set_floor), gseq (router-wide acceptance order) and ts,
+ * retains it, then calls deliver once per matching (pattern, sub) pair; a sub under two overlapping
  * patterns is called twice, and can skip the second by its gseq. deliver
  * takes its own reference if it keeps the event. *seq_out (may be NULL) gets
  * the seq. Returns 0, -EINVAL (bad topic or wildcard), -ENOSPC (max_topics
@@ -127,13 +127,23 @@ void sl_router_set_accept_hook(struct sl_router *router,
  * Puts back an event a previous run accepted (the retention journal):
  * the topic continues from seq and the router's gseq from gseq. data NULL
  * restores only the numbers (a topic whose ring had emptied). A jump in seq
- * is recorded as a gap, so resuming from before it answers -ERANGE. Events
+ * is recorded as a gap, so resuming from before it answers -ERANGE, and the
+ * events retained before it are dropped. Events
  * older than the age bound (by now_ns) are not retained. Returns 0,
  * -EALREADY (seq not after the topic's), -EINVAL, -ENOSPC or -ENOMEM.
  */
 int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_len,
 		      const void *data, size_t len, uint64_t seq, uint64_t gseq, uint64_t ts_ns,
 		      uint64_t now_ns);
+
+/*
+ * After a journal that fell behind: numbers up to floor (a gseq) may have
+ * been handed out by a previous run and not journaled. Every topic without
+ * an event past floor, and every topic created from now on, continues after
+ * it; resuming from before it is a gap (-ERANGE). Call it once restored.
+ * Returns 0 or -EBUSY.
+ */
+int sl_router_set_floor(struct sl_router *router, uint64_t floor);
 
 /*
  * For the journal's rewrite: calls cb for every retained event of every
