@@ -2,8 +2,11 @@
 /* The retention journal: what one router accepted, the next one restores. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +175,355 @@ static void test_bad_files(const char *dir)
 	sl_router_free(r);
 }
 
+/*
+ * RLIMIT_FSIZE stands in for a full disk: writes past the limit fail (EFBIG,
+ * after a short write up to it), overwrites below it succeed, as on a full
+ * disk whose allocated blocks can still be rewritten. Works as root too.
+ */
+static void limit_file_size(rlim_t bytes)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_FSIZE, &rl);
+	rl.rlim_cur = bytes == RLIM_INFINITY ? rl.rlim_max : bytes;
+	setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+static uint64_t next_seq(struct sl_router *r, const char *topic)
+{
+	uint64_t seq = 0;
+
+	sl_router_publish(r, topic, strlen(topic), "n", 1, NOW + 50, NULL, NULL, &seq);
+	return seq;
+}
+
+/*
+ * a: 1..3 journaled; then a 4..6, b 3 and lost.t 1..2 (gseq 6..11) are
+ * handed out but their write fails ("disk full") and the daemon is killed.
+ * tail_room: bytes the failing write may still put down (a short write).
+ */
+static void run_with_lost_writes(const char *path, rlim_t tail_room, bool recover)
+{
+	struct sl_router *r = router_new(4);
+	struct sl_journal_stats st;
+	struct sl_journal *j;
+	int i;
+
+	unlink(path);
+	sl_journal_open(path, r, NOW, &j);
+	sl_router_set_accept_hook(r, accept_hook, j);
+	for (i = 1; i <= 3; i++)
+		publish(r, "a", i, NOW);
+	publish(r, "b", 1, NOW);
+	publish(r, "b", 2, NOW);
+	TAP_OK(sl_journal_sync(j, r) == 0, "journal lost: first records written");
+	limit_file_size((rlim_t)file_size(path) + tail_room);
+	for (i = 4; i <= 6; i++)
+		publish(r, "a", i, NOW);
+	publish(r, "b", 3, NOW);
+	publish(r, "lost.t", 1, NOW);
+	publish(r, "lost.t", 2, NOW);
+	TAP_OK(sl_journal_sync(j, r) != 0, "journal lost: the write past the limit fails");
+	limit_file_size(RLIM_INFINITY);
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.write_errors == 1 && st.dropped == 6 && st.mark_errors == 0 &&
+		   file_size(path) == (off_t)st.file_bytes,
+	       "journal lost: 6 records dropped, their numbers marked, no part record left");
+	if (recover) {
+		/* the disk has room again: a:7 (gseq 12) is written after the lost ones */
+		publish(r, "a", 7, NOW);
+		TAP_OK(sl_journal_sync(j, r) == 0, "journal lost: writing works again");
+	}
+	sl_journal_close(j, NULL); /* SIGKILL */
+	sl_router_free(r);
+}
+
+static void test_lost_writes(const char *dir)
+{
+	const char *const all[] = { ">" };
+	char path[512];
+	struct sl_journal *j;
+	struct sl_journal_stats st;
+	struct sl_router *r;
+	struct seen s = { 0 };
+
+	signal(SIGXFSZ, SIG_IGN);
+	snprintf(path, sizeof(path), "%s/journal-lost", dir);
+
+	run_with_lost_writes(path, 0, false);
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW + 10, &j) == 0, "journal lost: reopened");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.floor == 11 && st.lost_at_open == 11,
+	       "journal lost: the header says numbers up to gseq 11 were lost");
+	TAP_OK(next_seq(r, "a") > 11, "journal lost: a continues past every number handed out");
+	TAP_OK(sl_router_replay_topic(r, "a", 3, collect, &s) == -ERANGE && s.n == 0,
+	       "journal lost: resuming a from 3 (before the lost 4..6) is a gap");
+	TAP_OK(sl_router_replay_after(r, all, 1, "a", 3, collect, &s) == -ERANGE && s.n == 0,
+	       "journal lost: Last-Event-ID a:3 is a gap too");
+	TAP_OK(next_seq(r, "b") > 11, "journal lost: b continues past them too");
+	TAP_OK(next_seq(r, "lost.t") > 11, "journal lost: a topic the journal never held too");
+	TAP_OK(sl_router_replay_topic(r, "lost.t", 2, collect, &s) == -ERANGE,
+	       "journal lost: resuming it from a lost number is a gap");
+	TAP_OK(next_seq(r, "new.t") > 11, "journal lost: and a topic first seen now");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+
+	/* a short write left half a record; then writing worked again */
+	run_with_lost_writes(path, 10, true);
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW + 10, &j) == 0,
+	       "journal lost: reopened after recovery");
+	memset(&s, 0, sizeof(s));
+	TAP_OK(sl_router_replay_topic(r, "a", 6, collect, &s) == 0 && s.n == 1 && s.seqs[0] == 7,
+	       "journal lost: a:7, written after the failure, is restored");
+	TAP_OK(sl_router_replay_topic(r, "a", 3, collect, &s) == -ERANGE,
+	       "journal lost: ... and resuming from before the lost ones is a gap");
+	TAP_OK(next_seq(r, "a") == 8, "journal lost: a continues after 7");
+	TAP_OK(next_seq(r, "b") > 11 && next_seq(r, "lost.t") > 11,
+	       "journal lost: the topics without a later record continue past the lost numbers");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+}
+
+static void test_still_full_at_restart(const char *dir)
+{
+	char path[512];
+	struct sl_journal *j;
+	struct sl_journal_stats st;
+	struct sl_router *r;
+
+	snprintf(path, sizeof(path), "%s/journal-full", dir);
+	run_with_lost_writes(path, 10, false);
+	/* room for the header, none for a rewrite: the old file is appended to */
+	limit_file_size(40);
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW + 10, &j) == 0, "journal full: opens on a full disk");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.rewrite_error == EFBIG && st.floor == 11 && st.lost_at_open == 11,
+	       "journal full: the rewrite failed, the loss up to gseq 11 was read (%llu %llu %llu)",
+	       (unsigned long long)st.rewrite_error, (unsigned long long)st.floor,
+	       (unsigned long long)st.lost_at_open);
+	sl_router_set_accept_hook(r, accept_hook, j);
+	TAP_OK(next_seq(r, "a") == 12, "journal full: a continues after the lost numbers");
+	TAP_OK(sl_journal_sync(j, r) != 0, "journal full: its record cannot be written");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.dropped == 1 && st.mark_errors == 0, "journal full: dropped, and marked");
+	sl_journal_close(j, NULL);
+	sl_router_free(r);
+	limit_file_size(RLIM_INFINITY);
+
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW + 20, &j) == 0, "journal full: reopened with room");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.rewrite_error == 0 && st.floor == 12 && st.lost_at_open == 12,
+	       "journal full: the second run's loss (gseq 12) was marked too");
+	sl_router_set_accept_hook(r, accept_hook, j);
+	TAP_OK(next_seq(r, "a") == 13 && next_seq(r, "b") == 13,
+	       "journal full: no number of either run is given out again");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW + 30, &j) == 0, "journal full: a clean restart");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.floor == 12 && st.lost_at_open == 0 && st.header_damaged == 0,
+	       "journal full: the floor stays, no new loss is reported");
+	TAP_OK(next_seq(r, "a") == 14 && next_seq(r, "other") == 13,
+	       "journal full: topics continue, a new one starts past the floor");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+}
+
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* One record as journal.h lays it out; returns its length. */
+static size_t put_record(uint8_t *p, const char *topic, uint64_t seq, uint64_t gseq,
+			 const char *data)
+{
+	size_t tl = strlen(topic), dl = strlen(data), body = 26 + tl + dl;
+
+	put_le(p, body, 4);
+	put_le(p + 8, seq, 8);
+	put_le(p + 16, gseq, 8);
+	put_le(p + 24, NOW, 8);
+	put_le(p + 32, tl, 2);
+	memcpy(p + 34, topic, tl);
+	memcpy(p + 34 + tl, data, dl);
+	put_le(p + 4, fnv1a(p + 8, body), 4);
+	return 8 + body;
+}
+
+static void put_file(const char *path, const uint8_t *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || write(fd, p, n) != (ssize_t)n)
+		TAP_OK(0, "journal: cannot write %s", path);
+	close(fd);
+}
+
+/* A file the previous version wrote: "SLJ1" and records, no header numbers. */
+static void test_old_format(const char *dir)
+{
+	uint8_t file[512], magic[4];
+	char path[512];
+	size_t n = 4;
+	struct sl_journal *j;
+	struct sl_journal_stats st;
+	struct sl_router *r = router_new(4);
+	struct seen s = { 0 };
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal-v1", dir);
+	memcpy(file, "SLJ1", 4);
+	n += put_record(file + n, "v1.t", 1, 1, "one");
+	n += put_record(file + n, "v1.t", 2, 2, "two");
+	n += put_record(file + n, "v1.u", 1, 3, "three");
+	put_file(path, file, n);
+	TAP_OK(sl_journal_open(path, r, NOW + 10, &j) == 0, "journal v1: opens");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.restored == 3 && st.torn == 0 && st.floor == 0 && st.header_damaged == 0,
+	       "journal v1: its records restore, with no floor");
+	TAP_OK(sl_router_replay_topic(r, "v1.t", 0, collect, &s) == 0 && s.n == 2 &&
+		   strcmp(s.data[1], "two") == 0,
+	       "journal v1: with their payloads");
+	sl_router_set_accept_hook(r, accept_hook, j);
+	TAP_OK(next_seq(r, "v1.t") == 3 && next_seq(r, "v1.u") == 2,
+	       "journal v1: numbering continues");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+	fd = open(path, O_RDONLY);
+	TAP_OK(fd >= 0 && read(fd, magic, 4) == 4 && memcmp(magic, "SLJ2", 4) == 0,
+	       "journal v1: rewritten in the new format");
+	close(fd);
+
+	/* the same file with its magic damaged: the record after it tells the layout */
+	memcpy(file, "S\0J1", 4);
+	put_file(path, file, n);
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW + 10, &j) == 0, "journal v1: opens with a bad magic");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.restored == 3 && st.header_damaged == 1 && next_seq(r, "v1.t") == 3,
+	       "journal v1: ... its records still restore, the damage is reported");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+}
+
+/* Overwrites n bytes at off in the file. */
+static void damage(const char *path, off_t off, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0 || pwrite(fd, p, n, off) != (ssize_t)n)
+		TAP_OK(0, "journal: cannot damage %s", path);
+	close(fd);
+}
+
+/* Each header damage costs at most the header's numbers, never the records. */
+static void test_damaged_header(const char *dir)
+{
+	uint8_t head[24];
+	char path[512];
+	struct sl_journal *j;
+	struct sl_journal_stats st;
+	struct sl_router *r;
+	uint64_t want = 4;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/journal-damaged", dir);
+	r = router_new(4);
+	sl_journal_open(path, r, NOW, &j);
+	sl_router_set_accept_hook(r, accept_hook, j);
+	for (i = 1; i <= 3; i++)
+		publish(r, "d", i, NOW);
+	sl_journal_close(j, r);
+	sl_router_free(r);
+
+	/* a check that fails; a bad magic; a floor past any count with a valid check */
+	for (i = 0; i < 3; i++) {
+		if (i == 0)
+			damage(path, 12, "\x7f", 1);
+		if (i == 1)
+			damage(path, 0, "XLJ2", 4);
+		if (i == 2) {
+			memcpy(head, "SLJ2", 4);
+			put_le(head + 8, UINT64_MAX - 1, 8);
+			put_le(head + 16, UINT64_MAX, 8);
+			put_le(head + 4, fnv1a(head + 8, 16), 4);
+			damage(path, 0, head, sizeof(head));
+		}
+		r = router_new(4);
+		TAP_OK(sl_journal_open(path, r, NOW + 10, &j) == 0, "journal damaged %d: opens", i);
+		sl_journal_get_stats(j, &st);
+		sl_router_set_accept_hook(r, accept_hook, j);
+		TAP_OK(st.header_damaged == 1 && st.floor == 0 && next_seq(r, "d") == want,
+		       "journal damaged %d: reported, seq continues at %llu", i,
+		       (unsigned long long)want);
+		want++;
+		sl_journal_close(j, r);
+		sl_router_free(r);
+	}
+
+	/* a header cut short: nothing to read, nothing to crash on */
+	put_file(path, (const uint8_t *)"SLJ2\1\2", 6);
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW, &j) == 0, "journal damaged: a cut header opens");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.restored == 0 && st.header_damaged == 1, "journal damaged: ... reported");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+}
+
+/* max_topics lowered across a restart: a topic left out must not start over later. */
+static void test_topics_left_out(const char *dir)
+{
+	struct sl_router_opts one = { .ring_count = 4, .max_topics = 1 };
+	char path[512];
+	struct sl_journal *j;
+	struct sl_journal_stats st;
+	struct sl_router *r = router_new(4);
+
+	snprintf(path, sizeof(path), "%s/journal-topics", dir);
+	sl_journal_open(path, r, NOW, &j);
+	sl_router_set_accept_hook(r, accept_hook, j);
+	publish(r, "kept", 1, NOW);
+	publish(r, "left.out", 1, NOW);
+	publish(r, "left.out", 2, NOW); /* gseq 3 */
+	sl_journal_close(j, r);
+	sl_router_free(r);
+
+	r = sl_router_new(&one);
+	TAP_OK(sl_journal_open(path, r, NOW, &j) == 0,
+	       "journal topics: reopened with max_topics 1");
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.floor == 3 && sl_router_topic_count(r) == 1,
+	       "journal topics: the topic left out sets the floor (%llu)",
+	       (unsigned long long)st.floor);
+	sl_journal_close(j, r);
+	sl_router_free(r);
+
+	r = router_new(4);
+	TAP_OK(sl_journal_open(path, r, NOW, &j) == 0, "journal topics: reopened with room");
+	TAP_OK(next_seq(r, "left.out") == 4 && next_seq(r, "kept") == 4,
+	       "journal topics: its numbers are not given out again");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/sluice-journal-XXXXXX";
@@ -182,6 +534,11 @@ int main(void)
 	test_restart(dir);
 	test_expired_and_compaction(dir);
 	test_bad_files(dir);
+	test_lost_writes(dir);
+	test_still_full_at_restart(dir);
+	test_old_format(dir);
+	test_damaged_header(dir);
+	test_topics_left_out(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		return 1;

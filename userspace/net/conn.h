@@ -181,6 +181,7 @@ struct sl_gateway {
 	struct sl_kern *kern;
 	struct sl_router *router;
 	struct sl_journal *journal; /* NULL: retention.journal off, or it could not open */
+	uint64_t journal_mark_errors_logged;
 	struct evconnlistener *sub_lst, *pub_lst, *admin_lst, *sub_tls_lst, *pub_tls_lst;
 	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
 	struct sl_tls_ctx *tls_ctx;

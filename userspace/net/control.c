@@ -267,13 +267,15 @@ static json_t *stats_json(struct sl_gateway *gw)
 			struct sl_journal_stats js;
 
 			sl_journal_get_stats(gw->journal, &js);
-			json_object_set_new(out, "journal",
-					    json_pack("{s:I, s:I, s:I, s:I, s:I}", "restored",
-						      (json_int_t)js.restored, "appended",
-						      (json_int_t)js.appended, "compactions",
-						      (json_int_t)js.compactions, "write_errors",
-						      (json_int_t)js.write_errors, "file_bytes",
-						      (json_int_t)js.file_bytes));
+			json_object_set_new(
+			    out, "journal",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "restored",
+				      (json_int_t)js.restored, "appended", (json_int_t)js.appended,
+				      "compactions", (json_int_t)js.compactions, "write_errors",
+				      (json_int_t)js.write_errors, "dropped",
+				      (json_int_t)js.dropped, "mark_errors",
+				      (json_int_t)js.mark_errors, "floor", (json_int_t)js.floor,
+				      "file_bytes", (json_int_t)js.file_bytes));
 		}
 		json_object_set_new(out, "slow_consumers", slow_consumers_json(gw));
 	}

@@ -290,9 +290,25 @@ static void open_journal(struct sl_gateway *gw)
 	}
 	sl_journal_get_stats(gw->journal, &st);
 	SL_INFO("{\"msg\":\"journal_restored\",\"path\":\"%s\",\"events\":%llu,\"topics\":%zu,"
-		"\"torn_bytes\":%llu}",
+		"\"torn_bytes\":%llu,\"floor\":%llu}",
 		path, (unsigned long long)st.restored, sl_router_topic_count(gw->router),
-		(unsigned long long)st.torn);
+		(unsigned long long)st.torn, (unsigned long long)st.floor);
+	if (st.lost_at_open)
+		SL_WARN(
+		    "{\"msg\":\"journal_lost\",\"path\":\"%s\",\"lost_up_to_gseq\":%llu,"
+		    "\"detail\":\"the last run gave out events it could not journal; every topic "
+		    "without a later event continues after %llu, resuming from before it gets "
+		    "410\"}",
+		    path, (unsigned long long)st.lost_at_open, (unsigned long long)st.floor);
+	if (st.header_damaged)
+		SL_ERROR("{\"msg\":\"journal_header_damaged\",\"path\":\"%s\","
+			 "\"detail\":\"its records were restored, its floor was not: numbers a "
+			 "failed write left out may be given out again\"}",
+			 path);
+	if (st.rewrite_error)
+		SL_WARN("{\"msg\":\"journal_not_rewritten\",\"path\":\"%s\",\"error\":\"%s\","
+			"\"detail\":\"appending to the old file; free space in state_dir\"}",
+			path, strerror((int)st.rewrite_error));
 	sl_router_set_accept_hook(gw->router, journal_accept, gw->journal);
 }
 
@@ -313,9 +329,19 @@ static void journal_sync(struct sl_gateway *gw)
 		return;
 	/* Once per failing run of writes (a full disk fails every flush). */
 	sl_journal_get_stats(gw->journal, &st);
+	if (st.mark_errors != gw->journal_mark_errors_logged &&
+	    (st.mark_errors == 1 || st.mark_errors % 10000 == 0)) {
+		gw->journal_mark_errors_logged = st.mark_errors;
+		SL_ERROR("{\"msg\":\"journal_mark_failed\",\"failures\":%llu,"
+			 "\"detail\":\"events whose records were dropped are not marked in the "
+			 "header: a restart may give their numbers out again\"}",
+			 (unsigned long long)st.mark_errors);
+	}
 	if (st.write_errors == 1 || st.write_errors % 10000 == 0)
-		SL_ERROR("{\"msg\":\"journal_write_failed\",\"error\":\"%s\",\"failures\":%llu}",
-			 strerror(-ret), (unsigned long long)st.write_errors);
+		SL_ERROR("{\"msg\":\"journal_write_failed\",\"error\":\"%s\",\"failures\":%llu,"
+			 "\"dropped\":%llu}",
+			 strerror(-ret), (unsigned long long)st.write_errors,
+			 (unsigned long long)st.dropped);
 }
 
 /* One connection's flush: the write (any thread), then its settling (the loop). */

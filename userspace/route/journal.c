@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,10 @@
 
 #include "route/journal.h"
 
-#define JOURNAL_MAGIC "SLJ1"
+#define JOURNAL_MAGIC_V1 "SLJ1" /* records right after the magic */
+#define JOURNAL_MAGIC "SLJ2"
+#define HEADER_BYTES 24			    /* magic, check, floor, lost */
+#define MAX_MARK ((uint64_t)1 << 62)	    /* no run counts this far: a damaged header */
 #define RECORD_HEAD 8			    /* body_len, check */
 #define BODY_FIXED (8 + 8 + 8 + 2)	    /* seq, gseq, ts_ns, topic_len */
 #define MARKER_TS UINT64_MAX		    /* ts_ns of a numbers-only record */
@@ -23,6 +27,12 @@ struct sl_journal {
 	size_t len, cap;
 	uint64_t file_bytes;
 	uint64_t compact_at; /* rewrite when the file reaches this size */
+	uint64_t floor;	     /* goes into every header: an earlier run's losses */
+	uint64_t last_gseq;  /* of the newest event appended */
+	uint64_t lost;	     /* newest gseq handed out without a record in the file (0: none) */
+	uint64_t marked;     /* the lost the header says */
+	uint64_t pending;    /* events in buf */
+	bool short_rewrite;  /* a record did not fit in memory during a rewrite */
 	struct sl_journal_stats st;
 };
 
@@ -90,12 +100,16 @@ static int add_record(struct sl_journal *j, const char *topic, uint32_t topic_le
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+/*
+ * At an explicit offset, so that after a failed (maybe short) write the next
+ * one starts over at the end of the last whole record.
+ */
+static int write_at(int fd, const uint8_t *p, size_t n, uint64_t at)
 {
 	ssize_t w;
 
 	while (n) {
-		w = write(fd, p, n);
+		w = pwrite(fd, p, n, (off_t)at);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -103,8 +117,50 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		at += (uint64_t)w;
 	}
 	return 0;
+}
+
+/*
+ * Cuts what a short write (or a torn tail) left after the last whole record:
+ * a part record would hide the records written after it, and its blocks go
+ * back to a full disk. Should that fail, the next write starts at `at` and
+ * overwrites it all the same.
+ */
+static void cut_at(int fd, uint64_t at)
+{
+	int ret = ftruncate(fd, (off_t)at);
+
+	(void)ret;
+}
+
+static void header_fill(uint8_t *h, uint64_t floor, uint64_t lost)
+{
+	memcpy(h, JOURNAL_MAGIC, 4);
+	put_le(h + 8, floor, 8);
+	put_le(h + 16, lost, 8);
+	put_le(h + 4, fnv1a(h + 8, 16), 4);
+}
+
+/*
+ * Records in the header that numbers up to j->lost left the process without
+ * their records. An overwrite in place: the header's block exists, so this
+ * works on a full disk (not on a copy-on-write filesystem, which needs a new
+ * block for it).
+ */
+static int mark_lost(struct sl_journal *j)
+{
+	uint8_t h[HEADER_BYTES];
+	int ret;
+
+	header_fill(h, j->floor, j->lost);
+	ret = write_at(j->fd, h, sizeof(h), 0);
+	if (ret)
+		j->st.mark_errors++;
+	else
+		j->marked = j->lost;
+	return ret;
 }
 
 /* Reads the whole file; a missing file is empty. */
@@ -141,37 +197,89 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
 	return 0;
 }
 
-/* Restores every intact record; stops at the first damaged one (a torn tail). */
-static void restore(struct sl_journal *j, const uint8_t *p, size_t len, struct sl_router *router,
-		    uint64_t now_ns)
+/* The body length of the intact record at p[at], 0 when it is damaged or cut. */
+static uint64_t record_body(const uint8_t *p, size_t len, size_t at)
 {
-	size_t at = 4;
+	uint64_t body;
 
-	if (len < 4 || memcmp(p, JOURNAL_MAGIC, 4)) {
-		j->st.torn = len;
-		return;
+	if (at + RECORD_HEAD > len)
+		return 0;
+	body = get_le(p + at, 4);
+	if (body < BODY_FIXED || body > MAX_RECORD_BODY || at + RECORD_HEAD + body > len ||
+	    fnv1a(p + at + RECORD_HEAD, body) != (uint32_t)get_le(p + at + 4, 4) ||
+	    BODY_FIXED + get_le(p + at + RECORD_HEAD + 24, 2) > body)
+		return 0;
+	return body;
+}
+
+/*
+ * Reads the header's numbers into j and returns where the records start
+ * (len when none can be found). A damaged header costs its numbers, never
+ * the records: a lost magic is told apart by where an intact record sits.
+ */
+static size_t read_header(struct sl_journal *j, const uint8_t *p, size_t len, bool *v2)
+{
+	uint64_t floor = len >= HEADER_BYTES ? get_le(p + 8, 8) : 0;
+	uint64_t lost = len >= HEADER_BYTES ? get_le(p + 16, 8) : 0;
+	bool numbers_ok = len >= HEADER_BYTES && floor < MAX_MARK && lost < MAX_MARK &&
+			  fnv1a(p + 8, 16) == (uint32_t)get_le(p + 4, 4);
+	bool magic_ok = len >= 4 && !memcmp(p, JOURNAL_MAGIC, 4);
+
+	*v2 = false;
+	if (len >= 4 && !memcmp(p, JOURNAL_MAGIC_V1, 4))
+		return 4;
+	if (!magic_ok && !numbers_ok && !record_body(p, len, HEADER_BYTES)) {
+		if (record_body(p, len, 4)) {
+			j->st.header_damaged = 1;
+			return 4;
+		}
+		return len;
 	}
-	while (at + RECORD_HEAD <= len) {
-		uint64_t body = get_le(p + at, 4), ts;
-		const uint8_t *b = p + at + RECORD_HEAD;
-		uint32_t topic_len;
+	*v2 = true;
+	if (!magic_ok || !numbers_ok)
+		j->st.header_damaged = 1;
+	if (numbers_ok) {
+		j->floor = floor > lost ? floor : lost;
+		j->st.lost_at_open = lost > floor ? lost : 0;
+	}
+	return len < HEADER_BYTES ? len : HEADER_BYTES;
+}
 
-		if (body < BODY_FIXED || body > MAX_RECORD_BODY || at + RECORD_HEAD + body > len ||
-		    fnv1a(b, body) != (uint32_t)get_le(p + at + 4, 4))
-			break;
-		topic_len = (uint32_t)get_le(b + 24, 2);
-		if (BODY_FIXED + topic_len > body)
-			break;
-		ts = get_le(b + 16, 8);
-		if (sl_router_restore(router, (const char *)b + BODY_FIXED, topic_len,
-				      ts == MARKER_TS ? NULL : b + BODY_FIXED + topic_len,
-				      body - BODY_FIXED - topic_len, get_le(b, 8), get_le(b + 8, 8),
-				      ts, now_ns) == 0 &&
-		    ts != MARKER_TS)
+/*
+ * Restores every intact record; stops at the first damaged one (a torn tail).
+ * Returns the length of the intact part (0: nothing usable, not even a header).
+ */
+static size_t restore(struct sl_journal *j, const uint8_t *p, size_t len, struct sl_router *router,
+		      uint64_t now_ns, bool *v2)
+{
+	size_t at = read_header(j, p, len, v2);
+	uint64_t body;
+
+	if (at == len && !*v2) {
+		j->st.torn = len;
+		return 0;
+	}
+	while ((body = record_body(p, len, at))) {
+		const uint8_t *b = p + at + RECORD_HEAD;
+		uint32_t topic_len = (uint32_t)get_le(b + 24, 2);
+		uint64_t gseq = get_le(b + 8, 8), ts = get_le(b + 16, 8);
+		int err = sl_router_restore(router, (const char *)b + BODY_FIXED, topic_len,
+					    ts == MARKER_TS ? NULL : b + BODY_FIXED + topic_len,
+					    body - BODY_FIXED - topic_len, get_le(b, 8), gseq, ts,
+					    now_ns);
+
+		if (err == 0 && ts != MARKER_TS)
 			j->st.restored++;
+		/*
+		 * A topic past max_topics (lowered since) is not restored, so the
+		 * rewrite forgets it: the floor keeps its numbers from coming back.
+		 */
+		if (err == -ENOSPC && gseq > j->floor && gseq < MAX_MARK)
+			j->floor = gseq;
 		at += RECORD_HEAD + body;
 	}
 	j->st.torn = len - at;
+	return at;
 }
 
 static void add_retained(const char *topic, uint32_t topic_len, uint64_t seq, uint64_t gseq,
@@ -181,7 +289,7 @@ static void add_retained(const char *topic, uint32_t topic_len, uint64_t seq, ui
 
 	if (add_record(j, topic, topic_len, seq, gseq, ev ? ev->ts_ns : 0, ev ? ev->data : NULL,
 		       ev ? ev->len : 0))
-		j->st.write_errors++;
+		j->short_rewrite = true;
 }
 
 /*
@@ -209,17 +317,22 @@ static int compact(struct sl_journal *j, struct sl_router *router)
 		ret = -errno;
 		goto out;
 	}
-	if (reserve(j, 4) == 0) {
-		memcpy(j->buf, JOURNAL_MAGIC, 4);
-		j->len = 4;
+	if (reserve(j, HEADER_BYTES) == 0) {
+		/* The rings hold every number this run gave out: only older losses remain. */
+		header_fill(j->buf, j->floor, 0);
+		j->len = HEADER_BYTES;
 	}
+	j->short_rewrite = false;
 	sl_router_foreach_retained(router, add_retained, j);
-	ret = j->len >= 4 ? write_all(fd, j->buf, j->len) : -ENOMEM;
+	/* A record missing from the rewrite would be a number reused after a restart. */
+	ret =
+	    j->len >= HEADER_BYTES && !j->short_rewrite ? write_at(fd, j->buf, j->len, 0) : -ENOMEM;
 	if (!ret && rename(tmp, j->path))
 		ret = -errno;
 	if (ret) {
 		close(fd);
 		unlink(tmp);
+		j->len = 0;
 		goto out;
 	}
 	if (j->fd >= 0)
@@ -231,6 +344,8 @@ static int compact(struct sl_journal *j, struct sl_router *router)
 	    j->file_bytes * 4 > MIN_COMPACT_BYTES ? j->file_bytes * 4 : MIN_COMPACT_BYTES;
 	j->st.compactions++;
 	j->len = 0;
+	j->pending = 0;
+	j->lost = j->marked = 0;
 out:
 	if (saved) {
 		if (ret) {
@@ -245,12 +360,29 @@ out:
 	return ret;
 }
 
+static int open_in_place(struct sl_journal *j, size_t intact)
+{
+	j->fd = open(j->path, O_WRONLY | O_CLOEXEC);
+	if (j->fd < 0)
+		return -errno;
+	cut_at(j->fd, intact);
+	j->file_bytes = intact;
+	j->compact_at = intact * 4 > MIN_COMPACT_BYTES ? intact * 4 : MIN_COMPACT_BYTES;
+	/*
+	 * The header is rewritten now: a damaged one is repaired, and an
+	 * overwrite that fails is known before any event depends on it.
+	 */
+	j->lost = j->floor;
+	return mark_lost(j);
+}
+
 int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
 		    struct sl_journal **out)
 {
 	struct sl_journal *j = calloc(1, sizeof(*j));
 	uint8_t *old = NULL;
-	size_t len = 0;
+	size_t len = 0, intact = 0;
+	bool v2 = false;
 	int ret;
 
 	*out = NULL;
@@ -266,9 +398,21 @@ int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
 	if (ret)
 		goto fail;
 	if (old)
-		restore(j, old, len, router, now_ns);
+		intact = restore(j, old, len, router, now_ns, &v2);
 	free(old);
+	j->st.floor = j->floor;
+	if (j->floor)
+		sl_router_set_floor(router, j->floor);
 	ret = compact(j, router);
+	/*
+	 * On a full disk the rewrite fails; going on without a journal would
+	 * let this run's numbers be given out again by the next. The old file
+	 * has a header to mark losses in: keep appending to it.
+	 */
+	if (ret && v2 && intact >= HEADER_BYTES) {
+		j->st.rewrite_error = -ret;
+		ret = open_in_place(j, intact);
+	}
 	if (ret)
 		goto fail;
 	j->st.compactions = 0;
@@ -281,42 +425,60 @@ fail:
 
 void sl_journal_append(struct sl_journal *j, const struct sl_event *ev)
 {
+	j->last_gseq = ev->gseq;
 	if (add_record(j, ev->topic, ev->topic_len, ev->seq, ev->gseq, ev->ts_ns, ev->data,
-		       ev->len))
+		       ev->len)) {
+		/* The event goes out all the same: the header must say its number was used. */
 		j->st.write_errors++;
-	else
-		j->st.appended++;
+		j->st.dropped++;
+		j->lost = ev->gseq;
+		return;
+	}
+	j->st.appended++;
+	j->pending++;
 }
 
 int sl_journal_pending(const struct sl_journal *j)
 {
-	return j->len != 0;
+	return j->len != 0 || j->lost > j->marked;
 }
 
 int sl_journal_sync(struct sl_journal *j, struct sl_router *router)
 {
-	int ret;
+	int ret = 0, mark;
 
-	if (!j->len)
-		return 0;
-	if (j->file_bytes + j->len >= j->compact_at && compact(j, router) == 0)
+	if (j->len && j->file_bytes + j->len >= j->compact_at && compact(j, router) == 0)
 		return 0; /* the rewrite holds the buffered events: they are in the rings */
-	ret = write_all(j->fd, j->buf, j->len);
-	if (ret) {
-		/* Keeping them would grow without bound while the disk stays full. */
-		j->st.write_errors++;
+	if (j->len) {
+		ret = write_at(j->fd, j->buf, j->len, j->file_bytes);
+		if (ret) {
+			/*
+			 * Keeping them would grow without bound while the disk stays
+			 * full: they are dropped, and the header marks their numbers
+			 * as used. Later syncs try again.
+			 */
+			cut_at(j->fd, j->file_bytes);
+			j->st.write_errors++;
+			j->st.dropped += j->pending;
+			j->lost = j->last_gseq;
+		} else {
+			j->file_bytes += j->len;
+		}
 		j->len = 0;
-		return ret;
+		j->pending = 0;
+		/* A burst can leave a large buffer behind: give it back. */
+		if (j->cap > (1u << 20)) {
+			free(j->buf);
+			j->buf = NULL;
+			j->cap = 0;
+		}
 	}
-	j->file_bytes += j->len;
-	j->len = 0;
-	/* A burst can leave a large buffer behind: give it back. */
-	if (j->cap > (1u << 20)) {
-		free(j->buf);
-		j->buf = NULL;
-		j->cap = 0;
+	if (j->lost > j->marked) {
+		mark = mark_lost(j);
+		if (!ret)
+			ret = mark;
 	}
-	return 0;
+	return ret;
 }
 
 void sl_journal_get_stats(const struct sl_journal *j, struct sl_journal_stats *st)

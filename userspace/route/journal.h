@@ -8,12 +8,21 @@
  * process dies; a machine crash may lose the last events (no fsync per
  * event: its cost would be per publish).
  *
- * File: "SLJ1" then records, each
+ * File: a header, then records, each
  *   u32 body_len | u32 check (FNV-1a of the body) | body
  *   body = u64 seq | u64 gseq | u64 ts_ns | u16 topic_len | topic | data
  * all little-endian. A torn last record (killed mid-write) is dropped.
  * The file is rewritten from the rings at open and when it has grown to
  * several times what the rings hold (compaction).
+ *
+ * Header: "SLJ2" | u32 check (FNV-1a of the rest) | u64 floor | u64 lost.
+ * A write that fails (full disk, EIO) drops its records, yet their events
+ * go out: lost, the newest gseq given out without its record, is then
+ * rewritten in place, which needs no new block. The next open continues
+ * every topic that has no record past max(floor, lost) after it (a topic's
+ * seq never passes gseq), and its rewrite keeps that number as floor for
+ * good, since topics known only to the lost records cannot be named.
+ * "SLJ1" files (records right after the magic, no numbers) still restore.
  */
 #ifndef SLUICE_ROUTE_JOURNAL_H
 #define SLUICE_ROUTE_JOURNAL_H
@@ -31,14 +40,22 @@ struct sl_journal_stats {
 	uint64_t torn;	       /* bytes of a damaged tail dropped at open */
 	uint64_t appended;     /* events appended since open */
 	uint64_t compactions;  /* rewrites since open */
-	uint64_t write_errors; /* failed writes (the journal then stops: see sl_journal_ok) */
-	uint64_t file_bytes;   /* the file's size now */
+	uint64_t write_errors; /* failed writes (later syncs try again) */
+	uint64_t dropped;      /* events given out whose records a failed write dropped */
+	uint64_t mark_errors;  /* failed header rewrites: numbers of dropped events may be reused */
+	uint64_t floor; /* at open (the header's, or a topic left out): topics continue after it */
+	uint64_t lost_at_open;	 /* the previous run dropped records up to this gseq (0: none) */
+	uint64_t header_damaged; /* 1: the header failed its check; its numbers were not used */
+	uint64_t rewrite_error;	 /* errno of the rewrite at open (0: none); the old file is used */
+	uint64_t file_bytes;	 /* the file's size now */
 };
 
 /*
  * Restores the events of an existing journal at path into router (as
- * sl_router_restore, ageing by now_ns), rewrites the file from the rings and
- * opens it for appending. A missing file is an empty journal. Returns 0 or
+ * sl_router_restore, ageing by now_ns), applies its floor
+ * (sl_router_set_floor), rewrites the file from the rings and opens it for
+ * appending. When the rewrite fails the old file is appended to instead
+ * (stats: rewrite_error). A missing file is an empty journal. Returns 0 or
  * -errno (the router may then hold part of the journal).
  */
 int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
@@ -47,13 +64,14 @@ int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
 /* Buffers ev's record; sl_journal_sync writes it. */
 void sl_journal_append(struct sl_journal *j, const struct sl_event *ev);
 
-/* True when records are buffered and not yet written. */
+/* True when records are buffered and not yet written, or a loss not yet marked. */
 int sl_journal_pending(const struct sl_journal *j);
 
 /*
  * Writes the buffered records (one write), compacting first when the file
  * has grown past its bound. Call before anything about those events leaves
- * the process. Returns 0 or -errno.
+ * the process. On failure the records are dropped and their numbers marked
+ * in the header (one more write, only then). Returns 0 or -errno.
  */
 int sl_journal_sync(struct sl_journal *j, struct sl_router *router);
 
