@@ -13,6 +13,9 @@ setup() {
 teardown() {
 	sl_stop_gateway
 	sl_teardown_instance
+	if mountpoint -q "$BATS_TEST_TMPDIR/state" 2>/dev/null; then
+		umount "$BATS_TEST_TMPDIR/state"
+	fi
 }
 
 # The restarted daemon must listen where the clients reconnect: pin the ports.
@@ -108,6 +111,56 @@ topic_seq() {
 	sl_start_gateway
 	grep -q '"level":"error","msg":"journal_off"' "$LOG"
 	[ "$(pub j.t --count 2 | json 'd["seqs"]')" = "[1, 2]" ]
+}
+
+@test "a full disk: after a restart no number is given out twice, the lost ones are a gap" {
+	# a state_dir of 1 MiB, filled up once the first events are journaled
+	mkdir -p "$BATS_TEST_TMPDIR/state"
+	mount -t tmpfs -o size=1m,mode=0700 sluice-test "$BATS_TEST_TMPDIR/state"
+	sl_start_gateway
+	pin_ports
+	# events larger than a page: each needs a new block, none fits in a page's slack
+	[ "$(pub full.t --count 3 --size 5000 | json 'd["seqs"]')" = "[1, 2, 3]" ]
+	dd if=/dev/zero of="$BATS_TEST_TMPDIR/state/filler" bs=4k 2>/dev/null || true
+	# given out (gseq 4..8) although their records cannot be written
+	[ "$(pub full.t --count 3 --size 5000 | json 'd["seqs"]')" = "[4, 5, 6]" ]
+	[ "$(pub other.t --count 2 --size 5000 | json 'd["seqs"]')" = "[1, 2]" ]
+	grep -q '"level":"error","msg":"journal_write_failed"' "$LOG"
+	kill -9 "$SLUICED_PID"
+	wait "$SLUICED_PID" || true
+	SLUICED_PID=""
+
+	# still full: the rewrite fails, the old file is appended to
+	sl_restart_gateway
+	grep '"msg":"journal_lost"' "$LOG" | grep -q '"lost_up_to_gseq":8'
+	grep -q '"msg":"journal_not_rewritten"' "$LOG"
+	# a client that saw 3 (the last journaled) or 5 (a lost one) is told of the gap
+	for since in 3 5; do
+		run $PY "$CLIENT" ws-sub "$WS" full.t --since $since --count 1 --timeout 2
+		echo "since $since: $output"
+		[ "$(echo "$output" | json '[r.get("code") for r in d["replies"]]')" = "[None, 410]" ]
+		[ "$(echo "$output" | json 'len(d["events"])')" = 0 ]
+	done
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=other.t" --last-event-id other.t:1 --count 1 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
+	# numbering continues past every number the killed daemon gave out (gseq 8)
+	[ "$(pub full.t --count 1 --size 5000 | json 'd["seqs"]')" = "[9]" ]
+	[ "$(pub other.t --count 1 --size 5000 | json 'd["seqs"]')" = "[9]" ]
+	[ "$(pub new.t --count 1 --size 5000 | json 'd["seqs"]')" = "[9]" ]
+
+	# room again: those three were lost too (gseq 11), and the next run knows it
+	rm "$BATS_TEST_TMPDIR/state/filler"
+	sl_restart_gateway
+	grep '"msg":"journal_lost"' "$LOG" | grep -q '"lost_up_to_gseq":11'
+	! grep -q '"msg":"journal_not_rewritten"' "$LOG"
+	[ "$(pub full.t --count 1 | json 'd["seqs"]')" = "[12]" ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["journal"]["floor"]')" -eq 11 ]
+	run $PY "$CLIENT" ws-sub "$WS" full.t --since 9 --count 1 --timeout 2
+	[ "$(echo "$output" | json '[r.get("code") for r in d["replies"]]')" = "[None, 410]" ]
+	sl_stop_gateway
+	[ "$SLUICED_STATUS" -eq 0 ]
 }
 
 @test "SIGHUP under load drops no connection and no event" {
