@@ -489,6 +489,61 @@ static void test_damaged_header(const char *dir)
 }
 
 /* max_topics lowered across a restart: a topic left out must not start over later. */
+/* Publishes and syncs bytes of events of 1 MiB on topic "big". */
+static void append_big(struct sl_router *r, struct sl_journal *j, const uint8_t *payload,
+		       uint64_t bytes)
+{
+	uint64_t done;
+
+	for (done = 0; done < bytes; done += 1u << 20) {
+		sl_router_publish(r, "big", 3, payload, 1u << 20, NOW, NULL, NULL, NULL);
+		sl_journal_sync(j, r);
+	}
+}
+
+/*
+ * A rewrite that fails (here its new file cannot be created; on a full disk
+ * its writes fail) is not tried again at every sync: each try encodes every
+ * retained event again. It is tried once the file has grown 64 MiB more.
+ */
+static void test_rewrite_backoff(const char *dir)
+{
+	char path[512], tmp[520];
+	uint8_t *payload = calloc(1, 1u << 20);
+	struct sl_router *r = router_new(2);
+	struct sl_journal_stats st;
+	struct sl_journal *j;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/journal-backoff", dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	TAP_OK(payload && sl_journal_open(path, r, NOW, &j) == 0, "rewrite backoff: opened");
+	sl_router_set_accept_hook(r, accept_hook, j);
+	mkdir(tmp, 0700); /* open(O_CREAT) of the new file fails: EISDIR */
+	append_big(r, j, payload, 65ull << 20);
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.rewrite_failures == 1 && st.compactions == 0 && st.write_errors == 0,
+	       "rewrite backoff: the rewrite at 64 MiB failed once (%llu), appends go on",
+	       (unsigned long long)st.rewrite_failures);
+	for (i = 0; i < 10; i++) {
+		publish(r, "small", i, NOW);
+		sl_journal_sync(j, r);
+	}
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.rewrite_failures == 1, "rewrite backoff: the next syncs do not try again (%llu)",
+	       (unsigned long long)st.rewrite_failures);
+	rmdir(tmp);
+	append_big(r, j, payload, 64ull << 20);
+	sl_journal_get_stats(j, &st);
+	TAP_OK(st.compactions == 1 && st.rewrite_failures == 1 && file_size(path) < (4 << 20),
+	       "rewrite backoff: 64 MiB later it is tried again, and works (%lld bytes)",
+	       (long long)file_size(path));
+	sl_journal_close(j, r);
+	sl_router_free(r);
+	unlink(path);
+	free(payload);
+}
+
 static void test_topics_left_out(const char *dir)
 {
 	struct sl_router_opts one = { .ring_count = 4, .max_topics = 1 };
@@ -539,6 +594,7 @@ int main(void)
 	test_old_format(dir);
 	test_damaged_header(dir);
 	test_topics_left_out(dir);
+	test_rewrite_backoff(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		return 1;

@@ -269,9 +269,10 @@ static json_t *stats_json(struct sl_gateway *gw)
 			sl_journal_get_stats(gw->journal, &js);
 			json_object_set_new(
 			    out, "journal",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "restored",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "restored",
 				      (json_int_t)js.restored, "appended", (json_int_t)js.appended,
-				      "compactions", (json_int_t)js.compactions, "write_errors",
+				      "compactions", (json_int_t)js.compactions, "rewrite_failures",
+				      (json_int_t)js.rewrite_failures, "write_errors",
 				      (json_int_t)js.write_errors, "dropped",
 				      (json_int_t)js.dropped, "mark_errors",
 				      (json_int_t)js.mark_errors, "floor", (json_int_t)js.floor,

@@ -447,8 +447,17 @@ int sl_journal_sync(struct sl_journal *j, struct sl_router *router)
 {
 	int ret = 0, mark;
 
-	if (j->len && j->file_bytes + j->len >= j->compact_at && compact(j, router) == 0)
-		return 0; /* the rewrite holds the buffered events: they are in the rings */
+	if (j->len && j->file_bytes + j->len >= j->compact_at) {
+		if (compact(j, router) == 0)
+			return 0; /* the rewrite holds the buffered events: they are in the rings */
+		/*
+		 * A rewrite encodes every retained event again: tried at every
+		 * sync while the disk stays full, it would stall the loop. The
+		 * next try waits until the file has grown by as much again.
+		 */
+		j->st.rewrite_failures++;
+		j->compact_at = j->file_bytes + j->len + MIN_COMPACT_BYTES;
+	}
 	if (j->len) {
 		ret = write_at(j->fd, j->buf, j->len, j->file_bytes);
 		if (ret) {

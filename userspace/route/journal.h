@@ -36,13 +36,14 @@
 struct sl_journal;
 
 struct sl_journal_stats {
-	uint64_t restored;     /* events put back into rings at open */
-	uint64_t torn;	       /* bytes of a damaged tail dropped at open */
-	uint64_t appended;     /* events appended since open */
-	uint64_t compactions;  /* rewrites since open */
-	uint64_t write_errors; /* failed writes (later syncs try again) */
-	uint64_t dropped;      /* events given out whose records a failed write dropped */
-	uint64_t mark_errors;  /* failed header rewrites: numbers of dropped events may be reused */
+	uint64_t restored;	   /* events put back into rings at open */
+	uint64_t torn;		   /* bytes of a damaged tail dropped at open */
+	uint64_t appended;	   /* events appended since open */
+	uint64_t compactions;	   /* rewrites since open */
+	uint64_t rewrite_failures; /* rewrites that failed; each waits for the file to grow again */
+	uint64_t write_errors;	   /* failed writes (later syncs try again) */
+	uint64_t dropped;	   /* events given out whose records a failed write dropped */
+	uint64_t mark_errors; /* failed header rewrites: numbers of dropped events may be reused */
 	uint64_t floor; /* at open (the header's, or a topic left out): topics continue after it */
 	uint64_t lost_at_open;	 /* the previous run dropped records up to this gseq (0: none) */
 	uint64_t header_damaged; /* 1: the header failed its check; its numbers were not used */
