@@ -17,7 +17,7 @@ WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
 # Link-time optimisation: delivering an event to a subscriber crosses modules (sub.c,
-# gateway.c, outq.c, event.c) once per subscriber per event; inlined across them, S1 went
+# plan.c, gateway.c, outq.c, event.c) once per subscriber per event; inlined across them, S1 went
 # from 4.03 to 4.45 M events/s (median of 8 A/B pairs, docs/BENCHMARKS.md). The sanitized
 # builds (BASE_CFLAGS) keep separate functions for readable reports. `make LTO=` turns it off.
 LTO ?= -flto=auto

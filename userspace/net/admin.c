@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kern/kern.h"
+#include "net/admit.h"
 #include "net/conn.h"
 #include "net/workpool.h"
 #include "route/topic.h"

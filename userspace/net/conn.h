@@ -2,7 +2,8 @@
 /*
  * The gateway's internals, shared by gateway.c (listeners, connection
  * lifecycle, flushing), sub.c (WebSocket and SSE subscribers), pub.c (native
- * publishers) and admin.c (admin HTTP). Not a public API.
+ * publishers), admin.c (admin HTTP), and admit.c, plan.c and reload.c (each
+ * with its own header). Not a public API.
  */
 #ifndef SLUICE_NET_CONN_H
 #define SLUICE_NET_CONN_H
@@ -296,51 +297,12 @@ void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kin
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
 		       size_t len, uint64_t *seq, const char **why);
 /*
- * The one place credentials become permissions, for every listener: an
- * Authorization / X-API-Key header or access_token value (JWT or API key),
- * else a verified client certificate, else the open listener's anonymous
- * application. Returns 0, or -EACCES with *status and *why set.
+ * Once a second: the rates `sluicectl top`, `stats` and /metrics show, per
+ * topic, connection, backend and application, and each application's series.
+ * Applications count from the kernel's map when the meter runs (it sees what
+ * the socket took), else from the daemon's writes.
  */
-int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
-			 size_t token_len, bool open, int *status, const char **why);
-/*
- * How a 401 from sl_conn_authenticate is answered, alike on every listener:
- * the body's error code (the reason, e.g. "expired") and the
- * WWW-Authenticate header line.
- */
-void sl_conn_auth_challenge(const struct sl_conn *c, const char **code, const char **header);
-const char *sl_conn_app_id(const struct sl_conn *c);
-
-/* The kernel slot of an application id, assigned on first use, stable for the daemon's life. */
-uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id);
-/*
- * slot's usage, the kernel's record or else the daemon's mirror, with
- * `events` and `window_start_ns` those of plan's window holding now (*end:
- * its end; 0 without a quota): both move to a new window only at the
- * application's next event. Returns whether the kernel answered.
- */
-bool sl_gateway_app_usage(struct sl_gateway *gw, uint32_t slot, const struct sl_plan *plan,
-			  uint64_t now, struct sl_app_usage *u, uint64_t *end);
-
-/*
- * Loads a config file (path NULL: the one in force) with its policy and
- * applies it atomically. -EINVAL when nothing changed; *problems (when not
- * NULL) then holds the reasons as a JSON array of strings.
- */
-int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems);
-
-/*
- * A subscriber that authenticated: may its application open another
- * connection (max_connections, an exhausted quota)? 0, or -EAGAIN with the
- * status (429) and seconds to Retry-After.
- */
-int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after);
-
-/* The handshake is done: count the connection and arm its plan's time limit. */
-void sl_conn_started(struct sl_conn *c);
-
-/* Graceful plan checks before an event is queued; false when the connection was closed. */
-bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last);
+void sl_gateway_tick_rates(struct sl_gateway *gw);
 
 /* sub.c */
 void sl_sub_on_http(struct sl_conn *c);

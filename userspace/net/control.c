@@ -22,9 +22,11 @@
 #include <msgpack.h>
 
 #include "kern/kern.h"
+#include "net/admit.h"
 #include "net/conn.h"
 #include "net/log.h"
 #include "net/control.h"
+#include "net/reload.h"
 #include "net/tcpinfo.h"
 #include "net/workpool.h"
 #include "proto/control_request.h"

@@ -27,9 +27,6 @@ int sl_gateway_run(struct sl_gateway *gw);
 
 void sl_gateway_free(struct sl_gateway *gw);
 
-/* Writes state_dir/quota.json (also done at shutdown and every 10 s). */
-void sl_gateway_save_state(struct sl_gateway *gw);
-
 /* Ports actually bound (listeners configured with port 0 get an ephemeral one). */
 uint16_t sl_gateway_port(const struct sl_gateway *gw, char which);
 

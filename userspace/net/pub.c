@@ -11,6 +11,7 @@
 
 #include <msgpack.h>
 
+#include "net/admit.h"
 #include "net/conn.h"
 #include "net/log.h"
 #include "proto/envelope.h"

@@ -12,8 +12,10 @@
 #include <msgpack.h>
 
 #include "kern/kern.h"
+#include "net/admit.h"
 #include "net/conn.h"
 #include "net/log.h"
+#include "net/plan.h"
 #include "net/sse.h"
 #include "proto/envelope.h"
 #include "route/topic.h"
@@ -42,7 +44,7 @@ static void http_fail(struct sl_conn *c, int status, const char *code, const cha
 	sl_conn_answer_and_close(c, resp, len);
 }
 
-/* Credentials → application (gateway.c, sl_conn_authenticate), answered here on failure. */
+/* Credentials → application (admit.c, sl_conn_authenticate), answered here on failure. */
 static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 {
 	bool open = c->gw->cfg->listeners.subscribers.auth == SL_CONFIG_AUTH_OPEN;

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A connected subscriber held to its application's plan in userspace, before
+ * the kernel would have to drop (DESIGN: enforce gracefully in userspace,
+ * hard in the kernel): the time limit, the output bounds (hard, and soft
+ * held for grace), the byte rate and the event quota, each closing with its
+ * own close code.
+ */
+#ifndef SLUICE_NET_PLAN_H
+#define SLUICE_NET_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sl_conn;
+struct sl_event;
+struct sl_gateway;
+
+/* The handshake is done: count the connection and arm its plan's time limit. */
+void sl_conn_started(struct sl_conn *c);
+
+/* The plan's max_connection_time, from the TCP handshake; a reload moves the deadline. */
+void sl_conn_arm_time_limit(struct sl_conn *c);
+
+/* Graceful plan checks before an event is queued; false when the connection was closed. */
+bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last);
+
+/*
+ * Once a second: the soft output bound counts the kernel's view too (bytes
+ * the socket holds unsent or unacknowledged, SIOCOUTQ), so a client whose
+ * window stays shut is caught even while the daemon's own queue is short;
+ * and a connection that gets no new events still trips its grace period.
+ */
+void sl_gateway_check_soft_bounds(struct sl_gateway *gw);
+
+#endif
