@@ -258,6 +258,35 @@ for f in sorted(os.listdir("policies/examples")):
     add("policy", f[:-5], read("policies/examples/" + f))
 add("config", "combined", read("policies/examples/combined.yaml"))
 
+# ---- journal: state_dir/journal files (route/journal.h) ----
+def fnv1a(b):
+    h = 2166136261
+    for c in b:
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def record(topic, seq, gseq, data, ts=1000000000000):
+    body = struct.pack("<QQQH", seq, gseq, ts, len(topic)) + topic + data
+    return struct.pack("<II", len(body), fnv1a(body)) + body
+
+
+def header(floor=0, lost=0):
+    tail = struct.pack("<QQ", floor, lost)
+    return b"SLJ2" + struct.pack("<I", fnv1a(tail)) + tail
+
+
+events = (record(b"stocks.x", 1, 1, b"e1") + record(b"stocks.x", 2, 2, b"e2")
+          + record(b"trains.ice", 1, 3, b"t1") + record(b"stocks.x", 3, 4, b"e3"))
+add("journal", "v2", header() + events)
+add("journal", "v2-lost", header(0, 9) + events)
+add("journal", "v2-floor", header(7, 0) + events + record(b"late", 1, 12, b"l"))
+add("journal", "v1", b"SLJ1" + events)
+add("journal", "numbers-only", header() + record(b"stocks.x", 5, 5, b"", ts=2**64 - 1))
+add("journal", "hole", header() + record(b"a", 1, 1, b"x") + record(b"a", 4, 6, b"y"))
+add("journal", "torn", header() + events[:-3])
+add("journal", "bad-check", header()[:4] + b"\0\0\0\0" + header()[8:] + events)
+
 for name, items in seeds.items():
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
