@@ -849,3 +849,141 @@ PY
 	grep -qF '"reason":"slow consumer evicted: output queue over limits.max_queued_bytes_per_connection"' "$LOG"
 	served
 }
+
+@test "WebSocket clients that send ops and read no answer are slow consumers: evicted (4003) at their queue bound; RSS stays bounded and a reader gets every event meanwhile" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 256KiB, max_frame_bytes: 64KiB}
+retention: {count: 1000}"
+	$PY "$CLIENT" ws-late "$WS" live.t --hold 0 --count 300 --timeout 30 \
+		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/live.json" &
+	local reader=$!
+	wait_files h
+	# 300 events over 3 s, while the clients below flood
+	flood live.t 300 0.01 &
+	local publisher=$!
+	run $PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" "$SLUICED_PID" <<'PY'
+import json, os, socket, subprocess, sys, time, msgpack
+sys.path.insert(0, sys.argv[2])
+import sl_client
+ctl, pid = [sys.argv[4], "--socket", sys.argv[3], "-j"], sys.argv[5]
+bound, n = 256 << 10, 8
+def rss():
+    return [int(l.split()[1]) * 1024 for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
+def masked(op, p):
+    k = os.urandom(4)
+    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
+def flooders_queued():
+    conns = json.loads(subprocess.run(ctl + ["conn", "list", "topic", "fl.x"], capture_output=True, check=True).stdout)
+    return [c["queued_bytes"] for c in conns]
+# Each answer is queued for a client that reads none: WebSocket pings (pongs
+# of 127 bytes), subs (acks) and an op a subscriber may not send (errors).
+ops = []
+for i in range(1000):
+    ops.append(masked(0x9, b"p" * 125))
+    ops.append(masked(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "fl.t%d" % (i % 50)})))
+    ops.append(masked(0x2, msgpack.packb({"op": "ping", "id": i})))
+batch = b"".join(ops)
+socks = [sl_client.raw_ws_sub(sys.argv[1], "fl.x") for _ in range(n)]
+time.sleep(0.3)
+before = rss()
+for s in socks:
+    s.setblocking(False)
+# Until TCP has taken nothing from any of them for a second (the gateway stopped
+# reading), or each sent 32 MB: the old gateway read and answered them all.
+sent, blocked_since, samples = [0] * n, time.monotonic(), []
+start = time.monotonic()
+while time.monotonic() - blocked_since < 1 and min(sent) < 32 << 20 and time.monotonic() - start < 20:
+    moved = False
+    for i, s in enumerate(socks):
+        try:
+            sent[i] += s.send(batch[sent[i] % len(batch):][:65536])
+            moved = True
+        except BlockingIOError:
+            pass
+    if moved:
+        blocked_since = time.monotonic()
+    else:
+        time.sleep(0.01)
+    if len(samples) < 1000 and (not samples or time.monotonic() - samples[-1][0] > 0.05):
+        samples.append((time.monotonic(), max(flooders_queued() or [0])))
+grown = rss() - before
+peak = max(q for _, q in samples)
+print("sent per client (MB):", [round(x / 1e6, 1) for x in sent], "RSS grew by", grown,
+      "bytes; largest queue seen", peak, "of", len(samples), "samples")
+stats = json.loads(subprocess.run(ctl + ["stats"], capture_output=True, check=True).stdout)
+print("evicted:", stats["evicted"])
+# Each was evicted at the bound (within one answer), and its unsent answers went with it.
+assert peak <= bound + 16384, peak
+assert grown < 16 << 20, grown
+assert stats["evicted"] == n, stats
+# Each finds the 4003 close after the answers that were already on their way.
+for s in socks:
+    s.setblocking(True)
+    _, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 10, [], b"")
+    assert code == 4003, code
+print("all", n, "closed with 4003")
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -F '"msg":"evicted"' "$LOG" | grep -cF '"reason":"slow consumer evicted: output queue over limits.max_queued_bytes_per_connection"')" -eq 8 ]
+	wait $publisher
+	wait $reader
+	cat "$BATS_TEST_TMPDIR/live.json"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/live.json")" = 300 ]
+	[ "$(json 'd["in_order"]' <"$BATS_TEST_TMPDIR/live.json")" = True ]
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/live.json")" = None ]
+	served
+}
+
+@test "a WebSocket client that reads its answers may send any number of ops: far more answers than the queue bound, every pong echoes its ping, and a close is answered" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}"
+	run $PY - "$WS" "$REPO/tests/tools" <<'PY'
+import os, sys, time, msgpack
+sys.path.insert(0, sys.argv[2])
+import sl_client
+def masked(op, p):
+    k = os.urandom(4)
+    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
+s = sl_client.raw_ws_sub(sys.argv[1], "ok.x", rcvbuf=0)
+s.settimeout(10)
+buf, got, total = b"", [], 0
+def read_until(count):
+    global buf
+    while len(got) < count:
+        c = s.recv(1 << 16)
+        assert c, "closed after %d answers" % len(got)
+        frames, buf = sl_client.ws_split(buf + c)
+        got.extend(frames)
+read_until(1)
+assert msgpack.unpackb(got.pop(0)[1]) == {"op": "ack", "id": 1}
+# Rounds of 100 pings, subs and refused ops (about 24 KB of answers, under
+# the bound), each read before the next: 3 MB in all, fifty times the bound.
+for r in range(120):
+    ops = []
+    for i in range(100):
+        ops.append(masked(0x9, b"%03d-%03d" % (r, i) + b"p" * 118))
+        ops.append(masked(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "ok.t%d" % (i % 10)})))
+        ops.append(masked(0x2, msgpack.packb({"op": "ping", "id": i})))
+    s.sendall(b"".join(ops))
+    read_until(300)
+    for i in range(100):
+        (op1, pong), (op2, ack), (op3, err) = got[3 * i:3 * i + 3]
+        assert op1 == 0xa and pong == b"%03d-%03d" % (r, i) + b"p" * 118, (r, i, op1, pong[:10])
+        assert op2 == 2 and msgpack.unpackb(ack) == {"op": "ack", "id": i}, (r, i, ack)
+        e = msgpack.unpackb(err)
+        assert op3 == 2 and e["op"] == "err" and e["id"] == i and e["code"] == 400, (r, i, e)
+        total += len(pong) + len(ack) + len(err)
+    del got[:300]
+print("answered", total, "bytes of pongs, acks and errors")
+# The close handshake: our code echoed (RFC 6455 §5.5.1), then the gateway closes.
+s.sendall(masked(0x8, (1000).to_bytes(2, "big") + b"bye"))
+read_until(1)
+assert got[0][0] == 0x8 and sl_client.close_code(got[0][1]) == 1000, got[0]
+assert s.recv(100) == b""
+print("closed with 1000")
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["evicted"]')" -eq 0 ]
+	served
+}

@@ -212,6 +212,49 @@ policies: [tenants.yaml]"
 	[ "$rss" -lt 150000 ]
 }
 
+@test "slow consumer by its own ops: a client that sends pings and subs and reads no answer is evicted at the plan's hard bound, at once" {
+	# An hour of grace: only the hard bound can do it in time (the gateway's own is 4 MiB).
+	plan_gateway "    backpressure: {max_queued_bytes: 128KiB, grace: 1h}" \
+		"limits: {max_frame_bytes: 64KiB}"
+	run $PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
+import json, os, subprocess, sys, time, msgpack
+sys.path.insert(0, sys.argv[2])
+import sl_client
+ctl = [sys.argv[4], "--socket", sys.argv[3], "-j"]
+def masked(op, p):
+    k = os.urandom(4)
+    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
+batch = b"".join(masked(0x9, b"p" * 125) + masked(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "own.t"}))
+                 for i in range(1000))
+s = sl_client.raw_ws_sub(sys.argv[1], "own.x", key="sub-key")
+s.settimeout(2)
+sent, start = 0, time.monotonic()
+try:
+    while sent < 32 << 20 and time.monotonic() - start < 10:
+        s.sendall(batch)
+        sent += len(batch)
+except OSError:
+    pass
+stats = json.loads(subprocess.run(ctl + ["stats"], capture_output=True, check=True).stdout)
+print("sent", sent, "bytes of ops; evicted", stats["evicted"])
+assert stats["evicted"] == 1, stats
+s.settimeout(None)
+frames, buf = [], b""
+while True:
+    c = s.recv(1 << 16)
+    if not c:
+        break
+    f, buf = sl_client.ws_split(buf + c)
+    frames += f
+op, body = frames[-1]
+print("answers read:", len(frames) - 1, "then", sl_client.close_code(body), body[2:].decode())
+assert op == 8 and sl_client.close_code(body) == 4003
+assert body[2:] == b"slow consumer evicted: output queue over max_queued_bytes"
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "byte rate 64 KiB/s: a client receives no more than rate x time + burst" {
 	plan_gateway "    bytes_per_second: 65536
     burst_bytes: 65536" "graceful_enforcement: off"

@@ -68,6 +68,56 @@ ${1:-}"
 	grep -q '^id: s.t:3$' "$BATS_TEST_TMPDIR/out"
 }
 
+@test "wss:// client that sends ops and reads no answer: evicted (4003) at the queue bound; its encrypted answers, which cannot be dropped, arrive before the close" {
+	start_tls "limits: {max_queued_bytes_per_connection: 256KiB, max_frame_bytes: 64KiB}"
+	run $PY - "$SUBTLS" "$CERTS/ca.pem" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" "$REPO/tests/tools" <<'PY'
+import base64, json, os, socket, ssl, subprocess, sys, msgpack
+sys.path.insert(0, sys.argv[5])
+import sl_client
+ctl = [sys.argv[4], "--socket", sys.argv[3], "-j"]
+bound = 256 << 10
+def masked(op, p):
+    k = os.urandom(4)
+    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.connect(("127.0.0.1", int(sys.argv[1])))
+s = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(raw, server_hostname="localhost")
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % base64.b64encode(os.urandom(16)).decode()).encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+batch = b"".join(masked(0x9, b"p" * 125) + masked(0x2, msgpack.packb({"op": "ping", "id": i})) for i in range(1000))
+s.settimeout(2)
+sent = 0
+try:
+    while sent < 32 << 20:
+        s.sendall(batch)
+        sent += len(batch)
+except OSError:
+    pass
+stats = json.loads(subprocess.run(ctl + ["stats"], capture_output=True, check=True).stdout)
+print("sent", sent, "bytes of ops; evicted", stats["evicted"], "queued", stats["queued_bytes"])
+assert stats["evicted"] == 1, stats
+# The records stay queued (TLS): the bound, one answer and the close frame.
+assert stats["queued_bytes"] <= bound + 4096, stats["queued_bytes"]
+s.settimeout(10)
+frames, buf = [], b""
+while True:
+    c = s.recv(1 << 16)
+    if not c:
+        break
+    f, buf = sl_client.ws_split(buf + c)
+    frames += f
+print("answers read:", len(frames) - 1)
+assert all(op in (2, 0xa) for op, _ in frames[:-1])
+assert frames[-1][0] == 8 and sl_client.close_code(frames[-1][1]) == 4003, frames[-1]
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "publishers over TLS: hello, publish and ack through a verified TLS connection" {
 	start_tls
 	sed -i 's|publishers: {plain: "127.0.0.1:0"}|publishers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0"}|' "$CONF"

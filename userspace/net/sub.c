@@ -466,6 +466,28 @@ static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
 	msgpack_unpacked_destroy(&scratch);
 }
 
+/*
+ * A client's answers (acks, errors, pongs) wait in the queue its events use,
+ * but sl_sub_deliver and sl_conn_plan_allows look at the queue's bounds only
+ * when an event comes: a client that sent ops and read nothing, subscribed to
+ * nothing busy, grew it without limit. It is the slow consumer those bounds
+ * are for, so the same hard bounds evict it where its queue grows (the Redis
+ * model), within one answer of them; not reading it instead, as a publisher
+ * is, would keep its queue and its connection until an event evicted it.
+ * Once per frame read, never per event delivered. (A plan's soft bound is
+ * checked each second already, events or not: check_soft_bounds.)
+ */
+static void answers_within_bounds(struct sl_conn *c)
+{
+	const struct sl_plan *plan = c->plan;
+
+	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection)
+		sl_sub_evict(c, SL_EVICT_CONN_LIMIT);
+	else if (plan && plan->max_queued_bytes && c->gw->cfg->graceful &&
+		 c->q.bytes > plan->max_queued_bytes)
+		sl_sub_evict(c, SL_EVICT_PLAN_HARD);
+}
+
 void sl_sub_on_ws_bytes(struct sl_conn *c)
 {
 	struct sl_ws_event ev;
@@ -502,6 +524,7 @@ void sl_sub_on_ws_bytes(struct sl_conn *c)
 			sl_sub_close(c, ev.close_code, ev.why ? ev.why : "protocol error");
 			break;
 		}
+		answers_within_bounds(c);
 		if (ev.type == SL_WS_EV_NEED_MORE && used == 0)
 			break;
 	}
