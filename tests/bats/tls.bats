@@ -126,7 +126,7 @@ PY
 for l in open(sys.argv[1]):
     if "\"ready\"" in l: print(json.loads(l)["publishers_tls"])' "$LOG")
 	bg=$BATS_TEST_TMPDIR/ws.json
-	$PY "$CLIENT" ws-sub "ws://127.0.0.1:$SUB/v1/ws" tls.pub --count 2 --timeout 4 >"$bg" &
+	$PY "$CLIENT" ws-sub "ws://127.0.0.1:$SUB/v1/ws" tls.pub --count 4 --timeout 4 >"$bg" &
 	w=$!
 	sleep 0.5
 	run $PY -c '
@@ -140,17 +140,60 @@ def recv():
     while len(d) < n: d += s.recv(n - len(d))
     return msgpack.unpackb(d)
 send({"op": "hello", "token": "test-key", "name": "tls-backend"}); print(recv()["op"])
-for i in range(2):
-    send({"op": "pub", "topic": "tls.pub", "data": b"x%d" % i, "id": i}); print(recv()["seq"])
+s.settimeout(5)
+# 12000 and 15000 bytes: one TLS record each, larger than the 8 KiB the first read has room
+# for; its rest waited inside wolfSSL until the client sent something else.
+for i, size in enumerate((2, 2, 12000, 15000)):
+    send({"op": "pub", "topic": "tls.pub", "data": b"x" * size, "id": i}); print(recv()["seq"])
 print(s.version())
 ' "$pubtls" "$CERTS/ca.pem"
 	echo "$output"
 	[ "${lines[0]}" = ok ]
 	[ "${lines[1]}" = 1 ]
 	[ "${lines[2]}" = 2 ]
-	[[ "${lines[3]}" == TLSv1.[23] ]]
+	[ "${lines[3]}" = 3 ]
+	[ "${lines[4]}" = 4 ]
+	[[ "${lines[5]}" == TLSv1.[23] ]]
 	wait $w
-	[ "$(json 'len(d["events"])' <"$bg")" -eq 2 ]
+	[ "$(json 'len(d["events"])' <"$bg")" -eq 4 ]
+}
+
+@test "wss:// messages of one TLS record larger than the first read's room are answered at once" {
+	start_tls
+	run $PY - "$SUBTLS" "$CERTS/ca.pem" <<'PY'
+import base64, os, socket, ssl, sys, msgpack
+s = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(
+    socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "X-API-Key: test-key\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+           % base64.b64encode(os.urandom(16)).decode()).encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+assert b" 101 " in head.split(b"\r\n")[0], head
+s.settimeout(5)
+def masked(payload):
+    k, n = os.urandom(4), len(payload)
+    hdr = bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else \
+        bytes([0x82, 0x80 | 127]) + n.to_bytes(8, "big")
+    return hdr + k + bytes(b ^ k[i % 4] for i, b in enumerate(payload))
+def recv_msg():
+    h = s.recv(2)
+    n = h[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(s.recv(2), "big")
+    d = b""
+    while len(d) < n:
+        d += s.recv(n - len(d))
+    return msgpack.unpackb(d)
+for i, size in enumerate((1000, 12000, 15000, 40000)):
+    s.sendall(masked(msgpack.packb({"op": "pub", "id": i, "topic": "big.t", "data": b"x" * size})))
+    m = recv_msg()
+    print(size, m["op"], m.get("seq"))
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '1000 ack 1\n12000 ack 2\n15000 ack 3\n40000 ack 4')" ]
 }
 
 @test "SIGHUP loads a renewed certificate for new connections; a broken one changes nothing" {

@@ -390,7 +390,18 @@ static void settle_event(struct sl_event *ev, uint32_t len, void *ctx)
 static void read_again(struct sl_conn *c)
 {
 	event_add(c->rd, NULL);
-	if (c->in_len)
+	if (c->in_len || (c->tls && sl_tls_pending(c->tls)))
+		event_active(c->rd, EV_READ, 0);
+}
+
+/*
+ * The rest of a TLS record that c->in had no room for waits inside wolfSSL:
+ * read it now, for no byte on the socket may come to wake the read (a 12 KiB
+ * message waited for the client's next one).
+ */
+static void read_tls_rest(struct sl_conn *c)
+{
+	if (c->tls && !c->closing && sl_tls_pending(c->tls))
 		event_active(c->rd, EV_READ, 0);
 }
 
@@ -1017,6 +1028,7 @@ again:
 		/* The publisher filled the buffer: there is likely more waiting. */
 		if (!c->tls && (size_t)n == room && --rounds > 0 && !pacing_over(gw))
 			goto again;
+		read_tls_rest(c);
 		return;
 	case SL_CONN_ADMIN:
 		sl_admin_on_http(c);
@@ -1035,6 +1047,7 @@ again:
 		c->in = NULL;
 		c->in_cap = 0;
 	}
+	read_tls_rest(c);
 }
 
 static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)

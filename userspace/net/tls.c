@@ -180,6 +180,11 @@ ssize_t sl_tls_read(struct sl_tls *tls, void *buf, size_t len)
 	return -EPROTO;
 }
 
+bool sl_tls_pending(struct sl_tls *tls)
+{
+	return wolfSSL_pending(tls->ssl) > 0;
+}
+
 int sl_tls_write(struct sl_tls *tls, const void *data, size_t len)
 {
 	size_t at = 0;

@@ -10,6 +10,7 @@
 #ifndef SLUICE_NET_TLS_H
 #define SLUICE_NET_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,13 @@ int sl_tls_handshake(struct sl_tls *tls, const char **why);
 
 /* Plaintext: bytes read (> 0), 0 at the peer's close, -EAGAIN, or -EPROTO. */
 ssize_t sl_tls_read(struct sl_tls *tls, void *buf, size_t len);
+
+/*
+ * True when plaintext waits inside the TLS session: a record is decrypted
+ * whole, so what a read had no room for stays there, and no byte on the
+ * socket may come to say so.
+ */
+bool sl_tls_pending(struct sl_tls *tls);
 
 /* Encrypts data (one record per 16 KiB) into the output queue. */
 int sl_tls_write(struct sl_tls *tls, const void *data, size_t len);
