@@ -41,6 +41,9 @@ heads = {
     "bare-lf": "GET / HTTP/1.1\nHost: a\n\n",
     "partial": "GET /v1/ws HTTP/1.1\r\nHost: a\r\nUpgr",
     "bad-escape": "GET /v1/sse?topic=%zz&x=%00 HTTP/1.1\r\nHost: a\r\n\r\n",
+    "origin": "GET /v1/ws HTTP/1.1\r\nHost: a\r\nOrigin: HTTPS://App.Example.com:443\r\n\r\n",
+    "origin-ipv6": "GET /v1/sse?topic=a HTTP/1.1\r\nHost: a\r\n"
+    "Origin: http://[::ffff:ffff:ffff]:8080\r\n\r\n",
 }
 for label, h in heads.items():
     add("http", label, b"\x00" + h.encode())
