@@ -169,6 +169,11 @@ static int cgroup_path(const struct sl_config *cfg, char *buf, size_t len)
  */
 #define CLAIM_WAIT_MS 5000u
 
+static void in_use(const char *key, const char *dir, const char *doing)
+{
+	fprintf(stderr, "sluiced: %s %s is in use by a running sluiced: %s\n", key, dir, doing);
+}
+
 /*
  * Claims dir (named by key in the config) before anything reads or writes
  * it. Returns the lock's fd or -errno after one sentence on stderr.
@@ -178,24 +183,41 @@ static int claim_dir(const char *key, const char *dir, const char *doing)
 	int ret = sl_dirlock_take(dir, CLAIM_WAIT_MS);
 
 	if (ret == -EWOULDBLOCK)
-		fprintf(stderr, "sluiced: %s %s is in use by a running sluiced: %s\n", key, dir,
-			doing);
+		in_use(key, dir, doing);
 	else if (ret < 0)
 		fprintf(stderr, "sluiced: cannot lock %s %s: %s\n", key, dir, strerror(-ret));
 	return ret;
 }
 
 /*
- * The state_dir is claimed when it can be created: one that cannot holds no
- * journal or quota windows to protect (the gateway then says why it runs
- * without them). Returns the lock's fd, -1 for no claim, or -errno.
+ * The state_dir is claimed when it can be: one that cannot be created holds
+ * no journal or quota windows to protect (the gateway then says why it runs
+ * without them), and on a filesystem without locks (NFS without lockd) it
+ * stays unclaimed, with a warning, as before claims existed. Sets *fd (-1:
+ * no claim); returns -EWOULDBLOCK when another sluiced holds it, else 0.
  */
-static int claim_state_dir(const struct sl_config *cfg)
+static int claim_state_dir(const struct sl_config *cfg, int *fd)
 {
+	int ret;
+
+	*fd = -1;
 	if (!cfg->state_dir || sl_mkdir_p(cfg->state_dir, 0700))
-		return -1;
-	return claim_dir("state_dir", cfg->state_dir,
-			 "stop it first, or give this one its own state_dir");
+		return 0;
+	ret = sl_dirlock_take(cfg->state_dir, CLAIM_WAIT_MS);
+	if (ret == -EWOULDBLOCK) {
+		in_use("state_dir", cfg->state_dir,
+		       "stop it first, or give this one its own state_dir");
+		return ret;
+	}
+	if (ret < 0) {
+		fprintf(stderr,
+			"{\"msg\":\"state_dir_unlocked\",\"error\":\"%s\",\"detail\":\"a second "
+			"sluiced on this state_dir would not be refused\"}\n",
+			strerror(-ret));
+		return 0;
+	}
+	*fd = ret;
+	return 0;
 }
 
 static int start_meter(const struct sl_config *cfg, struct sl_kern **kern, int *pin_lock)
@@ -251,10 +273,7 @@ static int cleanup_pins(const char *root)
 	int lock = sl_dirlock_take(root, CLAIM_WAIT_MS), ret;
 
 	if (lock == -EWOULDBLOCK) {
-		fprintf(stderr,
-			"sluiced: bpf_pin_dir %s is in use by a running sluiced: stop it "
-			"before --cleanup\n",
-			root);
+		in_use("bpf_pin_dir", root, "stop it before --cleanup");
 		return lock;
 	}
 	ret = sl_kern_cleanup(root, err, sizeof(err));
@@ -359,8 +378,7 @@ int main(int argc, char **argv)
 		sl_config_free(&cfg);
 		return 1;
 	}
-	state_lock = claim_state_dir(&cfg);
-	if (state_lock < -1) {
+	if (claim_state_dir(&cfg, &state_lock)) {
 		sl_policy_free(policy);
 		sl_auth_free(auth);
 		sl_config_free(&cfg);
