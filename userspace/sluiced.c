@@ -301,7 +301,7 @@ int main(int argc, char **argv)
 	struct sl_policy *policy = NULL;
 	struct sl_config cfg;
 	struct sl_diag diag;
-	int c, check = 0, cleanup = 0, ret, state_lock, pin_lock = -1;
+	int c, check = 0, cleanup = 0, ret, status = 1, state_lock = -1, pin_lock = -1;
 	char err[512];
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -351,53 +351,28 @@ int main(int argc, char **argv)
 		if (!sl_diag_count(&diag))
 			fprintf(stderr, "%s: cannot load: %s\n", path, strerror(-ret));
 		sl_diag_free(&diag);
-		sl_policy_free(policy);
-		sl_auth_free(auth);
-		sl_config_free(&cfg);
-		return 1;
+		goto out;
 	}
 	sl_diag_free(&diag);
 	if (check) {
 		printf("%s: ok\n", path);
-		sl_policy_free(policy);
-		sl_auth_free(auth);
-		sl_config_free(&cfg);
-		return 0;
+		status = 0;
+		goto out;
 	}
 	if (cleanup) {
-		ret = cleanup_pins(pin_root ? pin_root : cfg.bpf_pin_dir);
-		sl_policy_free(policy);
-		sl_auth_free(auth);
-		sl_config_free(&cfg);
-		return ret ? 1 : 0;
+		status = cleanup_pins(pin_root ? pin_root : cfg.bpf_pin_dir) ? 1 : 0;
+		goto out;
 	}
 
-	if (check_caps(&cfg)) {
-		sl_policy_free(policy);
-		sl_auth_free(auth);
-		sl_config_free(&cfg);
-		return 1;
-	}
-	if (claim_state_dir(&cfg, &state_lock)) {
-		sl_policy_free(policy);
-		sl_auth_free(auth);
-		sl_config_free(&cfg);
-		return 1;
-	}
+	if (check_caps(&cfg) || claim_state_dir(&cfg, &state_lock))
+		goto out;
 	if (cfg.bpf) {
 		ret = start_meter(&cfg, &kern, &pin_lock);
 		if (ret) {
 			if (ret != -EWOULDBLOCK)
 				fprintf(stderr, "sluiced: the kernel meter is required unless the "
 						"config says `bpf: off`\n");
-			if (pin_lock >= 0)
-				close(pin_lock);
-			if (state_lock >= 0)
-				close(state_lock);
-			sl_policy_free(policy);
-			sl_auth_free(auth);
-			sl_config_free(&cfg);
-			return 1;
+			goto out;
 		}
 	} else {
 		fprintf(stderr, "{\"msg\":\"meter_off\",\"detail\":\"bpf: off, counting in "
@@ -410,6 +385,8 @@ int main(int argc, char **argv)
 		ret = sl_gateway_run(gw);
 		sl_gateway_free(gw);
 	}
+	status = ret ? 1 : 0;
+out:
 	/* Pins stay: a restarted sluiced adopts them with every counter. */
 	sl_kern_close(kern);
 	/* Last: everything written to the directories is written. */
@@ -420,5 +397,5 @@ int main(int argc, char **argv)
 	sl_policy_free(policy);
 	sl_auth_free(auth);
 	sl_config_free(&cfg);
-	return ret ? 1 : 0;
+	return status;
 }
