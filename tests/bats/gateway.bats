@@ -531,6 +531,106 @@ PY
 	[ "$status" -eq 0 ]
 }
 
+@test "the control socket's deadline runs from the accept: a request trickled a byte at a time is cut at limits.handshake_timeout" {
+	sl_start_gateway "limits: {handshake_timeout: 500ms}"
+	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", 1000))     # a 1000-byte frame, one byte each 100 ms
+s.settimeout(0.1)
+t = time.monotonic()
+while time.monotonic() - t < 5:
+    try:
+        s.send(b"\x81")
+        if s.recv(10) == b"":
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+print("%.1f" % (time.monotonic() - t))
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# each byte used to restart the timeout: the connection stayed as long as the client liked
+	$PY -c "import sys; t = float(sys.argv[1]); sys.exit(0 if 0.3 <= t <= 2 else 1)" "$output"
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$status" -eq 0 ]
+}
+
+@test "control connections are a pool of 64, oldest dropped first: a flood takes no fds from the listeners and sluicectl still gets through" {
+	sl_start_gateway
+	local base
+	base=$(ls /proc/$SLUICED_PID/fd | wc -l)
+	# 300 connections that send half a frame header and wait; sluicectl on top
+	$PY - "$BATS_TEST_TMPDIR/control.sock" 300 >"$BATS_TEST_TMPDIR/flood.out" <<'PY' &
+import socket, sys, time
+flood = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"\x00\x00")
+    flood.append(s)
+print("open", flush=True)
+time.sleep(3)
+dropped = 0
+for s in flood:
+    s.setblocking(False)
+    try:
+        dropped += s.recv(1) == b""
+    except ConnectionResetError:   # closed before it read the half header
+        dropped += 1
+    except BlockingIOError:
+        pass
+print("dropped", dropped, flush=True)
+PY
+	local flooder=$!
+	for _ in $(seq 1 100); do grep -q open "$BATS_TEST_TMPDIR/flood.out" && break; sleep 0.05; done
+	sleep 0.3
+	fds=$(ls /proc/$SLUICED_PID/fd | wc -l)
+	echo "fds: $base before, $fds with the flood"
+	# every one of them used to hold an fd until limits.handshake_timeout (10 s)
+	[ "$fds" -le $((base + 64)) ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$status" -eq 0 ]
+	run raw_http "$ADMIN" < <(printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+	[[ "$output" == "HTTP/1.1 200 "* ]]
+	wait "$flooder"
+	cat "$BATS_TEST_TMPDIR/flood.out"
+	# 300 and sluicectl through a pool of 64: the oldest 237 were dropped
+	grep -qx "dropped 237" "$BATS_TEST_TMPDIR/flood.out"
+}
+
+@test "out of fds, the control listener backs off like the others instead of spinning on accept" {
+	SL_BPF=off SLUICED_WRAP="prlimit --nofile=64:64" sl_start_gateway "limits: {handshake_timeout: 3s}"
+	run $PY - "$BATS_TEST_TMPDIR/control.sock" "$SUB" "$SLUICED_PID" <<'PY'
+import os, socket, struct, sys, time
+path, sub, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# subscribers' connections until the daemon has no fd left (the rest wait in the backlog)
+subs = [socket.create_connection(("127.0.0.1", sub)) for _ in range(80)]
+time.sleep(0.5)
+print("daemon fds", len(os.listdir("/proc/%s/fd" % pid)))
+c = socket.socket(socket.AF_UNIX)
+c.connect(path)                      # in the backlog: nothing to accept it with
+c.sendall(struct.pack(">I", 10) + b"\x81\xa2op\xa5stats")
+time.sleep(1)
+for s in subs:
+    s.close()
+c.settimeout(10)
+n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+print("answered", len(c.recv(n, socket.MSG_WAITALL)) == n)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "answered True" ]
+	# libevent's own warning, each time the readable listener was retried: tens of thousands a second
+	run grep -c "Error from accept() call" "$LOG"
+	echo "libevent accept warnings: $output"
+	[ "$output" -eq 0 ]
+	grep -q '"msg":"accept_error"' "$LOG"
+}
+
 @test "RFC 6455: unmasked frames, oversized messages, bad UTF-8, control frames, fragments" {
 	sl_start_gateway "limits: {max_frame_bytes: 4096}"
 	ws_raw() { $PY "$CLIENT" ws-raw "$WS" --frames "$@"; }

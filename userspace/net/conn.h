@@ -187,6 +187,8 @@ struct sl_gateway {
 	uint16_t sub_port, pub_port, admin_port, sub_tls_port, pub_tls_port;
 	struct sl_tls_ctx *tls_ctx;
 	struct evconnlistener *control_lst;
+	struct control_conn *control_conns; /* control.c: open ones, newest first */
+	uint32_t ncontrol;
 	struct sl_auth *auth;
 	struct sl_policy *policy;
 	struct sl_app_state *apps; /* per kernel slot */

@@ -563,31 +563,80 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 	return NULL;
 }
 
+/*
+ * Control connections open at once. sluicectl holds one for a request and
+ * its reply; a script or two beside it need a handful. Past this many the
+ * oldest is dropped for the newcomer (like the admin listener's pool): a
+ * client that opens connections and sends nothing must not take the fds
+ * the subscribers need (out of them, no listener accepts).
+ */
+#define CONTROL_CONNS_MAX 64
+
 struct control_conn {
 	struct sl_gateway *gw;
 	struct bufferevent *bev;
+	struct event *deadline;
+	struct control_conn *prev, *next; /* gw->control_conns, newest first */
 };
+
+static void control_free(struct control_conn *cc)
+{
+	struct sl_gateway *gw = cc->gw;
+
+	if (cc->prev)
+		cc->prev->next = cc->next;
+	else
+		gw->control_conns = cc->next;
+	if (cc->next)
+		cc->next->prev = cc->prev;
+	gw->ncontrol--;
+	if (cc->deadline)
+		event_free(cc->deadline);
+	bufferevent_free(cc->bev);
+	free(cc);
+}
+
+void sl_control_close_all(struct sl_gateway *gw)
+{
+	while (gw->control_conns)
+		control_free(gw->control_conns);
+}
+
+static void control_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	control_free(arg);
+}
+
+/*
+ * limits.handshake_timeout from now, in all: a timeout that each byte
+ * restarts let a client that sends (or reads) a byte now and then hold
+ * its connection and buffers for as long as it liked.
+ */
+static void control_arm_deadline(struct control_conn *cc)
+{
+	uint64_t ns = cc->gw->cfg->limits.handshake_timeout_ns;
+	struct timeval tv = { (time_t)(ns / 1000000000ull),
+			      (suseconds_t)(ns % 1000000000ull / 1000) };
+
+	evtimer_add(cc->deadline, &tv);
+}
 
 static void control_done(struct bufferevent *bev, void *arg)
 {
 	struct control_conn *cc = arg;
 
 	(void)bev;
-	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) == 0) {
-		bufferevent_free(cc->bev);
-		free(cc);
-	}
+	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) == 0)
+		control_free(cc);
 }
 
 static void control_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		struct control_conn *cc = arg;
-
-		bufferevent_free(cc->bev);
-		free(cc);
-	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		control_free(arg);
 }
 
 static void reply(struct control_conn *cc, json_t *result, const char *err, json_t *problems)
@@ -622,6 +671,8 @@ static void reply(struct control_conn *cc, json_t *result, const char *err, json
 	bufferevent_write(cc->bev, len, 4);
 	bufferevent_write(cc->bev, sb.data, sb.size);
 	bufferevent_setcb(cc->bev, NULL, control_done, control_event, cc);
+	/* The reply gets a deadline of its own: its reader may be slower than its writer. */
+	control_arm_deadline(cc);
 	msgpack_sbuffer_destroy(&sb);
 	free(text);
 	free(ptext);
@@ -663,7 +714,7 @@ static void control_accept(struct evconnlistener *lst, evutil_socket_t fd, struc
 			   int socklen, void *arg)
 {
 	struct control_conn *cc = calloc(1, sizeof(*cc));
-	struct timeval tv;
+	struct sl_gateway *gw = arg;
 
 	(void)lst;
 	(void)sa;
@@ -672,22 +723,39 @@ static void control_accept(struct evconnlistener *lst, evutil_socket_t fd, struc
 		close(fd);
 		return;
 	}
-	cc->gw = arg;
-	cc->bev = bufferevent_socket_new(cc->gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!cc->bev) {
-		close(fd);
+	cc->gw = gw;
+	cc->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	cc->deadline = evtimer_new(gw->base, control_deadline, cc);
+	if (!cc->bev || !cc->deadline) {
+		if (cc->deadline)
+			event_free(cc->deadline);
+		if (cc->bev)
+			bufferevent_free(cc->bev);
+		else
+			close(fd);
 		free(cc);
 		return;
 	}
+	if (gw->ncontrol >= CONTROL_CONNS_MAX) {
+		struct control_conn *oldest = gw->control_conns;
+
+		while (oldest->next)
+			oldest = oldest->next;
+		control_free(oldest);
+	}
+	cc->next = gw->control_conns;
+	if (cc->next)
+		cc->next->prev = cc;
+	gw->control_conns = cc;
+	gw->ncontrol++;
 	bufferevent_setcb(cc->bev, control_read, NULL, control_event, cc);
 	/*
-	 * Bounded like a client's handshake: a request (or the reply's write) that
-	 * makes no progress for limits.handshake_timeout ends the connection, and
-	 * no more than one frame is buffered, whatever a peer sends.
+	 * Bounded like a client's handshake: the request must be in within
+	 * limits.handshake_timeout of the accept, and the reply written within
+	 * as long again (control_arm_deadline); no more than one frame is
+	 * buffered, whatever a peer sends.
 	 */
-	tv.tv_sec = (time_t)(cc->gw->cfg->limits.handshake_timeout_ns / 1000000000ull);
-	tv.tv_usec = (suseconds_t)(cc->gw->cfg->limits.handshake_timeout_ns % 1000000000ull / 1000);
-	bufferevent_set_timeouts(cc->bev, &tv, &tv);
+	control_arm_deadline(cc);
 	bufferevent_setwatermark(cc->bev, EV_READ, 0,
 				 SL_ENVELOPE_FRAME_HEADER + SL_CONTROL_MAX_REQUEST);
 	bufferevent_enable(cc->bev, EV_READ);

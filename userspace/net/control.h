@@ -12,4 +12,7 @@ struct sl_gateway;
 /* Listens on listeners.control.path with its mode; nothing when the path is empty. */
 int sl_control_listen(struct sl_gateway *gw, struct evconnlistener **out, char *err, size_t errlen);
 
+/* Closes the control connections still open (the daemon's exit). */
+void sl_control_close_all(struct sl_gateway *gw);
+
 #endif

@@ -1656,6 +1656,9 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	ret = sl_control_listen(gw, &gw->control_lst, err, errlen);
 	if (ret)
 		goto fail;
+	/* Out of fds, the control listener too backs off instead of spinning (and logging). */
+	if (gw->control_lst)
+		evconnlistener_set_error_cb(gw->control_lst, on_accept_error);
 	ret = sl_gateway_apply_policy(gw);
 	if (ret) {
 		snprintf(err, errlen, "cannot apply the plans to the meter: %s", strerror(-ret));
@@ -1767,6 +1770,7 @@ void sl_gateway_free(struct sl_gateway *gw)
 	while (gw->refusals)
 		sl_conn_close_now(gw->refusals);
 	close_listeners(gw);
+	sl_control_close_all(gw);
 	if (gw->control_lst) {
 		evconnlistener_free(gw->control_lst);
 		unlink(gw->cfg->listeners.control.path);
