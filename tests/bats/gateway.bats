@@ -217,6 +217,25 @@ PY
 	[ "$output" = 404 ]
 }
 
+@test "POST /v1/publish with a Content-Length it cannot use is 400 saying so, not 411 'needs a Content-Length'" {
+	sl_start_gateway
+	head='POST /v1/publish?topic=a.b HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n'
+	for cl in 'Content-Length: 99999999999999999999999' 'Content-Length: 18446744073709551616' \
+		'Content-Length: -1' 'Content-Length: 1\r\nContent-Length: 2' \
+		'Content-Length: 1\r\nTransfer-Encoding: chunked'; do
+		run raw_http "$ADMIN" < <(printf "$head$cl\r\n\r\nx")
+		echo "$cl: $output"
+		[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_request"'*"Content-Length is not one number below 2^64"* ]]
+	done
+	# without one it is still 411, and a number over limits.max_frame_bytes 413
+	run raw_http "$ADMIN" < <(printf "$head\r\n")
+	[[ "$output" == "HTTP/1.1 411 "*"needs a Content-Length"* ]]
+	run raw_http "$ADMIN" < <(printf "${head}Content-Length: 18446744073709551615\r\n\r\n")
+	[[ "$output" == "HTTP/1.1 413 "* ]]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["publish_errors_by_kind"]["malformed"]')" -eq 5 ]
+}
+
 @test "a publish the daemon has no memory for is its failure: 500 internal over HTTP, err 500 natively, counted as kind=internal; the next publish is accepted" {
 	sl_start_gateway "limits: {max_frame_bytes: 16MiB, max_queued_bytes_per_connection: 16MiB}"
 	# The daemon's address space is capped (RLIMIT_AS) just before the last bytes of an

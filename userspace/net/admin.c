@@ -254,8 +254,18 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		}
 		return;
 	}
-	if (sl_http_content_length(req, &clen)) {
+	ret = sl_http_content_length(req, &clen);
+	if (ret == -ENOENT) {
 		fail(c, 411, "length_required", "POST /v1/publish needs a Content-Length", NULL);
+		return;
+	}
+	/* One that is there but unusable is the client's mistake, not a missing header. */
+	if (ret) {
+		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		fail(c, 400, "bad_request",
+		     "Content-Length is not one number below 2^64 (or is sent with "
+		     "Transfer-Encoding, which POST /v1/publish does not take)",
+		     NULL);
 		return;
 	}
 	if (clen > c->gw->cfg->limits.max_frame_bytes) {
