@@ -578,6 +578,42 @@ PY
 	[ "$status" -eq 0 ]
 }
 
+@test "a control-socket client that shuts its side after the request (nc -N) reads the whole reply" {
+	sl_start_gateway
+	# 4,000 topics: a topic list of about 530 KB, more than the socket holds
+	$PY - "$ADMIN" <<'PY'
+import socket, sys
+for i in range(4000):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"POST /v1/publish?topic=t.%06d HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n"
+              b"Content-Length: 1\r\n\r\nx" % i)
+    assert b" 202 " in s.recv(200)
+    s.close()
+PY
+	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'
+import json, socket, struct, sys, msgpack
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+b = msgpack.packb({"op": "topic.list"})
+s.sendall(struct.pack(">I", len(b)) + b)
+s.shutdown(socket.SHUT_WR)   # as nc -N does
+s.settimeout(5)
+out = b""
+while True:
+    c = s.recv(1 << 20)
+    if not c:
+        break
+    out += c
+n = struct.unpack(">I", out[:4])[0]
+print("half-closed: got", len(out) - 4, "of", n, "topics",
+      len(json.loads(msgpack.unpackb(out[4:])["result"])) if len(out) - 4 == n else 0)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the end of the client's input dropped the rest of the reply: 16380 of 536018 bytes
+	[[ "${lines[0]}" == "half-closed: got "* && "${lines[0]}" == *" topics 4000" ]]
+}
+
 @test "control connections are a pool of 64, oldest dropped first: a flood takes no fds from the listeners and sluicectl still gets through" {
 	sl_start_gateway
 	local base

@@ -577,6 +577,7 @@ struct control_conn {
 	struct bufferevent *bev;
 	struct event *deadline;
 	struct control_conn *prev, *next; /* gw->control_conns, newest first */
+	bool replied;			  /* the reply is queued: only its write is left */
 };
 
 static void control_free(struct control_conn *cc)
@@ -634,9 +635,20 @@ static void control_done(struct bufferevent *bev, void *arg)
 
 static void control_event(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
+	struct control_conn *cc = arg;
+
+	/*
+	 * A client that shuts its side once the request is sent (nc -N, socat)
+	 * still reads the reply: its end of input is no reason to drop the rest
+	 * of the reply (it got the first 16 KiB only). control_done or the
+	 * deadline ends the connection.
+	 */
+	if (cc->replied && (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		control_free(arg);
+		control_free(cc);
 }
 
 static void reply(struct control_conn *cc, json_t *result, const char *err, json_t *problems)
@@ -671,6 +683,7 @@ static void reply(struct control_conn *cc, json_t *result, const char *err, json
 	bufferevent_write(cc->bev, len, 4);
 	bufferevent_write(cc->bev, sb.data, sb.size);
 	bufferevent_setcb(cc->bev, NULL, control_done, control_event, cc);
+	cc->replied = true;
 	/* The reply gets a deadline of its own: its reader may be slower than its writer. */
 	control_arm_deadline(cc);
 	msgpack_sbuffer_destroy(&sb);
