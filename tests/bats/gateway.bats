@@ -440,6 +440,51 @@ print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
 	[[ "$output" == "HTTP/1.1 405 "* ]]
 }
 
+@test "SSE: more topic parameters than limits.max_subscriptions_per_connection get 400 before the stream starts; a repeated pattern counts once" {
+	sl_start_gateway "limits: {max_subscriptions_per_connection: 2}"
+	ask() { printf 'GET /v1/sse?%s HTTP/1.1\r\nHost: x\r\n\r\n' "$1" | raw_http "$SUB"; }
+	run ask 'topic=a.b&topic=a.c&topic=a.d'
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "*'"error":"too_many_topics"'*max_subscriptions_per_connection* ]]
+	run ask 'topic=a.b&topic=a.b&topic=a.%3E&topic=a.b'
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 200 "* ]]
+}
+
+@test "SSE over HTTP/1.0 is refused with 400: the stream is chunked, which HTTP/1.0 does not speak" {
+	sl_start_gateway
+	run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=a.b HTTP/1.0\r\n\r\n')
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_request"'*HTTP/1.1* ]]
+	[[ "$output" != *Transfer-Encoding* ]]
+}
+
+@test "a Last-Event-ID replay over the queue bound evicts the stream with its HTTP head, then sluice.close 4003; another subscriber is served" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	# 100 retained events of 2 KB: the replay after the first is three times the bound
+	pub rs.t --count 100 --size 2000 >/dev/null
+	run $PY - "$SUB" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v1/sse?topic=rs.t HTTP/1.1\r\nHost: x\r\nLast-Event-ID: rs.t:1\r\n\r\n")
+s.settimeout(5)
+out = b""
+while not out.endswith(b"\r\n0\r\n\r\n"):
+    c = s.recv(65536)
+    if not c:
+        break
+    out += c
+sys.stdout.write(out.decode("latin-1"))
+PY
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 200 OK"*"event: sluice.close"*'"code":4003'* ]]
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" ok.topic --count 1
+	pub ok.topic --count 1 >/dev/null
+	wait $BG_PID
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 1 ]
+}
+
 @test "WebSocket handshake: Sec-WebSocket-Key and -Version given twice are refused (RFC 6455 §11.3.1, §11.3.5)" {
 	sl_start_gateway
 	run $PY - "$SUB" <<'PYEOF'

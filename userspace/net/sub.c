@@ -22,6 +22,11 @@
 
 #define SL_SSE_MAX_TOPICS 16
 
+/* The answer that starts an SSE stream (start_sse, and sl_sub_close when it was never written). */
+static const char sse_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+			       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+			       "Transfer-Encoding: chunked\r\n\r\n";
+
 static void queue_or_close(struct sl_conn *c, int ret)
 {
 	if (ret) {
@@ -243,6 +248,17 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 			(unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c), reason);
 		if (!c->tls)
 			sl_outq_drop_unsent(&c->q);
+		/*
+		 * A Last-Event-ID replay over the queue bound evicts the stream
+		 * before its first write: the 200 head went with the rest, and
+		 * the close notice alone is no HTTP answer. Nothing was written,
+		 * so the head goes out again first.
+		 */
+		if (c->kind == SL_CONN_SSE && !c->tls && c->bytes_out == 0 && c->q.count == 0 &&
+		    sl_conn_send(c, sse_head, sizeof(sse_head) - 1)) {
+			sl_conn_close_now(c);
+			return;
+		}
 	}
 	if (c->kind == SL_CONN_WS) {
 		len = sl_ws_close_payload(payload, code, reason);
@@ -607,9 +623,6 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 
 static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 {
-	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-				   "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
-				   "Transfer-Encoding: chunked\r\n\r\n";
 	char ref_topic[SL_TOPIC_MAX_LEN + 1], *name = NULL, *value = NULL;
 	const char *patterns[SL_SSE_MAX_TOPICS];
 	char *owned[SL_SSE_MAX_TOPICS];
@@ -619,6 +632,16 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	uint64_t ref_seq = 0;
 	int ret;
 
+	/*
+	 * The stream is chunked, which an HTTP/1.0 client does not speak (RFC
+	 * 9112 §6.1: no Transfer-Encoding in an answer to HTTP/1.0): it read
+	 * the chunk sizes as event lines. Refused before anything is read.
+	 */
+	if (req->version_minor < 1) {
+		http_fail(c, 400, "bad_request",
+			  "GET /v1/sse needs HTTP/1.1 (the stream is chunked)", NULL);
+		return;
+	}
 	/* Room for any pair: an access_token JWT is longer than a topic. */
 	if (sl_http_query_buffers(req, &name, &value, &cap)) {
 		sl_conn_close_now(c);
@@ -639,8 +662,25 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			http_fail(c, 400, "bad_topic", why, NULL);
 			goto out;
 		}
+		/* The same pattern twice is one subscription (add_sub), so it counts once. */
+		for (i = 0; i < n && strcmp(owned[i], value) != 0; i++)
+			;
+		if (i < n)
+			continue;
 		if (n == SL_SSE_MAX_TOPICS) {
-			http_fail(c, 400, "too_many_topics", "at most 16 topic parameters", NULL);
+			http_fail(c, 400, "too_many_topics", "at most 16 different topic patterns",
+				  NULL);
+			goto out;
+		}
+		/*
+		 * limits.max_subscriptions_per_connection, before the 200: past it
+		 * the stream was opened (a replay sent) and then closed with 1008.
+		 */
+		if (n == c->gw->cfg->limits.max_subscriptions_per_connection) {
+			http_fail(
+			    c, 400, "too_many_topics",
+			    "more topic parameters than limits.max_subscriptions_per_connection",
+			    NULL);
 			goto out;
 		}
 		owned[n] = strdup(value);
@@ -670,7 +710,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			goto out;
 		}
 	}
-	if (sl_conn_send(c, head, sizeof(head) - 1)) {
+	if (sl_conn_send(c, sse_head, sizeof(sse_head) - 1)) {
 		sl_conn_close_now(c);
 		goto out;
 	}
