@@ -459,6 +459,14 @@ print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
 	[[ "$output" != *Transfer-Encoding* ]]
 }
 
+@test "SSE: Last-Event-ID sent twice is refused with 400 bad_last_event_id, not resumed from the first" {
+	sl_start_gateway
+	pub a.b --count 3 >/dev/null
+	run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=a.b HTTP/1.1\r\nHost: x\r\nLast-Event-ID: a.b:1\r\nLast-Event-ID: a.b:2\r\n\r\n')
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_last_event_id"'*once* ]]
+}
+
 @test "a Last-Event-ID replay over the queue bound evicts the stream with its HTTP head, then sluice.close 4003; another subscriber is served" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"

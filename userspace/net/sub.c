@@ -696,6 +696,15 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			  NULL);
 		goto out;
 	}
+	/*
+	 * One id places the resume; with two, the first was used silently while
+	 * a proxy may have acted on the other (the field is not a list, RFC 9110
+	 * §5.3). Refused like two Origins.
+	 */
+	if (sl_http_header_count(req, "Last-Event-ID") > 1) {
+		http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be sent once", NULL);
+		goto out;
+	}
 	if (last && sl_sse_parse_last_event_id(last->value, last->value_len, ref_topic,
 					       sizeof(ref_topic), &ref_seq)) {
 		http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be TOPIC:SEQ", NULL);
