@@ -807,6 +807,49 @@ PY
 	served
 }
 
+@test "an SSE client that never reads is evicted at its queue bound with sluice.close 4003; RSS stays bounded and a reader gets every event" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 256KiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	# reads nothing until the flood is over (a 4 KiB receive buffer), then everything
+	$PY - "$SUB" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.out" &
+import os, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v1/sse?topic=st.t HTTP/1.1\r\nHost: x\r\n\r\n")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[2] + ".read"):
+    time.sleep(0.05)
+s.settimeout(5)
+out = b""
+while not out.endswith(b"\r\n0\r\n\r\n"):
+    c = s.recv(1 << 20)
+    if not c:
+        break
+    out += c
+sys.stdout.write(out[-300:].decode("latin-1"))
+PY
+	st=$!
+	wait_files st
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=st.t" --count 3000 --timeout 20 >"$BATS_TEST_TMPDIR/reader.json" &
+	r=$!
+	sleep 0.5
+	base=$(rss_kib)
+	# 3,000 events of 2 KB: 6 MB offered to a stream that reads nothing
+	pub st.t --count 3000 --size 2000 >/dev/null
+	peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SLUICED_PID/status")
+	echo "RSS before $base KiB, peak $peak KiB"
+	touch "$BATS_TEST_TMPDIR/st.read"
+	wait $st
+	wait $r
+	cat "$BATS_TEST_TMPDIR/stall.out"
+	grep -q 'event: sluice.close' "$BATS_TEST_TMPDIR/stall.out"
+	grep -q '"code":4003' "$BATS_TEST_TMPDIR/stall.out"
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/reader.json")" -eq 3000 ]
+	[ "$(gw_stat 'd["evicted"]')" -eq 1 ]
+	[ $((peak - base)) -lt 32768 ]
+}
+
 @test "a resume with since is held to the subscriber's queue bound: repeated replays to a reader that reads nothing evict it (4003)" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
