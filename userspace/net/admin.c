@@ -246,12 +246,8 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	if (sl_conn_authenticate(c, req, NULL, 0, false, &status, &why)) {
 		const char *code, *challenge;
 
-		if (status == 401) {
-			sl_conn_auth_challenge(c, &code, &challenge);
-			fail(c, 401, code, why, challenge);
-		} else {
-			fail(c, status, status >= 500 ? "internal" : "bad_request", why, NULL);
-		}
+		sl_conn_auth_refusal(c, status, &code, &challenge);
+		fail(c, status, code, why, challenge);
 		return;
 	}
 	ret = sl_http_content_length(req, &clen);

@@ -203,8 +203,14 @@ static int arm_expiry(struct sl_conn *c)
 	return c->expiry_timer && !evtimer_add(c->expiry_timer, &tv) ? 0 : -ENOMEM;
 }
 
-void sl_conn_auth_challenge(const struct sl_conn *c, const char **code, const char **header)
+void sl_conn_auth_refusal(const struct sl_conn *c, int status, const char **code,
+			  const char **header)
 {
+	if (status != 401) {
+		*code = status >= 500 ? "internal" : "bad_request";
+		*header = NULL;
+		return;
+	}
 	*code = c->auth.reason ? sl_auth_reason_name(c->auth.reason) : "unauthorized";
 	/*
 	 * RFC 6750 §3: tell the client how to authenticate, and that the

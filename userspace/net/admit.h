@@ -27,11 +27,12 @@ struct sl_plan;
 int sl_conn_authenticate(struct sl_conn *c, const struct sl_http_request *req, const char *token,
 			 size_t token_len, bool open, int *status, const char **why);
 /*
- * How a 401 from sl_conn_authenticate is answered, alike on every listener:
- * the body's error code (the reason, e.g. "expired") and the
- * WWW-Authenticate header line.
+ * How a refusal from sl_conn_authenticate (its status) is answered, alike on
+ * every listener: the body's error code and, for a 401, the WWW-Authenticate
+ * header line (else NULL).
  */
-void sl_conn_auth_challenge(const struct sl_conn *c, const char **code, const char **header);
+void sl_conn_auth_refusal(const struct sl_conn *c, int status, const char **code,
+			  const char **header);
 const char *sl_conn_app_id(const struct sl_conn *c);
 
 /* The kernel slot of an application id, assigned on first use, stable for the daemon's life. */

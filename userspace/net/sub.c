@@ -53,7 +53,7 @@ static void http_fail(struct sl_conn *c, int status, const char *code, const cha
 static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 {
 	bool open = c->gw->cfg->listeners.subscribers.auth == SL_CONFIG_AUTH_OPEN;
-	const char *why = "invalid credentials";
+	const char *why = "invalid credentials", *code, *challenge;
 	int status = 401;
 
 	if (sl_conn_authenticate(c, req, NULL, 0, open, &status, &why) == 0) {
@@ -66,14 +66,8 @@ static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 		http_fail(c, 429, "too_many_requests", why, extra);
 		return -EAGAIN;
 	}
-	if (status == 401) {
-		const char *code, *challenge;
-
-		sl_conn_auth_challenge(c, &code, &challenge);
-		http_fail(c, 401, code, why, challenge);
-	} else {
-		http_fail(c, status, status >= 500 ? "internal" : "bad_request", why, NULL);
-	}
+	sl_conn_auth_refusal(c, status, &code, &challenge);
+	http_fail(c, status, code, why, challenge);
 	return -EACCES;
 }
 
