@@ -240,8 +240,9 @@ PY
 	sl_start_gateway "limits: {max_frame_bytes: 16MiB, max_queued_bytes_per_connection: 16MiB}"
 	# The daemon's address space is capped (RLIMIT_AS) just before the last bytes of an
 	# 8 MiB event arrive: it has read the rest, so only the event's own copy cannot be had.
-	run $PY - "$ADMIN" "$PUB" "$SLUICED_PID" <<'PY'
+	run env PYTHONPATH="$REPO/tests/tools" $PY - "$ADMIN" "$PUB" "$SLUICED_PID" <<'PY'
 import fcntl, resource, socket, struct, sys, termios, time, msgpack
+from sl_client import native_frame as frame, read_frame
 admin, port, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 def cap_memory(on):
     size = [int(l.split()[1]) * 1024 for l in open("/proc/%d/status" % pid) if l.startswith("VmSize")][0]
@@ -254,16 +255,6 @@ def all_but_the_end(s, data):
     time.sleep(0.3)
     cap_memory(True)
     s.sendall(data[-16:])
-def frame(m):
-    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
-def read_frame(s):
-    buf = b""
-    while len(buf) < 4:
-        c = s.recv(4 - len(buf)); assert c, "closed"; buf += c
-    n, b = struct.unpack(">I", buf)[0], b""
-    while len(b) < n:
-        c = s.recv(n - len(b)); assert c, "closed"; b += c
-    return msgpack.unpackb(b)
 body = b"y" * (8 << 20)
 h = socket.create_connection(("127.0.0.1", admin))
 h.settimeout(10)

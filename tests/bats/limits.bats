@@ -637,19 +637,10 @@ backlog_reader_got_all() {
 
 @test "a publisher that never reads its acks is held back alone: the other publishers publish, its queue stays bounded, and every ack arrives once it reads" {
 	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}"
-	run $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
+	run env PYTHONPATH="$REPO/tests/tools" $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
 import json, socket, struct, subprocess, sys, msgpack
+from sl_client import native_frame as frame, read_frame
 port, ctl = int(sys.argv[1]), [sys.argv[3], "--socket", sys.argv[2], "-j"]
-def frame(m):
-    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
-def read_frame(s):
-    buf = b""
-    while len(buf) < 4:
-        c = s.recv(4 - len(buf)); assert c, "closed"; buf += c
-    n, body = struct.unpack(">I", buf)[0], b""
-    while len(body) < n:
-        c = s.recv(n - len(body)); assert c, "closed"; body += c
-    return msgpack.unpackb(body)
 def hello(rcvbuf=0):
     s = socket.socket()
     if rcvbuf:
@@ -703,14 +694,13 @@ PY
 	# publishers go flat out) would blur what the replies cost.
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 2MiB, max_frame_bytes: 64KiB}
 retention: {count: 100, journal: off}"
-	run $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" "$SLUICED_PID" <<'PY'
+	run env PYTHONPATH="$REPO/tests/tools" $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" "$SLUICED_PID" <<'PY'
 import json, socket, struct, subprocess, sys, time, msgpack
+from sl_client import native_frame as frame
 port, ctl, pid = int(sys.argv[1]), [sys.argv[3], "--socket", sys.argv[2], "-j"], sys.argv[4]
 bound, n = 2 << 20, 8
 def rss():
     return [int(l.split()[1]) * 1024 for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
-def frame(m):
-    b = msgpack.packb(m); return struct.pack(">I", len(b)) + b
 socks = []
 for i in range(n):
     s = socket.socket()
@@ -752,19 +742,12 @@ PY
 
 @test "a publisher that sends bad frames and reads no answer: its unread errors stop at the bound, not a read's worth of errors past it, and all arrive once it reads" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}"
-	run $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
+	run env PYTHONPATH="$REPO/tests/tools" $PY - "$PUB" "$BATS_TEST_TMPDIR/control.sock" "$REPO/build/sluicectl" <<'PY'
 import json, socket, struct, subprocess, sys, time, msgpack
+from sl_client import read_frame
 port, ctl = int(sys.argv[1]), [sys.argv[3], "--socket", sys.argv[2], "-j"]
 def frame(b):
     return struct.pack(">I", len(b)) + b
-def read_frame(s):
-    buf = b""
-    while len(buf) < 4:
-        c = s.recv(4 - len(buf)); assert c, "closed"; buf += c
-    n, body = struct.unpack(">I", buf)[0], b""
-    while len(body) < n:
-        c = s.recv(n - len(body)); assert c, "closed"; body += c
-    return msgpack.unpackb(body)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", port))
