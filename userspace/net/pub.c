@@ -145,8 +145,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			sl_conn_finish(c);
 			goto out;
 		}
-		/* Only a backend past its hello holds a slot (gateway.c, make_room).
-		 */
+		/* Only a backend past its hello holds a slot (gateway.c, make_room). */
 		if (c->gw->npublishers >= c->gw->cfg->limits.max_publishers) {
 			uint64_t refused = ++c->gw->stats.refused;
 

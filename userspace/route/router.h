@@ -60,12 +60,12 @@ int sl_router_unsubscribe(struct sl_router *router, const char *pattern, void *s
 
 /*
  * Accepts one event on topic[0..topic_len): assigns its seq (per topic, from
- * 1, or from past the floor: sl_router_set_floor), gseq (router-wide acceptance order) and ts,
- * retains it, then calls deliver once per matching (pattern, sub) pair; a sub under two overlapping
- * patterns is called twice, and can skip the second by its gseq. deliver
- * takes its own reference if it keeps the event. *seq_out (may be NULL) gets
- * the seq. Returns 0, -EINVAL (bad topic or wildcard), -ENOSPC (max_topics
- * reached), -ENOMEM or -EBUSY.
+ * 1, or from past the floor: sl_router_set_floor), gseq (router-wide
+ * acceptance order) and ts, retains it, then calls deliver once per matching
+ * (pattern, sub) pair; a sub under two overlapping patterns is called twice, and can skip the
+ * second by its gseq. deliver takes its own reference if it keeps the event. *seq_out (may be NULL)
+ * gets the seq. Returns 0, -EINVAL (bad topic or wildcard), -ENOSPC (max_topics reached), -ENOMEM
+ * or -EBUSY.
  */
 int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_len,
 		      const void *data, size_t len, uint64_t now_ns,
