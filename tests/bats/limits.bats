@@ -833,7 +833,24 @@ PY
 	[ $((peak - base)) -lt 32768 ]
 }
 
-@test "a resume with since is held to the subscriber's queue bound: repeated replays to a reader that reads nothing evict it (4003)" {
+@test "a resume with since larger than the subscriber's queue bound is paced: every event once, in order, then the live ones published meanwhile; nobody evicted" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
+retention: {count: 1000}"
+	# 300 retained events of 2 KB: 600 KB, nine times the bound, queued at once before
+	flood rs.t 300
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" rs.t --since 0 --count 500 --timeout 30
+	# 200 live events while the replay is under way
+	flood rs.t 200 0.002
+	wait $BG_PID
+	seqs=$(json 'd["events"] and [e["seq"] for e in d["events"]] == list(range(1, 501))' <"$BATS_TEST_TMPDIR/ws.json")
+	json 'd.get("close"), len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json"
+	[ "$seqs" = True ]
+	[ "$(gw_stat 'd["evicted"]')" -eq 0 ]
+	! grep -q '"msg":"evicted"' "$LOG"
+	served
+}
+
+@test "repeated resumes to a reader that reads nothing keep its queue within the replay's fill; the reader then gets its events and stays connected" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
 	# 100 retained events of 2 KB: 200 KB, three times the bound
@@ -846,34 +863,84 @@ def masked(m):
     p = msgpack.packb(m); k = os.urandom(4)
     return bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
 s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
-# Each sub with since=0 replays the whole ring; unsub lets the next one replay it again.
+# Each sub with since=0 asks for the whole ring again; unsub ends it.
 for i in range(20):
     s.sendall(masked({"op": "sub", "id": 10 + i, "topic": "rs.t", "since": 0}))
     s.sendall(masked({"op": "unsub", "id": 100 + i, "topic": "rs.t"}))
+s.sendall(masked({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
+open(sys.argv[3], "w").write("sent\n")
+while not os.path.exists(sys.argv[3] + ".read"):
+    time.sleep(0.05)
+seqs, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 5, [], b"")
+print(json.dumps({"events": len(seqs), "close_code": code, "last": seqs[-1] if seqs else None}))
+PY
+	st=$!
+	wait_files st
+	# The 41 ops answered, and as much of the replays as the socket took
+	for _ in $(seq 1 40); do
+		q=$(gw_stat 'd["queued_bytes"]')
+		echo "queued $q"
+		[ "$q" -gt $((64 * 1024)) ] && break
+		sleep 0.05
+	done
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	touch "$BATS_TEST_TMPDIR/st.read"
+	wait $st
+	cat "$BATS_TEST_TMPDIR/stall.json"
+	[ "$(echo "$output" | json 'd["evicted"]')" -eq 0 ]
+	# at most half the bound (the replay's fill) and one event, with the answers
+	[ "$(echo "$output" | json 'd["queued_bytes"]')" -le $((32 * 1024 + 2100 + 41 * 64)) ]
+	# the last sub's replay ran to the end of the ring, and the connection is open
+	[ "$(json 'd["last"]' <"$BATS_TEST_TMPDIR/stall.json")" = 100 ]
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/stall.json")" = None ]
+	served
+}
+
+@test "a resume that falls behind the topic's retention is a slow consumer: evicted (4003) when the ring drops what it has not sent; other subscribers get every event" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	flood rs.t 100
+	$PY "$CLIENT" ws-late "$WS" rs.t --hold 0 --count 300 --timeout 30 \
+		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/live.json" &
+	local reader=$!
+	wait_files h
+	$PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.json" &
+import json, os, sys, time, msgpack
+sys.path.insert(0, sys.argv[2])
+import sl_client
+def masked(m):
+    p = msgpack.packb(m); k = os.urandom(4)
+    return bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
+s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
+s.sendall(masked({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
 open(sys.argv[3], "w").write("sent\n")
 while not os.path.exists(sys.argv[3] + ".read"):
     time.sleep(0.05)
 seqs, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 10, [], b"")
-print(json.dumps({"events": len(seqs), "close_code": code}))
+print(json.dumps({"events": len(seqs), "close_code": code, "first": seqs[0] if seqs else None,
+                  "last": seqs[-1] if seqs else None}))
 PY
 	st=$!
 	wait_files st
-	# until the gateway evicted it, or queued all 20 replays (4 MB) for it
-	for _ in $(seq 1 200); do
-		q=$(gw_stat 'd["queued_bytes"]')
-		[ "$(gw_stat 'd["evicted"]')" -ge 1 ] || [ "$q" -ge $((20 * 100 * 2000)) ] && break
+	sleep 0.3
+	# 300 more: the ring of 100 drops events the stalled resume has not sent
+	flood rs.t 300 0.005
+	for _ in $(seq 1 100); do
+		[ "$(gw_stat 'd["evicted"]')" -ge 1 ] && break
 		sleep 0.05
 	done
-	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
-	echo "$output"
 	touch "$BATS_TEST_TMPDIR/st.read"
 	wait $st
-	cat "$BATS_TEST_TMPDIR/stall.json"
-	[ "$(echo "$output" | json 'd["evicted"]')" -eq 1 ]
-	[ "$(echo "$output" | json 'd["queued_bytes"]')" -lt $((256 * 1024)) ]
+	wait $reader
+	cat "$BATS_TEST_TMPDIR/stall.json" "$BATS_TEST_TMPDIR/live.json"
+	grep '"msg":"evicted"' "$LOG"
+	[ "$(gw_stat 'd["evicted"]')" -eq 1 ]
 	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/stall.json")" = 4003 ]
-	grep -qF '"reason":"slow consumer evicted: output queue over limits.max_queued_bytes_per_connection"' "$LOG"
-	served
+	# what it got was in order from the start, and stops before the ring's end
+	[ "$(json 'd["first"]' <"$BATS_TEST_TMPDIR/stall.json")" = 1 ]
+	[ "$(json 'd["last"]' <"$BATS_TEST_TMPDIR/stall.json")" -lt 300 ]
+	grep -qF '"reason":"slow consumer evicted: the retention ring dropped events its resume had not sent yet"' "$LOG"
+	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/live.json")" -eq 300 ]
 }
 
 @test "WebSocket clients that send ops and read no answer are slow consumers: evicted (4003) at their queue bound; RSS stays bounded and a reader gets every event meanwhile" {

@@ -255,6 +255,20 @@ PY
 	[ "$status" -eq 0 ]
 }
 
+@test "a resume eight times the plan's max_queued_bytes is paced under its soft bound: every event, nobody evicted" {
+	# A grace of 100 ms: a queue held over the soft bound (16 KiB) for it would evict.
+	plan_gateway "    backpressure: {max_queued_bytes: 32KiB, grace: 100ms}" \
+		"limits: {max_frame_bytes: 16KiB}
+retention: {count: 200}"
+	pub rp.t --count 128 --size 2000 >/dev/null
+	sub_bg "$BATS_TEST_TMPDIR/r.json" rp.t 128 --since 0 --timeout 20
+	wait $BG_PID
+	run json 'len(d["events"]), [e["seq"] for e in d["events"]] == list(range(1, 129)), d.get("close")' <"$BATS_TEST_TMPDIR/r.json"
+	echo "$output"
+	[ "$output" = "128 True None" ]
+	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"]')" -eq 0 ]
+}
+
 @test "byte rate 64 KiB/s: a client receives no more than rate x time + burst" {
 	plan_gateway "    bytes_per_second: 65536
     burst_bytes: 65536" "graceful_enforcement: off"

@@ -398,7 +398,7 @@ struct seqs {
 	unsigned int n;
 };
 
-static void seq_cb(struct sl_event *ev, void *ctx)
+static bool seq_cb(struct sl_event *ev, void *ctx)
 {
 	struct seqs *s = ctx;
 
@@ -408,6 +408,37 @@ static void seq_cb(struct sl_event *ev, void *ctx)
 		s->topic[s->n] = ev->topic;
 	}
 	s->n++;
+	return true;
+}
+
+/* SSE's resume as sub.c makes it: the referenced event's gseq, then the replay after it. */
+static int resume_after(struct sl_router *r, const char *const *patterns, size_t n,
+			const char *ref_topic, uint64_t ref_seq,
+			bool (*cb)(struct sl_event *ev, void *ctx), void *ctx)
+{
+	uint64_t gseq;
+	int ret = sl_router_gseq_of(r, ref_topic, ref_seq, &gseq);
+
+	return ret ? ret : sl_router_replay_after(r, patterns, n, gseq, cb, ctx);
+}
+
+/* Takes two events a call, as a paced resume does, and keeps where it got to. */
+struct paced {
+	struct seqs s;
+	unsigned int room;
+	uint64_t after_seq, after_gseq;
+};
+
+static bool paced_cb(struct sl_event *ev, void *ctx)
+{
+	struct paced *p = ctx;
+
+	if (!p->room)
+		return false;
+	p->room--;
+	p->after_seq = ev->seq;
+	p->after_gseq = ev->gseq;
+	return seq_cb(ev, &p->s);
 }
 
 static bool seqs_are(const struct seqs *s, uint64_t first, uint64_t last)
@@ -652,6 +683,24 @@ static void test_router(void)
 	       "router: replay past the ring -> gap");
 	TAP_OK(sl_router_replay_topic(r, "a", 2, seq_cb, &s) == 0 && seqs_are(&s, 3, 6),
 	       "router: replay a since 2 -> 3..6");
+	{
+		struct paced p = { .after_seq = 2 };
+		int ret, calls = 0;
+
+		do {
+			p.room = 2;
+			ret = sl_router_replay_topic(r, "a", p.after_seq, paced_cb, &p);
+			calls++;
+		} while (ret == 1 && calls < 10);
+		TAP_OK(ret == 0 && calls == 2 && seqs_are(&p.s, 3, 6),
+		       "router: a replay its callback stops (1) goes on from the last seq taken "
+		       "(%d calls)",
+		       calls);
+		p.room = 0;
+		TAP_OK(sl_router_replay_topic(r, "a", 2, paced_cb, &p) == 1 &&
+			   sl_router_replay_topic(r, "a", 6, paced_cb, &p) == 0,
+		       "router: 1 only when an event was left, 0 when none was");
+	}
 
 	/* max_topics 4: a and b.x exist. */
 	TAP_OK(pub(r, "c", 6 * SEC, NULL) == 0 && pub(r, "d.x", 6 * SEC, NULL) == 0,
@@ -727,7 +776,7 @@ static void test_replay_after(void)
 		sl_router_publish(r, order[i], strlen(order[i]), "d", 1, i + 1, NULL, NULL, NULL);
 
 	s = (struct seqs){ 0 };
-	TAP_OK(sl_router_replay_after(r, pats, 2, "news.eu", 1, seq_cb, &s) == 0 && s.n == 4,
+	TAP_OK(resume_after(r, pats, 2, "news.eu", 1, seq_cb, &s) == 0 && s.n == 4,
 	       "replay_after: news.eu:1 -> 4 events (got %u)", s.n);
 	for (i = 0; i < s.n && i < 4; i++)
 		ordered &= s.gseq[i] == (uint64_t[]){ 2, 4, 5, 6 }[i];
@@ -737,33 +786,48 @@ static void test_replay_after(void)
 	       "replay_after: topics and seqs as published");
 
 	s = (struct seqs){ 0 };
-	TAP_OK(sl_router_replay_after(r, pats, 2, "other", 1, seq_cb, &s) == 0 && s.n == 3 &&
-		   s.gseq[0] == 4,
+	TAP_OK(resume_after(r, pats, 2, "other", 1, seq_cb, &s) == 0 && s.n == 3 && s.gseq[0] == 4,
 	       "replay_after: the reference need not match the patterns");
 	s = (struct seqs){ 0 };
-	TAP_OK(sl_router_replay_after(r, pats, 2, "news.us", 2, seq_cb, &s) == 0 && s.n == 0,
+	TAP_OK(resume_after(r, pats, 2, "news.us", 2, seq_cb, &s) == 0 && s.n == 0,
 	       "replay_after: latest event -> nothing");
-	TAP_OK(sl_router_replay_after(r, pats, 2, "news.us", 3, seq_cb, &s) == -ERANGE &&
-		   sl_router_replay_after(r, pats, 2, "nope", 1, seq_cb, &s) == -ERANGE &&
-		   sl_router_replay_after(r, pats, 2, "news.eu", 0, seq_cb, &s) == -ERANGE &&
-		   sl_router_replay_after(r, pats, 2, NULL, 1, seq_cb, &s) == -ERANGE,
+	TAP_OK(resume_after(r, pats, 2, "news.us", 3, seq_cb, &s) == -ERANGE &&
+		   resume_after(r, pats, 2, "nope", 1, seq_cb, &s) == -ERANGE &&
+		   resume_after(r, pats, 2, "news.eu", 0, seq_cb, &s) == -ERANGE &&
+		   resume_after(r, pats, 2, NULL, 1, seq_cb, &s) == -ERANGE,
 	       "replay_after: unknown reference -> gap");
-	TAP_OK(sl_router_replay_after(r, bad, 1, "news.eu", 1, seq_cb, &s) == -EINVAL,
+	TAP_OK(resume_after(r, bad, 1, "news.eu", 1, seq_cb, &s) == -EINVAL,
 	       "replay_after: bad pattern -> EINVAL");
+
+	{
+		struct paced p = { .after_gseq = 1 };
+		int ret, calls = 0;
+
+		do {
+			p.room = 2;
+			ret = sl_router_replay_after(r, pats, 2, p.after_gseq, paced_cb, &p);
+			calls++;
+		} while (ret == 1 && calls < 10);
+		TAP_OK(ret == 0 && calls == 2 && p.s.n == 4 && p.s.gseq[0] == 2 &&
+			   p.s.gseq[1] == 4 && p.s.gseq[2] == 5 && p.s.gseq[3] == 6,
+		       "replay_after: stopped by its callback (1) and resumed from the last gseq "
+		       "taken, each event once, in order (%d calls, %u events)",
+		       calls, p.s.n);
+	}
 
 	/* Push news.eu past its ring of 3: seq 1 is evicted. */
 	for (i = 0; i < 3; i++)
 		sl_router_publish(r, "news.eu", 7, "d", 1, 10, NULL, NULL, NULL);
 	s = (struct seqs){ 0 };
-	TAP_OK(sl_router_replay_after(r, pats, 2, "news.eu", 1, seq_cb, &s) == -ERANGE && s.n == 0,
+	TAP_OK(resume_after(r, pats, 2, "news.eu", 1, seq_cb, &s) == -ERANGE && s.n == 0,
 	       "replay_after: reference evicted -> gap, no callback");
 	/* news.us:1 is still retained, but news.eu evicted its seq 2 (gseq 5) after it. */
 	s = (struct seqs){ 0 };
-	TAP_OK(sl_router_replay_after(r, pats, 2, "news.us", 1, seq_cb, &s) == -ERANGE && s.n == 0,
+	TAP_OK(resume_after(r, pats, 2, "news.us", 1, seq_cb, &s) == -ERANGE && s.n == 0,
 	       "replay_after: a matching topic lost an event after the reference -> gap");
 	s = (struct seqs){ 0 };
-	TAP_OK(sl_router_replay_after(r, (const char *const[]){ "news.us" }, 1, "news.us", 1,
-				      seq_cb, &s) == 0 &&
+	TAP_OK(resume_after(r, (const char *const[]){ "news.us" }, 1, "news.us", 1, seq_cb, &s) ==
+		       0 &&
 		   s.n == 1 && s.seq[0] == 2,
 	       "replay_after: the same reference is fine for topics that lost nothing");
 	sl_router_free(r);
@@ -780,11 +844,11 @@ static void test_replay_no_retention(void)
 
 	sl_router_publish(r, "a", 1, "d", 1, 1, NULL, NULL, NULL);
 	sl_router_publish(r, "b", 1, "d", 1, 2, NULL, NULL, NULL);
-	TAP_OK(sl_router_replay_after(r, all, 1, "b", 1, seq_cb, &s) == 0 && s.n == 0,
+	TAP_OK(resume_after(r, all, 1, "b", 1, seq_cb, &s) == 0 && s.n == 0,
 	       "no retention: resuming from the newest event misses nothing");
-	TAP_OK(sl_router_replay_after(r, all, 1, "a", 1, seq_cb, &s) == -ERANGE && s.n == 0,
+	TAP_OK(resume_after(r, all, 1, "a", 1, seq_cb, &s) == -ERANGE && s.n == 0,
 	       "no retention: an event after the reference is gone -> gap");
-	TAP_OK(sl_router_replay_after(r, only_a, 1, "a", 1, seq_cb, &s) == 0 && s.n == 0,
+	TAP_OK(resume_after(r, only_a, 1, "a", 1, seq_cb, &s) == 0 && s.n == 0,
 	       "no retention: not a gap when the lost event is on another topic");
 	TAP_OK(sl_router_replay_topic(r, "a", 0, seq_cb, &s) == -ERANGE &&
 		   sl_router_replay_topic(r, "a", 1, seq_cb, &s) == 0 && s.n == 0,
@@ -954,7 +1018,7 @@ static void test_floor(void)
 	       "floor: a topic below it moves up to it, its ring emptied");
 	TAP_OK(sl_router_replay_topic(r, "x", 2, seq_cb, &s) == -ERANGE &&
 		   sl_router_replay_topic(r, "x", 5, seq_cb, &s) == -ERANGE &&
-		   sl_router_replay_after(r, all, 1, "x", 2, seq_cb, &s) == -ERANGE && s.n == 0,
+		   resume_after(r, all, 1, "x", 2, seq_cb, &s) == -ERANGE && s.n == 0,
 	       "floor: resuming from before it is a gap");
 	seq = pub_seq(r, "x", &gseq);
 	TAP_OK(seq == 11 && gseq == 11, "floor: numbering continues after it (seq %llu gseq %llu)",

@@ -33,7 +33,8 @@ struct sl_workpool;
 struct sl_flush_job;
 struct sl_refusal;
 
-enum sl_conn_kind {
+/* Packed: one byte, so that `replaying` fits the hot lines of struct sl_conn. */
+enum __attribute__((packed)) sl_conn_kind {
 	SL_CONN_HTTP = 0,  /* subscriber listener, reading the handshake */
 	SL_CONN_WS = 1,	   /* WebSocket subscriber */
 	SL_CONN_SSE = 2,   /* Server-Sent Events subscriber */
@@ -61,6 +62,7 @@ struct sl_conn {
 	bool closing;	   /* write what is queued, then close */
 	bool write_closed; /* FIN sent, waiting for the peer's */
 	bool metered;	   /* the kernel meter has this socket */
+	bool replaying;	   /* a resume is under way: some live events wait for it (replay.h) */
 	int fd;
 	uint32_t slot;		    /* the application's kernel slot; 0 = none */
 	const struct sl_plan *plan; /* the application's plan; NULL = no limits */
@@ -96,6 +98,8 @@ struct sl_conn {
 	struct sl_ws_decoder ws;
 	char **subs; /* subscribed patterns */
 	uint32_t nsubs;
+	uint32_t nreplay;
+	struct sl_replay_cursor *replay; /* resumes under way, oldest first */
 	uint32_t body_end; /* an admin request waits for its body up to here (0: head not read) */
 
 	uint64_t opened_ns;
@@ -283,6 +287,12 @@ int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len);
 /* sl_conn_send_event over TLS: one record per event. */
 int sl_conn_send_event_tls(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *b);
 
+/* The encoding a subscriber's events go out in. */
+static inline enum sl_encoding sl_conn_encoding(const struct sl_conn *c)
+{
+	return c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE;
+}
+
 /*
  * Queues event ev as b, its encoding for this connection (NULL: -ENOMEM).
  * Inline: once per subscriber and event, the fan-out's innermost call.
@@ -310,14 +320,20 @@ void sl_gateway_tick_rates(struct sl_gateway *gw);
 void sl_sub_on_http(struct sl_conn *c);
 void sl_sub_on_ws_bytes(struct sl_conn *c);
 void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx);
+/*
+ * Queues ev (encoded as enc, sl_event_encoding for c) for c as a delivery:
+ * held to the queue bound, the plan and the quota, which may close c.
+ */
+void sl_sub_push(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *enc);
 void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason);
 
 /* The bound that made a subscriber a slow consumer: the rest of its close reason. */
 enum sl_evict_bound {
-	SL_EVICT_PLAN_HARD,    /* the plan's max_queued_bytes */
-	SL_EVICT_PLAN_SOFT,    /* the plan's soft_queued_bytes, held past grace */
-	SL_EVICT_CONN_LIMIT,   /* limits.max_queued_bytes_per_connection */
-	SL_EVICT_PACING_STALL, /* read nothing while pacing held the publishers */
+	SL_EVICT_PLAN_HARD,	/* the plan's max_queued_bytes */
+	SL_EVICT_PLAN_SOFT,	/* the plan's soft_queued_bytes, held past grace */
+	SL_EVICT_CONN_LIMIT,	/* limits.max_queued_bytes_per_connection */
+	SL_EVICT_PACING_STALL,	/* read nothing while pacing held the publishers */
+	SL_EVICT_REPLAY_BEHIND, /* the ring dropped events its resume had not sent */
 };
 
 /* Counts the eviction and closes with 4003 "slow consumer evicted: <the bound>". */

@@ -34,6 +34,7 @@
 #include "net/control.h"
 #include "net/gateway.h"
 #include "net/plan.h"
+#include "net/replay.h"
 #include "net/reload.h"
 #include "net/sse.h"
 #include "net/workpool.h"
@@ -460,6 +461,8 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 	}
 	if (c->closing && !c->q.count)
 		conn_linger(c);
+	else if (c->replaying)
+		sl_replay_more(c); /* last: it may close c */
 }
 
 static void resume_publishers(struct sl_gateway *gw);

@@ -56,8 +56,7 @@ void sl_conn_started(struct sl_conn *c)
 	sl_conn_arm_time_limit(c);
 }
 
-/* The plan's soft output bound: soft_queued_bytes, by default half of max_queued_bytes. */
-static uint64_t plan_soft_bound(const struct sl_plan *plan)
+uint64_t sl_plan_soft_bound(const struct sl_plan *plan)
 {
 	return plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
 }
@@ -75,7 +74,7 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 	now = c->gw->deliver_mono_ns ? c->gw->deliver_mono_ns : sl_mono_ns();
 	if (plan->max_queued_bytes) {
 		/* Redis-style output limits: a hard bound, and a soft one held for grace. */
-		uint64_t soft = plan_soft_bound(plan);
+		uint64_t soft = sl_plan_soft_bound(plan);
 
 		if (c->q.bytes + bytes > plan->max_queued_bytes) {
 			sl_sub_evict(c, SL_EVICT_PLAN_HARD);
@@ -152,7 +151,7 @@ void sl_gateway_check_soft_bounds(struct sl_gateway *gw)
 		if (!c->plan || !c->plan->max_queued_bytes || c->closing ||
 		    (c->kind != SL_CONN_WS && c->kind != SL_CONN_SSE))
 			continue;
-		soft = plan_soft_bound(c->plan);
+		soft = sl_plan_soft_bound(c->plan);
 		backlog = c->q.bytes;
 		/*
 		 * The socket's unsent bytes count only once the daemon holds some too

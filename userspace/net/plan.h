@@ -11,16 +11,21 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sl_conn;
 struct sl_event;
 struct sl_gateway;
+struct sl_plan;
 
 /* The handshake is done: count the connection and arm its plan's time limit. */
 void sl_conn_started(struct sl_conn *c);
 
 /* The plan's max_connection_time, from the TCP handshake; a reload moves the deadline. */
 void sl_conn_arm_time_limit(struct sl_conn *c);
+
+/* The plan's soft output bound: soft_queued_bytes, by default half of max_queued_bytes. */
+uint64_t sl_plan_soft_bound(const struct sl_plan *plan);
 
 /* Graceful plan checks before an event is queued; false when the connection was closed. */
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last);

@@ -16,6 +16,7 @@
 #include "net/conn.h"
 #include "net/log.h"
 #include "net/plan.h"
+#include "net/replay.h"
 #include "net/sse.h"
 #include "proto/envelope.h"
 #include "route/topic.h"
@@ -159,6 +160,8 @@ static int del_sub(struct sl_conn *c, const char *pattern)
 				 (unsigned long long)c->cookie, c->subs[i]);
 			free(c->subs[i]);
 			c->subs[i] = c->subs[--c->nsubs];
+			if (c->replaying)
+				sl_replay_unsubscribed(c);
 			return 0;
 		}
 	}
@@ -176,6 +179,7 @@ void sl_sub_drop_subs(struct sl_conn *c)
 	free(c->subs);
 	c->subs = NULL;
 	c->nsubs = 0;
+	sl_replay_end(c);
 }
 
 /* ---- WebSocket -------------------------------------------------------- */
@@ -277,12 +281,6 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 	sl_conn_finish(c);
 }
 
-/* The encoding a subscriber's events go out in. */
-static enum sl_encoding conn_encoding(const struct sl_conn *c)
-{
-	return c->kind == SL_CONN_WS ? SL_ENC_WS : SL_ENC_SSE;
-}
-
 /* The close reasons of an eviction (docs/POLICIES.md lists them). */
 static const char *const evict_reasons[] = {
 	[SL_EVICT_PLAN_HARD] = "slow consumer evicted: output queue over max_queued_bytes",
@@ -292,6 +290,8 @@ static const char *const evict_reasons[] = {
 	    "slow consumer evicted: output queue over limits.max_queued_bytes_per_connection",
 	[SL_EVICT_PACING_STALL] =
 	    "slow consumer evicted: read nothing while the publishers were paused",
+	[SL_EVICT_REPLAY_BEHIND] =
+	    "slow consumer evicted: the retention ring dropped events its resume had not sent yet",
 };
 
 void sl_sub_evict(struct sl_conn *c, enum sl_evict_bound bound)
@@ -302,18 +302,11 @@ void sl_sub_evict(struct sl_conn *c, enum sl_evict_bound bound)
 	sl_sub_close(c, SL_WS_CLOSE_SLOW_CONSUMER, evict_reasons[bound]);
 }
 
-void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
+/* Inline in sl_sub_deliver: once per subscriber and event, the fan-out's innermost call. */
+static inline void push(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *enc)
 {
-	const struct sl_bytes *enc;
-	struct sl_conn *c = sub;
 	bool last;
 
-	(void)ctx;
-	/* Overlapping patterns of one connection: the event goes out once. */
-	if (c->last_gseq == ev->gseq || c->closing)
-		return;
-	c->last_gseq = ev->gseq;
-	enc = sl_event_encoding(ev, conn_encoding(c));
 	if (c->q.bytes > c->gw->cfg->limits.max_queued_bytes_per_connection) {
 		/* A consumer that does not read must not cost the gateway memory. */
 		sl_sub_evict(c, SL_EVICT_CONN_LIMIT);
@@ -321,7 +314,6 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	}
 	if (!sl_conn_plan_allows(c, ev, enc ? enc->len : ev->len, &last))
 		return;
-	/* The encoding looked up above: one lookup per delivery, not one per use. */
 	if (sl_conn_send_event(c, ev, enc)) {
 		queue_or_close(c, -ENOMEM);
 		return;
@@ -332,18 +324,25 @@ void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
 	sl_conn_schedule_flush(c);
 }
 
-/*
- * A replayed event is delivered like a live one: queued straight, a resume
- * (a whole ring, again at each `sub` with since) went past the queue bounds
- * and the quota, without limit for a client that reads nothing.
- */
-static void replay_one(struct sl_event *ev, void *ctx)
+void sl_sub_push(struct sl_conn *c, struct sl_event *ev, const struct sl_bytes *enc)
 {
-	struct sl_conn *c = ctx;
+	push(c, ev, enc);
+}
 
-	/* Asked for again: not the overlap of patterns that last_gseq skips. */
-	c->last_gseq = 0;
-	sl_sub_deliver(c, ev, NULL);
+void sl_sub_deliver(void *sub, struct sl_event *ev, void *ctx)
+{
+	struct sl_conn *c = sub;
+
+	(void)ctx;
+	/* Overlapping patterns of one connection: the event goes out once. */
+	if (c->last_gseq == ev->gseq || c->closing)
+		return;
+	c->last_gseq = ev->gseq;
+	/* A resume under way sends it from the ring, after what it has not sent yet. */
+	if (c->replaying && sl_replay_holds(c, ev))
+		return;
+	/* The encoding looked up here: one lookup per delivery, not one per use. */
+	push(c, ev, sl_event_encoding(ev, sl_conn_encoding(c)));
 }
 
 static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
@@ -385,11 +384,13 @@ static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
 	}
 	ws_reply_ack(c, m->id, false, 0);
 	if (m->has_since) {
-		ret = sl_router_replay_topic(c->gw->router, pattern, m->since, replay_one, c);
+		ret = sl_replay_topic(c, pattern, m->since);
 		/* An unknown topic after events the client saw: a restart lost them. */
 		if (ret == -ERANGE || (ret == -ENOENT && m->since > 0))
 			ws_reply_err(c, m->has_id, m->id, 410,
 				     "events after `since` are no longer retained");
+		else if (ret == -ENOMEM)
+			ws_reply_err(c, m->has_id, m->id, 500, "cannot replay");
 		sl_conn_schedule_flush(c);
 	}
 }
@@ -723,7 +724,17 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	c->timer = NULL;
 	sl_conn_meter(c, SL_FRAMING_SSE);
 	sl_conn_started(c);
+	/* Subscribed before the resume: its cursor covers the stream's patterns from here. */
+	for (i = 0; i < n; i++) {
+		ret = add_sub(c, patterns[i]);
+		if (ret && ret != -EEXIST) {
+			sl_sub_close(c, 1008, "too many subscriptions");
+			goto out;
+		}
+	}
 	if (last) {
+		uint64_t after_gseq = 0;
+
 		/*
 		 * The referenced event only places the resume in acceptance
 		 * order, but an answer that depends on it (a replay from there
@@ -731,9 +742,10 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 		 * read exists, and when it came: such an id names nothing.
 		 */
 		ret = may_subscribe(c, ref_topic)
-			  ? sl_router_replay_after(c->gw->router, patterns, n, ref_topic, ref_seq,
-						   replay_one, c)
+			  ? sl_router_gseq_of(c->gw->router, ref_topic, ref_seq, &after_gseq)
 			  : -ERANGE;
+		if (ret == 0)
+			ret = sl_replay_stream(c, after_gseq);
 		if (ret == -ERANGE) {
 			struct sl_sse_buf rec = { 0 };
 			size_t rlen;
@@ -748,12 +760,8 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 					sl_conn_send_owned(c, bytes, rlen);
 			}
 			sl_sse_buf_fini(&rec);
-		}
-	}
-	for (i = 0; i < n; i++) {
-		ret = add_sub(c, patterns[i]);
-		if (ret && ret != -EEXIST) {
-			sl_sub_close(c, 1008, "too many subscriptions");
+		} else if (ret) {
+			sl_sub_close(c, 1011, "internal error");
 			goto out;
 		}
 	}

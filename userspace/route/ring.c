@@ -137,7 +137,7 @@ uint32_t sl_ring_seek_gseq(const struct sl_ring *ring, uint64_t gseq)
 }
 
 int sl_ring_since(struct sl_ring *ring, uint64_t since_seq,
-		  void (*cb)(struct sl_event *ev, void *ctx), void *ctx)
+		  bool (*cb)(struct sl_event *ev, void *ctx), void *ctx)
 {
 	uint32_t i;
 
@@ -150,8 +150,10 @@ int sl_ring_since(struct sl_ring *ring, uint64_t since_seq,
 		if (first > since_seq && first - since_seq > 1)
 			return -ERANGE;
 	}
-	for (i = seek_seq(ring, since_seq); i < ring->count; i++)
-		cb(sl_ring_at(ring, i), ctx);
+	for (i = seek_seq(ring, since_seq); i < ring->count; i++) {
+		if (!cb(sl_ring_at(ring, i), ctx))
+			return 1;
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef SLUICE_ROUTE_RING_H
 #define SLUICE_ROUTE_RING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "route/event.h"
@@ -50,13 +51,13 @@ void sl_ring_push(struct sl_ring *ring, struct sl_event *ev);
 void sl_ring_expire(struct sl_ring *ring, uint64_t now_ns, uint64_t max_age_ns);
 
 /*
- * Calls cb, oldest first, for every retained event with seq > since_seq.
- * Returns -ERANGE, calling nothing, when some event after since_seq is no
- * longer retained (the client must be told of the gap), 0 otherwise.
- * cb must not change the ring.
+ * Calls cb, oldest first, for every retained event with seq > since_seq,
+ * until cb returns false. Returns -ERANGE, calling nothing, when some event
+ * after since_seq is no longer retained (the client must be told of the
+ * gap), 1 when cb stopped it, 0 otherwise. cb must not change the ring.
  */
 int sl_ring_since(struct sl_ring *ring, uint64_t since_seq,
-		  void (*cb)(struct sl_event *ev, void *ctx), void *ctx);
+		  bool (*cb)(struct sl_event *ev, void *ctx), void *ctx);
 
 /* The retained event with this seq, or NULL. No reference is taken. */
 struct sl_event *sl_ring_find(struct sl_ring *ring, uint64_t seq);

@@ -256,7 +256,7 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 }
 
 int sl_router_replay_topic(struct sl_router *router, const char *topic, uint64_t since,
-			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx)
+			   bool (*cb)(struct sl_event *ev, void *ctx), void *ctx)
 {
 	struct route_topic *t;
 	int err;
@@ -313,14 +313,33 @@ static bool matches_any(const char *const *patterns, size_t npatterns, const cha
 	return false;
 }
 
-int sl_router_replay_after(struct sl_router *router, const char *const *patterns, size_t npatterns,
-			   const char *ref_topic, uint64_t ref_seq,
-			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx)
+int sl_router_gseq_of(struct sl_router *router, const char *ref_topic, uint64_t ref_seq,
+		      uint64_t *gseq)
 {
 	struct route_topic *ref;
+	struct sl_event *ev;
+
+	/* An ID naming nothing we hold (or held before a restart) is a gap: start over. */
+	ref = ref_topic ? topic_lookup(router, ref_topic) : NULL;
+	if (!ref || ref_seq == 0)
+		return -ERANGE;
+	if (ref_seq == ref->seq) {
+		*gseq = ref->last_gseq;
+		return 0;
+	}
+	ev = sl_ring_find(&ref->ring, ref_seq);
+	if (!ev)
+		return -ERANGE;
+	*gseq = ev->gseq;
+	return 0;
+}
+
+int sl_router_replay_after(struct sl_router *router, const char *const *patterns, size_t npatterns,
+			   uint64_t after_gseq, bool (*cb)(struct sl_event *ev, void *ctx),
+			   void *ctx)
+{
 	struct cursor *heap = NULL;
 	size_t i, n = 0;
-	uint64_t ref_gseq;
 	int err = 0;
 
 	if (router->busy)
@@ -329,37 +348,24 @@ int sl_router_replay_after(struct sl_router *router, const char *const *patterns
 		if (!patterns[i] || sl_topic_validate(patterns[i], strlen(patterns[i]), true, NULL))
 			return -EINVAL;
 	}
-	/* An ID naming nothing we hold (or held before a restart) is a gap: start over. */
-	ref = ref_topic ? topic_lookup(router, ref_topic) : NULL;
-	if (!ref || ref_seq == 0)
-		return -ERANGE;
-	if (ref_seq == ref->seq) {
-		ref_gseq = ref->last_gseq;
-	} else {
-		struct sl_event *ev = sl_ring_find(&ref->ring, ref_seq);
-
-		if (!ev)
-			return -ERANGE;
-		ref_gseq = ev->gseq;
-	}
 	/*
 	 * One cursor per matching topic rather than one pointer per event: the
 	 * memory is bounded by max_topics whatever the rings hold.
 	 */
 	heap = malloc(router->ntopics * sizeof(*heap));
 	if (!heap)
-		return -ENOMEM;
+		return router->ntopics ? -ENOMEM : 0;
 	for (i = 0; i < router->ntopics; i++) {
 		const struct route_topic *t = router->topics[i];
 		uint32_t pos;
 
 		if (!matches_any(patterns, npatterns, t->name))
 			continue;
-		if (t->ring.dropped_gseq > ref_gseq) {
+		if (t->ring.dropped_gseq > after_gseq) {
 			err = -ERANGE;
 			goto out;
 		}
-		pos = sl_ring_seek_gseq(&t->ring, ref_gseq);
+		pos = sl_ring_seek_gseq(&t->ring, after_gseq);
 		if (pos < t->ring.count) {
 			heap[n].ring = &t->ring;
 			heap[n].pos = pos;
@@ -373,7 +379,10 @@ int sl_router_replay_after(struct sl_router *router, const char *const *patterns
 	while (n) {
 		struct cursor *c = &heap[0];
 
-		cb(sl_ring_at(c->ring, c->pos), ctx);
+		if (!cb(sl_ring_at(c->ring, c->pos), ctx)) {
+			err = 1;
+			break;
+		}
 		if (++c->pos < c->ring->count) {
 			c->gseq = sl_ring_at(c->ring, c->pos)->gseq;
 		} else {
@@ -385,6 +394,17 @@ int sl_router_replay_after(struct sl_router *router, const char *const *patterns
 out:
 	free(heap);
 	return err;
+}
+
+bool sl_router_retains_after(const struct sl_router *router, const struct sl_event *ev,
+			     uint64_t after, bool by_gseq)
+{
+	const struct route_topic *t = topic_find(router, ev->topic, ev->topic_len,
+						 topic_hash(router, ev->topic, ev->topic_len));
+
+	if (!t)
+		return false;
+	return (by_gseq ? t->ring.dropped_gseq : t->ring.dropped_seq) <= after;
 }
 
 void sl_router_expire(struct sl_router *router, uint64_t now_ns)

@@ -12,6 +12,7 @@
 #ifndef SLUICE_ROUTE_ROUTER_H
 #define SLUICE_ROUTE_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,25 +75,40 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 
 /*
  * WebSocket `since`: calls cb, in order, for the retained events of topic
- * with seq > since. Returns 0, -EINVAL (not a topic name), -ENOENT (no event
- * was ever published on it), -ERANGE (gap: some event after since is no
- * longer retained, or since is ahead of the topic, as after a restart that
- * began the sequence again) or -EBUSY. On an error cb is never called.
+ * with seq > since, until cb returns false (a replay paced by its reader goes
+ * on later from the last seq cb took). Returns 0, 1 (cb stopped it),
+ * -EINVAL (not a topic name), -ENOENT (no event was ever published on it),
+ * -ERANGE (gap: some event after since is no longer retained, or since is
+ * ahead of the topic, as after a restart that began the sequence again) or
+ * -EBUSY. On an error cb is never called.
  */
 int sl_router_replay_topic(struct sl_router *router, const char *topic, uint64_t since,
-			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx);
+			   bool (*cb)(struct sl_event *ev, void *ctx), void *ctx);
 
 /*
- * SSE `Last-Event-ID: ref_topic:ref_seq`: calls cb, in acceptance (gseq)
- * order, for every retained event accepted after the referenced one on any
- * topic matching one of the patterns. Returns 0, -EINVAL (bad pattern),
- * -ERANGE (gap: the referenced event is unknown or no longer retained, or an
- * event after it on a matching topic is gone), -ENOMEM or -EBUSY. On an
- * error cb is never called.
+ * The acceptance number (gseq) of the event ref_topic:ref_seq, which SSE's
+ * `Last-Event-ID` names: 0 or -ERANGE (unknown, or no longer retained).
+ */
+int sl_router_gseq_of(struct sl_router *router, const char *ref_topic, uint64_t ref_seq,
+		      uint64_t *gseq);
+
+/*
+ * SSE resume: calls cb, in acceptance (gseq) order, for every retained event
+ * accepted after after_gseq on any topic matching one of the patterns, until
+ * cb returns false. Returns 0, 1 (cb stopped it), -EINVAL (bad pattern),
+ * -ERANGE (gap: an event after after_gseq on a matching topic is gone),
+ * -ENOMEM or -EBUSY. On an error cb is never called.
  */
 int sl_router_replay_after(struct sl_router *router, const char *const *patterns, size_t npatterns,
-			   const char *ref_topic, uint64_t ref_seq,
-			   void (*cb)(struct sl_event *ev, void *ctx), void *ctx);
+			   uint64_t after_gseq, bool (*cb)(struct sl_event *ev, void *ctx),
+			   void *ctx);
+
+/*
+ * Whether ev's topic still retains every event after `after` (a seq, or with
+ * by_gseq an acceptance number): a paced resume that got there can go on.
+ */
+bool sl_router_retains_after(const struct sl_router *router, const struct sl_event *ev,
+			     uint64_t after, bool by_gseq);
 
 /* Applies the age bound to every ring; call it periodically (idle topics age too). */
 void sl_router_expire(struct sl_router *router, uint64_t now_ns);

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+
+#include "net/conn.h"
+#include "net/plan.h"
+#include "net/replay.h"
+#include "route/router.h"
+#include "route/topic.h"
+
+/*
+ * A drained queue is refilled up to this, at most: half of each of the
+ * subscriber's queue bounds (so a resume never brings it near one), and no
+ * more than a write offers a socket that has room (write_budget).
+ */
+#define REPLAY_FILL_MAX (64 * 1024)
+
+static uint64_t fill_target(const struct sl_conn *c)
+{
+	uint64_t target = c->gw->cfg->limits.max_queued_bytes_per_connection / 2;
+	const struct sl_plan *plan = c->plan;
+
+	if (plan && plan->max_queued_bytes && c->gw->cfg->graceful &&
+	    sl_plan_soft_bound(plan) / 2 < target)
+		target = sl_plan_soft_bound(plan) / 2;
+	return target < REPLAY_FILL_MAX ? target : REPLAY_FILL_MAX;
+}
+
+struct take_ctx {
+	struct sl_conn *c;
+	struct sl_replay_cursor *at;
+	uint64_t target;
+};
+
+/*
+ * One replayed event, if the queue has room for it; an empty queue takes
+ * one whatever its size (at most max_frame_bytes, within every bound).
+ */
+static bool take(struct sl_event *ev, void *ctx)
+{
+	struct take_ctx *t = ctx;
+	struct sl_conn *c = t->c;
+	const struct sl_bytes *enc = sl_event_encoding(ev, sl_conn_encoding(c));
+	size_t len = enc ? enc->len : ev->len;
+
+	if (c->closing || (c->q.bytes && c->q.bytes + len > t->target))
+		return false;
+	t->at->after = t->at->topic ? ev->seq : ev->gseq;
+	/* Asked for again: not the overlap of patterns that last_gseq skips. */
+	c->last_gseq = 0;
+	sl_sub_push(c, ev, enc);
+	return !c->closing;
+}
+
+/* Stops at the first event: whether a cursor has anything to send, and the topic's name. */
+static bool probe(struct sl_event *ev, void *ctx)
+{
+	*(const char **)ctx = ev->topic;
+	return false;
+}
+
+static void drop_cursor(struct sl_conn *c, uint32_t i)
+{
+	c->replay[i] = c->replay[--c->nreplay];
+	if (!c->nreplay)
+		sl_replay_end(c);
+}
+
+static int add_cursor(struct sl_conn *c, const char *topic, uint64_t after)
+{
+	struct sl_replay_cursor *grown;
+	uint32_t i;
+
+	for (i = 0; i < c->nreplay; i++) {
+		if (c->replay[i].topic == topic) {
+			c->replay[i].after = after;
+			return 0;
+		}
+	}
+	grown = realloc(c->replay, (c->nreplay + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	c->replay = grown;
+	c->replay[c->nreplay++] = (struct sl_replay_cursor){ topic, after };
+	c->replaying = true;
+	return 0;
+}
+
+int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since)
+{
+	const char *name = NULL;
+	int ret = sl_router_replay_topic(c->gw->router, topic, since, probe, &name);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return 0; /* nothing after since: live events follow at once */
+	ret = add_cursor(c, name, since);
+	if (ret)
+		return ret;
+	sl_replay_more(c);
+	return 0;
+}
+
+int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq)
+{
+	const char *name = NULL;
+	int ret = sl_router_replay_after(c->gw->router, (const char *const *)c->subs, c->nsubs,
+					 after_gseq, probe, &name);
+
+	if (ret <= 0)
+		return ret;
+	ret = add_cursor(c, NULL, after_gseq);
+	if (ret)
+		return ret;
+	sl_replay_more(c);
+	return 0;
+}
+
+void sl_replay_more(struct sl_conn *c)
+{
+	uint64_t queued = c->q.bytes;
+	int ret = 0;
+
+	while (c->nreplay && !c->closing) {
+		struct take_ctx t = { c, &c->replay[0], fill_target(c) };
+
+		ret =
+		    t.at->topic
+			? sl_router_replay_topic(c->gw->router, t.at->topic, t.at->after, take, &t)
+			: sl_router_replay_after(c->gw->router, (const char *const *)c->subs,
+						 c->nsubs, t.at->after, take, &t);
+		if (ret == 1)
+			break; /* the queue is full: the next write that drains it goes on */
+		if (ret == -ERANGE) {
+			/*
+			 * The ring dropped events the cursor had not reached:
+			 * the client reads slower than the topic's retention.
+			 */
+			sl_sub_evict(c, SL_EVICT_REPLAY_BEHIND);
+			return;
+		}
+		if (ret < 0) {
+			/* -ENOMEM: the events it held back cannot be sent in order. */
+			sl_sub_close(c, 1011, "internal error");
+			return;
+		}
+		/* Done: the live events of its topics are sent as they come. */
+		drop_cursor(c, 0);
+	}
+	if (c->q.bytes != queued)
+		sl_conn_schedule_flush(c);
+}
+
+bool sl_replay_holds(struct sl_conn *c, const struct sl_event *ev)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nreplay; i++) {
+		const struct sl_replay_cursor *at = &c->replay[i];
+
+		if (at->topic && at->topic != ev->topic)
+			continue;
+		/* Found here, not at its next write, which a reader that stopped never has. */
+		if (!sl_router_retains_after(c->gw->router, ev, at->after, !at->topic))
+			sl_sub_evict(c, SL_EVICT_REPLAY_BEHIND);
+		return true;
+	}
+	return false;
+}
+
+static bool still_subscribed(const struct sl_conn *c, const char *topic)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		if (sl_topic_match(c->subs[i], topic))
+			return true;
+	}
+	return false;
+}
+
+void sl_replay_unsubscribed(struct sl_conn *c)
+{
+	uint32_t i = 0;
+
+	/*
+	 * A cursor serves every subscription matching its topic: the live
+	 * events it held are owed to them too, so it ends only with the last.
+	 */
+	while (i < c->nreplay) {
+		if (c->replay[i].topic && !still_subscribed(c, c->replay[i].topic))
+			drop_cursor(c, i);
+		else
+			i++;
+	}
+}
+
+void sl_replay_end(struct sl_conn *c)
+{
+	free(c->replay);
+	c->replay = NULL;
+	c->nreplay = 0;
+	c->replaying = false;
+}
