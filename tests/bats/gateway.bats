@@ -476,6 +476,49 @@ retention: {count: 200}"
 	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"]')" -eq 0 ]
 }
 
+@test "a WebSocket client evicted before its first write gets its 101 (same Accept, subprotocol) ahead of the close 4003" {
+	sl_start_gateway "limits: {max_queued_bytes_per_connection: 2KiB, max_frame_bytes: 1KiB}"
+	# The handshake and 24 pings in one segment, nothing read: the daemon reads them all at
+	# once, and their pongs (24 x 127 bytes) pass the 2 KiB bound before anything was written.
+	run env PYTHONPATH="$REPO/tests/tools" $PY - "$SUB" <<'PY'
+import base64, hashlib, os, socket, sys
+from sl_client import close_code, ws_split
+key = base64.b64encode(os.urandom(16)).decode()
+accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+def masked(op, payload):
+    mask = os.urandom(4)
+    return bytes([0x80 | op, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Protocol: sluice.v1.msgpack\r\n\r\n" % key).encode() +
+          b"".join(masked(9, b"p" * 125) for _ in range(24)))
+out = b""
+try:
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        out += c
+except socket.timeout:
+    pass
+head, sep, rest = out.partition(b"\r\n\r\n")
+lines = head.split(b"\r\n")
+print(lines[0].decode("latin-1") if sep else "no HTTP head: %r" % out[:16])
+print("accept ok" if b"Sec-WebSocket-Accept: " + accept in lines else "accept wrong")
+print("protocol ok" if b"Sec-WebSocket-Protocol: sluice.v1.msgpack" in lines else "no protocol")
+frames, left = ws_split(rest)
+print(" ".join("close %d" % close_code(p) if op == 8 else "op %d" % op for op, p in frames), len(left))
+PY
+	echo "$output"
+	[ "${lines[0]}" = "HTTP/1.1 101 Switching Protocols" ]
+	[ "${lines[1]}" = "accept ok" ]
+	[ "${lines[2]}" = "protocol ok" ]
+	# Nothing was written before the eviction: no pong went out, only the close, whole.
+	[ "${lines[3]}" = "close 4003 0" ]
+	grep -q '"msg":"evicted"' "$LOG"
+}
+
 @test "WebSocket handshake: Sec-WebSocket-Key and -Version given twice are refused (RFC 6455 §11.3.1, §11.3.5)" {
 	sl_start_gateway
 	run $PY - "$SUB" <<'PYEOF'

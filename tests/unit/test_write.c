@@ -232,6 +232,39 @@ static void test_flush_hands_back(void)
 	sl_outq_sink_fini(&sink);
 }
 
+/*
+ * An eviction before the first write keeps the handshake answer queued
+ * first (keep_head) and drops the rest; without keep_head nothing stays.
+ */
+static void test_drop_keeps_head(void)
+{
+	static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+	struct sl_outq q;
+	struct sl_bytes b1, b2;
+	struct sl_event *e1 = event_of("hello", &b1), *e2 = event_of("world!", &b2);
+	uint64_t total = 0;
+	int keep;
+
+	for (keep = 1; keep >= 0; keep--) {
+		sl_outq_init(&q);
+		q.total = &total;
+		sl_outq_push_copy(&q, head, sizeof(head) - 1);
+		sl_outq_push_copy(&q, "pong", 4);
+		sl_outq_push_event(&q, e1, &b1);
+		sl_outq_push_event(&q, e2, &b2);
+		sl_outq_drop_unsent(&q, keep);
+		TAP_OK(
+		    q.count == (uint32_t)keep && q.bytes == (keep ? sizeof(head) - 1 : 0) &&
+			total == q.bytes && e1->refs == 1 && e2->refs == 1 &&
+			(!keep || !memcmp(q.items[q.head].data, head, sizeof(head) - 1)),
+		    "a drop before any write %s the head item, drops the rest and its references",
+		    keep ? "keeps" : "does not keep");
+		sl_outq_fini(&q);
+	}
+	sl_event_unref(e1);
+	sl_event_unref(e2);
+}
+
 /* An item of 2 GiB or more does not fit the queue's 32-bit lengths: refused, nothing kept. */
 static void test_push_too_big(void)
 {
@@ -945,7 +978,7 @@ static void test_runs(void)
 			c.n = 0;
 			for (k = 0; k < sink.count; k++)
 				sl_outq_sent_each(&sink.items[k], collect, &c);
-			sl_outq_drop_unsent(&q);
+			sl_outq_drop_unsent(&q, false);
 			/* Whole events written, then the one under way up to its end. */
 			for (k = 0; k < c.n; k++)
 				sent_bytes += c.len[k];
@@ -1144,6 +1177,7 @@ int main(void)
 	test_pool_threads_work();
 	test_flush_hands_back();
 	test_push_too_big();
+	test_drop_keeps_head();
 	test_flush_short();
 	test_replies_packed();
 	test_replies_packed_edges();

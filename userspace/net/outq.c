@@ -260,9 +260,9 @@ static uint32_t run_entries_done(const struct sl_outq_item *it, size_t head_off,
 	return k;
 }
 
-void sl_outq_drop_unsent(struct sl_outq *q)
+void sl_outq_drop_unsent(struct sl_outq *q, bool keep_head)
 {
-	uint32_t keep = q->head_off ? 1 : 0, k;
+	uint32_t keep = q->head_off || keep_head ? 1 : 0, k;
 	struct sl_outq_item *it;
 	size_t done, rest;
 
@@ -275,7 +275,8 @@ void sl_outq_drop_unsent(struct sl_outq *q)
 	if (!keep)
 		return;
 	it = slot(q, 0);
-	if (!it->count)
+	/* Kept whole (keep_head) when nothing of it went out. */
+	if (!it->count || !q->head_off)
 		return;
 	/* A run started: keep up to the end of the event under way, drop the rest. */
 	k = run_entries_done(it, q->head_off, &done);

@@ -7,6 +7,7 @@
 #ifndef SLUICE_NET_OUTQ_H
 #define SLUICE_NET_OUTQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -98,8 +99,11 @@ int sl_outq_push_owned(struct sl_outq *q, uint8_t *data, size_t len);
 /*
  * Drops what is queued but not started, keeping a partly written head item
  * so the stream stays well-framed (an evicted slow consumer's backlog).
+ * keep_head keeps the head item whole even when none of it went out: a
+ * connection that wrote nothing yet still owes its peer the handshake
+ * answer queued first.
  */
-void sl_outq_drop_unsent(struct sl_outq *q);
+void sl_outq_drop_unsent(struct sl_outq *q, bool keep_head);
 
 /*
  * The last queued item completes event ev (TLS: its last record), whose

@@ -23,7 +23,7 @@
 
 #define SL_SSE_MAX_TOPICS 16
 
-/* The answer that starts an SSE stream (start_sse, and sl_sub_close when it was never written). */
+/* The answer that starts an SSE stream. */
 static const char sse_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 			       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 			       "Transfer-Encoding: chunked\r\n\r\n";
@@ -244,19 +244,17 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 		SL_WARN("{\"msg\":\"evicted\",\"id\":%llu,\"queued_bytes\":%zu,\"app\":\"%s\","
 			"\"reason\":\"%s\"}",
 			(unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c), reason);
-		if (!c->tls)
-			sl_outq_drop_unsent(&c->q);
 		/*
-		 * A Last-Event-ID replay over the queue bound evicts the stream
-		 * before its first write: the 200 head went with the rest, and
-		 * the close notice alone is no HTTP answer. Nothing was written,
-		 * so the head goes out again first.
+		 * Evicted before its first write (a Last-Event-ID replay over the
+		 * queue bound; a client that pipelined its handshake with ops and
+		 * read nothing): the head item is the 200 or the 101, queued first,
+		 * and a close without it is no answer a client can read. It stays,
+		 * byte for byte (the Sec-WebSocket-Accept is not kept anywhere
+		 * else), and the kernel meter's framing, which starts after it
+		 * (sl_conn_meter), stays where it was.
 		 */
-		if (c->kind == SL_CONN_SSE && !c->tls && c->bytes_out == 0 && c->q.count == 0 &&
-		    sl_conn_send(c, sse_head, sizeof(sse_head) - 1)) {
-			sl_conn_close_now(c);
-			return;
-		}
+		if (!c->tls)
+			sl_outq_drop_unsent(&c->q, c->bytes_out == 0);
 	}
 	if (c->kind == SL_CONN_WS) {
 		len = sl_ws_close_payload(payload, code, reason);
