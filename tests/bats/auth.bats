@@ -404,6 +404,24 @@ after exp None" ]
 	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['trains.a.status:2']" ]
 }
 
+@test "a lastEventID parameter naming a topic the client may not subscribe to tells nothing about it, like the header" {
+	start_required
+	PUB_TOKEN=acme-key pub stocks.secret --count 2 >/dev/null
+	PUB_TOKEN=test-key pub trains.a.status --count 1 >/dev/null
+	local url="http://127.0.0.1:$SUB/v1/sse?topic=trains.a.status&access_token=mobile-key"
+	for id in stocks.secret:1 stocks.secret:99 nothing.here:1; do
+		run $PY "$CLIENT" sse "$url&lastEventID=$id" --count 1 --timeout 1
+		echo "$id: $output"
+		[ "$(echo "$output" | json 'd["status"]')" = 200 ]
+		[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
+		[ "$(echo "$output" | json 'len(d["events"])')" = 0 ]
+	done
+	PUB_TOKEN=test-key pub trains.a.status --count 1 --start 5 >/dev/null
+	run $PY "$CLIENT" sse "$url&lastEventID=trains.a.status:1" --count 1 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['trains.a.status:2']" ]
+}
+
 @test "a reload that makes subscribers authenticate closes the open streams that came without credentials" {
 	sl_start_gateway # auth: open
 	bg_ws_sub "$BATS_TEST_TMPDIR/anon" x.y --count 1 --timeout 5; anon=$BG_PID

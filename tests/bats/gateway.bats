@@ -890,6 +890,54 @@ PY
 	[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
 }
 
+@test "SSE: the lastEventID query parameter resumes like the Last-Event-ID header (same events, same gap); other spellings are ignored" {
+	sl_start_gateway "retention: {count: 20, age: 1h}"
+	pub a.one --count 3 >/dev/null
+	pub a.two --count 3 --start 100 >/dev/null
+	pub a.one --count 2 --start 3 >/dev/null
+	local want="['a.one:3', 'a.two:1', 'a.two:2', 'a.two:3', 'a.one:4', 'a.one:5']"
+	# The ':' percent-encoded (what encodeURIComponent makes of it) and as it is
+	for id in a.one%3A2 a.one:2; do
+		run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.%3E&lastEventID=$id" --count 6 --timeout 2
+		echo "$id: $output"
+		[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "$want" ]
+	done
+	# Before the topic, next to other parameters: the place in the query does not matter
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?lastEventID=a.one%3A2&x=1&topic=a.%3E" --count 6 --timeout 2
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "$want" ]
+	# Exact case only (Mercure's name): another spelling is an unknown parameter, no resume
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.%3E&lasteventid=a.one%3A2" --count 1 --timeout 1
+	[ "$(echo "$output" | json 'd["status"]')" = 200 ]
+	[ "$(echo "$output" | json 'len(d["events"]) + len(d["notices"])')" = 0 ]
+	pub a.one --count 30 --start 10 >/dev/null
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.%3E&lastEventID=a.one%3A1" --count 100 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
+}
+
+@test "SSE: lastEventID malformed or given twice is refused with 400 bad_last_event_id; with the Last-Event-ID header too, the header is used" {
+	sl_start_gateway
+	pub a.b --count 3 >/dev/null
+	for q in 'lastEventID=a.b' 'lastEventID=a.b%3A' 'lastEventID=a.b%3Ax' 'lastEventID=' 'lastEventID=%3A1'; do
+		run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=a.b&%s HTTP/1.1\r\nHost: x\r\n\r\n' "$q")
+		echo "$q: $output"
+		[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_last_event_id"'*TOPIC:SEQ* ]]
+	done
+	run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=a.b&lastEventID=a.b%%3A1&lastEventID=a.b%%3A1 HTTP/1.1\r\nHost: x\r\n\r\n')
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_last_event_id"'*once* ]]
+	# A malformed parameter is refused even when a good header comes with it
+	run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=a.b&lastEventID=nope HTTP/1.1\r\nHost: x\r\nLast-Event-ID: a.b:1\r\n\r\n')
+	[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_last_event_id"'* ]]
+	# An EventSource reconnecting keeps its URL and sends the newer id in the header: it wins
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.b&lastEventID=a.b%3A1" --last-event-id a.b:2 --count 3 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['a.b:3']" ]
+	# The parameter alone, for comparison
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.b&lastEventID=a.b%3A1" --count 3 --timeout 1
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['a.b:2', 'a.b:3']" ]
+}
+
 @test "the kernel's per-connection counts equal what each client received (WS and SSE)" {
 	sl_start_gateway
 	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" meter.t --count 25

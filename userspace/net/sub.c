@@ -619,10 +619,12 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	char ref_topic[SL_TOPIC_MAX_LEN + 1], *name = NULL, *value = NULL;
 	const char *patterns[SL_SSE_MAX_TOPICS];
 	char *owned[SL_SSE_MAX_TOPICS];
-	const struct sl_http_header *last = sl_http_header_get(req, "Last-Event-ID");
+	const struct sl_http_header *header_id = sl_http_header_get(req, "Last-Event-ID");
 	const char *cursor = req->query, *why = NULL;
 	size_t n = 0, i, cap;
 	uint64_t ref_seq = 0;
+	bool last = false;     /* resume after ref_topic:ref_seq (header or lastEventID) */
+	bool param_id = false; /* a lastEventID parameter was read */
 	int ret;
 
 	/*
@@ -649,6 +651,28 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 		}
 		if (ret == 0)
 			break;
+		/*
+		 * lastEventID (Mercure's name, exact case): an EventSource sets no
+		 * header on its first connection, so a page that kept the last id
+		 * resumes with it. It means what Last-Event-ID means, and is
+		 * checked as strictly; the header, when sent too, wins (below).
+		 */
+		if (strcmp(name, "lastEventID") == 0) {
+			if (param_id) {
+				http_fail(c, 400, "bad_last_event_id",
+					  "the lastEventID parameter must be given once", NULL);
+				goto out;
+			}
+			param_id = true;
+			if (sl_sse_parse_last_event_id(value, strlen(value), ref_topic,
+						       sizeof(ref_topic), &ref_seq)) {
+				http_fail(c, 400, "bad_last_event_id",
+					  "the lastEventID parameter must be TOPIC:SEQ", NULL);
+				goto out;
+			}
+			last = true;
+			continue;
+		}
 		if (strcmp(name, "topic") != 0)
 			continue;
 		if (sl_topic_validate(value, strlen(value), true, &why)) {
@@ -698,10 +722,19 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 		http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be sent once", NULL);
 		goto out;
 	}
-	if (last && sl_sse_parse_last_event_id(last->value, last->value_len, ref_topic,
+	/*
+	 * The header wins over the parameter: an EventSource that reconnects
+	 * keeps its URL (the lastEventID of the first connection) and sends the
+	 * id of the last event it got in the header, which is newer.
+	 */
+	if (header_id) {
+		if (sl_sse_parse_last_event_id(header_id->value, header_id->value_len, ref_topic,
 					       sizeof(ref_topic), &ref_seq)) {
-		http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be TOPIC:SEQ", NULL);
-		goto out;
+			http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be TOPIC:SEQ",
+				  NULL);
+			goto out;
+		}
+		last = true;
 	}
 	if (handshake_origin(c, req) || handshake_grant(c, req))
 		goto out;
