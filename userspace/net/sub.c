@@ -245,8 +245,8 @@ void sl_sub_close(struct sl_conn *c, uint16_t code, const char *reason)
 			"\"reason\":\"%s\"}",
 			(unsigned long long)c->cookie, c->q.bytes, sl_conn_app_id(c), reason);
 		/*
-		 * Evicted before its first write (a Last-Event-ID replay over the
-		 * queue bound; a client that pipelined its handshake with ops and
+		 * Evicted before its first write (a burst of events before the
+		 * first flush; a client that pipelined its handshake with ops and
 		 * read nothing): the head item is the 200 or the 101, queued first,
 		 * and a close without it is no answer a client can read. It stays,
 		 * byte for byte (the Sec-WebSocket-Accept is not kept anywhere
