@@ -269,6 +269,22 @@ retention: {count: 200}"
 	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"]')" -eq 0 ]
 }
 
+@test "a resume three times a plan's byte rate (64 KiB/s) is paced by the rate: every event, no 4005, no faster than rate x time + burst" {
+	plan_gateway "    bytes_per_second: 65536
+    burst_bytes: 65536" "retention: {count: 200}"
+	# 100 events of 2 KB: 200 KB, about 2 s at the rate after the burst
+	pub rr.t --count 100 --size 2000 >/dev/null
+	start=$(date +%s.%N)
+	sub_bg "$BATS_TEST_TMPDIR/r.json" rr.t 100 --since 0 --timeout 20
+	wait $BG_PID
+	end=$(date +%s.%N)
+	run json 'len(d["events"]), [e["seq"] for e in d["events"]] == list(range(1, 101)), d.get("close")' <"$BATS_TEST_TMPDIR/r.json"
+	echo "$output"
+	[ "$output" = "100 True None" ]
+	got=$(json 'd["event_bytes"]' <"$BATS_TEST_TMPDIR/r.json")
+	$PY -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); got=int(sys.argv[3]); lim=65536*t+65536; print(got, lim); assert got <= lim" "$start" "$end" "$got"
+}
+
 @test "byte rate 64 KiB/s: a client receives no more than rate x time + burst" {
 	plan_gateway "    bytes_per_second: 65536
     burst_bytes: 65536" "graceful_enforcement: off"

@@ -56,6 +56,62 @@ teardown() {
 	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
 }
 
+@test "sluiced under ASan+UBSan: paced resumes (WebSocket, SSE, under a byte rate) finished, left mid-way and overtaken: no reports, no leaks" {
+	[ -x "$REPO/build/san/sluiced" ] || skip "build/san/sluiced is not built (make check builds it)"
+	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	SL_APPS="$SL_DEFAULT_APPS
+  - id: slow
+    plan: p
+    subscribe: ['>']
+    api_keys: [{sha256: $(printf %s slow-key | sha256sum | cut -d' ' -f1)}]
+plans:
+  - name: p
+    bytes_per_second: 65536
+    burst_bytes: 65536" \
+		SLUICED_BIN="$REPO/build/san/sluiced" sl_start_gateway "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
+retention: {count: 150}"
+	pub rs.t --count 150 --size 2000 >/dev/null
+	# whole: a WebSocket resume and an SSE one, each about five times the bound
+	$PY "$CLIENT" ws-sub "$WS" rs.t --since 0 --count 150 --timeout 30 >"$BATS_TEST_TMPDIR/ws.json" &
+	w=$!
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=rs.t" --last-event-id rs.t:1 --count 149 \
+		--timeout 30 >"$BATS_TEST_TMPDIR/sse.json" &
+	s=$!
+	# left mid-way: under the byte rate, gone while the rate's timer waits
+	$PY "$CLIENT" ws-sub "$WS" rs.t --since 0 --count 40 --timeout 5 --linger 0 \
+		--header "X-API-Key: slow-key" >"$BATS_TEST_TMPDIR/slow.json"
+	# overtaken: a reader that reads nothing while the ring moves past it
+	$PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.json" &
+import json, os, sys, time, msgpack
+sys.path.insert(0, sys.argv[2])
+import sl_client
+p = msgpack.packb({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}); k = os.urandom(4)
+s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
+s.sendall(bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p)))
+open(sys.argv[3], "w").write("sent\n")
+while not os.path.exists(sys.argv[3] + ".read"):
+    time.sleep(0.05)
+seqs, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 10, [], b"")
+print(json.dumps({"close_code": code}))
+PY
+	st=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/st" ] && break; sleep 0.05; done
+	wait $w
+	wait $s
+	pub rs.t --count 150 --size 2000 >/dev/null
+	touch "$BATS_TEST_TMPDIR/st.read"
+	wait $st
+	[ "$(json 'd["close_code"]' <"$BATS_TEST_TMPDIR/stall.json")" = 4003 ]
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 150 ]
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/sse.json")" -eq 149 ]
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/slow.json")" -eq 40 ]
+	sl_stop_gateway
+	grep -v '^{' "$LOG" || true
+	[ "$SLUICED_STATUS" -eq 0 ]
+	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
+}
+
 # sl_ctl_san EXPECTED ARGS...: build/san/sluicectl with ARGS against this test's
 # daemon and pins must exit EXPECTED (0, 1 error, 2 usage) with no sanitizer
 # report; the reports go to files (log_path) so that one on an error path,

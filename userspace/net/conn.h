@@ -32,6 +32,7 @@ struct sl_kern;
 struct sl_workpool;
 struct sl_flush_job;
 struct sl_refusal;
+struct sl_replay;
 
 /* Packed: one byte, so that `replaying` fits the hot lines of struct sl_conn. */
 enum __attribute__((packed)) sl_conn_kind {
@@ -98,8 +99,7 @@ struct sl_conn {
 	struct sl_ws_decoder ws;
 	char **subs; /* subscribed patterns */
 	uint32_t nsubs;
-	uint32_t nreplay;
-	struct sl_replay_cursor *replay; /* resumes under way, oldest first */
+	struct sl_replay *replay; /* resumes under way (replay.c); NULL: none */
 	uint32_t body_end; /* an admin request waits for its body up to here (0: head not read) */
 
 	uint64_t opened_ns;

@@ -61,6 +61,41 @@ uint64_t sl_plan_soft_bound(const struct sl_plan *plan)
 	return plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
 }
 
+static int64_t rate_burst(const struct sl_plan *plan)
+{
+	return (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
+}
+
+/* The byte-rate mirror's tokens, refilled up to now. */
+static void refill(struct sl_conn *c, const struct sl_plan *plan, uint64_t now)
+{
+	uint64_t idle_us = (now - c->tokens_ns) / 1000;
+
+	/* Bounded like the kernel's refill, so idle * rate cannot overflow. */
+	if (idle_us > 1000000000ull)
+		idle_us = 1000000000ull;
+	c->tokens += (int64_t)(idle_us * plan->bytes_per_second / 1000000);
+	c->tokens_ns = now;
+	if (c->tokens > rate_burst(plan))
+		c->tokens = rate_burst(plan);
+}
+
+uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes)
+{
+	const struct sl_plan *plan = c->plan;
+	int64_t need;
+
+	if (!plan || !plan->bytes_per_second || !c->gw->cfg->graceful || !c->gw->apps)
+		return 0;
+	refill(c, plan, sl_mono_ns());
+	/* An event larger than the burst goes once the bucket is full. */
+	need = (int64_t)bytes < rate_burst(plan) ? (int64_t)bytes : rate_burst(plan);
+	if (c->tokens >= need)
+		return 0;
+	/* A millisecond more: the refill rounds down to whole microseconds. */
+	return (uint64_t)(need - c->tokens) * 1000000000ull / plan->bytes_per_second + 1000000;
+}
+
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last)
 {
 	const struct sl_plan *plan = c->plan;
@@ -95,17 +130,7 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 	if (plan->bytes_per_second) {
 		/* Mirror of the kernel's bucket: over it for more than a second closes with 4005.
 		 */
-		int64_t burst =
-		    (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
-		uint64_t idle_us = (now - c->tokens_ns) / 1000;
-
-		/* Bounded like the kernel's refill, so idle * rate cannot overflow. */
-		if (idle_us > 1000000000ull)
-			idle_us = 1000000000ull;
-		c->tokens += (int64_t)(idle_us * plan->bytes_per_second / 1000000);
-		c->tokens_ns = now;
-		if (c->tokens > burst)
-			c->tokens = burst;
+		refill(c, plan, now);
 		if (c->tokens < (int64_t)bytes) {
 			if (!c->over_rate_since_ns)
 				c->over_rate_since_ns = now;

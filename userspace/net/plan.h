@@ -31,6 +31,13 @@ uint64_t sl_plan_soft_bound(const struct sl_plan *plan);
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last);
 
 /*
+ * Nanoseconds until the plan's byte rate lets `bytes` more go out (0: now),
+ * by the mirror of the kernel's bucket: a resume waits that long rather than
+ * run over the rate, which would close it (4005) at every reconnect.
+ */
+uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes);
+
+/*
  * Once a second: the soft output bound counts the kernel's view too (bytes
  * the socket holds unsent or unacknowledged, SIOCOUTQ), so a client whose
  * window stays shut is caught even while the daemon's own queue is short;

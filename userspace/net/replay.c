@@ -2,11 +2,25 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <event2/event.h>
+
 #include "net/conn.h"
 #include "net/plan.h"
 #include "net/replay.h"
 #include "route/router.h"
 #include "route/topic.h"
+
+/* Where a resume has got to. */
+struct replay_cursor {
+	const char *topic; /* the router's name of the topic; NULL: all the stream's patterns */
+	uint64_t after;	   /* the last seq sent (a topic), or gseq (a stream) */
+};
+
+struct sl_replay {
+	struct event *pace; /* waits out the plan's byte rate; NULL until it first has to */
+	uint32_t n, cap;
+	struct replay_cursor at[]; /* oldest first */
+};
 
 /*
  * A drained queue is refilled up to this, at most: half of each of the
@@ -28,13 +42,15 @@ static uint64_t fill_target(const struct sl_conn *c)
 
 struct take_ctx {
 	struct sl_conn *c;
-	struct sl_replay_cursor *at;
+	struct replay_cursor *at;
 	uint64_t target;
+	uint64_t wait_ns; /* the byte rate stopped it: go on after this long */
 };
 
 /*
- * One replayed event, if the queue has room for it; an empty queue takes
- * one whatever its size (at most max_frame_bytes, within every bound).
+ * One replayed event, if the queue has room for it (an empty queue takes
+ * one whatever its size: at most max_frame_bytes, within every bound) and
+ * the plan's byte rate lets it go now.
  */
 static bool take(struct sl_event *ev, void *ctx)
 {
@@ -44,6 +60,9 @@ static bool take(struct sl_event *ev, void *ctx)
 	size_t len = enc ? enc->len : ev->len;
 
 	if (c->closing || (c->q.bytes && c->q.bytes + len > t->target))
+		return false;
+	t->wait_ns = sl_conn_rate_wait_ns(c, len);
+	if (t->wait_ns)
 		return false;
 	t->at->after = t->at->topic ? ev->seq : ev->gseq;
 	/* Asked for again: not the overlap of patterns that last_gseq skips. */
@@ -61,27 +80,43 @@ static bool probe(struct sl_event *ev, void *ctx)
 
 static void drop_cursor(struct sl_conn *c, uint32_t i)
 {
-	c->replay[i] = c->replay[--c->nreplay];
-	if (!c->nreplay)
+	struct sl_replay *r = c->replay;
+
+	r->at[i] = r->at[--r->n];
+	if (!r->n)
 		sl_replay_end(c);
+}
+
+static void on_pace(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sl_replay_more(arg);
 }
 
 static int add_cursor(struct sl_conn *c, const char *topic, uint64_t after)
 {
-	struct sl_replay_cursor *grown;
+	struct sl_replay *r = c->replay;
 	uint32_t i;
 
-	for (i = 0; i < c->nreplay; i++) {
-		if (c->replay[i].topic == topic) {
-			c->replay[i].after = after;
+	for (i = 0; r && i < r->n; i++) {
+		if (r->at[i].topic == topic) {
+			r->at[i].after = after;
 			return 0;
 		}
 	}
-	grown = realloc(c->replay, (c->nreplay + 1) * sizeof(*grown));
-	if (!grown)
-		return -ENOMEM;
-	c->replay = grown;
-	c->replay[c->nreplay++] = (struct sl_replay_cursor){ topic, after };
+	if (!r || r->n == r->cap) {
+		uint32_t cap = r ? r->cap * 2 : 1;
+		struct sl_replay *grown = realloc(r, sizeof(*r) + cap * sizeof(r->at[0]));
+
+		if (!grown)
+			return -ENOMEM;
+		if (!r)
+			*grown = (struct sl_replay){ 0 };
+		grown->cap = cap;
+		c->replay = r = grown;
+	}
+	r->at[r->n++] = (struct replay_cursor){ topic, after };
 	c->replaying = true;
 	return 0;
 }
@@ -117,21 +152,42 @@ int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq)
 	return 0;
 }
 
+/* Goes on after wait_ns, when the plan's byte rate has refilled; false: c was closed. */
+static bool pace(struct sl_conn *c, uint64_t wait_ns)
+{
+	struct sl_replay *r = c->replay;
+	struct timeval tv = { (time_t)(wait_ns / 1000000000ull),
+			      (suseconds_t)(wait_ns % 1000000000ull / 1000) };
+
+	if (!r->pace)
+		r->pace = evtimer_new(c->gw->base, on_pace, c);
+	if (!r->pace || evtimer_add(r->pace, &tv)) {
+		sl_sub_close(c, 1011, "internal error");
+		return false;
+	}
+	return true;
+}
+
 void sl_replay_more(struct sl_conn *c)
 {
 	uint64_t queued = c->q.bytes;
-	int ret = 0;
+	int ret;
 
-	while (c->nreplay && !c->closing) {
-		struct take_ctx t = { c, &c->replay[0], fill_target(c) };
+	while (c->replaying && !c->closing) {
+		struct take_ctx t = { c, &c->replay->at[0], fill_target(c), 0 };
 
 		ret =
 		    t.at->topic
 			? sl_router_replay_topic(c->gw->router, t.at->topic, t.at->after, take, &t)
 			: sl_router_replay_after(c->gw->router, (const char *const *)c->subs,
 						 c->nsubs, t.at->after, take, &t);
-		if (ret == 1)
-			break; /* the queue is full: the next write that drains it goes on */
+		if (ret == 1) {
+			/* Full: the next write that drains the queue goes on, or the rate's timer.
+			 */
+			if (t.wait_ns && !pace(c, t.wait_ns))
+				return;
+			break;
+		}
 		if (ret == -ERANGE) {
 			/*
 			 * The ring dropped events the cursor had not reached:
@@ -154,10 +210,11 @@ void sl_replay_more(struct sl_conn *c)
 
 bool sl_replay_holds(struct sl_conn *c, const struct sl_event *ev)
 {
+	struct sl_replay *r = c->replay;
 	uint32_t i;
 
-	for (i = 0; i < c->nreplay; i++) {
-		const struct sl_replay_cursor *at = &c->replay[i];
+	for (i = 0; i < r->n; i++) {
+		const struct replay_cursor *at = &r->at[i];
 
 		if (at->topic && at->topic != ev->topic)
 			continue;
@@ -188,8 +245,8 @@ void sl_replay_unsubscribed(struct sl_conn *c)
 	 * A cursor serves every subscription matching its topic: the live
 	 * events it held are owed to them too, so it ends only with the last.
 	 */
-	while (i < c->nreplay) {
-		if (c->replay[i].topic && !still_subscribed(c, c->replay[i].topic))
+	while (c->replaying && i < c->replay->n) {
+		if (c->replay->at[i].topic && !still_subscribed(c, c->replay->at[i].topic))
 			drop_cursor(c, i);
 		else
 			i++;
@@ -198,8 +255,9 @@ void sl_replay_unsubscribed(struct sl_conn *c)
 
 void sl_replay_end(struct sl_conn *c)
 {
+	if (c->replay && c->replay->pace)
+		event_free(c->replay->pace);
 	free(c->replay);
 	c->replay = NULL;
-	c->nreplay = 0;
 	c->replaying = false;
 }

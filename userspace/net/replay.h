@@ -9,6 +9,9 @@
  * cursor: the last seq (a WebSocket topic) or acceptance number (an SSE
  * stream) sent. Live events the cursor covers are left to it: they are in
  * the ring already, after it, so nothing is sent twice or out of order.
+ * Under a plan's byte rate the cursor also waits for the rate (a timer),
+ * where sent flat out the resume would be closed with 4005 at every
+ * reconnect.
  */
 #ifndef SLUICE_NET_REPLAY_H
 #define SLUICE_NET_REPLAY_H
@@ -18,12 +21,6 @@
 
 struct sl_conn;
 struct sl_event;
-
-/* Where a resume has got to. */
-struct sl_replay_cursor {
-	const char *topic; /* the router's name of the topic; NULL: all the stream's patterns */
-	uint64_t after;	   /* the last seq sent (a topic), or gseq (a stream) */
-};
 
 /*
  * WebSocket `sub` with `since` on topic, which c holds a subscription to:
