@@ -473,7 +473,10 @@ retention: {count: 200}"
 	run json 'd["status"], [e["id"] for e in d["events"]] == ["rs.a:%d" % i for i in range(2, 81)] + ["rs.b:%d" % i for i in range(1, 121)], d["notices"]' <"$BATS_TEST_TMPDIR/sse.json"
 	echo "$output"
 	[ "$output" = "200 True []" ]
-	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"]')" -eq 0 ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["evicted"]')" -eq 0 ]
+	# the 40 live events count as replayed when they came while the replay ran
+	[ "$(echo "$output" | json 'd["resumes"]["replay"], 159 <= d["resumes"]["replayed_events"] <= 199, d["resumes"]["under_way"]')" = "1 True 0" ]
 }
 
 @test "a WebSocket client evicted before its first write gets its 101 (same Accept, subprotocol) ahead of the close 4003" {
@@ -821,6 +824,14 @@ PY
 	run $PY "$CLIENT" ws-sub "$WS" resume.t --since 2 --count 100 --timeout 1
 	echo "$output"
 	[ "$(echo "$output" | json '[r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[410]" ]
+	# nothing after the newest event: current, not a gap
+	run $PY "$CLIENT" ws-sub "$WS" resume.t --since 42 --count 1 --timeout 0.5
+	[ "$(echo "$output" | json 'len(d["events"]), [r["op"] for r in d["replies"]]')" = "0 ['ack']" ]
+	# what each resume found, and the 4 events the first replayed, in stats and /metrics
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	[ "$(echo "$output" | json 'd["resumes"]')" = "{'replay': 1, 'current': 1, 'gap': 1, 'replayed_events': 4, 'under_way': 0}" ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_resumes_total{outcome="replay"} 1'*'sluice_resumes_total{outcome="current"} 1'*'sluice_resumes_total{outcome="gap"} 1'*'sluice_replayed_events_total 4'*'sluice_resuming_connections 0'* ]]
 }
 
 @test "sub with since on a pattern already subscribed replays after since, then live events come once" {

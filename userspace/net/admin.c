@@ -155,6 +155,19 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	fprintf(f, "sluice_delivered_events_total %llu\n", (unsigned long long)s->delivered);
 	family(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.");
 	fprintf(f, "sluice_evicted_total %llu\n", (unsigned long long)s->evicted);
+	family(f, "sluice_resumes_total", "counter",
+	       "Resumes (WebSocket since, SSE Last-Event-ID) by what they found: events to "
+	       "replay, none, or a gap (410).");
+	for (i = 0; i < SL_RESUME__COUNT; i++)
+		fprintf(f, "sluice_resumes_total{outcome=\"%s\"} %llu\n",
+			(const char *const[]){ "replay", "current", "gap" }[i],
+			(unsigned long long)s->resumes[i]);
+	family(f, "sluice_replayed_events_total", "counter",
+	       "Events resumes took from the retention rings.");
+	fprintf(f, "sluice_replayed_events_total %llu\n", (unsigned long long)s->replayed);
+	family(f, "sluice_resuming_connections", "gauge",
+	       "Subscribers with a resume under way (paced by their reading).");
+	fprintf(f, "sluice_resuming_connections %u\n", s->resuming);
 	family(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.");
 	fprintf(f, "sluice_queued_bytes %llu\n", (unsigned long long)sl_gateway_queued_bytes(gw));
 	family(f, "sluice_publisher_pauses_total", "counter",

@@ -163,6 +163,14 @@ const char *sl_publish_error_name(enum sl_publish_error kind);
  */
 int sl_publish_status(int err);
 
+/* What a resume found: events to replay, none (it was current), or a gap. */
+enum sl_resume_outcome {
+	SL_RESUME_REPLAY,
+	SL_RESUME_CURRENT,
+	SL_RESUME_GAP,
+	SL_RESUME__COUNT,
+};
+
 struct sl_gateway_stats {
 	uint64_t conns_total;
 	uint64_t published;
@@ -175,6 +183,10 @@ struct sl_gateway_stats {
 	uint64_t accept_pauses;	   /* accept() failed (out of fds): the listener paused */
 	uint64_t publisher_pauses; /* times publishers were held back by pacing */
 	uint64_t meter_resyncs;	   /* metered sockets re-inserted after a short write */
+	/* WebSocket `since`, SSE Last-Event-ID / lastEventID: by outcome (replay.h) */
+	uint64_t resumes[SL_RESUME__COUNT];
+	uint64_t replayed; /* events a resume took from the rings */
+	uint32_t resuming; /* connections with a resume under way */
 	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
 	struct sl_latency latency; /* publish accepted → last byte written, per delivery */
 	struct sl_series *series;  /* delivered events and bytes per second, one hour */

@@ -191,6 +191,14 @@ static json_t *stats_json(struct sl_gateway *gw)
 			"evicted", (json_int_t)st->evicted, "handshake_errors",
 			(json_int_t)st->handshake_errors, "topics",
 			(int)sl_router_topic_count(gw->router), "meter", gw->kern != NULL);
+	if (out)
+		json_object_set_new(out, "resumes",
+				    json_pack("{s:I, s:I, s:I, s:I, s:i}", "replay",
+					      (json_int_t)st->resumes[SL_RESUME_REPLAY], "current",
+					      (json_int_t)st->resumes[SL_RESUME_CURRENT], "gap",
+					      (json_int_t)st->resumes[SL_RESUME_GAP],
+					      "replayed_events", (json_int_t)st->replayed,
+					      "under_way", (int)st->resuming));
 	if (out && gw->kern && sl_kern_stats(gw->kern, meter) == 0 &&
 	    sl_kern_drops(gw->kern, drops) == 0) {
 		json_t *m = json_object(), *d = json_object();

@@ -67,6 +67,7 @@ static bool take(struct sl_event *ev, void *ctx)
 	t->at->after = t->at->topic ? ev->seq : ev->gseq;
 	/* Asked for again: not the overlap of patterns that last_gseq skips. */
 	c->last_gseq = 0;
+	c->gw->stats.replayed++;
 	sl_sub_push(c, ev, enc);
 	return !c->closing;
 }
@@ -111,8 +112,10 @@ static int add_cursor(struct sl_conn *c, const char *topic, uint64_t after)
 
 		if (!grown)
 			return -ENOMEM;
-		if (!r)
+		if (!r) {
 			*grown = (struct sl_replay){ 0 };
+			c->gw->stats.resuming++;
+		}
 		grown->cap = cap;
 		c->replay = r = grown;
 	}
@@ -134,7 +137,7 @@ int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since)
 	if (ret)
 		return ret;
 	sl_replay_more(c);
-	return 0;
+	return 1;
 }
 
 int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq)
@@ -149,7 +152,15 @@ int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq)
 	if (ret)
 		return ret;
 	sl_replay_more(c);
-	return 0;
+	return 1;
+}
+
+void sl_replay_count(struct sl_conn *c, int ret, bool gap)
+{
+	if (gap)
+		c->gw->stats.resumes[SL_RESUME_GAP]++;
+	else if (ret >= 0)
+		c->gw->stats.resumes[ret ? SL_RESUME_REPLAY : SL_RESUME_CURRENT]++;
 }
 
 /* Goes on after wait_ns, when the plan's byte rate has refilled; false: c was closed. */
@@ -255,7 +266,10 @@ void sl_replay_unsubscribed(struct sl_conn *c)
 
 void sl_replay_end(struct sl_conn *c)
 {
-	if (c->replay && c->replay->pace)
+	if (!c->replay)
+		return;
+	c->gw->stats.resuming--;
+	if (c->replay->pace)
 		event_free(c->replay->pace);
 	free(c->replay);
 	c->replay = NULL;

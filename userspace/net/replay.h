@@ -25,18 +25,22 @@ struct sl_event;
 /*
  * WebSocket `sub` with `since` on topic, which c holds a subscription to:
  * replays its retained events after since, paced. A second one for the same
- * topic starts that topic again from its own since. Returns 0, or the gap
- * sl_router_replay_topic found (-ERANGE, -ENOENT: the client is told 410),
- * or -ENOMEM.
+ * topic starts that topic again from its own since. Returns 1 (a replay
+ * is under way), 0 (nothing after since), the gap sl_router_replay_topic
+ * found (-ERANGE, -ENOENT: the client is told 410), or -ENOMEM.
  */
 int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since);
 
 /*
  * An SSE stream resumed after the event with acceptance number after_gseq,
  * on all of its patterns (c->subs, which must be subscribed already).
- * Returns 0, -ERANGE (a gap: the client is told sluice.gap) or -ENOMEM.
+ * Returns 1 (a replay is under way), 0 (nothing after it), -ERANGE (a gap:
+ * the client is told sluice.gap) or -ENOMEM.
  */
 int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq);
+
+/* Counts what a resume found (sl_replay_topic's or sl_replay_stream's answer, a gap). */
+void sl_replay_count(struct sl_conn *c, int ret, bool gap);
 
 /* After a write: queues what the drained queue has room for, from each cursor in turn. */
 void sl_replay_more(struct sl_conn *c);

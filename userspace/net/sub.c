@@ -382,9 +382,13 @@ static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
 	}
 	ws_reply_ack(c, m->id, false, 0);
 	if (m->has_since) {
+		bool gap;
+
 		ret = sl_replay_topic(c, pattern, m->since);
 		/* An unknown topic after events the client saw: a restart lost them. */
-		if (ret == -ERANGE || (ret == -ENOENT && m->since > 0))
+		gap = ret == -ERANGE || (ret == -ENOENT && m->since > 0);
+		sl_replay_count(c, ret == -ENOENT ? 0 : ret, gap);
+		if (gap)
 			ws_reply_err(c, m->has_id, m->id, 410,
 				     "events after `since` are no longer retained");
 		else if (ret == -ENOMEM)
@@ -777,6 +781,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			  : -ERANGE;
 		if (ret == 0)
 			ret = sl_replay_stream(c, after_gseq);
+		sl_replay_count(c, ret, ret == -ERANGE);
 		if (ret == -ERANGE) {
 			struct sl_sse_buf rec = { 0 };
 			size_t rlen;
@@ -791,7 +796,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 					sl_conn_send_owned(c, bytes, rlen);
 			}
 			sl_sse_buf_fini(&rec);
-		} else if (ret) {
+		} else if (ret < 0) {
 			sl_sub_close(c, 1011, "internal error");
 			goto out;
 		}
