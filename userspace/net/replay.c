@@ -219,7 +219,8 @@ void sl_replay_more(struct sl_conn *c)
 		sl_conn_schedule_flush(c);
 }
 
-bool sl_replay_holds(struct sl_conn *c, const struct sl_event *ev)
+/* Out of line: LTO put it into the fan-out's sl_sub_deliver, where it is rarely needed. */
+__attribute__((noinline)) bool sl_replay_holds(struct sl_conn *c, const struct sl_event *ev)
 {
 	struct sl_replay *r = c->replay;
 	uint32_t i;
