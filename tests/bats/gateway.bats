@@ -485,17 +485,14 @@ retention: {count: 200}"
 	# once, and their pongs (24 x 127 bytes) pass the 2 KiB bound before anything was written.
 	run env PYTHONPATH="$REPO/tests/tools" $PY - "$SUB" <<'PY'
 import base64, hashlib, os, socket, sys
-from sl_client import close_code, ws_split
+from sl_client import client_frame, close_code, ws_split
 key = base64.b64encode(os.urandom(16)).decode()
 accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
-def masked(op, payload):
-    mask = os.urandom(4)
-    return bytes([0x80 | op, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
            "Sec-WebSocket-Protocol: sluice.v1.msgpack\r\n\r\n" % key).encode() +
-          b"".join(masked(9, b"p" * 125) for _ in range(24)))
+          b"".join(client_frame(9, b"p" * 125) for _ in range(24)))
 out = b""
 try:
     while True:

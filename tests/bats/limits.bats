@@ -859,15 +859,12 @@ retention: {count: 100}"
 import json, os, sys, time, msgpack
 sys.path.insert(0, sys.argv[2])
 import sl_client
-def masked(m):
-    p = msgpack.packb(m); k = os.urandom(4)
-    return bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
 s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
 # Each sub with since=0 asks for the whole ring again; unsub ends it.
 for i in range(20):
-    s.sendall(masked({"op": "sub", "id": 10 + i, "topic": "rs.t", "since": 0}))
-    s.sendall(masked({"op": "unsub", "id": 100 + i, "topic": "rs.t"}))
-s.sendall(masked({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
+    s.sendall(sl_client.client_op({"op": "sub", "id": 10 + i, "topic": "rs.t", "since": 0}))
+    s.sendall(sl_client.client_op({"op": "unsub", "id": 100 + i, "topic": "rs.t"}))
+s.sendall(sl_client.client_op({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
 open(sys.argv[3], "w").write("sent\n")
 while not os.path.exists(sys.argv[3] + ".read"):
     time.sleep(0.05)
@@ -908,11 +905,8 @@ retention: {count: 100}"
 import json, os, sys, time, msgpack
 sys.path.insert(0, sys.argv[2])
 import sl_client
-def masked(m):
-    p = msgpack.packb(m); k = os.urandom(4)
-    return bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
 s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
-s.sendall(masked({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
+s.sendall(sl_client.client_op({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
 open(sys.argv[3], "w").write("sent\n")
 while not os.path.exists(sys.argv[3] + ".read"):
     time.sleep(0.05)
@@ -961,9 +955,6 @@ ctl, pid = [sys.argv[4], "--socket", sys.argv[3], "-j"], sys.argv[5]
 bound, n = 256 << 10, 8
 def rss():
     return [int(l.split()[1]) * 1024 for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
-def masked(op, p):
-    k = os.urandom(4)
-    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
 def flooders_queued():
     conns = json.loads(subprocess.run(ctl + ["conn", "list", "topic", "fl.x"], capture_output=True, check=True).stdout)
     return [c["queued_bytes"] for c in conns]
@@ -971,9 +962,9 @@ def flooders_queued():
 # of 127 bytes), subs (acks) and an op a subscriber may not send (errors).
 ops = []
 for i in range(1000):
-    ops.append(masked(0x9, b"p" * 125))
-    ops.append(masked(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "fl.t%d" % (i % 50)})))
-    ops.append(masked(0x2, msgpack.packb({"op": "ping", "id": i})))
+    ops.append(sl_client.client_frame(0x9, b"p" * 125))
+    ops.append(sl_client.client_frame(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "fl.t%d" % (i % 50)})))
+    ops.append(sl_client.client_frame(0x2, msgpack.packb({"op": "ping", "id": i})))
 batch = b"".join(ops)
 socks = [sl_client.raw_ws_sub(sys.argv[1], "fl.x") for _ in range(n)]
 time.sleep(0.3)
@@ -1033,9 +1024,6 @@ PY
 import os, sys, time, msgpack
 sys.path.insert(0, sys.argv[2])
 import sl_client
-def masked(op, p):
-    k = os.urandom(4)
-    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
 s = sl_client.raw_ws_sub(sys.argv[1], "ok.x", rcvbuf=0)
 s.settimeout(10)
 buf, got, total = b"", [], 0
@@ -1053,9 +1041,9 @@ assert msgpack.unpackb(got.pop(0)[1]) == {"op": "ack", "id": 1}
 for r in range(120):
     ops = []
     for i in range(100):
-        ops.append(masked(0x9, b"%03d-%03d" % (r, i) + b"p" * 118))
-        ops.append(masked(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "ok.t%d" % (i % 10)})))
-        ops.append(masked(0x2, msgpack.packb({"op": "ping", "id": i})))
+        ops.append(sl_client.client_frame(0x9, b"%03d-%03d" % (r, i) + b"p" * 118))
+        ops.append(sl_client.client_frame(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "ok.t%d" % (i % 10)})))
+        ops.append(sl_client.client_frame(0x2, msgpack.packb({"op": "ping", "id": i})))
     s.sendall(b"".join(ops))
     read_until(300)
     for i in range(100):
@@ -1068,7 +1056,7 @@ for r in range(120):
     del got[:300]
 print("answered", total, "bytes of pongs, acks and errors")
 # The close handshake: our code echoed (RFC 6455 §5.5.1), then the gateway closes.
-s.sendall(masked(0x8, (1000).to_bytes(2, "big") + b"bye"))
+s.sendall(sl_client.client_frame(0x8, (1000).to_bytes(2, "big") + b"bye"))
 read_until(1)
 assert got[0][0] == 0x8 and sl_client.close_code(got[0][1]) == 1000, got[0]
 assert s.recv(100) == b""

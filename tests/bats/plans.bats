@@ -221,10 +221,7 @@ import json, os, subprocess, sys, time, msgpack
 sys.path.insert(0, sys.argv[2])
 import sl_client
 ctl = [sys.argv[4], "--socket", sys.argv[3], "-j"]
-def masked(op, p):
-    k = os.urandom(4)
-    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
-batch = b"".join(masked(0x9, b"p" * 125) + masked(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "own.t"}))
+batch = b"".join(sl_client.client_frame(0x9, b"p" * 125) + sl_client.client_frame(0x2, msgpack.packb({"op": "sub", "id": i, "topic": "own.t"}))
                  for i in range(1000))
 s = sl_client.raw_ws_sub(sys.argv[1], "own.x", key="sub-key")
 s.settimeout(2)

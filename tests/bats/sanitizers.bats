@@ -83,12 +83,11 @@ retention: {count: 150}"
 		--header "X-API-Key: slow-key" >"$BATS_TEST_TMPDIR/slow.json"
 	# overtaken: a reader that reads nothing while the ring moves past it
 	$PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.json" &
-import json, os, sys, time, msgpack
+import json, os, sys, time
 sys.path.insert(0, sys.argv[2])
 import sl_client
-p = msgpack.packb({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}); k = os.urandom(4)
 s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
-s.sendall(bytes([0x82, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p)))
+s.sendall(sl_client.client_op({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
 open(sys.argv[3], "w").write("sent\n")
 while not os.path.exists(sys.argv[3] + ".read"):
     time.sleep(0.05)

@@ -76,9 +76,6 @@ sys.path.insert(0, sys.argv[5])
 import sl_client
 ctl = [sys.argv[4], "--socket", sys.argv[3], "-j"]
 bound = 256 << 10
-def masked(op, p):
-    k = os.urandom(4)
-    return bytes([0x80 | op, 0x80 | len(p)]) + k + bytes(b ^ k[i % 4] for i, b in enumerate(p))
 raw = socket.socket()
 raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 raw.connect(("127.0.0.1", int(sys.argv[1])))
@@ -88,7 +85,7 @@ s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: 
 head = b""
 while b"\r\n\r\n" not in head:
     head += s.recv(1)
-batch = b"".join(masked(0x9, b"p" * 125) + masked(0x2, msgpack.packb({"op": "ping", "id": i})) for i in range(1000))
+batch = b"".join(sl_client.client_frame(0x9, b"p" * 125) + sl_client.client_frame(0x2, msgpack.packb({"op": "ping", "id": i})) for i in range(1000))
 s.settimeout(2)
 sent = 0
 try:
@@ -160,8 +157,9 @@ print(s.version())
 
 @test "wss:// messages of one TLS record larger than the first read's room are answered at once" {
 	start_tls
-	run $PY - "$SUBTLS" "$CERTS/ca.pem" <<'PY'
+	run env PYTHONPATH="$REPO/tests/tools" $PY - "$SUBTLS" "$CERTS/ca.pem" <<'PY'
 import base64, os, socket, ssl, sys, msgpack
+from sl_client import client_op
 s = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(
     socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
 s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -172,11 +170,6 @@ while b"\r\n\r\n" not in head:
     head += s.recv(1)
 assert b" 101 " in head.split(b"\r\n")[0], head
 s.settimeout(5)
-def masked(payload):
-    k, n = os.urandom(4), len(payload)
-    hdr = bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else \
-        bytes([0x82, 0x80 | 127]) + n.to_bytes(8, "big")
-    return hdr + k + bytes(b ^ k[i % 4] for i, b in enumerate(payload))
 def recv_msg():
     h = s.recv(2)
     n = h[1] & 0x7F
@@ -187,7 +180,7 @@ def recv_msg():
         d += s.recv(n - len(d))
     return msgpack.unpackb(d)
 for i, size in enumerate((1000, 12000, 15000, 40000)):
-    s.sendall(masked(msgpack.packb({"op": "pub", "id": i, "topic": "big.t", "data": b"x" * size})))
+    s.sendall(client_op({"op": "pub", "id": i, "topic": "big.t", "data": b"x" * size}))
     m = recv_msg()
     print(size, m["op"], m.get("seq"))
 PY

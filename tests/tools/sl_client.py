@@ -176,10 +176,26 @@ def raw_ws_sub(url, topic, key=None, rcvbuf=4096):
     resp = b""
     while b"\r\n\r\n" not in resp:
         resp += s.recv(1)
-    payload = msgpack.packb({"op": "sub", "id": 1, "topic": topic})
-    mask = os.urandom(4)
-    s.sendall(bytes([0x82, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    s.sendall(client_op({"op": "sub", "id": 1, "topic": topic}))
     return s
+
+
+def client_frame(opcode, payload):
+    """One masked WebSocket frame from a client (RFC 6455 §5.2), FIN set."""
+    import os
+    mask, n = os.urandom(4), len(payload)
+    if n < 126:
+        head = bytes([0x80 | opcode, 0x80 | n])
+    elif n < 65536:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def client_op(m):
+    """A client's op (a msgpack map) as one masked binary frame."""
+    return client_frame(0x2, msgpack.packb(m))
 
 
 def ws_split(buf):
