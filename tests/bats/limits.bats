@@ -847,6 +847,12 @@ retention: {count: 1000}"
 	[ "$seqs" = True ]
 	[ "$(gw_stat 'd["evicted"]')" -eq 0 ]
 	! grep -q '"msg":"evicted"' "$LOG"
+	# exact accounting: the daemon wrote, and the kernel meter counted, the 500 events
+	for _ in $(seq 1 40); do grep -q '"msg":"meter_close".*"events":500,' "$LOG" && break; sleep 0.05; done
+	id=$(grep '"msg":"conn_close".*"topics":\["rs.t"\]' "$LOG" | json 'd["id"], d["events"]')
+	echo "$id"
+	[ "${id#* }" = 500 ]
+	grep -q "\"msg\":\"meter_close\",\"id\":${id%% *},.*\"events\":500," "$LOG"
 	served
 }
 
