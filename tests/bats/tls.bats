@@ -115,6 +115,16 @@ PY
 	[ "$status" -eq 0 ]
 }
 
+@test "a wss:// resume five times the queue bound is paced like a plain one: every event, in order, nobody evicted" {
+	start_tls "limits: {max_queued_bytes_per_connection: 64KiB, max_frame_bytes: 64KiB}
+retention: {count: 200}"
+	# 160 events of 2 KB: 320 KB, encrypted record by record as the replay goes
+	pub tr.t --count 160 --size 2000 >/dev/null
+	run $PY "$CLIENT" ws-sub "$WSS" tr.t --ca "$CERTS/ca.pem" --since 0 --count 160 --timeout 20
+	[ "$(echo "$output" | json 'len(d["events"]), [e["seq"] for e in d["events"]] == list(range(1, 161)), d.get("close")')" = "160 True None" ]
+	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"], d["resumes"]["replayed_events"]')" = "0 160" ]
+}
+
 @test "publishers over TLS: hello, publish and ack through a verified TLS connection" {
 	start_tls
 	sed -i 's|publishers: {plain: "127.0.0.1:0"}|publishers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0"}|' "$CONF"
