@@ -886,10 +886,16 @@ PY
 		[ "$q" -gt $((64 * 1024)) ] && break
 		sleep 0.05
 	done
-	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
+	# the operator sees where its resume stands: short of the ring's end, behind its queue
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	id=$($CTL -j conn list topic rs.t | json 'd[0]["id"]')
+	$CTL conn show "$id"
+	[ "$($CTL -j conn show "$id" | json '[(r["topic"], 0 <= r["after_seq"] < 100) for r in d["resume"]]')" = "[('rs.t', True)]" ]
+	run $CTL -j stats
 	touch "$BATS_TEST_TMPDIR/st.read"
 	wait $st
 	cat "$BATS_TEST_TMPDIR/stall.json"
+	[ "$(echo "$output" | json 'd["resumes"]["under_way"]')" -eq 1 ]
 	[ "$(echo "$output" | json 'd["evicted"]')" -eq 0 ]
 	# at most half the bound (the replay's fill) and one event, with the answers
 	[ "$(echo "$output" | json 'd["queued_bytes"]')" -le $((32 * 1024 + 2100 + 41 * 64)) ]

@@ -26,6 +26,7 @@
 #include "net/conn.h"
 #include "net/log.h"
 #include "net/control.h"
+#include "net/replay.h"
 #include "net/reload.h"
 #include "net/tcpinfo.h"
 #include "net/workpool.h"
@@ -371,6 +372,20 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 				      (json_int_t)c->pub_ok, "errors", (json_int_t)c->pub_errors,
 				      "heartbeat_age_ms",
 				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000)));
+		if (c->replaying) {
+			/* Where a resume is: its live events wait behind it (replay.h). */
+			json_t *cursors = json_array();
+			const char *topic;
+			uint64_t after;
+
+			for (uint32_t i = 0; cursors && sl_replay_cursor(c, i, &topic, &after); i++)
+				json_array_append_new(
+				    cursors, topic ? json_pack("{s:s, s:I}", "topic", topic,
+							       "after_seq", (json_int_t)after)
+						   : json_pack("{s:b, s:I}", "stream", 1,
+							       "after_gseq", (json_int_t)after));
+			json_object_set_new(o, "resume", cursors);
+		}
 		/* tcpi_bytes_acked: what the client's TCP confirmed, not what was written. */
 		if (sl_tcp_info(c->fd, &ti) == 0)
 			json_object_set_new(

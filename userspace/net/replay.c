@@ -265,6 +265,15 @@ void sl_replay_unsubscribed(struct sl_conn *c)
 	}
 }
 
+bool sl_replay_cursor(const struct sl_conn *c, uint32_t i, const char **topic, uint64_t *after)
+{
+	if (!c->replay || i >= c->replay->n)
+		return false;
+	*topic = c->replay->at[i].topic;
+	*after = c->replay->at[i].after;
+	return true;
+}
+
 void sl_replay_end(struct sl_conn *c)
 {
 	if (!c->replay)

@@ -55,6 +55,13 @@ bool sl_replay_holds(struct sl_conn *c, const struct sl_event *ev);
 /* After an unsubscribe: the cursors of topics no subscription of c matches any more end. */
 void sl_replay_unsubscribed(struct sl_conn *c);
 
+/*
+ * Cursor i of c's resume, for the operator (`sluicectl conn show`): false
+ * past the last. *topic is NULL for an SSE stream's cursor, whose *after is
+ * an acceptance number (gseq); a WebSocket topic's is a seq.
+ */
+bool sl_replay_cursor(const struct sl_conn *c, uint32_t i, const char **topic, uint64_t *after);
+
 /* Ends every cursor (the connection is closing, or its subscriptions went). */
 void sl_replay_end(struct sl_conn *c);
 
