@@ -913,19 +913,8 @@ retention: {count: 100}"
 		--ready-file "$BATS_TEST_TMPDIR/h" >"$BATS_TEST_TMPDIR/live.json" &
 	local reader=$!
 	wait_files h
-	$PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.json" &
-import json, os, sys, time, msgpack
-sys.path.insert(0, sys.argv[2])
-import sl_client
-s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
-s.sendall(sl_client.client_op({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
-open(sys.argv[3], "w").write("sent\n")
-while not os.path.exists(sys.argv[3] + ".read"):
-    time.sleep(0.05)
-seqs, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 10, [], b"")
-print(json.dumps({"events": len(seqs), "close_code": code, "first": seqs[0] if seqs else None,
-                  "last": seqs[-1] if seqs else None}))
-PY
+	$PY "$CLIENT" ws-resume-stall "$WS" rs.t --since 0 --ready-file "$BATS_TEST_TMPDIR/st" \
+		--go-file "$BATS_TEST_TMPDIR/st.read" >"$BATS_TEST_TMPDIR/stall.json" &
 	st=$!
 	wait_files st
 	sleep 0.3

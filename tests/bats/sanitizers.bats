@@ -82,18 +82,8 @@ retention: {count: 150}"
 	$PY "$CLIENT" ws-sub "$WS" rs.t --since 0 --count 40 --timeout 5 --linger 0 \
 		--header "X-API-Key: slow-key" >"$BATS_TEST_TMPDIR/slow.json"
 	# overtaken: a reader that reads nothing while the ring moves past it
-	$PY - "$WS" "$REPO/tests/tools" "$BATS_TEST_TMPDIR/st" <<'PY' >"$BATS_TEST_TMPDIR/stall.json" &
-import json, os, sys, time
-sys.path.insert(0, sys.argv[2])
-import sl_client
-s = sl_client.raw_ws_sub(sys.argv[1], "other.t")
-s.sendall(sl_client.client_op({"op": "sub", "id": 7, "topic": "rs.t", "since": 0}))
-open(sys.argv[3], "w").write("sent\n")
-while not os.path.exists(sys.argv[3] + ".read"):
-    time.sleep(0.05)
-seqs, code, _ = sl_client.read_events(s, 1 << 30, time.monotonic() + 10, [], b"")
-print(json.dumps({"close_code": code}))
-PY
+	$PY "$CLIENT" ws-resume-stall "$WS" rs.t --since 0 --ready-file "$BATS_TEST_TMPDIR/st" \
+		--go-file "$BATS_TEST_TMPDIR/st.read" >"$BATS_TEST_TMPDIR/stall.json" &
 	st=$!
 	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/st" ] && break; sleep 0.05; done
 	wait $w

@@ -12,6 +12,7 @@ document on stdout so that bats tests can assert on content, order, counts.
 import argparse
 import asyncio
 import json
+import os
 import socket
 import struct
 import sys
@@ -261,6 +262,22 @@ def ws_late(args):
                       "close_code": code}))
 
 
+def ws_resume_stall(args):
+    """A resume whose reader stops: raw socket (4 KiB receive buffer), `sub`
+    on another topic, then `sub` TOPIC with `since`; writes --ready-file and
+    reads nothing until --go-file exists, then reads for --timeout seconds.
+    Reports the events that came (count, first and last seq) and the close
+    code."""
+    s = raw_ws_sub(args.url, "other.t")
+    s.sendall(client_op({"op": "sub", "id": 7, "topic": args.topic, "since": args.since}))
+    open(args.ready_file, "w").write("ready\n")
+    while not os.path.exists(args.go_file):
+        time.sleep(0.05)
+    seqs, code, _ = read_events(s, 1 << 30, time.monotonic() + args.timeout, [], b"")
+    print(json.dumps({"events": len(seqs), "close_code": code,
+                      "first": seqs[0] if seqs else None, "last": seqs[-1] if seqs else None}))
+
+
 def read_events(s, count, deadline, seqs, buf):
     """Reads from a raw_ws_sub socket until seqs holds count events, a close
     frame comes or the deadline passes; returns (seqs, close code, unread rest)."""
@@ -503,6 +520,13 @@ def main():
     a.add_argument("--done-file", required=True)
     a.add_argument("--ready-file")
     a.add_argument("--timeout", type=float, default=30)
+    a = sub.add_parser("ws-resume-stall")
+    a.add_argument("url")
+    a.add_argument("topic")
+    a.add_argument("--since", type=int, default=0)
+    a.add_argument("--ready-file", required=True)
+    a.add_argument("--go-file", required=True)
+    a.add_argument("--timeout", type=float, default=10)
     a = sub.add_parser("ws-raw")
     a.add_argument("url")
     a.add_argument("--frames", nargs="*", default=[])
@@ -534,6 +558,8 @@ def main():
         ws_pause(args)
     elif args.cmd == "ws-resume":
         asyncio.run(ws_resume(args))
+    elif args.cmd == "ws-resume-stall":
+        ws_resume_stall(args)
     elif args.cmd == "ws-raw":
         asyncio.run(ws_raw(args))
     elif args.cmd == "pub":

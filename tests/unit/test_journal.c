@@ -40,17 +40,6 @@ static bool collect(struct sl_event *ev, void *ctx)
 	return true;
 }
 
-/* SSE's resume as sub.c makes it: the referenced event's gseq, then the replay after it. */
-static int resume_after(struct sl_router *r, const char *const *patterns, size_t n,
-			const char *ref_topic, uint64_t ref_seq,
-			bool (*cb)(struct sl_event *ev, void *ctx), void *ctx)
-{
-	uint64_t gseq;
-	int ret = sl_router_gseq_of(r, ref_topic, ref_seq, &gseq);
-
-	return ret ? ret : sl_router_replay_after(r, patterns, n, gseq, cb, ctx);
-}
-
 static struct sl_router *router_new(uint32_t count)
 {
 	struct sl_router_opts o = { .ring_count = count, .ring_age_ns = 3600 * SEC };
@@ -258,6 +247,7 @@ static void test_lost_writes(const char *dir)
 	struct sl_journal_stats st;
 	struct sl_router *r;
 	struct seen s = { 0 };
+	uint64_t gseq = 0;
 
 	signal(SIGXFSZ, SIG_IGN);
 	snprintf(path, sizeof(path), "%s/journal-lost", dir);
@@ -271,7 +261,8 @@ static void test_lost_writes(const char *dir)
 	TAP_OK(next_seq(r, "a") > 11, "journal lost: a continues past every number handed out");
 	TAP_OK(sl_router_replay_topic(r, "a", 3, collect, &s) == -ERANGE && s.n == 0,
 	       "journal lost: resuming a from 3 (before the lost 4..6) is a gap");
-	TAP_OK(resume_after(r, all, 1, "a", 3, collect, &s) == -ERANGE && s.n == 0,
+	TAP_OK(sl_router_gseq_of(r, "a", 3, &gseq) == -ERANGE ||
+		   (sl_router_replay_after(r, all, 1, gseq, collect, &s) == -ERANGE && s.n == 0),
 	       "journal lost: Last-Event-ID a:3 is a gap too");
 	TAP_OK(next_seq(r, "b") > 11, "journal lost: b continues past them too");
 	TAP_OK(next_seq(r, "lost.t") > 11, "journal lost: a topic the journal never held too");
