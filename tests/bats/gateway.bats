@@ -479,6 +479,19 @@ retention: {count: 200}"
 	[ "$(echo "$output" | json 'd["resumes"]["replay"], 159 <= d["resumes"]["replayed_events"] <= 199, d["resumes"]["under_way"]')" = "1 True 0" ]
 }
 
+@test "an SSE resume of 4 MB under the default bounds (refills of up to 1 MiB) and a WebSocket one beside it: every event, in order" {
+	sl_start_gateway "retention: {count: 2000}"
+	pub big.t --count 2000 --size 2000 >/dev/null
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=big.%3E" --last-event-id big.t:1 --count 1999 \
+		--timeout 30 >"$BATS_TEST_TMPDIR/sse.json" &
+	local reader=$!
+	run $PY "$CLIENT" ws-sub "$WS" big.t --since 0 --count 2000 --timeout 30
+	[ "$(echo "$output" | json '[e["seq"] for e in d["events"]] == list(range(1, 2001))')" = True ]
+	wait $reader
+	[ "$(json '[e["id"] for e in d["events"]] == ["big.t:%d" % i for i in range(2, 2001)]' <"$BATS_TEST_TMPDIR/sse.json")" = True ]
+	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"], d["resumes"]["replayed_events"]')" = "0 3999" ]
+}
+
 @test "a WebSocket client evicted before its first write gets its 101 (same Accept, subprotocol) ahead of the close 4003" {
 	sl_start_gateway "limits: {max_queued_bytes_per_connection: 2KiB, max_frame_bytes: 1KiB}"
 	# The handshake and 24 pings in one segment, nothing read: the daemon reads them all at

@@ -23,21 +23,30 @@ struct sl_replay {
 };
 
 /*
- * A drained queue is refilled up to this, at most: half of each of the
- * subscriber's queue bounds (so a resume never brings it near one), and no
- * more than a write offers a socket that has room (write_budget).
+ * A drained queue is refilled up to this, at most, and to half of each of
+ * the subscriber's queue bounds (so a resume never brings it near one). A
+ * WebSocket topic's cursor refills with a lookup and a binary search, so it
+ * stops at what a write offers a socket that has room (write_budget): live
+ * events of the connection's other topics wait behind no more. An SSE
+ * stream's refill scans every topic (about 360 µs with 10,000 busy ones,
+ * docs/BENCHMARKS.md), and the stream's live events wait behind its cursor
+ * anyway, so it takes more at a time: queued events are references to the
+ * ring's, so the fill costs queue entries, not copies. Over TLS they are
+ * encrypted copies, so TLS keeps the smaller fill.
  */
-#define REPLAY_FILL_MAX (64 * 1024)
+#define REPLAY_FILL_TOPIC (64 * 1024)
+#define REPLAY_FILL_STREAM (1024 * 1024)
 
-static uint64_t fill_target(const struct sl_conn *c)
+static uint64_t fill_target(const struct sl_conn *c, const struct replay_cursor *at)
 {
 	uint64_t target = c->gw->cfg->limits.max_queued_bytes_per_connection / 2;
+	uint64_t most = at->topic || c->tls ? REPLAY_FILL_TOPIC : REPLAY_FILL_STREAM;
 	const struct sl_plan *plan = c->plan;
 
 	if (plan && plan->max_queued_bytes && c->gw->cfg->graceful &&
 	    sl_plan_soft_bound(plan) / 2 < target)
 		target = sl_plan_soft_bound(plan) / 2;
-	return target < REPLAY_FILL_MAX ? target : REPLAY_FILL_MAX;
+	return target < most ? target : most;
 }
 
 struct take_ctx {
@@ -185,7 +194,7 @@ void sl_replay_more(struct sl_conn *c)
 	int ret;
 
 	while (c->replaying && !c->closing) {
-		struct take_ctx t = { c, &c->replay->at[0], fill_target(c), 0 };
+		struct take_ctx t = { c, &c->replay->at[0], fill_target(c, &c->replay->at[0]), 0 };
 
 		ret =
 		    t.at->topic
