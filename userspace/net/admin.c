@@ -12,6 +12,7 @@
 #include "kern/kern.h"
 #include "net/admit.h"
 #include "net/conn.h"
+#include "net/replay.h"
 #include "net/workpool.h"
 #include "route/topic.h"
 
@@ -160,7 +161,7 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	       "replay, none, or a gap (410).");
 	for (i = 0; i < SL_RESUME__COUNT; i++)
 		fprintf(f, "sluice_resumes_total{outcome=\"%s\"} %llu\n",
-			(const char *const[]){ "replay", "current", "gap" }[i],
+			sl_replay_outcome_name((enum sl_resume_outcome)i),
 			(unsigned long long)s->resumes[i]);
 	family(f, "sluice_replayed_events_total", "counter",
 	       "Events resumes took from the retention rings.");

@@ -196,8 +196,7 @@ static int arm_expiry(struct sl_conn *c)
 	if (end < c->auth.expires_ns)
 		return 0; /* saturated: a date past 2554 */
 	left = end > now ? end - now : 0;
-	tv.tv_sec = (time_t)(left / 1000000000ull);
-	tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+	tv = sl_timeval_ns(left);
 	c->expiry_timer = evtimer_new(c->gw->base, on_credentials_expired, c);
 	/* Without its timer the token would outlive its exp: refused, not let in for good. */
 	return c->expiry_timer && !evtimer_add(c->expiry_timer, &tv) ? 0 : -ENOMEM;

@@ -279,6 +279,13 @@ static inline bool sl_conn_replies_backlogged(const struct sl_conn *c)
 }
 uint64_t sl_now_ns(void);
 uint64_t sl_mono_ns(void);
+
+/* A duration in nanoseconds as libevent's timers take it. */
+static inline struct timeval sl_timeval_ns(uint64_t ns)
+{
+	return (struct timeval){ (time_t)(ns / 1000000000ull),
+				 (suseconds_t)(ns % 1000000000ull / 1000) };
+}
 void sl_conn_schedule_flush(struct sl_conn *c);
 void sl_conn_close_now(struct sl_conn *c);
 /* Flush, then FIN, then close; a peer that reads nothing is reset after 10 s. */

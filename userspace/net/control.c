@@ -192,14 +192,19 @@ static json_t *stats_json(struct sl_gateway *gw)
 			"evicted", (json_int_t)st->evicted, "handshake_errors",
 			(json_int_t)st->handshake_errors, "topics",
 			(int)sl_router_topic_count(gw->router), "meter", gw->kern != NULL);
-	if (out)
-		json_object_set_new(out, "resumes",
-				    json_pack("{s:I, s:I, s:I, s:I, s:i}", "replay",
-					      (json_int_t)st->resumes[SL_RESUME_REPLAY], "current",
-					      (json_int_t)st->resumes[SL_RESUME_CURRENT], "gap",
-					      (json_int_t)st->resumes[SL_RESUME_GAP],
-					      "replayed_events", (json_int_t)st->replayed,
-					      "under_way", (int)st->resuming));
+	if (out) {
+		json_t *r = json_object();
+
+		for (i = 0; r && i < SL_RESUME__COUNT; i++)
+			json_object_set_new(r, sl_replay_outcome_name((enum sl_resume_outcome)i),
+					    json_integer((json_int_t)st->resumes[i]));
+		if (r) {
+			json_object_set_new(r, "replayed_events",
+					    json_integer((json_int_t)st->replayed));
+			json_object_set_new(r, "under_way", json_integer(st->resuming));
+		}
+		json_object_set_new(out, "resumes", r);
+	}
 	if (out && gw->kern && sl_kern_stats(gw->kern, meter) == 0 &&
 	    sl_kern_drops(gw->kern, drops) == 0) {
 		json_t *m = json_object(), *d = json_object();
@@ -640,9 +645,7 @@ static void control_deadline(evutil_socket_t fd, short what, void *arg)
  */
 static void control_arm_deadline(struct control_conn *cc)
 {
-	uint64_t ns = cc->gw->cfg->limits.handshake_timeout_ns;
-	struct timeval tv = { (time_t)(ns / 1000000000ull),
-			      (suseconds_t)(ns % 1000000000ull / 1000) };
+	struct timeval tv = sl_timeval_ns(cc->gw->cfg->limits.handshake_timeout_ns);
 
 	evtimer_add(cc->deadline, &tv);
 }

@@ -1088,9 +1088,7 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 				const struct sockaddr *sa, const struct sl_refusal *refusal)
 {
 	int notsent_lowat = SUB_NOTSENT_LOWAT;
-	uint64_t timeout_ns = gw->cfg->limits.handshake_timeout_ns;
-	struct timeval tv = { (time_t)(timeout_ns / 1000000000ull),
-			      (suseconds_t)(timeout_ns % 1000000000ull / 1000) };
+	struct timeval tv = sl_timeval_ns(gw->cfg->limits.handshake_timeout_ns);
 	struct sl_conn *c = NULL, **head;
 	socklen_t len = sizeof(uint64_t);
 	int one = 1;
@@ -1679,8 +1677,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 		ret = -ENOMEM;
 		goto fail;
 	}
-	tv.tv_sec = (time_t)(cfg->sse.heartbeat_ns / 1000000000ull);
-	tv.tv_usec = (suseconds_t)(cfg->sse.heartbeat_ns % 1000000000ull / 1000);
+	tv = sl_timeval_ns(cfg->sse.heartbeat_ns);
 	if (tv.tv_sec == 0 && tv.tv_usec == 0)
 		tv.tv_sec = 15;
 	event_add(gw->heartbeat_ev, &tv);

@@ -36,8 +36,7 @@ void sl_conn_arm_time_limit(struct sl_conn *c)
 		left -= sl_mono_ns() - c->opened_ns;
 	else
 		left = 0;
-	tv.tv_sec = (time_t)(left / 1000000000ull);
-	tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+	tv = sl_timeval_ns(left);
 	c->limit_timer = evtimer_new(c->gw->base, on_time_limit, c);
 	if (c->limit_timer)
 		evtimer_add(c->limit_timer, &tv);

@@ -164,6 +164,17 @@ int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq)
 	return 1;
 }
 
+const char *sl_replay_outcome_name(enum sl_resume_outcome outcome)
+{
+	static const char *const names[SL_RESUME__COUNT] = {
+		[SL_RESUME_REPLAY] = "replay",
+		[SL_RESUME_CURRENT] = "current",
+		[SL_RESUME_GAP] = "gap",
+	};
+
+	return names[outcome];
+}
+
 void sl_replay_count(struct sl_conn *c, int ret, bool gap)
 {
 	if (gap)
@@ -176,8 +187,7 @@ void sl_replay_count(struct sl_conn *c, int ret, bool gap)
 static bool pace(struct sl_conn *c, uint64_t wait_ns)
 {
 	struct sl_replay *r = c->replay;
-	struct timeval tv = { (time_t)(wait_ns / 1000000000ull),
-			      (suseconds_t)(wait_ns % 1000000000ull / 1000) };
+	struct timeval tv = sl_timeval_ns(wait_ns);
 
 	if (!r->pace)
 		r->pace = evtimer_new(c->gw->base, on_pace, c);

@@ -19,8 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct sl_conn;
-struct sl_event;
+#include "net/conn.h"
 
 /*
  * WebSocket `sub` with `since` on topic, which c holds a subscription to:
@@ -38,6 +37,9 @@ int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since);
  * the client is told sluice.gap) or -ENOMEM.
  */
 int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq);
+
+/* The outcome's name in `sluicectl stats` and /metrics: replay, current, gap. */
+const char *sl_replay_outcome_name(enum sl_resume_outcome outcome);
 
 /* Counts what a resume found (sl_replay_topic's or sl_replay_stream's answer, a gap). */
 void sl_replay_count(struct sl_conn *c, int ret, bool gap);
