@@ -236,13 +236,7 @@ stats = json.loads(subprocess.run(ctl + ["stats"], capture_output=True, check=Tr
 print("sent", sent, "bytes of ops; evicted", stats["evicted"])
 assert stats["evicted"] == 1, stats
 s.settimeout(None)
-frames, buf = [], b""
-while True:
-    c = s.recv(1 << 16)
-    if not c:
-        break
-    f, buf = sl_client.ws_split(buf + c)
-    frames += f
+frames = sl_client.frames_to_eof(s)
 op, body = frames[-1]
 print("answers read:", len(frames) - 1, "then", sl_client.close_code(body), body[2:].decode())
 assert op == 8 and sl_client.close_code(body) == 4003

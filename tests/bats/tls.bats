@@ -100,13 +100,7 @@ assert stats["evicted"] == 1, stats
 # The records stay queued (TLS): the bound, one answer and the close frame.
 assert stats["queued_bytes"] <= bound + 4096, stats["queued_bytes"]
 s.settimeout(10)
-frames, buf = [], b""
-while True:
-    c = s.recv(1 << 16)
-    if not c:
-        break
-    f, buf = sl_client.ws_split(buf + c)
-    frames += f
+frames = sl_client.frames_to_eof(s)
 print("answers read:", len(frames) - 1)
 assert all(op in (2, 0xa) for op, _ in frames[:-1])
 assert frames[-1][0] == 8 and sl_client.close_code(frames[-1][1]) == 4003, frames[-1]

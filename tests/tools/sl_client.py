@@ -219,6 +219,17 @@ def ws_split(buf):
     return frames, buf[i:]
 
 
+def frames_to_eof(s):
+    """Reads a raw WebSocket socket until the server closes it; returns its frames."""
+    frames, buf = [], b""
+    while True:
+        c = s.recv(1 << 16)
+        if not c:
+            return frames
+        f, buf = ws_split(buf + c)
+        frames += f
+
+
 def close_code(payload):
     return struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
 
