@@ -276,16 +276,17 @@ def ws_late(args):
 def ws_resume_stall(args):
     """A resume whose reader stops: raw socket (4 KiB receive buffer), `sub`
     on another topic, then `sub` TOPIC with `since`; writes --ready-file and
-    reads nothing until --go-file exists, then reads for --timeout seconds.
-    Reports the events that came (count, first and last seq) and the close
+    reads nothing until --go-file exists, then reads --count events or for
+    --timeout seconds. Reports the events that came (count, first and last seq) and the close
     code."""
     s = raw_ws_sub(args.url, "other.t")
     s.sendall(client_op({"op": "sub", "id": 7, "topic": args.topic, "since": args.since}))
     open(args.ready_file, "w").write("ready\n")
     while not os.path.exists(args.go_file):
         time.sleep(0.05)
-    seqs, code, _ = read_events(s, 1 << 30, time.monotonic() + args.timeout, [], b"")
+    seqs, code, _ = read_events(s, args.count, time.monotonic() + args.timeout, [], b"")
     print(json.dumps({"events": len(seqs), "close_code": code,
+                      "in_order": seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else None,
                       "first": seqs[0] if seqs else None, "last": seqs[-1] if seqs else None}))
 
 
@@ -537,6 +538,7 @@ def main():
     a.add_argument("--since", type=int, default=0)
     a.add_argument("--ready-file", required=True)
     a.add_argument("--go-file", required=True)
+    a.add_argument("--count", type=int, default=1 << 30)
     a.add_argument("--timeout", type=float, default=10)
     a = sub.add_parser("ws-raw")
     a.add_argument("url")

@@ -39,14 +39,33 @@ struct sl_replay {
 
 static uint64_t fill_target(const struct sl_conn *c, const struct replay_cursor *at)
 {
-	uint64_t target = c->gw->cfg->limits.max_queued_bytes_per_connection / 2;
+	const struct sl_gateway *gw = c->gw;
+	uint64_t target = gw->cfg->limits.max_queued_bytes_per_connection / 2;
 	uint64_t most = at->topic || c->tls ? REPLAY_FILL_TOPIC : REPLAY_FILL_STREAM;
+	uint64_t share = gw->cfg->limits.max_queued_bytes_total / 2;
 	const struct sl_plan *plan = c->plan;
 
-	if (plan && plan->max_queued_bytes && c->gw->cfg->graceful &&
+	if (plan && plan->max_queued_bytes && gw->cfg->graceful &&
 	    sl_plan_soft_bound(plan) / 2 < target)
 		target = sl_plan_soft_bound(plan) / 2;
-	return target < most ? target : most;
+	if (most < target)
+		target = most;
+	/*
+	 * Refills take the queues together to half of max_queued_bytes_total at
+	 * most; the other half is for live events. A herd of resumes whose
+	 * readers are slow (a reconnect storm) filled the whole bound, which
+	 * paused the publishers for as long as they resumed: every live event
+	 * waited, until the pause's grace evicted the resumers that read
+	 * nothing. Past the share a resume goes on an event per write.
+	 */
+	if (share) {
+		uint64_t queued = sl_gateway_queued_bytes(gw);
+		uint64_t room = queued < share ? share - queued : 0;
+
+		if (c->q.bytes + room < target)
+			target = c->q.bytes + room;
+	}
+	return target;
 }
 
 struct take_ctx {
