@@ -238,6 +238,35 @@ PY
 	[ "${lines[2]}" = "dropped 37" ]
 }
 
+@test "answered admin connections whose clients never close count in the pool of 64: a flood of 100 scrapes holds at most 64 sockets, and a scrape gets through" {
+	sl_start_gateway ""
+	run $PY - "$ADMIN" "$SLUICED_PID" <<'PY'
+import os, socket, sys, time
+admin, fds = int(sys.argv[1]), "/proc/%s/fd" % sys.argv[2]
+base = len(os.listdir(fds))
+req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+flood, answered = [], 0
+for _ in range(100):
+    s = socket.create_connection(("127.0.0.1", admin), timeout=5)
+    s.sendall(req)
+    answered += s.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    flood.append(s)
+time.sleep(0.3)
+# each was answered and waits for a FIN its client never sends
+print("answered", answered)
+print("held", len(os.listdir(fds)) - base)
+s = socket.create_connection(("127.0.0.1", admin), timeout=5)
+s.sendall(req)
+print(s.recv(4096).split(b"\r\n")[0].decode())
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "answered 100" ]
+	[ "${lines[1]#held }" -le 64 ]
+	[ "${lines[2]}" = "HTTP/1.1 200 OK" ]
+	served
+}
+
 @test "limits.max_subscriptions_per_connection: the next sub is refused with err 429, a pattern held is acked again" {
 	sl_start_gateway "limits: {max_subscriptions_per_connection: 3}"
 	run $PY "$CLIENT" ws-sub "$WS" s.a s.b s.c s.d s.a --count 1 --timeout 1

@@ -1247,14 +1247,31 @@ static void make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
 {
 	uint32_t held = kind == SL_CONN_PUB ? gw->npub_silent : gw->nadmin;
 	uint32_t max = kind == SL_CONN_PUB ? gw->cfg->limits.max_publishers : ADMIN_CONNS_MAX;
-	struct sl_conn *c, *oldest = NULL;
+	struct sl_conn *c, *oldest = NULL, *oldest_answered = NULL;
 
 	if (held < max)
 		return;
 	/* Newest first on the list: the last one found is the oldest. */
-	for (c = gw->conns; c; c = c->next)
-		if (c->kind == kind && !c->hello_done && !c->closing)
+	for (c = gw->conns; c; c = c->next) {
+		if (c->kind != kind || c->hello_done)
+			continue;
+		if (c->write_closed)
+			oldest_answered = c;
+		else if (!c->closing)
 			oldest = c;
+	}
+	/*
+	 * One answered in full waits up to two seconds for its peer's FIN
+	 * (conn_linger) and counts in the pool until then: clients that never
+	 * close held a socket each past the bound (100 answered scrapes, 100
+	 * sockets). Its answer is out, so dropping it first costs no one a
+	 * request.
+	 */
+	if (oldest_answered) {
+		oldest_answered->close_reason = "answered, and the pool is full";
+		sl_conn_close_now(oldest_answered);
+		return;
+	}
 	if (!oldest)
 		return;
 	oldest->close_reason = "the oldest connection without a hello or a request, dropped for a "
