@@ -967,29 +967,29 @@ retention: {count: 100}"
 	[ "$(json 'd["events"]' <"$BATS_TEST_TMPDIR/live.json")" -eq 300 ]
 }
 
-@test "a herd of resumes whose readers stall does not pause the publishers: they refill within half of limits.max_queued_bytes_total; live events flow, nobody is evicted, and each resume later ends" {
-	sl_start_gateway "limits: {max_queued_bytes_total: 256KiB, max_queued_bytes_per_connection: 1MiB, max_frame_bytes: 64KiB}
+@test "a herd of resumes whose readers stall does not pause the publishers: they refill within half of limits.max_queued_bytes_total, and past it 16 KiB each; live events flow, nobody is evicted, and each resume later ends" {
+	sl_start_gateway "limits: {max_queued_bytes_total: 512KiB, max_queued_bytes_per_connection: 1MiB, max_frame_bytes: 64KiB}
 retention: {count: 2000}"
-	# 500 retained events of 2 KB: 1 MB to replay to each of 8 resumers
+	# 500 retained events of 2 KB: 1 MB to replay to each of 12 resumers
 	flood rs.t 500
-	for n in 1 2 3 4 5 6 7 8; do
+	for n in $(seq 1 12); do
 		$PY "$CLIENT" ws-resume-stall "$WS" rs.t --since 0 --count 800 --timeout 30 \
 			--ready-file "$BATS_TEST_TMPDIR/st$n" --go-file "$BATS_TEST_TMPDIR/go" \
 			>"$BATS_TEST_TMPDIR/stall$n.json" &
 		eval "st$n=\$!"
 	done
-	wait_files st1 st2 st3 st4 st5 st6 st7 st8
-	# Each resume's fill (64 KiB) sits behind its full socket: eight of them
-	# held 512 KiB, twice the bound, and paused the publishers.
+	wait_files $(seq -f st%g 1 12)
+	# Each resume's fill (64 KiB) sits behind its full socket: twelve of them
+	# held 760 KiB, over the bound, and paused the publishers.
 	for _ in $(seq 1 40); do
-		[ "$(gw_stat 'd["resumes"]["under_way"]')" -eq 8 ] && break
+		[ "$(gw_stat 'd["resumes"]["under_way"]')" -eq 12 ] && break
 		sleep 0.05
 	done
 	sleep 0.3
 	q=$(gw_stat 'd["queued_bytes"]')
 	echo "queued by the stalled resumes: $q"
-	# half the bound, and at most one event more for each
-	[ "$q" -le $((128 * 1024 + 8 * 2100)) ]
+	# half the bound, and at most 16 KiB more for each
+	[ "$q" -le $((256 * 1024 + 12 * 16384)) ]
 	bg_ws_sub "$BATS_TEST_TMPDIR/live.json" rs.t --count 300 --timeout 30
 	# 300 live events over 3 s; a pause would hold them until the 2 s
 	# grace evicted the resumers as readers of nothing
@@ -1000,10 +1000,10 @@ retention: {count: 2000}"
 	echo "$output"
 	[ "$(echo "$output" | json 'd["publisher_pauses"]')" -eq 0 ]
 	[ "$(echo "$output" | json 'd["evicted"]')" -eq 0 ]
-	[ "$(echo "$output" | json 'd["resumes"]["under_way"]')" -eq 8 ]
+	[ "$(echo "$output" | json 'd["resumes"]["under_way"]')" -eq 12 ]
 	# once they read, every resume runs to the ring's end and live delivery takes over
 	touch "$BATS_TEST_TMPDIR/go"
-	for n in 1 2 3 4 5 6 7 8; do
+	for n in $(seq 1 12); do
 		eval "wait \$st$n"
 		cat "$BATS_TEST_TMPDIR/stall$n.json"
 		[ "$(json 'd["events"], d["first"], d["last"], d["in_order"], d["close_code"]' \

@@ -36,6 +36,13 @@ struct sl_replay {
  */
 #define REPLAY_FILL_TOPIC (64 * 1024)
 #define REPLAY_FILL_STREAM (1024 * 1024)
+/*
+ * Past the resumes' share of the total bound (fill_target) a refill still
+ * takes up to this. One event at a time was a write, a syscall, per event,
+ * and for an SSE stream a scan of every topic per event: 356 µs with
+ * 10,000 busy topics, against 8.3 µs per event at 16 KiB (docs/BENCHMARKS.md).
+ */
+#define REPLAY_FILL_LEAST (16 * 1024)
 
 static uint64_t fill_target(const struct sl_conn *c, const struct replay_cursor *at)
 {
@@ -51,19 +58,20 @@ static uint64_t fill_target(const struct sl_conn *c, const struct replay_cursor 
 	if (most < target)
 		target = most;
 	/*
-	 * Refills take the queues together to half of max_queued_bytes_total at
-	 * most; the other half is for live events. A herd of resumes whose
-	 * readers are slow (a reconnect storm) filled the whole bound, which
-	 * paused the publishers for as long as they resumed: every live event
-	 * waited, until the pause's grace evicted the resumers that read
-	 * nothing. Past the share a resume goes on an event per write.
+	 * Refills take the queues together to half of max_queued_bytes_total
+	 * (the other half is for live events), and past it a queue to
+	 * REPLAY_FILL_LEAST. A herd of resumes whose readers are slow (a
+	 * reconnect storm) filled the whole bound, which paused the publishers
+	 * for as long as they resumed: every live event waited, until the
+	 * pause's grace evicted the resumers that read nothing.
 	 */
 	if (share) {
 		uint64_t queued = sl_gateway_queued_bytes(gw);
 		uint64_t room = queued < share ? share - queued : 0;
+		uint64_t least = target < REPLAY_FILL_LEAST ? target : REPLAY_FILL_LEAST;
 
 		if (c->q.bytes + room < target)
-			target = c->q.bytes + room;
+			target = c->q.bytes + room < least ? least : c->q.bytes + room;
 	}
 	return target;
 }
