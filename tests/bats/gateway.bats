@@ -839,9 +839,9 @@ PY
 	[ "$(echo "$output" | json 'len(d["events"]), [r["op"] for r in d["replies"]]')" = "0 ['ack']" ]
 	# what each resume found, and the 4 events the first replayed, in stats and /metrics
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
-	[ "$(echo "$output" | json 'd["resumes"]')" = "{'replay': 1, 'current': 1, 'gap': 1, 'replayed_events': 4, 'under_way': 0}" ]
+	[ "$(echo "$output" | json 'd["resumes"]')" = "{'replay': 1, 'current': 1, 'gap': 1, 'replayed_events': 4, 'under_way': 0, 'refills_held': 0}" ]
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
-	[[ "$output" == *'sluice_resumes_total{outcome="replay"} 1'*'sluice_resumes_total{outcome="current"} 1'*'sluice_resumes_total{outcome="gap"} 1'*'sluice_replayed_events_total 4'*'sluice_resuming_connections 0'* ]]
+	[[ "$output" == *'sluice_resumes_total{outcome="replay"} 1'*'sluice_resumes_total{outcome="current"} 1'*'sluice_resumes_total{outcome="gap"} 1'*'sluice_replayed_events_total 4'*'sluice_resuming_connections 0'*'sluice_resume_refills_held_total 0'* ]]
 }
 
 @test "sub with since on a pattern already subscribed replays after since, then live events come once" {

@@ -1001,6 +1001,10 @@ retention: {count: 2000}"
 	[ "$(echo "$output" | json 'd["publisher_pauses"]')" -eq 0 ]
 	[ "$(echo "$output" | json 'd["evicted"]')" -eq 0 ]
 	[ "$(echo "$output" | json 'd["resumes"]["under_way"]')" -eq 12 ]
+	# the operator sees the share at work
+	[ "$(echo "$output" | json 'd["resumes"]["refills_held"]')" -gt 0 ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *"sluice_resume_refills_held_total "[1-9]* ]]
 	# once they read, every resume runs to the ring's end and live delivery takes over
 	touch "$BATS_TEST_TMPDIR/go"
 	for n in $(seq 1 12); do

@@ -169,6 +169,10 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	family(f, "sluice_resuming_connections", "gauge",
 	       "Subscribers with a resume under way (paced by their reading).");
 	fprintf(f, "sluice_resuming_connections %u\n", s->resuming);
+	family(f, "sluice_resume_refills_held_total", "counter",
+	       "Resume refills cut short because all queues held half of "
+	       "limits.max_queued_bytes_total.");
+	fprintf(f, "sluice_resume_refills_held_total %llu\n", (unsigned long long)s->refills_held);
 	family(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.");
 	fprintf(f, "sluice_queued_bytes %llu\n", (unsigned long long)sl_gateway_queued_bytes(gw));
 	family(f, "sluice_publisher_pauses_total", "counter",

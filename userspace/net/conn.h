@@ -185,8 +185,9 @@ struct sl_gateway_stats {
 	uint64_t meter_resyncs;	   /* metered sockets re-inserted after a short write */
 	/* WebSocket `since`, SSE Last-Event-ID / lastEventID: by outcome (replay.h) */
 	uint64_t resumes[SL_RESUME__COUNT];
-	uint64_t replayed; /* events a resume took from the rings */
-	uint32_t resuming; /* connections with a resume under way */
+	uint64_t replayed;     /* events a resume took from the rings */
+	uint64_t refills_held; /* refills cut short by the resumes' share (replay.c) */
+	uint32_t resuming;     /* connections with a resume under way */
 	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
 	struct sl_latency latency; /* publish accepted → last byte written, per delivery */
 	struct sl_series *series;  /* delivered events and bytes per second, one hour */

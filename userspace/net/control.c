@@ -202,6 +202,8 @@ static json_t *stats_json(struct sl_gateway *gw)
 			json_object_set_new(r, "replayed_events",
 					    json_integer((json_int_t)st->replayed));
 			json_object_set_new(r, "under_way", json_integer(st->resuming));
+			json_object_set_new(r, "refills_held",
+					    json_integer((json_int_t)st->refills_held));
 		}
 		json_object_set_new(out, "resumes", r);
 	}

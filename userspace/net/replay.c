@@ -46,7 +46,7 @@ struct sl_replay {
 
 static uint64_t fill_target(const struct sl_conn *c, const struct replay_cursor *at)
 {
-	const struct sl_gateway *gw = c->gw;
+	struct sl_gateway *gw = c->gw;
 	uint64_t target = gw->cfg->limits.max_queued_bytes_per_connection / 2;
 	uint64_t most = at->topic || c->tls ? REPLAY_FILL_TOPIC : REPLAY_FILL_STREAM;
 	uint64_t share = gw->cfg->limits.max_queued_bytes_total / 2;
@@ -70,8 +70,10 @@ static uint64_t fill_target(const struct sl_conn *c, const struct replay_cursor 
 		uint64_t room = queued < share ? share - queued : 0;
 		uint64_t least = target < REPLAY_FILL_LEAST ? target : REPLAY_FILL_LEAST;
 
-		if (c->q.bytes + room < target)
+		if (c->q.bytes + room < target) {
 			target = c->q.bytes + room < least ? least : c->q.bytes + room;
+			gw->stats.refills_held++;
+		}
 	}
 	return target;
 }
