@@ -277,8 +277,8 @@ def ws_resume_stall(args):
     """A resume whose reader stops: raw socket (4 KiB receive buffer), `sub`
     on another topic, then `sub` TOPIC with `since`; writes --ready-file and
     reads nothing until --go-file exists, then reads --count events or for
-    --timeout seconds. Reports the events that came (count, first and last seq) and the close
-    code."""
+    --timeout seconds. Reports the events that came (count, first and last
+    seq, whether they were consecutive) and the close code."""
     s = raw_ws_sub(args.url, "other.t")
     s.sendall(client_op({"op": "sub", "id": 7, "topic": args.topic, "since": args.since}))
     open(args.ready_file, "w").write("ready\n")
