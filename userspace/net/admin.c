@@ -40,6 +40,13 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one unlabelled sample. */
+static void single(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	family(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* An application's or topic's counters, for ranking and for `_other`. */
 struct ranked {
 	const char *name;
@@ -141,21 +148,19 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	struct sl_conn *c;
 	int i;
 
-	family(f, "sluice_connections", "gauge", "Open connections.");
-	fprintf(f, "sluice_connections %u\n", gw->nconns);
-	family(f, "sluice_connections_total", "counter", "Connections accepted.");
-	fprintf(f, "sluice_connections_total %llu\n", (unsigned long long)s->conns_total);
-	family(f, "sluice_published_events_total", "counter", "Events accepted from publishers.");
-	fprintf(f, "sluice_published_events_total %llu\n", (unsigned long long)s->published);
+	single(f, "sluice_connections", "gauge", "Open connections.", gw->nconns);
+	single(f, "sluice_connections_total", "counter", "Connections accepted.", s->conns_total);
+	single(f, "sluice_published_events_total", "counter", "Events accepted from publishers.",
+	       s->published);
 	family(f, "sluice_publish_errors_total", "counter", "Publish requests refused, by kind.");
 	for (i = 0; i < SL_PUB_ERR__COUNT; i++)
 		fprintf(f, "sluice_publish_errors_total{kind=\"%s\"} %llu\n",
 			sl_publish_error_name((enum sl_publish_error)i),
 			(unsigned long long)s->publish_errors_by_kind[i]);
-	family(f, "sluice_delivered_events_total", "counter", "Events written to subscribers.");
-	fprintf(f, "sluice_delivered_events_total %llu\n", (unsigned long long)s->delivered);
-	family(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.");
-	fprintf(f, "sluice_evicted_total %llu\n", (unsigned long long)s->evicted);
+	single(f, "sluice_delivered_events_total", "counter", "Events written to subscribers.",
+	       s->delivered);
+	single(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.",
+	       s->evicted);
 	family(f, "sluice_resumes_total", "counter",
 	       "Resumes (WebSocket since, SSE Last-Event-ID) by what they found: events to "
 	       "replay, none, or a gap (410).");
@@ -163,29 +168,27 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 		fprintf(f, "sluice_resumes_total{outcome=\"%s\"} %llu\n",
 			sl_replay_outcome_name((enum sl_resume_outcome)i),
 			(unsigned long long)s->resumes[i]);
-	family(f, "sluice_replayed_events_total", "counter",
-	       "Events resumes took from the retention rings.");
-	fprintf(f, "sluice_replayed_events_total %llu\n", (unsigned long long)s->replayed);
-	family(f, "sluice_resuming_connections", "gauge",
-	       "Subscribers with a resume under way (paced by their reading).");
-	fprintf(f, "sluice_resuming_connections %u\n", s->resuming);
-	family(f, "sluice_resume_refills_held_total", "counter",
+	single(f, "sluice_replayed_events_total", "counter",
+	       "Events resumes took from the retention rings.", s->replayed);
+	single(f, "sluice_resuming_connections", "gauge",
+	       "Subscribers with a resume under way (paced by their reading).", s->resuming);
+	single(f, "sluice_resume_refills_held_total", "counter",
 	       "Resume refills cut short because all queues held half of "
-	       "limits.max_queued_bytes_total.");
-	fprintf(f, "sluice_resume_refills_held_total %llu\n", (unsigned long long)s->refills_held);
-	family(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.");
-	fprintf(f, "sluice_queued_bytes %llu\n", (unsigned long long)sl_gateway_queued_bytes(gw));
-	family(f, "sluice_publisher_pauses_total", "counter",
+	       "limits.max_queued_bytes_total.",
+	       s->refills_held);
+	single(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.",
+	       sl_gateway_queued_bytes(gw));
+	single(f, "sluice_publisher_pauses_total", "counter",
 	       "Times publishers were not read because the output queues held "
-	       "limits.max_queued_bytes_total.");
-	fprintf(f, "sluice_publisher_pauses_total %llu\n", (unsigned long long)s->publisher_pauses);
-	family(f, "sluice_meter_resyncs_total", "counter",
+	       "limits.max_queued_bytes_total.",
+	       s->publisher_pauses);
+	single(f, "sluice_meter_resyncs_total", "counter",
 	       "Metered sockets re-inserted into the meter's sockhash after the kernel took "
-	       "part of a write.");
-	fprintf(f, "sluice_meter_resyncs_total %llu\n", (unsigned long long)s->meter_resyncs);
-	family(f, "sluice_write_threads", "gauge",
-	       "Threads writing subscriber sockets beside the event loop (write_threads).");
-	fprintf(f, "sluice_write_threads %u\n", sl_workpool_threads(gw->writers));
+	       "part of a write.",
+	       s->meter_resyncs);
+	single(f, "sluice_write_threads", "gauge",
+	       "Threads writing subscriber sockets beside the event loop (write_threads).",
+	       sl_workpool_threads(gw->writers));
 	family(f, "sluice_flushes_total", "counter",
 	       "Connection flushes (writes of a connection's queue) by the thread that did them; "
 	       "thread 0 is the event loop.");
@@ -211,8 +214,8 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	for (c = gw->conns; c; c = c->next)
 		if (c->kind == SL_CONN_PUB && c->hello_done)
 			backends++;
-	family(f, "sluice_backends_connected", "gauge", "Publishers connected (after hello).");
-	fprintf(f, "sluice_backends_connected %u\n", backends);
+	single(f, "sluice_backends_connected", "gauge", "Publishers connected (after hello).",
+	       backends);
 	if (gw->kern && sl_kern_drops(gw->kern, drops) == 0) {
 		family(f, "sluice_kernel_drops_total", "counter",
 		       "Events the kernel meter removed, by reason.");
