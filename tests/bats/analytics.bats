@@ -8,8 +8,8 @@ load helpers
 setup() {
 	sl_setup_instance
 	SL_APPS="applications:
-  - {id: subs, subscribe: ['>'], api_keys: [{sha256: $(printf %s sub-key | sha256sum | cut -d' ' -f1)}]}
-  - {id: tester, subscribe: ['>'], publish: ['>'], api_keys: [{sha256: $(printf %s test-key | sha256sum | cut -d' ' -f1)}]}"
+  - {id: subs, subscribe: ['>'], api_keys: [{sha256: $(sl_sha256 sub-key)}]}
+  - {id: tester, subscribe: ['>'], publish: ['>'], api_keys: [{sha256: $(sl_sha256 test-key)}]}"
 	export SL_APPS
 }
 

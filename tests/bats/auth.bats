@@ -18,8 +18,8 @@ setup_file() {
 
 setup() {
 	sl_setup_instance
-	ACME=$(printf %s acme-key | sha256sum | cut -d' ' -f1)
-	MOBILE=$(printf %s mobile-key | sha256sum | cut -d' ' -f1)
+	ACME=$(sl_sha256 acme-key)
+	MOBILE=$(sl_sha256 mobile-key)
 	SL_APPS="applications:
   - id: acme
     subscribe: ['stocks.>']
@@ -33,7 +33,7 @@ setup() {
   - id: tester
     subscribe: ['>']
     publish: ['>']
-    api_keys: [{sha256: $(printf %s test-key | sha256sum | cut -d' ' -f1)}]
+    api_keys: [{sha256: $(sl_sha256 test-key)}]
 issuers:
   - {name: rs-idp, alg: RS256, public_key_file: $KEYS/rs.pub, audience: sluice}
   - {name: hs-idp, alg: HS256, secret_file: $KEYS/hs.secret, audience: sluice}
@@ -440,7 +440,7 @@ resume_names_nothing() {
 
 @test "a reload that revokes a credential closes the connections made with it, and only those" {
 	C="$KEYS/certs"
-	ACME2=$(printf %s acme-key-2 | sha256sum | cut -d' ' -f1)
+	ACME2=$(sl_sha256 acme-key-2)
 	SL_APPS="${SL_APPS/"api_keys: [{sha256: $ACME}]"/"api_keys: [{sha256: $ACME}, {sha256: $ACME2}]"}"
 	start_mtls_acme_in
 	bg_ws_sub "$BATS_TEST_TMPDIR/key1" stocks.x --header 'X-API-Key: acme-key' --count 1 --timeout 10; key1=$BG_PID

@@ -36,6 +36,11 @@ meter() {
 
 CLIENT="$REPO/tests/tools/sl_client.py"
 
+# sl_sha256 KEY: what a policy stores of an API key (its SHA-256, in hex).
+sl_sha256() {
+	printf %s "$1" | sha256sum | cut -d' ' -f1
+}
+
 # The backend every test publishes as: API key `test-key` (only its SHA-256 is stored).
 TEST_KEY=test-key
 SL_DEFAULT_APPS="applications:

@@ -543,7 +543,7 @@ retention: {count: 100}"
   - id: stallers
     plan: tight
     subscribe: ['>']
-    api_keys: [{sha256: $(printf %s stall-key | sha256sum | cut -d' ' -f1)}]
+    api_keys: [{sha256: $(sl_sha256 stall-key)}]
 plans:
   - name: tight
     backpressure: {max_queued_bytes: 704KiB, grace: 30s}" \

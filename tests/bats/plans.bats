@@ -7,7 +7,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	sl_setup_instance
-	KEY_SHA=$(printf %s sub-key | sha256sum | cut -d' ' -f1)
+	KEY_SHA=$(sl_sha256 sub-key)
 }
 
 teardown() {
@@ -28,7 +28,7 @@ applications:
   - id: tester
     subscribe: ['>']
     publish: ['>']
-    api_keys: [{sha256: $(printf %s test-key | sha256sum | cut -d' ' -f1)}]"
+    api_keys: [{sha256: $(sl_sha256 test-key)}]"
 	required_gateway "${2:-}"
 }
 

@@ -64,7 +64,7 @@ teardown() {
   - id: slow
     plan: p
     subscribe: ['>']
-    api_keys: [{sha256: $(printf %s slow-key | sha256sum | cut -d' ' -f1)}]
+    api_keys: [{sha256: $(sl_sha256 slow-key)}]
 plans:
   - name: p
     bytes_per_second: 65536
