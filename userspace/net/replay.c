@@ -162,6 +162,36 @@ static int add_cursor(struct sl_conn *c, const char *topic, uint64_t after)
 	return 0;
 }
 
+/* Goes on after wait_ns, when the plan's byte rate has refilled. */
+static int pace(struct sl_conn *c, uint64_t wait_ns)
+{
+	struct sl_replay *r = c->replay;
+	struct timeval tv = sl_timeval_ns(wait_ns);
+
+	if (!r->pace)
+		r->pace = evtimer_new(c->gw->base, on_pace, c);
+	return r->pace && !evtimer_add(r->pace, &tv) ? 0 : -ENOMEM;
+}
+
+/*
+ * Refills the queue from the first cursor: 1 when the queue is full (the next
+ * write that drains it goes on) or the plan's byte rate makes it wait (its
+ * timer goes on), 0 when the cursor reached the ring's end, -ERANGE when a
+ * ring dropped events after the cursor (before any is taken), -ENOMEM.
+ */
+static int refill(struct sl_conn *c)
+{
+	struct take_ctx t = { c, &c->replay->at[0], fill_target(c, &c->replay->at[0]), 0 };
+	int ret = t.at->topic
+		      ? sl_router_replay_topic(c->gw->router, t.at->topic, t.at->after, take, &t)
+		      : sl_router_replay_after(c->gw->router, (const char *const *)c->subs,
+					       c->nsubs, t.at->after, take, &t);
+
+	if (ret == 1 && t.wait_ns && pace(c, t.wait_ns))
+		return -ENOMEM;
+	return ret;
+}
+
 int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since)
 {
 	const char *name = NULL;
@@ -180,17 +210,23 @@ int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since)
 
 int sl_replay_stream(struct sl_conn *c, uint64_t after_gseq)
 {
-	const char *name = NULL;
-	int ret = sl_router_replay_after(c->gw->router, (const char *const *)c->subs, c->nsubs,
-					 after_gseq, probe, &name);
+	uint64_t replayed = c->gw->stats.replayed;
+	int ret = add_cursor(c, NULL, after_gseq);
 
-	if (ret <= 0)
-		return ret;
-	ret = add_cursor(c, NULL, after_gseq);
 	if (ret)
 		return ret;
-	sl_replay_more(c);
-	return 1;
+	/*
+	 * The stream's only cursor. Its first refill is also what finds a gap
+	 * (before any event is taken) or nothing after the reference: a probe
+	 * ahead of it scanned every topic once more.
+	 */
+	ret = refill(c);
+	if (ret == 1)
+		return 1;
+	sl_replay_end(c);
+	if (ret < 0)
+		return ret;
+	return c->gw->stats.replayed != replayed;
 }
 
 const char *sl_replay_outcome_name(enum sl_resume_outcome outcome)
@@ -212,41 +248,15 @@ void sl_replay_count(struct sl_conn *c, int ret, bool gap)
 		c->gw->stats.resumes[ret ? SL_RESUME_REPLAY : SL_RESUME_CURRENT]++;
 }
 
-/* Goes on after wait_ns, when the plan's byte rate has refilled; false: c was closed. */
-static bool pace(struct sl_conn *c, uint64_t wait_ns)
-{
-	struct sl_replay *r = c->replay;
-	struct timeval tv = sl_timeval_ns(wait_ns);
-
-	if (!r->pace)
-		r->pace = evtimer_new(c->gw->base, on_pace, c);
-	if (!r->pace || evtimer_add(r->pace, &tv)) {
-		sl_sub_close(c, 1011, "internal error");
-		return false;
-	}
-	return true;
-}
-
 void sl_replay_more(struct sl_conn *c)
 {
 	uint64_t queued = c->q.bytes;
 	int ret;
 
 	while (c->replaying && !c->closing) {
-		struct take_ctx t = { c, &c->replay->at[0], fill_target(c, &c->replay->at[0]), 0 };
-
-		ret =
-		    t.at->topic
-			? sl_router_replay_topic(c->gw->router, t.at->topic, t.at->after, take, &t)
-			: sl_router_replay_after(c->gw->router, (const char *const *)c->subs,
-						 c->nsubs, t.at->after, take, &t);
-		if (ret == 1) {
-			/* Full: the next write that drains the queue goes on, or the rate's timer.
-			 */
-			if (t.wait_ns && !pace(c, t.wait_ns))
-				return;
+		ret = refill(c);
+		if (ret == 1)
 			break;
-		}
 		if (ret == -ERANGE) {
 			/*
 			 * The ring dropped events the cursor had not reached:
