@@ -239,6 +239,8 @@ static int start_meter(const struct sl_config *cfg, struct sl_kern **kern, int *
 		return ret;
 	}
 	ret = sl_kern_bpffs_ensure(err, sizeof(err));
+	if (!ret)
+		ret = sl_kern_pin_root_check(cfg->bpf_pin_dir, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return ret;

@@ -398,6 +398,39 @@ YAML
 	[ "$(cat "$BATS_TEST_TMPDIR/not-a-socket")" = "keep me" ]
 }
 
+@test "a pin root that is not on bpffs is refused by --cleanup and by the daemon, and nothing in it is touched" {
+	dir="$BATS_TEST_TMPDIR/not-pins"
+	mkdir -p "$dir"
+	echo important >"$dir/sluiced.yaml"
+	run "$REPO/build/sluiced" --cleanup --pin-root "$dir"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "sluiced: $dir is not on a bpf filesystem, so it cannot hold the meter's pins: bpf_pin_dir (or --pin-root) must name a directory under a bpffs mount such as /sys/fs/bpf; nothing was changed" ]
+	[ "$(cat "$dir/sluiced.yaml")" = important ]
+	# the same through a config (the state directory named as the pin directory, say)
+	sl_start_gateway
+	sl_stop_gateway
+	sed -i "s|^bpf_pin_dir: .*|bpf_pin_dir: $dir|" "$CONF"
+	run "$REPO/build/sluiced" --cleanup -c "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$dir is not on a bpf filesystem"* ]]
+	[ "$(cat "$dir/sluiced.yaml")" = important ]
+	# a daemon does not start with it, and does not create a missing one there either
+	run "$REPO/build/sluiced" -c "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$dir is not on a bpf filesystem"* ]]
+	sed -i "s|^bpf_pin_dir: .*|bpf_pin_dir: $dir/sub/pins|" "$CONF"
+	run "$REPO/build/sluiced" -c "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$dir/sub/pins is not on a bpf filesystem"* ]]
+	[ ! -e "$dir/sub" ]
+	[ "$(ls "$dir")" = sluiced.yaml ]
+	# a missing pin root is still nothing to clean up
+	run "$REPO/build/sluiced" --cleanup --pin-root "$dir/none"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
 @test "a second sluiced on a live daemon's bpf_pin_dir is refused before it touches the pins; --cleanup waits for the daemon to stop" {
 	sl_start_gateway
 	sock="$BATS_TEST_TMPDIR/control.sock"

@@ -86,6 +86,40 @@ static int pin_path(char *buf, size_t len, const char *root, const char *name)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * Pins live only on bpffs. A pin root elsewhere (a typo, a state directory)
+ * holds someone's files, which cleanup would unlink, so it is refused. A
+ * root that does not exist yet is judged by its nearest existing parent.
+ */
+int sl_kern_pin_root_check(const char *root, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct statfs fs;
+	char *slash;
+
+	if (snprintf(path, sizeof(path), "%s", root) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	while (statfs(path, &fs)) {
+		int e = errno;
+
+		slash = strrchr(path, '/');
+		if (e != ENOENT || !slash || !slash[1]) {
+			set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+			return -e;
+		}
+		slash[slash == path] = '\0';
+	}
+	if (fs.f_type != BPF_FS_MAGIC) {
+		set_err(err, errlen,
+			"%s is not on a bpf filesystem, so it cannot hold the meter's pins: "
+			"bpf_pin_dir (or --pin-root) must name a directory under a bpffs mount "
+			"such as /sys/fs/bpf; nothing was changed",
+			root);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
 int sl_kern_bpffs_ensure(char *err, size_t errlen)
 {
 	struct statfs fs;
@@ -346,6 +380,8 @@ int sl_kern_open(struct sl_kern **out, const struct sl_kern_opts *opts, char *er
 	strcpy(k->pin_root, root);
 
 	ret = sl_kern_bpffs_ensure(err, errlen);
+	if (!ret)
+		ret = sl_kern_pin_root_check(root, err, errlen);
 	if (ret)
 		goto fail;
 	ret = sl_mkdir_p(root, 0700);
@@ -464,6 +500,11 @@ int sl_kern_cleanup(const char *pin_root, char *err, size_t errlen)
 	DIR *dir;
 	int fd, ret = 0;
 
+	if (access(root, F_OK) && errno == ENOENT)
+		return 0;
+	ret = sl_kern_pin_root_check(root, err, errlen);
+	if (ret)
+		return ret;
 	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		if (pin_path(path, sizeof(path), root, links[i]))
 			return -ENAMETOOLONG;

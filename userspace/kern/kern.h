@@ -44,8 +44,15 @@ void sl_kern_close(struct sl_kern *k);
 int sl_kern_detach(struct sl_kern *k);
 
 /*
+ * 0 when pin_root is on bpffs (or would be, once created), else -ENOTDIR with
+ * a message: a directory elsewhere holds someone else's files.
+ */
+int sl_kern_pin_root_check(const char *pin_root, char *err, size_t errlen);
+
+/*
  * The same from the pins alone, for `sluiced --cleanup` and tests: works when
- * no process has the meter open. Missing pins are not an error.
+ * no process has the meter open. Missing pins are not an error; a pin root
+ * that is not on bpffs is refused (-ENOTDIR) and nothing is removed.
  */
 int sl_kern_cleanup(const char *pin_root, char *err, size_t errlen);
 
