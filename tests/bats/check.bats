@@ -115,6 +115,30 @@ $BATS_TEST_TMPDIR/pol.yaml:3:22: plans[0].max_connections: \"0\" is out of range
 	[ "$(echo "$output" | json 'd["ok"], d["problems"]')" = "True []" ]
 }
 
+@test "a mistyped key in an application, an API key or a certificate is a problem, not an application without its plan" {
+	local f="$BATS_TEST_TMPDIR/typo.yaml"
+	cat >"$f" <<'YAML'
+plans: [{name: bronze, events: {limit: 10, per: 1d}}]
+applications:
+  - {id: a, plna: bronze, subscribe: ['x.>']}
+  - id: b
+    subscrib: ['y']
+    api_keys: [{sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef, note: ci}]
+    certificates: [{cn: backend, sha: x}]
+    owner: ops
+YAML
+	WANT="$f:3:13: unknown key \"plna\" in applications[0]; did you mean \"plan\"?
+$f:5:5: unknown key \"subscrib\" in applications[1]; did you mean \"subscribe\"?
+$f:6:91: unknown key \"note\" in applications[1].api_keys[0]; expected one of: sha256
+$f:7:34: unknown key \"sha\" in applications[1].certificates[0]; expected one of: sha256, cn
+$f:8:5: unknown key \"owner\" in applications[1]; expected one of: id, plan, subscribe, publish, api_keys, certificates"
+	run -1 --separate-stderr "$REPO/build/sluiced" --check -c "$f"
+	echo "$stderr"
+	same_problems "$stderr"
+	run -1 --separate-stderr "$CTL" policy check "$f"
+	same_problems "$(echo "$stderr" | head -n -1)"
+}
+
 @test "a missing file is one problem" {
 	local f="$BATS_TEST_TMPDIR/missing.yaml"
 	run -1 --separate-stderr "$REPO/build/sluiced" --check -c "$f"

@@ -878,6 +878,43 @@ static void unknown_key(struct loader *ld, const yaml_node_t *key, const struct 
 			prefix ? prefix : "", key_list(fields, keys, sizeof(keys)));
 }
 
+/*
+ * Reports the keys of map that fields does not name, for the list entries
+ * that have no struct field of their own (applications, keys, certificates):
+ * a typo there ("plna") would otherwise leave an application unlimited.
+ */
+static void only_keys(struct loader *ld, const yaml_node_t *map, const struct field *fields,
+		      const char *path)
+{
+	const yaml_node_pair_t *pair;
+	const struct field *f;
+
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		const yaml_node_t *key = node_at(ld, pair->key);
+
+		/* Non-string keys were reported by check_keys. */
+		if (key->type != YAML_SCALAR_NODE)
+			continue;
+		for (f = fields; f->key; f++)
+			if (!strcmp(f->key, (const char *)key->data.scalar.value))
+				break;
+		if (!f->key)
+			unknown_key(ld, key, fields, path);
+	}
+}
+
+static const struct field app_keys[] = {
+	{ .key = "id" },
+	{ .key = "plan" },
+	{ .key = "subscribe" },
+	{ .key = "publish" },
+	{ .key = "api_keys" },
+	{ .key = "certificates" },
+	{ 0 },
+};
+static const struct field api_key_keys[] = { { .key = "sha256" }, { 0 } };
+static const struct field certificate_keys[] = { { .key = "sha256" }, { .key = "cn" }, { 0 } };
+
 static void out_of_range(struct loader *ld, const yaml_node_t *n, const char *path,
 			 const struct field *f, const char *text)
 {
@@ -1563,6 +1600,7 @@ static int api_keys(struct loader *ld, const yaml_node_t *n, const char *path,
 				sl_node_describe(kn, d, sizeof(d)));
 			continue;
 		}
+		only_keys(ld, kn, api_key_keys, p);
 		hn = sl_node_get(ld->doc, kn, "sha256");
 		if (!hn) {
 			problem(ld, kn,
@@ -1619,6 +1657,7 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 				sl_node_describe(kn, d, sizeof(d)));
 			continue;
 		}
+		only_keys(ld, kn, certificate_keys, p);
 		hn = sl_node_get(ld->doc, kn, "sha256");
 		cn = sl_node_get(ld->doc, kn, "cn");
 		if (!hn == !cn) {
@@ -1663,7 +1702,7 @@ static int certificates(struct loader *ld, const yaml_node_t *n, const char *pat
 	return 0;
 }
 
-/* The keys of an application this step checks; the policy module owns all others. */
+/* An application's keys; the policy module checks that its plan exists. */
 static void check_app(struct loader *ld, const yaml_node_t *item, const char *path,
 		      struct sl_config_app *app)
 {
@@ -1671,6 +1710,7 @@ static void check_app(struct loader *ld, const yaml_node_t *item, const char *pa
 	char p[SL_NODE_PATH_BUF];
 
 	app->mark = mark_of(item);
+	only_keys(ld, item, app_keys, path);
 	v = sl_node_get(ld->doc, item, "id");
 	if (!v) {
 		problem(ld, item, "%s: an application needs an id", path);
