@@ -267,6 +267,31 @@ PY
 	served
 }
 
+@test "a POST /v1/publish whose body is on its way has a request: a flood of silent admin connections drops them, never it" {
+	sl_start_gateway ""
+	bg_ws_sub "$BATS_TEST_TMPDIR/sub.json" up.a --count 1 --timeout 10
+	run $PY - "$ADMIN" <<'PY'
+import socket, sys, time
+admin = int(sys.argv[1])
+body = b"u" * 100000
+s = socket.create_connection(("127.0.0.1", admin), timeout=5)
+s.sendall(b"POST /v1/publish?topic=up.a HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body[:50000])
+time.sleep(0.3)
+idle = [socket.create_connection(("127.0.0.1", admin), timeout=5) for _ in range(80)]
+time.sleep(0.3)
+s.sendall(body[50000:])
+print(s.recv(4096).split(b"\r\n")[0].decode())
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "HTTP/1.1 202 Accepted" ]
+	wait "$BG_PID"
+	[ "$(json 'len(d["events"]), len(d["events"][0]["data"])' <"$BATS_TEST_TMPDIR/sub.json")" = "1 100000" ]
+	# the pool still made room: silent ones were dropped for the newcomers
+	grep -q 'the oldest connection without a hello or a request, dropped for a newcomer' "$LOG"
+}
+
 @test "limits.max_subscriptions_per_connection: the next sub is refused with err 429, a pattern held is acked again" {
 	sl_start_gateway "limits: {max_subscriptions_per_connection: 3}"
 	run $PY "$CLIENT" ws-sub "$WS" s.a s.b s.c s.d s.a --count 1 --timeout 1

@@ -1252,8 +1252,12 @@ static void make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
 	if (held < max)
 		return;
 	/* Newest first on the list: the last one found is the oldest. */
+	/*
+	 * An admin connection whose authenticated head came in and whose body
+	 * is on its way has a request: dropping it would lose that publish.
+	 */
 	for (c = gw->conns; c; c = c->next) {
-		if (c->kind != kind || c->hello_done)
+		if (c->kind != kind || c->hello_done || c->body_end)
 			continue;
 		if (c->write_closed)
 			oldest_answered = c;
