@@ -540,6 +540,80 @@ retention: {count: 100}"
 	served
 }
 
+# paced_other_publisher MODE: three subscribers that read nothing for 2 s, then
+# 400 events of 8 KB published over MODE (http: POST /v1/publish, ws: a
+# WebSocket `pub`), each waiting for its answer; the publisher samples
+# sluice_queued_bytes every 10 events and prints the largest.
+paced_other_publisher() {
+	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	for n in 1 2 3; do
+		$PY "$CLIENT" ws-late "$WS" pace.t --hold 2 --count 400 --timeout 60 \
+			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/late$n.json" &
+		eval "l$n=\$!"
+	done
+	for n in 1 2 3; do
+		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r$n" ] && break; sleep 0.05; done
+	done
+	run $PY - "$1" "$SUB" "$ADMIN" <<'PY'
+import asyncio, re, socket, sys, msgpack, websockets
+mode, sub, admin = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+body = b"p" * 8000
+def http(req):
+    s = socket.create_connection(("127.0.0.1", admin), timeout=10)
+    s.sendall(req)
+    out = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            return out
+        out += c
+def queued():
+    m = http(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").decode()
+    return int(re.search(r"^sluice_queued_bytes (\d+)", m, re.M).group(1))
+peak, ok = 0, 0
+async def ws():
+    global peak, ok
+    async with websockets.connect("ws://127.0.0.1:%d/v1/ws" % sub, subprotocols=["sluice.v1.msgpack"],
+                                  extra_headers={"X-API-Key": "test-key"}) as w:
+        for i in range(400):
+            await w.send(msgpack.packb({"op": "pub", "id": i, "topic": "pace.t", "data": body}))
+            r = msgpack.unpackb(await asyncio.wait_for(w.recv(), 10))
+            ok += r.get("op") == "ack"
+            if i % 10 == 0:
+                peak = max(peak, queued())
+if mode == "ws":
+    asyncio.run(ws())
+else:
+    for i in range(400):
+        r = http(b"POST /v1/publish?topic=pace.t HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        ok += r.startswith(b"HTTP/1.1 202")
+        if i % 10 == 0:
+            peak = max(peak, queued())
+print("accepted", ok)
+print("peak", peak)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "accepted 400" ]
+	# the bound, plus the one publish that crossed it, fanned out to 3
+	[ "${lines[1]#peak }" -le $((1048576 + 3 * 8300)) ]
+	for n in 1 2 3; do
+		eval "wait \$l$n"
+		[ "$(json 'd["events"], d["in_order"], d["close_code"]' <"$BATS_TEST_TMPDIR/late$n.json")" = "400 True None" ]
+	done
+	paced_and_evicted 0
+}
+
+@test "pacing holds an HTTP publisher too: POST /v1/publish waits while the queues are over limits.max_queued_bytes_total" {
+	paced_other_publisher http
+}
+
+@test "pacing holds a WebSocket publisher too: its next pub is not read while the queues are over limits.max_queued_bytes_total" {
+	paced_other_publisher ws
+}
+
 @test "pacing: a pause that does not drain evicts the subscribers that read nothing; the reader gets everything" {
 	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"

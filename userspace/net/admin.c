@@ -350,6 +350,11 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
 		return;
 	}
+	/* Held while the queues are over their bound, as a native publisher is: the body waits. */
+	if (sl_gateway_pace(c)) {
+		c->body_end = (uint32_t)(head + clen);
+		return;
+	}
 	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
 	if (ret) {
 		status = sl_publish_status(ret);

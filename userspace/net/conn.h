@@ -106,6 +106,7 @@ struct sl_conn {
 	char name[64]; /* publisher name from hello */
 	bool hello_done;
 	bool read_paused;  /* a publisher held back by pacing (on gw->paused_head) */
+	bool input_held;   /* paused with a publish still in c->in: it is taken first */
 	bool replies_held; /* a publisher not read until its unread replies go out */
 	struct sl_conn *pause_next;
 	uint64_t last_ping_ns; /* publisher heartbeat (sl_mono_ns) */
@@ -328,6 +329,13 @@ static inline int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev,
 void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind);
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
 		       size_t len, uint64_t *seq, const char **why);
+/*
+ * For publishes that do not come over the native protocol (HTTP, a WebSocket
+ * `pub`): true when the queues are over limits.max_queued_bytes_total. c is
+ * then not read until they drain, and what is left in c->in is taken first
+ * when it is; the caller stops taking c's input.
+ */
+bool sl_gateway_pace(struct sl_conn *c);
 /*
  * Once a second: the rates `sluicectl top`, `stats` and /metrics show, per
  * topic, connection, backend and application, and each application's series.

@@ -547,6 +547,15 @@ static void pause_publisher(struct sl_conn *c)
 	}
 }
 
+bool sl_gateway_pace(struct sl_conn *c)
+{
+	if (!pacing_over(c->gw))
+		return false;
+	pause_publisher(c);
+	c->input_held = true;
+	return true;
+}
+
 static void resume_publishers(struct sl_gateway *gw)
 {
 	struct sl_conn *c;
@@ -975,6 +984,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	/* Frames left in the buffer at the reply bound go before anything new. */
 	if (c->kind == SL_CONN_PUB && c->in_len && pub_frames(c))
 		return;
+	/* So does a publish a pause held (sl_gateway_pace): no byte may come to wake it. */
+	if (c->input_held) {
+		c->input_held = false;
+		goto take;
+	}
 again:
 	if (c->in_cap - c->in_len < 4096) {
 		size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
@@ -1014,6 +1028,7 @@ again:
 		}
 		c->in_len += (size_t)n;
 	}
+take:
 	gw->reading = c; /* sl_conn_close_now clears it: then c is gone */
 	switch (c->kind) {
 	case SL_CONN_HTTP:

@@ -444,6 +444,9 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 		return;
 	}
 	ws_reply_ack(c, m->id, true, seq);
+	/* Its next frames wait, like a native publisher's, while the queues are over their bound.
+	 */
+	sl_gateway_pace(c);
 }
 
 static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
@@ -511,7 +514,7 @@ void sl_sub_on_ws_bytes(struct sl_conn *c)
 	size_t at = 0;
 	ssize_t used;
 
-	while (at < c->in_len && !c->closing) {
+	while (at < c->in_len && !c->closing && !c->input_held) {
 		used = sl_ws_decode(&c->ws, c->in + at, c->in_len - at, &ev);
 		if (used < 0) {
 			sl_sub_close(c, SL_WS_CLOSE_PROTOCOL_ERROR, "protocol error");
