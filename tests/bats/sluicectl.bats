@@ -385,6 +385,27 @@ hold_connection() {
 	run -2 --separate-stderr "$CTL" conn kick notanid
 }
 
+@test "a daemon that accepts and never answers (stopped, wedged): a clear error after 10 s, exit 1" {
+	sock="$BATS_TEST_TMPDIR/mute.sock"
+	$PY -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+held = []
+while True:
+    held.append(s.accept()[0])' "$sock" &
+	HOLDER_PID=$!
+	for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	start=$(date +%s)
+	run -1 --separate-stderr timeout 30 "$CTL" --socket "$sock" stats
+	echo "$stderr"
+	[ "$stderr" = "sluicectl: sluiced on $sock did not answer within 10 s (is it stopped or hung?)" ]
+	[ $(($(date +%s) - start)) -lt 20 ]
+	run -1 --separate-stderr timeout 30 "$CTL" --socket "$sock" -j policy show
+	assert_json
+}
+
 @test "missing and bad arguments are usage errors" {
 	run -2 --separate-stderr "$CTL" map dump
 	[[ "$stderr" == *"needs a map NAME"* ]]

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <msgpack.h>
@@ -67,6 +68,24 @@ static int req_fail(const struct sl_ctl *ctl, bool report, const char *fmt, ...)
 }
 
 /*
+ * How long a request waits for the daemon. A stopped (SIGSTOP) or wedged
+ * daemon still accepts on its socket: without a bound every command, and a
+ * script running it, hung for good. A reload of thousands of applications
+ * answers well within it.
+ */
+#define CONTROL_TIMEOUT_S 10
+
+/* A request whose answer did not come: the timeout (errno e), or what went wrong instead. */
+static int no_answer(const struct sl_ctl *ctl, bool report, int e, const char *otherwise)
+{
+	if (e == EAGAIN || e == EWOULDBLOCK)
+		return req_fail(ctl, report,
+				"sluiced on %s did not answer within %d s (is it stopped or hung?)",
+				ctl->socket_path, CONTROL_TIMEOUT_S);
+	return req_fail(ctl, report, "%s", otherwise);
+}
+
+/*
  * One request on the control socket: {op, arg} framed with a 4-byte length.
  * Returns 0 with *result (a JSON document), or an exit status after
  * printing the daemon's error (and its problems, one per line) when report.
@@ -75,6 +94,7 @@ static int request_as(const struct sl_ctl *ctl, const char *op, const char *arg,
 		      bool report)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval limit = { .tv_sec = CONTROL_TIMEOUT_S };
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked up;
@@ -97,6 +117,14 @@ static int request_as(const struct sl_ctl *ctl, const char *op, const char *arg,
 				"cannot reach sluiced on %s: %s (is it running? --socket)",
 				ctl->socket_path, strerror(e));
 	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit))) {
+		int e = errno;
+
+		close(fd);
+		return req_fail(ctl, report, "cannot set a timeout on %s: %s", ctl->socket_path,
+				strerror(e));
+	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, arg ? 2 : 1);
@@ -110,19 +138,25 @@ static int request_as(const struct sl_ctl *ctl, const char *op, const char *arg,
 	hdr[1] = (uint8_t)(sb.size >> 16);
 	hdr[2] = (uint8_t)(sb.size >> 8);
 	hdr[3] = (uint8_t)sb.size;
+	errno = 0;
 	if (write(fd, hdr, 4) != 4 || write(fd, sb.data, sb.size) != (ssize_t)sb.size ||
 	    read_full(fd, hdr, 4)) {
+		int e = errno;
+
 		msgpack_sbuffer_destroy(&sb);
 		close(fd);
-		return req_fail(ctl, report, "the control socket closed the request");
+		return no_answer(ctl, report, e, "the control socket closed the request");
 	}
 	msgpack_sbuffer_destroy(&sb);
 	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
 	body = n < (16u << 20) ? malloc(n ? n : 1) : NULL;
+	errno = 0;
 	if (!body || read_full(fd, body, n)) {
+		int e = errno;
+
 		close(fd);
 		free(body);
-		return req_fail(ctl, report, "bad answer from sluiced");
+		return no_answer(ctl, report, e, "bad answer from sluiced");
 	}
 	close(fd);
 	msgpack_unpacked_init(&up);
