@@ -141,6 +141,23 @@ PY
 	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 1'$'\n'* ]]
 }
 
+@test "a WebSocket pub from a client let in without credentials is answered but is not a publish error: anyone who reaches an open listener could add to them" {
+	sl_start_gateway
+	for t in w.a 'w.*' w.b; do
+		run $PY "$CLIENT" ws-sub "$WS" x.y --pub "$t" data --count 1 --timeout 0.5
+		echo "$output"
+		[ "$(echo "$output" | json '[r.get("code") for r in d["replies"] if r["op"] == "err"]')" = "$([ "$t" = 'w.*' ] && echo '[400]' || echo '[403]')" ]
+	done
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_publish_errors_total{kind="forbidden"} 0'$'\n'* ]]
+	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 0'$'\n'* ]]
+	# with credentials the same wildcard is the publisher's mistake, and counted
+	run $PY "$CLIENT" ws-sub "$WS" x.y --header 'X-API-Key: test-key' --pub 'w.*' data --count 1 --timeout 0.5
+	[ "$(echo "$output" | json '[r.get("code") for r in d["replies"] if r["op"] == "err"]')" = "[400]" ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 1'$'\n'* ]]
+}
+
 @test "POST /v1/publish counts publish errors only after authentication; a long topic is invalid_topic, a repeated topic= is refused" {
 	sl_start_gateway "limits: {max_frame_bytes: 1024}"
 	run $PY - "$ADMIN" <<'PY'

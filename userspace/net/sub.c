@@ -425,16 +425,26 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 	uint64_t seq;
 	int ret;
 
+	/*
+	 * What a client let in without credentials (auth: open) gets wrong is
+	 * answered, never counted: anyone who reaches the listener could
+	 * otherwise add to the publish errors an operator alerts on, as
+	 * pre-hello frames could (pub.c).
+	 */
+	bool counts = !c->open_access;
+
 	if (m->topic_len > SL_TOPIC_MAX_LEN ||
 	    sl_topic_validate(m->topic, m->topic_len, false, &why)) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_INVALID_TOPIC);
+		if (counts)
+			sl_gateway_publish_refused(c->gw, SL_PUB_ERR_INVALID_TOPIC);
 		ws_reply_err(c, m->has_id, m->id, 400, why ? why : "topic too long");
 		return;
 	}
 	memcpy(topic, m->topic, m->topic_len);
 	topic[m->topic_len] = '\0';
 	if (!sl_auth_allows(&c->auth, true, topic)) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
+		if (counts)
+			sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
 		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to publish on this topic");
 		return;
 	}
