@@ -1133,6 +1133,25 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 	[ "$status" -eq 1 ]
 }
 
+@test "sluicectl conn list app ID finds an application whose id has the longest length allowed (128 bytes), and nothing for a longer or cut one" {
+	long=$(printf 'a%.0s' $(seq 1 128))
+	SL_APPS="$SL_DEFAULT_APPS
+  - id: $long
+    subscribe: ['>']
+    api_keys: [{sha256: $(sl_sha256 long-key)}]" sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	bg_ws_sub "$BATS_TEST_TMPDIR/a.json" l.x --header 'X-API-Key: long-key' --count 1 --timeout 3
+	run $CTL -j conn list app "$long"
+	echo "$output"
+	[ "$(echo "$output" | json 'len(d), d[0]["app"]')" = "1 $long" ]
+	run $CTL -j conn list app "${long}b"
+	[ "$output" = "[]" ]
+	run $CTL -j conn list app "${long:1}"
+	[ "$output" = "[]" ]
+	pub l.x --count 1 >/dev/null
+	wait "$BG_PID"
+}
+
 @test "sluicectl conn list by app and topic, with the kernel's counts per connection" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"

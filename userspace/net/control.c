@@ -29,6 +29,7 @@
 #include "net/replay.h"
 #include "net/reload.h"
 #include "net/tcpinfo.h"
+#include "route/topic.h"
 #include "net/workpool.h"
 #include "proto/control_request.h"
 #include "proto/envelope.h"
@@ -430,16 +431,20 @@ static const struct sl_conn *find_conn(struct sl_gateway *gw, const char *arg, c
  */
 static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 {
-	char app[128] = "", topic[256] = "";
+	char app[SL_CONFIG_MAX_NAME + 1] = "", topic[SL_TOPIC_MAX_LEN + 1] = "";
 	const char *nl = arg ? strchr(arg, '\n') : NULL;
+	size_t app_len = arg ? (nl ? (size_t)(nl - arg) : strlen(arg)) : 0;
 	json_t *out = json_array();
 	struct sl_conn *c;
 	uint32_t i;
 
+	/* Longer than any id or topic: nothing can match it, and a cut one might. */
+	if (app_len >= sizeof(app) || (nl && strlen(nl + 1) >= sizeof(topic)))
+		return out;
 	if (arg) {
-		snprintf(app, sizeof(app), "%.*s", nl ? (int)(nl - arg) : (int)strlen(arg), arg);
+		memcpy(app, arg, app_len);
 		if (nl)
-			snprintf(topic, sizeof(topic), "%s", nl + 1);
+			strcpy(topic, nl + 1);
 	}
 	for (c = gw->conns; out && c; c = c->next) {
 		bool match = !topic[0];
