@@ -338,6 +338,11 @@ int main(int argc, char **argv)
 				"config's bpf_pin_dir\n");
 		return 2;
 	}
+	if (cleanup && check) {
+		/* One would be silently ignored, as --check --cleanup ignored --cleanup. */
+		fprintf(stderr, "sluiced: --check and --cleanup do not go together\n");
+		return 2;
+	}
 	if (cleanup && !path)
 		return cleanup_pins(pin_root ? pin_root : SL_KERN_DEFAULT_PIN_ROOT) ? 1 : 0;
 	if (!path) {
@@ -346,8 +351,15 @@ int main(int argc, char **argv)
 	}
 
 	sl_diag_init(&diag);
-	/* Issuers (keys, algorithms) and plans are checked by loading them, for --check too. */
-	ret = sl_bundle_load(path, &cfg, &auth, &policy, &diag);
+	/*
+	 * Issuers (keys, algorithms) and plans are checked by loading them, for
+	 * --check too. --cleanup needs only bpf_pin_dir: an issuer's missing key
+	 * file must not keep a crashed daemon's meter attached.
+	 */
+	if (cleanup)
+		ret = sl_config_load(path, &cfg, &diag);
+	else
+		ret = sl_bundle_load(path, &cfg, &auth, &policy, &diag);
 	if (ret || sl_diag_count(&diag)) {
 		sl_diag_print(&diag, stderr);
 		if (!sl_diag_count(&diag))

@@ -398,6 +398,29 @@ YAML
 	[ "$(cat "$BATS_TEST_TMPDIR/not-a-socket")" = "keep me" ]
 }
 
+@test "sluiced --cleanup -c needs only bpf_pin_dir from the config: an issuer whose key file is gone does not keep a crashed meter attached" {
+	sl_start_gateway
+	kill -9 "$SLUICED_PID"
+	wait "$SLUICED_PID" || true
+	SLUICED_PID=""
+	[ -e "$PIN/link_sockops" ]
+	cat >>"$CONF" <<YAML
+issuers:
+  - {name: idp, alg: RS256, public_key_file: $BATS_TEST_TMPDIR/gone.pem}
+YAML
+	run "$REPO/build/sluiced" --check -c "$CONF"
+	[ "$status" -eq 1 ]
+	run "$REPO/build/sluiced" --check --cleanup -c "$CONF"
+	[ "$status" -eq 2 ]
+	[ "$output" = "sluiced: --check and --cleanup do not go together" ]
+	[ -e "$PIN/link_sockops" ]
+	run "$REPO/build/sluiced" --cleanup -c "$CONF"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ ! -e "$PIN" ]
+	[ -z "$(bpftool cgroup show "$CG")" ]
+}
+
 @test "a pin root that is not on bpffs is refused by --cleanup and by the daemon, and nothing in it is touched" {
 	dir="$BATS_TEST_TMPDIR/not-pins"
 	mkdir -p "$dir"
