@@ -22,6 +22,7 @@
 #include "kern/dirlock.h"
 #include "kern/kern.h"
 #include "net/gateway.h"
+#include "net/tls.h"
 #include "policy/bundle.h"
 #include "policy/policy.h"
 
@@ -266,6 +267,27 @@ static int start_meter(const struct sl_config *cfg, struct sl_kern **kern, int *
 }
 
 /*
+ * --check loads the TLS certificate, key and client CA as the start would:
+ * the unit runs --check first, and a certificate that cannot load passed it
+ * and then failed the start. Returns 0 or -1 after saying why.
+ */
+static int check_tls(const struct sl_config *cfg)
+{
+	struct sl_tls_ctx *ctx;
+	char err[512];
+
+	if (!cfg->listeners.subscribers.tls.enabled && !cfg->listeners.publishers.tls.enabled)
+		return 0;
+	if (sl_tls_ctx_new(&ctx, cfg->tls.cert_file, cfg->tls.key_file, cfg->tls.client_ca_file,
+			   err, sizeof(err))) {
+		fprintf(stderr, "%s: tls: %s\n", cfg->path, err);
+		return -1;
+	}
+	sl_tls_ctx_free(ctx);
+	return 0;
+}
+
+/*
  * --cleanup removes what a running daemon is using only over its refusal: the
  * meter would stop metering under it. Returns 0 or -errno.
  */
@@ -369,6 +391,8 @@ int main(int argc, char **argv)
 	}
 	sl_diag_free(&diag);
 	if (check) {
+		if (check_tls(&cfg))
+			goto out;
 		printf("%s: ok\n", path);
 		status = 0;
 		goto out;

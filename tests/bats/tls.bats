@@ -253,3 +253,21 @@ PY
 	[ -n "$second" ]
 	[ "$second" != "$first" ]
 }
+
+@test "sluiced --check loads the certificate, key and client CA as a start would: one that cannot load fails the check, saying which" {
+	start_tls
+	sl_stop_gateway
+	run "$REPO/build/sluiced" --check -c "$CONF"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$CONF: ok" ]
+	echo garbage >"$BATS_TEST_TMPDIR/bad.pem"
+	sed -i "s|cert_file: $CERTS/server.pem|cert_file: $BATS_TEST_TMPDIR/bad.pem|" "$CONF"
+	run "$REPO/build/sluiced" --check -c "$CONF"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$CONF: tls: cannot load the TLS certificate $BATS_TEST_TMPDIR/bad.pem" ]
+	sed -i "s|cert_file: $BATS_TEST_TMPDIR/bad.pem|cert_file: $CERTS/server.pem, client_ca_file: $BATS_TEST_TMPDIR/bad.pem|" "$CONF"
+	run "$REPO/build/sluiced" --check -c "$CONF"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$CONF: tls: cannot load the client CA $BATS_TEST_TMPDIR/bad.pem" ]
+}
