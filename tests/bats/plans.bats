@@ -503,6 +503,10 @@ PY
 	# `tester` has no plan; its subscriber is open when the reload gives it one
 	SUB_KEY=test-key sub_bg "$BATS_TEST_TMPDIR/a" cap.t 1 --timeout 5; a=$BG_PID
 	wait_ready "$BATS_TEST_TMPDIR/a"
+	# app show and app list count it, plan or not
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	[ "$($CTL -j app show tester | json 'd["connections"]')" = 1 ]
+	[ "$($CTL -j app list | json '[a["connections"] for a in d if a["id"] == "tester"]')" = "[1]" ]
 	sed -i 's/  - id: tester/  - id: tester\n    plan: p/; s/    events: {limit: 1000, per: 1d}/    events: {limit: 1000, per: 1d}\n    max_connections: 1/' "$CONF"
 	kill -HUP "$SLUICED_PID"
 	sleep 0.3

@@ -46,10 +46,15 @@ void sl_conn_started(struct sl_conn *c)
 {
 	const struct sl_plan *plan = c->plan;
 
-	if (!plan || !c->gw->apps)
+	if (!c->gw->apps)
 		return;
-	c->gw->apps[c->slot].conns++;
-	c->counted = true;
+	/* With a plan or not: `app show` reports them, and a plan a reload adds finds them. */
+	if (c->slot) {
+		c->gw->apps[c->slot].conns++;
+		c->counted = true;
+	}
+	if (!plan)
+		return;
 	c->tokens = (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
 	c->tokens_ns = sl_mono_ns();
 	sl_conn_arm_time_limit(c);

@@ -400,12 +400,11 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		/*
 		 * A started subscriber is held to the new plan as a new one would be:
 		 * its deadline follows the new max_connection_time (the old timer
-		 * would close it with 4001 where the new plan allows it), and an
-		 * application that gains a plan counts its open connections toward
-		 * max_connections.
+		 * would close it with 4001 where the new plan allows it), and its
+		 * connection counts toward the new plan's max_connections.
 		 */
 		if ((c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) && !c->closing) {
-			if (c->plan && !c->counted) {
+			if (slot && !c->counted) {
 				gw->apps[slot].conns++;
 				c->counted = true;
 			}
