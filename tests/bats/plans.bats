@@ -447,6 +447,49 @@ PY
 	[[ "$stderr" == *"no such application"* ]]
 }
 
+@test "policy diff sees what a load would change: subscribe and publish lists, API keys, certificates and issuers (their keys by fingerprint), not the order of a list" {
+	plan_gateway "    events: {limit: 100, per: 1h}" "issuers:
+  - {name: idp, alg: HS256, secret: '0123456789abcdef0123456789abcdef'}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	run $CTL -j policy show
+	echo "$output"
+	[ "$(echo "$output" | json '[a["subscribe"] for a in d["applications"] if a["id"] == "tester"]')" = "[['>']]" ]
+	[ "$(echo "$output" | json '[(i["name"], i["alg"], len(i["key"])) for i in d["issuers"]]')" = "[('idp', 'HS256', 16)]" ]
+	[[ "$output" != *0123456789abcdef0123456789abcdef* ]]
+	run $CTL policy show
+	grep -qxE 'idp +HS256 +[0-9a-f]{16}' <<<"$output"
+	new="$BATS_TEST_TMPDIR/new.yaml"
+	# the same file: no change
+	cp "$CONF" "$new"
+	run $CTL -j policy diff "$new"
+	[ "$(echo "$output" | json 'sorted((s, k) for s in d for k in d[s] if d[s][k])')" = "[]" ]
+	# each of these alone is a change of the application or the issuer
+	for edit in "s/    subscribe: \['>'\]\n    publish/    subscribe: ['only.this']\n    publish/" \
+		"s/    publish: \['>'\]/    publish: ['x.y']/" \
+		"s/$(sl_sha256 test-key)/$(sl_sha256 other-key)/"; do
+		cp "$CONF" "$new"
+		perl -0pi -e "$edit" "$new"
+		! cmp -s "$CONF" "$new"
+		run $CTL -j policy diff "$new"
+		echo "$edit: $output"
+		[ "$(echo "$output" | json 'd["applications"]["changed"]')" = "['tester']" ]
+	done
+	cp "$CONF" "$new"
+	sed -i "s/0123456789abcdef0123456789abcdef/fedcba9876543210fedcba9876543210/" "$new"
+	run $CTL policy diff "$new"
+	echo "$output"
+	[ "$output" = "changed  issuers       idp" ]
+	# two patterns in the other order are the same list
+	sed -i "s/    subscribe: \['>'\]/    subscribe: ['a.b', 'c.>']/" "$CONF"
+	kill -HUP "$SLUICED_PID"
+	sleep 0.3
+	cp "$CONF" "$new"
+	sed -i "s/    subscribe: \['a.b', 'c.>'\]/    subscribe: ['c.>', 'a.b']/" "$new"
+	! cmp -s "$CONF" "$new"
+	run $CTL -j policy diff "$new"
+	[ "$(echo "$output" | json 'sorted((s, k) for s in d for k in d[s] if d[s][k])')" = "[]" ]
+}
+
 @test "byte rate, graceful: a subscriber persistently over its rate is closed with 4005" {
 	plan_gateway "    bytes_per_second: 20000
     burst_bytes: 20000"

@@ -40,7 +40,7 @@ static void use_policy(const struct sl_policy *pol, const struct sl_config *cfg)
 			FUZZ_CHECK(!strcmp(sl_policy_slot_app_id(pol, slot), app->id));
 		sl_policy_app_limits(pol, app, &lim);
 	}
-	FUZZ_CHECK(sl_policy_to_json(pol, cfg, &js) == 0 && json_is_object(js));
+	FUZZ_CHECK(sl_policy_to_json(pol, cfg, NULL, &js) == 0 && json_is_object(js));
 	json_decref(js);
 }
 

@@ -836,7 +836,7 @@ static void test_json(void)
 		 "    backpressure: {max_queued_bytes: 1MiB}\n"
 		 "  - name: free\n"
 		 "applications:\n"
-		 "  - {id: zed, plan: bronze}\n"
+		 "  - {id: zed, plan: bronze, subscribe: [z.b, a.>], certificates: [{cn: web}]}\n"
 		 "  - {id: abe}\n");
 	if (!ok_run(&r)) {
 		TAP_OK(0, "json: config valid");
@@ -844,7 +844,7 @@ static void test_json(void)
 		done(&r);
 		return;
 	}
-	err = sl_policy_to_json(r.pol, &r.cfg, &doc);
+	err = sl_policy_to_json(r.pol, &r.cfg, NULL, &doc);
 	TAP_OK(err == 0 && json_is_object(doc), "json: a document");
 	plans = json_object_get(doc, "plans");
 	p0 = json_array_get(plans, 0);
@@ -884,6 +884,16 @@ static void test_json(void)
 		   json_is_null(json_object_get(json_array_get(apps, 1), "plan")) &&
 		   json_integer_value(json_object_get(json_array_get(apps, 1), "slot")) == 1,
 	       "json: applications in file order with plan and slot");
+	TAP_OK(
+	    json_array_size(json_object_get(a0, "subscribe")) == 2 &&
+		!strcmp(json_string_value(json_array_get(json_object_get(a0, "subscribe"), 0)),
+			"a.>") &&
+		json_array_size(json_object_get(a0, "publish")) == 0 &&
+		json_array_size(json_object_get(a0, "api_keys")) == 0 &&
+		!strcmp(json_string_value(json_array_get(json_object_get(a0, "certificates"), 0)),
+			"cn:web"),
+	    "json: an application's patterns (sorted) and identities");
+	TAP_OK(json_array_size(json_object_get(doc, "issuers")) == 0, "json: no auth, no issuers");
 	TAP_OK(!strcmp(json_string_value(json_object_get(doc, "file")), r.path), "json: the file");
 	json_decref(doc);
 	done(&r);

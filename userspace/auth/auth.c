@@ -102,6 +102,17 @@ uint32_t sl_auth_issuer_count(const struct sl_auth *auth)
 	return auth->n_issuers;
 }
 
+void sl_auth_issuer_info(const struct sl_auth *auth, uint32_t i, struct sl_auth_issuer_info *out)
+{
+	const struct issuer *is = &auth->issuers[i];
+
+	out->name = is->name;
+	out->alg = sl_jwt_alg_name(is->alg);
+	out->issuer = is->iss;
+	out->audience = is->audience;
+	sl_jwt_key_fingerprint(is->key, out->key_sha256);
+}
+
 /* ---- Loading: issuers ----------------------------------------------------------------------- */
 
 /* What loading the issuers needs to report a problem at its place. */

@@ -135,6 +135,16 @@ void sl_auth_free(struct sl_auth *auth);
 /* Issuers loaded; 0 means bearer tokens cannot be accepted. */
 uint32_t sl_auth_issuer_count(const struct sl_auth *auth);
 
+/* What an issuer accepts, for `policy show` and `policy diff`; the strings are auth's. */
+struct sl_auth_issuer_info {
+	const char *name, *alg;
+	const char *issuer, *audience; /* NULL: not checked */
+	uint8_t key_sha256[32];	       /* sl_jwt_key_fingerprint */
+};
+
+/* Issuer i (below sl_auth_issuer_count), in the order of the file. */
+void sl_auth_issuer_info(const struct sl_auth *auth, uint32_t i, struct sl_auth_issuer_info *out);
+
 /*
  * Checks the credential value[0..len) (not NUL-terminated; NULL or empty is
  * "missing") read as source says, at wall-clock time now_ns (Unix ns).

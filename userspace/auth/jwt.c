@@ -32,6 +32,7 @@ struct sl_jwt_key {
 	bool has_rsa, has_ecc;
 	RsaKey rsa;
 	ecc_key ecc;
+	uint8_t fingerprint[SHA256_LEN];
 };
 
 const char *sl_jwt_alg_name(enum sl_jwt_alg alg)
@@ -277,6 +278,11 @@ enum sl_jwt_alg sl_jwt_key_alg(const struct sl_jwt_key *key)
 	return key->alg;
 }
 
+void sl_jwt_key_fingerprint(const struct sl_jwt_key *key, uint8_t out[32])
+{
+	memcpy(out, key->fingerprint, sizeof(key->fingerprint));
+}
+
 int sl_jwt_key_new_hmac(struct sl_jwt_key **out, const void *secret, size_t len, const char **why)
 {
 	struct sl_jwt_key *key;
@@ -298,6 +304,10 @@ int sl_jwt_key_new_hmac(struct sl_jwt_key **out, const void *secret, size_t len,
 	memcpy(key->secret, secret, len);
 	key->secret_len = len;
 	key->alg = SL_JWT_HS256;
+	if (wc_Sha256Hash(key->secret, (word32)len, key->fingerprint)) {
+		sl_jwt_key_free(key);
+		return fail(why, -ENOMEM, "out of memory");
+	}
 	*out = key;
 	return 0;
 }
@@ -350,6 +360,10 @@ int sl_jwt_key_new_pem(struct sl_jwt_key **out, enum sl_jwt_alg alg, const char 
 	n = wc_PubKeyPemToDer((const unsigned char *)pem, (int)len, der, (int)len);
 	if (n <= 0) {
 		err = fail(why, -EINVAL, "the PEM public key does not decode");
+		goto out;
+	}
+	if (wc_Sha256Hash(der, (word32)n, key->fingerprint)) {
+		err = fail(why, -ENOMEM, "out of memory");
 		goto out;
 	}
 

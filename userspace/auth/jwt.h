@@ -101,6 +101,12 @@ void sl_jwt_key_free(struct sl_jwt_key *key);
 enum sl_jwt_alg sl_jwt_key_alg(const struct sl_jwt_key *key);
 
 /*
+ * SHA-256 of the key as loaded (an HS256 secret's bytes, a public key's
+ * DER): tells two keys apart (`sluicectl policy diff`) without showing one.
+ */
+void sl_jwt_key_fingerprint(const struct sl_jwt_key *key, uint8_t out[32]);
+
+/*
  * Verifies jwt's signature with key. Returns 0, -EPERM when the token's alg
  * is not the key's (algorithm confusion), -EBADMSG when the signature does
  * not verify, or -ENOMEM. Not thread-safe on one key: wolfSSL's key structs

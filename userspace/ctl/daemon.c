@@ -434,13 +434,21 @@ static int print_policy(json_t *doc)
 {
 	static const char *const plan_cols[] = { "PLAN", "LIMITS" };
 	static const char *const app_cols[] = { "APPLICATION", "PLAN", ">SLOT" };
+	static const char *const issuer_cols[] = { "ISSUER", "ALG", "KEY" };
 	struct sl_table *plans = sl_table_new(2, plan_cols), *apps = sl_table_new(3, app_cols);
+	struct sl_table *issuers = sl_table_new(3, issuer_cols);
 	json_t *v;
 	size_t i;
 	int ret = -ENOMEM;
 
-	if (!plans || !apps)
+	if (!plans || !apps || !issuers)
 		goto out;
+	json_array_foreach(json_object_get(doc, "issuers"), i, v)
+	{
+		sl_table_add(issuers, "%s", json_string_value(json_object_get(v, "name")));
+		sl_table_add(issuers, "%s", json_string_value(json_object_get(v, "alg")));
+		sl_table_add(issuers, "%s", json_string_value(json_object_get(v, "key")));
+	}
 	json_array_foreach(json_object_get(doc, "plans"), i, v)
 	{
 		sl_table_add(plans, "%s", json_string_value(json_object_get(v, "name")));
@@ -459,9 +467,15 @@ static int print_policy(json_t *doc)
 	printf("\n");
 	if (!ret)
 		ret = sl_table_print(apps, stdout);
+	/* Most configs have none: no empty table for them. */
+	if (!ret && json_array_size(json_object_get(doc, "issuers"))) {
+		printf("\n");
+		ret = sl_table_print(issuers, stdout);
+	}
 out:
 	sl_table_free(plans);
 	sl_table_free(apps);
+	sl_table_free(issuers);
 	return ret;
 }
 
@@ -483,9 +497,12 @@ static int policy_show(const struct sl_ctl *ctl, int argc, char **argv)
 	return ret;
 }
 
-/* Loads FILE as sluiced would (config, issuers, plans) without the daemon. */
+/*
+ * Loads FILE as sluiced would (config, issuers, plans) without the daemon;
+ * auth (NULL: not wanted) gets the issuers with their keys.
+ */
 static int load_local(const struct sl_ctl *ctl, const char *file, struct sl_config *cfg,
-		      struct sl_policy **policy, json_t **problems)
+		      struct sl_auth **auth, struct sl_policy **policy, json_t **problems)
 {
 	struct sl_diag diag;
 	size_t i;
@@ -493,7 +510,7 @@ static int load_local(const struct sl_ctl *ctl, const char *file, struct sl_conf
 
 	*problems = json_array();
 	sl_diag_init(&diag);
-	ret = sl_bundle_load(file, cfg, NULL, policy, &diag);
+	ret = sl_bundle_load(file, cfg, auth, policy, &diag);
 	for (i = 0; i < sl_diag_count(&diag); i++) {
 		json_array_append_new(*problems, json_string(sl_diag_get(&diag, i)));
 		if (!ctl->json)
@@ -513,7 +530,7 @@ static int policy_check(const struct sl_ctl *ctl, int argc, char **argv)
 
 	if (argc != 1)
 		return sl_out_usage(ctl, "policy check needs FILE");
-	ret = load_local(ctl, argv[0], &cfg, &policy, &problems);
+	ret = load_local(ctl, argv[0], &cfg, NULL, &policy, &problems);
 	sl_policy_free(policy);
 	sl_config_free(&cfg);
 	if (ctl->json) {
@@ -587,6 +604,7 @@ static void strip_slots(json_t *apps)
 static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	struct sl_policy *policy;
+	struct sl_auth *auth = NULL;
 	struct sl_config cfg;
 	json_t *running, *local = NULL, *problems, *out;
 	int ret;
@@ -596,10 +614,11 @@ static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 	ret = request(ctl, "policy.show", NULL, &running);
 	if (ret)
 		return ret;
-	ret = load_local(ctl, argv[0], &cfg, &policy, &problems);
+	ret = load_local(ctl, argv[0], &cfg, &auth, &policy, &problems);
 	if (!ret)
-		ret = sl_policy_to_json(policy, &cfg, &local);
+		ret = sl_policy_to_json(policy, &cfg, auth, &local);
 	sl_policy_free(policy);
+	sl_auth_free(auth);
 	sl_config_free(&cfg);
 	json_decref(problems);
 	if (ret || !local) {
@@ -610,22 +629,25 @@ static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 	strip_slots(json_object_get(running, "applications"));
 	strip_slots(json_object_get(local, "applications"));
 	out = json_pack(
-	    "{s:o, s:o}", "plans",
+	    "{s:o, s:o, s:o}", "plans",
 	    diff_list(json_object_get(running, "plans"), json_object_get(local, "plans"), "name"),
 	    "applications",
 	    diff_list(json_object_get(running, "applications"),
-		      json_object_get(local, "applications"), "id"));
+		      json_object_get(local, "applications"), "id"),
+	    "issuers",
+	    diff_list(json_object_get(running, "issuers"), json_object_get(local, "issuers"),
+		      "name"));
 	json_decref(running);
 	json_decref(local);
 	if (ctl->json)
 		return sl_out_json(ctl, out);
 	{
 		const char *kinds[] = { "added", "removed", "changed" },
-			   *sect[] = { "plans", "applications" };
+			   *sect[] = { "plans", "applications", "issuers" };
 		int k, t;
 		size_t i;
 
-		for (t = 0; t < 2; t++)
+		for (t = 0; t < 3; t++)
 			for (k = 0; k < 3; k++) {
 				json_t *l =
 				    json_object_get(json_object_get(out, sect[t]), kinds[k]);

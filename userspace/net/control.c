@@ -540,7 +540,7 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		return out;
 	}
 	if (!strcmp(op, "policy.show")) {
-		if (!gw->policy || sl_policy_to_json(gw->policy, gw->cfg, &out)) {
+		if (!gw->policy || sl_policy_to_json(gw->policy, gw->cfg, gw->auth, &out)) {
 			*err = "no policy loaded";
 			return NULL;
 		}

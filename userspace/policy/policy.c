@@ -17,6 +17,7 @@
 
 #include "config/node.h"
 #include "config/problems.h"
+#include "auth/auth.h"
 #include "config/units.h"
 #include "policy/policy.h"
 
@@ -939,10 +940,111 @@ static json_t *plan_json(const struct sl_plan *plan)
 	return o;
 }
 
-int sl_policy_to_json(const struct sl_policy *policy, const struct sl_config *cfg, json_t **out)
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+		      json_string_value(*(json_t *const *)b));
+}
+
+/*
+ * strings sorted: the order of a list of patterns or keys changes nothing,
+ * so `policy diff` must not call it a change. Steals the references.
+ */
+static json_t *sorted_strings(json_t **v, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++)
+		if (!v[i])
+			goto fail;
+	i = 0;
+	if (!arr)
+		goto fail;
+	qsort(v, n, sizeof(*v), by_string);
+	for (; i < n; i++)
+		if (json_array_append_new(arr, v[i])) {
+			i++; /* json_array_append_new released it */
+			goto fail;
+		}
+	return arr;
+fail:
+	for (; i < n; i++)
+		json_decref(v[i]);
+	json_decref(arr);
+	return NULL;
+}
+
+static json_t *hex_json(const uint8_t *b, size_t n, const char *prefix)
+{
+	char buf[80];
+	size_t i, at = (size_t)snprintf(buf, sizeof(buf), "%s", prefix);
+
+	for (i = 0; i < n && at + 2 < sizeof(buf); i++, at += 2)
+		snprintf(buf + at, sizeof(buf) - at, "%02x", b[i]);
+	return json_string(buf);
+}
+
+static json_t *patterns_json(const char *const *v, uint32_t n)
+{
+	json_t **items = calloc(n ? n : 1, sizeof(*items)), *arr;
+	uint32_t i;
+
+	if (!items)
+		return NULL;
+	for (i = 0; i < n; i++)
+		items[i] = json_string(v[i]);
+	arr = sorted_strings(items, n);
+	free(items);
+	return arr;
+}
+
+/* API key hashes and mTLS identities, as the file names them: "sha256:HEX", "cn:NAME". */
+static json_t *identities_json(const uint8_t (*sha)[32], uint32_t n_sha, const char *const *cn,
+			       uint32_t n_cn)
+{
+	json_t **items = calloc(n_sha + n_cn ? n_sha + n_cn : 1, sizeof(*items)), *arr;
+	uint32_t i;
+
+	if (!items)
+		return NULL;
+	for (i = 0; i < n_sha; i++)
+		items[i] = hex_json(sha[i], 32, "sha256:");
+	for (i = 0; i < n_cn; i++)
+		items[n_sha + i] = json_sprintf("cn:%s", cn[i]);
+	arr = sorted_strings(items, n_sha + n_cn);
+	free(items);
+	return arr;
+}
+
+static json_t *issuers_json(const struct sl_auth *auth)
+{
+	json_t *arr = json_array();
+	uint32_t i;
+
+	for (i = 0; arr && auth && i < sl_auth_issuer_count(auth); i++) {
+		struct sl_auth_issuer_info is;
+		json_t *o;
+
+		sl_auth_issuer_info(auth, i, &is);
+		/* Eight bytes of the key's SHA-256 tell keys apart and say nothing of a secret. */
+		o = json_pack("{s:s, s:s, s:s?, s:s?, s:o}", "name", is.name, "alg", is.alg,
+			      "issuer", is.issuer, "audience", is.audience, "key",
+			      hex_json(is.key_sha256, 8, ""));
+		if (!o || json_array_append_new(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+int sl_policy_to_json(const struct sl_policy *policy, const struct sl_config *cfg,
+		      const struct sl_auth *auth, json_t **out)
 {
 	json_t *doc = json_object(), *plans = json_array(), *apps = json_array();
-	int bad = !doc || !plans || !apps;
+	json_t *issuers = issuers_json(auth);
+	int bad = !doc || !plans || !apps || !issuers;
 	size_t i;
 
 	*out = NULL;
@@ -963,18 +1065,26 @@ int sl_policy_to_json(const struct sl_policy *policy, const struct sl_config *cf
 		bad |= set(a, "id", json_string(app->id));
 		bad |= set(a, "plan", plan ? json_string(plan->name) : json_null());
 		bad |= set(a, "slot", json_integer(sl_policy_app_slot(policy, app)));
+		bad |= set(a, "subscribe", patterns_json(app->subscribe, app->n_subscribe));
+		bad |= set(a, "publish", patterns_json(app->publish, app->n_publish));
+		bad |= set(a, "api_keys", identities_json(app->api_keys, app->n_api_keys, NULL, 0));
+		bad |= set(a, "certificates",
+			   identities_json(app->cert_sha256, app->n_cert_sha256, app->cert_cn,
+					   app->n_cert_cn));
 		bad |= json_array_append_new(apps, a) != 0;
 	}
 	if (!bad && doc) {
 		bad |= set(doc, "file", cfg && cfg->path ? json_string(cfg->path) : json_null());
 		bad |= set(doc, "plans", plans);
 		bad |= set(doc, "applications", apps);
-		plans = apps = NULL;
+		bad |= set(doc, "issuers", issuers);
+		plans = apps = issuers = NULL;
 	}
 	if (bad) {
 		json_decref(doc);
 		json_decref(plans);
 		json_decref(apps);
+		json_decref(issuers);
 		return -ENOMEM;
 	}
 	*out = doc;

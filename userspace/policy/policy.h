@@ -164,11 +164,20 @@ char *sl_plan_describe(const struct sl_plan *plan, char *buf, size_t size);
  *	                             "grace_ns": 5000000000} | null,
  *	            "max_connections": 100 | null,
  *	            "summary": "<sl_plan_describe>"}, ...],
- *	 "applications": [{"id": "acme-mobile", "plan": "bronze" | null, "slot": 1}, ...]}
+ *	 "applications": [{"id": "acme-mobile", "plan": "bronze" | null, "slot": 1,
+ *	                   "subscribe": ["stocks.>"], "publish": [],
+ *	                   "api_keys": ["sha256:HEX"], "certificates": ["sha256:HEX", "cn:NAME"]},
+ *	                  ...],
+ *	 "issuers": [{"name": "idp", "alg": "RS256", "issuer": "https://idp" | null,
+ *	              "audience": "sluice" | null, "key": "16 hex digits"}, ...]}
  *
  * null means no limit. Applications are listed in cfg's order (those without
- * an id are left out). Returns 0 with *out a new reference, or -ENOMEM.
+ * an id are left out), their lists sorted; issuers come from auth (NULL: an
+ * empty list), each key by the first 8 bytes of its SHA-256. Returns 0 with
+ * *out a new reference, or -ENOMEM.
  */
-int sl_policy_to_json(const struct sl_policy *policy, const struct sl_config *cfg, json_t **out);
+struct sl_auth;
+int sl_policy_to_json(const struct sl_policy *policy, const struct sl_config *cfg,
+		      const struct sl_auth *auth, json_t **out);
 
 #endif
