@@ -490,6 +490,23 @@ PY
 	[ "$(echo "$output" | json 'sorted((s, k) for s in d for k in d[s] if d[s][k])')" = "[]" ]
 }
 
+@test "SIGHUP reloads the file the daemon started with, also after policy load applied another one" {
+	plan_gateway "    events: {limit: 100, per: 1h}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	other="$BATS_TEST_TMPDIR/other.yaml"
+	cp "$CONF" "$other"
+	printf '  - {id: extra, subscribe: [x.y]}\n' >>"$other"
+	run $CTL policy load "$other"
+	[ "$status" -eq 0 ]
+	[ "$($CTL -j policy show | json 'd["file"], sorted(a["id"] for a in d["applications"])')" = "$other ['extra', 'subs', 'tester']" ]
+	# the operator edits the daemon's own file and reloads it as systemd would
+	sed -i 's/limit: 100, per: 1h/limit: 300, per: 1h/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	for _ in $(seq 1 50); do [ "$($CTL -j app usage subs | json 'd["limit"]')" = 300 ] && break; sleep 0.1; done
+	[ "$($CTL -j app usage subs | json 'd["limit"]')" = 300 ]
+	[ "$($CTL -j policy show | json 'd["file"], sorted(a["id"] for a in d["applications"])')" = "$CONF ['subs', 'tester']" ]
+}
+
 @test "byte rate, graceful: a subscriber persistently over its rate is closed with 4005" {
 	plan_gateway "    bytes_per_second: 20000
     burst_bytes: 20000"

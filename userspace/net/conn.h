@@ -197,6 +197,8 @@ struct sl_gateway_stats {
 struct sl_gateway {
 	struct event_base *base;
 	const struct sl_config *cfg; /* the config in force: the caller's, or a reload's */
+	/* What SIGHUP reloads: the file the daemon started with (-c), not the last one loaded. */
+	const char *start_path;
 	struct sl_kern *kern;
 	struct sl_router *router;
 	struct sl_journal *journal; /* NULL: retention.journal off, or it could not open */

@@ -1613,6 +1613,7 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	if (!gw)
 		return -ENOMEM;
 	gw->cfg = cfg;
+	gw->start_path = cfg->path;
 	sl_log_level = cfg->log.level;
 	gw->kern = kern;
 	gw->auth = auth;

@@ -261,8 +261,13 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 
 	if (problems_out)
 		*problems_out = NULL;
+	/*
+	 * SIGHUP (no path) reads the file the daemon started with: after a
+	 * `policy load OTHER`, an edit of that file and `systemctl reload` read
+	 * OTHER again.
+	 */
 	if (!path)
-		path = old->path;
+		path = gw->start_path;
 	if (!cfg || !path) {
 		free(cfg);
 		return -EINVAL;

@@ -17,7 +17,7 @@ struct sl_gateway;
 int sl_gateway_apply_policy(struct sl_gateway *gw);
 
 /*
- * Loads a config file (path NULL: the one in force) with its policy and
+ * Loads a config file (path NULL: the one the daemon started with) with its policy and
  * applies it atomically. -EINVAL when nothing changed; *problems (when not
  * NULL) then holds the reasons as a JSON array of strings.
  */
