@@ -507,6 +507,19 @@ PY
 	[ "$($CTL -j policy show | json 'd["file"], sorted(a["id"] for a in d["applications"])')" = "$CONF ['subs', 'tester']" ]
 }
 
+@test "policy load of a file of applications alone says that a load takes the whole config, and changes nothing" {
+	plan_gateway "    events: {limit: 100, per: 1h}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	pol="$BATS_TEST_TMPDIR/pol.yaml"
+	printf 'applications:\n  - {id: extra, subscribe: [x.y]}\n' >"$pol"
+	run -0 $CTL policy check "$pol"
+	run -1 --separate-stderr $CTL policy load "$pol"
+	echo "$stderr"
+	[[ "$stderr" == *"$pol: no listeners section, so not the daemon's config: a load takes the whole config file (as sluiced -c); name a file of plans and applications in its policies: list"* ]]
+	[[ "$stderr" != *"restart sluiced"* ]]
+	[ "$($CTL -j policy show | json 'd["file"], sorted(a["id"] for a in d["applications"])')" = "$CONF ['subs', 'tester']" ]
+}
+
 @test "byte rate, graceful: a subscriber persistently over its rate is closed with 4005" {
 	plan_gateway "    bytes_per_second: 20000
     burst_bytes: 20000"

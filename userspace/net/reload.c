@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <yaml.h>
 
+#include "config/node.h"
 #include "kern/kern.h"
 #include "net/admit.h"
 #include "net/conn.h"
@@ -235,6 +237,22 @@ static bool credential_holds(struct sl_conn *c, struct sl_auth *auth,
 }
 
 /*
+ * A file of plans and applications alone reads as a config whose listeners
+ * are the defaults, and was refused as "listeners changed": say instead what
+ * a load takes.
+ */
+static const char FILE_IS_NOT_A_CONFIG[] =
+    "no listeners section, so not the daemon's config: a load takes the whole config file "
+    "(as sluiced -c); name a file of plans and applications in its policies: list";
+
+static bool names_listeners(const struct sl_config *cfg)
+{
+	yaml_node_t *root = cfg->doc ? yaml_document_get_root_node(cfg->doc) : NULL;
+
+	return root && root->type == YAML_MAPPING_NODE && sl_node_get(cfg->doc, root, "listeners");
+}
+
+/*
  * SIGHUP: load the config file again with its policy. Atomic: the new
  * config, issuers and plans are all loaded and checked first; any problem
  * (or a change that needs a restart) is logged and nothing changes. Then
@@ -275,6 +293,8 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 	sl_diag_init(&diag);
 	ret = sl_bundle_load(path, cfg, &auth, &policy, &diag);
 	why = !ret && !sl_diag_count(&diag) ? needs_restart(old, cfg) : NULL;
+	if (why && !names_listeners(cfg))
+		why = FILE_IS_NOT_A_CONFIG;
 	/*
 	 * The certificate is part of the reload: the one the new config names
 	 * is loaded with it, and neither applies when either fails.
@@ -287,7 +307,9 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 
 		for (i = 0; i < sl_diag_count(&diag); i++)
 			json_array_append_new(problems, json_string(sl_diag_get(&diag, i)));
-		if (why)
+		if (why == FILE_IS_NOT_A_CONFIG)
+			json_array_append_new(problems, json_sprintf("%s: %s", path, why));
+		else if (why)
 			json_array_append_new(problems,
 					      json_sprintf("%s: restart sluiced to apply it", why));
 		if (tls_bad)
