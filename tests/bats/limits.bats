@@ -125,21 +125,44 @@ else:
 
 @test "limits.max_connections: the next subscriber gets 429 with Retry-After, others are served" {
 	sl_start_gateway "limits: {max_connections: 5}"
-	$PY "$CLIENT" ws-many "$WS" mc.t --clients 4 --count 1 --timeout 8 --ready-file "$BATS_TEST_TMPDIR/ready" >"$BATS_TEST_TMPDIR/many.json" &
+	$PY "$CLIENT" ws-many "$WS" mc.t --clients 5 --count 1 --timeout 8 --ready-file "$BATS_TEST_TMPDIR/ready" >"$BATS_TEST_TMPDIR/many.json" &
 	m=$!
 	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/ready" ] && break; sleep 0.05; done
-	# 4 subscribers + one idle connection = 5; the 6th connection is refused
-	$PY -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); time.sleep(3)' "$SUB" &
-	idle=$!
-	sleep 0.3
+	# 5 subscribers past their handshake = 5; the 6th connection is refused
 	run curl -s -D - -o /dev/null "http://127.0.0.1:$SUB/v1/sse?topic=a"
 	echo "$output"
 	[[ "$output" == *"HTTP/1.1 429"* ]]
 	[[ "$output" == *"Retry-After: 1"* ]]
-	kill $idle
 	pub mc.t --count 1 >/dev/null
 	wait $m
-	[ "$(json 'd["exact"]' <"$BATS_TEST_TMPDIR/many.json")" -eq 4 ]
+	[ "$(json 'd["exact"]' <"$BATS_TEST_TMPDIR/many.json")" -eq 5 ]
+}
+
+@test "sockets on the subscriber listener that have not finished a handshake hold no slot of limits.max_connections against a client that comes with its request: the oldest is dropped for it" {
+	SL_AUTH=required sl_start_gateway "limits: {max_connections: 10}"
+	# 10 silent sockets and 10 with half a head fill every slot before the client comes
+	$PY -c '
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+for _ in range(10):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n")
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$SUB" "$BATS_TEST_TMPDIR/held" &
+	holder=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/held" ] && break; sleep 0.05; done
+	sleep 0.2
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "X-API-Key: $TEST_KEY" "http://127.0.0.1:$SUB/v1/sse?topic=a.b"
+	echo "sse: $output"
+	[ "$output" = 200 ]
+	run $PY "$CLIENT" ws-sub "$WS" a.b --header "X-API-Key: $TEST_KEY" --count 1 --timeout 0.5
+	echo "ws: $output"
+	[ "$(echo "$output" | json 'd.get("http_status"), d["replies"][0]["op"]')" = "None ack" ]
+	kill $holder
+	wait $holder || true
+	grep -q 'the oldest connection without a hello or a request, dropped for a newcomer' "$LOG"
 }
 
 @test "limits.max_publishers counts publishers past hello: silent connections hold no slot, the next authenticated one gets err 429" {

@@ -1250,26 +1250,41 @@ static void refuse(struct sl_gateway *gw, int fd, const struct sockaddr *sa, boo
  */
 #define ADMIN_CONNS_MAX 64
 
-/*
- * Connections that have not said who they are, on the publisher listener
- * (before hello: at most limits.max_publishers) and on the admin one (at
- * most ADMIN_CONNS_MAX), have pools of their own. A full pool drops its
- * oldest for the newcomer: silent connections, however many and however
- * often renewed, keep no one out, since a backend says hello and a scrape
- * is answered at once, and they have left the pool before their turn.
- */
-static void make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
+/* What limits.max_connections bounds: the subscriber listeners' connections. */
+static uint32_t subscriber_conns(const struct sl_gateway *gw)
 {
-	uint32_t held = kind == SL_CONN_PUB ? gw->npub_silent : gw->nadmin;
-	uint32_t max = kind == SL_CONN_PUB ? gw->cfg->limits.max_publishers : ADMIN_CONNS_MAX;
+	return gw->nconns - gw->npublishers - gw->npub_silent - gw->nadmin;
+}
+
+/*
+ * Connections that have not said who they are have pools of their own: on
+ * the publisher listener before hello (at most limits.max_publishers), on
+ * the admin one (at most ADMIN_CONNS_MAX), and on the subscriber listeners
+ * before their handshake is answered (they count in limits.max_connections
+ * with the subscribers). A full pool drops its oldest for the newcomer:
+ * silent connections, however many and however often renewed, keep no one
+ * out, since a backend says hello, a scrape is answered and a subscriber's
+ * handshake is taken at once, and they have left the pool before their
+ * turn. (Subscriber sockets that never sent a byte held every slot of
+ * max_connections until handshake_timeout, and valid clients got 429.)
+ * False when there is no room and none could be made.
+ */
+static bool make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
+{
+	uint32_t held = kind == SL_CONN_PUB	? gw->npub_silent
+			: kind == SL_CONN_ADMIN ? gw->nadmin
+						: subscriber_conns(gw);
+	uint32_t max = kind == SL_CONN_PUB     ? gw->cfg->limits.max_publishers
+		       : kind == SL_CONN_ADMIN ? ADMIN_CONNS_MAX
+					       : gw->cfg->limits.max_connections;
 	struct sl_conn *c, *oldest = NULL, *oldest_answered = NULL;
 
 	if (held < max)
-		return;
-	/* Newest first on the list: the last one found is the oldest. */
+		return true;
 	/*
 	 * An admin connection whose authenticated head came in and whose body
 	 * is on its way has a request: dropping it would lose that publish.
+	 * Subscribers past their handshake are SL_CONN_WS or SL_CONN_SSE.
 	 */
 	for (c = gw->conns; c; c = c->next) {
 		if (c->kind != kind || c->hello_done || c->body_end)
@@ -1289,19 +1304,14 @@ static void make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
 	if (oldest_answered) {
 		oldest_answered->close_reason = "answered, and the pool is full";
 		sl_conn_close_now(oldest_answered);
-		return;
+		return true;
 	}
 	if (!oldest)
-		return;
+		return false;
 	oldest->close_reason = "the oldest connection without a hello or a request, dropped for a "
 			       "newcomer";
 	sl_conn_close_now(oldest);
-}
-
-/* What limits.max_connections bounds: the subscriber listeners' connections. */
-static uint32_t subscriber_conns(const struct sl_gateway *gw)
-{
-	return gw->nconns - gw->npublishers - gw->npub_silent - gw->nadmin;
+	return true;
 }
 
 static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
@@ -1324,14 +1334,16 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 			refuse(gw, fd, sa, tls, &refused_shutdown);
 		return;
 	}
-	if (kind == SL_CONN_HTTP && subscriber_conns(gw) >= gw->cfg->limits.max_connections) {
+	/*
+	 * limits.max_publishers counts backends past hello (pub.c); before it,
+	 * this. A full admin or publisher pool that cannot drop anyone still
+	 * takes the newcomer; a full subscriber listener refuses it.
+	 */
+	if (!make_room(gw, kind) && kind == SL_CONN_HTTP) {
 		refuse(gw, fd, sa, tls, &refused_limit);
 		gw->stats.refused++;
 		return;
 	}
-	/* limits.max_publishers counts backends past hello (pub.c); before it, this. */
-	if (kind != SL_CONN_HTTP)
-		make_room(gw, kind);
 	conn_new(gw, fd, kind, tls, sa, NULL);
 }
 
