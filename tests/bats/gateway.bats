@@ -467,6 +467,32 @@ print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
 	[[ "$output" != *Transfer-Encoding* ]]
 }
 
+@test "a WebSocket upgrade over HTTP/1.0 is refused with 400 (RFC 6455 §4.1), and a subprotocol is agreed only as the client spelled it" {
+	sl_start_gateway
+	run raw_http "$SUB" < <(printf 'GET /v1/ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "*"needs HTTP/1.1"* ]]
+	# another spelling of the name is another protocol: no Sec-WebSocket-Protocol the client did not offer
+	run raw_http "$SUB" < <(printf 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: SLUICE.V1.MSGPACK\r\n\r\n')
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 101 "* ]]
+	[[ "$output" != *"Sec-WebSocket-Protocol"* ]]
+	run raw_http "$SUB" < <(printf 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, sluice.v1.msgpack\r\n\r\n')
+	[[ "$output" == *$'Sec-WebSocket-Protocol: sluice.v1.msgpack\r\n'* ]]
+}
+
+@test "SSE: a Last-Event-ID whose topic part is no topic name (a wildcard, a space, an empty token) is refused with 400 bad_last_event_id, not taken for a gap" {
+	sl_start_gateway
+	pub z.t --count 2 >/dev/null
+	for id in 'z.*:1' 'not a topic!:1' 'a:1:2' 'z..t:1' 'z.>:1'; do
+		run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=z.t HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %s\r\n\r\n' "$id")
+		echo "$id: $output"
+		[[ "$output" == "HTTP/1.1 400 "*'"error":"bad_last_event_id"'* ]]
+	done
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=z.t" --last-event-id z.t:1 --count 1 --timeout 1
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['z.t:2']" ]
+}
+
 @test "SSE: Last-Event-ID sent twice is refused with 400 bad_last_event_id, not resumed from the first" {
 	sl_start_gateway
 	pub a.b --count 3 >/dev/null

@@ -362,16 +362,23 @@ static void test_last_event_id(void)
 		uint64_t seq;
 	} good[] = {
 		{ "stocks.acme:42", "stocks.acme", 42 },
-		{ "a:b:7", "a:b", 7 },
 		{ "t:0", "t", 0 },
 		{ "t:007", "t", 7 },
 		{ "t:18446744073709551615", "t", UINT64_MAX },
-		{ "trains.*.status:5", "trains.*.status", 5 },
+		{ "tr.x-1.st_2:5", "tr.x-1.st_2", 5 },
 	};
+	/* The topic part is a topic name: no wildcard, no ':' or space, no empty token. */
 	static const char *const bad[] = {
-		"",	    "t",       ":",    "t:",   ":5",   "t:18446744073709551616",
-		"t:-1",	    "t:+1",    "t: 1", "t:1 ", "t:1a", "t:99999999999999999999",
+		"",	    "t",
+		":",	    "t:",
+		":5",	    "t:18446744073709551616",
+		"t:-1",	    "t:+1",
+		"t: 1",	    "t:1 ",
+		"t:1a",	    "t:99999999999999999999",
 		"t\x01x:1", "t\x7f:1",
+		"a:b:7",    "trains.*.status:5",
+		"a.>:1",    "not a topic!:1",
+		"a..b:1",
 	};
 	char topic[16];
 	uint64_t seq;

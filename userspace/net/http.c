@@ -277,7 +277,7 @@ size_t sl_http_header_count(const struct sl_http_request *req, const char *name)
 }
 
 /* True when the comma-separated list value holds token (elements OWS-trimmed). */
-static bool list_find(const char *v, size_t len, const char *token)
+static bool list_find(const char *v, size_t len, const char *token, bool any_case)
 {
 	size_t tlen = strlen(token), i = 0, s, e;
 
@@ -290,7 +290,8 @@ static bool list_find(const char *v, size_t len, const char *token)
 		e = i;
 		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
 			e--;
-		if (e > s && e - s == tlen && !strncasecmp(v + s, token, tlen))
+		if (e > s && e - s == tlen &&
+		    !(any_case ? strncasecmp(v + s, token, tlen) : strncmp(v + s, token, tlen)))
 			return true;
 	}
 	return false;
@@ -304,7 +305,21 @@ bool sl_http_header_has_token(const struct sl_http_request *req, const char *nam
 	for (i = 0; i < req->header_count; i++) {
 		const struct sl_http_header *h = &req->headers[i];
 
-		if (name_is(h, name) && list_find(h->value, h->value_len, token))
+		if (name_is(h, name) && list_find(h->value, h->value_len, token, true))
+			return true;
+	}
+	return false;
+}
+
+bool sl_http_header_has_value(const struct sl_http_request *req, const char *name,
+			      const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < req->header_count; i++) {
+		const struct sl_http_header *h = &req->headers[i];
+
+		if (name_is(h, name) && list_find(h->value, h->value_len, value, false))
 			return true;
 	}
 	return false;

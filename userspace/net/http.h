@@ -70,6 +70,13 @@ bool sl_http_header_has_token(const struct sl_http_request *req, const char *nam
 			      const char *token);
 
 /*
+ * The same, byte for byte: a subprotocol is echoed back as the client sent
+ * it, and RFC 6455 §4.1 has the client fail on a value it did not offer.
+ */
+bool sl_http_header_has_value(const struct sl_http_request *req, const char *name,
+			      const char *value);
+
+/*
  * Content-Length (RFC 9112 §6.3): 0 with *out set, -ENOENT when absent
  * (*out = 0), -EINVAL when malformed, out of range, given twice with
  * different values (identical repeats are accepted, as §6.3 allows), or when

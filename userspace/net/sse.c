@@ -10,6 +10,7 @@
 #include <wolfssl/wolfcrypt/coding.h>
 
 #include "net/utf8.h"
+#include "route/topic.h"
 
 /* Written before the base64 data line of a payload that is not UTF-8 (SPEC). */
 #define BASE64_COMMENT ": sluice-encoding: base64\n"
@@ -250,9 +251,9 @@ int sl_sse_parse_last_event_id(const char *s, size_t len, char *topic, size_t to
 	if (!colon || colon == s || colon == s + len - 1)
 		return -EINVAL;
 	topic_len = (size_t)(colon - s);
-	for (i = 0; i < topic_len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return -EINVAL;
+	/* An event's id names a topic, never a pattern: `z.*:1` is no reference, not a gap. */
+	if (sl_topic_validate(s, topic_len, false, NULL))
+		return -EINVAL;
 	for (i = topic_len + 1; i < len; i++) {
 		unsigned d = (unsigned)(s[i] - '0');
 

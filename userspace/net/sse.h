@@ -76,8 +76,8 @@ int sl_sse_encode_notice(const char *event_name, const char *json_data, struct s
  * Parses a Last-Event-ID value "<topic>:<seq>": the last ':' separates (a
  * topic never holds one, but the rule costs nothing), seq is decimal digits
  * that fit 64 bits. Writes the NUL-terminated topic. Returns 0 or -EINVAL
- * (empty topic or seq, other characters, overflow, control characters, a
- * topic that does not fit topic_cap).
+ * (empty seq, other characters, overflow, a topic that is not a valid topic
+ * name (route/topic.h; wildcards included) or does not fit topic_cap).
  */
 int sl_sse_parse_last_event_id(const char *s, size_t len, char *topic, size_t topic_cap,
 			       uint64_t *seq);

@@ -569,7 +569,7 @@ void sl_sub_on_ws_bytes(struct sl_conn *c)
 
 static bool offers_subprotocol(const struct sl_http_request *req)
 {
-	return sl_http_header_has_token(req, "Sec-WebSocket-Protocol", SL_WS_SUBPROTOCOL);
+	return sl_http_header_has_value(req, "Sec-WebSocket-Protocol", SL_WS_SUBPROTOCOL);
 }
 
 static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_t head_len)
@@ -579,6 +579,11 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 	char accept[SL_WS_ACCEPT_LEN + 1], resp[512];
 	int n;
 
+	/* RFC 6455 §4.1: the opening handshake is an HTTP/1.1 (or later) request. */
+	if (req->version_minor < 1) {
+		http_fail(c, 400, "bad_request", "GET /v1/ws needs HTTP/1.1 (RFC 6455 §4.1)", NULL);
+		return;
+	}
 	if (!sl_http_header_has_token(req, "Upgrade", "websocket") ||
 	    !sl_http_header_has_token(req, "Connection", "upgrade")) {
 		http_fail(c, 426, "upgrade_required", "GET /v1/ws needs a WebSocket upgrade",
