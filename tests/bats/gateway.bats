@@ -493,6 +493,20 @@ print(ask(b"GET /v1/ws HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
 	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['z.t:2']" ]
 }
 
+@test "SSE: Last-Event-ID TOPIC:0 resumes from before the topic's first event, as WebSocket since 0 does; once that event is gone it is a gap" {
+	sl_start_gateway "retention: {count: 3}"
+	pub z.t --count 2 >/dev/null
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=z.t" --last-event-id z.t:0 --count 2 --timeout 1
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['z.t:1', 'z.t:2']" ]
+	run $PY "$CLIENT" ws-sub "$WS" z.t --since 0 --count 2 --timeout 1
+	[ "$(echo "$output" | json '[e["seq"] for e in d["events"]]')" = "[1, 2]" ]
+	pub z.t --count 2 >/dev/null
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=z.t" --last-event-id z.t:0 --count 1 --timeout 1
+	echo "$output"
+	[[ "$output" == *sluice.gap* ]]
+}
+
 @test "SSE: Last-Event-ID sent twice is refused with 400 bad_last_event_id, not resumed from the first" {
 	sl_start_gateway
 	pub a.b --count 3 >/dev/null

@@ -793,9 +793,14 @@ static void test_replay_after(void)
 	       "replay_after: latest event -> nothing");
 	TAP_OK(resume_after(r, pats, 2, "news.us", 3, seq_cb, &s) == -ERANGE &&
 		   resume_after(r, pats, 2, "nope", 1, seq_cb, &s) == -ERANGE &&
-		   resume_after(r, pats, 2, "news.eu", 0, seq_cb, &s) == -ERANGE &&
+		   resume_after(r, pats, 2, "nope", 0, seq_cb, &s) == -ERANGE &&
 		   resume_after(r, pats, 2, NULL, 1, seq_cb, &s) == -ERANGE,
 	       "replay_after: unknown reference -> gap");
+	s = (struct seqs){ 0 };
+	TAP_OK(resume_after(r, pats, 2, "news.eu", 0, seq_cb, &s) == 0 && s.n == 5 &&
+		   s.gseq[0] == 1 && s.gseq[4] == 6,
+	       "replay_after: news.eu:0 is before its first event, as WebSocket since 0 (got %u)",
+	       s.n);
 	TAP_OK(resume_after(r, bad, 1, "news.eu", 1, seq_cb, &s) == -EINVAL,
 	       "replay_after: bad pattern -> EINVAL");
 
@@ -821,6 +826,8 @@ static void test_replay_after(void)
 	s = (struct seqs){ 0 };
 	TAP_OK(resume_after(r, pats, 2, "news.eu", 1, seq_cb, &s) == -ERANGE && s.n == 0,
 	       "replay_after: reference evicted -> gap, no callback");
+	TAP_OK(resume_after(r, pats, 2, "news.eu", 0, seq_cb, &s) == -ERANGE && s.n == 0,
+	       "replay_after: before a first event no longer retained -> gap");
 	/* news.us:1 is still retained, but news.eu evicted its seq 2 (gseq 5) after it. */
 	s = (struct seqs){ 0 };
 	TAP_OK(resume_after(r, pats, 2, "news.us", 1, seq_cb, &s) == -ERANGE && s.n == 0,

@@ -321,8 +321,18 @@ int sl_router_gseq_of(struct sl_router *router, const char *ref_topic, uint64_t 
 
 	/* An ID naming nothing we hold (or held before a restart) is a gap: start over. */
 	ref = ref_topic ? topic_lookup(router, ref_topic) : NULL;
-	if (!ref || ref_seq == 0)
+	if (!ref)
 		return -ERANGE;
+	/*
+	 * Before the topic's first event, as WebSocket `since: 0`: the stream
+	 * from there, while that first event is still retained.
+	 */
+	if (ref_seq == 0) {
+		if (ref->ring.dropped_seq || !ref->ring.count)
+			return -ERANGE;
+		*gseq = sl_ring_at(&ref->ring, 0)->gseq - 1;
+		return 0;
+	}
 	if (ref_seq == ref->seq) {
 		*gseq = ref->last_gseq;
 		return 0;
