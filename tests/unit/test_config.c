@@ -1037,7 +1037,7 @@ static void test_inline(void)
 	     "\"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\"}\n"
 	     "    subscribe: &common [\"stocks.>\", \"trains.*.status\"]\n"
 	     "    publish: []\n"
-	     "    mtls: {cn: acme}            # later: the policy module's\n"
+	     "    certificates: [{cn: acme}]\n"
 	     "  - id: backend\n"
 	     "    subscribe: *common\n"
 	     "    publish: [\"stocks.>\", \"trains.*.status\"]\n"
@@ -1111,8 +1111,15 @@ static void test_inline(void)
 		   25, "applications[0].api_keys[0].sha256: expected the key's SHA-256 as 64 hex");
 	expect_one("key as a string", "applications:\n  - id: a\n    api_keys: [secret]\n", 3, 16,
 		   "applications[0].api_keys[0]: expected {sha256: HEX}, got \"secret\"");
-	expect_one("key without sha256", "applications:\n  - id: a\n    api_keys: [{md5: x}]\n", 3,
-		   16, "an API key needs sha256");
+	expect_one("key without sha256", "applications:\n  - id: a\n    api_keys: [{}]\n", 3, 16,
+		   "an API key needs sha256");
+	expect_one("an API key's unknown key",
+		   "applications:\n  - id: a\n    api_keys: [{sha256: "
+		   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad, md5: x}]\n",
+		   3, 91, "unknown key \"md5\" in applications[0].api_keys[0]");
+	expect_one("an application's unknown key, with a guess",
+		   "applications:\n  - id: a\n    plna: gold\n", 3, 5,
+		   "unknown key \"plna\" in applications[0]; did you mean \"plan\"?");
 	expect_one("one key in two applications",
 		   "applications:\n"
 		   "  - {id: a, api_keys: [{sha256: "
