@@ -333,6 +333,64 @@ PY
 	[ "$(echo "$output" | json 'd["publish_errors_by_kind"]["too_many_topics"]')" -eq 1 ]
 }
 
+@test "limits.max_topics: topics that went quiet and hold no event are forgotten, so new topics are taken again; their numbers are never given out again, also after a restart" {
+	sl_start_gateway "limits: {max_topics: 3}
+retention: {count: 5, age: 1s}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	for t in t.1 t.2; do pub $t --count 2 >/dev/null; done
+	# a subscriber that reads nothing keeps t.3's events queued, and so t.3
+	$PY -c '
+import socket, sys, time, msgpack
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+time.sleep(0.3)
+p = msgpack.packb({"op": "sub", "id": 1, "topic": "t.3"})
+s.sendall(bytes([0x82, 0x80 | len(p)]) + b"\0\0\0\0" + p)
+time.sleep(0.3)
+open(sys.argv[2], "w").close()
+time.sleep(8)' "$SUB" "$BATS_TEST_TMPDIR/held" &
+	holder=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/held" ] && break; sleep 0.05; done
+	pub t.3 --count 3 --size 200000 >/dev/null
+	run pub t.4 --count 1
+	[ "$(echo "$output" | json '[e["code"] for e in d["errors"]]')" = "[429]" ]
+	[ "$($CTL -j stats | json 'd["queued_bytes"] > 0')" = True ]
+	# the events age out (1 s), the sweep forgets what holds nothing
+	for _ in $(seq 1 50); do
+		[ "$($CTL -j stats | json 'd["topics_reclaimed"]')" -ge 2 ] && break
+		sleep 0.1
+	done
+	run $CTL -j stats
+	echo "$output"
+	[ "$(echo "$output" | json 'd["topics_reclaimed"], d["topics"]')" = "2 1" ]
+	[ "$($CTL -j topic list | json '[t["name"] for t in d]')" = "['t.3']" ]
+	# room again: a new topic is taken; t.1 published again numbers past everything
+	# a forgotten topic reached (its last gseq: 4, t.2:2), never 1 or 3 again
+	[ "$(pub t.4 --count 1 | json 'd["seqs"]')" = "[5]" ]
+	[ "$(pub t.1 --count 1 | json 'd["seqs"]')" = "[5]" ]
+	run $PY "$CLIENT" ws-sub "$WS" t.1 --since 2 --count 1 --timeout 0.5
+	[ "$(echo "$output" | json '[r.get("code") for r in d["replies"] if r["op"] == "err"]')" = "[410]" ]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *$'\nsluice_topics_reclaimed_total 2\n'* ]]
+	kill $holder
+	wait $holder || true
+	# after a restart no number comes back either (t.2 gave out 1 and 2, t.1 up to 5)
+	sleep 1.2
+	sl_restart_gateway
+	for _ in $(seq 1 30); do
+		run pub t.2 --count 1
+		[ "$(echo "$output" | json 'd["errors"]')" = "[]" ] && break
+		sleep 0.1 # at max_topics until the first sweep forgets what aged out
+	done
+	echo "t.2 after the restart: $output"
+	[ "$(echo "$output" | json 'd["seqs"][0]')" -gt 2 ]
+	run pub t.1 --count 1
+	[ "$(echo "$output" | json 'd["seqs"][0]')" -gt 5 ]
+}
+
 @test "limits.max_frame_bytes: a bigger publish is refused, a bigger native frame closes the publisher" {
 	sl_start_gateway "limits: {max_frame_bytes: 1024}"
 	run pub big.t --count 1 --size 2000

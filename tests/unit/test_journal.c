@@ -568,7 +568,8 @@ static void test_topics_left_out(const char *dir)
 	TAP_OK(sl_journal_open(path, r, NOW, &j) == 0,
 	       "journal topics: reopened with max_topics 1");
 	sl_journal_get_stats(j, &st);
-	TAP_OK(st.floor == 3 && sl_router_topic_count(r) == 1,
+	/* the floor emptied kept's ring too, and at max_topics the open forgets it */
+	TAP_OK(st.floor == 3 && sl_router_topic_count(r) == 0,
 	       "journal topics: the topic left out sets the floor (%llu)",
 	       (unsigned long long)st.floor);
 	sl_journal_close(j, r);
@@ -578,6 +579,45 @@ static void test_topics_left_out(const char *dir)
 	TAP_OK(sl_journal_open(path, r, NOW, &j) == 0, "journal topics: reopened with room");
 	TAP_OK(next_seq(r, "left.out") == 4 && next_seq(r, "kept") == 4,
 	       "journal topics: its numbers are not given out again");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+}
+
+/* Reclaimed topics leave no record: one numbers-only record keeps their last gseq. */
+static void test_reclaimed_numbers(const char *dir)
+{
+	struct sl_router_opts few = { .ring_count = 4, .ring_age_ns = SEC, .max_topics = 2 };
+	char path[512];
+	struct sl_journal *j;
+	struct sl_router *r = sl_router_new(&few);
+
+	snprintf(path, sizeof(path), "%s/journal-reclaimed", dir);
+	sl_journal_open(path, r, NOW, &j);
+	sl_router_set_accept_hook(r, accept_hook, j);
+	publish(r, "gone", 1, NOW);
+	publish(r, "gone", 2, NOW);
+	publish(r, "also.gone", 1, NOW); /* gseq 3 */
+	sl_journal_close(j, r);
+	sl_router_free(r);
+
+	/* Restored aged out: the open forgets both before its rewrite, which keeps the number */
+	r = sl_router_new(&few);
+	TAP_OK(sl_journal_open(path, r, NOW + 20 * SEC, &j) == 0 && sl_router_topic_count(r) == 0 &&
+		   sl_router_reclaimed_gseq(r) == 3,
+	       "journal reclaimed: both topics forgotten at open");
+	sl_journal_close(j, r);
+	sl_router_free(r);
+	for (int round = 0; round < 2; round++) {
+		r = router_new(4);
+		TAP_OK(sl_journal_open(path, r, NOW + 20 * SEC, &j) == 0 &&
+			   sl_router_reclaimed_gseq(r) == 3,
+		       "journal reclaimed: their last gseq comes back after restart %d", round + 1);
+		sl_journal_close(j, r);
+		sl_router_free(r);
+	}
+	r = router_new(4);
+	sl_journal_open(path, r, NOW + 20 * SEC, &j);
+	TAP_OK(next_seq(r, "gone") == 4, "journal reclaimed: the name starts past them");
 	sl_journal_close(j, r);
 	sl_router_free(r);
 }
@@ -597,6 +637,7 @@ int main(void)
 	test_old_format(dir);
 	test_damaged_header(dir);
 	test_topics_left_out(dir);
+	test_reclaimed_numbers(dir);
 	test_rewrite_backoff(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))

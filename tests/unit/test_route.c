@@ -1059,6 +1059,71 @@ static void test_floor(void)
 	sl_router_free(r);
 }
 
+static bool keep_first(struct sl_event *ev, void *ctx)
+{
+	*(struct sl_event **)ctx = sl_event_ref(ev);
+	return false;
+}
+
+/* Near max_topics, topics that hold nothing are forgotten; their numbers are not. */
+static void test_reclaim(void)
+{
+	struct sl_router_opts opts = { .ring_count = 4, .ring_age_ns = SEC, .max_topics = 8 };
+	struct sl_router *r = sl_router_new(&opts);
+	const char *const all[] = { ">" };
+	struct sl_event *held = NULL;
+	struct seqs s = { 0 };
+	uint64_t seq, gseq = 0;
+	char name[8];
+	unsigned int i;
+
+	/* gseq: t0..t5 1..6 */
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		pub_seq(r, name, NULL);
+	}
+	sl_router_expire(r, 10 * SEC);
+	TAP_OK(sl_router_topic_count(r) == 6 && sl_router_topics_reclaimed(r) == 0,
+	       "reclaim: nothing below the top eighth of max_topics");
+	pub_seq(r, "t6", NULL); /* gseq 7 */
+	/* one of t6's events held, as a subscriber's queue holds it */
+	sl_router_replay_topic(r, "t6", 0, keep_first, &held);
+	pub_seq(r, "t7", NULL); /* gseq 8 */
+	TAP_OK(pub_seq(r, "t8", NULL) == 0, "reclaim: at max_topics a new topic is refused");
+	sl_router_expire(r, 10 * SEC);
+	TAP_OK(sl_router_topic_count(r) == 1 && sl_router_topics_reclaimed(r) == 7,
+	       "reclaim: the empty topics are forgotten, one with an event alive is kept "
+	       "(%zu left)",
+	       sl_router_topic_count(r));
+	TAP_OK(sl_router_reclaimed_gseq(r) == 8, "reclaim: the last gseq they reached is kept");
+	seq = pub_seq(r, "t0", &gseq);
+	TAP_OK(seq == 9 && gseq == 9,
+	       "reclaim: a name published again numbers past it, never reusing a seq "
+	       "(seq %llu)",
+	       (unsigned long long)seq);
+	TAP_OK(pub_seq(r, "t9", NULL) == 9, "reclaim: so does a new topic");
+	TAP_OK(sl_router_replay_topic(r, "t0", 1, seq_cb, &s) == -ERANGE &&
+		   sl_router_replay_topic(r, "t1", 1, seq_cb, &s) == -ENOENT && s.n == 0,
+	       "reclaim: a resume from the old numbers is a gap (WebSocket since)");
+	TAP_OK(sl_router_replay_after(r, all, 1, 5, seq_cb, &s) == -ERANGE && s.n == 0,
+	       "reclaim: an SSE resume from before the reclaimed gseq is a gap");
+	TAP_OK(sl_router_replay_after(r, all, 1, 8, seq_cb, &s) == 0 && s.n == 2,
+	       "reclaim: one from after it replays (%u)", s.n);
+	sl_event_unref(held);
+	/* t6, t0, t9 and five more: near max_topics again */
+	for (i = 1; i < 6; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		pub_seq(r, name, NULL);
+	}
+	sl_router_expire(r, 20 * SEC);
+	TAP_OK(sl_router_topic_count(r) == 0 && sl_router_topics_reclaimed(r) == 15,
+	       "reclaim: once its event is let go, that topic goes too");
+	sl_router_note_reclaimed(r, 100);
+	TAP_OK(pub_seq(r, "t0", &gseq) == 101 && gseq == 101,
+	       "reclaim: a number noted from the journal holds for the next topics");
+	sl_router_free(r);
+}
+
 int main(void)
 {
 	test_validate();
@@ -1071,6 +1136,7 @@ int main(void)
 	test_replay_after();
 	test_replay_no_retention();
 	test_floor();
+	test_reclaim();
 	test_fanout();
 	test_enc_arena();
 	return tap_done();

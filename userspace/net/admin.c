@@ -176,6 +176,9 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	       "Resume refills cut short because all queues held half of "
 	       "limits.max_queued_bytes_total.",
 	       s->refills_held);
+	single(f, "sluice_topics_reclaimed_total", "counter",
+	       "Topics forgotten near limits.max_topics because they held no event.",
+	       sl_router_topics_reclaimed(gw->router));
 	single(f, "sluice_queued_bytes", "gauge", "Bytes held in every output queue together.",
 	       sl_gateway_queued_bytes(gw));
 	single(f, "sluice_publisher_pauses_total", "counter",

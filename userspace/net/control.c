@@ -193,6 +193,10 @@ static json_t *stats_json(struct sl_gateway *gw)
 			"evicted", (json_int_t)st->evicted, "handshake_errors",
 			(json_int_t)st->handshake_errors, "topics",
 			(int)sl_router_topic_count(gw->router), "meter", gw->kern != NULL);
+	if (out)
+		json_object_set_new(
+		    out, "topics_reclaimed",
+		    json_integer((json_int_t)sl_router_topics_reclaimed(gw->router)));
 	if (out) {
 		json_t *r = json_object();
 

@@ -14,6 +14,11 @@
 struct replay_cursor {
 	const char *topic; /* the router's name of the topic; NULL: all the stream's patterns */
 	uint64_t after;	   /* the last seq sent (a topic), or gseq (a stream) */
+	/*
+	 * An event of the topic, held: the router reclaims no topic with an
+	 * event alive, so topic stays valid while the cursor lasts.
+	 */
+	struct sl_event *pin;
 };
 
 struct sl_replay {
@@ -110,10 +115,10 @@ static bool take(struct sl_event *ev, void *ctx)
 	return !c->closing;
 }
 
-/* Stops at the first event: whether a cursor has anything to send, and the topic's name. */
+/* Stops at the first event: whether a cursor has anything to send, and the topic's event. */
 static bool probe(struct sl_event *ev, void *ctx)
 {
-	*(const char **)ctx = ev->topic;
+	*(struct sl_event **)ctx = ev;
 	return false;
 }
 
@@ -121,6 +126,7 @@ static void drop_cursor(struct sl_conn *c, uint32_t i)
 {
 	struct sl_replay *r = c->replay;
 
+	sl_event_unref(r->at[i].pin);
 	r->at[i] = r->at[--r->n];
 	if (!r->n)
 		sl_replay_end(c);
@@ -133,8 +139,10 @@ static void on_pace(evutil_socket_t fd, short what, void *arg)
 	sl_replay_more(arg);
 }
 
-static int add_cursor(struct sl_conn *c, const char *topic, uint64_t after)
+/* pin: an event of topic (NULL for a stream), whose reference the cursor takes. */
+static int add_cursor(struct sl_conn *c, struct sl_event *pin, uint64_t after)
 {
+	const char *topic = pin ? pin->topic : NULL;
 	struct sl_replay *r = c->replay;
 	uint32_t i;
 
@@ -157,7 +165,7 @@ static int add_cursor(struct sl_conn *c, const char *topic, uint64_t after)
 		grown->cap = cap;
 		c->replay = r = grown;
 	}
-	r->at[r->n++] = (struct replay_cursor){ topic, after };
+	r->at[r->n++] = (struct replay_cursor){ topic, after, pin ? sl_event_ref(pin) : NULL };
 	c->replaying = true;
 	return 0;
 }
@@ -194,14 +202,14 @@ static int refill(struct sl_conn *c)
 
 int sl_replay_topic(struct sl_conn *c, const char *topic, uint64_t since)
 {
-	const char *name = NULL;
-	int ret = sl_router_replay_topic(c->gw->router, topic, since, probe, &name);
+	struct sl_event *first = NULL;
+	int ret = sl_router_replay_topic(c->gw->router, topic, since, probe, &first);
 
 	if (ret < 0)
 		return ret;
 	if (ret == 0)
 		return 0; /* nothing after since: live events follow at once */
-	ret = add_cursor(c, name, since);
+	ret = add_cursor(c, first, since);
 	if (ret)
 		return ret;
 	sl_replay_more(c);
@@ -334,8 +342,12 @@ bool sl_replay_cursor(const struct sl_conn *c, uint32_t i, const char **topic, u
 
 void sl_replay_end(struct sl_conn *c)
 {
+	uint32_t i;
+
 	if (!c->replay)
 		return;
+	for (i = 0; i < c->replay->n; i++)
+		sl_event_unref(c->replay->at[i].pin);
 	c->gw->stats.resuming--;
 	if (c->replay->pace)
 		event_free(c->replay->pace);

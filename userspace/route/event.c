@@ -117,6 +117,8 @@ void sl_event_unref(struct sl_event *ev)
 
 	if (!ev || --ev->refs)
 		return;
+	if (ev->counters)
+		ev->counters->alive--;
 	for (i = 0; i < SL_ENC__MAX; i++) {
 		if (ev->block[i])
 			block_unref(ev->block[i]);

@@ -31,6 +31,7 @@ struct sl_topic_counters {
 	uint64_t events, bytes;
 	uint64_t events_per_second, bytes_per_second;
 	uint64_t events_at_tick, bytes_at_tick; /* the counts at the last rate tick */
+	uint64_t alive; /* its events not yet freed: the router keeps the topic while any is */
 };
 
 /*

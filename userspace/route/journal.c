@@ -263,10 +263,19 @@ static size_t restore(struct sl_journal *j, const uint8_t *p, size_t len, struct
 		const uint8_t *b = p + at + RECORD_HEAD;
 		uint32_t topic_len = (uint32_t)get_le(b + 24, 2);
 		uint64_t gseq = get_le(b + 8, 8), ts = get_le(b + 16, 8);
-		int err = sl_router_restore(router, (const char *)b + BODY_FIXED, topic_len,
-					    ts == MARKER_TS ? NULL : b + BODY_FIXED + topic_len,
-					    body - BODY_FIXED - topic_len, get_le(b, 8), gseq, ts,
-					    now_ns);
+		int err;
+
+		/* Numbers-only with no topic: the reclaimed topics' last gseq (compact). */
+		if (!topic_len && ts == MARKER_TS) {
+			if (gseq < MAX_MARK)
+				sl_router_note_reclaimed(router, gseq);
+			at += RECORD_HEAD + body;
+			continue;
+		}
+		err = sl_router_restore(router, (const char *)b + BODY_FIXED, topic_len,
+					ts == MARKER_TS ? NULL : b + BODY_FIXED + topic_len,
+					body - BODY_FIXED - topic_len, get_le(b, 8), gseq, ts,
+					now_ns);
 
 		if (err == 0 && ts != MARKER_TS)
 			j->st.restored++;
@@ -324,6 +333,14 @@ static int compact(struct sl_journal *j, struct sl_router *router)
 	}
 	j->short_rewrite = false;
 	sl_router_foreach_retained(router, add_retained, j);
+	/*
+	 * Reclaimed topics have no record left to keep their numbers: one
+	 * numbers-only record with no topic keeps the last gseq any of them
+	 * reached, past which every new topic starts (an older sluiced skips it).
+	 */
+	if (sl_router_reclaimed_gseq(router) &&
+	    add_record(j, "", 0, 0, sl_router_reclaimed_gseq(router), 0, NULL, 0))
+		j->short_rewrite = true;
 	/* A record missing from the rewrite would be a number reused after a restart. */
 	ret =
 	    j->len >= HEADER_BYTES && !j->short_rewrite ? write_at(fd, j->buf, j->len, 0) : -ENOMEM;
@@ -403,6 +420,8 @@ int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
 	j->st.floor = j->floor;
 	if (j->floor)
 		sl_router_set_floor(router, j->floor);
+	/* Topics the age bound emptied are forgotten near max_topics before the rewrite. */
+	sl_router_expire(router, now_ns);
 	ret = compact(j, router);
 	/*
 	 * On a full disk the rewrite fails; going on without a journal would

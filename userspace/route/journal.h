@@ -23,6 +23,8 @@
  * seq never passes gseq), and its rewrite keeps that number as floor for
  * good, since topics known only to the lost records cannot be named.
  * "SLJ1" files (records right after the magic, no numbers) still restore.
+ * A numbers-only record with no topic keeps the last gseq of the topics the
+ * router reclaimed (sl_router_reclaimed_gseq): they have no record left.
  */
 #ifndef SLUICE_ROUTE_JOURNAL_H
 #define SLUICE_ROUTE_JOURNAL_H

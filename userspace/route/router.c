@@ -33,6 +33,13 @@ struct sl_router {
 	uint64_t gseq;
 	/* Numbers up to here may be out there already (sl_router_set_floor). */
 	uint64_t floor;
+	/*
+	 * The last gseq of any topic reclaimed (sl_router_expire): a topic that
+	 * is created again, or is new, starts past it, since a seq never passes
+	 * the gseq of its event and clients may hold numbers of a forgotten one.
+	 */
+	uint64_t reclaimed_gseq;
+	uint64_t reclaimed; /* topics reclaimed */
 	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
 	uint64_t seed;
 	bool busy; /* inside a callback: the structures being walked must not change */
@@ -146,8 +153,9 @@ static void buckets_grow(struct sl_router *router)
 	router->nbuckets = nbuckets;
 }
 
-/* The topic named s, created on its first event. */
-static int topic_get(struct sl_router *router, const char *s, size_t len, struct route_topic **out)
+/* The topic named s, created on its first event with its numbers starting past start. */
+static int topic_get(struct sl_router *router, const char *s, size_t len, uint64_t start,
+		     struct route_topic **out)
 {
 	uint64_t hash = topic_hash(router, s, len);
 	struct route_topic *t = topic_find(router, s, len, hash), **b;
@@ -176,8 +184,8 @@ static int topic_get(struct sl_router *router, const char *s, size_t len, struct
 	t->len = len;
 	memcpy(t->name, s, len);
 	/* A lost run may have numbered this topic too: start past anything it could have used. */
-	t->seq = t->last_gseq = router->floor;
-	t->ring.dropped_seq = t->ring.dropped_gseq = router->floor;
+	t->seq = t->last_gseq = start;
+	t->ring.dropped_seq = t->ring.dropped_gseq = start;
 	b = &router->buckets[hash & (router->nbuckets - 1)];
 	t->next = *b;
 	*b = t;
@@ -227,7 +235,9 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 		return -EBUSY;
 	if (sl_topic_validate(topic, topic_len, false, NULL))
 		return -EINVAL;
-	err = topic_get(router, topic, topic_len, &t);
+	err = topic_get(
+	    router, topic, topic_len,
+	    router->floor > router->reclaimed_gseq ? router->floor : router->reclaimed_gseq, &t);
 	if (err)
 		return err;
 	/* Numbers are committed only once the event exists, so a failure leaves no hole. */
@@ -236,6 +246,7 @@ int sl_router_publish(struct sl_router *router, const char *topic, size_t topic_
 		return -ENOMEM;
 	d.ev->counters = &t->counters;
 	d.ev->arena = &t->arena;
+	t->counters.alive++;
 	t->seq = d.ev->seq;
 	t->last_gseq = router->gseq = d.ev->gseq;
 
@@ -359,6 +370,13 @@ int sl_router_replay_after(struct sl_router *router, const char *const *patterns
 			return -EINVAL;
 	}
 	/*
+	 * A reclaimed topic may have matched and had events after the reference
+	 * (gone by age, as it was reclaimed only once empty): what it would
+	 * have said, a gap, is said for it.
+	 */
+	if (after_gseq < router->reclaimed_gseq)
+		return -ERANGE;
+	/*
 	 * One cursor per matching topic rather than one pointer per event: the
 	 * memory is bounded by max_topics whatever the rings hold.
 	 */
@@ -422,15 +440,74 @@ bool sl_router_retains_after(const struct sl_router *router, const struct sl_eve
 	return (by_gseq ? t->ring.dropped_gseq : t->ring.dropped_seq) <= after;
 }
 
+static void topic_unlink(struct sl_router *router, const struct route_topic *t)
+{
+	struct route_topic **b = &router->buckets[t->hash & (router->nbuckets - 1)];
+
+	while (*b != t)
+		b = &(*b)->next;
+	*b = t->next;
+}
+
+/*
+ * Frees the topics that hold nothing: no event in the ring and none alive
+ * anywhere (a queue, a resume's cursor). Each counted to max_topics for
+ * good: per-user topics that went quiet refused every new topic until a
+ * restart. Only near max_topics, since a topic created again starts its
+ * numbers past every one a reclaimed topic gave out (a jump, not a reuse).
+ */
+static void reclaim(struct sl_router *router)
+{
+	uint32_t i, kept = 0;
+
+	for (i = 0; i < router->ntopics; i++) {
+		struct route_topic *t = router->topics[i];
+
+		if (t->ring.count || t->counters.alive) {
+			router->topics[kept++] = t;
+			continue;
+		}
+		topic_unlink(router, t);
+		if (t->last_gseq > router->reclaimed_gseq)
+			router->reclaimed_gseq = t->last_gseq;
+		router->reclaimed++;
+		sl_ring_fini(&t->ring);
+		sl_enc_arena_fini(&t->arena);
+		free(t);
+	}
+	router->ntopics = kept;
+}
+
 void sl_router_expire(struct sl_router *router, uint64_t now_ns)
 {
 	uint32_t i;
 
 	/* From inside a callback the rings are being read: the next sweep will do. */
-	if (router->busy || !router->opts.ring_age_ns)
+	if (router->busy)
 		return;
-	for (i = 0; i < router->ntopics; i++)
+	for (i = 0; router->opts.ring_age_ns && i < router->ntopics; i++)
 		sl_ring_expire(&router->topics[i]->ring, now_ns, router->opts.ring_age_ns);
+	if (router->ntopics >= router->opts.max_topics - router->opts.max_topics / 8)
+		reclaim(router);
+}
+
+uint64_t sl_router_topics_reclaimed(const struct sl_router *router)
+{
+	return router->reclaimed;
+}
+
+uint64_t sl_router_reclaimed_gseq(const struct sl_router *router)
+{
+	return router->reclaimed_gseq;
+}
+
+void sl_router_note_reclaimed(struct sl_router *router, uint64_t gseq)
+{
+	if (gseq > router->reclaimed_gseq)
+		router->reclaimed_gseq = gseq;
+	/* Those topics' events were numbered up to it: acceptance goes on past. */
+	if (gseq > router->gseq)
+		router->gseq = gseq;
 }
 
 size_t sl_router_topic_count(const struct sl_router *router)
@@ -521,7 +598,8 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 		return -EBUSY;
 	if (!seq || sl_topic_validate(topic, topic_len, false, NULL))
 		return -EINVAL;
-	err = topic_get(router, topic, topic_len, &t);
+	/* Its own numbers come from the journal: the record's seq decides. */
+	err = topic_get(router, topic, topic_len, router->floor, &t);
 	if (err)
 		return err;
 	if (seq <= t->seq)
@@ -546,6 +624,7 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 		return -ENOMEM;
 	ev->counters = &t->counters;
 	ev->arena = &t->arena;
+	t->counters.alive++;
 	sl_ring_push(&t->ring, ev);
 	sl_ring_expire(&t->ring, now_ns, router->opts.ring_age_ns);
 	sl_event_unref(ev);

@@ -111,8 +111,24 @@ int sl_router_replay_after(struct sl_router *router, const char *const *patterns
 bool sl_router_retains_after(const struct sl_router *router, const struct sl_event *ev,
 			     uint64_t after, bool by_gseq);
 
-/* Applies the age bound to every ring; call it periodically (idle topics age too). */
+/*
+ * Applies the age bound to every ring; call it periodically (idle topics age
+ * too). Near max_topics (the top eighth) it then reclaims every topic that
+ * holds nothing (an empty ring, no event alive): later topics start their
+ * numbers past the last gseq of any reclaimed one, so a name published again
+ * never reuses a seq, and an SSE resume from before that gseq is a gap.
+ */
 void sl_router_expire(struct sl_router *router, uint64_t now_ns);
+
+/* Topics reclaimed so far. */
+uint64_t sl_router_topics_reclaimed(const struct sl_router *router);
+
+/*
+ * The last gseq of any reclaimed topic (0: none), which the journal keeps
+ * across restarts and gives back with sl_router_note_reclaimed.
+ */
+uint64_t sl_router_reclaimed_gseq(const struct sl_router *router);
+void sl_router_note_reclaimed(struct sl_router *router, uint64_t gseq);
 
 size_t sl_router_topic_count(const struct sl_router *router);
 size_t sl_router_subscription_count(const struct sl_router *router);
