@@ -297,32 +297,30 @@ static bool list_find(const char *v, size_t len, const char *token, bool any_cas
 	return false;
 }
 
-bool sl_http_header_has_token(const struct sl_http_request *req, const char *name,
-			      const char *token)
+static bool header_lists(const struct sl_http_request *req, const char *name, const char *token,
+			 bool any_case)
 {
 	size_t i;
 
 	for (i = 0; i < req->header_count; i++) {
 		const struct sl_http_header *h = &req->headers[i];
 
-		if (name_is(h, name) && list_find(h->value, h->value_len, token, true))
+		if (name_is(h, name) && list_find(h->value, h->value_len, token, any_case))
 			return true;
 	}
 	return false;
 }
 
+bool sl_http_header_has_token(const struct sl_http_request *req, const char *name,
+			      const char *token)
+{
+	return header_lists(req, name, token, true);
+}
+
 bool sl_http_header_has_value(const struct sl_http_request *req, const char *name,
 			      const char *value)
 {
-	size_t i;
-
-	for (i = 0; i < req->header_count; i++) {
-		const struct sl_http_header *h = &req->headers[i];
-
-		if (name_is(h, name) && list_find(h->value, h->value_len, value, false))
-			return true;
-	}
-	return false;
+	return header_lists(req, name, value, false);
 }
 
 int sl_http_content_length(const struct sl_http_request *req, uint64_t *out)
