@@ -581,17 +581,23 @@ paced_and_evicted() {
 	[ "$(echo "$output" | json 'd["publisher_pauses"] >= 1')" = True ]
 }
 
-@test "pacing: a publisher faster than its subscribers is held back; nobody evicted, nothing lost" {
-	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
-retention: {count: 100}"
+# late_readers COUNT: three subscribers of pace.t that read nothing for 2 s, then
+# COUNT events; each one's JSON lands in late1..3.json, its PID in l1..l3.
+late_readers() {
 	for n in 1 2 3; do
-		$PY "$CLIENT" ws-late "$WS" pace.t --hold 2 --count 4000 --timeout 60 \
+		$PY "$CLIENT" ws-late "$WS" pace.t --hold 2 --count "$1" --timeout 60 \
 			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/late$n.json" &
 		eval "l$n=\$!"
 	done
 	for n in 1 2 3; do
 		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r$n" ] && break; sleep 0.05; done
 	done
+}
+
+@test "pacing: a publisher faster than its subscribers is held back; nobody evicted, nothing lost" {
+	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
+retention: {count: 100}"
+	late_readers 4000
 	# 8 MB for each subscriber, which reads nothing for 2 s
 	flood pace.t 4000 &
 	p=$!
@@ -628,14 +634,7 @@ retention: {count: 100}"
 paced_other_publisher() {
 	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"
-	for n in 1 2 3; do
-		$PY "$CLIENT" ws-late "$WS" pace.t --hold 2 --count 400 --timeout 60 \
-			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/late$n.json" &
-		eval "l$n=\$!"
-	done
-	for n in 1 2 3; do
-		for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r$n" ] && break; sleep 0.05; done
-	done
+	late_readers 400
 	run $PY - "$1" "$SUB" "$ADMIN" <<'PY'
 import asyncio, re, socket, sys, msgpack, websockets
 mode, sub, admin = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
