@@ -238,6 +238,12 @@ struct sl_gateway {
 	uint32_t npub_silent; /* publishers before hello: make_room bounds them */
 	uint32_t nadmin;      /* admin listener connections: make_room bounds them */
 	/*
+	 * Subscriber listener connections before their handshake is answered:
+	 * make_room looks for one to drop only when there is one, since a full
+	 * gateway of subscribers would otherwise scan them all at every accept.
+	 */
+	uint32_t nhandshaking;
+	/*
 	 * Connections accepted only to be answered 429 or 503 (gateway.c,
 	 * refuse): off gw->conns and nconns, at most REFUSALS_MAX.
 	 */

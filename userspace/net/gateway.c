@@ -99,6 +99,8 @@ static void conn_free(struct sl_conn *c)
 		gw->npub_silent--;
 	else if (c->kind == SL_CONN_ADMIN)
 		gw->nadmin--;
+	else if (c->kind == SL_CONN_HTTP && !c->on_refusals)
+		gw->nhandshaking--;
 	if (c->counted && gw->apps)
 		gw->apps[c->slot].conns--;
 	if (c->limit_timer)
@@ -1166,6 +1168,8 @@ static struct sl_conn *conn_new(struct sl_gateway *gw, int fd, enum sl_conn_kind
 		gw->npub_silent++;
 	else if (kind == SL_CONN_ADMIN)
 		gw->nadmin++;
+	else if (!c->on_refusals)
+		gw->nhandshaking++;
 	if (!c->rd || !c->wr || !c->timer || (tls && !c->tls) || event_add(c->rd, NULL) ||
 	    evtimer_add(c->timer, &tv)) {
 		sl_conn_close_now(c);
@@ -1281,6 +1285,8 @@ static bool make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
 
 	if (held < max)
 		return true;
+	if (kind == SL_CONN_HTTP && !gw->nhandshaking)
+		return false;
 	/*
 	 * An admin connection whose authenticated head came in and whose body
 	 * is on its way has a request: dropping it would lose that publish.

@@ -624,6 +624,7 @@ static void start_ws(struct sl_conn *c, const struct sl_http_request *req, size_
 		return;
 	}
 	c->kind = SL_CONN_WS;
+	c->gw->nhandshaking--;
 	/* The handshake timer is done for good: its memory goes (S4: idle subscribers). */
 	event_free(c->timer);
 	c->timer = NULL;
@@ -776,6 +777,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 		goto out;
 	}
 	c->kind = SL_CONN_SSE;
+	c->gw->nhandshaking--;
 	/* The handshake timer is done for good: its memory goes (S4: idle subscribers). */
 	event_free(c->timer);
 	c->timer = NULL;
