@@ -1068,6 +1068,9 @@ for line in open(sys.argv[1]):
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock --pin-root $PIN"
 	run $CTL -j stats
 	[ "$(echo "$output" | json 'd["meter"]')" = False ]
+	# every metric family is there without the meter too: the kernel's drops are zeros
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *$'\nsluice_kernel_drops_total{reason="conn_event_cap"} 0\n'* ]]
 	bg_ws_sub "$BATS_TEST_TMPDIR/ws2.json" off.t --count 1 --timeout 3
 	sleep 0.5
 	run --separate-stderr $CTL -j conn list

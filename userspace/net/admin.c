@@ -219,7 +219,10 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 			backends++;
 	single(f, "sluice_backends_connected", "gauge", "Publishers connected (after hello).",
 	       backends);
-	if (gw->kern && sl_kern_drops(gw->kern, drops) == 0) {
+	/* Without the meter (bpf: off) nothing is dropped there: zeros, so that alerts and
+	 * dashboards find the family on every host. */
+	memset(drops, 0, sizeof(drops));
+	if (!gw->kern || sl_kern_drops(gw->kern, drops) == 0) {
 		family(f, "sluice_kernel_drops_total", "counter",
 		       "Events the kernel meter removed, by reason.");
 		for (i = 1; i < SL_DROP__MAX; i++)
