@@ -1111,6 +1111,33 @@ print(round(time.monotonic() - t))
 	[ "$output" -le 2 ]
 }
 
+@test "a POST /v1/publish whose body does not arrive within handshake_timeout is answered 408, not closed silently; a slow head still is" {
+	sl_start_gateway "limits: {handshake_timeout: 1s}"
+	run $PY -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/publish?topic=slow.t HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n"
+          b"Content-Length: 10\r\n\r\nabc")
+s.settimeout(5)
+out = b""
+try:
+    while True:
+        c = s.recv(4096)
+        if not c:
+            break
+        out += c
+except OSError:
+    pass
+print(out.split(b"\r\n")[0].decode())
+print(out.split(b"\r\n\r\n", 1)[-1].decode())
+' "$ADMIN"
+	echo "$output"
+	[ "${lines[0]}" = "HTTP/1.1 408 Request Timeout" ]
+	[[ "${lines[1]}" == *'"error":"request_timeout"'* ]]
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" != *'sluice_published_events_total 1'* ]]
+}
+
 @test "idle SSE streams get heartbeat comments" {
 	sl_start_gateway
 	run curl -sN --max-time 2.5 "http://127.0.0.1:$SUB/v1/sse?topic=quiet.t"

@@ -694,6 +694,23 @@ PY
 	paced_other_publisher ws
 }
 
+@test "pacing: a POST /v1/publish held longer than handshake_timeout is answered 503 with Retry-After, never closed silently" {
+	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_frame_bytes: 64KiB, handshake_timeout: 1s}
+retention: {count: 100}"
+	late_readers 4000
+	flood pace.t 4000 &
+	p=$!
+	for _ in $(seq 1 40); do
+		[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["publishers_paused"]')" = True ] && break
+		sleep 0.05
+	done
+	run raw_http "$ADMIN" < <(printf 'POST /v1/publish?topic=pace.t HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Length: 1\r\n\r\nx' "$TEST_KEY")
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 503 "*"Retry-After: 1"*'"error":"paused"'* ]]
+	wait $p
+	for n in 1 2 3; do eval "wait \$l$n"; done
+}
+
 @test "pacing: a pause that does not drain evicts the subscribers that read nothing; the reader gets everything" {
 	sl_start_gateway "limits: {max_queued_bytes_total: 1MiB, max_queued_bytes_per_connection: 64MiB, max_frame_bytes: 64KiB}
 retention: {count: 100}"

@@ -371,6 +371,22 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	respond(c, 202, "application/json", body);
 }
 
+bool sl_admin_timed_out(struct sl_conn *c)
+{
+	if (c->closing || !c->body_end)
+		return false;
+	/* Its head was taken: the client waits for an answer, not for a silent close. */
+	if (c->in_len < c->body_end)
+		fail(c, 408, "request_timeout",
+		     "the body did not arrive within limits.handshake_timeout", NULL);
+	else
+		fail(c, 503, "paused",
+		     "publishers are held while the subscribers' queues are full "
+		     "(limits.max_queued_bytes_total); try again",
+		     "Retry-After: 1\r\n");
+	return true;
+}
+
 void sl_admin_on_http(struct sl_conn *c)
 {
 	struct sl_http_request req;

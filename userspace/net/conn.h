@@ -382,5 +382,11 @@ void sl_pub_on_bytes(struct sl_conn *c);
 
 /* admin.c */
 void sl_admin_on_http(struct sl_conn *c);
+/*
+ * At the handshake timeout: a POST whose head was taken is answered, 408
+ * when its body is not all in, 503 when pacing still holds it. False when
+ * c has nothing to be answered (it is closed silently then).
+ */
+bool sl_admin_timed_out(struct sl_conn *c);
 
 #endif

@@ -1076,6 +1076,10 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->kind == SL_CONN_ADMIN && sl_admin_timed_out(c)) {
+		c->close_reason = "handshake timeout, answered";
+		return;
+	}
 	if (c->kind == SL_CONN_HTTP || c->kind == SL_CONN_ADMIN ||
 	    (c->kind == SL_CONN_PUB && !c->hello_done)) {
 		c->close_reason = "handshake timeout";
