@@ -223,7 +223,16 @@ PY
 	[[ "$output" == *'"error":"publish_refused"'* ]]
 	# the wrong method on a known path is 405 with Allow; an unknown path is 404
 	run curl -s -i -X POST "http://127.0.0.1:$ADMIN/metrics"
-	[[ "$output" == "HTTP/1.1 405"* && "$output" == *$'Allow: GET\r'* && "$output" == *'"error":"method_not_allowed"'* ]]
+	[[ "$output" == "HTTP/1.1 405"* && "$output" == *$'Allow: GET, HEAD\r'* && "$output" == *'"error":"method_not_allowed"'* ]]
+	# HEAD wherever GET is (RFC 9110 §9.3.2): the same head, with the length GET would send, no content
+	for path in healthz:ok readyz:ready metrics:HELP; do
+		run raw_http "$ADMIN" < <(printf 'HEAD /%s HTTP/1.1\r\nHost: x\r\n\r\n' "${path%%:*}")
+		echo "$path: $output"
+		[[ "$output" == "HTTP/1.1 200 OK"* ]]
+		[[ "$output" != *"${path#*:}"* ]]
+	done
+	run raw_http "$ADMIN" < <(printf 'HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+	[[ "$output" == *$'\r\nContent-Length: 3\r\n'* ]]
 	run curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$ADMIN/healthz"
 	[ "$output" = 405 ]
 	run curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$ADMIN/readyz"

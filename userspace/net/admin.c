@@ -16,12 +16,16 @@
 #include "net/workpool.h"
 #include "route/topic.h"
 
-static void respond(struct sl_conn *c, int status, const char *type, const char *body)
+/* head_only: the answer to HEAD, the same head with its Content-Length and no body. */
+static void respond(struct sl_conn *c, int status, const char *type, const char *body,
+		    bool head_only)
 {
 	size_t len;
 	char *resp =
 	    sl_http_response(status, NULL, type, "Connection: close\r\n", body, strlen(body), &len);
 
+	if (resp && head_only)
+		len -= strlen(body);
 	sl_conn_answer_and_close(c, resp, len);
 }
 
@@ -233,7 +237,7 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 	metrics_ranked(gw, f);
 }
 
-static void metrics(struct sl_conn *c)
+static void metrics(struct sl_conn *c, bool head_only)
 {
 	char *body = NULL;
 	size_t len = 0;
@@ -249,7 +253,7 @@ static void metrics(struct sl_conn *c)
 		fail(c, 500, "internal", "out of memory", NULL);
 		return;
 	}
-	respond(c, 200, "text/plain; version=0.0.4", body);
+	respond(c, 200, "text/plain; version=0.0.4", body, head_only);
 	free(body);
 }
 
@@ -368,7 +372,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		return;
 	}
 	snprintf(body, sizeof(body), "{\"seq\":%llu}", (unsigned long long)seq);
-	respond(c, 202, "application/json", body);
+	respond(c, 202, "application/json", body, false);
 }
 
 bool sl_admin_timed_out(struct sl_conn *c)
@@ -407,23 +411,25 @@ void sl_admin_on_http(struct sl_conn *c)
 		return;
 	}
 #define PATH_IS(p) (req.path_len == strlen(p) && memcmp(req.path, p, req.path_len) == 0)
-#define IS(m, p)                                                                                   \
-	(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0 && PATH_IS(p))
-	if (IS("GET", "/healthz"))
-		respond(c, 200, "text/plain", "ok\n");
-	else if (IS("GET", "/readyz"))
+#define METHOD_IS(m) (req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0)
+	/* RFC 9110 §9.3.2: HEAD wherever GET is, the same head and no content. */
+	bool head_only = METHOD_IS("HEAD"), get = METHOD_IS("GET") || head_only;
+
+	if (get && PATH_IS("/healthz"))
+		respond(c, 200, "text/plain", "ok\n", head_only);
+	else if (get && PATH_IS("/readyz"))
 		respond(c, c->gw->shutting_down ? 503 : 200, "text/plain",
-			c->gw->shutting_down ? "shutting down\n" : "ready\n");
-	else if (IS("GET", "/metrics"))
-		metrics(c);
-	else if (IS("POST", "/v1/publish"))
+			c->gw->shutting_down ? "shutting down\n" : "ready\n", head_only);
+	else if (get && PATH_IS("/metrics"))
+		metrics(c, head_only);
+	else if (METHOD_IS("POST") && PATH_IS("/v1/publish"))
 		publish(c, &req, (size_t)head);
 	else if (PATH_IS("/v1/publish"))
 		fail(c, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
 	else if (PATH_IS("/healthz") || PATH_IS("/readyz") || PATH_IS("/metrics"))
-		fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
+		fail(c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n");
 	else
 		fail(c, 404, "not_found", "no such endpoint", NULL);
-#undef IS
+#undef METHOD_IS
 #undef PATH_IS
 }
