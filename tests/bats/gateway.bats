@@ -1202,12 +1202,28 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 	# kick the subscriber by the id the kernel's conn list shows
 	port=$(sed -n 's/.*"kind":"ws","peer":"127.0.0.1:\([0-9]*\)".*/\1/p' "$LOG" | head -1)
 	id=$($REPO/build/sluicectl --pin-root "$PIN" -j conn list | json "[c['id'] for c in d if c['remote_port'] == $port][0]")
-	run $CTL -j conn kick "$id" "maintenance window"
+	# a reason that cannot go out as it is is refused, and the client stays
+	long=$(printf 'r%.0s' $(seq 1 124))
+	run --separate-stderr $CTL conn kick "$id" "$long"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"the REASON is 124 bytes; a WebSocket close frame holds at most 123"* ]]
+	run --separate-stderr $CTL conn kick "$id" 'say "hi"'
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"may not hold control characters"* ]]
+	run --separate-stderr $CTL conn kick "$id" $'\xff\xfe'
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"not valid UTF-8"* ]]
+	# UTF-8 goes out as it is, up to the 123 bytes a close frame holds
+	prefix="Wartung läuft — "
+	reason="$prefix$(printf 'x%.0s' $(seq 1 $((123 - $(printf %s "$prefix" | wc -c)))))"
+	[ "$(printf %s "$reason" | wc -c)" -eq 123 ]
+	run $CTL -j conn kick "$id" "$reason"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	wait $BG_PID
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/ws.json")" -eq 4004 ]
-	[ "$(json 'd["close"]["reason"]' <"$BATS_TEST_TMPDIR/ws.json")" = "maintenance window" ]
+	[ "$(json 'd["close"]["reason"]' <"$BATS_TEST_TMPDIR/ws.json")" = "$reason" ]
+	grep -q '"msg":"conn_kicked"' "$LOG"
 	run $CTL conn kick 12345
 	[ "$status" -eq 1 ]
 }

@@ -345,6 +345,11 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 	if (argc > 2)
 		return sl_out_usage(ctl, "unexpected argument '%s': quote a REASON with spaces",
 				    argv[2]);
+	/* Cut here, it would reach the daemon shorter and be closed with another reason. */
+	if (argc > 1 && strlen(argv[1]) > 123)
+		return sl_out_usage(
+		    ctl, "the REASON is %zu bytes; a WebSocket close frame holds at most 123",
+		    strlen(argv[1]));
 	/* Closing with the right close code (4004) is the daemon's job; the meter can only drop. */
 	{
 		char arg[160];

@@ -29,6 +29,8 @@
 #include "net/replay.h"
 #include "net/reload.h"
 #include "net/tcpinfo.h"
+#include "net/utf8.h"
+#include "net/ws.h"
 #include "route/topic.h"
 #include "net/workpool.h"
 #include "proto/control_request.h"
@@ -309,22 +311,35 @@ static json_t *stats_json(struct sl_gateway *gw)
 /* `conn kick ID [REASON]`: arg is "ID" or "ID\nREASON"; the id is the socket cookie. */
 static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 {
-	static char reason[100];
 	unsigned long long id;
-	const char *nl;
+	const char *nl, *reason, *p;
 	struct sl_conn *c;
-	char *p;
 
 	if (!arg || sscanf(arg, "%llu", &id) != 1) {
 		*err = "a connection id is needed";
 		return NULL;
 	}
 	nl = strchr(arg, '\n');
-	/* The close reason must fit a close frame (123 bytes) and stay printable in logs. */
-	snprintf(reason, sizeof(reason), "%s", nl ? nl + 1 : "disconnected by an operator");
-	for (p = reason; *p; p++)
-		if (*p < 0x20 || *p == '"' || *p == '\\')
-			*p = '_';
+	reason = nl ? nl + 1 : "disconnected by an operator";
+	/*
+	 * It goes out as it is: in a close frame (123 bytes of UTF-8, RFC 6455
+	 * §5.5.1), in SSE's sluice.close JSON and in the log's JSON, where a
+	 * quote, a backslash or a control character would break the line.
+	 */
+	if (strlen(reason) > SL_WS_MAX_CONTROL_PAYLOAD - 2) {
+		*err = "the reason is longer than the 123 bytes a close frame holds";
+		return NULL;
+	}
+	if (!sl_utf8_valid((const uint8_t *)reason, strlen(reason))) {
+		*err = "the reason is not valid UTF-8";
+		return NULL;
+	}
+	for (p = reason; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\') {
+			*err = "the reason may not hold control characters, '\"' or '\\'";
+			return NULL;
+		}
+	}
 	for (c = gw->conns; c; c = c->next) {
 		if (c->cookie != id || c->closing)
 			continue;
