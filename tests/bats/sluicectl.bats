@@ -349,6 +349,11 @@ hold_connection() {
 	run -1 --separate-stderr "$CTL" map list -j --pin-root=/nonexistent/x
 	assert_json
 	json_true '"/nonexistent/x" in d["error"]'
+	# an empty value is no place to look: a usage error, as for --pin-root
+	run -2 --separate-stderr "$CTL" --pin-root "" map list
+	[[ "$stderr" == *"--pin-root needs a directory"* ]]
+	run -2 --separate-stderr "$CTL" --socket "" stats
+	[[ "$stderr" == *"--socket needs a path"* ]]
 }
 
 @test "SLUICE_PIN_ROOT is used and --pin-root wins over it" {

@@ -164,6 +164,8 @@ int main(int argc, char **argv)
 		return sl_out_usage(&ctl, "'%s' %s: see `sluicectl help`", bad.arg, bad.why);
 	if (!ctl.pin_root[0])
 		return sl_out_usage(&ctl, "--pin-root needs a directory");
+	if (!ctl.socket_path[0])
+		return sl_out_usage(&ctl, "--socket needs a path");
 	if (help && n == 0)
 		return do_help(&ctl, 0, NULL);
 	if (n == 0 && !ctl.json)
