@@ -108,6 +108,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		FUZZ_CHECK(r == 0 || r == n);
 	}
+	/* The same bytes as a chunked body: bounded, decodable in place, prefixes wait. */
+	{
+		size_t encoded = 0, half = 0;
+		uint64_t decoded = 0, half_decoded = 0;
+		int r =
+		    sl_http_chunked_scan((const uint8_t *)buf, size, max_head, &encoded, &decoded);
+
+		FUZZ_CHECK(r == 0 || r == -EAGAIN || r == -EINVAL || r == -EMSGSIZE);
+		if (r == 0) {
+			FUZZ_CHECK(encoded <= size && decoded <= max_head && decoded < encoded);
+			FUZZ_CHECK(!encoded ||
+				   sl_http_chunked_scan((const uint8_t *)buf, encoded - 1, max_head,
+							&half, &half_decoded) == -EAGAIN);
+			sl_http_chunked_decode((uint8_t *)buf, encoded);
+		}
+	}
 	free(req);
 	free(buf);
 	return 0;

@@ -413,8 +413,47 @@ static void test_responses(void)
 	       "reason phrases");
 }
 
+static void test_chunked(void)
+{
+	static const char whole[] = "5;x=y\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\n";
+	static const char *const bad[] = {
+		"zz\r\nab\r\n0\r\n\r\n", /* not hex */
+		"2\nab\r\n0\r\n\r\n",	 /* a bare LF */
+		"2\r\nabc\r\n0\r\n\r\n", /* data longer than its size */
+		"\r\n",			 /* no size */
+		"1000000000000000\r\n",	 /* 16 hex digits */
+		"0\r\nX: 1\n\r\n",	 /* a trailer with a bare LF */
+	};
+	uint8_t buf[sizeof(whole)];
+	size_t n = strlen(whole), i, encoded = 0;
+	uint64_t decoded = 0;
+	bool waits = true;
+
+	for (i = 0; i < n; i++)
+		waits &= sl_http_chunked_scan((const uint8_t *)whole, i, 100, &encoded, &decoded) ==
+			 -EAGAIN;
+	TAP_OK(waits, "chunked: every part of a body short of its end waits for more");
+	memcpy(buf, whole, n);
+	TAP_OK(sl_http_chunked_scan(buf, n, 100, &encoded, &decoded) == 0 && encoded == n &&
+		   decoded == 11,
+	       "chunked: the whole body, extension and trailer included (%zu, %llu)", encoded,
+	       (unsigned long long)decoded);
+	sl_http_chunked_decode(buf, encoded);
+	TAP_OK(!memcmp(buf, "hello world", 11), "chunked: decoded in place");
+	TAP_OK(sl_http_chunked_scan((const uint8_t *)whole, n, 10, &encoded, &decoded) == -EMSGSIZE,
+	       "chunked: data past max is refused before it is all in");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		TAP_OK(sl_http_chunked_scan((const uint8_t *)bad[i], strlen(bad[i]), 1u << 20,
+					    &encoded, &decoded) == -EINVAL,
+		       "chunked: malformed %zu refused", i);
+	TAP_OK(sl_http_chunked_scan((const uint8_t *)"0\r\n\r\n", 5, 0, &encoded, &decoded) == 0 &&
+		   encoded == 5 && decoded == 0,
+	       "chunked: an empty body");
+}
+
 int main(void)
 {
+	test_chunked();
 	test_upgrade_request();
 	test_incremental();
 	test_forms();

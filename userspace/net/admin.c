@@ -257,12 +257,43 @@ static void metrics(struct sl_conn *c, bool head_only)
 	free(body);
 }
 
+/*
+ * The body's length (*len) and its length on the wire (*wire): from
+ * Content-Length, or from a chunked body (RFC 9112 §7.1, which a client
+ * streaming a payload of unknown length sends: curl -T -) once it is all
+ * in. -ENOENT (neither), -EINVAL (unusable, or Transfer-Encoding other than
+ * chunked alone, or both: the classic smuggling vector), -EMSGSIZE (past
+ * limits.max_frame_bytes) or -EAGAIN (a chunked body still on its way).
+ */
+static int body_length(struct sl_conn *c, const struct sl_http_request *req, size_t head,
+		       uint64_t *len, size_t *wire)
+{
+	const struct sl_http_header *te = sl_http_header_get(req, "Transfer-Encoding");
+	static const char chunked[] = "chunked";
+	int ret;
+
+	*len = 0;
+	*wire = 0;
+	if (!te) {
+		ret = sl_http_content_length(req, len);
+		*wire = (size_t)*len;
+		return ret;
+	}
+	if (sl_http_header_get(req, "Content-Length") ||
+	    sl_http_header_count(req, "Transfer-Encoding") != 1 ||
+	    te->value_len != sizeof(chunked) - 1 || strncasecmp(te->value, chunked, te->value_len))
+		return -EINVAL;
+	return sl_http_chunked_scan(c->in + head, c->in_len - head,
+				    c->gw->cfg->limits.max_frame_bytes, wire, len);
+}
+
 static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t head)
 {
 	char topic[SL_TOPIC_MAX_LEN + 1] = "", body[64], *name, *value;
 	const char *cursor = req->query, *why = NULL, *too_long = NULL;
 	unsigned int topics = 0;
 	uint64_t clen, seq;
+	size_t wire;
 	int status = 401;
 	size_t cap;
 	int ret;
@@ -281,26 +312,28 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		fail(c, status, code, why, challenge);
 		return;
 	}
-	ret = sl_http_content_length(req, &clen);
+	ret = body_length(c, req, head, &clen, &wire);
 	if (ret == -ENOENT) {
-		fail(c, 411, "length_required", "POST /v1/publish needs a Content-Length", NULL);
+		fail(c, 411, "length_required",
+		     "POST /v1/publish needs a Content-Length or a chunked body", NULL);
 		return;
 	}
 	/* One that is there but unusable is the client's mistake, not a missing header. */
-	if (ret) {
+	if (ret == -EINVAL) {
 		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request",
-		     "Content-Length is not one number below 2^64 (or is sent with "
-		     "Transfer-Encoding, which POST /v1/publish does not take)",
+		     "the body's length is unusable: Content-Length is not one number below "
+		     "2^64, comes with Transfer-Encoding, or Transfer-Encoding is not chunked "
+		     "alone, or the chunked body is malformed",
 		     NULL);
 		return;
 	}
-	if (clen > c->gw->cfg->limits.max_frame_bytes) {
+	if (ret == -EMSGSIZE || clen > c->gw->cfg->limits.max_frame_bytes) {
 		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_TOO_LARGE);
 		fail(c, 413, "payload_too_large", "payload over limits.max_frame_bytes", NULL);
 		return;
 	}
-	if (c->in_len - head < clen) {
+	if (ret == -EAGAIN || c->in_len - head < wire) {
 		static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 		/*
@@ -312,7 +345,8 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		    sl_http_header_has_token(req, "Expect", "100-continue") &&
 		    sl_conn_send(c, go_on, sizeof(go_on) - 1) == 0)
 			sl_conn_schedule_flush(c);
-		c->body_end = (uint32_t)(head + clen);
+		/* A chunked body's end is not known yet: the next byte is read and looked at. */
+		c->body_end = (uint32_t)(ret == -EAGAIN ? c->in_len + 1 : head + wire);
 		return;
 	}
 	/* Room for any pair: an access_token JWT before the topic must not end the scan. */
@@ -362,9 +396,12 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	}
 	/* Held while the queues are over their bound, as a native publisher is: the body waits. */
 	if (sl_gateway_pace(c)) {
-		c->body_end = (uint32_t)(head + clen);
+		c->body_end = (uint32_t)(head + wire);
 		return;
 	}
+	/* Last, once nothing can send the request back to be read again. */
+	if (wire != clen)
+		sl_http_chunked_decode(c->in + head, wire);
 	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
 	if (ret) {
 		status = sl_publish_status(ret);

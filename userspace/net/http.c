@@ -323,6 +323,102 @@ bool sl_http_header_has_value(const struct sl_http_request *req, const char *nam
 	return header_lists(req, name, value, false);
 }
 
+/* The CRLF that ends a line at p[*at]: -EAGAIN before it is in, -EINVAL for a bare CR or LF. */
+static int line_end(const uint8_t *p, size_t len, size_t *at)
+{
+	while (*at < len && p[*at] != '\r' && p[*at] != '\n') {
+		if (!p[*at])
+			return -EINVAL;
+		(*at)++;
+	}
+	if (*at + 1 >= len)
+		return -EAGAIN;
+	if (p[*at] != '\r' || p[*at + 1] != '\n')
+		return -EINVAL;
+	*at += 2;
+	return 0;
+}
+
+/*
+ * One chunk's head at p[*at]: its size, its extensions (skipped) and CRLF.
+ * At most 15 hex digits: no body this daemon takes needs more, and the sum
+ * below cannot overflow.
+ */
+static int chunk_head(const uint8_t *p, size_t len, size_t *at, uint64_t *size)
+{
+	size_t digits = 0;
+	int d;
+
+	*size = 0;
+	for (; *at < len; (*at)++, digits++) {
+		uint8_t ch = p[*at];
+
+		d = ch >= '0' && ch <= '9'   ? ch - '0'
+		    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+		    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+					     : -1;
+		if (d < 0)
+			break;
+		if (digits == 15)
+			return -EINVAL;
+		*size = *size * 16 + (uint64_t)d;
+	}
+	if (*at == len)
+		return -EAGAIN;
+	if (!digits || (p[*at] != ';' && p[*at] != ' ' && p[*at] != '\t' && p[*at] != '\r'))
+		return -EINVAL;
+	return line_end(p, len, at);
+}
+
+int sl_http_chunked_scan(const uint8_t *p, size_t len, uint64_t max, size_t *encoded,
+			 uint64_t *decoded)
+{
+	size_t at = 0, line;
+	uint64_t size, total = 0;
+	int ret;
+
+	for (;;) {
+		ret = chunk_head(p, len, &at, &size);
+		if (ret)
+			return ret;
+		if (!size)
+			break;
+		if (size > max - total)
+			return -EMSGSIZE;
+		total += size;
+		if (len - at < size + 2)
+			return -EAGAIN;
+		at += size;
+		if (p[at] != '\r' || p[at + 1] != '\n')
+			return -EINVAL;
+		at += 2;
+	}
+	/* Trailer fields, each a line, then the empty line. */
+	for (;;) {
+		line = at;
+		ret = line_end(p, len, &at);
+		if (ret)
+			return ret;
+		if (at - line == 2)
+			break;
+	}
+	*encoded = at;
+	*decoded = total;
+	return 0;
+}
+
+void sl_http_chunked_decode(uint8_t *p, size_t encoded)
+{
+	size_t at = 0, out = 0;
+	uint64_t size;
+
+	while (chunk_head(p, encoded, &at, &size) == 0 && size) {
+		memmove(p + out, p + at, size);
+		out += size;
+		at += size + 2;
+	}
+}
+
 int sl_http_content_length(const struct sl_http_request *req, uint64_t *out)
 {
 	bool seen = false;

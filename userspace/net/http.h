@@ -77,6 +77,19 @@ bool sl_http_header_has_value(const struct sl_http_request *req, const char *nam
 			      const char *value);
 
 /*
+ * A chunked request body (RFC 9112 §7.1) at p[0..len), read without being
+ * changed: 0 once it is all in, with *encoded its length on the wire (the
+ * last chunk, trailers and final CRLF included) and *decoded the data's;
+ * -EAGAIN while it is not; -EINVAL when malformed (a bare LF, a size that
+ * is not hex); -EMSGSIZE as soon as the data would pass max.
+ */
+int sl_http_chunked_scan(const uint8_t *p, size_t len, uint64_t max, size_t *encoded,
+			 uint64_t *decoded);
+
+/* Moves the data of a body sl_http_chunked_scan accepted to its start. */
+void sl_http_chunked_decode(uint8_t *p, size_t encoded);
+
+/*
  * Content-Length (RFC 9112 §6.3): 0 with *out set, -ENOENT when absent
  * (*out = 0), -EINVAL when malformed, out of range, given twice with
  * different values (identical repeats are accepted, as §6.3 allows), or when
