@@ -26,9 +26,10 @@ static const char conn_help[] =
     "\n"
     "ID  a connection's id: its socket cookie, as `conn list` shows it.\n"
     "\n"
-    "`list` and `show` read the meter's connection iterator under the pin root\n"
-    "(--pin-root, default " SL_KERN_DEFAULT_PIN_ROOT "); filtering by app or topic and\n"
-    "`kick` need the daemon.\n";
+    "`list` reads the meter's connection iterator under the pin root (--pin-root,\n"
+    "default " SL_KERN_DEFAULT_PIN_ROOT "), also while the daemon is down; `show` asks\n"
+    "the daemon when it runs and reads the pins otherwise; filtering by app or topic\n"
+    "and `kick` need the daemon.\n";
 
 /* SL_SOCK_F_* by name, for operators who should not decode bits. */
 static const struct {

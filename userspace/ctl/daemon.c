@@ -677,7 +677,8 @@ static int app_help(const struct sl_ctl *ctl, int argc, char **argv)
 	return sl_out_help(ctl,
 			   "Usage: sluicectl " SL_APP_GRAMMAR "\n"
 			   "       sluicectl app help\n"
-			   "  Counts come from the kernel meter (source: kernel).\n"
+			   "  Counts come from the kernel meter (source: kernel), or from the\n"
+			   "  daemon's writes when it runs with bpf: off (source: daemon).\n"
 			   "  series prints events per second, one line a second (default 60).\n");
 }
 
