@@ -327,10 +327,13 @@ PY
 	for t in t.1 t.2 t.3; do pub $t --count 1 >/dev/null; done
 	run pub t.4 --count 1
 	[ "$(echo "$output" | json '[e["code"] for e in d["errors"]]')" = "[429]" ]
+	# over HTTP with Retry-After: quiet topics are forgotten each second
+	run curl -s -i -H "X-API-Key: $TEST_KEY" --data-binary x "http://127.0.0.1:$ADMIN/v1/publish?topic=t.5"
+	[[ "$output" == "HTTP/1.1 429 "*$'Retry-After: 1\r'*"too many topics"* ]]
 	# an existing topic still takes events
 	[ "$(pub t.2 --count 1 | json 'd["seqs"]')" = "[2]" ]
 	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats
-	[ "$(echo "$output" | json 'd["publish_errors_by_kind"]["too_many_topics"]')" -eq 1 ]
+	[ "$(echo "$output" | json 'd["publish_errors_by_kind"]["too_many_topics"]')" -eq 2 ]
 }
 
 @test "limits.max_topics: topics that went quiet and hold no event are forgotten, so new topics are taken again; their numbers are never given out again, also after a restart" {
