@@ -15,9 +15,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "auth/auth.h"
 #include "config/node.h"
 #include "config/problems.h"
-#include "auth/auth.h"
 #include "config/units.h"
 #include "policy/policy.h"
 
@@ -946,35 +946,6 @@ static int by_string(const void *a, const void *b)
 		      json_string_value(*(json_t *const *)b));
 }
 
-/*
- * strings sorted: the order of a list of patterns or keys changes nothing,
- * so `policy diff` must not call it a change. Steals the references.
- */
-static json_t *sorted_strings(json_t **v, size_t n)
-{
-	json_t *arr = json_array();
-	size_t i;
-
-	for (i = 0; arr && i < n; i++)
-		if (!v[i])
-			goto fail;
-	i = 0;
-	if (!arr)
-		goto fail;
-	qsort(v, n, sizeof(*v), by_string);
-	for (; i < n; i++)
-		if (json_array_append_new(arr, v[i])) {
-			i++; /* json_array_append_new released it */
-			goto fail;
-		}
-	return arr;
-fail:
-	for (; i < n; i++)
-		json_decref(v[i]);
-	json_decref(arr);
-	return NULL;
-}
-
 static json_t *hex_json(const uint8_t *b, size_t n, const char *prefix)
 {
 	char buf[80];
@@ -985,35 +956,34 @@ static json_t *hex_json(const uint8_t *b, size_t n, const char *prefix)
 	return json_string(buf);
 }
 
-static json_t *patterns_json(const char *const *v, uint32_t n)
+/*
+ * A list as the file names its entries, sorted: the order of patterns or
+ * keys changes nothing, so `policy diff` must not call it a change. Digests
+ * read "sha256:HEX", names prefix + NAME (patterns with "", CNs with "cn:").
+ */
+static json_t *sorted_list(const uint8_t (*sha)[32], uint32_t n_sha, const char *prefix,
+			   const char *const *names, uint32_t n_names)
 {
-	json_t **items = calloc(n ? n : 1, sizeof(*items)), *arr;
-	uint32_t i;
+	uint32_t n = n_sha + n_names, i;
+	json_t **items = calloc(n ? n : 1, sizeof(*items)), *arr = json_array();
+	bool ok = items && arr;
 
-	if (!items)
-		return NULL;
-	for (i = 0; i < n; i++)
-		items[i] = json_string(v[i]);
-	arr = sorted_strings(items, n);
+	for (i = 0; ok && i < n; i++) {
+		items[i] = i < n_sha ? hex_json(sha[i], 32, "sha256:")
+				     : json_sprintf("%s%s", prefix, names[i - n_sha]);
+		ok = items[i] != NULL;
+	}
+	if (ok)
+		qsort(items, n, sizeof(*items), by_string);
+	for (i = 0; items && i < n; i++) {
+		ok = ok && json_array_append(arr, items[i]) == 0;
+		json_decref(items[i]);
+	}
 	free(items);
-	return arr;
-}
-
-/* API key hashes and mTLS identities, as the file names them: "sha256:HEX", "cn:NAME". */
-static json_t *identities_json(const uint8_t (*sha)[32], uint32_t n_sha, const char *const *cn,
-			       uint32_t n_cn)
-{
-	json_t **items = calloc(n_sha + n_cn ? n_sha + n_cn : 1, sizeof(*items)), *arr;
-	uint32_t i;
-
-	if (!items)
+	if (!ok) {
+		json_decref(arr);
 		return NULL;
-	for (i = 0; i < n_sha; i++)
-		items[i] = hex_json(sha[i], 32, "sha256:");
-	for (i = 0; i < n_cn; i++)
-		items[n_sha + i] = json_sprintf("cn:%s", cn[i]);
-	arr = sorted_strings(items, n_sha + n_cn);
-	free(items);
+	}
 	return arr;
 }
 
@@ -1065,12 +1035,13 @@ int sl_policy_to_json(const struct sl_policy *policy, const struct sl_config *cf
 		bad |= set(a, "id", json_string(app->id));
 		bad |= set(a, "plan", plan ? json_string(plan->name) : json_null());
 		bad |= set(a, "slot", json_integer(sl_policy_app_slot(policy, app)));
-		bad |= set(a, "subscribe", patterns_json(app->subscribe, app->n_subscribe));
-		bad |= set(a, "publish", patterns_json(app->publish, app->n_publish));
-		bad |= set(a, "api_keys", identities_json(app->api_keys, app->n_api_keys, NULL, 0));
+		bad |=
+		    set(a, "subscribe", sorted_list(NULL, 0, "", app->subscribe, app->n_subscribe));
+		bad |= set(a, "publish", sorted_list(NULL, 0, "", app->publish, app->n_publish));
+		bad |= set(a, "api_keys", sorted_list(app->api_keys, app->n_api_keys, "", NULL, 0));
 		bad |= set(a, "certificates",
-			   identities_json(app->cert_sha256, app->n_cert_sha256, app->cert_cn,
-					   app->n_cert_cn));
+			   sorted_list(app->cert_sha256, app->n_cert_sha256, "cn:", app->cert_cn,
+				       app->n_cert_cn));
 		bad |= json_array_append_new(apps, a) != 0;
 	}
 	if (!bad && doc) {
