@@ -16,6 +16,7 @@
 #include "ctl/conn.h"
 #include "ctl/daemon.h"
 #include "ctl/out.h"
+#include "net/ws.h"
 #include "ctl/table.h"
 
 static const char conn_help[] =
@@ -347,10 +348,10 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 		return sl_out_usage(ctl, "unexpected argument '%s': quote a REASON with spaces",
 				    argv[2]);
 	/* Cut here, it would reach the daemon shorter and be closed with another reason. */
-	if (argc > 1 && strlen(argv[1]) > 123)
+	if (argc > 1 && strlen(argv[1]) > SL_WS_MAX_CLOSE_REASON)
 		return sl_out_usage(
-		    ctl, "the REASON is %zu bytes; a WebSocket close frame holds at most 123",
-		    strlen(argv[1]));
+		    ctl, "the REASON is %zu bytes; a WebSocket close frame holds at most %d",
+		    strlen(argv[1]), SL_WS_MAX_CLOSE_REASON);
 	/* Closing with the right close code (4004) is the daemon's job; the meter can only drop. */
 	{
 		char arg[160];

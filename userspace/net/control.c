@@ -326,7 +326,7 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 	 * §5.5.1), in SSE's sluice.close JSON and in the log's JSON, where a
 	 * quote, a backslash or a control character would break the line.
 	 */
-	if (strlen(reason) > SL_WS_MAX_CONTROL_PAYLOAD - 2) {
+	if (strlen(reason) > SL_WS_MAX_CLOSE_REASON) {
 		*err = "the reason is longer than the 123 bytes a close frame holds";
 		return NULL;
 	}

@@ -21,6 +21,8 @@
 #define SL_WS_MAX_SERVER_HEADER 10    /* 2 + 64-bit length, no mask */
 #define SL_WS_MAX_CLIENT_HEADER 14    /* 2 + 64-bit length + masking key */
 #define SL_WS_MAX_CONTROL_PAYLOAD 125 /* §5.5 */
+/* A close frame's reason: the payload less its 2-byte code (§5.5.1). */
+#define SL_WS_MAX_CLOSE_REASON (SL_WS_MAX_CONTROL_PAYLOAD - 2)
 /* The subprotocol of SPEC "WebSocket": one msgpack map per binary frame. */
 #define SL_WS_SUBPROTOCOL "sluice.v1.msgpack"
 
