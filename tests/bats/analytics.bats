@@ -165,6 +165,141 @@ PY
 	[[ "$output" == *'sluice_app_events_total{app="subs"} 24'* ]]
 }
 
+# A backend (named native publisher) that publishes COUNT events on TOPIC,
+# then stays connected for HOLD seconds so that the rate ticks see it.
+backend_pub() {
+	$PY - "$PUB" "$1" "$2" "$3" <<'PY'
+import socket, struct, sys, time, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def send(m):
+    b = msgpack.packb(m); s.sendall(struct.pack(">I", len(b)) + b)
+send({"op": "hello", "token": "test-key", "name": "series-feed"})
+for i in range(int(sys.argv[3])):
+    send({"op": "pub", "topic": sys.argv[2], "data": b"x" * 50})
+time.sleep(float(sys.argv[4]))
+PY
+}
+
+@test "per connection, topic, backend and application: an hour of events per second and the latency histogram" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	for n in 1 2; do
+		$PY "$CLIENT" ws-sub "$WS" ls.t --header 'X-API-Key: sub-key' --count 13 --timeout 6 \
+			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/ws$n.json" &
+		eval "w$n=\$!"
+	done
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && [ -e "$BATS_TEST_TMPDIR/r2" ] && break; sleep 0.05; done
+	sleep 0.2
+	backend_pub ls.t 12 4 &
+	b=$!
+	for _ in $(seq 1 100); do
+		[ "$($CTL -j conn list app subs | json 'sum(c["written_events"] for c in d)')" -eq 24 ] && break
+		sleep 0.05
+	done
+	# past two rate ticks: the events are in complete seconds
+	sleep 2.2
+	ids=$($CTL -j conn list app subs | json '" ".join(str(c["id"]) for c in d)')
+	[ "$(echo $ids | wc -w)" -eq 2 ]
+	for id in $ids; do
+		run $CTL -j conn series "$id" 30
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ "$(echo "$output" | json '(d["id"], len(d["events_per_second"]), sum(d["events_per_second"]))')" = "($id, 30, 12)" ]
+		run $CTL -j conn show "$id"
+		echo "$output"
+		# every delivery in the histogram, each in one bucket
+		[ "$(echo "$output" | json '(d["latency_us"]["count"], sum(d["latency_us"]["buckets"].values()))')" = "(12, 12)" ]
+		[ "$(echo "$output" | json 'd["latency_us"]["p50"] <= d["latency_us"]["p99"]')" = True ]
+		run $CTL conn series "$id" 5
+		[ "${#lines[@]}" -eq 5 ]
+	done
+	# the backend's series is what it published, its histogram what was delivered of it
+	bid=$($CTL -j stats | json '[x["id"] for x in d["backends"] if x["name"] == "series-feed"][0]')
+	run $CTL -j conn show "$bid"
+	echo "$output"
+	[ "$(echo "$output" | json '(d["backend"]["latency_us"]["count"], sum(d["backend"]["latency_us"]["buckets"].values()))')" = "(24, 24)" ]
+	run $CTL -j conn series "$bid" 3600
+	[ "$(echo "$output" | json '(len(d["events_per_second"]), sum(d["events_per_second"]))')" = "(3600, 12)" ]
+	run $CTL -j topic series ls.t
+	echo "$output"
+	[ "$(echo "$output" | json '(d["name"], len(d["events_per_second"]), sum(d["events_per_second"]))')" = "('ls.t', 60, 24)" ]
+	run $CTL -j topic show ls.t
+	[ "$(echo "$output" | json '(d["latency_us"]["count"], sum(d["latency_us"]["buckets"].values()))')" = "(24, 24)" ]
+	run $CTL -j app show subs
+	[ "$(echo "$output" | json 'd["latency_us"]["count"]')" -eq 24 ]
+	run $CTL -j stats
+	echo "$output"
+	# two subscribers, the backend and the topic; the default budget
+	[ "$(echo "$output" | json '(d["series"]["kept"], d["series"]["max"], d["series"]["refused"])')" = "(4, 1024, 0)" ]
+	[ "$(echo "$output" | json 'sum(d["latency_us"]["buckets"].values())')" -eq 24 ]
+	# bad requests: usage errors exit 2, unknown objects 1, nothing else changes
+	run -2 $CTL conn series
+	run -2 $CTL conn series "$bid" 0
+	run -2 $CTL conn series "$bid" 3601
+	run -2 $CTL conn series "$bid" 10s
+	run -2 $CTL conn series "$bid" ""
+	run -2 $CTL topic series ls.t 1 2
+	run -1 $CTL conn series 12345
+	[[ "$output" == *"no such connection"* ]]
+	run -1 --separate-stderr $CTL -j conn series nobody
+	[ "$(echo "$output" | json 'd["error"]')" = "a connection id is needed" ]
+	run -1 $CTL topic series no.such
+	[[ "$output" == *"no such topic"* ]]
+	run -1 $CTL topic series "$(printf 'a%.0s' $(seq 1 400))"
+	run $CTL -j topic series ls.t 3600
+	[ "$(echo "$output" | json 'sum(d["events_per_second"])')" -eq 24 ]
+	wait $w1 $w2 $b
+	# a closed connection's series goes with it
+	for _ in $(seq 1 60); do [ "$($CTL -j stats | json 'd["series"]["kept"]')" -eq 1 ] && break; sleep 0.05; done
+	[ "$($CTL -j stats | json 'd["series"]["kept"]')" -eq 1 ]
+}
+
+@test "metrics.max_series bounds the series kept; the rest say why they have none" {
+	sl_start_gateway "metrics: {max_series: 1}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	$PY "$CLIENT" ws-sub "$WS" mx.t --header 'X-API-Key: sub-key' --count 4 --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/ws.json" &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub mx.t --count 3 >/dev/null
+	sleep 2.2
+	run $CTL -j stats
+	echo "$output"
+	# the topic's tick comes first and takes the one series; the subscriber is refused
+	[ "$(echo "$output" | json '(d["series"]["kept"], d["series"]["max"], d["series"]["refused"])')" = "(1, 1, 1)" ]
+	run $CTL -j topic series mx.t
+	[ "$(echo "$output" | json 'sum(d["events_per_second"])')" -eq 3 ]
+	id=$($CTL -j conn list app subs | json 'd[0]["id"]')
+	run -1 $CTL conn series "$id"
+	echo "$output"
+	[[ "$output" == *"metrics.max_series"* ]]
+	# the rest of its analytics are there all the same
+	[ "$($CTL -j conn show "$id" | json 'd["latency_us"]["count"]')" -eq 3 ]
+	pub mx.t --count 1 >/dev/null
+	wait $w
+	sl_stop_gateway
+	sl_start_gateway "metrics: {max_series: 0}"
+	$PY "$CLIENT" ws-sub "$WS" mx.t --header 'X-API-Key: sub-key' --count 1 --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r0" >/dev/null &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r0" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub mx.t --count 1 >/dev/null
+	wait $w
+	sleep 1.2
+	run -1 $CTL topic series mx.t
+	[[ "$output" == *"metrics.max_series is 0"* ]]
+	sl_stop_gateway
+	# out of range: the config is refused with where and why
+	for bad in -1 100001 many; do
+		printf 'metrics: {max_series: %s}\n' "$bad" >"$BATS_TEST_TMPDIR/bad.yaml"
+		run -1 "$REPO/build/sluiced" --check -c "$BATS_TEST_TMPDIR/bad.yaml"
+		echo "$output"
+		[[ "$output" == *"max_series"* ]]
+	done
+}
+
 @test "publish errors are counted by kind" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"

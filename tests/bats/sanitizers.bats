@@ -43,8 +43,12 @@ teardown() {
 	$CTL -j app list >/dev/null
 	$CTL -j app series tester 10 >/dev/null
 	$CTL -j conn list >/dev/null
+	# past a rate tick: the topics and connections that had events have series
+	sleep 1.1
+	$CTL -j topic series z.b 3600 >/dev/null
 	for id in $($CTL -j conn list app anonymous | json '" ".join(str(c["id"]) for c in d)'); do
 		$CTL -j conn show "$id" >/dev/null
+		$CTL -j conn series "$id" 5 >/dev/null
 		$CTL conn kick "$id" >/dev/null
 	done
 	kill -HUP "$SLUICED_PID"
@@ -135,7 +139,8 @@ sl_ctl_san() {
 		for cmd in "policy show" "policy check $CONF" "policy diff $BATS_TEST_TMPDIR/next.yaml" \
 			"policy load $BATS_TEST_TMPDIR/next.yaml" "app list" "app show tester" \
 			"app usage tester" "app series tester 5" "conn list" "conn list app anonymous" \
-			"conn list topic c.>" "conn show $id" "topic list" "topic list top 2" "topic show c.a" \
+			"conn list topic c.>" "conn show $id" "conn series $id 5" "topic list" "topic list top 2" \
+			"topic show c.a" "topic series c.a 3600" \
 			"map list" "map dump sluice_drops" "map watch sluice_drops interval 0.1 count 2" \
 			"prog list" "prog show" "key gen" "stats" "stats --interval 1" help; do
 			# shellcheck disable=SC2086 # the words of cmd are the arguments
@@ -151,14 +156,15 @@ sl_ctl_san() {
 		done
 		for cmd in "policy check $BATS_TEST_TMPDIR/bad.yaml" "policy load $BATS_TEST_TMPDIR/bad.yaml" \
 			"policy check /nonexistent" "app show nobody" \
-			"conn show 999999999" "conn kick 999999999" "topic show no.such" "map dump nope" \
+			"conn show 999999999" "conn kick 999999999" "conn series 999999999" "topic show no.such" \
+			"topic series no.such" "map dump nope" \
 			"map dump sluice_socks"; do
 			# shellcheck disable=SC2086
 			sl_ctl_san 1 $j $cmd
 		done
 		for cmd in "nope" "policy nope" "app show" "conn show x" "conn list app" \
 			"topic list top x" "map watch sluice_drops interval -1" "stats --interval 0" \
-			"app series tester x" "app series tester 3601"; do
+			"app series tester x" "app series tester 3601" "conn series" "topic series c.a 0"; do
 			# shellcheck disable=SC2086
 			sl_ctl_san 2 $j $cmd
 		done

@@ -270,8 +270,9 @@ hold_connection() {
 	run -0 --separate-stderr "$CTL" help
 	for grammar in "policy { show | check FILE | load FILE | diff FILE }" \
 		"app { list | show ID | usage ID | series ID [SECS] }" \
-		"conn { list [app ID] [topic PATTERN] | show ID | kick ID [REASON] }" \
-		"topic { list [top N] | show TOPIC }" "map { list | dump NAME" "prog { show | list }" \
+		"conn { list [app ID] [topic PATTERN] | show ID | series ID [SECS] | kick ID [REASON] }" \
+		"topic { list [top N] | show TOPIC | series TOPIC [SECS] }" "map { list | dump NAME" \
+		"prog { show | list }" \
 		"stats [--interval SECS]" "sluicectl top"; do
 		[[ "$output" == *"$grammar"* ]]
 	done
@@ -317,8 +318,10 @@ hold_connection() {
 	run -2 --separate-stderr "$CTL" -j to
 	assert_json
 	json_true '"ambiguous" in d["error"] and "topic" in d["error"]'
-	run -2 --separate-stderr "$CTL" conn -j s x
-	[ "$status" -eq 2 ] # `s` is only `show`: the usage error is about the ID
+	run -2 --separate-stderr "$CTL" conn s x
+	[[ "$stderr" == *"ambiguous"*"show"*"series"* ]]
+	run -2 --separate-stderr "$CTL" conn -j sh x
+	[ "$status" -eq 2 ] # `sh` is only `show`: the usage error is about the ID
 	[[ "$output" != *ambiguous* ]]
 }
 

@@ -17,7 +17,7 @@
 #define NOW 1000000000000ull
 #define SEC 1000000000ull
 
-static void accept_hook(const struct sl_event *ev, void *ctx)
+static void accept_hook(struct sl_event *ev, void *ctx)
 {
 	sl_journal_append(ctx, ev);
 }

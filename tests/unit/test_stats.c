@@ -71,5 +71,54 @@ int main(void)
 	sl_series_last(s, 5000 + SL_SERIES_HOUR + 1, SL_SERIES_HOUR, &ev, &by);
 	TAP_OK(ev == 1, "a second later it is not");
 	free(s);
+
+	{
+		/* Connections' and topics' series: allocated when busy, within a budget. */
+		struct sl_hour_budget b = { .max = 2 };
+		struct sl_history x = { 0 }, y = { 0 }, z = { 0 };
+		uint64_t t;
+
+		sl_history_tick(&x, &b, 100, 0);
+		TAP_OK(!x.hour && !x.refused && b.live == 0, "a quiet entity costs nothing");
+		sl_history_tick(&x, &b, 101, 5);
+		sl_history_tick(&y, &b, 101, 7);
+		sl_history_tick(&z, &b, 101, 9);
+		sl_history_tick(&z, &b, 102, 9);
+		TAP_OK(x.hour && y.hour && !z.hour && z.refused && b.live == 2 && b.refused == 1,
+		       "the third busy entity is refused, and counted once");
+		TAP_OK(sl_history_at(&x, 101) == 5 && sl_history_at(&y, 101) == 7 &&
+			   sl_history_at(&z, 101) == 0 && sl_history_at(&x, 100) == 0,
+		       "each counts its own seconds; the refused one reads as none");
+		sl_history_tick(&x, &b, 102, UINT32_MAX);
+		sl_history_tick(&x, &b, 102, 10);
+		TAP_OK(sl_history_at(&x, 102) == UINT32_MAX, "a second past 32 bits saturates");
+		sl_history_tick(&x, &b, 101, 3);
+		TAP_OK(sl_history_at(&x, 101) == 8 && sl_history_at(&x, 102) == UINT32_MAX,
+		       "a late count for an earlier second still in the hour adds to it");
+		for (t = 102; t <= 101 + SL_SERIES_HOUR; t++)
+			sl_history_tick(&y, &b, t, 0);
+		TAP_OK(y.hour && sl_history_at(&y, 101) == 7,
+		       "an hour quiet after its last busy second: kept");
+		sl_history_tick(&y, &b, 102 + SL_SERIES_HOUR, 0);
+		TAP_OK(!y.hour && b.live == 1,
+		       "a whole quiet hour: freed, its place back in the budget");
+		sl_history_tick(&z, &b, 104 + SL_SERIES_HOUR, 2);
+		TAP_OK(z.hour && !z.refused && b.live == 2 &&
+			   sl_history_at(&z, 104 + SL_SERIES_HOUR) == 2,
+		       "a refused entity gets a series once one is free");
+		sl_history_free(&x, &b);
+		sl_history_free(&x, &b);
+		sl_history_free(&z, &b);
+		TAP_OK(b.live == 0, "freeing twice frees once");
+	}
+	{
+		struct sl_latency all = { 0 }, part = { 0 };
+		unsigned bucket = sl_latency_add(&all, 3000000);
+
+		sl_latency_count(&part, bucket, 3000000);
+		TAP_OK(part.count[bucket] == 1 && part.total == 1 && part.sum_ns == 3000000 &&
+			   sl_latency_quantile_us(&part, 0.5) == 5000,
+		       "a finer histogram takes the bucket the first one found");
+	}
 	return tap_done();
 }

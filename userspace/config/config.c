@@ -770,6 +770,8 @@ static const struct field log_fields[] = {
 static const struct field metrics_fields[] = {
 	/* Every label value is a series in Prometheus: a bound keeps its memory bounded. */
 	FIELD("top_n", K_COUNT, metrics.top_n, .min = 0, .max = 1000),
+	/* 100,000 series are 1.4 GB: past that a history is a job for Prometheus. */
+	FIELD("max_series", K_COUNT, metrics.max_series, .min = 0, .max = 100000),
 	END,
 };
 
@@ -838,6 +840,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->write_threads = SL_CONFIG_THREADS_AUTO;
 	cfg->log.level = SL_CONFIG_LOG_INFO;
 	cfg->metrics.top_n = 20;
+	cfg->metrics.max_series = 1024;
 }
 
 /* ---- Setting one value ---------------------------------------------------------------------- */

@@ -202,6 +202,8 @@ struct sl_config_log {
 struct sl_config_metrics {
 	/* /metrics labels at most this many applications and topics; the rest sum as `_other`. */
 	uint32_t top_n;
+	/* One-hour series of connections and topics kept at once (14 KiB each). */
+	uint32_t max_series;
 };
 
 /*

@@ -22,6 +22,7 @@
 static const char conn_help[] =
     "Usage: sluicectl conn list [app ID] [topic PATTERN]\n"
     "       sluicectl conn show ID\n"
+    "       sluicectl conn series ID [SECS]\n"
     "       sluicectl conn kick ID [REASON]\n"
     "       sluicectl conn help\n"
     "\n"
@@ -29,8 +30,9 @@ static const char conn_help[] =
     "\n"
     "`list` reads the meter's connection iterator under the pin root (--pin-root,\n"
     "default " SL_KERN_DEFAULT_PIN_ROOT "), also while the daemon is down; `show` asks\n"
-    "the daemon when it runs and reads the pins otherwise; filtering by app or topic\n"
-    "and `kick` need the daemon.\n";
+    "the daemon when it runs and reads the pins otherwise; filtering by app or topic,\n"
+    "`series` and `kick` need the daemon. `series` prints events per second (a\n"
+    "publisher's: published), one line a second for the last SECS (default 60).\n";
 
 /* SL_SOCK_F_* by name, for operators who should not decode bits. */
 static const struct {
@@ -362,11 +364,16 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 	}
 }
 
+static int do_series(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return sl_daemon_series(ctl, "conn.series", "conn series ID", argc, argv);
+}
+
 int sl_conn_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	static const struct sl_cmd cmds[] = {
-		{ "list", do_list }, { "show", do_show }, { "kick", do_kick },
-		{ "help", do_help }, { NULL, NULL },
+		{ "list", do_list }, { "show", do_show }, { "series", do_series },
+		{ "kick", do_kick }, { "help", do_help }, { NULL, NULL },
 	};
 
 	return sl_cmd_select(ctl, cmds, "conn", argc, argv);

@@ -5,7 +5,8 @@
 
 #include "ctl/cmd.h"
 
-#define SL_CONN_GRAMMAR "conn { list [app ID] [topic PATTERN] | show ID | kick ID [REASON] }"
+#define SL_CONN_GRAMMAR                                                                            \
+	"conn { list [app ID] [topic PATTERN] | show ID | series ID [SECS] | kick ID [REASON] }"
 
 int sl_conn_run(const struct sl_ctl *ctl, int argc, char **argv);
 

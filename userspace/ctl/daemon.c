@@ -395,7 +395,8 @@ static int app_usage(const struct sl_ctl *ctl, int argc, char **argv)
 	return daemon_cmd(ctl, "app.usage", "app usage ID", argc, argv, true);
 }
 
-static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
+int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *what, int argc,
+		     char **argv)
 {
 	char arg[512];
 	json_t *doc, *v;
@@ -404,16 +405,18 @@ static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
 	int ret;
 
 	if (argc < 1 || argc > 2)
-		return sl_out_usage(ctl, "app series needs ID [SECS]");
+		return sl_out_usage(ctl, "%s [SECS] needs one argument, and SECS may follow", what);
 	if (argc == 2) {
 		char *end;
 
 		secs = strtol(argv[1], &end, 10);
-		if (*end || secs < 1 || secs > 3600)
+		if (!argv[1][0] || *end || secs < 1 || secs > 3600)
 			return sl_out_usage(ctl, "SECS is 1 to 3600 (the series holds one hour)");
 	}
+	if (strlen(argv[0]) > 300)
+		return sl_out_error(ctl, "'%.40s...' is longer than any id or topic", argv[0]);
 	snprintf(arg, sizeof(arg), "%s\n%ld", argv[0], secs);
-	ret = request(ctl, "app.series", arg, &doc);
+	ret = request(ctl, op, arg, &doc);
 	if (ret)
 		return ret;
 	if (ctl->json)
@@ -427,6 +430,16 @@ static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
 	}
 	json_decref(doc);
 	return SL_EXIT_OK;
+}
+
+static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return sl_daemon_series(ctl, "app.series", "app series ID", argc, argv);
+}
+
+static int topic_series(const struct sl_ctl *ctl, int argc, char **argv)
+{
+	return sl_daemon_series(ctl, "topic.series", "topic series TOPIC", argc, argv);
 }
 
 /* Text of `policy show`: the file, its plans with their limits in one line, the applications. */
@@ -686,9 +699,11 @@ static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return sl_out_help(ctl, "Usage: sluicectl " SL_TOPIC_GRAMMAR "\n"
-				"       sluicectl topic help\n"
-				"  top N lists the N busiest topics (deliveries per second).\n");
+	return sl_out_help(
+	    ctl, "Usage: sluicectl " SL_TOPIC_GRAMMAR "\n"
+		 "       sluicectl topic help\n"
+		 "  top N lists the N busiest topics (deliveries per second).\n"
+		 "  series prints deliveries per second, one line a second (default 60).\n");
 }
 
 /*
@@ -718,10 +733,8 @@ int sl_daemon_app_run(const struct sl_ctl *ctl, int argc, char **argv)
 int sl_daemon_topic_run(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	static const struct sl_cmd cmds[] = {
-		{ "list", topic_list },
-		{ "show", topic_show },
-		{ "help", topic_help },
-		{ NULL, NULL },
+		{ "list", topic_list }, { "show", topic_show }, { "series", topic_series },
+		{ "help", topic_help }, { NULL, NULL },
 	};
 
 	return sl_cmd_select(ctl, cmds, "topic", argc, argv);

@@ -13,7 +13,7 @@
 
 #define SL_POLICY_GRAMMAR "policy { show | check FILE | load FILE | diff FILE }"
 #define SL_APP_GRAMMAR "app { list | show ID | usage ID | series ID [SECS] }"
-#define SL_TOPIC_GRAMMAR "topic { list [top N] | show TOPIC }"
+#define SL_TOPIC_GRAMMAR "topic { list [top N] | show TOPIC | series TOPIC [SECS] }"
 #define SL_STATS_GRAMMAR "stats [--interval SECS]"
 #define SL_TOP_GRAMMAR "top"
 
@@ -25,6 +25,14 @@ int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv);
 
 /* Sends {op, arg} on the control socket and prints the answer (text or -j). */
 int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg);
+/*
+ * `OBJECT series X [SECS]` (what: "OBJECT series X", for usage errors): asks
+ * op for the last SECS complete seconds (default 60) and prints one line a
+ * second, "UNIX_SECOND EVENTS", or the JSON document.
+ */
+int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *what, int argc,
+		     char **argv);
+
 /* Whether something accepts connections on the control socket (no request made). */
 bool sl_daemon_reachable(const struct sl_ctl *ctl);
 

@@ -402,7 +402,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	/* Last, once nothing can send the request back to be read again. */
 	if (wire != clen)
 		sl_http_chunked_decode(c->in + head, wire);
-	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, &seq, &why);
+	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, NULL, &seq, &why);
 	if (ret) {
 		status = sl_publish_status(ret);
 		/* Too many topics passes: the sweep forgets quiet ones each second. */

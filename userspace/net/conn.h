@@ -114,6 +114,11 @@ struct sl_conn {
 	/* Over the last whole second: events delivered (a backend: published), bytes written. */
 	uint64_t events_per_second, bytes_per_second, errors_per_second;
 	uint64_t events_at_tick, bytes_at_tick, errors_at_tick;
+	struct sl_history history; /* events_per_second, one hour (SPEC "Analytics") */
+	/* Its deliveries' publish→write latency; allocated at its first delivery. */
+	struct sl_latency *latency;
+	/* A backend's: its events' deliveries (they hold references); NULL: none. */
+	struct sl_event_source *source;
 	/*
 	 * Refused before its HTTP request was served (connection limit,
 	 * shutdown): answered with this (over TLS once the handshake is done),
@@ -137,8 +142,9 @@ struct sl_app_state {
 	/* The kernel's counts (the daemon's with `bpf: off`) over the last whole second. */
 	uint64_t events_per_second, bytes_per_second;
 	uint64_t events_at_tick, bytes_at_tick;
-	bool rate_based;	  /* *_at_tick hold a first reading: the next tick gives a rate */
-	struct sl_series *series; /* per second for an hour; allocated on first traffic */
+	bool rate_based;	   /* *_at_tick hold a first reading: the next tick gives a rate */
+	struct sl_series *series;  /* per second for an hour; allocated on first traffic */
+	struct sl_latency latency; /* its subscribers' deliveries, publish → written */
 };
 
 /* Why a publish was refused: the `kind` label of sluice_publish_errors_total. */
@@ -192,6 +198,8 @@ struct sl_gateway_stats {
 	uint64_t auth_failures[SL_AUTH_REASON_COUNT];
 	struct sl_latency latency; /* publish accepted → last byte written, per delivery */
 	struct sl_series *series;  /* delivered events and bytes per second, one hour */
+	/* What the per-connection and per-topic series may cost together. */
+	struct sl_hour_budget hours;
 };
 
 struct sl_gateway {
@@ -233,6 +241,7 @@ struct sl_gateway {
 	size_t jobs_cap;
 	struct sl_conn *reading;  /* the connection on_read is handling; NULL once it is closed */
 	uint64_t deliver_mono_ns; /* while an event fans out: its sl_mono_ns(), else 0 */
+	struct sl_event_source *accept_source; /* while sl_gateway_publish runs: the event's */
 	uint32_t nconns;
 	uint32_t npublishers; /* publishers past hello: what limits.max_publishers bounds */
 	uint32_t npub_silent; /* publishers before hello: make_room bounds them */
@@ -335,8 +344,9 @@ static inline int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev,
 }
 /* Counts one refused publish (the ones sl_gateway_publish refuses are counted there). */
 void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind);
+/* source: the backend's, for its deliveries' latency (conn show); NULL: not a backend. */
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
-		       size_t len, uint64_t *seq, const char **why);
+		       size_t len, struct sl_event_source *source, uint64_t *seq, const char **why);
 /*
  * For publishes that do not come over the native protocol (HTTP, a WebSocket
  * `pub`): true when the queues are over limits.max_queued_bytes_total. c is

@@ -41,6 +41,30 @@
 	": sluiced must be a member of the group (Group= or SupplementaryGroups= in the unit) "    \
 	"or have CAP_CHOWN"
 
+/*
+ * A publish→write latency histogram: quantiles as bucket bounds, and the
+ * count of each bucket (not cumulative) by its upper bound in µs.
+ */
+static json_t *latency_json(const struct sl_latency *h)
+{
+	json_t *buckets = json_object();
+	char le[24];
+	unsigned i;
+
+	for (i = 0; buckets && i <= SL_LAT_BUCKETS; i++) {
+		if (i < SL_LAT_BUCKETS)
+			snprintf(le, sizeof(le), "%llu",
+				 (unsigned long long)sl_latency_bounds_us[i]);
+		json_object_set_new(buckets, i < SL_LAT_BUCKETS ? le : "+Inf",
+				    json_integer((json_int_t)h->count[i]));
+	}
+	return json_pack("{s:I, s:I, s:I, s:I, s:o*}", "p50",
+			 (json_int_t)sl_latency_quantile_us(h, 0.5), "p90",
+			 (json_int_t)sl_latency_quantile_us(h, 0.9), "p99",
+			 (json_int_t)sl_latency_quantile_us(h, 0.99), "count", (json_int_t)h->total,
+			 "buckets", buckets);
+}
+
 static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
 {
 	const struct sl_plan *plan = gw->policy ? sl_policy_app_plan(gw->policy, app) : NULL;
@@ -77,6 +101,8 @@ static void app_rates(struct sl_gateway *gw, const struct sl_config_app *app, js
 	json_object_set_new(out, "bytes_per_second",
 			    json_integer((json_int_t)(a ? a->bytes_per_second : 0)));
 	json_object_set_new(out, "events_last_minute", json_integer((json_int_t)ev60));
+	if (a)
+		json_object_set_new(out, "latency_us", latency_json(&a->latency));
 	if (!gw->kern && a) {
 		/* Without the meter the daemon's writes are the only count. */
 		json_object_set_new(out, "events_total",
@@ -93,20 +119,62 @@ static json_t *app_json(struct sl_gateway *gw, const struct sl_config_app *app)
 	return out;
 }
 
-/* `app series ID [SECONDS]`: events per complete second, oldest first. */
-static json_t *app_series(struct sl_gateway *gw, const struct sl_config_app *app, unsigned n)
+/* Where a series' seconds come from: an application's, or a connection's or topic's. */
+struct series_src {
+	const struct sl_series *series;
+	const struct sl_history *history;
+};
+
+static uint64_t series_src_at(const struct series_src *src, uint64_t t)
 {
-	uint32_t slot = sl_gateway_slot_for(gw, app->id);
-	const struct sl_app_state *a = slot && gw->apps ? &gw->apps[slot] : NULL;
+	if (src->series)
+		return sl_series_at(src->series, t);
+	return src->history ? sl_history_at(src->history, t) : 0;
+}
+
+/* `{app|conn|topic} series X [SECONDS]`: events per complete second, oldest first. */
+static json_t *series_json(const char *key, json_t *id, unsigned n, const struct series_src *src)
+{
 	uint64_t now_s = sl_now_ns() / 1000000000ull, t;
 	json_t *arr = json_array();
 
 	for (t = now_s - n; arr && t < now_s; t++)
-		json_array_append_new(
-		    arr,
-		    json_integer((json_int_t)(a && a->series ? sl_series_at(a->series, t) : 0)));
-	return json_pack("{s:s, s:I, s:o}", "id", app->id, "start", (json_int_t)(now_s - n),
+		json_array_append_new(arr, json_integer((json_int_t)series_src_at(src, t)));
+	return json_pack("{s:o, s:I, s:o}", key, id, "start", (json_int_t)(now_s - n),
 			 "events_per_second", arr);
+}
+
+/* A series request's "ID\nSECONDS" (SECONDS 60 when absent); false with *err when out of range. */
+static bool series_arg(const char *arg, char *id, size_t id_size, unsigned *n, const char **err)
+{
+	const char *nl = arg ? strchr(arg, '\n') : NULL;
+	unsigned long secs = nl ? strtoul(nl + 1, NULL, 10) : 60;
+
+	snprintf(id, id_size, "%.*s", nl ? (int)(nl - arg) : (int)strlen(arg ? arg : ""),
+		 arg ? arg : "");
+	if (secs < 1 || secs > SL_SERIES_HOUR) {
+		*err = "the series holds 1 to 3600 seconds";
+		return false;
+	}
+	*n = (unsigned)secs;
+	return true;
+}
+
+/* A connection's or topic's series, unless the budget refused it one. */
+static json_t *history_json(struct sl_gateway *gw, const char *key, json_t *id, unsigned n,
+			    const struct sl_history *h, const char **err)
+{
+	const struct series_src src = { NULL, h };
+
+	if (h->refused && !h->hour) {
+		json_decref(id);
+		*err = gw->stats.hours.max
+			   ? "no series was kept for it: metrics.max_series were all in use when "
+			     "it was busy"
+			   : "no series are kept: metrics.max_series is 0";
+		return NULL;
+	}
+	return series_json(key, id, n, &src);
 }
 
 static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *id, const char **err)
@@ -121,15 +189,19 @@ static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *i
 }
 
 /* events and bytes: deliveries written to subscribers (one event to two clients is 2). */
-static json_t *topic_json(const struct sl_router_topic_stat *t)
+static json_t *topic_json(const struct sl_router_topic_stat *t, bool detail)
 {
-	return json_pack("{s:s%, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "name", t->name,
-			 (size_t)t->name_len, "published", (json_int_t)t->seq, "seq",
-			 (json_int_t)t->seq, "retained", (int)t->retained, "oldest_seq",
-			 (json_int_t)t->oldest_seq, "events", (json_int_t)t->delivered.events,
-			 "bytes", (json_int_t)t->delivered.bytes, "events_per_second",
-			 (json_int_t)t->delivered.events_per_second, "bytes_per_second",
-			 (json_int_t)t->delivered.bytes_per_second);
+	json_t *o = json_pack("{s:s%, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "name", t->name,
+			      (size_t)t->name_len, "published", (json_int_t)t->seq, "seq",
+			      (json_int_t)t->seq, "retained", (int)t->retained, "oldest_seq",
+			      (json_int_t)t->oldest_seq, "events", (json_int_t)t->delivered.events,
+			      "bytes", (json_int_t)t->delivered.bytes, "events_per_second",
+			      (json_int_t)t->delivered.events_per_second, "bytes_per_second",
+			      (json_int_t)t->delivered.bytes_per_second);
+
+	if (o && detail)
+		json_object_set_new(o, "latency_us", latency_json(&t->delivered.latency));
+	return o;
 }
 
 static json_t *publish_errors_json(const struct sl_gateway_stats *st)
@@ -260,13 +332,11 @@ static json_t *stats_json(struct sl_gateway *gw)
 					    json_integer(sl_workpool_threads(gw->writers)));
 			json_object_set_new(out, "flushes_by_thread", flushes);
 		}
-		json_object_set_new(
-		    out, "latency_us",
-		    json_pack("{s:I, s:I, s:I, s:I}", "p50",
-			      (json_int_t)sl_latency_quantile_us(&st->latency, 0.5), "p90",
-			      (json_int_t)sl_latency_quantile_us(&st->latency, 0.9), "p99",
-			      (json_int_t)sl_latency_quantile_us(&st->latency, 0.99), "count",
-			      (json_int_t)st->latency.total));
+		json_object_set_new(out, "latency_us", latency_json(&st->latency));
+		json_object_set_new(out, "series",
+				    json_pack("{s:i, s:i, s:I}", "kept", (int)st->hours.live, "max",
+					      (int)st->hours.max, "refused",
+					      (json_int_t)st->hours.refused));
 		/* Backend health: connected publishers, their heartbeat age and error rate. */
 		for (c = gw->conns; c; c = c->next) {
 			if (c->kind != SL_CONN_PUB || !c->hello_done)
@@ -390,15 +460,20 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 	if (o && detail) {
 		struct sl_tcp_info ti;
 
+		if (c->latency)
+			json_object_set_new(o, "latency_us", latency_json(c->latency));
+
 		json_object_set_new(o, "source",
 				    json_string(gw->kern && c->metered ? "kernel" : "daemon"));
 		if (c->kind == SL_CONN_PUB)
 			json_object_set_new(
 			    o, "backend",
-			    json_pack("{s:s, s:I, s:I, s:I}", "name", c->name, "published",
+			    json_pack("{s:s, s:I, s:I, s:I, s:o*}", "name", c->name, "published",
 				      (json_int_t)c->pub_ok, "errors", (json_int_t)c->pub_errors,
 				      "heartbeat_age_ms",
-				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000)));
+				      (json_int_t)((sl_mono_ns() - c->last_ping_ns) / 1000000),
+				      "latency_us",
+				      c->source ? latency_json(&c->source->latency) : NULL));
 		if (c->replaying) {
 			/* Where a resume is: its live events wait behind it (replay.h). */
 			json_t *cursors = json_array();
@@ -507,7 +582,7 @@ static json_t *topic_list(struct sl_gateway *gw, const char *arg)
 	if (n)
 		qsort(v, count, sizeof(*v), by_rate_desc);
 	for (i = 0; out && i < count && (!n || i < n); i++)
-		json_array_append_new(out, topic_json(&v[i]));
+		json_array_append_new(out, topic_json(&v[i], false));
 	free(v);
 	return out;
 }
@@ -526,19 +601,47 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		return out;
 	}
 	if (!strcmp(op, "app.series")) {
-		/* arg: "ID\nSECONDS" */
 		char id[256];
-		const char *nl = arg ? strchr(arg, '\n') : NULL;
-		unsigned long n = nl ? strtoul(nl + 1, NULL, 10) : 60;
+		unsigned n;
 
-		snprintf(id, sizeof(id), "%.*s", nl ? (int)(nl - arg) : (int)strlen(arg ? arg : ""),
-			 arg ? arg : "");
-		if (n < 1 || n > SL_SERIES_HOUR) {
-			*err = "the series holds 1 to 3600 seconds";
+		if (!series_arg(arg, id, sizeof(id), &n, err))
+			return NULL;
+		app = find_app(gw, arg ? id : NULL, err);
+		if (app) {
+			uint32_t slot = sl_gateway_slot_for(gw, app->id);
+			const struct series_src src = { slot && gw->apps ? gw->apps[slot].series
+									 : NULL,
+							NULL };
+
+			return series_json("id", json_string(app->id), n, &src);
+		}
+		return NULL;
+	}
+	if (!strcmp(op, "conn.series")) {
+		const struct sl_conn *c;
+		char id[256];
+		unsigned n;
+
+		if (!series_arg(arg, id, sizeof(id), &n, err))
+			return NULL;
+		c = find_conn(gw, arg ? id : NULL, err);
+		return c ? history_json(gw, "id", json_integer((json_int_t)c->cookie), n,
+					&c->history, err)
+			 : NULL;
+	}
+	if (!strcmp(op, "topic.series")) {
+		struct sl_router_topic_stat t;
+		char id[512];
+		unsigned n;
+
+		if (!series_arg(arg, id, sizeof(id), &n, err))
+			return NULL;
+		if (sl_router_topic_stat(gw->router, id, &t)) {
+			*err = "no such topic";
 			return NULL;
 		}
-		app = find_app(gw, arg ? id : NULL, err);
-		return app ? app_series(gw, app, (unsigned)n) : NULL;
+		return history_json(gw, "name", json_stringn(t.name, t.name_len), n,
+				    &t.delivered.history, err);
 	}
 	if (!strcmp(op, "app.usage") || !strcmp(op, "app.show")) {
 		app = find_app(gw, arg, err);
@@ -600,7 +703,7 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 			*err = "no such topic";
 			return NULL;
 		}
-		return topic_json(&t);
+		return topic_json(&t, true);
 	}
 	if (!strcmp(op, "stats"))
 		return stats_json(gw);

@@ -108,6 +108,9 @@ static void conn_free(struct sl_conn *c)
 	if (c->expiry_timer)
 		event_free(c->expiry_timer);
 	sl_tls_free(c->tls);
+	sl_history_free(&c->history, &gw->stats.hours);
+	free(c->latency);
+	sl_event_source_unref(c->source);
 	sl_auth_result_fini(&c->auth);
 	sl_outq_fini(&c->q);
 	sl_ws_decoder_fini(&c->ws);
@@ -247,21 +250,17 @@ static void conn_linger(struct sl_conn *c)
 		evtimer_add(c->timer, &two);
 }
 
-/* A delivered event's latency and its topic's counters: on the loop, after the write. */
-static void event_written(struct sl_gateway *gw, uint64_t now, const struct sl_event *ev,
-			  size_t len)
+/* Every accepted event, before any byte about it leaves: journaled, and tagged with its backend. */
+static void event_accepted(struct sl_event *ev, void *ctx)
 {
-	if (now > ev->ts_ns)
-		sl_latency_add(&gw->stats.latency, now - ev->ts_ns);
-	if (ev->counters) {
-		ev->counters->events++;
-		ev->counters->bytes += len;
-	}
-}
+	struct sl_gateway *gw = ctx;
 
-static void journal_accept(const struct sl_event *ev, void *ctx)
-{
-	sl_journal_append(ctx, ev);
+	if (gw->journal)
+		sl_journal_append(gw->journal, ev);
+	if (gw->accept_source) {
+		ev->source = gw->accept_source;
+		ev->source->refs++;
+	}
 }
 
 /*
@@ -307,7 +306,6 @@ static void open_journal(struct sl_gateway *gw)
 		SL_WARN("{\"msg\":\"journal_not_rewritten\",\"path\":\"%s\",\"error\":\"%s\","
 			"\"detail\":\"appending to the old file; free space in state_dir\"}",
 			path, strerror((int)st.rewrite_error));
-	sl_router_set_accept_hook(gw->router, journal_accept, gw->journal);
 }
 
 /*
@@ -373,7 +371,34 @@ static void flush_write(struct sl_gateway *gw, struct sl_flush_job *j, unsigned 
 struct settle_at {
 	struct sl_gateway *gw;
 	uint64_t now;
+	struct sl_latency *conn_latency, *app_latency; /* NULL: not kept */
 };
+
+/*
+ * A delivered event's latency and its topic's counters, after the write.
+ * The bucket is found once; the connection's, application's and topic's
+ * histograms take it as it is.
+ */
+static void event_written(const struct settle_at *at, const struct sl_event *ev, size_t len)
+{
+	if (at->now > ev->ts_ns) {
+		uint64_t ns = at->now - ev->ts_ns;
+		unsigned bucket = sl_latency_add(&at->gw->stats.latency, ns);
+
+		if (at->conn_latency)
+			sl_latency_count(at->conn_latency, bucket, ns);
+		if (at->app_latency)
+			sl_latency_count(at->app_latency, bucket, ns);
+		if (ev->counters)
+			sl_latency_count(&ev->counters->latency, bucket, ns);
+		if (ev->source)
+			sl_latency_count(&ev->source->latency, bucket, ns);
+	}
+	if (ev->counters) {
+		ev->counters->events++;
+		ev->counters->bytes += len;
+	}
+}
 
 /* One event a flush completed (len > 0) or carried a piece of: counted, its reference let go. */
 static void settle_event(struct sl_event *ev, uint32_t len, void *ctx)
@@ -381,7 +406,7 @@ static void settle_event(struct sl_event *ev, uint32_t len, void *ctx)
 	const struct settle_at *at = ctx;
 
 	if (len)
-		event_written(at->gw, at->now, ev, len);
+		event_written(at, ev, len);
 	sl_event_unref(ev);
 }
 
@@ -412,12 +437,17 @@ static void read_tls_rest(struct sl_conn *c)
 static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 {
 	const struct sl_outq_sink *sink = &gw->writer[j->worker].sent;
-	struct settle_at at = { gw, j->now };
 	struct sl_conn *c = j->c;
+	struct settle_at at = { gw, j->now, NULL, NULL };
 	uint64_t events = j->events;
 	ssize_t w = j->written;
 	size_t i;
 
+	if (events && !c->latency)
+		c->latency =
+		    calloc(1, sizeof(*c->latency)); /* none: only its own view is missing */
+	at.conn_latency = c->latency;
+	at.app_latency = c->slot && gw->apps ? &gw->apps[c->slot].latency : NULL;
 	sl_outq_settle(&c->q, j->queued_before);
 	gw->writer[j->worker].flushes++;
 	for (i = j->sent_from; i < j->sent_to; i++)
@@ -1458,11 +1488,12 @@ void sl_gateway_tick_rates(struct sl_gateway *gw)
 	struct sl_conn *c;
 	uint32_t slot;
 
-	sl_router_tick_rates(gw->router);
+	sl_router_tick_rates(gw->router, now_s - 1);
 	for (c = gw->conns; c; c = c->next) {
 		uint64_t events = c->kind == SL_CONN_PUB ? c->pub_ok : c->events_out;
 
 		c->events_per_second = events - c->events_at_tick;
+		sl_history_tick(&c->history, &gw->stats.hours, now_s - 1, c->events_per_second);
 		c->bytes_per_second = c->bytes_out - c->bytes_at_tick;
 		c->errors_per_second = c->pub_errors - c->errors_at_tick;
 		c->events_at_tick = events;
@@ -1651,7 +1682,11 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	ropts.ring_count = cfg->retention.count;
 	ropts.ring_age_ns = cfg->retention.age_ns;
 	ropts.max_topics = cfg->limits.max_topics;
+	ropts.hours = &gw->stats.hours;
+	gw->stats.hours.max = cfg->metrics.max_series;
 	gw->router = sl_router_new(&ropts);
+	if (gw->router)
+		sl_router_set_accept_hook(gw->router, event_accepted, gw);
 	if (!gw->base || !gw->router || !gw->stats.series) {
 		ret = -ENOMEM;
 		goto fail;
@@ -1915,7 +1950,7 @@ void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kin
 }
 
 int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
-		       size_t len, uint64_t *seq, const char **why)
+		       size_t len, struct sl_event_source *source, uint64_t *seq, const char **why)
 {
 	int ret;
 
@@ -1926,9 +1961,11 @@ int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_le
 	}
 	/* One clock read for the plan checks of every delivery of this event. */
 	gw->deliver_mono_ns = sl_mono_ns();
+	gw->accept_source = source;
 	ret = sl_router_publish(gw->router, topic, topic_len, data, len, sl_now_ns(),
 				sl_sub_deliver, gw, seq);
 	gw->deliver_mono_ns = 0;
+	gw->accept_source = NULL;
 	if (ret == -EINVAL) {
 		*why = "invalid topic (NATS-style subject, no wildcards)";
 		sl_gateway_publish_refused(gw, SL_PUB_ERR_INVALID_TOPIC);

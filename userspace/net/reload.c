@@ -399,6 +399,8 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 	}
 	gw->cfg = cfg;
 	sl_log_level = cfg->log.level;
+	/* Lowered below the series kept, it refuses new ones; the kept ones end as they would. */
+	gw->stats.hours.max = cfg->metrics.max_series;
 	gw->auth = auth;
 	gw->policy = policy;
 	sl_policy_free(gw->own_policy);

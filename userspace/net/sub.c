@@ -448,7 +448,8 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to publish on this topic");
 		return;
 	}
-	ret = sl_gateway_publish(c->gw, topic, m->topic_len, m->data, m->data_len, &seq, &why);
+	ret =
+	    sl_gateway_publish(c->gw, topic, m->topic_len, m->data, m->data_len, NULL, &seq, &why);
 	if (ret) {
 		ws_reply_err(c, m->has_id, m->id, sl_publish_status(ret), why);
 		return;

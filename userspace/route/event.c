@@ -111,6 +111,12 @@ static uint8_t *enc_alloc(struct sl_event *ev, enum sl_encoding enc, size_t len)
 	return b->data + b->used - len;
 }
 
+void sl_event_source_unref(struct sl_event_source *src)
+{
+	if (src && !--src->refs)
+		free(src);
+}
+
 void sl_event_unref(struct sl_event *ev)
 {
 	int i;
@@ -119,6 +125,7 @@ void sl_event_unref(struct sl_event *ev)
 		return;
 	if (ev->counters)
 		ev->counters->alive--;
+	sl_event_source_unref(ev->source);
 	for (i = 0; i < SL_ENC__MAX; i++) {
 		if (ev->block[i])
 			block_unref(ev->block[i]);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stats/stats.h"
+
 enum sl_encoding {
 	SL_ENC_WS = 0,	   /* WebSocket binary frame holding the `ev` msgpack map */
 	SL_ENC_SSE = 1,	   /* one chunked SSE record */
@@ -32,6 +34,8 @@ struct sl_topic_counters {
 	uint64_t events_per_second, bytes_per_second;
 	uint64_t events_at_tick, bytes_at_tick; /* the counts at the last rate tick */
 	uint64_t alive; /* its events not yet freed: the router keeps the topic while any is */
+	struct sl_history history; /* events_per_second, one hour (sl_router_tick_rates) */
+	struct sl_latency latency; /* its deliveries, publish → written */
 };
 
 /*
@@ -69,6 +73,19 @@ struct sl_enc_arena {
 /* Lets go of the open blocks; the encodings in them stay valid until their events go. */
 void sl_enc_arena_fini(struct sl_enc_arena *a);
 
+/*
+ * Who published an event (a backend), for the latency of its deliveries as
+ * that backend sees it. Events outlive their publisher's connection, so
+ * each holds a reference, as the connection does.
+ */
+struct sl_event_source {
+	uint64_t refs;
+	struct sl_latency latency;
+};
+
+/* Lets go of a reference (NULL: none); the last one frees it. */
+void sl_event_source_unref(struct sl_event_source *src);
+
 struct sl_event {
 	uint32_t refs;
 	uint32_t topic_len;
@@ -77,6 +94,7 @@ struct sl_event {
 	uint64_t ts_ns;	   /* UNIX time the gateway accepted it */
 	const char *topic; /* owned by the router's topic, which outlives its events */
 	struct sl_topic_counters *counters; /* the topic's; NULL for events outside a router */
+	struct sl_event_source *source; /* NULL: not a backend's (HTTP, WebSocket, the journal) */
 	size_t len;
 	struct sl_bytes enc[SL_ENC__MAX];
 	struct sl_enc_arena *arena; /* the topic's; NULL: each encoding is its own allocation */

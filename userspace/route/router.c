@@ -43,7 +43,7 @@ struct sl_router {
 	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
 	uint64_t seed;
 	bool busy; /* inside a callback: the structures being walked must not change */
-	void (*on_accept)(const struct sl_event *ev, void *ctx);
+	void (*on_accept)(struct sl_event *ev, void *ctx);
 	void *accept_ctx;
 };
 
@@ -81,17 +81,23 @@ nomem:
 	return NULL;
 }
 
+static void topic_free(struct sl_router *router, struct route_topic *t)
+{
+	sl_ring_fini(&t->ring);
+	sl_enc_arena_fini(&t->arena);
+	if (router->opts.hours)
+		sl_history_free(&t->counters.history, router->opts.hours);
+	free(t);
+}
+
 void sl_router_free(struct sl_router *router)
 {
 	uint32_t i;
 
 	if (!router)
 		return;
-	for (i = 0; i < router->ntopics; i++) {
-		sl_ring_fini(&router->topics[i]->ring);
-		sl_enc_arena_fini(&router->topics[i]->arena);
-		free(router->topics[i]);
-	}
+	for (i = 0; i < router->ntopics; i++)
+		topic_free(router, router->topics[i]);
 	free(router->topics);
 	free(router->buckets);
 	sl_trie_free(router->subs);
@@ -471,9 +477,7 @@ static void reclaim(struct sl_router *router)
 		if (t->last_gseq > router->reclaimed_gseq)
 			router->reclaimed_gseq = t->last_gseq;
 		router->reclaimed++;
-		sl_ring_fini(&t->ring);
-		sl_enc_arena_fini(&t->arena);
-		free(t);
+		topic_free(router, t);
 	}
 	router->ntopics = kept;
 }
@@ -572,7 +576,7 @@ int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 	return 0;
 }
 
-void sl_router_tick_rates(struct sl_router *router)
+void sl_router_tick_rates(struct sl_router *router, uint64_t now_s)
 {
 	uint32_t i;
 
@@ -580,6 +584,9 @@ void sl_router_tick_rates(struct sl_router *router)
 		struct sl_topic_counters *k = &router->topics[i]->counters;
 
 		k->events_per_second = k->events - k->events_at_tick;
+		if (router->opts.hours)
+			sl_history_tick(&k->history, router->opts.hours, now_s,
+					k->events_per_second);
 		k->bytes_per_second = k->bytes - k->bytes_at_tick;
 		k->events_at_tick = k->events;
 		k->bytes_at_tick = k->bytes;
@@ -687,7 +694,7 @@ void sl_router_foreach_retained(const struct sl_router *router,
 }
 
 void sl_router_set_accept_hook(struct sl_router *router,
-			       void (*on_accept)(const struct sl_event *ev, void *ctx), void *ctx)
+			       void (*on_accept)(struct sl_event *ev, void *ctx), void *ctx)
 {
 	router->on_accept = on_accept;
 	router->accept_ctx = ctx;

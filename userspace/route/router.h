@@ -28,6 +28,8 @@ struct sl_router_opts {
 	uint32_t ring_count;  /* events retained per topic; 0: no retention */
 	uint64_t ring_age_ns; /* retained events older than this are dropped; 0: no age bound */
 	uint32_t max_topics;  /* 0: SL_ROUTER_DEFAULT_MAX_TOPICS */
+	/* What the topics' one-hour series may cost, shared with others; NULL: none kept. */
+	struct sl_hour_budget *hours;
 };
 
 /* What `sluicectl topic` shows about one topic. */
@@ -151,10 +153,11 @@ int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 
 /*
  * on_accept (NULL: none) sees each event sl_router_publish accepts, once it
- * is numbered and retained and before any subscriber gets it (the journal).
+ * is numbered and retained and before any subscriber gets it (the journal),
+ * and may tag it with its source.
  */
 void sl_router_set_accept_hook(struct sl_router *router,
-			       void (*on_accept)(const struct sl_event *ev, void *ctx), void *ctx);
+			       void (*on_accept)(struct sl_event *ev, void *ctx), void *ctx);
 
 /*
  * Puts back an event a previous run accepted (the retention journal):
@@ -188,7 +191,10 @@ void sl_router_foreach_retained(const struct sl_router *router,
 					   uint64_t gseq, const struct sl_event *ev, void *ctx),
 				void *ctx);
 
-/* Turns each topic's delivery counts into its rate; call it once a second. */
-void sl_router_tick_rates(struct sl_router *router);
+/*
+ * Turns each topic's delivery counts into its rate, and counts that into
+ * the topic's series as Unix second now_s; call it once a second.
+ */
+void sl_router_tick_rates(struct sl_router *router, uint64_t now_s);
 
 #endif

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdlib.h>
 #include <string.h>
 
 #include "stats/stats.h"
@@ -13,7 +14,7 @@ static uint64_t bucket_end_ns(unsigned i)
 	return (sl_latency_bounds_us[i] + 1) * 1000;
 }
 
-void sl_latency_add(struct sl_latency *h, uint64_t ns)
+unsigned sl_latency_add(struct sl_latency *h, uint64_t ns)
 {
 	unsigned i = h->hint;
 
@@ -26,9 +27,8 @@ void sl_latency_add(struct sl_latency *h, uint64_t ns)
 	while (i < SL_LAT_BUCKETS && ns >= bucket_end_ns(i))
 		i++;
 	h->hint = i;
-	h->count[i]++;
-	h->total++;
-	h->sum_ns += ns;
+	sl_latency_count(h, i, ns);
+	return i;
 }
 
 uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q)
@@ -92,6 +92,67 @@ void sl_series_last(const struct sl_series *s, uint64_t now_s, unsigned n, uint6
 uint64_t sl_series_at(const struct sl_series *s, uint64_t t)
 {
 	if (t > s->second || s->second - t >= SL_SERIES_SECONDS)
+		return 0;
+	return s->events[t % SL_SERIES_SECONDS];
+}
+
+static void hour_add(struct sl_hour *s, uint64_t now_s, uint64_t n)
+{
+	uint32_t *slot;
+
+	if (now_s > s->second) {
+		if (now_s - s->second >= SL_SERIES_SECONDS || !s->second)
+			memset(s->events, 0, sizeof(s->events));
+		else
+			for (uint64_t t = s->second + 1; t <= now_s; t++)
+				s->events[t % SL_SERIES_SECONDS] = 0;
+		s->second = now_s;
+	} else if (now_s + SL_SERIES_SECONDS <= s->second) {
+		return; /* the clock went back more than the series holds */
+	}
+	slot = &s->events[now_s % SL_SERIES_SECONDS];
+	*slot = n > UINT32_MAX - *slot ? UINT32_MAX : *slot + (uint32_t)n;
+	if (n && now_s > s->last_busy)
+		s->last_busy = now_s;
+}
+
+void sl_history_tick(struct sl_history *h, struct sl_hour_budget *b, uint64_t now_s, uint64_t n)
+{
+	if (!h->hour && n) {
+		if (b->live >= b->max) {
+			if (!h->refused)
+				b->refused++;
+			h->refused = true;
+			return;
+		}
+		h->hour = calloc(1, sizeof(*h->hour));
+		if (!h->hour)
+			return; /* the next busy second tries again */
+		b->live++;
+		h->refused = false;
+	}
+	if (!h->hour)
+		return;
+	hour_add(h->hour, now_s, n);
+	/* A whole hour of zeros says nothing an absent series does not. */
+	if (now_s > h->hour->last_busy + SL_SERIES_HOUR)
+		sl_history_free(h, b);
+}
+
+void sl_history_free(struct sl_history *h, struct sl_hour_budget *b)
+{
+	if (!h->hour)
+		return;
+	free(h->hour);
+	h->hour = NULL;
+	b->live--;
+}
+
+uint64_t sl_history_at(const struct sl_history *h, uint64_t t)
+{
+	const struct sl_hour *s = h->hour;
+
+	if (!s || t > s->second || s->second - t >= SL_SERIES_SECONDS)
 		return 0;
 	return s->events[t % SL_SERIES_SECONDS];
 }

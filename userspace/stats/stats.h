@@ -7,6 +7,7 @@
 #ifndef SLUICE_STATS_STATS_H
 #define SLUICE_STATS_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +22,16 @@ struct sl_latency {
 	unsigned hint; /* the last sample's bucket: consecutive deliveries mostly share one */
 };
 
-void sl_latency_add(struct sl_latency *h, uint64_t ns);
+/* Returns the sample's bucket, for sl_latency_count into the finer histograms. */
+unsigned sl_latency_add(struct sl_latency *h, uint64_t ns);
+
+/* A sample whose bucket sl_latency_add found already: one delivery, several views. */
+static inline void sl_latency_count(struct sl_latency *h, unsigned bucket, uint64_t ns)
+{
+	h->count[bucket]++;
+	h->total++;
+	h->sum_ns += ns;
+}
 /* The value at quantile q (0..1), as the upper bound of its bucket, in µs; 0 when empty. */
 uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q);
 
@@ -45,5 +55,39 @@ void sl_series_last(const struct sl_series *s, uint64_t now_s, unsigned n, uint6
 
 /* Events counted in Unix second t; 0 when t is not in the series. */
 uint64_t sl_series_at(const struct sl_series *s, uint64_t t);
+
+/*
+ * One hour of events per second for the many: connections and topics, up to
+ * thousands of them. 32-bit counts (a second of more than 4 G events is
+ * shown as 4 G), 14 KiB, allocated at an entity's first busy second and
+ * freed after a quiet hour, within a budget (metrics.max_series) that
+ * bounds what they can cost together.
+ */
+struct sl_hour {
+	uint32_t events[SL_SERIES_SECONDS];
+	uint64_t second;    /* the Unix second of the newest slot */
+	uint64_t last_busy; /* the last second with events */
+};
+
+struct sl_hour_budget {
+	uint32_t live, max;
+	uint64_t refused; /* busy entities that got no series, the budget being spent */
+};
+
+/* An entity's series: none yet, kept, or refused by the budget. */
+struct sl_history {
+	struct sl_hour *hour;
+	bool refused;
+};
+
+/*
+ * The rate tick: n events in second now_s. Allocates the series at the
+ * first busy second while the budget allows; frees it after an hour quiet.
+ */
+void sl_history_tick(struct sl_history *h, struct sl_hour_budget *b, uint64_t now_s, uint64_t n);
+void sl_history_free(struct sl_history *h, struct sl_hour_budget *b);
+
+/* Events counted in Unix second t; 0 when t is not in the series or there is none. */
+uint64_t sl_history_at(const struct sl_history *h, uint64_t t);
 
 #endif
