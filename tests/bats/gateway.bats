@@ -233,6 +233,15 @@ PY
 	done
 	run raw_http "$ADMIN" < <(printf 'HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
 	[[ "$output" == *$'\r\nContent-Length: 3\r\n'* ]]
+	# refused HEADs too: the head of the error GET (or POST) would get, no content after it
+	for path in nope:404 v1/publish:405; do
+		run raw_http "$ADMIN" < <(printf 'HEAD /%s HTTP/1.1\r\nHost: x\r\n\r\n' "${path%%:*}")
+		echo "$path: $output"
+		[[ "$output" == "HTTP/1.1 ${path#*:} "* ]]
+		[[ "$output" == *$'\r\nContent-Length: '[1-9]* ]]
+		[[ "$output" != *'"error"'* ]]
+		[ -z "${output#*$'\r\n\r'}" ] # nothing after the blank line ($() ate its last \n)
+	done
 	run curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$ADMIN/healthz"
 	[ "$output" = 405 ]
 	run curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$ADMIN/readyz"

@@ -29,13 +29,23 @@ static void respond(struct sl_conn *c, int status, const char *type, const char 
 	sl_conn_answer_and_close(c, resp, len);
 }
 
-static void fail(struct sl_conn *c, int status, const char *code, const char *detail,
-		 const char *extra)
+static void fail_to(struct sl_conn *c, int status, const char *code, const char *detail,
+		    const char *extra, bool head_only)
 {
 	size_t len;
 	char *resp = sl_http_error(status, code, detail, extra, &len);
+	const char *head_end = resp && head_only ? strstr(resp, "\r\n\r\n") : NULL;
 
+	/* A client reads no content after a HEAD answer: bytes there would be its next answer. */
+	if (head_end)
+		len = (size_t)(head_end + 4 - resp);
 	sl_conn_answer_and_close(c, resp, len);
+}
+
+static void fail(struct sl_conn *c, int status, const char *code, const char *detail,
+		 const char *extra)
+{
+	fail_to(c, status, code, detail, extra, false);
 }
 
 /* One metric family's header. */
@@ -464,11 +474,11 @@ void sl_admin_on_http(struct sl_conn *c)
 	else if (METHOD_IS("POST") && PATH_IS("/v1/publish"))
 		publish(c, &req, (size_t)head);
 	else if (PATH_IS("/v1/publish"))
-		fail(c, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
+		fail_to(c, 405, "method_not_allowed", "use POST", "Allow: POST\r\n", head_only);
 	else if (PATH_IS("/healthz") || PATH_IS("/readyz") || PATH_IS("/metrics"))
 		fail(c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n");
 	else
-		fail(c, 404, "not_found", "no such endpoint", NULL);
+		fail_to(c, 404, "not_found", "no such endpoint", NULL, head_only);
 #undef METHOD_IS
 #undef PATH_IS
 }
