@@ -282,6 +282,7 @@ struct scan_ctx {
 	struct sk_msg_md *msg;
 	struct sl_sock *st;
 	struct sl_app_usage *usage;
+	struct sl_app_usage *app; /* the application's, quota or not: drops by reason */
 	__u64 app_cap;
 	__u32 seq;   /* sequence number of the message's first byte */
 	__u32 size;  /* bytes left in the message (pops shrink it) */
@@ -462,6 +463,29 @@ static __always_inline void finish(struct scan_ctx *c, __u32 apply, int verdict)
 	c->done = 1;
 }
 
+/*
+ * Every count a removed frame (or a cut TLS stream) adds to: the socket's,
+ * the application's (as it goes under a quota, else once per run from the
+ * socket's difference) and the meter's, and each of them by reason.
+ */
+static __always_inline void count_drop(struct scan_ctx *c, __u8 reason, __u64 bytes)
+{
+	struct sl_sock *st = c->st;
+
+	st->drops++;
+	st->drop_bytes += bytes;
+	if (c->usage) {
+		__sync_fetch_and_add(&c->usage->drops, 1);
+		__sync_fetch_and_add(&c->usage->drop_bytes, bytes);
+	}
+	drop_add(reason, bytes);
+	if (reason < SL_DROP__MAX) {
+		st->drops_by_reason[reason]++;
+		if (c->app)
+			__sync_fetch_and_add(&c->app->drops_by_reason[reason], 1);
+	}
+}
+
 /* Removes the frame at offset 0 of the message; returns 1 when the run is over. */
 static __always_inline int remove_front(struct scan_ctx *c, struct sl_frame *f, __u8 reason,
 					__u32 held)
@@ -479,13 +503,7 @@ static __always_inline int remove_front(struct scan_ctx *c, struct sl_frame *f, 
 	c->st->win_off = 0;
 	c->size -= n;
 	st->drop_rem = in_msg - n;
-	st->drops++;
-	st->drop_bytes += f->len;
-	if (c->usage) {
-		__sync_fetch_and_add(&c->usage->drops, 1);
-		__sync_fetch_and_add(&c->usage->drop_bytes, f->len);
-	}
-	drop_add(reason, f->len);
+	count_drop(c, reason, f->len);
 	st->stash_len = 0;
 	st->flags &= ~SL_SOCK_F_HELD;
 	if (st->framing == SL_FRAMING_WS && f->opcode != 0 && !f->fin) {
@@ -964,9 +982,7 @@ static long scan_one(__u32 iter __attribute__((unused)), struct scan_ctx *c)
 			/* A record cannot be taken out of a TLS stream: cut the connection. */
 			st->flags |= SL_SOCK_F_KILLED;
 			stat_add(SL_STAT_KILLS, 1);
-			drop_add(reason, c->size);
-			st->drops++;
-			st->drop_bytes += c->size;
+			count_drop(c, reason, c->size);
 			finish(c, 0, SK_DROP);
 			return 1;
 		} else {
@@ -1097,6 +1113,7 @@ int sluice_meter(struct sk_msg_md *msg)
 		c.msg = msg;
 		c.st = st;
 		c.usage = app_cap ? usage : NULL;
+		c.app = usage;
 		c.app_cap = app_cap;
 		c.seq = seq;
 		c.size = size;

@@ -14,7 +14,7 @@
 #endif
 
 /* Bump on any layout change; a pinned map from another ABI is refused. */
-#define SL_ABI_VERSION 7
+#define SL_ABI_VERSION 8
 
 #define SL_MAX_APPS 4096
 #define SL_MAX_PORTS 64
@@ -176,8 +176,9 @@ struct sl_sock {
 	/* token bucket state, kernel only */
 	__u64 tokens;
 	__u64 tokens_ns;
-	__u64 run_now_ns; /* run scratch: the clock, read only for a plan */
-	__u32 stash_seq;  /* seq where held stash bytes belong */
+	__u64 run_now_ns;		     /* run scratch: the clock, read only for a plan */
+	__u64 drops_by_reason[SL_DROP__MAX]; /* frames removed, by enum sl_drop_reason */
+	__u32 stash_seq;		     /* seq where held stash bytes belong */
 	__u8 drop_reason; /* reason of the message being removed (SL_SOCK_F_DROP_MSG) */
 	__u8 reply_head;  /* next slot of reply_seq to write (userspace) */
 	__u8 pad[2];
@@ -214,6 +215,7 @@ struct sl_app_usage {
 	__u64 window_start_ns; /* UTC start of the window `events` counts in */
 	__u64 events_total;    /* across windows */
 	__u64 reserved;
+	__u64 drops_by_reason[SL_DROP__MAX]; /* frames removed, by enum sl_drop_reason */
 };
 
 /* Drop counters per reason (per-CPU array sluice_drops). */
@@ -257,11 +259,11 @@ struct sl_info {
 };
 
 _Static_assert(sizeof(struct sl_pending) == 8, "sl_pending layout");
-_Static_assert(sizeof(struct sl_sock) ==
-		   192 + SL_STASH_BYTES + 9 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
+_Static_assert(sizeof(struct sl_sock) == 192 + 8 * SL_DROP__MAX + SL_STASH_BYTES +
+					     9 * SL_PASS_MAX_FRAMES + 4 * SL_REPLY_MARKS,
 	       "sl_sock layout");
 _Static_assert(sizeof(struct sl_app_limits) == 32, "sl_app_limits layout");
-_Static_assert(sizeof(struct sl_app_usage) == 64, "sl_app_usage layout");
+_Static_assert(sizeof(struct sl_app_usage) == 64 + 8 * SL_DROP__MAX, "sl_app_usage layout");
 _Static_assert(sizeof(struct sl_drop_count) == 16, "sl_drop_count layout");
 _Static_assert(sizeof(struct sl_port) == 8, "sl_port layout");
 _Static_assert(sizeof(struct sl_close_record) == 96, "sl_close_record layout");

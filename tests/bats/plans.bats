@@ -133,6 +133,28 @@ policies: [tenants.yaml]"
 	sub_bg "$BATS_TEST_TMPDIR/b" q.t 100 --timeout 3; b=$BG_PID
 	wait_ready "$BATS_TEST_TMPDIR/a"; wait_ready "$BATS_TEST_TMPDIR/b"
 	pub q.t --count 40 >/dev/null
+	# while the two are still connected: each connection's drops, by reason, add up to the
+	# application's and the meter's
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	for _ in $(seq 1 100); do
+		[ "$($CTL -j app usage subs | json 'd["drops"]')" -eq 30 ] && break
+		sleep 0.05
+	done
+	run $CTL -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["drops_by_reason"]')" = "{'conn_event_cap': 0, 'app_event_cap': 30, 'byte_rate': 0, 'conn_time': 0}" ]
+	run $CTL -j conn list app subs
+	ids=$(echo "$output" | json '" ".join(str(c["id"]) for c in d)')
+	[ "$(echo $ids | wc -w)" -eq 2 ]
+	total=0
+	for id in $ids; do
+		run $CTL -j conn show "$id"
+		echo "$output"
+		[ "$(echo "$output" | json 'd["drops_by_reason"]["app_event_cap"] == d["drops"]')" = True ]
+		[ "$(echo "$output" | json 'sum(d["drops_by_reason"].values()) == d["drops"]')" = True ]
+		total=$((total + $(echo "$output" | json 'd["drops"]')))
+	done
+	[ "$total" -eq 30 ]
 	wait $a $b
 	na=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")
 	nb=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")
@@ -148,6 +170,11 @@ policies: [tenants.yaml]"
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
 	[[ "$output" == *'sluice_kernel_drops_total{reason="app_event_cap"} 30'* ]]
 	[[ "$output" == *'sluice_kernel_drops_total{reason="byte_rate"} 0'* ]]
+	[[ "$output" == *'sluice_app_drops_total{app="subs",reason="app_event_cap"} 30'* ]]
+	[[ "$output" == *'sluice_app_drops_total{app="subs",reason="conn_time"} 0'* ]]
+	bpftool -j map lookup pinned "$PIN/sluice_app_usage" key 1 0 0 0 |
+		json 'd["formatted"]["value"]["drops_by_reason"]' | grep -qF '[0, 0, 30, 0, 0]'
+	echo "$output" | promtool check metrics
 }
 
 @test "max_connection_time: 2s closes with 4001 within a second of the deadline" {
@@ -630,8 +657,8 @@ import json, struct, subprocess, sys
 v = json.loads(subprocess.check_output(["bpftool", "-j", "map", "lookup", "pinned", sys.argv[1],
     "key", "1", "0", "0", "0"]))["formatted"]["value"]
 v["window_start_ns"] -= 3600 * 10**9
-b = struct.pack("<8Q", *(v[k] for k in ("events", "bytes", "replies", "drops", "drop_bytes",
-    "window_start_ns", "events_total", "reserved")))
+b = struct.pack("<13Q", *(v[k] for k in ("events", "bytes", "replies", "drops", "drop_bytes",
+    "window_start_ns", "events_total", "reserved")), *v["drops_by_reason"])
 print(" ".join(str(x) for x in b))' "$PIN/sluice_app_usage")
 	# app usage showed that window's 3 of 3, as if the quota were exhausted now
 	now=$(date +%s%N)

@@ -220,7 +220,7 @@ load_fixture() {
 		0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff
 	# sluice_app_usage[2]: events=5 bytes=255
 	bpftool map update pinned "$PIN/sluice_app_usage" key 2 0 0 0 value \
-		5 0 0 0 0 0 0 0 0xff 0 0 0 0 0 0 0 $(printf '0 %.0s' $(seq 48))
+		5 0 0 0 0 0 0 0 0xff 0 0 0 0 0 0 0 $(printf '0 %.0s' $(seq 88))
 }
 
 load_meter() {

@@ -65,6 +65,7 @@ static void single(FILE *f, const char *name, const char *type, const char *help
 struct ranked {
 	const char *name;
 	uint64_t events, bytes;
+	uint64_t drops[SL_DROP__MAX]; /* an application's frames the kernel removed, by reason */
 };
 
 static int by_events_desc(const void *a, const void *b)
@@ -110,6 +111,35 @@ static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n, co
 		      "Bytes of the events delivered, by the label.", true);
 }
 
+/*
+ * The kernel's drops of the same applications, by reason: at most
+ * (top_n + 1) x 4 series. v is sorted already (ranked_lines).
+ */
+static void app_drops_family(FILE *f, const struct ranked *v, size_t n, uint32_t top_n)
+{
+	const char *name = "sluice_app_drops_total";
+	uint64_t other[SL_DROP__MAX] = { 0 };
+	size_t i;
+	int r;
+
+	family(f, name, "counter",
+	       "Events the kernel meter removed, by application (the busiest by events; the "
+	       "rest as _other) and reason.");
+	for (i = 0; i < n; i++)
+		for (r = 1; r < SL_DROP__MAX; r++) {
+			if (i >= top_n) {
+				other[r] += v[i].drops[r];
+				continue;
+			}
+			fprintf(f, "%s{app=\"%s\",reason=\"%s\"} %llu\n", name, v[i].name,
+				sl_drop_reason_name((enum sl_drop_reason)r),
+				(unsigned long long)v[i].drops[r]);
+		}
+	for (r = 1; n > top_n && r < SL_DROP__MAX; r++)
+		fprintf(f, "%s{app=\"_other\",reason=\"%s\"} %llu\n", name,
+			sl_drop_reason_name((enum sl_drop_reason)r), (unsigned long long)other[r]);
+}
+
 /* Per application (kernel counts when the meter runs) and per topic, bounded by metrics.top_n. */
 static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 {
@@ -128,23 +158,27 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
 			apps[n].events = u.events_total;
 			apps[n].bytes = u.bytes;
+			memcpy(apps[n].drops, u.drops_by_reason, sizeof(apps[n].drops));
 		} else if (gw->apps) {
 			apps[n].events = gw->apps[slot].events_written;
 			apps[n].bytes = gw->apps[slot].bytes_written;
 		}
 		n++;
 	}
-	if (apps)
+	if (apps) {
 		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, "app", "sluice_app_events_total",
 			     "sluice_app_bytes_total");
+		app_drops_family(f, apps, n, gw->cfg->metrics.top_n);
+	}
 	free(apps);
 	if (sl_router_topic_stats(gw->router, &stats, &n))
 		return;
 	topics = calloc(n + 1, sizeof(*topics));
 	/* Topic names are validated subjects: no quote or backslash to escape. */
 	for (i = 0; topics && i < n; i++)
-		topics[i] = (struct ranked){ stats[i].name, stats[i].delivered.events,
-					     stats[i].delivered.bytes };
+		topics[i] = (struct ranked){ .name = stats[i].name,
+					     .events = stats[i].delivered.events,
+					     .bytes = stats[i].delivered.bytes };
 	if (topics)
 		ranked_lines(f, topics, n, gw->cfg->metrics.top_n, "topic",
 			     "sluice_topic_events_total", "sluice_topic_bytes_total");

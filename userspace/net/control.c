@@ -65,6 +65,17 @@ static json_t *latency_json(const struct sl_latency *h)
 			 "buckets", buckets);
 }
 
+/* Frames the kernel removed, by the reason's name (SL_DROP_NONE never counts). */
+static json_t *drops_by_reason_json(const __u64 *by_reason)
+{
+	json_t *o = json_object();
+
+	for (int i = 1; o && i < SL_DROP__MAX; i++)
+		json_object_set_new(o, sl_drop_reason_name((enum sl_drop_reason)i),
+				    json_integer((json_int_t)by_reason[i]));
+	return o;
+}
+
 static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
 {
 	const struct sl_plan *plan = gw->policy ? sl_policy_app_plan(gw->policy, app) : NULL;
@@ -74,13 +85,14 @@ static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app 
 	/* This window's count, as the handshake check sees it, not the last window's. */
 	bool kernel = sl_gateway_app_usage(gw, slot, plan, sl_now_ns(), &u, &end);
 
-	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "id",
-			 app->id, "slot", (int)slot, "plan", plan ? plan->name : NULL, "limit",
-			 (json_int_t)(plan ? plan->events_limit : 0), "window_ns",
+	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:i, s:s}",
+			 "id", app->id, "slot", (int)slot, "plan", plan ? plan->name : NULL,
+			 "limit", (json_int_t)(plan ? plan->events_limit : 0), "window_ns",
 			 (json_int_t)(plan ? plan->events_window_ns : 0), "window_start_ns",
 			 (json_int_t)u.window_start_ns, "window_end_ns", (json_int_t)end, "events",
 			 (json_int_t)u.events, "events_total", (json_int_t)u.events_total, "bytes",
-			 (json_int_t)u.bytes, "drops", (json_int_t)u.drops, "connections",
+			 (json_int_t)u.bytes, "drops", (json_int_t)u.drops, "drops_by_reason",
+			 drops_by_reason_json(u.drops_by_reason), "connections",
 			 (int)(slot && gw->apps ? gw->apps[slot].conns : 0), "source",
 			 kernel ? "kernel" : "daemon");
 }
@@ -452,6 +464,7 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 		json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
 		json_object_set_new(o, "replies", json_integer((json_int_t)st.replies));
 		json_object_set_new(o, "drops", json_integer((json_int_t)st.drops));
+		json_object_set_new(o, "drops_by_reason", drops_by_reason_json(st.drops_by_reason));
 	} else if (o) {
 		/* Without the meter the daemon's writes are the count (SPEC: bpf off). */
 		json_object_set_new(o, "events", json_integer((json_int_t)c->events_out));
