@@ -192,6 +192,15 @@ print(total)')
 	[[ "$output" =~ events=20\  ]]
 	[[ "$output" =~ send_err=13 ]] # EACCES: the kernel refuses to send more
 	[[ "$output" =~ flags=4 ]]    # SL_SOCK_F_KILLED
+	[[ "$output" == *"drops_by_reason=1,0,0,0"* ]]
+}
+
+@test "tls: a socket over its application's quota is cut, and the application counts the drop, by reason" {
+	exact --framing tls --mode writev --frames 100 --seed 18 --app 7 --app-cap 20
+	[[ "$output" =~ events=20\  ]]
+	[[ "$output" =~ flags=4 ]]
+	[[ "$output" =~ app_drops=1 ]]
+	[[ "$output" == *"drops_by_reason=0,1,0,0"* ]]
 }
 
 @test "sockets that are not the gateway's are never metered" {
