@@ -328,6 +328,12 @@ PY
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
 	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 2'* ]]
 	[[ "$output" == *'sluice_publish_errors_total{kind="forbidden"} 1'* ]]
+	# and by application: the backend's three and its one event are tester's, the 403 is subs'
+	run $CTL -j app show tester
+	echo "$output"
+	[ "$(echo "$output" | json '(d["published"], {k: v for k, v in d["publish_errors_by_kind"].items() if v})')" = "(1, {'malformed': 1, 'invalid_topic': 2})" ]
+	run $CTL -j app show subs
+	[ "$(echo "$output" | json '(d["published"], {k: v for k, v in d["publish_errors_by_kind"].items() if v})')" = "(0, {'forbidden': 1})" ]
 }
 
 @test "/metrics labels at most metrics.top_n topics and applications, the rest as _other" {

@@ -364,7 +364,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	}
 	/* One that is there but unusable is the client's mistake, not a missing header. */
 	if (ret == -EINVAL) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request",
 		     "the body's length is unusable: Content-Length is not one number below "
 		     "2^64, comes with Transfer-Encoding, or Transfer-Encoding is not chunked "
@@ -373,7 +373,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 		return;
 	}
 	if (ret == -EMSGSIZE || clen > c->gw->cfg->limits.max_frame_bytes) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_TOO_LARGE);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_TOO_LARGE);
 		fail(c, 413, "payload_too_large", "payload over limits.max_frame_bytes", NULL);
 		return;
 	}
@@ -411,30 +411,30 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	explicit_bzero(name, 2 * cap);
 	free(name);
 	if (ret < 0) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request", "malformed query string", NULL);
 		return;
 	}
 	/* Two topics name no one place to publish: the last one winning hid the mistake. */
 	if (topics > 1) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request", "POST /v1/publish takes ?topic= once", NULL);
 		return;
 	}
 	if (too_long) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_INVALID_TOPIC);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_INVALID_TOPIC);
 		fail(c, 400, "publish_refused", too_long, NULL);
 		return;
 	}
 	if (!topic[0]) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_MALFORMED);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_MALFORMED);
 		fail(c, 400, "bad_request", "POST /v1/publish needs ?topic=TOPIC", NULL);
 		return;
 	}
 	/* Bad names and wildcards get the router's 400 below, not a 403. */
 	if (!sl_topic_validate(topic, strlen(topic), false, NULL) &&
 	    !sl_auth_allows(&c->auth, true, topic)) {
-		sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
+		sl_gateway_publish_refused(c, SL_PUB_ERR_FORBIDDEN);
 		fail(c, 403, "forbidden", "not allowed to publish on this topic", NULL);
 		return;
 	}
@@ -446,7 +446,7 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	/* Last, once nothing can send the request back to be read again. */
 	if (wire != clen)
 		sl_http_chunked_decode(c->in + head, wire);
-	ret = sl_gateway_publish(c->gw, topic, strlen(topic), c->in + head, clen, NULL, &seq, &why);
+	ret = sl_gateway_publish(c, topic, strlen(topic), c->in + head, clen, &seq, &why);
 	if (ret) {
 		status = sl_publish_status(ret);
 		/* Too many topics passes: the sweep forgets quiet ones each second. */

@@ -132,6 +132,19 @@ struct sl_conn {
 _Static_assert(offsetof(struct sl_conn, events_out) + sizeof(uint64_t) <= 128,
 	       "the fields every delivery touches must fit the first two cache lines");
 
+/* Why a publish was refused: the `kind` label of sluice_publish_errors_total. */
+enum sl_publish_error {
+	SL_PUB_ERR_MALFORMED = 0,	/* not a valid envelope / request */
+	SL_PUB_ERR_FORBIDDEN = 1,	/* the application may not publish on the topic */
+	SL_PUB_ERR_INVALID_TOPIC = 2,	/* not a subject, or a wildcard */
+	SL_PUB_ERR_TOO_LARGE = 3,	/* payload over limits.max_frame_bytes */
+	SL_PUB_ERR_TOO_MANY_TOPICS = 4, /* limits.max_topics reached */
+	SL_PUB_ERR_INTERNAL = 5,	/* out of memory */
+	SL_PUB_ERR__COUNT = 6,
+};
+
+const char *sl_publish_error_name(enum sl_publish_error kind);
+
 /* The daemon's view of an application, for graceful enforcement. */
 struct sl_app_state {
 	uint32_t conns;	       /* subscriber connections open */
@@ -145,20 +158,10 @@ struct sl_app_state {
 	bool rate_based;	   /* *_at_tick hold a first reading: the next tick gives a rate */
 	struct sl_series *series;  /* per second for an hour; allocated on first traffic */
 	struct sl_latency latency; /* its subscribers' deliveries, publish → written */
+	/* What its publishers sent: accepted, and refused by kind (SPEC "Analytics"). */
+	uint64_t published;
+	uint64_t publish_errors[SL_PUB_ERR__COUNT];
 };
-
-/* Why a publish was refused: the `kind` label of sluice_publish_errors_total. */
-enum sl_publish_error {
-	SL_PUB_ERR_MALFORMED = 0,	/* not a valid envelope / request */
-	SL_PUB_ERR_FORBIDDEN = 1,	/* the application may not publish on the topic */
-	SL_PUB_ERR_INVALID_TOPIC = 2,	/* not a subject, or a wildcard */
-	SL_PUB_ERR_TOO_LARGE = 3,	/* payload over limits.max_frame_bytes */
-	SL_PUB_ERR_TOO_MANY_TOPICS = 4, /* limits.max_topics reached */
-	SL_PUB_ERR_INTERNAL = 5,	/* out of memory */
-	SL_PUB_ERR__COUNT = 6,
-};
-
-const char *sl_publish_error_name(enum sl_publish_error kind);
 
 /*
  * The answer to a request refused with -err (sl_gateway_publish, a message
@@ -343,10 +346,10 @@ static inline int sl_conn_send_event(struct sl_conn *c, struct sl_event *ev,
 	return sl_conn_send_event_tls(c, ev, b);
 }
 /* Counts one refused publish (the ones sl_gateway_publish refuses are counted there). */
-void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind);
-/* source: the backend's, for its deliveries' latency (conn show); NULL: not a backend. */
-int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
-		       size_t len, struct sl_event_source *source, uint64_t *seq, const char **why);
+void sl_gateway_publish_refused(struct sl_conn *from, enum sl_publish_error kind);
+/* An event from a publisher: counted for the gateway, its application and, a backend's, for it. */
+int sl_gateway_publish(struct sl_conn *from, const char *topic, size_t topic_len, const void *data,
+		       size_t len, uint64_t *seq, const char **why);
 /*
  * For publishes that do not come over the native protocol (HTTP, a WebSocket
  * `pub`): true when the queues are over limits.max_queued_bytes_total. c is

@@ -76,6 +76,18 @@ static json_t *drops_by_reason_json(const __u64 *by_reason)
 	return o;
 }
 
+/* Refused publishes by kind: the gateway's, or an application's publishers'. */
+static json_t *publish_errors_json(const uint64_t *by_kind)
+{
+	json_t *o = json_object();
+	int k;
+
+	for (k = 0; o && k < SL_PUB_ERR__COUNT; k++)
+		json_object_set_new(o, sl_publish_error_name((enum sl_publish_error)k),
+				    json_integer((json_int_t)by_kind[k]));
+	return o;
+}
+
 static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
 {
 	const struct sl_plan *plan = gw->policy ? sl_policy_app_plan(gw->policy, app) : NULL;
@@ -113,8 +125,12 @@ static void app_rates(struct sl_gateway *gw, const struct sl_config_app *app, js
 	json_object_set_new(out, "bytes_per_second",
 			    json_integer((json_int_t)(a ? a->bytes_per_second : 0)));
 	json_object_set_new(out, "events_last_minute", json_integer((json_int_t)ev60));
-	if (a)
+	if (a) {
 		json_object_set_new(out, "latency_us", latency_json(&a->latency));
+		json_object_set_new(out, "published", json_integer((json_int_t)a->published));
+		json_object_set_new(out, "publish_errors_by_kind",
+				    publish_errors_json(a->publish_errors));
+	}
 	if (!gw->kern && a) {
 		/* Without the meter the daemon's writes are the only count. */
 		json_object_set_new(out, "events_total",
@@ -213,17 +229,6 @@ static json_t *topic_json(const struct sl_router_topic_stat *t, bool detail)
 
 	if (o && detail)
 		json_object_set_new(o, "latency_us", latency_json(&t->delivered.latency));
-	return o;
-}
-
-static json_t *publish_errors_json(const struct sl_gateway_stats *st)
-{
-	json_t *o = json_object();
-	int k;
-
-	for (k = 0; o && k < SL_PUB_ERR__COUNT; k++)
-		json_object_set_new(o, sl_publish_error_name((enum sl_publish_error)k),
-				    json_integer((json_int_t)st->publish_errors_by_kind[k]));
 	return o;
 }
 
@@ -369,7 +374,8 @@ static json_t *stats_json(struct sl_gateway *gw)
 					    json_integer((json_int_t)c->errors_per_second));
 		}
 		json_object_set_new(out, "backends", backends);
-		json_object_set_new(out, "publish_errors_by_kind", publish_errors_json(st));
+		json_object_set_new(out, "publish_errors_by_kind",
+				    publish_errors_json(st->publish_errors_by_kind));
 		if (gw->journal) {
 			struct sl_journal_stats js;
 

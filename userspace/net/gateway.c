@@ -1941,43 +1941,50 @@ int sl_publish_status(int err)
 	}
 }
 
-void sl_gateway_publish_refused(struct sl_gateway *gw, enum sl_publish_error kind)
+void sl_gateway_publish_refused(struct sl_conn *from, enum sl_publish_error kind)
 {
+	struct sl_gateway *gw = from->gw;
+
+	if ((unsigned int)kind >= SL_PUB_ERR__COUNT)
+		kind = SL_PUB_ERR_INTERNAL;
 	gw->stats.publish_errors++;
-	gw->stats
-	    .publish_errors_by_kind[(unsigned int)kind < SL_PUB_ERR__COUNT ? kind
-									   : SL_PUB_ERR_INTERNAL]++;
+	gw->stats.publish_errors_by_kind[kind]++;
+	if (from->slot && gw->apps)
+		gw->apps[from->slot].publish_errors[kind]++;
 }
 
-int sl_gateway_publish(struct sl_gateway *gw, const char *topic, size_t topic_len, const void *data,
-		       size_t len, struct sl_event_source *source, uint64_t *seq, const char **why)
+int sl_gateway_publish(struct sl_conn *from, const char *topic, size_t topic_len, const void *data,
+		       size_t len, uint64_t *seq, const char **why)
 {
+	struct sl_gateway *gw = from->gw;
 	int ret;
 
 	if (len > gw->cfg->limits.max_frame_bytes) {
 		*why = "payload over max_frame_bytes";
-		sl_gateway_publish_refused(gw, SL_PUB_ERR_TOO_LARGE);
+		sl_gateway_publish_refused(from, SL_PUB_ERR_TOO_LARGE);
 		return -EMSGSIZE;
 	}
 	/* One clock read for the plan checks of every delivery of this event. */
 	gw->deliver_mono_ns = sl_mono_ns();
-	gw->accept_source = source;
+	gw->accept_source = from->source;
 	ret = sl_router_publish(gw->router, topic, topic_len, data, len, sl_now_ns(),
 				sl_sub_deliver, gw, seq);
 	gw->deliver_mono_ns = 0;
 	gw->accept_source = NULL;
 	if (ret == -EINVAL) {
 		*why = "invalid topic (NATS-style subject, no wildcards)";
-		sl_gateway_publish_refused(gw, SL_PUB_ERR_INVALID_TOPIC);
+		sl_gateway_publish_refused(from, SL_PUB_ERR_INVALID_TOPIC);
 	} else if (ret == -ENOSPC) {
 		*why = "too many topics (limits.max_topics)";
-		sl_gateway_publish_refused(gw, SL_PUB_ERR_TOO_MANY_TOPICS);
+		sl_gateway_publish_refused(from, SL_PUB_ERR_TOO_MANY_TOPICS);
 	} else if (ret) {
 		*why =
 		    ret == -ENOMEM ? "out of memory: the event was not accepted" : "internal error";
-		sl_gateway_publish_refused(gw, SL_PUB_ERR_INTERNAL);
+		sl_gateway_publish_refused(from, SL_PUB_ERR_INTERNAL);
 	} else {
 		gw->stats.published++;
+		if (from->slot && gw->apps)
+			gw->apps[from->slot].published++;
 	}
 	return ret;
 }

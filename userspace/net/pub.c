@@ -125,8 +125,8 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			sl_conn_finish(c);
 			goto out;
 		}
-		sl_gateway_publish_refused(c->gw, ret == -ENOMEM ? SL_PUB_ERR_INTERNAL
-								 : SL_PUB_ERR_MALFORMED);
+		sl_gateway_publish_refused(c, ret == -ENOMEM ? SL_PUB_ERR_INTERNAL
+							     : SL_PUB_ERR_MALFORMED);
 		c->pub_errors++;
 		goto out;
 	}
@@ -187,7 +187,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 			if (!sl_topic_is_pattern(topic, m.topic_len) &&
 			    !sl_topic_validate(topic, m.topic_len, false, NULL) &&
 			    !sl_auth_allows(&c->auth, true, topic)) {
-				sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
+				sl_gateway_publish_refused(c, SL_PUB_ERR_FORBIDDEN);
 				c->pub_errors++;
 				if (m.has_id)
 					pub_err(c, true, m.id, 403,
@@ -195,8 +195,7 @@ static void on_frame(struct sl_conn *c, const uint8_t *p, size_t len)
 				break;
 			}
 		}
-		ret = sl_gateway_publish(c->gw, m.topic, m.topic_len, m.data, m.data_len, c->source,
-					 &seq, &why);
+		ret = sl_gateway_publish(c, m.topic, m.topic_len, m.data, m.data_len, &seq, &why);
 		if (ret)
 			c->pub_errors++;
 		else

@@ -436,7 +436,7 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 	if (m->topic_len > SL_TOPIC_MAX_LEN ||
 	    sl_topic_validate(m->topic, m->topic_len, false, &why)) {
 		if (counts)
-			sl_gateway_publish_refused(c->gw, SL_PUB_ERR_INVALID_TOPIC);
+			sl_gateway_publish_refused(c, SL_PUB_ERR_INVALID_TOPIC);
 		ws_reply_err(c, m->has_id, m->id, 400, why ? why : "topic too long");
 		return;
 	}
@@ -444,12 +444,11 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 	topic[m->topic_len] = '\0';
 	if (!sl_auth_allows(&c->auth, true, topic)) {
 		if (counts)
-			sl_gateway_publish_refused(c->gw, SL_PUB_ERR_FORBIDDEN);
+			sl_gateway_publish_refused(c, SL_PUB_ERR_FORBIDDEN);
 		ws_reply_err(c, m->has_id, m->id, 403, "not allowed to publish on this topic");
 		return;
 	}
-	ret =
-	    sl_gateway_publish(c->gw, topic, m->topic_len, m->data, m->data_len, NULL, &seq, &why);
+	ret = sl_gateway_publish(c, topic, m->topic_len, m->data, m->data_len, &seq, &why);
 	if (ret) {
 		ws_reply_err(c, m->has_id, m->id, sl_publish_status(ret), why);
 		return;
