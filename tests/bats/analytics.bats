@@ -18,16 +18,23 @@ teardown() {
 	sl_teardown_instance
 }
 
-@test "app usage, stats, /metrics and the kernel agree on a scripted run" {
-	sl_start_gateway
-	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+# Two WebSocket subscribers of application subs on TOPIC, each to read COUNT
+# events or stop after TIMEOUT seconds, writing ws1.json and ws2.json: ready
+# (subscribed) when this returns; $w1 and $w2 are their PIDs.
+two_subs() {
 	for n in 1 2; do
-		$PY "$CLIENT" ws-sub "$WS" an.t --header 'X-API-Key: sub-key' --count 10 --timeout 5 \
+		$PY "$CLIENT" ws-sub "$WS" "$1" --header 'X-API-Key: sub-key' --count "$2" --timeout "$3" \
 			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/ws$n.json" &
 		eval "w$n=\$!"
 	done
 	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && [ -e "$BATS_TEST_TMPDIR/r2" ] && break; sleep 0.05; done
 	sleep 0.2
+}
+
+@test "app usage, stats, /metrics and the kernel agree on a scripted run" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	two_subs an.t 10 5
 	pub an.t --count 10 --size 100 >/dev/null
 	wait $w1 $w2
 	got=$(( $(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws1.json") + $(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws2.json") ))
@@ -96,14 +103,8 @@ PY
 @test "conn show, topic show, app series and /metrics count exactly what the clients received" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
-	for n in 1 2; do
-		# --count 13: the clients stay connected (until the timeout) after the 12 events
-		$PY "$CLIENT" ws-sub "$WS" cs.t --header 'X-API-Key: sub-key' --count 13 --timeout 4 \
-			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/ws$n.json" &
-		eval "w$n=\$!"
-	done
-	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && [ -e "$BATS_TEST_TMPDIR/r2" ] && break; sleep 0.05; done
-	sleep 0.2
+	# --count 13: the clients stay connected (until the timeout) after the 12 events
+	two_subs cs.t 13 4
 	pub cs.t --count 12 --size 300 >/dev/null
 	pub cs.idle --count 5 >/dev/null
 	# while the clients are still connected: one record per connection
@@ -183,13 +184,7 @@ PY
 @test "per connection, topic, backend and application: an hour of events per second and the latency histogram" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
-	for n in 1 2; do
-		$PY "$CLIENT" ws-sub "$WS" ls.t --header 'X-API-Key: sub-key' --count 13 --timeout 6 \
-			--ready-file "$BATS_TEST_TMPDIR/r$n" >"$BATS_TEST_TMPDIR/ws$n.json" &
-		eval "w$n=\$!"
-	done
-	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && [ -e "$BATS_TEST_TMPDIR/r2" ] && break; sleep 0.05; done
-	sleep 0.2
+	two_subs ls.t 13 6
 	backend_pub ls.t 12 4 &
 	b=$!
 	for _ in $(seq 1 100); do

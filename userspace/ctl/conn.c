@@ -366,7 +366,7 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 
 static int do_series(const struct sl_ctl *ctl, int argc, char **argv)
 {
-	return sl_daemon_series(ctl, "conn.series", "conn series ID", argc, argv);
+	return sl_daemon_series(ctl, "conn.series", "conn series needs ID [SECS]", argc, argv);
 }
 
 int sl_conn_run(const struct sl_ctl *ctl, int argc, char **argv)

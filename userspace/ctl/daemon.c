@@ -395,7 +395,7 @@ static int app_usage(const struct sl_ctl *ctl, int argc, char **argv)
 	return daemon_cmd(ctl, "app.usage", "app usage ID", argc, argv, true);
 }
 
-int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *what, int argc,
+int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *usage, int argc,
 		     char **argv)
 {
 	char arg[512];
@@ -405,7 +405,7 @@ int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *what,
 	int ret;
 
 	if (argc < 1 || argc > 2)
-		return sl_out_usage(ctl, "%s [SECS] needs one argument, and SECS may follow", what);
+		return sl_out_usage(ctl, "%s", usage);
 	if (argc == 2) {
 		char *end;
 
@@ -434,12 +434,12 @@ int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *what,
 
 static int app_series(const struct sl_ctl *ctl, int argc, char **argv)
 {
-	return sl_daemon_series(ctl, "app.series", "app series ID", argc, argv);
+	return sl_daemon_series(ctl, "app.series", "app series needs ID [SECS]", argc, argv);
 }
 
 static int topic_series(const struct sl_ctl *ctl, int argc, char **argv)
 {
-	return sl_daemon_series(ctl, "topic.series", "topic series TOPIC", argc, argv);
+	return sl_daemon_series(ctl, "topic.series", "topic series needs TOPIC [SECS]", argc, argv);
 }
 
 /* Text of `policy show`: the file, its plans with their limits in one line, the applications. */

@@ -26,11 +26,11 @@ int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv);
 /* Sends {op, arg} on the control socket and prints the answer (text or -j). */
 int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg);
 /*
- * `OBJECT series X [SECS]` (what: "OBJECT series X", for usage errors): asks
- * op for the last SECS complete seconds (default 60) and prints one line a
- * second, "UNIX_SECOND EVENTS", or the JSON document.
+ * `OBJECT series X [SECS]` (usage: the usage error's message): asks op for
+ * the last SECS complete seconds (default 60) and prints one line a second,
+ * "UNIX_SECOND EVENTS", or the JSON document.
  */
-int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *what, int argc,
+int sl_daemon_series(const struct sl_ctl *ctl, const char *op, const char *usage, int argc,
 		     char **argv);
 
 /* Whether something accepts connections on the control socket (no request made). */

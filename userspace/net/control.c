@@ -481,7 +481,6 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 
 		if (c->latency)
 			json_object_set_new(o, "latency_us", latency_json(c->latency));
-
 		json_object_set_new(o, "source",
 				    json_string(gw->kern && c->metered ? "kernel" : "daemon"));
 		if (c->kind == SL_CONN_PUB)

@@ -443,9 +443,9 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 	ssize_t w = j->written;
 	size_t i;
 
+	/* Out of memory, it stays NULL: only this connection's view of its latency is missing. */
 	if (events && !c->latency)
-		c->latency =
-		    calloc(1, sizeof(*c->latency)); /* none: only its own view is missing */
+		c->latency = calloc(1, sizeof(*c->latency));
 	at.conn_latency = c->latency;
 	at.app_latency = c->slot && gw->apps ? &gw->apps[c->slot].latency : NULL;
 	sl_outq_settle(&c->q, j->queued_before);

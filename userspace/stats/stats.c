@@ -49,24 +49,37 @@ uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q)
 	return UINT64_MAX;
 }
 
+/*
+ * Moves a ring of one-second slots whose newest is *second on to now_s.
+ * Returns how many slots up to now_s must be cleared first: those skipped
+ * since *second, all of them when that is more than the ring holds, none
+ * for a fresh (calloc'd) ring; -1 when now_s is further back than it holds.
+ */
+static int ring_advance(uint64_t *second, uint64_t now_s)
+{
+	uint64_t gap;
+
+	if (now_s <= *second)
+		return now_s + SL_SERIES_SECONDS > *second ? 0 : -1;
+	gap = *second ? now_s - *second : 0;
+	*second = now_s;
+	return gap < SL_SERIES_SECONDS ? (int)gap : SL_SERIES_SECONDS;
+}
+
 void sl_series_add(struct sl_series *s, uint64_t now_s, uint64_t events, uint64_t bytes)
 {
-	uint64_t t;
+	int clear = ring_advance(&s->second, now_s);
 
-	if (now_s > s->second) {
-		/* Clear what was skipped (at most the whole hour). */
-		if (now_s - s->second >= SL_SERIES_SECONDS || !s->second) {
-			memset(s->events, 0, sizeof(s->events));
-			memset(s->bytes, 0, sizeof(s->bytes));
-		} else {
-			for (t = s->second + 1; t <= now_s; t++) {
-				s->events[t % SL_SERIES_SECONDS] = 0;
-				s->bytes[t % SL_SERIES_SECONDS] = 0;
-			}
-		}
-		s->second = now_s;
-	} else if (now_s + SL_SERIES_SECONDS <= s->second) {
-		return; /* the clock went back more than the series holds */
+	if (clear < 0)
+		return;
+	if (clear == SL_SERIES_SECONDS) {
+		memset(s->events, 0, sizeof(s->events));
+		memset(s->bytes, 0, sizeof(s->bytes));
+	}
+	for (uint64_t t = now_s + 1 - (uint64_t)clear; clear < SL_SERIES_SECONDS && t <= now_s;
+	     t++) {
+		s->events[t % SL_SERIES_SECONDS] = 0;
+		s->bytes[t % SL_SERIES_SECONDS] = 0;
 	}
 	s->events[now_s % SL_SERIES_SECONDS] += events;
 	s->bytes[now_s % SL_SERIES_SECONDS] += bytes;
@@ -98,18 +111,15 @@ uint64_t sl_series_at(const struct sl_series *s, uint64_t t)
 
 static void hour_add(struct sl_hour *s, uint64_t now_s, uint64_t n)
 {
+	int clear = ring_advance(&s->second, now_s);
 	uint32_t *slot;
 
-	if (now_s > s->second) {
-		if (now_s - s->second >= SL_SERIES_SECONDS || !s->second)
-			memset(s->events, 0, sizeof(s->events));
-		else
-			for (uint64_t t = s->second + 1; t <= now_s; t++)
-				s->events[t % SL_SERIES_SECONDS] = 0;
-		s->second = now_s;
-	} else if (now_s + SL_SERIES_SECONDS <= s->second) {
-		return; /* the clock went back more than the series holds */
-	}
+	if (clear < 0)
+		return;
+	if (clear == SL_SERIES_SECONDS)
+		memset(s->events, 0, sizeof(s->events));
+	for (uint64_t t = now_s + 1 - (uint64_t)clear; clear < SL_SERIES_SECONDS && t <= now_s; t++)
+		s->events[t % SL_SERIES_SECONDS] = 0;
 	slot = &s->events[now_s % SL_SERIES_SECONDS];
 	*slot = n > UINT32_MAX - *slot ? UINT32_MAX : *slot + (uint32_t)n;
 	if (n && now_s > s->last_busy)
