@@ -350,6 +350,14 @@ PY
 	[ "$(echo "$output" | grep -c '^sluice_app_events_total{')" -eq 2 ]
 	[[ "$output" == *'sluice_app_events_total{app="subs"} 6'* ]]
 	[[ "$output" == *'sluice_app_events_total{app="_other"} 0'* ]]
+	# the same labels for the latency histograms: each delivery in one, _other summed
+	[[ "$output" == *'sluice_topic_delivery_latency_seconds_count{topic="mt.a"} 3'* ]]
+	[[ "$output" == *'sluice_topic_delivery_latency_seconds_count{topic="_other"} 3'* ]]
+	[[ "$output" == *'sluice_topic_delivery_latency_seconds_bucket{topic="_other",le="+Inf"} 3'* ]]
+	[[ "$output" == *'sluice_app_delivery_latency_seconds_count{app="subs"} 6'* ]]
+	[[ "$output" == *'sluice_app_delivery_latency_seconds_count{app="_other"} 0'* ]]
+	[ "$(echo "$output" | grep -c '^sluice_topic_delivery_latency_seconds_bucket{')" -eq $((2 * 15)) ]
+	[[ "$output" == *$'\nsluice_delivery_latency_seconds_count 6\n'* ]]
 	echo "$output" | promtool check metrics
 }
 

@@ -48,6 +48,35 @@ static void fail(struct sl_conn *c, int status, const char *code, const char *de
 	fail_to(c, status, code, detail, extra, false);
 }
 
+/*
+ * The lines of one latency histogram, name_bucket{LABELS,le=...} with the
+ * counts cumulative, then _sum and _count; labels: "" or `app="x",`.
+ */
+static void histogram_lines(FILE *f, const char *name, const char *labels,
+			    const struct sl_latency *h)
+{
+	uint64_t cum = 0;
+	unsigned i;
+
+	for (i = 0; i < SL_LAT_BUCKETS; i++) {
+		cum += h->count[i];
+		fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels,
+			(double)sl_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+	}
+	fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)h->total);
+	/* Without labels the braces go too: name_sum, not name_sum{}. */
+	if (*labels) {
+		size_t n = strlen(labels) - 1; /* its trailing comma */
+
+		fprintf(f, "%s_sum{%.*s} %.9f\n", name, (int)n, labels, (double)h->sum_ns / 1e9);
+		fprintf(f, "%s_count{%.*s} %llu\n", name, (int)n, labels,
+			(unsigned long long)h->total);
+	} else {
+		fprintf(f, "%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
+		fprintf(f, "%s_count %llu\n", name, (unsigned long long)h->total);
+	}
+}
+
 /* One metric family's header. */
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -66,6 +95,7 @@ struct ranked {
 	const char *name;
 	uint64_t events, bytes;
 	uint64_t drops[SL_DROP__MAX]; /* an application's frames the kernel removed, by reason */
+	const struct sl_latency *latency; /* its deliveries; NULL: none yet */
 };
 
 static int by_events_desc(const void *a, const void *b)
@@ -101,14 +131,46 @@ static void ranked_family(FILE *f, const struct ranked *v, size_t n, uint32_t to
 		fprintf(f, "%s{%s=\"_other\"} %llu\n", name, label, (unsigned long long)other);
 }
 
+/* Their latency histograms, the rest's summed as `_other`: (top_n + 1) x 17 series at most. */
+static void ranked_latency(FILE *f, const struct ranked *v, size_t n, uint32_t top_n,
+			   const char *label, const char *name)
+{
+	struct sl_latency other = { 0 }, none = { 0 };
+	char labels[SL_TOPIC_MAX_LEN + 32];
+	size_t i;
+	unsigned b;
+
+	family(f, name, "histogram",
+	       "Publish accepted to event written, per delivery, by the label (the busiest by "
+	       "events; the rest as _other).");
+	for (i = 0; i < n; i++) {
+		const struct sl_latency *h = v[i].latency ? v[i].latency : &none;
+
+		if (i < top_n) {
+			snprintf(labels, sizeof(labels), "%s=\"%s\",", label, v[i].name);
+			histogram_lines(f, name, labels, h);
+			continue;
+		}
+		for (b = 0; b <= SL_LAT_BUCKETS; b++)
+			other.count[b] += h->count[b];
+		other.total += h->total;
+		other.sum_ns += h->sum_ns;
+	}
+	if (n > top_n) {
+		snprintf(labels, sizeof(labels), "%s=\"_other\",", label);
+		histogram_lines(f, name, labels, &other);
+	}
+}
+
 static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n, const char *label,
-			 const char *events_name, const char *bytes_name)
+			 const char *events_name, const char *bytes_name, const char *latency_name)
 {
 	qsort(v, n, sizeof(*v), by_events_desc);
 	ranked_family(f, v, n, top_n, label, events_name,
 		      "Events delivered, by the label (the busiest; the rest as _other).", false);
 	ranked_family(f, v, n, top_n, label, bytes_name,
 		      "Bytes of the events delivered, by the label.", true);
+	ranked_latency(f, v, n, top_n, label, latency_name);
 }
 
 /*
@@ -155,6 +217,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 		if (!slot)
 			continue;
 		apps[n].name = gw->cfg->apps[i].id;
+		apps[n].latency = gw->apps ? &gw->apps[slot].latency : NULL;
 		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
 			apps[n].events = u.events_total;
 			apps[n].bytes = u.bytes;
@@ -167,7 +230,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 	}
 	if (apps) {
 		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, "app", "sluice_app_events_total",
-			     "sluice_app_bytes_total");
+			     "sluice_app_bytes_total", "sluice_app_delivery_latency_seconds");
 		app_drops_family(f, apps, n, gw->cfg->metrics.top_n);
 	}
 	free(apps);
@@ -178,10 +241,12 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 	for (i = 0; topics && i < n; i++)
 		topics[i] = (struct ranked){ .name = stats[i].name,
 					     .events = stats[i].delivered.events,
-					     .bytes = stats[i].delivered.bytes };
+					     .bytes = stats[i].delivered.bytes,
+					     .latency = &stats[i].delivered.latency };
 	if (topics)
 		ranked_lines(f, topics, n, gw->cfg->metrics.top_n, "topic",
-			     "sluice_topic_events_total", "sluice_topic_bytes_total");
+			     "sluice_topic_events_total", "sluice_topic_bytes_total",
+			     "sluice_topic_delivery_latency_seconds");
 	free(topics);
 	free(stats);
 }
@@ -189,10 +254,8 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 static void metrics_write(struct sl_gateway *gw, FILE *f)
 {
 	const struct sl_gateway_stats *s = &gw->stats;
-	const struct sl_latency *h = &s->latency;
 	struct sl_drop_count drops[SL_DROP__MAX];
 	uint32_t backends = 0;
-	uint64_t cum = 0;
 	struct sl_conn *c;
 	int i;
 
@@ -253,15 +316,7 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 			(unsigned long long)s->auth_failures[i]);
 	family(f, "sluice_delivery_latency_seconds", "histogram",
 	       "Publish accepted to event written, per delivery.");
-	for (i = 0; i < SL_LAT_BUCKETS; i++) {
-		cum += h->count[i];
-		fprintf(f, "sluice_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
-			(double)sl_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
-	}
-	fprintf(f, "sluice_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-		(unsigned long long)h->total);
-	fprintf(f, "sluice_delivery_latency_seconds_sum %.9f\n", (double)h->sum_ns / 1e9);
-	fprintf(f, "sluice_delivery_latency_seconds_count %llu\n", (unsigned long long)h->total);
+	histogram_lines(f, "sluice_delivery_latency_seconds", "", &s->latency);
 	for (c = gw->conns; c; c = c->next)
 		if (c->kind == SL_CONN_PUB && c->hello_done)
 			backends++;
