@@ -97,6 +97,8 @@ PY
 	grep -Eq "events/s [1-9]" "$BATS_TEST_TMPDIR/top.out"
 	# the busiest topics, with their delivery rate
 	grep -q "DELIVERED" "$BATS_TEST_TMPDIR/top.out"
+	# with each one's p99 delivery latency
+	[ "$(grep -c 'P99(us)' "$BATS_TEST_TMPDIR/top.out")" -ge 2 ]
 	grep -Eq "^top\.t +[0-9]+ +[0-9]+ +[1-9]" "$BATS_TEST_TMPDIR/top.out"
 }
 
@@ -220,6 +222,8 @@ PY
 	[ "$(echo "$output" | json '(d["name"], len(d["events_per_second"]), sum(d["events_per_second"]))')" = "('ls.t', 60, 24)" ]
 	run $CTL -j topic show ls.t
 	[ "$(echo "$output" | json '(d["latency_us"]["count"], sum(d["latency_us"]["buckets"].values()))')" = "(24, 24)" ]
+	[ "$(echo "$output" | json 'd["p99_us"] == d["latency_us"]["p99"] > 0')" = True ]
+	[ "$($CTL -j topic list | json '[t["p99_us"] > 0 for t in d]')" = "[True]" ]
 	run $CTL -j app show subs
 	[ "$(echo "$output" | json 'd["latency_us"]["count"]')" -eq 24 ]
 	run $CTL -j stats

@@ -230,18 +230,19 @@ static void print_topic_table(json_t *topics)
 {
 	size_t i;
 
-	printf("%-32s %10s %12s %10s %8s %10s\n", "TOPIC", "PUBLISHED", "DELIVERED", "EVENTS/S",
-	       "RETAINED", "OLDEST");
+	printf("%-32s %10s %12s %10s %8s %10s %8s\n", "TOPIC", "PUBLISHED", "DELIVERED", "EVENTS/S",
+	       "RETAINED", "OLDEST", "P99(us)");
 	for (i = 0; i < json_array_size(topics); i++) {
 		json_t *t = json_array_get(topics, i);
 
-		printf("%-32s %10lld %12lld %10lld %8lld %10lld\n",
+		printf("%-32s %10lld %12lld %10lld %8lld %10lld %8lld\n",
 		       json_string_value(json_object_get(t, "name")),
 		       json_integer_value(json_object_get(t, "published")),
 		       json_integer_value(json_object_get(t, "events")),
 		       json_integer_value(json_object_get(t, "events_per_second")),
 		       json_integer_value(json_object_get(t, "retained")),
-		       json_integer_value(json_object_get(t, "oldest_seq")));
+		       json_integer_value(json_object_get(t, "oldest_seq")),
+		       json_integer_value(json_object_get(t, "p99_us")));
 	}
 }
 
@@ -250,19 +251,20 @@ static void print_app_table(json_t *apps)
 {
 	size_t i;
 
-	printf("%-20s %-10s %12s %12s %10s %12s %6s %s\n", "APPLICATION", "PLAN", "EVENTS", "LIMIT",
-	       "EVENTS/S", "BYTES/S", "CONNS", "SOURCE");
+	printf("%-20s %-10s %12s %12s %10s %12s %6s %8s %s\n", "APPLICATION", "PLAN", "EVENTS",
+	       "LIMIT", "EVENTS/S", "BYTES/S", "CONNS", "P99(us)", "SOURCE");
 	for (i = 0; i < json_array_size(apps); i++) {
 		json_t *a = json_array_get(apps, i);
 		const char *plan = json_string_value(json_object_get(a, "plan"));
 
-		printf("%-20s %-10s %12lld %12lld %10lld %12lld %6lld %s\n",
+		printf("%-20s %-10s %12lld %12lld %10lld %12lld %6lld %8lld %s\n",
 		       json_string_value(json_object_get(a, "id")), plan ? plan : "-",
 		       json_integer_value(json_object_get(a, "events")),
 		       json_integer_value(json_object_get(a, "limit")),
 		       json_integer_value(json_object_get(a, "events_per_second")),
 		       json_integer_value(json_object_get(a, "bytes_per_second")),
 		       json_integer_value(json_object_get(a, "connections")),
+		       json_integer_value(json_object_get(json_object_get(a, "latency_us"), "p99")),
 		       json_string_value(json_object_get(a, "source")));
 	}
 }

@@ -219,13 +219,14 @@ static const struct sl_config_app *find_app(struct sl_gateway *gw, const char *i
 /* events and bytes: deliveries written to subscribers (one event to two clients is 2). */
 static json_t *topic_json(const struct sl_router_topic_stat *t, bool detail)
 {
-	json_t *o = json_pack("{s:s%, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "name", t->name,
-			      (size_t)t->name_len, "published", (json_int_t)t->seq, "seq",
+	json_t *o = json_pack("{s:s%, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+			      t->name, (size_t)t->name_len, "published", (json_int_t)t->seq, "seq",
 			      (json_int_t)t->seq, "retained", (int)t->retained, "oldest_seq",
 			      (json_int_t)t->oldest_seq, "events", (json_int_t)t->delivered.events,
 			      "bytes", (json_int_t)t->delivered.bytes, "events_per_second",
 			      (json_int_t)t->delivered.events_per_second, "bytes_per_second",
-			      (json_int_t)t->delivered.bytes_per_second);
+			      (json_int_t)t->delivered.bytes_per_second, "p99_us",
+			      (json_int_t)sl_latency_quantile_us(&t->delivered.latency, 0.99));
 
 	if (o && detail)
 		json_object_set_new(o, "latency_us", latency_json(&t->delivered.latency));
