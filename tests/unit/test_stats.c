@@ -89,6 +89,13 @@ int main(void)
 		TAP_OK(sl_history_at(&x, 101) == 5 && sl_history_at(&y, 101) == 7 &&
 			   sl_history_at(&z, 101) == 0 && sl_history_at(&x, 100) == 0,
 		       "each counts its own seconds; the refused one reads as none");
+		TAP_OK(!x.hour->wide, "counts under 65,535 a second stay 16-bit");
+		sl_history_tick(&x, &b, 102, 65534);
+		TAP_OK(!x.hour->wide && sl_history_at(&x, 102) == 65534, "65,534 is still 16-bit");
+		sl_history_tick(&x, &b, 102, 1);
+		TAP_OK(x.hour->wide && sl_history_at(&x, 102) == 65535 &&
+			   sl_history_at(&x, 101) == 5,
+		       "65,535 moves the hour to 32-bit counts, the earlier seconds with it");
 		sl_history_tick(&x, &b, 102, UINT32_MAX);
 		sl_history_tick(&x, &b, 102, 10);
 		TAP_OK(sl_history_at(&x, 102) == UINT32_MAX, "a second past 32 bits saturates");

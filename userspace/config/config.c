@@ -770,7 +770,7 @@ static const struct field log_fields[] = {
 static const struct field metrics_fields[] = {
 	/* Every label value is a series in Prometheus: a bound keeps its memory bounded. */
 	FIELD("top_n", K_COUNT, metrics.top_n, .min = 0, .max = 1000),
-	/* 100,000 series are 1.4 GB: past that a history is a job for Prometheus. */
+	/* 100,000 series are 0.7 to 2.1 GB: past that a history is a job for Prometheus. */
 	FIELD("max_series", K_COUNT, metrics.max_series, .min = 0, .max = 100000),
 	END,
 };

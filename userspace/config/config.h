@@ -202,7 +202,7 @@ struct sl_config_log {
 struct sl_config_metrics {
 	/* /metrics labels at most this many applications and topics; the rest sum as `_other`. */
 	uint32_t top_n;
-	/* One-hour series of connections and topics kept at once (14 KiB each). */
+	/* One-hour series of connections and topics kept at once (7 KiB each, stats/stats.h). */
 	uint32_t max_series;
 };
 

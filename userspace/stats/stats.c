@@ -109,19 +109,45 @@ uint64_t sl_series_at(const struct sl_series *s, uint64_t t)
 	return s->events[t % SL_SERIES_SECONDS];
 }
 
+static uint64_t hour_get(const struct sl_hour *s, size_t slot)
+{
+	return s->wide ? s->wide[slot] : s->narrow[slot];
+}
+
+/* False when the count needs the wide slots and they could not be had (out of memory). */
+static bool hour_set(struct sl_hour *s, size_t slot, uint64_t n)
+{
+	if (!s->wide && n >= UINT16_MAX) {
+		s->wide = malloc(sizeof(*s->wide) * SL_SERIES_SECONDS);
+		if (!s->wide)
+			return false;
+		for (size_t i = 0; i < SL_SERIES_SECONDS; i++)
+			s->wide[i] = s->narrow[i];
+	}
+	if (s->wide)
+		s->wide[slot] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	else
+		s->narrow[slot] = (uint16_t)n;
+	return true;
+}
+
 static void hour_add(struct sl_hour *s, uint64_t now_s, uint64_t n)
 {
 	int clear = ring_advance(&s->second, now_s);
-	uint32_t *slot;
+	size_t slot = now_s % SL_SERIES_SECONDS;
 
 	if (clear < 0)
 		return;
-	if (clear == SL_SERIES_SECONDS)
-		memset(s->events, 0, sizeof(s->events));
+	if (clear == SL_SERIES_SECONDS) {
+		memset(s->narrow, 0, sizeof(s->narrow));
+		if (s->wide)
+			memset(s->wide, 0, sizeof(*s->wide) * SL_SERIES_SECONDS);
+	}
 	for (uint64_t t = now_s + 1 - (uint64_t)clear; clear < SL_SERIES_SECONDS && t <= now_s; t++)
-		s->events[t % SL_SERIES_SECONDS] = 0;
-	slot = &s->events[now_s % SL_SERIES_SECONDS];
-	*slot = n > UINT32_MAX - *slot ? UINT32_MAX : *slot + (uint32_t)n;
+		hour_set(s, t % SL_SERIES_SECONDS, 0);
+	/* Out of memory for the wide slots, the second keeps the most it can say. */
+	if (!hour_set(s, slot, hour_get(s, slot) + n))
+		hour_set(s, slot, UINT16_MAX - 1);
 	if (n && now_s > s->last_busy)
 		s->last_busy = now_s;
 }
@@ -153,6 +179,7 @@ void sl_history_free(struct sl_history *h, struct sl_hour_budget *b)
 {
 	if (!h->hour)
 		return;
+	free(h->hour->wide);
 	free(h->hour);
 	h->hour = NULL;
 	b->live--;
@@ -164,5 +191,5 @@ uint64_t sl_history_at(const struct sl_history *h, uint64_t t)
 
 	if (!s || t > s->second || s->second - t >= SL_SERIES_SECONDS)
 		return 0;
-	return s->events[t % SL_SERIES_SECONDS];
+	return hour_get(s, t % SL_SERIES_SECONDS);
 }

@@ -58,13 +58,16 @@ uint64_t sl_series_at(const struct sl_series *s, uint64_t t);
 
 /*
  * One hour of events per second for the many: connections and topics, up to
- * thousands of them. 32-bit counts (a second of more than 4 G events is
- * shown as 4 G), 14 KiB, allocated at an entity's first busy second and
- * freed after a quiet hour, within a budget (metrics.max_series) that
- * bounds what they can cost together.
+ * thousands of them. Allocated at an entity's first busy second and freed
+ * after a quiet hour, within a budget (metrics.max_series) that bounds what
+ * they can cost together. 16-bit counts, 7 KiB: a subscriber taking 8,000
+ * events a second (S1) fits. The first second of 65,535 events or more
+ * moves the hour to 32-bit counts (14 KiB more, exact up to 4 G a second,
+ * which is shown as 4 G).
  */
 struct sl_hour {
-	uint32_t events[SL_SERIES_SECONDS];
+	uint16_t narrow[SL_SERIES_SECONDS];
+	uint32_t *wide;	    /* NULL: the counts are in narrow */
 	uint64_t second;    /* the Unix second of the newest slot */
 	uint64_t last_busy; /* the last second with events */
 };
