@@ -139,7 +139,7 @@ PY
 	[ "$answer" -gt 100 ] && [ "$answer" -lt 400 ]
 	# the close lines say who, what, the final counts and what TCP saw acknowledged
 	for _ in $(seq 1 40); do [ "$(grep -c '"msg":"conn_close".*"app":"subs"' "$LOG")" -eq 2 ] && break; sleep 0.05; done
-	[ "$(grep '"msg":"conn_close".*"app":"subs"' "$LOG" | $PY -c 'import json,sys; print(sorted({(tuple(d["topics"]), d["events"], d["bytes_acked"] > 4000) for d in map(json.loads, sys.stdin)}))')" = "[(('cs.t',), 12, True)]" ]
+	[ "$(grep '"msg":"conn_close".*"app":"subs"' "$LOG" | $PY -c 'import json,sys; print(sorted({(tuple(d["topics"]), d["events"], d["bytes_acked"] > 4000, d["drops"], d["latency_p99_us"] > 0) for d in map(json.loads, sys.stdin)}))')" = "[(('cs.t',), 12, True, 0, True)]" ]
 	run $CTL -j topic show cs.t
 	echo "$output"
 	[ "$(echo "$output" | json '(d["published"], d["events"], d["bytes"])')" = "(12, 24, $ev_bytes)" ]

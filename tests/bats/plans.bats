@@ -156,6 +156,9 @@ policies: [tenants.yaml]"
 	done
 	[ "$total" -eq 30 ]
 	wait $a $b
+	# and each one's close line says how many of its events the kernel removed
+	for _ in $(seq 1 40); do [ "$(grep -c '"msg":"conn_close".*"app":"subs"' "$LOG")" -eq 2 ] && break; sleep 0.05; done
+	[ "$(grep '"msg":"conn_close".*"app":"subs"' "$LOG" | $PY -c 'import json,sys; print(sum(json.loads(l)["drops"] for l in sys.stdin))')" -eq 30 ]
 	na=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/a")
 	nb=$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")
 	[ $((na + nb)) -eq 50 ]

@@ -120,18 +120,22 @@ static void conn_free(struct sl_conn *c)
 
 /*
  * One line per connection close: who (peer, application), what (its
- * subscriptions, the first 8), its final counters, what TCP saw
+ * subscriptions, the first 8), its final counters (the kernel's drops when
+ * it metered the socket, the p99 of its deliveries' latency), what TCP saw
  * acknowledged, and the close code and reason.
  */
 static void log_conn_close(const struct sl_conn *c)
 {
 	struct sl_tcp_info ti;
 	char topics[8 * (SL_TOPIC_MAX_LEN + 3) + 1] = "";
+	struct sl_sock st = { 0 };
 	size_t at = 0;
 	uint32_t i;
 
 	if (SL_CONFIG_LOG_INFO < sl_log_level)
 		return;
+	if (c->metered && c->gw->kern)
+		sl_kern_sock_get(c->gw->kern, c->fd, &st);
 	/* Patterns passed the topic validator: nothing in them needs escaping. */
 	for (i = 0; i < c->nsubs && i < 8; i++)
 		at += (size_t)snprintf(topics + at, sizeof(topics) - at, "%s\"%s\"", i ? "," : "",
@@ -140,11 +144,15 @@ static void log_conn_close(const struct sl_conn *c)
 	sl_log_emit(SL_CONFIG_LOG_INFO,
 		    "{\"msg\":\"conn_close\",\"id\":%llu,\"kind\":\"%s\",\"peer\":\"%s:%u\","
 		    "\"app\":\"%s\",\"topics\":[%s],\"events\":%llu,\"bytes\":%llu,"
+		    "\"drops\":%llu,\"latency_p99_us\":%lld,"
 		    "\"bytes_acked\":%llu,\"code\":%u,\"reason\":\"%s\",\"duration_ms\":%llu}",
 		    (unsigned long long)c->cookie, kind_name(c->kind), c->peer, c->peer_port,
 		    sl_conn_app_id(c), topics, (unsigned long long)c->events_out,
-		    (unsigned long long)c->bytes_out, (unsigned long long)ti.bytes_acked,
-		    c->close_code, c->close_reason ? c->close_reason : "",
+		    (unsigned long long)c->bytes_out, (unsigned long long)st.drops,
+		    /* -1: past the last bucket, as `conn show` says it */
+		    (long long)(c->latency ? sl_latency_quantile_us(c->latency, 0.99) : 0),
+		    (unsigned long long)ti.bytes_acked, c->close_code,
+		    c->close_reason ? c->close_reason : "",
 		    (unsigned long long)((sl_mono_ns() - c->opened_ns) / 1000000));
 }
 
