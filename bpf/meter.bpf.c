@@ -1300,6 +1300,13 @@ int sluice_conns(struct bpf_iter__tcp *ctx)
 	BPF_SEQ_PRINTF(
 	    seq, "events=%llu replies=%llu bytes=%llu drops=%llu drop_bytes=%llu cap=%llu ",
 	    st->events, st->replies, st->bytes, st->drops, st->drop_bytes, st->event_cap);
+	/* Keys: drops_ and sl_drop_reason_name() of each reason. */
+	BPF_SEQ_PRINTF(
+	    seq,
+	    "drops_conn_event_cap=%llu drops_app_event_cap=%llu drops_byte_rate=%llu "
+	    "drops_conn_time=%llu ",
+	    st->drops_by_reason[SL_DROP_SOCK_EVENT_CAP], st->drops_by_reason[SL_DROP_APP_EVENT_CAP],
+	    st->drops_by_reason[SL_DROP_BYTE_RATE], st->drops_by_reason[SL_DROP_CONN_TIME]);
 	BPF_SEQ_PRINTF(seq, "unacked=%u notsent=%u age_ms=%llu\n", tp->snd_nxt - tp->snd_una,
 		       tp->write_seq - tp->snd_nxt,
 		       (bpf_ktime_get_ns() - st->established_ns) / 1000000);

@@ -155,6 +155,9 @@ policies: [tenants.yaml]"
 		total=$((total + $(echo "$output" | json 'd["drops"]')))
 	done
 	[ "$total" -eq 30 ]
+	# the pins say the same, read by the meter's iterator without the daemon
+	run "$REPO/build/sluicectl" --pin-root "$PIN" -j conn list
+	[ "$(echo "$output" | json 'sum(c["drops_by_reason"]["app_event_cap"] for c in d)')" -eq 30 ]
 	wait $a $b
 	# and each one's close line says how many of its events the kernel removed
 	for _ in $(seq 1 40); do [ "$(grep -c '"msg":"conn_close".*"app":"subs"' "$LOG")" -eq 2 ] && break; sleep 0.05; done

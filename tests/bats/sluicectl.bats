@@ -118,8 +118,8 @@ int fx_conns(struct bpf_iter__tcp *ctx)
 	if (ctx->sk_common)
 		return 0;
 	BPF_SEQ_PRINTF(seq, "cookie=120 lport=9000 rport=42238 app=3 framing=ws flags=9 events=30 "
-			    "replies=2 bytes=2940 drops=1 drop_bytes=98 cap=100 unacked=0 notsent=0 "
-			    "age_ms=1200\n");
+			    "replies=2 bytes=2940 drops=1 drop_bytes=98 drops_byte_rate=1 "
+			    "drops_no_such_reason=5 cap=100 unacked=0 notsent=0 age_ms=1200\n");
 	BPF_SEQ_PRINTF(seq, "cookie=9223372036854775809 lport=8080 rport=5 app=0 framing=sse "
 			    "flags=0 events=0 replies=0 bytes=0 drops=0 drop_bytes=0 cap=0 "
 			    "unacked=7 notsent=3 age_ms=7300000 newer_key=1\n");
@@ -578,7 +578,8 @@ while True:
 	json_true 'd[0] == {"id": 120, "local_port": 9000, "remote_port": 42238, "app_slot": 3,
 		"framing": "ws", "events": 30, "replies": 2, "bytes": 2940, "drops": 1,
 		"drop_bytes": 98, "event_cap": 100, "unacked": 0, "notsent": 0, "age_ms": 1200,
-		"flags": ["desync", "drop_msg"]}'
+		"drops_by_reason": {"conn_event_cap": 0, "app_event_cap": 0, "byte_rate": 1,
+		"conn_time": 0}, "flags": ["desync", "drop_msg"]}'
 	# Above INT64_MAX ids are strings, not wrapped negative numbers.
 	json_true 'd[1]["id"] == "9223372036854775809" and d[1]["flags"] == []'
 	run -0 --separate-stderr ctl conn list
@@ -594,6 +595,7 @@ while True:
 	json_true 'd["id"] == 120 and d["events"] == 30'
 	run -0 --separate-stderr ctl conn show 120
 	[[ "$output" == *"events:"*"30"* ]]
+	[[ "$output" == *"drops:       1 (98 bytes): byte_rate=1"$'\n'* ]]
 	run -1 --separate-stderr ctl conn show 999
 	[[ "$stderr" == *"no metered connection has ID 999"* ]]
 }
@@ -675,6 +677,8 @@ while True:
 	run -0 --separate-stderr ctl -j conn list
 	json_true "len(d) == 1 and d[0]['local_port'] == $port and d[0]['bytes'] == 5"
 	json_true 'd[0]["framing"] == "raw" and d[0]["events"] == 0 and d[0]["id"] > 0'
+	# the meter's own iterator names every drop reason
+	json_true 'd[0]["drops_by_reason"] == {"conn_event_cap": 0, "app_event_cap": 0, "byte_rate": 0, "conn_time": 0}'
 	id=$(json_get 'd[0]["id"]')
 	run -0 --separate-stderr ctl -j conn show "$id"
 	json_true "d['local_port'] == $port"

@@ -96,6 +96,17 @@ static void flags_text(__u32 flags, char *buf, size_t len)
 		snprintf(buf, len, "-");
 }
 
+/* As `conn show` from the daemon says them: each reason's name and count. */
+static json_t *drops_by_reason_json(const struct sl_pins_conn *c)
+{
+	json_t *o = json_object();
+
+	for (int r = 1; o && r < SL_DROP__MAX; r++)
+		json_object_set_new(o, sl_drop_reason_name((enum sl_drop_reason)r),
+				    sl_out_u64(c->drops_by_reason[r]));
+	return o;
+}
+
 static json_t *conn_json(const struct sl_pins_conn *c)
 {
 	const struct {
@@ -117,6 +128,8 @@ static json_t *conn_json(const struct sl_pins_conn *c)
 	for (i = 0; o && i < sizeof(counters) / sizeof(counters[0]); i++)
 		if (json_object_set_new(o, counters[i].key, sl_out_u64(counters[i].value)))
 			goto fail;
+	if (o && json_object_set_new(o, "drops_by_reason", drops_by_reason_json(c)))
+		goto fail;
 	if (o && json_object_set_new(o, "flags", flags_json(c->flags)))
 		goto fail;
 	return o;
@@ -253,10 +266,17 @@ static int do_list(const struct sl_ctl *ctl, int argc, char **argv)
 
 static int show_text(const struct sl_pins_conn *c)
 {
-	char age[32], flags[64];
+	char age[32], flags[64], why[128] = "";
+	size_t at = 0;
 
 	age_text(c->age_ms, age, sizeof(age));
 	flags_text(c->flags, flags, sizeof(flags));
+	for (int r = 1; r < SL_DROP__MAX; r++)
+		if (c->drops_by_reason[r] && at < sizeof(why))
+			at += (size_t)snprintf(why + at, sizeof(why) - at, "%s %s=%llu",
+					       at ? "," : ":",
+					       sl_drop_reason_name((enum sl_drop_reason)r),
+					       (unsigned long long)c->drops_by_reason[r]);
 	printf("id:          %llu\n"
 	       "local port:  %u\n"
 	       "remote port: %u\n"
@@ -265,7 +285,7 @@ static int show_text(const struct sl_pins_conn *c)
 	       "events:      %llu\n"
 	       "replies:     %llu\n"
 	       "bytes:       %llu\n"
-	       "drops:       %llu (%llu bytes)\n"
+	       "drops:       %llu (%llu bytes)%s\n"
 	       "event cap:   %llu\n"
 	       "unacked:     %llu\n"
 	       "notsent:     %llu\n"
@@ -274,7 +294,7 @@ static int show_text(const struct sl_pins_conn *c)
 	       (unsigned long long)c->cookie, c->local_port, c->remote_port, c->app_slot,
 	       c->framing[0] ? c->framing : "-", (unsigned long long)c->events,
 	       (unsigned long long)c->replies, (unsigned long long)c->bytes,
-	       (unsigned long long)c->drops, (unsigned long long)c->drop_bytes,
+	       (unsigned long long)c->drops, (unsigned long long)c->drop_bytes, why,
 	       (unsigned long long)c->event_cap, (unsigned long long)c->unacked,
 	       (unsigned long long)c->notsent, age, flags);
 	return fflush(stdout) ? SL_EXIT_ERROR : SL_EXIT_OK;

@@ -1115,6 +1115,10 @@ static int conn_field(struct sl_pins_conn *c, const char *key, const char *val, 
 		*has_cookie = true;
 		return parse_u64(val, &c->cookie);
 	}
+	if (!strncmp(key, "drops_", 6))
+		for (i = 1; i < SL_DROP__MAX; i++)
+			if (!strcmp(key + 6, sl_drop_reason_name((enum sl_drop_reason)i)))
+				return parse_u64(val, &c->drops_by_reason[i]);
 	if (!strcmp(key, "framing")) {
 		if (!val[0] || strlen(val) >= sizeof(c->framing))
 			return -EBADMSG;

@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+#include "sluice/meter.h"
+
 struct btf;
 
 /* The kernel's object names are 16 bytes, NUL included; pin names are longer. */
@@ -137,7 +139,8 @@ struct sl_pins_conn {
 	__u64 bytes;
 	__u64 drops;
 	__u64 drop_bytes;
-	__u64 event_cap; /* cap= */
+	__u64 drops_by_reason[SL_DROP__MAX]; /* drops_REASON=, sl_drop_reason_name() */
+	__u64 event_cap;		     /* cap= */
 	__u64 unacked;
 	__u64 notsent;
 	__u64 age_ms;
