@@ -253,6 +253,31 @@ PY
 	[ "$($CTL -j stats | json 'd["series"]["kept"]')" -eq 1 ]
 }
 
+@test "a resume's deliveries are counted, not timed: the latency histograms hold live deliveries only" {
+	sl_start_gateway
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	pub rz.t --count 5 >/dev/null
+	# old enough that, timed, they would sit in the 10 s bucket
+	sleep 1.1
+	$PY "$CLIENT" ws-sub "$WS" rz.t --header 'X-API-Key: sub-key' --since 0 --count 6 --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/ws.json" &
+	w=$!
+	for _ in $(seq 1 100); do
+		[ "$($CTL -j stats | json 'd["resumes"]["replayed_events"]')" -eq 5 ] && break
+		sleep 0.05
+	done
+	pub rz.t --count 1 >/dev/null
+	wait $w
+	[ "$(json '[e["seq"] for e in d["events"]]' <"$BATS_TEST_TMPDIR/ws.json")" = "[1, 2, 3, 4, 5, 6]" ]
+	run $CTL -j stats
+	echo "$output"
+	[ "$(echo "$output" | json '(d["events"], d["resumes"]["replayed_events"], d["latency_us"]["count"], d["latency_us"]["buckets"]["10000000"])')" = "(6, 5, 1, 0)" ]
+	run $CTL -j topic show rz.t
+	[ "$(echo "$output" | json '(d["events"], d["latency_us"]["count"])')" = "(6, 1)" ]
+	run $CTL -j app show subs
+	[ "$(echo "$output" | json 'd["latency_us"]["count"]')" -eq 1 ]
+}
+
 @test "metrics.max_series bounds the series kept; the rest say why they have none" {
 	sl_start_gateway "metrics: {max_series: 1}"
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"

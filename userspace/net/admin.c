@@ -315,7 +315,7 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 			sl_auth_reason_name((enum sl_auth_reason)i),
 			(unsigned long long)s->auth_failures[i]);
 	family(f, "sluice_delivery_latency_seconds", "histogram",
-	       "Publish accepted to event written, per delivery.");
+	       "Publish accepted to event written, per live delivery (not a resume's).");
 	histogram_lines(f, "sluice_delivery_latency_seconds", "", &s->latency);
 	for (c = gw->conns; c; c = c->next)
 		if (c->kind == SL_CONN_PUB && c->hello_done)

@@ -117,6 +117,11 @@ struct sl_conn {
 	struct sl_history history; /* events_per_second, one hour (SPEC "Analytics") */
 	/* Its deliveries' publish→write latency; allocated at its first delivery. */
 	struct sl_latency *latency;
+	/*
+	 * The newest event a resume of it sent (gseq): deliveries up to there are
+	 * a resume's, late by the client's absence, not the gateway's latency.
+	 */
+	uint64_t replayed_gseq;
 	/* A backend's: its events' deliveries (they hold references); NULL: none. */
 	struct sl_event_source *source;
 	/*

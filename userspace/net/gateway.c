@@ -380,16 +380,18 @@ struct settle_at {
 	struct sl_gateway *gw;
 	uint64_t now;
 	struct sl_latency *conn_latency, *app_latency; /* NULL: not kept */
+	uint64_t live_after; /* gseq: the connection's deliveries up to it were a resume's */
 };
 
 /*
  * A delivered event's latency and its topic's counters, after the write.
  * The bucket is found once; the connection's, application's and topic's
- * histograms take it as it is.
+ * histograms take it as it is. A resume's deliveries are counted, not
+ * timed: an hour-old event is the client's absence, not the gateway's delay.
  */
 static void event_written(const struct settle_at *at, const struct sl_event *ev, size_t len)
 {
-	if (at->now > ev->ts_ns) {
+	if (at->now > ev->ts_ns && ev->gseq > at->live_after) {
 		uint64_t ns = at->now - ev->ts_ns;
 		unsigned bucket = sl_latency_add(&at->gw->stats.latency, ns);
 
@@ -446,7 +448,7 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 {
 	const struct sl_outq_sink *sink = &gw->writer[j->worker].sent;
 	struct sl_conn *c = j->c;
-	struct settle_at at = { gw, j->now, NULL, NULL };
+	struct settle_at at = { gw, j->now, NULL, NULL, c->replayed_gseq };
 	uint64_t events = j->events;
 	ssize_t w = j->written;
 	size_t i;

@@ -110,6 +110,8 @@ static bool take(struct sl_event *ev, void *ctx)
 	t->at->after = t->at->topic ? ev->seq : ev->gseq;
 	/* Asked for again: not the overlap of patterns that last_gseq skips. */
 	c->last_gseq = 0;
+	if (ev->gseq > c->replayed_gseq)
+		c->replayed_gseq = ev->gseq;
 	c->gw->stats.replayed++;
 	sl_sub_push(c, ev, enc);
 	return !c->closing;
