@@ -278,6 +278,36 @@ PY
 	[ "$(echo "$output" | json 'd["latency_us"]["count"]')" -eq 1 ]
 }
 
+@test "a slot handed to a new application, all others held, starts its analytics from zero" {
+	# 4,095 applications hold every kernel slot: a newcomer can only take a removed one's
+	$PY -c 'print("applications:"); print("\n".join("  - {id: f%d, subscribe: [\x27>\x27]}" % i for i in range(4093)))' \
+		>"$BATS_TEST_TMPDIR/fill.yaml"
+	sl_start_gateway "policies: [$BATS_TEST_TMPDIR/fill.yaml]"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	$PY "$CLIENT" ws-sub "$WS" sl.t --header 'X-API-Key: sub-key' --count 2 --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r" >/dev/null &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub sl.t --count 2 >/dev/null
+	wait $w
+	sleep 1.2
+	run $CTL -j app show subs
+	echo "$output" | head -c 600
+	slot=$(echo "$output" | json 'd["slot"]')
+	[ "$(echo "$output" | json '(d["events_total"], d["latency_us"]["count"])')" = "(2, 2)" ]
+	[ "$($CTL -j app series subs 30 | json 'sum(d["events_per_second"])')" -eq 2 ]
+	# subs leaves the config, newcomer comes: the only slot it can have is subs'
+	sed -i 's/{id: subs,/{id: newcomer,/' "$CONF"
+	kill -HUP "$SLUICED_PID"
+	for _ in $(seq 1 100); do grep -q '"msg":"reload"' "$LOG" && break; sleep 0.05; done
+	run $CTL -j app show newcomer
+	echo "$output" | head -c 600
+	[ "$(echo "$output" | json 'd["slot"]')" -eq "$slot" ]
+	[ "$(echo "$output" | json '(d["events_total"], d["latency_us"]["count"], d["published"], d["events_per_second"])')" = "(0, 0, 0, 0)" ]
+	[ "$($CTL -j app series newcomer 30 | json 'sum(d["events_per_second"])')" -eq 0 ]
+}
+
 @test "metrics.max_series bounds the series kept; the rest say why they have none" {
 	sl_start_gateway "metrics: {max_series: 1}"
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"

@@ -80,6 +80,19 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 			    size_t token_len, bool open, int *status, const char **why);
 
 /*
+ * The daemon's side of a slot handed to another application: its counts,
+ * rates, series and histogram go as the kernel's do. Not `conns`: a
+ * connection of the old application still closing gives its count back.
+ */
+static void app_state_forget(struct sl_app_state *a)
+{
+	uint32_t conns = a->conns;
+
+	free(a->series);
+	*a = (struct sl_app_state){ .conns = conns };
+}
+
+/*
  * Kernel slots belong to application ids: a reload that adds, removes or
  * reorders applications moves no counts between them, and at start each
  * application takes back its slot of the last run (sl_gateway_claim_pinned_slots).
@@ -96,11 +109,18 @@ uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id)
 		if (!gw->slot_ids[i] && !free_slot)
 			free_slot = i;
 	}
-	/* Only slots held for applications gone from the config are left: one's counts go. */
+	/*
+	 * Only slots held for applications gone from the config are left (at
+	 * start their id is "", after a reload the one they had): one's counts
+	 * go. Without this a newcomer got no slot, and no kernel quota.
+	 */
 	for (i = 1; !free_slot && i < SL_MAX_APPS; i++)
-		if (!gw->slot_ids[i][0] && (!gw->kern || !sl_kern_app_reset(gw->kern, i))) {
+		if ((!gw->slot_ids[i][0] || !sl_config_app_find(gw->cfg, gw->slot_ids[i])) &&
+		    (!gw->kern || !sl_kern_app_reset(gw->kern, i))) {
 			free(gw->slot_ids[i]);
 			gw->slot_ids[i] = NULL;
+			if (gw->apps)
+				app_state_forget(&gw->apps[i]);
 			free_slot = i;
 		}
 	if (!free_slot)
