@@ -31,6 +31,19 @@ two_subs() {
 	sleep 0.2
 }
 
+# One subscriber of application subs on TOPIC, ready before COUNT events are
+# published there, and gone once it has them all.
+sub_then_pub() {
+	rm -f "$BATS_TEST_TMPDIR/r1"
+	$PY "$CLIENT" ws-sub "$WS" "$1" --header 'X-API-Key: sub-key' --count "$2" --timeout 5 \
+		--ready-file "$BATS_TEST_TMPDIR/r1" >/dev/null &
+	local w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && break; sleep 0.05; done
+	sleep 0.2
+	pub "$1" --count "$2" >/dev/null
+	wait $w
+}
+
 @test "app usage, stats, /metrics and the kernel agree on a scripted run" {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
@@ -284,13 +297,7 @@ PY
 		>"$BATS_TEST_TMPDIR/fill.yaml"
 	sl_start_gateway "policies: [$BATS_TEST_TMPDIR/fill.yaml]"
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
-	$PY "$CLIENT" ws-sub "$WS" sl.t --header 'X-API-Key: sub-key' --count 2 --timeout 5 \
-		--ready-file "$BATS_TEST_TMPDIR/r" >/dev/null &
-	w=$!
-	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
-	sleep 0.2
-	pub sl.t --count 2 >/dev/null
-	wait $w
+	sub_then_pub sl.t 2
 	sleep 1.2
 	run $CTL -j app show subs
 	echo "$output" | head -c 600
@@ -334,13 +341,7 @@ PY
 	wait $w
 	sl_stop_gateway
 	sl_start_gateway "metrics: {max_series: 0}"
-	$PY "$CLIENT" ws-sub "$WS" mx.t --header 'X-API-Key: sub-key' --count 1 --timeout 5 \
-		--ready-file "$BATS_TEST_TMPDIR/r0" >/dev/null &
-	w=$!
-	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r0" ] && break; sleep 0.05; done
-	sleep 0.2
-	pub mx.t --count 1 >/dev/null
-	wait $w
+	sub_then_pub mx.t 1
 	sleep 1.2
 	run -1 $CTL topic series mx.t
 	[[ "$output" == *"metrics.max_series is 0"* ]]

@@ -141,7 +141,7 @@ static void ranked_latency(FILE *f, const struct ranked *v, size_t n, uint32_t t
 	unsigned b;
 
 	family(f, name, "histogram",
-	       "Publish accepted to event written, per delivery, by the label (the busiest by "
+	       "Publish accepted to event written, per live delivery, by the label (the busiest by "
 	       "events; the rest as _other).");
 	for (i = 0; i < n; i++) {
 		const struct sl_latency *h = v[i].latency ? v[i].latency : &none;
