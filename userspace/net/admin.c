@@ -16,7 +16,19 @@
 #include "net/workpool.h"
 #include "route/topic.h"
 
-/* head_only: the answer to HEAD, the same head with its Content-Length and no body. */
+/*
+ * head_only: the answer to HEAD, the same head with its Content-Length and
+ * no body (RFC 9110 §9.3.2): bytes after it would be taken for another answer.
+ */
+static void answer(struct sl_conn *c, char *resp, size_t len, bool head_only)
+{
+	const char *head_end = resp && head_only ? strstr(resp, "\r\n\r\n") : NULL;
+
+	if (head_end)
+		len = (size_t)(head_end + 4 - resp);
+	sl_conn_answer_and_close(c, resp, len);
+}
+
 static void respond(struct sl_conn *c, int status, const char *type, const char *body,
 		    bool head_only)
 {
@@ -24,9 +36,7 @@ static void respond(struct sl_conn *c, int status, const char *type, const char 
 	char *resp =
 	    sl_http_response(status, NULL, type, "Connection: close\r\n", body, strlen(body), &len);
 
-	if (resp && head_only)
-		len -= strlen(body);
-	sl_conn_answer_and_close(c, resp, len);
+	answer(c, resp, len, head_only);
 }
 
 static void fail_to(struct sl_conn *c, int status, const char *code, const char *detail,
@@ -34,12 +44,8 @@ static void fail_to(struct sl_conn *c, int status, const char *code, const char 
 {
 	size_t len;
 	char *resp = sl_http_error(status, code, detail, extra, &len);
-	const char *head_end = resp && head_only ? strstr(resp, "\r\n\r\n") : NULL;
 
-	/* A client reads no content after a HEAD answer: bytes there would be its next answer. */
-	if (head_end)
-		len = (size_t)(head_end + 4 - resp);
-	sl_conn_answer_and_close(c, resp, len);
+	answer(c, resp, len, head_only);
 }
 
 static void fail(struct sl_conn *c, int status, const char *code, const char *detail,
@@ -50,31 +56,27 @@ static void fail(struct sl_conn *c, int status, const char *code, const char *de
 
 /*
  * The lines of one latency histogram, name_bucket{LABELS,le=...} with the
- * counts cumulative, then _sum and _count; labels: "" or `app="x",`.
+ * counts cumulative, then _sum and _count; labels: "" or `app="x"`.
  */
 static void histogram_lines(FILE *f, const char *name, const char *labels,
 			    const struct sl_latency *h)
 {
+	const char *comma = *labels ? "," : "", *open = *labels ? "{" : "",
+		   *close = *labels ? "}" : "";
 	uint64_t cum = 0;
 	unsigned i;
 
 	for (i = 0; i < SL_LAT_BUCKETS; i++) {
 		cum += h->count[i];
-		fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels,
+		fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, comma,
 			(double)sl_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
 	}
-	fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)h->total);
+	fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, comma,
+		(unsigned long long)h->total);
 	/* Without labels the braces go too: name_sum, not name_sum{}. */
-	if (*labels) {
-		size_t n = strlen(labels) - 1; /* its trailing comma */
-
-		fprintf(f, "%s_sum{%.*s} %.9f\n", name, (int)n, labels, (double)h->sum_ns / 1e9);
-		fprintf(f, "%s_count{%.*s} %llu\n", name, (int)n, labels,
-			(unsigned long long)h->total);
-	} else {
-		fprintf(f, "%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
-		fprintf(f, "%s_count %llu\n", name, (unsigned long long)h->total);
-	}
+	fprintf(f, "%s_sum%s%s%s %.9f\n", name, open, labels, close, (double)h->sum_ns / 1e9);
+	fprintf(f, "%s_count%s%s%s %llu\n", name, open, labels, close,
+		(unsigned long long)h->total);
 }
 
 /* One metric family's header. */
@@ -147,7 +149,7 @@ static void ranked_latency(FILE *f, const struct ranked *v, size_t n, uint32_t t
 		const struct sl_latency *h = v[i].latency ? v[i].latency : &none;
 
 		if (i < top_n) {
-			snprintf(labels, sizeof(labels), "%s=\"%s\",", label, v[i].name);
+			snprintf(labels, sizeof(labels), "%s=\"%s\"", label, v[i].name);
 			histogram_lines(f, name, labels, h);
 			continue;
 		}
@@ -157,7 +159,7 @@ static void ranked_latency(FILE *f, const struct ranked *v, size_t n, uint32_t t
 		other.sum_ns += h->sum_ns;
 	}
 	if (n > top_n) {
-		snprintf(labels, sizeof(labels), "%s=\"_other\",", label);
+		snprintf(labels, sizeof(labels), "%s=\"_other\"", label);
 		histogram_lines(f, name, labels, &other);
 	}
 }
