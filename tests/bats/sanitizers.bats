@@ -105,6 +105,44 @@ retention: {count: 150}"
 	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
 }
 
+@test "sluiced under ASan+UBSan: the 1 s tick walks 1,200 subscribers in slices; every one gets its rate, and closes during the walks leave no reports" {
+	[ -x "$REPO/build/san/sluiced" ] || skip "build/san/sluiced is not built (make check builds it)"
+	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	SL_APPS="$SL_DEFAULT_APPS
+  - id: public
+    subscribe: ['>']" \
+		SLUICED_BIN="$REPO/build/san/sluiced" sl_start_gateway "limits: {max_connections: 2000}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	# three slices of the sweep (512 each), and 1,200 closes at once at the end
+	"$REPO/build/sluice-bench" latency --system sluice --port "$SUB" --pub-port "$PUB" \
+		--token "$TEST_KEY" --subs 1200 --rate 40 --duration 6 --threads 2 --connect-timeout 30 \
+		--json --quiet >"$BATS_TEST_TMPDIR/bench.json" &
+	b=$!
+	for _ in $(seq 1 300); do
+		n=$($CTL -j conn list app public | json 'sum(1 for c in d if c["events_per_second"] > 0)')
+		[ "$n" -eq 1200 ] && break
+		sleep 0.1
+	done
+	echo "subscribers with a rate: $n"
+	[ "$n" -eq 1200 ]
+	# connections come and go while the walks run
+	for i in $(seq 1 20); do
+		$PY "$CLIENT" ws-sub "$WS" churn.t --count 1 --timeout 0.05 >/dev/null 2>&1 || true
+	done
+	wait $b
+	cat "$BATS_TEST_TMPDIR/bench.json"
+	published=$(json 'd["published"]' <"$BATS_TEST_TMPDIR/bench.json")
+	[ "$(json 'd["delivered"]' <"$BATS_TEST_TMPDIR/bench.json")" -eq $((published * 1200)) ]
+	# past two more ticks with the subscribers gone: the walks are over an empty list
+	sleep 2.2
+	[ "$($CTL -j conn list app public | json 'len(d)')" -eq 0 ]
+	sl_stop_gateway
+	grep -v '^{' "$LOG" || true
+	[ "$SLUICED_STATUS" -eq 0 ]
+	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
+}
+
 # sl_ctl_san EXPECTED ARGS...: build/san/sluicectl with ARGS against this test's
 # daemon and pins must exit EXPECTED (0, 1 error, 2 usage) with no sanitizer
 # report; the reports go to files (log_path) so that one on an error path,

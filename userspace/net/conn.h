@@ -270,6 +270,14 @@ struct sl_gateway {
 	bool shutting_down;
 	uint64_t ticks; /* seconds of the 1 s housekeeping timer */
 	/*
+	 * The 1 s tick's walk over the connections, a slice per loop iteration
+	 * (gateway.c, on_sweep): the next one to visit (NULL: none under way),
+	 * the second it counts for, and the zero-timeout timer of the next slice.
+	 */
+	struct sl_conn *sweep_next;
+	uint64_t sweep_now_s;
+	struct event *sweep_ev;
+	/*
 	 * Publisher pacing: the bytes the output queues hold, in two sums (their
 	 * total is sl_gateway_queued_bytes): blocked, of connections whose socket
 	 * stopped short and waits for room, and ready, of the others; and the

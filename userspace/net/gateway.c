@@ -83,6 +83,8 @@ static void conn_free(struct sl_conn *c)
 		event_free(c->timer);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (gw->sweep_next == c)
+		gw->sweep_next = c->next;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -633,7 +635,7 @@ static int by_queue_desc(const void *a, const void *b)
  * only need time (a saturated host drains kernel socket buffers first, for
  * seconds): only those that took no byte in the last whole second, the ones
  * holding the publishers for nothing, are evicted, largest queue first. Runs
- * on the 1 s tick, after sl_gateway_tick_rates() has set bytes_per_second.
+ * at the end of the 1 s tick's sweep, which has set bytes_per_second.
  */
 static void check_pacing(struct sl_gateway *gw)
 {
@@ -1487,42 +1489,40 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Once a second: the rates `sluicectl top`, `stats` and /metrics show, per
- * topic, connection, backend and application, and each application's series.
- * Applications count from the kernel's map when the meter runs (it sees what
- * the socket took), else from the daemon's writes.
+ * A connection's part of the 1 s tick: its rates, its series, and, since an
+ * idle subscriber keeps no buffers (Redis-style housekeeping), the trims
+ * (the input buffer is 8 KiB), here once a second rather than per write.
  */
-void sl_gateway_tick_rates(struct sl_gateway *gw)
+static void conn_tick_rates(struct sl_gateway *gw, struct sl_conn *c, uint64_t now_s)
 {
-	uint64_t now_s = sl_now_ns() / 1000000000ull;
-	struct sl_conn *c;
+	uint64_t events = c->kind == SL_CONN_PUB ? c->pub_ok : c->events_out;
+
+	c->events_per_second = events - c->events_at_tick;
+	sl_history_tick(&c->history, &gw->stats.hours, now_s - 1, c->events_per_second);
+	c->bytes_per_second = c->bytes_out - c->bytes_at_tick;
+	c->errors_per_second = c->pub_errors - c->errors_at_tick;
+	c->events_at_tick = events;
+	c->bytes_at_tick = c->bytes_out;
+	c->errors_at_tick = c->pub_errors;
+	if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) {
+		if (c->in && !c->in_len) {
+			free(c->in);
+			c->in = NULL;
+			c->in_cap = 0;
+		}
+		if (!c->events_per_second)
+			sl_outq_trim(&c->q);
+	}
+}
+
+/*
+ * Applications count from the kernel's map when the meter runs (it sees
+ * what the socket took), else from the daemon's writes.
+ */
+static void apps_tick_rates(struct sl_gateway *gw, uint64_t now_s)
+{
 	uint32_t slot;
 
-	sl_router_tick_rates(gw->router, now_s - 1);
-	for (c = gw->conns; c; c = c->next) {
-		uint64_t events = c->kind == SL_CONN_PUB ? c->pub_ok : c->events_out;
-
-		c->events_per_second = events - c->events_at_tick;
-		sl_history_tick(&c->history, &gw->stats.hours, now_s - 1, c->events_per_second);
-		c->bytes_per_second = c->bytes_out - c->bytes_at_tick;
-		c->errors_per_second = c->pub_errors - c->errors_at_tick;
-		c->events_at_tick = events;
-		c->bytes_at_tick = c->bytes_out;
-		c->errors_at_tick = c->pub_errors;
-		/*
-		 * Redis-style housekeeping: an idle subscriber keeps no buffers (the
-		 * input one is 8 KiB). Trimmed here, once a second, not per write.
-		 */
-		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) {
-			if (c->in && !c->in_len) {
-				free(c->in);
-				c->in = NULL;
-				c->in_cap = 0;
-			}
-			if (!c->events_per_second)
-				sl_outq_trim(&c->q);
-		}
-	}
 	if (!gw->apps)
 		return;
 	for (slot = 1; slot < SL_MAX_APPS; slot++) {
@@ -1557,16 +1557,70 @@ void sl_gateway_tick_rates(struct sl_gateway *gw)
 	}
 }
 
+/*
+ * The rates `sluicectl top`, `stats` and /metrics show, per topic,
+ * connection, backend and application, and the series, all at once: at
+ * start and after a reload (rates start from the counts as they are then).
+ * A sweep under way is overtaken.
+ */
+void sl_gateway_tick_rates(struct sl_gateway *gw)
+{
+	uint64_t now_s = sl_now_ns() / 1000000000ull;
+	struct sl_conn *c;
+
+	gw->sweep_next = NULL;
+	sl_router_tick_rates(gw->router, now_s - 1);
+	for (c = gw->conns; c; c = c->next)
+		conn_tick_rates(gw, c, now_s);
+	apps_tick_rates(gw, now_s);
+}
+
+/*
+ * Connections the tick's sweep visits per loop iteration. One walk over
+ * 10,000 subscribers (rates, series, trims, soft bounds) held the loop for
+ * 2-5 ms each second: every event published meanwhile waited for it, the
+ * tail of S3's latency (docs/BENCHMARKS.md). A slice of 512 is about 0.1 ms.
+ */
+#define SWEEP_SLICE 512
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval next_iteration = { 0, 0 };
+	struct sl_gateway *gw = arg;
+	uint64_t now_mono = sl_mono_ns();
+	struct sl_conn *c;
+	unsigned n;
+
+	(void)fd;
+	(void)what;
+	for (n = 0; gw->sweep_next && n < SWEEP_SLICE; n++) {
+		c = gw->sweep_next;
+		/* Moved on first: the soft bound may evict c. */
+		gw->sweep_next = c->next;
+		conn_tick_rates(gw, c, gw->sweep_now_s);
+		sl_conn_check_soft_bound(c, now_mono);
+	}
+	/* A zero timeout: the loop polls its sockets before the next slice. */
+	if (gw->sweep_next)
+		event_add(gw->sweep_ev, &next_iteration);
+	else
+		check_pacing(gw);
+}
+
 static void on_expire(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_gateway *gw = arg;
+	uint64_t now_s = sl_now_ns() / 1000000000ull;
 
 	(void)fd;
 	(void)what;
 	sl_router_expire(gw->router, sl_now_ns());
-	sl_gateway_tick_rates(gw);
-	sl_gateway_check_soft_bounds(gw);
-	check_pacing(gw);
+	sl_router_tick_rates(gw->router, now_s - 1);
+	apps_tick_rates(gw, now_s);
+	/* A sweep that took longer than a second (a starved loop) starts over. */
+	gw->sweep_now_s = now_s;
+	gw->sweep_next = gw->conns;
+	on_sweep(-1, 0, gw);
 	if (++gw->ticks % 10 == 0)
 		sl_gateway_save_state(gw);
 }
@@ -1776,8 +1830,9 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->sig_int = evsignal_new(gw->base, SIGINT, on_stop_signal, gw);
 	gw->sig_hup = evsignal_new(gw->base, SIGHUP, on_reload_signal, gw);
 	gw->idle_ev = event_new(gw->base, -1, EV_PERSIST, on_idle_check, gw);
+	gw->sweep_ev = evtimer_new(gw->base, on_sweep, gw);
 	if (!gw->flush_ev || !gw->heartbeat_ev || !gw->expire_ev || !gw->sig_term || !gw->sig_int ||
-	    !gw->sig_hup || !gw->idle_ev) {
+	    !gw->sig_hup || !gw->idle_ev || !gw->sweep_ev) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -1886,6 +1941,8 @@ void sl_gateway_free(struct sl_gateway *gw)
 		event_free(gw->heartbeat_ev);
 	if (gw->expire_ev)
 		event_free(gw->expire_ev);
+	if (gw->sweep_ev)
+		event_free(gw->sweep_ev);
 	if (gw->closes_ev)
 		event_free(gw->closes_ev);
 	if (gw->sig_term)

@@ -170,32 +170,29 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
  * window stays shut is caught even while the daemon's own queue is short;
  * and a connection that gets no new events still trips its grace period.
  */
-void sl_gateway_check_soft_bounds(struct sl_gateway *gw)
+void sl_conn_check_soft_bound(struct sl_conn *c, uint64_t now_mono_ns)
 {
-	uint64_t now = sl_mono_ns(), soft, backlog;
-	struct sl_conn *c;
+	uint64_t soft, backlog;
 	int outq;
 
-	for (c = gw->conns; c; c = c->next) {
-		if (!c->plan || !c->plan->max_queued_bytes || c->closing ||
-		    (c->kind != SL_CONN_WS && c->kind != SL_CONN_SSE))
-			continue;
-		soft = sl_plan_soft_bound(c->plan);
-		backlog = c->q.bytes;
-		/*
-		 * The socket's unsent bytes count only once the daemon holds some too
-		 * (the kernel took less than offered): one ioctl per connection per
-		 * second for 10,000 subscribers was a 5 ms stall, the S3 p99.
-		 */
-		if ((backlog || c->soft_since_ns) && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
-			backlog += (uint64_t)outq;
-		if (backlog > soft && !c->soft_since_ns)
-			c->soft_since_ns = now;
-		if (!c->soft_since_ns)
-			continue;
-		if (backlog <= soft)
-			c->soft_since_ns = 0;
-		else if (now - c->soft_since_ns > c->plan->grace_ns)
-			sl_sub_evict(c, SL_EVICT_PLAN_SOFT);
-	}
+	if (!c->plan || !c->plan->max_queued_bytes || c->closing ||
+	    (c->kind != SL_CONN_WS && c->kind != SL_CONN_SSE))
+		return;
+	soft = sl_plan_soft_bound(c->plan);
+	backlog = c->q.bytes;
+	/*
+	 * The socket's unsent bytes count only once the daemon holds some too
+	 * (the kernel took less than offered): one ioctl per connection per
+	 * second for 10,000 subscribers was a 5 ms stall, the S3 p99.
+	 */
+	if ((backlog || c->soft_since_ns) && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+		backlog += (uint64_t)outq;
+	if (backlog > soft && !c->soft_since_ns)
+		c->soft_since_ns = now_mono_ns;
+	if (!c->soft_since_ns)
+		return;
+	if (backlog <= soft)
+		c->soft_since_ns = 0;
+	else if (now_mono_ns - c->soft_since_ns > c->plan->grace_ns)
+		sl_sub_evict(c, SL_EVICT_PLAN_SOFT);
 }

@@ -38,11 +38,12 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes);
 
 /*
- * Once a second: the soft output bound counts the kernel's view too (bytes
- * the socket holds unsent or unacknowledged, SIOCOUTQ), so a client whose
- * window stays shut is caught even while the daemon's own queue is short;
- * and a connection that gets no new events still trips its grace period.
+ * Once a second per connection (the tick's sweep): the soft output bound
+ * counts the kernel's view too (bytes the socket holds unsent or
+ * unacknowledged, SIOCOUTQ), so a client whose window stays shut is caught
+ * even while the daemon's own queue is short; and a connection that gets no
+ * new events still trips its grace period. It may evict c.
  */
-void sl_gateway_check_soft_bounds(struct sl_gateway *gw);
+void sl_conn_check_soft_bound(struct sl_conn *c, uint64_t now_mono_ns);
 
 #endif
