@@ -253,8 +253,27 @@ PY
 	run -2 $CTL topic series ls.t 1 2
 	run -1 $CTL conn series 12345
 	[[ "$output" == *"no such connection"* ]]
-	run -1 --separate-stderr $CTL -j conn series nobody
-	[ "$(echo "$output" | json 'd["error"]')" = "a connection id is needed" ]
+	# an ID is digits only, here as in conn show and kick: not read as far as it goes
+	for bad in nobody 12abc " $id" -1 "$id.0"; do
+		run -2 --separate-stderr $CTL -j conn series "$bad"
+		[[ "$(echo "$output" | json 'd["error"]')" == *"is not a connection ID"* ]]
+	done
+	# the daemon refuses them on its own too (the control socket is its API)
+	for bad in "${id}abc" " $id" "-$id" "$id.0" ""; do
+		run $PY -c '
+import msgpack, socket, struct, sys
+for op in ("conn.show", "conn.series", "conn.kick"):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    m = msgpack.packb({"op": op, "arg": sys.argv[2] + ("\n5" if op == "conn.series" else "")})
+    s.sendall(struct.pack(">I", len(m)) + m)
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    print(msgpack.unpackb(s.recv(n, socket.MSG_WAITALL)).get("error"))' "$BATS_TEST_TMPDIR/control.sock" "$bad"
+		echo "$output"
+		[ "$output" = "$(printf 'a connection id is needed\n%.0s' 1 2 3 | head -c -1)" ]
+	done
+	# and it is still there to be shown
+	[ "$($CTL -j conn show "$id" | json 'd["id"]')" = "$id" ]
 	run -1 $CTL topic series no.such
 	[[ "$output" == *"no such topic"* ]]
 	run -1 $CTL topic series "$(printf 'a%.0s' $(seq 1 400))"

@@ -315,6 +315,14 @@ static int parse_id(const char *s, __u64 *id)
 	return 0;
 }
 
+static int not_an_id(const struct sl_ctl *ctl, const char *arg)
+{
+	return sl_out_usage(ctl,
+			    "'%s' is not a connection ID: IDs are the numbers "
+			    "`sluicectl conn list` shows",
+			    arg);
+}
+
 static int do_show(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	struct sl_pins_conn *conns = NULL;
@@ -330,10 +338,7 @@ static int do_show(const struct sl_ctl *ctl, int argc, char **argv)
 		return sl_out_usage(ctl, "unexpected argument '%s': see `sluicectl conn help`",
 				    argv[1]);
 	if (parse_id(argv[0], &id))
-		return sl_out_usage(ctl,
-				    "'%s' is not a connection ID: IDs are the numbers "
-				    "`sluicectl conn list` shows",
-				    argv[0]);
+		return not_an_id(ctl, argv[0]);
 	/* The daemon knows who and what (and TCP's acks); the pins alone still count. */
 	if (sl_daemon_reachable(ctl))
 		return sl_daemon_call(ctl, "conn.show", argv[0]);
@@ -362,10 +367,7 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 		return sl_out_usage(ctl,
 				    "conn kick needs a connection ID: see `sluicectl conn list`");
 	if (parse_id(argv[0], &id))
-		return sl_out_usage(ctl,
-				    "'%s' is not a connection ID: IDs are the numbers "
-				    "`sluicectl conn list` shows",
-				    argv[0]);
+		return not_an_id(ctl, argv[0]);
 	if (argc > 2)
 		return sl_out_usage(ctl, "unexpected argument '%s': quote a REASON with spaces",
 				    argv[2]);
@@ -386,6 +388,10 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 
 static int do_series(const struct sl_ctl *ctl, int argc, char **argv)
 {
+	__u64 id;
+
+	if (argc >= 1 && parse_id(argv[0], &id))
+		return not_an_id(ctl, argv[0]);
 	return sl_daemon_series(ctl, "conn.series", "conn series needs ID [SECS]", argc, argv);
 }
 

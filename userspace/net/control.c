@@ -8,6 +8,7 @@
  * is the access control.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -397,6 +398,25 @@ static json_t *stats_json(struct sl_gateway *gw)
 	return out;
 }
 
+/*
+ * A connection id (its socket cookie): decimal digits only, ended by the end
+ * of arg or a newline (kick's reason follows one). "12abc", " 12" and "-1"
+ * are refused rather than read as 12 or 2^64 - 1.
+ */
+static bool conn_id_arg(const char *arg, unsigned long long *id, const char **err)
+{
+	char *end;
+
+	if (arg && *arg >= '0' && *arg <= '9') {
+		errno = 0;
+		*id = strtoull(arg, &end, 10);
+		if (!errno && (!*end || *end == '\n'))
+			return true;
+	}
+	*err = "a connection id is needed";
+	return false;
+}
+
 /* `conn kick ID [REASON]`: arg is "ID" or "ID\nREASON"; the id is the socket cookie. */
 static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 {
@@ -404,10 +424,8 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 	const char *nl, *reason, *p;
 	struct sl_conn *c;
 
-	if (!arg || sscanf(arg, "%llu", &id) != 1) {
-		*err = "a connection id is needed";
+	if (!conn_id_arg(arg, &id, err))
 		return NULL;
-	}
 	nl = strchr(arg, '\n');
 	reason = nl ? nl + 1 : "disconnected by an operator";
 	/*
@@ -526,10 +544,8 @@ static const struct sl_conn *find_conn(struct sl_gateway *gw, const char *arg, c
 	unsigned long long id;
 	const struct sl_conn *c;
 
-	if (!arg || sscanf(arg, "%llu", &id) != 1) {
-		*err = "a connection id is needed";
+	if (!conn_id_arg(arg, &id, err))
 		return NULL;
-	}
 	for (c = gw->conns; c; c = c->next)
 		if (c->cookie == id && !c->closing)
 			return c;
