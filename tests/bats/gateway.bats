@@ -1196,6 +1196,14 @@ print(out.split(b"\r\n\r\n", 1)[-1].decode())
 	sl_start_gateway
 	run curl -sN --max-time 2.5 "http://127.0.0.1:$SUB/v1/sse?topic=quiet.t"
 	[[ "$output" == *": hb"* ]]
+	# the streams are counted as they come and go (none: no walk for heartbeats);
+	# one that outlives another, next to a WebSocket subscriber, still gets them
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" quiet.t --count 1 --timeout 4
+	curl -sN --max-time 0.5 "http://127.0.0.1:$SUB/v1/sse?topic=quiet.t" >/dev/null || true
+	run curl -sN --max-time 3.5 "http://127.0.0.1:$SUB/v1/sse?topic=quiet.t"
+	echo "$output"
+	[ "$(grep -c '^: hb' <<<"$output")" -ge 2 ]
+	wait "$BG_PID" || true
 }
 
 # Key/value text (`stats`, `app show`): every value starts in the same column.

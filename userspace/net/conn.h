@@ -254,6 +254,7 @@ struct sl_gateway {
 	uint32_t npublishers; /* publishers past hello: what limits.max_publishers bounds */
 	uint32_t npub_silent; /* publishers before hello: make_room bounds them */
 	uint32_t nadmin;      /* admin listener connections: make_room bounds them */
+	uint32_t nsse;	      /* SSE streams: without any, the heartbeat walks nothing */
 	/*
 	 * Subscriber listener connections before their handshake is answered:
 	 * make_room looks for one to drop only when there is one, since a full

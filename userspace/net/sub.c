@@ -778,6 +778,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	}
 	c->kind = SL_CONN_SSE;
 	c->gw->nhandshaking--;
+	c->gw->nsse++;
 	/* The handshake timer is done for good: its memory goes (S4: idle subscribers). */
 	event_free(c->timer);
 	c->timer = NULL;
