@@ -1329,19 +1329,31 @@ static bool make_room(struct sl_gateway *gw, enum sl_conn_kind kind)
 	uint32_t max = kind == SL_CONN_PUB     ? gw->cfg->limits.max_publishers
 		       : kind == SL_CONN_ADMIN ? ADMIN_CONNS_MAX
 					       : gw->cfg->limits.max_connections;
+	/* The pool's members; the scan stops at the last (gw->conns is newest first). */
+	uint32_t pool = kind == SL_CONN_PUB	? gw->npub_silent
+			: kind == SL_CONN_ADMIN ? gw->nadmin
+						: gw->nhandshaking;
 	struct sl_conn *c, *oldest = NULL, *oldest_answered = NULL;
+	uint32_t seen = 0;
 
 	if (held < max)
 		return true;
-	if (kind == SL_CONN_HTTP && !gw->nhandshaking)
+	if (!pool)
 		return false;
 	/*
 	 * An admin connection whose authenticated head came in and whose body
 	 * is on its way has a request: dropping it would lose that publish.
-	 * Subscribers past their handshake are SL_CONN_WS or SL_CONN_SSE.
+	 * Subscribers past their handshake are SL_CONN_WS or SL_CONN_SSE. The
+	 * scan stops at the pool's last member, near the head for handshakes
+	 * and hellos (they have their timeouts): a full gateway of 19,000
+	 * subscribers was walked whole at every accept, a millisecond each that
+	 * a flood of connects could ask for again and again.
 	 */
-	for (c = gw->conns; c; c = c->next) {
-		if (c->kind != kind || c->hello_done || c->body_end)
+	for (c = gw->conns; c && seen < pool; c = c->next) {
+		if (c->kind != kind || c->hello_done)
+			continue;
+		seen++;
+		if (c->body_end)
 			continue;
 		if (c->write_closed)
 			oldest_answered = c;
