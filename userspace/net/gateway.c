@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -1600,28 +1601,40 @@ void sl_gateway_tick_rates(struct sl_gateway *gw)
  */
 #define SWEEP_SLICE 512
 
-static void on_sweep(evutil_socket_t fd, short what, void *arg)
+/* Visits up to max connections of the sweep; true, after check_pacing, when it is over. */
+static bool sweep(struct sl_gateway *gw, unsigned max)
 {
-	static const struct timeval next_iteration = { 0, 0 };
-	struct sl_gateway *gw = arg;
 	uint64_t now_mono = sl_mono_ns();
 	struct sl_conn *c;
 	unsigned n;
 
-	(void)fd;
-	(void)what;
-	for (n = 0; gw->sweep_next && n < SWEEP_SLICE; n++) {
+	for (n = 0; gw->sweep_next && n < max; n++) {
 		c = gw->sweep_next;
 		/* Moved on first: the soft bound may evict c. */
 		gw->sweep_next = c->next;
 		conn_tick_rates(gw, c, gw->sweep_now_s);
 		sl_conn_check_soft_bound(c, now_mono);
 	}
-	/* A zero timeout: the loop polls its sockets before the next slice. */
 	if (gw->sweep_next)
+		return false;
+	check_pacing(gw);
+	return true;
+}
+
+/* A zero timeout: the loop polls its sockets before the next slice. */
+static void sweep_on(struct sl_gateway *gw)
+{
+	static const struct timeval next_iteration = { 0, 0 };
+
+	if (!sweep(gw, SWEEP_SLICE))
 		event_add(gw->sweep_ev, &next_iteration);
-	else
-		check_pacing(gw);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sweep_on(arg);
 }
 
 static void on_expire(evutil_socket_t fd, short what, void *arg)
@@ -1634,10 +1647,16 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 	sl_router_expire(gw->router, sl_now_ns());
 	sl_router_tick_rates(gw->router, now_s - 1);
 	apps_tick_rates(gw, now_s);
-	/* A sweep that took longer than a second (a starved loop) starts over. */
+	/*
+	 * A loop too busy to finish a sweep in a second ends it here, whole:
+	 * started over instead, its tail would never get its soft bounds
+	 * checked, nor the pacing its look at stalled readers.
+	 */
+	if (gw->sweep_next)
+		sweep(gw, UINT_MAX);
 	gw->sweep_now_s = now_s;
 	gw->sweep_next = gw->conns;
-	on_sweep(-1, 0, gw);
+	sweep_on(gw);
 	if (++gw->ticks % 10 == 0)
 		sl_gateway_save_state(gw);
 }
