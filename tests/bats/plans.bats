@@ -309,6 +309,39 @@ retention: {count: 200}"
 	$PY -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); got=int(sys.argv[3]); lim=65536*t+65536; print(got, lim); assert got <= lim" "$start" "$end" "$got"
 }
 
+@test "a resume paced by the byte rate, with 400 bad ops answered on the way: the answers count as the kernel counts them, no event dropped" {
+	plan_gateway "    bytes_per_second: 65536
+    burst_bytes: 65536" "retention: {count: 200}"
+	pub rq.t --count 60 --size 2000 >/dev/null
+	# 400 errors (ping is a publisher's op) are ~20 KB of replies the kernel's bucket
+	# takes: ten events' worth
+	run timeout 30 $PY -c '
+import asyncio, msgpack, sys, websockets
+async def main():
+    async with websockets.connect(sys.argv[1], subprotocols=["sluice.v1.msgpack"], max_size=None,
+                                  extra_headers={"X-API-Key": "sub-key"}) as ws:
+        await ws.send(msgpack.packb({"op": "sub", "id": 1, "topic": "rq.t", "since": 0}))
+        for i in range(400):
+            await ws.send(msgpack.packb({"op": "ping"}))
+        seqs, errs = [], 0
+        try:
+            while len(seqs) < 60 or errs < 400:
+                m = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
+                if m.get("op") == "ev":
+                    seqs.append(m["seq"])
+                elif m.get("op") == "err":
+                    errs += 1
+        except asyncio.TimeoutError:
+            pass
+        print(len(seqs), seqs == list(range(1, 61)), errs)
+asyncio.run(main())' "$WS"
+	echo "$output"
+	[ "$output" = "60 True 400" ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["drops"]')" -eq 0 ]
+}
+
 @test "byte rate 64 KiB/s: a client receives no more than rate x time + burst" {
 	plan_gateway "    bytes_per_second: 65536
     burst_bytes: 65536" "graceful_enforcement: off"

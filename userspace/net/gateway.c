@@ -896,6 +896,7 @@ bool sl_conn_head_may_end(struct sl_conn *c)
 
 int sl_conn_send(struct sl_conn *c, const void *data, size_t len)
 {
+	sl_conn_rate_charge(c, len);
 	if (!c->tls)
 		return sl_outq_push_copy(&c->q, data, len);
 	if (!c->tls_ready)
@@ -910,8 +911,10 @@ int sl_conn_send_owned(struct sl_conn *c, uint8_t *data, size_t len)
 {
 	int ret;
 
-	if (!c->tls)
+	if (!c->tls) {
+		sl_conn_rate_charge(c, len);
 		return sl_outq_push_owned(&c->q, data, len);
+	}
 	ret = sl_conn_send(c, data, len);
 	free(data);
 	return ret;

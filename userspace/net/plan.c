@@ -100,6 +100,16 @@ uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes)
 	return (uint64_t)(need - c->tokens) * 1000000000ull / plan->bytes_per_second + 1000000;
 }
 
+void sl_conn_rate_charge(struct sl_conn *c, size_t bytes)
+{
+	const struct sl_plan *plan = c->plan;
+
+	if (!plan || !plan->bytes_per_second || !c->gw->cfg->graceful || !c->gw->apps)
+		return;
+	refill(c, plan, sl_mono_ns());
+	c->tokens -= (int64_t)bytes;
+}
+
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last)
 {
 	const struct sl_plan *plan = c->plan;

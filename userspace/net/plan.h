@@ -38,6 +38,14 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes);
 
 /*
+ * A reply (ack, pong, error, heartbeat) queued to a connection: the kernel's
+ * bucket takes its bytes like an event's, so the mirror does too. Without
+ * them a resume paced by the mirror ran a few reply frames ahead of the
+ * kernel, which dropped an event now and then.
+ */
+void sl_conn_rate_charge(struct sl_conn *c, size_t bytes);
+
+/*
  * Once a second per connection (the tick's sweep): the soft output bound
  * counts the kernel's view too (bytes the socket holds unsent or
  * unacknowledged, SIOCOUTQ), so a client whose window stays shut is caught

@@ -505,7 +505,7 @@ static void ws_on_message(struct sl_conn *c, const struct sl_ws_event *ev)
  * model), within one answer of them; not reading it instead, as a publisher
  * is, would keep its queue and its connection until an event evicted it.
  * Once per frame read, never per event delivered. (A plan's soft bound is
- * checked each second already, events or not: check_soft_bounds.)
+ * checked each second already, events or not: sl_conn_check_soft_bound.)
  */
 static void answers_within_bounds(struct sl_conn *c)
 {
