@@ -17,10 +17,23 @@ teardown() {
 	sl_teardown_instance
 }
 
-@test "sluiced under ASan+UBSan: no reports, no leaks, through a whole session" {
+# For build/san/sluiced: skipped when it is not built; any report stops it.
+san_daemon_env() {
 	[ -x "$REPO/build/san/sluiced" ] || skip "build/san/sluiced is not built (make check builds it)"
 	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+}
+
+# Stops it; it must exit 0 with no report (or leak) in its log.
+san_daemon_stop_clean() {
+	sl_stop_gateway
+	grep -v '^{' "$LOG" || true
+	[ "$SLUICED_STATUS" -eq 0 ]
+	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
+}
+
+@test "sluiced under ASan+UBSan: no reports, no leaks, through a whole session" {
+	san_daemon_env
 	SLUICED_BIN="$REPO/build/san/sluiced" sl_start_gateway "log: {level: debug}"
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock --pin-root $PIN"
 	$PY "$CLIENT" ws-sub "$WS" 'z.>' --count 5 --timeout 30 --ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/ws.json" &
@@ -54,16 +67,11 @@ teardown() {
 	kill -HUP "$SLUICED_PID"
 	sleep 0.5
 	$PY "$CLIENT" ws-sub "$WS" z.b --since 1 --count 2 --timeout 5 >/dev/null
-	sl_stop_gateway
-	grep -v '^{' "$LOG" || true
-	[ "$SLUICED_STATUS" -eq 0 ]
-	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
+	san_daemon_stop_clean
 }
 
 @test "sluiced under ASan+UBSan: paced resumes (WebSocket, SSE, under a byte rate) finished, left mid-way and overtaken: no reports, no leaks" {
-	[ -x "$REPO/build/san/sluiced" ] || skip "build/san/sluiced is not built (make check builds it)"
-	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99
-	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	san_daemon_env
 	SL_APPS="$SL_DEFAULT_APPS
   - id: slow
     plan: p
@@ -99,16 +107,11 @@ retention: {count: 150}"
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 150 ]
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/sse.json")" -eq 149 ]
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/slow.json")" -eq 40 ]
-	sl_stop_gateway
-	grep -v '^{' "$LOG" || true
-	[ "$SLUICED_STATUS" -eq 0 ]
-	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
+	san_daemon_stop_clean
 }
 
 @test "sluiced under ASan+UBSan: the 1 s tick walks 1,200 subscribers in slices; every one gets its rate, and closes during the walks leave no reports" {
-	[ -x "$REPO/build/san/sluiced" ] || skip "build/san/sluiced is not built (make check builds it)"
-	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99
-	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	san_daemon_env
 	SL_APPS="$SL_DEFAULT_APPS
   - id: public
     subscribe: ['>']" \
@@ -137,10 +140,7 @@ retention: {count: 150}"
 	# past two more ticks with the subscribers gone: the walks are over an empty list
 	sleep 2.2
 	[ "$($CTL -j conn list app public | json 'len(d)')" -eq 0 ]
-	sl_stop_gateway
-	grep -v '^{' "$LOG" || true
-	[ "$SLUICED_STATUS" -eq 0 ]
-	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$LOG"
+	san_daemon_stop_clean
 }
 
 # sl_ctl_san EXPECTED ARGS...: build/san/sluicectl with ARGS against this test's
