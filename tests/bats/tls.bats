@@ -119,6 +119,28 @@ retention: {count: 200}"
 	[ "$("$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j stats | json 'd["evicted"], d["resumes"]["replayed_events"]')" = "0 160" ]
 }
 
+@test "a wss:// resume under a low byte rate is paced by the records the kernel counts: every event, no drop" {
+	# 30 KB at 4 KiB/s after an 8 KiB burst: ~5 s paced by the daemon's mirror of the
+	# kernel's bucket, which takes each record with its header and tag
+	SL_APPS="$SL_DEFAULT_APPS
+  - id: subs
+    plan: p
+    subscribe: ['>']
+    api_keys: [{sha256: $(sl_sha256 sub-key)}]
+plans:
+  - name: p
+    bytes_per_second: 4096
+    burst_bytes: 8192" start_tls "retention: {count: 100}"
+	pub trr.t --count 30 --size 1000 >/dev/null
+	run $PY "$CLIENT" ws-sub "$WSS" trr.t --ca "$CERTS/ca.pem" --header "X-API-Key: sub-key" --since 0 \
+		--count 30 --timeout 20
+	echo "$output" | head -c 300
+	[ "$(echo "$output" | json 'len(d["events"]), [e["seq"] for e in d["events"]] == list(range(1, 31)), d.get("close")')" = "30 True None" ]
+	run "$REPO/build/sluicectl" --socket "$BATS_TEST_TMPDIR/control.sock" -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["drops"]')" -eq 0 ]
+}
+
 @test "publishers over TLS: hello, publish and ack through a verified TLS connection" {
 	start_tls
 	sed -i 's|publishers: {plain: "127.0.0.1:0"}|publishers: {plain: "127.0.0.1:0", tls: "127.0.0.1:0"}|' "$CONF"
