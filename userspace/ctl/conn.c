@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/units.h"
 #include "kern/kern.h"
 #include "kern/pins.h"
 #include "ctl/conn.h"
@@ -300,19 +301,15 @@ static int show_text(const struct sl_pins_conn *c)
 	return fflush(stdout) ? SL_EXIT_ERROR : SL_EXIT_OK;
 }
 
+/* An ID is a count: digits only (sl_parse_count), no sign, space or suffix. */
 static int parse_id(const char *s, __u64 *id)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
+	int ret = sl_parse_count(s, &v);
 
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -EINVAL;
-	*id = v;
-	return 0;
+	if (!ret)
+		*id = v;
+	return ret;
 }
 
 static int not_an_id(const struct sl_ctl *ctl, const char *arg)

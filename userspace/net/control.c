@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "config/units.h"
 #include "kern/kern.h"
 #include "net/admit.h"
 #include "net/conn.h"
@@ -399,18 +400,19 @@ static json_t *stats_json(struct sl_gateway *gw)
 }
 
 /*
- * A connection id (its socket cookie): decimal digits only, ended by the end
- * of arg or a newline (kick's reason follows one). "12abc", " 12" and "-1"
- * are refused rather than read as 12 or 2^64 - 1.
+ * A connection id (its socket cookie), a count (sl_parse_count: digits
+ * only) ended by the end of arg or a newline (kick's reason follows one).
+ * "12abc", " 12" and "-1" are refused rather than read as 12 or 2^64 - 1.
  */
-static bool conn_id_arg(const char *arg, unsigned long long *id, const char **err)
+static bool conn_id_arg(const char *arg, uint64_t *id, const char **err)
 {
-	char *end;
+	char digits[SL_UNITS_BUF_SIZE];
+	size_t n = arg ? strcspn(arg, "\n") : 0;
 
-	if (arg && *arg >= '0' && *arg <= '9') {
-		errno = 0;
-		*id = strtoull(arg, &end, 10);
-		if (!errno && (!*end || *end == '\n'))
+	if (arg && n < sizeof(digits)) {
+		memcpy(digits, arg, n);
+		digits[n] = '\0';
+		if (!sl_parse_count(digits, id))
 			return true;
 	}
 	*err = "a connection id is needed";
@@ -420,7 +422,7 @@ static bool conn_id_arg(const char *arg, unsigned long long *id, const char **er
 /* `conn kick ID [REASON]`: arg is "ID" or "ID\nREASON"; the id is the socket cookie. */
 static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 {
-	unsigned long long id;
+	uint64_t id;
 	const char *nl, *reason, *p;
 	struct sl_conn *c;
 
@@ -454,7 +456,8 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 			sl_sub_close(c, SL_WS_CLOSE_KICKED, reason);
 		else
 			sl_conn_finish(c);
-		SL_INFO("{\"msg\":\"conn_kicked\",\"id\":%llu,\"reason\":\"%s\"}", id, reason);
+		SL_INFO("{\"msg\":\"conn_kicked\",\"id\":%llu,\"reason\":\"%s\"}",
+			(unsigned long long)id, reason);
 		return json_pack("{s:I, s:s}", "kicked", (json_int_t)id, "reason", reason);
 	}
 	*err = "no such connection";
@@ -541,7 +544,7 @@ static json_t *conn_json(struct sl_gateway *gw, const struct sl_conn *c, bool de
 
 static const struct sl_conn *find_conn(struct sl_gateway *gw, const char *arg, const char **err)
 {
-	unsigned long long id;
+	uint64_t id;
 	const struct sl_conn *c;
 
 	if (!conn_id_arg(arg, &id, err))
