@@ -463,3 +463,43 @@ PY
 	for _ in $(seq 1 40); do grep -q '"msg":"conn_open"' "$LOG" && break; sleep 0.05; done
 	grep -q '"msg":"conn_open"' "$LOG"
 }
+
+@test "the 1 s tick walks 5,000 topics in slices of 2,048: every topic's ring ages and every topic gets its second in its series" {
+	sl_start_gateway "retention: {count: 10, age: 1s}
+metrics: {max_series: 6000}"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	$PY "$CLIENT" ws-sub "$WS" '>' --header 'X-API-Key: sub-key' --count 5000 --timeout 20 \
+		--ready-file "$BATS_TEST_TMPDIR/r1" >"$BATS_TEST_TMPDIR/ws1.json" &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r1" ] && break; sleep 0.05; done
+	$PY - "$PUB" <<'PY'
+import socket, struct, sys, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def send(m):
+    b = msgpack.packb(m); s.sendall(struct.pack(">I", len(b)) + b)
+send({"op": "hello", "token": "test-key", "name": "many-topics"})
+for i in range(5000):
+    send({"op": "pub", "topic": "sw.%d" % i, "data": b"x"})
+send({"op": "pub", "topic": "sw.0", "data": b"x", "id": 1})
+f = s.makefile("rb")
+# the acknowledged publish comes after the 5,000: all were taken
+while msgpack.unpackb(f.read(struct.unpack(">I", f.read(4))[0])).get("op") != "ack":
+    pass
+PY
+	wait $w
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws1.json")" -eq 5000 ]
+	# past two ticks: the 1 s age bound has emptied every ring, whichever slice it is in
+	sleep 2.5
+	run $CTL -j topic list
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | json 'len(d)')" -eq 5000 ]
+	[ "$(echo "$output" | json 'sum(t["retained"] for t in d)')" -eq 0 ]
+	[ "$(echo "$output" | json 'sorted(set(t["events"] for t in d))')" = "[1, 2]" ]
+	# first and last topics of each slice: each delivery in one second of the series
+	for t in sw.0 sw.1 sw.2047 sw.2048 sw.4095 sw.4096 sw.4999; do
+		run $CTL -j topic series "$t" 60
+		echo "$t $output" | cut -c1-200
+		[ "$(echo "$output" | json 'sum(d["events_per_second"])')" -eq "$($CTL -j topic show "$t" | json 'd["events"]')" ]
+		[ "$(echo "$output" | json 'sum(d["events_per_second"]) > 0')" = True ]
+	done
+}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1124,6 +1125,97 @@ static void test_reclaim(void)
 	sl_router_free(r);
 }
 
+static void count_delivery(void *sub, struct sl_event *ev, void *ctx)
+{
+	(void)sub;
+	(void)ctx;
+	ev->counters->events++;
+}
+
+static void pub_counted(struct sl_router *r, const char *topic, uint64_t now, unsigned n)
+{
+	while (n--)
+		sl_router_publish(r, topic, strlen(topic), "d", 1, now, count_delivery, NULL, NULL);
+}
+
+static struct sl_router_topic_stat topic_stat(struct sl_router *r, const char *topic)
+{
+	struct sl_router_topic_stat st = { 0 };
+
+	sl_router_topic_stat(r, topic, &st);
+	return st;
+}
+
+/* The once-a-second upkeep in slices: every topic has its turn, once. */
+static void test_sweep(void)
+{
+	struct sl_hour_budget hours = { .max = 100 };
+	struct sl_router_opts opts = {
+		.ring_count = 4, .ring_age_ns = SEC, .max_topics = 100, .hours = &hours
+	};
+	struct sl_router *r = sl_router_new(&opts);
+	struct sl_router_topic_stat st;
+	int sub;
+	char name[8];
+	unsigned i;
+
+	sl_router_subscribe(r, ">", &sub);
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		pub_counted(r, name, 5 * SEC, i == 0 ? 3 : 1);
+	}
+	TAP_OK(sl_router_sweep(r, 4), "sweep: none under way is over");
+	sl_router_sweep_start(r, 5 * SEC + SEC / 2, 5);
+	TAP_OK(!sl_router_sweep(r, 4), "sweep: a slice of 4 topics of 10 leaves some");
+	st = topic_stat(r, "t0");
+	TAP_OK(st.delivered.events_per_second == 3 &&
+		   sl_history_at(&st.delivered.history, 5) == 3 &&
+		   topic_stat(r, "t3").delivered.events_per_second == 1 &&
+		   topic_stat(r, "t4").delivered.events_per_second == 0,
+	       "sweep: the first 4 topics have their rate and series, the 5th not yet");
+	pub_counted(r, "t10", 5 * SEC + SEC / 2, 2);
+	TAP_OK(sl_router_sweep(r, 100), "sweep: the next slice ends it");
+	TAP_OK(topic_stat(r, "t9").delivered.events_per_second == 1 &&
+		   topic_stat(r, "t10").delivered.events_per_second == 2 &&
+		   topic_stat(r, "t0").delivered.events_per_second == 3,
+	       "sweep: the rest, a topic created meanwhile too, each once");
+	TAP_OK(sl_router_sweep(r, 100) && topic_stat(r, "t0").delivered.events_per_second == 3,
+	       "sweep: once over, a slice changes nothing");
+
+	/* Ageing: the events of 5 s are past the 1 s bound at 7 s. */
+	sl_router_sweep_start(r, 7 * SEC, 6);
+	sl_router_sweep(r, 3);
+	TAP_OK(topic_stat(r, "t0").retained == 0 && topic_stat(r, "t5").retained == 1,
+	       "sweep: a ring ages at its topic's turn");
+	sl_router_sweep_start(r, 8 * SEC, 7);
+	TAP_OK(topic_stat(r, "t10").retained == 0 &&
+		   topic_stat(r, "t10").delivered.events_per_second == 0,
+	       "sweep: a new sweep ends the one still under way first, whole");
+
+	/* tick_rates overtakes a sweep: the rest would count nothing for that second. */
+	sl_router_sweep(r, 2);
+	pub_counted(r, "t9", 8 * SEC, 2);
+	sl_router_tick_rates(r, 7);
+	TAP_OK(sl_router_sweep(r, 100) && topic_stat(r, "t9").delivered.events_per_second == 2,
+	       "sweep: after tick_rates the sweep is over, the rates stand");
+	sl_router_free(r);
+
+	/* Near max_topics the reclaim comes at the sweep's end. */
+	opts = (struct sl_router_opts){ .ring_count = 4, .ring_age_ns = SEC, .max_topics = 8 };
+	r = sl_router_new(&opts);
+	for (i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		pub_counted(r, name, 5 * SEC, 1);
+	}
+	sl_router_sweep_start(r, 10 * SEC, 9);
+	TAP_OK(!sl_router_sweep(r, 3) && sl_router_topic_count(r) == 7,
+	       "sweep: no reclaim while the sweep is under way");
+	TAP_OK(sl_router_sweep(r, 10) && sl_router_topic_count(r) == 0 &&
+		   sl_router_topics_reclaimed(r) == 7,
+	       "sweep: at its end, near max_topics, the aged empty topics are reclaimed");
+	sl_router_free(r);
+}
+
 int main(void)
 {
 	test_validate();
@@ -1137,6 +1229,7 @@ int main(void)
 	test_replay_no_retention();
 	test_floor();
 	test_reclaim();
+	test_sweep();
 	test_fanout();
 	test_enc_arena();
 	return tap_done();

@@ -271,10 +271,12 @@ struct sl_gateway {
 	bool shutting_down;
 	uint64_t ticks; /* seconds of the 1 s housekeeping timer */
 	/*
-	 * The 1 s tick's walk over the connections, a slice per loop iteration
-	 * (gateway.c, on_sweep): the next one to visit (NULL: none under way),
-	 * the second it counts for, and the zero-timeout timer of the next slice.
+	 * The 1 s tick's walk over the topics (the router's) and the
+	 * connections, a slice per loop iteration (gateway.c, on_sweep): whether
+	 * one is under way, the next connection to visit (NULL: none left), the
+	 * second it counts for, and the zero-timeout timer of the next slice.
 	 */
+	bool sweeping;
 	struct sl_conn *sweep_next;
 	uint64_t sweep_now_s;
 	struct event *sweep_ev;

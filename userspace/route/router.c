@@ -43,6 +43,10 @@ struct sl_router {
 	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
 	uint64_t seed;
 	bool busy; /* inside a callback: the structures being walked must not change */
+	/* The second's sweep under way (sl_router_sweep_start): the next topic, its clocks. */
+	bool sweeping;
+	uint32_t sweep_next;
+	uint64_t sweep_now_ns, sweep_rate_s;
 	void (*on_accept)(struct sl_event *ev, void *ctx);
 	void *accept_ctx;
 };
@@ -482,6 +486,11 @@ static void reclaim(struct sl_router *router)
 	router->ntopics = kept;
 }
 
+static bool near_max_topics(const struct sl_router *router)
+{
+	return router->ntopics >= router->opts.max_topics - router->opts.max_topics / 8;
+}
+
 void sl_router_expire(struct sl_router *router, uint64_t now_ns)
 {
 	uint32_t i;
@@ -491,7 +500,7 @@ void sl_router_expire(struct sl_router *router, uint64_t now_ns)
 		return;
 	for (i = 0; router->opts.ring_age_ns && i < router->ntopics; i++)
 		sl_ring_expire(&router->topics[i]->ring, now_ns, router->opts.ring_age_ns);
-	if (router->ntopics >= router->opts.max_topics - router->opts.max_topics / 8)
+	if (near_max_topics(router))
 		reclaim(router);
 }
 
@@ -576,21 +585,66 @@ int sl_router_topic_stat(const struct sl_router *router, const char *topic,
 	return 0;
 }
 
+static void tick_rate(struct sl_router *router, struct route_topic *t, uint64_t now_s)
+{
+	struct sl_topic_counters *k = &t->counters;
+
+	k->events_per_second = k->events - k->events_at_tick;
+	if (router->opts.hours)
+		sl_history_tick(&k->history, router->opts.hours, now_s, k->events_per_second);
+	k->bytes_per_second = k->bytes - k->bytes_at_tick;
+	k->events_at_tick = k->events;
+	k->bytes_at_tick = k->bytes;
+}
+
 void sl_router_tick_rates(struct sl_router *router, uint64_t now_s)
 {
 	uint32_t i;
 
-	for (i = 0; i < router->ntopics; i++) {
-		struct sl_topic_counters *k = &router->topics[i]->counters;
+	/* Ticked twice in a second, the rest of a sweep would count nothing. */
+	router->sweeping = false;
+	for (i = 0; i < router->ntopics; i++)
+		tick_rate(router, router->topics[i], now_s);
+}
 
-		k->events_per_second = k->events - k->events_at_tick;
-		if (router->opts.hours)
-			sl_history_tick(&k->history, router->opts.hours, now_s,
-					k->events_per_second);
-		k->bytes_per_second = k->bytes - k->bytes_at_tick;
-		k->events_at_tick = k->events;
-		k->bytes_at_tick = k->bytes;
+void sl_router_sweep_start(struct sl_router *router, uint64_t now_ns, uint64_t rate_s)
+{
+	/*
+	 * Started over instead, on a loop too busy to end a sweep in a second,
+	 * the last topics would never age nor get a rate.
+	 */
+	if (router->sweeping)
+		sl_router_sweep(router, UINT32_MAX);
+	router->sweeping = true;
+	router->sweep_next = 0;
+	router->sweep_now_ns = now_ns;
+	router->sweep_rate_s = rate_s;
+}
+
+bool sl_router_sweep(struct sl_router *router, uint32_t max)
+{
+	uint32_t n;
+
+	if (!router->sweeping)
+		return true;
+	/* From inside a callback the rings are being read: the next slice will do. */
+	if (router->busy)
+		return false;
+	/* Topics created meanwhile are at the end: this sweep reaches them too. */
+	for (n = 0; n < max && router->sweep_next < router->ntopics; n++) {
+		struct route_topic *t = router->topics[router->sweep_next++];
+
+		if (router->opts.ring_age_ns)
+			sl_ring_expire(&t->ring, router->sweep_now_ns, router->opts.ring_age_ns);
+		tick_rate(router, t, router->sweep_rate_s);
 	}
+	if (router->sweep_next < router->ntopics)
+		return false;
+	router->sweeping = false;
+	/* Whole, since it moves topics in the array; only near max_topics. */
+	if (near_max_topics(router))
+		reclaim(router);
+	return true;
 }
 
 int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_len,

@@ -197,4 +197,16 @@ void sl_router_foreach_retained(const struct sl_router *router,
  */
 void sl_router_tick_rates(struct sl_router *router, uint64_t now_s);
 
+/*
+ * The same once-a-second upkeep (sl_router_expire at now_ns, then
+ * sl_router_tick_rates for Unix second rate_s) in slices, for the event
+ * loop: a walk over a million topics took about 30 ms, and every event
+ * waited for it. sl_router_sweep_start first ends a sweep still under way;
+ * sl_router_sweep visits up to max topics and returns true once every topic
+ * has had its turn (then the reclaim, near max_topics, whole).
+ * sl_router_tick_rates overtakes a sweep under way.
+ */
+void sl_router_sweep_start(struct sl_router *router, uint64_t now_ns, uint64_t rate_s);
+bool sl_router_sweep(struct sl_router *router, uint32_t max);
+
 #endif
