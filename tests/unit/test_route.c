@@ -719,15 +719,10 @@ static void test_router(void)
 		   st.oldest_seq == 4,
 	       "router: topic_stat");
 	TAP_OK(sl_router_topic_stat(r, "zz", &st) == -ENOENT, "router: topic_stat unknown");
-	{
-		struct sl_router_topic_stat *all;
-		size_t n;
-
-		TAP_OK(sl_router_topic_stats(r, &all, &n) == 0 && n == sl_router_topic_count(r) &&
-			   n && strcmp(all[0].name, "a") == 0 && all[0].seq == 7,
-		       "router: topic_stats is every topic, in creation order");
-		free(all);
-	}
+	TAP_OK(sl_router_topic_stat_at(r, 0, &st) == 0 && strcmp(st.name, "a") == 0 &&
+		   st.seq == 7 && sl_router_topic_stat_at(r, 3, &st) == 0 &&
+		   strcmp(st.name, "d.x") == 0 && sl_router_topic_stat_at(r, 4, &st) == -ENOENT,
+	       "router: topic_stat_at is creation order, ENOENT past the last");
 
 	/* A callback may not change the router it is called from. */
 	busy = (struct busy_ctx){ .router = r, .err = 0 };
@@ -1216,6 +1211,70 @@ static void test_sweep(void)
 	sl_router_free(r);
 }
 
+/* Delivers to a counter the way the transport does: events, bytes and latency. */
+static void count_delivery_timed(void *sub, struct sl_event *ev, void *ctx)
+{
+	(void)sub;
+	(void)ctx;
+	ev->counters->events++;
+	ev->counters->bytes += 10;
+	sl_latency_add(&ev->counters->latency, 1000);
+}
+
+/* top N by rate (the top view) and by events (/metrics, with the rest summed). */
+static void test_top_topics(void)
+{
+	struct sl_router_opts opts = { .ring_count = 1, .max_topics = 100 };
+	struct sl_router *r = sl_router_new(&opts);
+	/* events per topic t0..t9; rates come from the last tick */
+	static const unsigned events[10] = { 5, 1, 9, 3, 9, 0, 7, 2, 8, 4 };
+	struct sl_router_topic_stat *v;
+	struct sl_topic_counters rest;
+	char name[8];
+	size_t n;
+	unsigned i, j;
+	int sub;
+
+	TAP_OK(sl_router_top_topics(r, 3, SL_RANK_EVENTS, &v, &n, &rest) == 0 && !v && n == 0 &&
+		   rest.events == 0,
+	       "top: no topics, nothing");
+	sl_router_subscribe(r, ">", &sub);
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		for (j = 0; j < events[i]; j++)
+			sl_router_publish(r, name, strlen(name), "d", 1, SEC, count_delivery_timed,
+					  NULL, NULL);
+		if (!events[i]) /* a topic with an event nobody got */
+			sl_router_publish(r, name, strlen(name), "d", 1, SEC, NULL, NULL, NULL);
+	}
+	sl_router_tick_rates(r, 1);
+	/* t1 is the only busy one in the second after */
+	pub_counted(r, "t1", 2 * SEC, 20);
+	sl_router_tick_rates(r, 2);
+	TAP_OK(sl_router_top_topics(r, 3, SL_RANK_EVENTS, &v, &n, &rest) == 0 && n == 3 &&
+		   strcmp(v[0].name, "t1") == 0 && strcmp(v[1].name, "t2") == 0 &&
+		   strcmp(v[2].name, "t4") == 0,
+	       "top: by events, ties by name (t1 21, t2 9, t4 9)");
+	TAP_OK(rest.events == 5 + 3 + 0 + 7 + 2 + 8 + 4 && rest.bytes == 10 * rest.events &&
+		   rest.latency.total == rest.events,
+	       "top: the rest summed: events, bytes, latency (%llu)",
+	       (unsigned long long)rest.events);
+	free(v);
+	TAP_OK(sl_router_top_topics(r, 2, SL_RANK_RATE, &v, &n, NULL) == 0 && n == 2 &&
+		   strcmp(v[0].name, "t1") == 0 && v[0].delivered.events_per_second == 20 &&
+		   strcmp(v[1].name, "t2") == 0,
+	       "top: by rate, then events (t1 20/s, then t2 of the idle ones)");
+	free(v);
+	TAP_OK(sl_router_top_topics(r, 50, SL_RANK_EVENTS, &v, &n, &rest) == 0 && n == 10 &&
+		   strcmp(v[9].name, "t5") == 0 && rest.events == 0 && rest.latency.total == 0,
+	       "top: n past the count is every topic, nothing left over");
+	free(v);
+	TAP_OK(sl_router_top_topics(r, 0, SL_RANK_EVENTS, &v, &n, &rest) == 0 && !v && n == 0 &&
+		   rest.events == 21 + 5 + 9 + 3 + 9 + 0 + 7 + 2 + 8 + 4,
+	       "top: 0 of them, all in the rest");
+	sl_router_free(r);
+}
+
 int main(void)
 {
 	test_validate();
@@ -1230,6 +1289,7 @@ int main(void)
 	test_floor();
 	test_reclaim();
 	test_sweep();
+	test_top_topics();
 	test_fanout();
 	test_enc_arena();
 	return tap_done();

@@ -14,11 +14,13 @@
 #include <msgpack.h>
 
 #include "config/config.h"
+#include "config/units.h"
 #include "ctl/daemon.h"
 #include "ctl/out.h"
 #include "ctl/table.h"
 #include "policy/bundle.h"
 #include "policy/policy.h"
+#include "proto/control_request.h"
 
 static int read_full(int fd, void *buf, size_t len)
 {
@@ -351,23 +353,60 @@ int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg)
 	return ret ? ret : show(ctl, doc);
 }
 
+/*
+ * Every topic, a page per request (topic.page): the daemon builds each
+ * answer on its event loop, so the subscribers wait only for a page. Topics
+ * created meanwhile are listed too; a reclaim meanwhile may move some past
+ * the pages read (missed) or back into them (twice).
+ */
+static int topic_pages(const struct sl_ctl *ctl, json_t **doc)
+{
+	/* As many pages as limits.max_topics can fill, and one. */
+	const uint64_t max_pages = 10000000 / SL_CONTROL_TOPIC_PAGE + 2;
+	json_t *all = json_array(), *page, *next;
+	char from[24] = "0";
+	uint64_t pages;
+	int ret = SL_EXIT_OK;
+	bool more;
+
+	for (pages = 0; all && pages < max_pages; pages++) {
+		ret = request(ctl, "topic.page", from, &page);
+		if (ret)
+			break;
+		json_array_extend(all, json_object_get(page, "topics"));
+		next = json_object_get(page, "next");
+		more = json_is_integer(next);
+		if (more)
+			snprintf(from, sizeof(from), "%lld", json_integer_value(next));
+		json_decref(page);
+		if (!more)
+			break;
+	}
+	if (ret || !all) {
+		json_decref(all);
+		return ret ? ret : sl_out_error(ctl, "out of memory");
+	}
+	*doc = all;
+	return SL_EXIT_OK;
+}
+
 static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
 {
-	const char *top = NULL;
 	json_t *doc;
 	int ret;
 
 	if (argc == 2 && !strcmp(argv[0], "top")) {
-		char *end;
-		long n = strtol(argv[1], &end, 10);
+		uint64_t n;
 
-		if (*end || n < 1 || n > 100000)
-			return sl_out_usage(ctl, "topic list top N: N is 1 to 100000");
-		top = argv[1];
+		if (sl_parse_count(argv[1], &n) || n < 1 || n > SL_CONTROL_TOP_TOPICS_MAX)
+			return sl_out_usage(ctl, "topic list top N: N is 1 to %d",
+					    SL_CONTROL_TOP_TOPICS_MAX);
+		ret = request(ctl, "topic.list", argv[1], &doc);
 	} else if (argc) {
 		return sl_out_usage(ctl, "topic list takes only `top N`");
+	} else {
+		ret = topic_pages(ctl, &doc);
 	}
-	ret = request(ctl, "topic.list", top, &doc);
 	if (ret)
 		return ret;
 	if (ctl->json)
@@ -704,7 +743,8 @@ static int topic_help(const struct sl_ctl *ctl, int argc, char **argv)
 	return sl_out_help(
 	    ctl, "Usage: sluicectl " SL_TOPIC_GRAMMAR "\n"
 		 "       sluicectl topic help\n"
-		 "  top N lists the N busiest topics (deliveries per second).\n"
+		 "  list shows every topic, in the order they were created; top N (1 to 1000)\n"
+		 "  the N busiest (deliveries per second, then deliveries).\n"
 		 "  series prints deliveries per second, one line a second (default 60).\n");
 }
 

@@ -164,10 +164,10 @@ static void ranked_latency(FILE *f, const struct ranked *v, size_t n, uint32_t t
 	}
 }
 
+/* v is ranked busiest first: the first top_n are named, the rest summed as `_other`. */
 static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n, const char *label,
 			 const char *events_name, const char *bytes_name, const char *latency_name)
 {
-	qsort(v, n, sizeof(*v), by_events_desc);
 	ranked_family(f, v, n, top_n, label, events_name,
 		      "Events delivered, by the label (the busiest; the rest as _other).", false);
 	ranked_family(f, v, n, top_n, label, bytes_name,
@@ -209,6 +209,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 {
 	struct ranked *apps = calloc(gw->cfg->n_apps + 1, sizeof(*apps));
 	struct sl_router_topic_stat *stats = NULL;
+	struct sl_topic_counters rest;
 	struct ranked *topics;
 	struct sl_app_usage u;
 	size_t n = 0;
@@ -231,12 +232,18 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 		n++;
 	}
 	if (apps) {
+		qsort(apps, n, sizeof(*apps), by_events_desc);
 		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, "app", "sluice_app_events_total",
 			     "sluice_app_bytes_total", "sluice_app_delivery_latency_seconds");
 		app_drops_family(f, apps, n, gw->cfg->metrics.top_n);
 	}
 	free(apps);
-	if (sl_router_topic_stats(gw->router, &stats, &n))
+	/*
+	 * The busiest topics and the rest as one sum: at 300,000 topics a copy
+	 * and a sort of every one held the loop 0.1 s a scrape.
+	 */
+	if (sl_router_top_topics(gw->router, gw->cfg->metrics.top_n, SL_RANK_EVENTS, &stats, &n,
+				 &rest))
 		return;
 	topics = calloc(n + 1, sizeof(*topics));
 	/* Topic names are validated subjects: no quote or backslash to escape. */
@@ -245,6 +252,11 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 					     .events = stats[i].delivered.events,
 					     .bytes = stats[i].delivered.bytes,
 					     .latency = &stats[i].delivered.latency };
+	if (topics && sl_router_topic_count(gw->router) > n)
+		topics[n++] = (struct ranked){ .name = "_other",
+					       .events = rest.events,
+					       .bytes = rest.bytes,
+					       .latency = &rest.latency };
 	if (topics)
 		ranked_lines(f, topics, n, gw->cfg->metrics.top_n, "topic",
 			     "sluice_topic_events_total", "sluice_topic_bytes_total",

@@ -592,36 +592,50 @@ static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 	return out;
 }
 
-static int by_rate_desc(const void *a, const void *b)
-{
-	const struct sl_router_topic_stat *x = a, *y = b;
-
-	if (x->delivered.events_per_second != y->delivered.events_per_second)
-		return x->delivered.events_per_second < y->delivered.events_per_second ? 1 : -1;
-	if (x->delivered.events != y->delivered.events)
-		return x->delivered.events < y->delivered.events ? 1 : -1;
-	return 0;
-}
-
-/* `topic list`; arg "N" keeps the N busiest topics (events/s, then events), busiest first. */
-static json_t *topic_list(struct sl_gateway *gw, const char *arg)
+/* `topic list top N`: the N busiest topics (events/s, then events), busiest first. */
+static json_t *topic_top(struct sl_gateway *gw, const char *arg, const char **err)
 {
 	struct sl_router_topic_stat *v;
-	unsigned long n = 0;
-	json_t *out = json_array();
+	json_t *out;
+	uint64_t n;
 	size_t count, i;
 
-	if (arg && arg[0])
-		n = strtoul(arg, NULL, 10);
-	if (sl_router_topic_stats(gw->router, &v, &count)) {
-		json_decref(out);
+	if (!arg || sl_parse_count(arg, &n) || n < 1 || n > SL_CONTROL_TOP_TOPICS_MAX) {
+		*err = "top N: N is 1 to 1000 (the whole list comes a page at a time)";
 		return NULL;
 	}
-	if (n)
-		qsort(v, count, sizeof(*v), by_rate_desc);
-	for (i = 0; out && i < count && (!n || i < n); i++)
+	if (sl_router_top_topics(gw->router, n, SL_RANK_RATE, &v, &count, NULL))
+		return NULL;
+	out = json_array();
+	for (i = 0; out && i < count; i++)
 		json_array_append_new(out, topic_json(&v[i], false));
 	free(v);
+	return out;
+}
+
+/*
+ * `topic list`, a page at a time from arg (an index in creation order):
+ * built whole, 300,000 topics held the loop for 1.6 s, every subscriber
+ * waiting, and came to more than sluicectl takes in one answer.
+ */
+static json_t *topic_page(struct sl_gateway *gw, const char *arg, const char **err)
+{
+	struct sl_router_topic_stat t;
+	json_t *out, *topics;
+	uint64_t from, i;
+
+	if (!arg || sl_parse_count(arg, &from)) {
+		*err = "a page starts at a topic's index (digits)";
+		return NULL;
+	}
+	topics = json_array();
+	for (i = from; topics && i - from < SL_CONTROL_TOPIC_PAGE &&
+		       !sl_router_topic_stat_at(gw->router, i, &t);
+	     i++)
+		json_array_append_new(topics, topic_json(&t, false));
+	out = json_pack("{s:o*}", "topics", topics);
+	if (out && i < sl_router_topic_count(gw->router))
+		json_object_set_new(out, "next", json_integer((json_int_t)i));
 	return out;
 }
 
@@ -733,7 +747,9 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		return json_pack("{s:s, s:i}", "loaded", arg, "applications", (int)gw->cfg->n_apps);
 	}
 	if (!strcmp(op, "topic.list"))
-		return topic_list(gw, arg);
+		return topic_top(gw, arg, err);
+	if (!strcmp(op, "topic.page"))
+		return topic_page(gw, arg, err);
 	if (!strcmp(op, "topic.show")) {
 		struct sl_router_topic_stat t;
 

@@ -18,6 +18,15 @@
 #define SL_CONTROL_OP_MAX 64
 #define SL_CONTROL_ARG_MAX 4096
 
+/*
+ * `topic list` comes a page of this many topics at a time (op topic.page, arg
+ * the first one's index; the answer's `next` is the next page's), and `topic
+ * list top N` (op topic.list, arg N) takes at most this many: an answer is
+ * built whole on the event loop, which waits for it (about 5 us a topic).
+ */
+#define SL_CONTROL_TOPIC_PAGE 256
+#define SL_CONTROL_TOP_TOPICS_MAX 1000
+
 struct sl_control_request {
 	char op[SL_CONTROL_OP_MAX];
 	char arg[SL_CONTROL_ARG_MAX];

@@ -556,21 +556,109 @@ void sl_router_foreach_topic(const struct sl_router *router,
 	}
 }
 
-int sl_router_topic_stats(const struct sl_router *router, struct sl_router_topic_stat **out,
-			  size_t *n)
+/* Whether a ranks below b: fewer events/s (by rate), fewer events, a later name. */
+static bool less_busy(const struct route_topic *a, const struct route_topic *b,
+		      enum sl_topic_rank by)
 {
-	uint32_t i;
+	if (by == SL_RANK_RATE && a->counters.events_per_second != b->counters.events_per_second)
+		return a->counters.events_per_second < b->counters.events_per_second;
+	if (a->counters.events != b->counters.events)
+		return a->counters.events < b->counters.events;
+	return strcmp(a->name, b->name) > 0;
+}
+
+/* Restores the min-heap (the lowest ranked on top) below i. */
+static void rank_heap_down(const struct route_topic **heap, size_t n, size_t i,
+			   enum sl_topic_rank by)
+{
+	for (;;) {
+		size_t least = i, l = 2 * i + 1, r = l + 1;
+		const struct route_topic *t;
+
+		if (l < n && less_busy(heap[l], heap[least], by))
+			least = l;
+		if (r < n && less_busy(heap[r], heap[least], by))
+			least = r;
+		if (least == i)
+			return;
+		t = heap[i];
+		heap[i] = heap[least];
+		heap[least] = t;
+		i = least;
+	}
+}
+
+/* Adds (sign 1) or takes away (-1) a topic's deliveries in *sum. */
+static void sum_counters(struct sl_topic_counters *sum, const struct sl_topic_counters *k,
+			 int64_t sign)
+{
+	unsigned b;
+
+	sum->events += (uint64_t)sign * k->events;
+	sum->bytes += (uint64_t)sign * k->bytes;
+	for (b = 0; b <= SL_LAT_BUCKETS; b++)
+		sum->latency.count[b] += (uint64_t)sign * k->latency.count[b];
+	sum->latency.total += (uint64_t)sign * k->latency.total;
+	sum->latency.sum_ns += (uint64_t)sign * k->latency.sum_ns;
+}
+
+int sl_router_top_topics(const struct sl_router *router, size_t n, enum sl_topic_rank by,
+			 struct sl_router_topic_stat **out, size_t *nout,
+			 struct sl_topic_counters *rest)
+{
+	const struct route_topic **heap = NULL;
+	size_t i, kept = 0;
 
 	*out = NULL;
-	*n = 0;
-	if (!router->ntopics)
-		return 0;
-	*out = malloc(router->ntopics * sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	for (i = 0; i < router->ntopics; i++)
-		stat_fill(router->topics[i], &(*out)[i]);
-	*n = router->ntopics;
+	*nout = 0;
+	if (rest)
+		memset(rest, 0, sizeof(*rest));
+	if (n > router->ntopics)
+		n = router->ntopics;
+	if (n) {
+		heap = malloc(n * sizeof(*heap));
+		*out = malloc(n * sizeof(**out));
+		if (!heap || !*out) {
+			free(heap);
+			free(*out);
+			*out = NULL;
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < router->ntopics; i++) {
+		const struct route_topic *t = router->topics[i];
+
+		if (rest)
+			sum_counters(rest, &t->counters, 1);
+		if (kept < n) {
+			heap[kept++] = t;
+			if (kept == n)
+				for (size_t j = n / 2; j-- > 0;)
+					rank_heap_down(heap, n, j, by);
+		} else if (n && less_busy(heap[0], t, by)) {
+			heap[0] = t;
+			rank_heap_down(heap, n, 0, by);
+		}
+	}
+	/* Taking the lowest ranked off the top fills the answer from its end. */
+	for (i = n; i-- > 0;) {
+		stat_fill(heap[0], &(*out)[i]);
+		if (rest)
+			sum_counters(rest, &heap[0]->counters, -1);
+		heap[0] = heap[i];
+		rank_heap_down(heap, i, 0, by);
+	}
+	free(heap);
+	*nout = n;
+	return 0;
+}
+
+int sl_router_topic_stat_at(const struct sl_router *router, size_t i,
+			    struct sl_router_topic_stat *stat)
+{
+	if (i >= router->ntopics)
+		return -ENOENT;
+	stat_fill(router->topics[i], stat);
 	return 0;
 }
 

@@ -140,12 +140,28 @@ void sl_router_foreach_topic(const struct sl_router *router,
 			     void (*cb)(const struct sl_router_topic_stat *stat, void *ctx),
 			     void *ctx);
 
+enum sl_topic_rank {
+	SL_RANK_RATE,	/* events/s, then events delivered, then name: `topic list top N` */
+	SL_RANK_EVENTS, /* events delivered, then name: /metrics */
+};
+
 /*
- * Every topic's stat in one malloc'd array (*out, free it; NULL when there
- * are none), for callers that sort or rank them. 0 or -ENOMEM.
+ * The n highest ranked topics, highest first, in *out (malloc'd, free it;
+ * NULL when there are none): one pass with a heap of n, nothing copied for
+ * the others. rest (may be NULL) gets the deliveries of all the others
+ * summed (events, bytes, latency). 0 or -ENOMEM.
  */
-int sl_router_topic_stats(const struct sl_router *router, struct sl_router_topic_stat **out,
-			  size_t *n);
+int sl_router_top_topics(const struct sl_router *router, size_t n, enum sl_topic_rank by,
+			 struct sl_router_topic_stat **out, size_t *nout,
+			 struct sl_topic_counters *rest);
+
+/*
+ * Fills *stat for the i-th topic in creation order (a listing a page at a
+ * time); -ENOENT past the last. Reclaims move topics down: a listing across
+ * one may miss or repeat some.
+ */
+int sl_router_topic_stat_at(const struct sl_router *router, size_t i,
+			    struct sl_router_topic_stat *stat);
 
 /* Fills *stat for the NUL-terminated topic name; -ENOENT when unknown. */
 int sl_router_topic_stat(const struct sl_router *router, const char *topic,
