@@ -48,6 +48,10 @@ sub_then_pub() {
 	sl_start_gateway
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
 	two_subs an.t 10 5
+	# so far only the two subscribers were written to: what sluiced wrote is what the kernel metered
+	b0=$($CTL -j stats | json 'd["bytes"]')
+	u0=$($CTL -j app usage subs | json 'd["bytes"]')
+	[ "$b0" -gt 0 ] && [ "$b0" -eq "$u0" ]
 	pub an.t --count 10 --size 100 >/dev/null
 	wait $w1 $w2
 	got=$(( $(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws1.json") + $(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws2.json") ))
@@ -62,7 +66,12 @@ sub_then_pub() {
 	[ "$(echo "$output" | json 'd["events"]')" -eq 20 ]
 	[ "$(echo "$output" | json 'd["latency_us"]["count"]')" -eq 20 ]
 	[ "$(echo "$output" | json 'd["events_last_minute"] + 0 >= 0')" = True ]
+	# the events on top, and the publisher's answers (not the subscribers' application's)
+	b1=$(echo "$output" | json 'd["bytes"]')
+	u1=$($CTL -j app usage subs | json 'd["bytes"]')
+	[ $((u1 - u0)) -gt 2000 ] && [ $((b1 - b0)) -gt $((u1 - u0)) ]
 	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *"sluice_written_bytes_total $b1"* ]]
 	[[ "$output" == *'sluice_app_events_total{app="subs"} 20'* ]]
 	[[ "$output" == *'sluice_delivery_latency_seconds_count 20'* ]]
 	[[ "$output" == *'sluice_delivered_events_total 20'* ]]

@@ -284,6 +284,9 @@ static void metrics_write(struct sl_gateway *gw, FILE *f)
 			(unsigned long long)s->publish_errors_by_kind[i]);
 	single(f, "sluice_delivered_events_total", "counter", "Events written to subscribers.",
 	       s->delivered);
+	single(f, "sluice_written_bytes_total", "counter",
+	       "Bytes written to clients: events, replies, heartbeats (TLS: before encryption).",
+	       s->written_bytes);
 	single(f, "sluice_evicted_total", "counter", "Subscribers evicted as slow consumers.",
 	       s->evicted);
 	family(f, "sluice_resumes_total", "counter",

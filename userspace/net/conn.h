@@ -192,6 +192,7 @@ struct sl_gateway_stats {
 	uint64_t publish_errors;
 	uint64_t publish_errors_by_kind[SL_PUB_ERR__COUNT];
 	uint64_t delivered;
+	uint64_t written_bytes; /* everything written to clients (TLS: before encryption) */
 	uint64_t evicted;
 	uint64_t handshake_errors;
 	uint64_t refused;	   /* connections over limits.max_connections / max_publishers */

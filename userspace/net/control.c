@@ -288,6 +288,8 @@ static json_t *stats_json(struct sl_gateway *gw)
 			(json_int_t)st->handshake_errors, "topics",
 			(int)sl_router_topic_count(gw->router), "meter", gw->kern != NULL);
 	if (out)
+		json_object_set_new(out, "bytes", json_integer((json_int_t)st->written_bytes));
+	if (out)
 		json_object_set_new(
 		    out, "topics_reclaimed",
 		    json_integer((json_int_t)sl_router_topics_reclaimed(gw->router)));

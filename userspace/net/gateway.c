@@ -472,6 +472,7 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 		return;
 	}
 	c->bytes_out += (uint64_t)w;
+	gw->stats.written_bytes += (uint64_t)w;
 	if (c->replies_held && c->q.bytes <= gw->cfg->limits.max_queued_bytes_per_connection / 2) {
 		c->replies_held = false;
 		/* A closing one reads no more; a paced one waits for resume_publishers. */
