@@ -281,6 +281,7 @@ struct sl_gateway {
 	struct sl_conn *sweep_next;
 	uint64_t sweep_now_s;
 	struct event *sweep_ev;
+	struct event *journal_ev; /* the next slice of the journal's rewrite (sl_journal_step) */
 	/*
 	 * Publisher pacing: the bytes the output queues hold, in two sums (their
 	 * total is sl_gateway_queued_bytes): blocked, of connections whose socket

@@ -327,12 +327,15 @@ static void open_journal(struct sl_gateway *gw)
  */
 static void journal_sync(struct sl_gateway *gw)
 {
+	static const struct timeval next_iteration = { 0, 0 };
 	struct sl_journal_stats st;
 	int ret;
 
 	if (!gw->journal || !sl_journal_pending(gw->journal))
 		return;
 	ret = sl_journal_sync(gw->journal, gw->router);
+	if (sl_journal_rewriting(gw->journal))
+		event_add(gw->journal_ev, &next_iteration);
 	if (!ret)
 		return;
 	/* Once per failing run of writes (a full disk fails every flush). */
@@ -350,6 +353,24 @@ static void journal_sync(struct sl_gateway *gw)
 			 "\"dropped\":%llu}",
 			 strerror(-ret), (unsigned long long)st.write_errors,
 			 (unsigned long long)st.dropped);
+}
+
+/* A slice of the journal's rewrite per loop iteration: the sockets are polled between. */
+static void on_journal_step(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval next_iteration = { 0, 0 };
+	struct sl_gateway *gw = arg;
+	int ret = sl_journal_step(gw->journal, gw->router);
+
+	(void)fd;
+	(void)what;
+	if (ret > 0)
+		event_add(gw->journal_ev, &next_iteration);
+	else if (ret < 0)
+		SL_WARN("{\"msg\":\"journal_rewrite_failed\",\"error\":\"%s\",\"detail\":\"the "
+			"journal goes on in the old file, rewritten once it has grown by 64 MiB "
+			"more\"}",
+			strerror(-ret));
 }
 
 /* One connection's flush: the write (any thread), then its settling (the loop). */
@@ -1876,8 +1897,9 @@ int sl_gateway_new(struct sl_gateway **out, const struct sl_config *cfg, struct 
 	gw->sig_hup = evsignal_new(gw->base, SIGHUP, on_reload_signal, gw);
 	gw->idle_ev = event_new(gw->base, -1, EV_PERSIST, on_idle_check, gw);
 	gw->sweep_ev = evtimer_new(gw->base, on_sweep, gw);
+	gw->journal_ev = evtimer_new(gw->base, on_journal_step, gw);
 	if (!gw->flush_ev || !gw->heartbeat_ev || !gw->expire_ev || !gw->sig_term || !gw->sig_int ||
-	    !gw->sig_hup || !gw->idle_ev || !gw->sweep_ev) {
+	    !gw->sig_hup || !gw->idle_ev || !gw->sweep_ev || !gw->journal_ev) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -1988,6 +2010,8 @@ void sl_gateway_free(struct sl_gateway *gw)
 		event_free(gw->expire_ev);
 	if (gw->sweep_ev)
 		event_free(gw->sweep_ev);
+	if (gw->journal_ev)
+		event_free(gw->journal_ev);
 	if (gw->closes_ev)
 		event_free(gw->closes_ev);
 	if (gw->sig_term)

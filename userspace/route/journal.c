@@ -20,11 +20,34 @@
 #define MIN_COMPACT_BYTES (64ull << 20)	    /* never rewrite a journal smaller than this */
 #define MAX_RECORD_BODY ((uint64_t)1 << 31) /* far above max_frame_bytes: a damaged length */
 
+struct rec_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/*
+ * A rewrite under way (sl_journal_step): the rings are written to the new
+ * file a slice at a time, then what the old file took meanwhile is copied
+ * after them, and the new file is renamed over the old one.
+ */
+struct rewrite {
+	int fd;		    /* the new file; -1: no rewrite under way */
+	uint64_t bytes;	    /* written to it so far */
+	size_t next_topic;  /* the router's topic index the next slice starts at */
+	uint64_t tail_from; /* the old file's size when it began: its later records follow */
+	bool topics_done;
+	bool failed; /* a record of this run missed the old file: the copy would miss it too */
+	struct rec_buf buf;
+	/* The file replaced, cut down 16 MiB a slice: closed whole, a GiB held the loop 0.2 s. */
+	int old_fd;
+	uint64_t old_bytes;
+};
+
 struct sl_journal {
 	char *path;
 	int fd;
-	uint8_t *buf; /* records not yet written */
-	size_t len, cap;
+	struct rec_buf out; /* records not yet written */
+	struct rewrite rw;
 	uint64_t file_bytes;
 	uint64_t compact_at; /* rewrite when the file reaches this size */
 	uint64_t floor;	     /* goes into every header: an earlier run's losses */
@@ -60,33 +83,39 @@ static uint64_t get_le(const uint8_t *p, int bytes)
 	return v;
 }
 
-static int reserve(struct sl_journal *j, size_t more)
+static int reserve(struct rec_buf *b, size_t more)
 {
-	size_t cap = j->cap ? j->cap : 4096;
-	uint8_t *buf;
+	size_t cap = b->cap ? b->cap : 4096;
+	uint8_t *p;
 
-	if (j->len + more <= j->cap)
+	if (b->len + more <= b->cap)
 		return 0;
-	while (cap < j->len + more)
+	while (cap < b->len + more)
 		cap *= 2;
-	buf = realloc(j->buf, cap);
-	if (!buf)
+	p = realloc(b->p, cap);
+	if (!p)
 		return -ENOMEM;
-	j->buf = buf;
-	j->cap = cap;
+	b->p = p;
+	b->cap = cap;
 	return 0;
 }
 
-/* Appends one record to the buffer; data NULL writes a numbers-only marker. */
-static int add_record(struct sl_journal *j, const char *topic, uint32_t topic_len, uint64_t seq,
+static void rec_buf_free(struct rec_buf *b)
+{
+	free(b->p);
+	*b = (struct rec_buf){ 0 };
+}
+
+/* Appends one record to b; data NULL writes a numbers-only marker. */
+static int add_record(struct rec_buf *b, const char *topic, uint32_t topic_len, uint64_t seq,
 		      uint64_t gseq, uint64_t ts_ns, const uint8_t *data, size_t len)
 {
 	size_t body = BODY_FIXED + topic_len + (data ? len : 0);
 	uint8_t *p;
 
-	if (reserve(j, RECORD_HEAD + body))
+	if (reserve(b, RECORD_HEAD + body))
 		return -ENOMEM;
-	p = j->buf + j->len;
+	p = b->p + b->len;
 	put_le(p, body, 4);
 	put_le(p + RECORD_HEAD, seq, 8);
 	put_le(p + RECORD_HEAD + 8, gseq, 8);
@@ -96,7 +125,7 @@ static int add_record(struct sl_journal *j, const char *topic, uint32_t topic_le
 	if (data && len)
 		memcpy(p + RECORD_HEAD + BODY_FIXED + topic_len, data, len);
 	put_le(p + 4, fnv1a(p + RECORD_HEAD, body), 4);
-	j->len += RECORD_HEAD + body;
+	b->len += RECORD_HEAD + body;
 	return 0;
 }
 
@@ -296,90 +325,152 @@ static void add_retained(const char *topic, uint32_t topic_len, uint64_t seq, ui
 {
 	struct sl_journal *j = ctx;
 
-	if (add_record(j, topic, topic_len, seq, gseq, ev ? ev->ts_ns : 0, ev ? ev->data : NULL,
-		       ev ? ev->len : 0))
+	if (add_record(&j->rw.buf, topic, topic_len, seq, gseq, ev ? ev->ts_ns : 0,
+		       ev ? ev->data : NULL, ev ? ev->len : 0))
+		j->short_rewrite = true;
+}
+
+/* The new file's path: the journal's with ".new". */
+static char *new_path(const struct sl_journal *j)
+{
+	size_t len = strlen(j->path) + 5;
+	char *tmp = malloc(len);
+
+	if (tmp)
+		snprintf(tmp, len, "%s.new", j->path);
+	return tmp;
+}
+
+/* Opens the new file with its header in j->rw.buf; the rings' records go after it. */
+static int rewrite_open(struct sl_journal *j)
+{
+	char *tmp = new_path(j);
+
+	if (!tmp)
+		return -ENOMEM;
+	j->rw.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	free(tmp);
+	if (j->rw.fd < 0)
+		return -errno;
+	j->rw.buf.len = 0;
+	j->short_rewrite = false;
+	if (reserve(&j->rw.buf, HEADER_BYTES) == 0) {
+		/* The rings hold every number this run gave out: only older losses remain. */
+		header_fill(j->rw.buf.p, j->floor, 0);
+		j->rw.buf.len = HEADER_BYTES;
+	}
+	return j->rw.buf.len ? 0 : -ENOMEM;
+}
+
+/* Writes what j->rw.buf holds to the new file. */
+static int rewrite_flush(struct sl_journal *j)
+{
+	/* A record missing from the rewrite would be a number reused after a restart. */
+	int ret = j->short_rewrite ? -ENOMEM
+				   : write_at(j->rw.fd, j->rw.buf.p, j->rw.buf.len, j->rw.bytes);
+
+	/*
+	 * Its write-back starts now, a slice at a time: ext4 starts it for all
+	 * of the file at the rename over the old one, which held the loop for
+	 * 0.1 s at 100 MB.
+	 */
+	if (!ret)
+		sync_file_range(j->rw.fd, (off_t)j->rw.bytes, (off_t)j->rw.buf.len,
+				SYNC_FILE_RANGE_WRITE);
+	if (!ret)
+		j->rw.bytes += j->rw.buf.len;
+	j->rw.buf.len = 0;
+	return ret;
+}
+
+/*
+ * Reclaimed topics have no record left to keep their numbers: one
+ * numbers-only record with no topic keeps the last gseq any of them
+ * reached, past which every new topic starts (an older sluiced skips it).
+ */
+static void add_reclaimed(struct sl_journal *j, struct sl_router *router)
+{
+	if (sl_router_reclaimed_gseq(router) &&
+	    add_record(&j->rw.buf, "", 0, 0, sl_router_reclaimed_gseq(router), 0, NULL, 0))
 		j->short_rewrite = true;
 }
 
 /*
- * Rewrites the file from the rings: a new file renamed over the old one, so
- * a crash in between leaves one whole journal or the other.
+ * The new file replaces the old: a crash on either side of the rename leaves
+ * one whole. keep_old: the old one's blocks are freed by sl_journal_step.
  */
-static int compact(struct sl_journal *j, struct sl_router *router)
+static int rewrite_commit(struct sl_journal *j, bool keep_old)
 {
-	size_t pending = j->len, tmplen = strlen(j->path) + 5;
-	uint8_t *saved = NULL;
-	char *tmp = malloc(tmplen);
-	int fd, ret;
+	char *tmp = new_path(j);
+	int ret = tmp ? 0 : -ENOMEM;
 
-	if (!tmp)
-		return -ENOMEM;
-	snprintf(tmp, tmplen, "%s.new", j->path);
-	/* Records not yet written describe events the rings already hold. */
-	if (pending) {
-		saved = j->buf;
-		j->buf = NULL;
-		j->len = j->cap = 0;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (reserve(j, HEADER_BYTES) == 0) {
-		/* The rings hold every number this run gave out: only older losses remain. */
-		header_fill(j->buf, j->floor, 0);
-		j->len = HEADER_BYTES;
-	}
-	j->short_rewrite = false;
-	sl_router_foreach_retained(router, add_retained, j);
-	/*
-	 * Reclaimed topics have no record left to keep their numbers: one
-	 * numbers-only record with no topic keeps the last gseq any of them
-	 * reached, past which every new topic starts (an older sluiced skips it).
-	 */
-	if (sl_router_reclaimed_gseq(router) &&
-	    add_record(j, "", 0, 0, sl_router_reclaimed_gseq(router), 0, NULL, 0))
-		j->short_rewrite = true;
-	/* A record missing from the rewrite would be a number reused after a restart. */
-	ret =
-	    j->len >= HEADER_BYTES && !j->short_rewrite ? write_at(fd, j->buf, j->len, 0) : -ENOMEM;
 	if (!ret && rename(tmp, j->path))
 		ret = -errno;
-	if (ret) {
-		close(fd);
-		unlink(tmp);
-		j->len = 0;
-		goto out;
-	}
-	if (j->fd >= 0)
+	free(tmp);
+	if (ret)
+		return ret;
+	if (keep_old && j->fd >= 0) {
+		j->rw.old_fd = j->fd;
+		j->rw.old_bytes = j->file_bytes;
+	} else if (j->fd >= 0) {
 		close(j->fd);
-	j->fd = fd;
-	j->file_bytes = j->len;
+	}
+	j->fd = j->rw.fd;
+	j->rw.fd = -1;
+	j->file_bytes = j->rw.bytes;
 	/* Rewrite again once the file holds several times what the rings hold. */
 	j->compact_at =
 	    j->file_bytes * 4 > MIN_COMPACT_BYTES ? j->file_bytes * 4 : MIN_COMPACT_BYTES;
 	j->st.compactions++;
-	j->len = 0;
-	j->pending = 0;
 	j->lost = j->marked = 0;
-out:
-	if (saved) {
-		if (ret) {
-			free(j->buf);
-			j->buf = saved;
-			j->len = pending;
-		} else {
-			free(saved);
-		}
+	return 0;
+}
+
+static void rewrite_drop(struct sl_journal *j, struct sl_router *router)
+{
+	char *tmp = new_path(j);
+
+	if (j->rw.fd >= 0) {
+		close(j->rw.fd);
+		if (tmp)
+			unlink(tmp);
+		if (router)
+			sl_router_hold_reclaim(router, false);
 	}
 	free(tmp);
-	return ret;
+	j->rw.fd = -1;
+	rec_buf_free(&j->rw.buf);
+}
+
+/*
+ * Rewrites the file from the rings at once, at open: nothing waits for the
+ * loop yet. The records not yet written describe events the rings hold.
+ */
+static int compact(struct sl_journal *j, struct sl_router *router)
+{
+	int ret = rewrite_open(j);
+
+	j->rw.bytes = 0;
+	if (!ret) {
+		sl_router_foreach_retained(router, 0, SIZE_MAX, add_retained, j);
+		add_reclaimed(j, router);
+		ret = rewrite_flush(j);
+	}
+	if (!ret)
+		ret = rewrite_commit(j, false);
+	if (ret) {
+		rewrite_drop(j, NULL);
+		return ret;
+	}
+	rec_buf_free(&j->rw.buf);
+	j->out.len = 0;
+	j->pending = 0;
+	return 0;
 }
 
 static int open_in_place(struct sl_journal *j, size_t intact)
 {
-	j->fd = open(j->path, O_WRONLY | O_CLOEXEC);
+	j->fd = open(j->path, O_RDWR | O_CLOEXEC);
 	if (j->fd < 0)
 		return -errno;
 	cut_at(j->fd, intact);
@@ -406,6 +497,8 @@ int sl_journal_open(const char *path, struct sl_router *router, uint64_t now_ns,
 	if (!j)
 		return -ENOMEM;
 	j->fd = -1;
+	j->rw.fd = -1;
+	j->rw.old_fd = -1;
 	j->path = strdup(path);
 	if (!j->path) {
 		ret = -ENOMEM;
@@ -445,12 +538,13 @@ fail:
 void sl_journal_append(struct sl_journal *j, const struct sl_event *ev)
 {
 	j->last_gseq = ev->gseq;
-	if (add_record(j, ev->topic, ev->topic_len, ev->seq, ev->gseq, ev->ts_ns, ev->data,
+	if (add_record(&j->out, ev->topic, ev->topic_len, ev->seq, ev->gseq, ev->ts_ns, ev->data,
 		       ev->len)) {
 		/* The event goes out all the same: the header must say its number was used. */
 		j->st.write_errors++;
 		j->st.dropped++;
 		j->lost = ev->gseq;
+		j->rw.failed = true;
 		return;
 	}
 	j->st.appended++;
@@ -459,26 +553,120 @@ void sl_journal_append(struct sl_journal *j, const struct sl_event *ev)
 
 int sl_journal_pending(const struct sl_journal *j)
 {
-	return j->len != 0 || j->lost > j->marked;
+	return j->out.len != 0 || j->lost > j->marked;
+}
+
+bool sl_journal_rewriting(const struct sl_journal *j)
+{
+	return j && (j->rw.fd >= 0 || j->rw.old_fd >= 0);
+}
+
+/* A slice of the replaced file's blocks freed; closed once it is empty. */
+#define OLD_FILE_CUT (16ull << 20)
+
+static void cut_old_file(struct sl_journal *j)
+{
+	j->rw.old_bytes = j->rw.old_bytes > OLD_FILE_CUT ? j->rw.old_bytes - OLD_FILE_CUT : 0;
+	if (j->rw.old_bytes && ftruncate(j->rw.old_fd, (off_t)j->rw.old_bytes) == 0)
+		return;
+	close(j->rw.old_fd);
+	j->rw.old_fd = -1;
+}
+
+/* Begins a rewrite in slices; the old file goes on taking records meanwhile. */
+static void rewrite_begin(struct sl_journal *j, struct sl_router *router)
+{
+	j->rw.bytes = 0;
+	j->rw.next_topic = 0;
+	j->rw.topics_done = false;
+	j->rw.failed = false;
+	j->rw.tail_from = j->file_bytes;
+	if (rewrite_open(j)) {
+		rewrite_drop(j, NULL);
+		j->st.rewrite_failures++;
+		j->compact_at = j->file_bytes + MIN_COMPACT_BYTES;
+		return;
+	}
+	/* A reclaim moves topics down the array, past the slices' cursor. */
+	sl_router_hold_reclaim(router, true);
+}
+
+/* A slice writes about this much of the rings, or copies as much of the old file's tail. */
+#define REWRITE_SLICE (256u << 10)
+
+/* Copies up to max bytes of the old file's records taken since the rewrite began. */
+static int copy_tail(struct sl_journal *j, uint64_t max)
+{
+	uint64_t left = j->file_bytes - j->rw.tail_from;
+	size_t n = left < max ? (size_t)left : (size_t)max;
+	ssize_t r;
+
+	if (!n)
+		return 0;
+	if (reserve(&j->rw.buf, n))
+		return -ENOMEM;
+	r = pread(j->fd, j->rw.buf.p, n, (off_t)j->rw.tail_from);
+	if (r != (ssize_t)n)
+		return r < 0 ? -errno : -EIO;
+	j->rw.buf.len = n;
+	j->rw.tail_from += n;
+	return rewrite_flush(j);
+}
+
+int sl_journal_step(struct sl_journal *j, struct sl_router *router)
+{
+	int ret = 0;
+
+	if (j->rw.fd < 0) {
+		if (j->rw.old_fd >= 0)
+			cut_old_file(j);
+		return j->rw.old_fd >= 0;
+	}
+	if (j->rw.failed) {
+		ret = -EIO;
+	} else if (!j->rw.topics_done) {
+		/* Topics in creation order; their rings as they are now, newer records follow. */
+		while (!j->rw.topics_done && j->rw.buf.len < REWRITE_SLICE) {
+			/* A topic at a time: one topic's ring is the least a slice takes. */
+			j->rw.next_topic = sl_router_foreach_retained(router, j->rw.next_topic, 1,
+								      add_retained, j);
+			j->rw.topics_done = j->rw.next_topic >= sl_router_topic_count(router);
+		}
+		if (j->rw.topics_done)
+			add_reclaimed(j, router);
+		ret = rewrite_flush(j);
+	} else if (j->file_bytes - j->rw.tail_from > REWRITE_SLICE) {
+		ret = copy_tail(j, REWRITE_SLICE);
+	} else {
+		/* The last of the tail, then the swap, in one go: no record can come between. */
+		ret = copy_tail(j, REWRITE_SLICE);
+		if (!ret)
+			ret = rewrite_commit(j, true);
+		if (!ret) {
+			sl_router_hold_reclaim(router, false);
+			rec_buf_free(&j->rw.buf);
+			return 1;
+		}
+	}
+	if (!ret)
+		return 1;
+	/*
+	 * The old file stays, whole. Tried again at once, a full disk would
+	 * stall the loop: the next try waits until the file has grown by as
+	 * much again.
+	 */
+	rewrite_drop(j, router);
+	j->st.rewrite_failures++;
+	j->compact_at = j->file_bytes + MIN_COMPACT_BYTES;
+	return ret;
 }
 
 int sl_journal_sync(struct sl_journal *j, struct sl_router *router)
 {
 	int ret = 0, mark;
 
-	if (j->len && j->file_bytes + j->len >= j->compact_at) {
-		if (compact(j, router) == 0)
-			return 0; /* the rewrite holds the buffered events: they are in the rings */
-		/*
-		 * A rewrite encodes every retained event again: tried at every
-		 * sync while the disk stays full, it would stall the loop. The
-		 * next try waits until the file has grown by as much again.
-		 */
-		j->st.rewrite_failures++;
-		j->compact_at = j->file_bytes + j->len + MIN_COMPACT_BYTES;
-	}
-	if (j->len) {
-		ret = write_at(j->fd, j->buf, j->len, j->file_bytes);
+	if (j->out.len) {
+		ret = write_at(j->fd, j->out.p, j->out.len, j->file_bytes);
 		if (ret) {
 			/*
 			 * Keeping them would grow without bound while the disk stays
@@ -489,23 +677,28 @@ int sl_journal_sync(struct sl_journal *j, struct sl_router *router)
 			j->st.write_errors++;
 			j->st.dropped += j->pending;
 			j->lost = j->last_gseq;
+			j->rw.failed = true;
 		} else {
-			j->file_bytes += j->len;
+			j->file_bytes += j->out.len;
 		}
-		j->len = 0;
+		j->out.len = 0;
 		j->pending = 0;
 		/* A burst can leave a large buffer behind: give it back. */
-		if (j->cap > (1u << 20)) {
-			free(j->buf);
-			j->buf = NULL;
-			j->cap = 0;
-		}
+		if (j->out.cap > (1u << 20))
+			rec_buf_free(&j->out);
 	}
 	if (j->lost > j->marked) {
 		mark = mark_lost(j);
 		if (!ret)
 			ret = mark;
 	}
+	/*
+	 * Encoding every retained event again at once held the loop for 1.8 s
+	 * at 1,000 topics of 1,000 events of 256 bytes: the rewrite goes in
+	 * slices (sl_journal_step) instead.
+	 */
+	if (!ret && !sl_journal_rewriting(j) && j->file_bytes >= j->compact_at)
+		rewrite_begin(j, router);
 	return ret;
 }
 
@@ -519,11 +712,16 @@ void sl_journal_close(struct sl_journal *j, struct sl_router *router)
 {
 	if (!j)
 		return;
+	/* A rewrite left unfinished: the old file holds everything. */
+	rewrite_drop(j, router);
+	if (j->rw.old_fd >= 0)
+		close(j->rw.old_fd);
+	j->compact_at = UINT64_MAX;
 	if (router && j->fd >= 0)
 		sl_journal_sync(j, router);
 	if (j->fd >= 0)
 		close(j->fd);
-	free(j->buf);
+	rec_buf_free(&j->out);
 	free(j->path);
 	free(j);
 }

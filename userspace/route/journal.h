@@ -13,7 +13,9 @@
  *   body = u64 seq | u64 gseq | u64 ts_ns | u16 topic_len | topic | data
  * all little-endian. A torn last record (killed mid-write) is dropped.
  * The file is rewritten from the rings at open and when it has grown to
- * several times what the rings hold (compaction).
+ * several times what the rings hold (compaction). At open in one go; while
+ * running in slices (sl_journal_step), the old file taking records until
+ * the new one, with a copy of those, replaces it.
  *
  * Header: "SLJ2" | u32 check (FNV-1a of the rest) | u64 floor | u64 lost.
  * A write that fails (full disk, EIO) drops its records, yet their events
@@ -29,6 +31,7 @@
 #ifndef SLUICE_ROUTE_JOURNAL_H
 #define SLUICE_ROUTE_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,12 +74,27 @@ void sl_journal_append(struct sl_journal *j, const struct sl_event *ev);
 int sl_journal_pending(const struct sl_journal *j);
 
 /*
- * Writes the buffered records (one write), compacting first when the file
- * has grown past its bound. Call before anything about those events leaves
- * the process. On failure the records are dropped and their numbers marked
- * in the header (one more write, only then). Returns 0 or -errno.
+ * Writes the buffered records (one write). Call before anything about those
+ * events leaves the process. On failure the records are dropped and their
+ * numbers marked in the header (one more write, only then). Returns 0 or
+ * -errno. When the file has grown past its bound, a rewrite begins: call
+ * sl_journal_step while sl_journal_rewriting says so.
  */
 int sl_journal_sync(struct sl_journal *j, struct sl_router *router);
+
+/* Whether a rewrite is under way (false for NULL). */
+bool sl_journal_rewriting(const struct sl_journal *j);
+
+/*
+ * One slice of the rewrite: about 256 KiB of the rings' records written to
+ * the new file, or of the old file's newer records copied after them; the
+ * last one renames the new file over the old. No topic is reclaimed
+ * meanwhile (sl_router_hold_reclaim). Returns 1 while there is more to do,
+ * 0 when it is done (or none was under way), -errno when it was given up
+ * (the old file stays; a failed write of a record meanwhile gives it up
+ * too, as the copy would miss that record).
+ */
+int sl_journal_step(struct sl_journal *j, struct sl_router *router);
 
 void sl_journal_get_stats(const struct sl_journal *j, struct sl_journal_stats *st);
 

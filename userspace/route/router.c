@@ -42,7 +42,8 @@ struct sl_router {
 	uint64_t reclaimed; /* topics reclaimed */
 	/* Publishers pick topic names: a per-router seed keeps chains unpredictable. */
 	uint64_t seed;
-	bool busy; /* inside a callback: the structures being walked must not change */
+	bool busy;	   /* inside a callback: the structures being walked must not change */
+	bool reclaim_held; /* sl_router_hold_reclaim */
 	/* The second's sweep under way (sl_router_sweep_start): the next topic, its clocks. */
 	bool sweeping;
 	uint32_t sweep_next;
@@ -486,9 +487,11 @@ static void reclaim(struct sl_router *router)
 	router->ntopics = kept;
 }
 
+/* Whether to reclaim: near max_topics, unless a walk by index holds it off. */
 static bool near_max_topics(const struct sl_router *router)
 {
-	return router->ntopics >= router->opts.max_topics - router->opts.max_topics / 8;
+	return !router->reclaim_held &&
+	       router->ntopics >= router->opts.max_topics - router->opts.max_topics / 8;
 }
 
 void sl_router_expire(struct sl_router *router, uint64_t now_ns)
@@ -812,14 +815,15 @@ int sl_router_set_floor(struct sl_router *router, uint64_t floor)
 	return 0;
 }
 
-void sl_router_foreach_retained(const struct sl_router *router,
-				void (*cb)(const char *topic, uint32_t topic_len, uint64_t seq,
-					   uint64_t gseq, const struct sl_event *ev, void *ctx),
-				void *ctx)
+size_t sl_router_foreach_retained(const struct sl_router *router, size_t from, size_t max,
+				  void (*cb)(const char *topic, uint32_t topic_len, uint64_t seq,
+					     uint64_t gseq, const struct sl_event *ev, void *ctx),
+				  void *ctx)
 {
-	uint32_t i, k;
+	size_t i;
+	uint32_t k;
 
-	for (i = 0; i < router->ntopics; i++) {
+	for (i = from; i < router->ntopics && i - from < max; i++) {
 		const struct route_topic *t = router->topics[i];
 
 		if (!t->ring.count) {
@@ -833,6 +837,12 @@ void sl_router_foreach_retained(const struct sl_router *router,
 			cb(t->name, t->len, ev->seq, ev->gseq, ev, ctx);
 		}
 	}
+	return i;
+}
+
+void sl_router_hold_reclaim(struct sl_router *router, bool hold)
+{
+	router->reclaim_held = hold;
 }
 
 void sl_router_set_accept_hook(struct sl_router *router,

@@ -198,14 +198,22 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 int sl_router_set_floor(struct sl_router *router, uint64_t floor);
 
 /*
- * For the journal's rewrite: calls cb for every retained event of every
- * topic, oldest first per topic, and once with ev NULL for a topic that
- * retains nothing, with its last seq and gseq.
+ * For the journal's rewrite: calls cb for every retained event of up to max
+ * topics from index from in creation order, oldest first per topic, and
+ * once with ev NULL for a topic that retains nothing, with its last seq and
+ * gseq. Returns the index after the last topic visited.
  */
-void sl_router_foreach_retained(const struct sl_router *router,
-				void (*cb)(const char *topic, uint32_t topic_len, uint64_t seq,
-					   uint64_t gseq, const struct sl_event *ev, void *ctx),
-				void *ctx);
+size_t sl_router_foreach_retained(const struct sl_router *router, size_t from, size_t max,
+				  void (*cb)(const char *topic, uint32_t topic_len, uint64_t seq,
+					     uint64_t gseq, const struct sl_event *ev, void *ctx),
+				  void *ctx);
+
+/*
+ * While held, no topic is reclaimed: a walk by index over several loop
+ * iterations (the journal's rewrite) would skip the topics a reclaim moves
+ * down past it.
+ */
+void sl_router_hold_reclaim(struct sl_router *router, bool hold);
 
 /*
  * Turns each topic's delivery counts into its rate, and counts that into
