@@ -246,7 +246,7 @@ static int do_list(const struct sl_ctl *ctl, int argc, char **argv)
 				    argv[i]);
 		}
 		snprintf(arg, sizeof(arg), "%s\n%s", app, topic);
-		return sl_daemon_call(ctl, "conn.list", arg);
+		return sl_daemon_call_pages(ctl, "conn.page", arg, "conns");
 	}
 	ret = sl_cmd_no_args(ctl, "conn", argc, argv);
 	if (ret)
@@ -256,7 +256,7 @@ static int do_list(const struct sl_ctl *ctl, int argc, char **argv)
 		/* No kernel meter (bpf: off): the daemon's own table, and a word that it is. */
 		fprintf(stderr, "sluicectl: sluiced runs with bpf: off: connections as it counts "
 				"them in userspace\n");
-		return sl_daemon_call(ctl, "conn.list", NULL);
+		return sl_daemon_call_pages(ctl, "conn.page", "\n", "conns");
 	}
 	if (ret)
 		return sl_out_error(ctl, "%s", err);

@@ -354,26 +354,34 @@ int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg)
 }
 
 /*
- * Every topic, a page per request (topic.page): the daemon builds each
- * answer on its event loop, so the subscribers wait only for a page. Topics
- * created meanwhile are listed too; a reclaim meanwhile may move some past
- * the pages read (missed) or back into them (twice).
+ * A list the daemon answers a page per request (topic.page, conn.page),
+ * gathered into one array: the daemon builds each answer on its event loop,
+ * so the subscribers wait only for a page. arg is the page's start, then
+ * "\n" and filter when there is one; the answer holds the page in key and
+ * the next page's start in `next`, none after the last. Entries created
+ * meanwhile may be listed or not; topics moved by a reclaim meanwhile may
+ * be missed or listed twice.
  */
-static int topic_pages(const struct sl_ctl *ctl, json_t **doc)
+static int daemon_pages(const struct sl_ctl *ctl, const char *op, const char *filter,
+			const char *key, json_t **doc)
 {
-	/* As many pages as limits.max_topics can fill, and one. */
-	const uint64_t max_pages = 10000000 / SL_CONTROL_TOPIC_PAGE + 2;
+	/* More pages than limits.max_topics or any connection count can fill. */
+	const uint64_t max_pages = 10000000 / SL_CONTROL_CONN_PAGE + 2;
 	json_t *all = json_array(), *page, *next;
-	char from[24] = "0";
+	char from[24] = "0", arg[SL_CONTROL_ARG_MAX];
 	uint64_t pages;
 	int ret = SL_EXIT_OK;
 	bool more;
 
 	for (pages = 0; all && pages < max_pages; pages++) {
-		ret = request(ctl, "topic.page", from, &page);
+		if (filter)
+			snprintf(arg, sizeof(arg), "%s\n%s", from, filter);
+		else
+			snprintf(arg, sizeof(arg), "%s", from);
+		ret = request(ctl, op, arg, &page);
 		if (ret)
 			break;
-		json_array_extend(all, json_object_get(page, "topics"));
+		json_array_extend(all, json_object_get(page, key));
 		next = json_object_get(page, "next");
 		more = json_is_integer(next);
 		if (more)
@@ -388,6 +396,15 @@ static int topic_pages(const struct sl_ctl *ctl, json_t **doc)
 	}
 	*doc = all;
 	return SL_EXIT_OK;
+}
+
+int sl_daemon_call_pages(const struct sl_ctl *ctl, const char *op, const char *filter,
+			 const char *key)
+{
+	json_t *doc;
+	int ret = daemon_pages(ctl, op, filter, key, &doc);
+
+	return ret ? ret : show(ctl, doc);
 }
 
 static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
@@ -405,7 +422,7 @@ static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
 	} else if (argc) {
 		return sl_out_usage(ctl, "topic list takes only `top N`");
 	} else {
-		ret = topic_pages(ctl, &doc);
+		ret = daemon_pages(ctl, "topic.page", NULL, "topics", &doc);
 	}
 	if (ret)
 		return ret;

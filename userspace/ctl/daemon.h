@@ -25,6 +25,14 @@ int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv);
 
 /* Sends {op, arg} on the control socket and prints the answer (text or -j). */
 int sl_daemon_call(const struct sl_ctl *ctl, const char *op, const char *arg);
+
+/*
+ * The same for a list the daemon answers a page at a time (op conn.page),
+ * with filter (NULL: none) after each page's start; key names the page's
+ * array in each answer. Prints the whole list as one document.
+ */
+int sl_daemon_call_pages(const struct sl_ctl *ctl, const char *op, const char *filter,
+			 const char *key);
 /*
  * `OBJECT series X [SECS]` (usage: the usage error's message): asks op for
  * the last SECS complete seconds (default 60) and prints one line a second,

@@ -559,28 +559,45 @@ static const struct sl_conn *find_conn(struct sl_gateway *gw, const char *arg, c
 }
 
 /*
- * `conn list [app ID] [topic PATTERN]`: arg is "APP\nPATTERN" (either empty).
- * A connection matches a topic pattern when one of its subscriptions is that
- * pattern or covers it. Counters come from the kernel meter by socket.
+ * `conn list [app ID] [topic PATTERN]` when the daemon answers it (a filter,
+ * or no meter), a page at a time: arg is "AFTER\nAPP\nPATTERN" (either may
+ * be empty), AFTER 0 or the `next` of the page before. A connection matches
+ * a topic pattern when one of its subscriptions is that pattern or covers
+ * it. Counters come from the kernel meter by socket. Built whole, 10,000
+ * connections held the loop for about 0.1 s (a kernel lookup and a JSON
+ * object each), and 30,000 came to more than sluicectl takes in one answer.
  */
-static json_t *conn_list(struct sl_gateway *gw, const char *arg)
+static json_t *conn_page(struct sl_gateway *gw, const char *arg, const char **err)
 {
-	char app[SL_CONFIG_MAX_NAME + 1] = "", topic[SL_TOPIC_MAX_LEN + 1] = "";
-	const char *nl = arg ? strchr(arg, '\n') : NULL;
-	size_t app_len = arg ? (nl ? (size_t)(nl - arg) : strlen(arg)) : 0;
-	json_t *out = json_array();
+	char after_s[24] = "", app[SL_CONFIG_MAX_NAME + 1] = "", topic[SL_TOPIC_MAX_LEN + 1] = "";
+	const char *nl1 = arg ? strchr(arg, '\n') : NULL;
+	const char *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+	size_t app_len = nl2 ? (size_t)(nl2 - nl1 - 1) : 0;
+	json_t *conns, *out;
 	struct sl_conn *c;
-	uint32_t i;
+	uint64_t after;
+	uint32_t i, n = 0;
 
-	/* Longer than any id or topic: nothing can match it, and a cut one might. */
-	if (app_len >= sizeof(app) || (nl && strlen(nl + 1) >= sizeof(topic)))
-		return out;
-	if (arg) {
-		memcpy(app, arg, app_len);
-		if (nl)
-			strcpy(topic, nl + 1);
+	if (!nl2 || (size_t)(nl1 - arg) >= sizeof(after_s)) {
+		*err = "a page is asked for in three lines: AFTER, APP, PATTERN";
+		return NULL;
 	}
-	for (c = gw->conns; out && c; c = c->next) {
+	memcpy(after_s, arg, (size_t)(nl1 - arg));
+	if (sl_parse_count(after_s, &after)) {
+		*err = "a page starts after a connection's position (digits)";
+		return NULL;
+	}
+	conns = json_array();
+	out = json_pack("{s:o*}", "conns", conns);
+	/* Longer than any id or topic: nothing can match it, and a cut one might. */
+	if (!out || app_len >= sizeof(app) || strlen(nl2 + 1) >= sizeof(topic))
+		return out;
+	memcpy(app, nl1 + 1, app_len);
+	strcpy(topic, nl2 + 1);
+	/* Newest first, so by falling id: a page goes on below the last one listed. */
+	for (c = gw->conns; c && after && c->id >= after; c = c->next)
+		;
+	for (; c && n < SL_CONTROL_CONN_PAGE; c = c->next) {
 		bool match = !topic[0];
 
 		if (app[0] && strcmp(sl_conn_app_id(c), app) != 0)
@@ -588,8 +605,11 @@ static json_t *conn_list(struct sl_gateway *gw, const char *arg)
 		for (i = 0; !match && i < c->nsubs; i++)
 			match = sl_auth_pattern_covers(c->subs[i], topic) ||
 				strcmp(c->subs[i], topic) == 0;
-		if (match)
-			json_array_append_new(out, conn_json(gw, c, false));
+		if (!match)
+			continue;
+		json_array_append_new(conns, conn_json(gw, c, false));
+		if (++n == SL_CONTROL_CONN_PAGE && c->next)
+			json_object_set_new(out, "next", json_integer((json_int_t)c->id));
 	}
 	return out;
 }
@@ -765,8 +785,8 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		return stats_json(gw);
 	if (!strcmp(op, "conn.kick"))
 		return kick(gw, arg, err);
-	if (!strcmp(op, "conn.list"))
-		return conn_list(gw, arg);
+	if (!strcmp(op, "conn.page"))
+		return conn_page(gw, arg, err);
 	if (!strcmp(op, "conn.show")) {
 		const struct sl_conn *c = find_conn(gw, arg, err);
 

@@ -26,6 +26,8 @@
  */
 #define SL_CONTROL_TOPIC_PAGE 256
 #define SL_CONTROL_TOP_TOPICS_MAX 1000
+/* `conn list` from the daemon (op conn.page, arg "AFTER\nAPP\nPATTERN"), as many a page. */
+#define SL_CONTROL_CONN_PAGE 256
 
 struct sl_control_request {
 	char op[SL_CONTROL_OP_MAX];
