@@ -76,6 +76,15 @@ sub_then_pub() {
 	[[ "$output" == *'sluice_delivery_latency_seconds_count 20'* ]]
 	[[ "$output" == *'sluice_delivered_events_total 20'* ]]
 	[ "$(bpftool -j map lookup pinned "$PIN/sluice_app_usage" key 1 0 0 0 | json 'd["formatted"]["value"]["events_total"]')" -eq 20 ]
+	# the busiest first: subs got the 20 events, tester none
+	run $CTL -j app list top 1
+	[ "$(echo "$output" | json '[(a["id"], a["events_total"]) for a in d]')" = "[('subs', 20)]" ]
+	run $CTL -j app list top 5
+	[ "$(echo "$output" | json '[a["id"] for a in d]')" = "['subs', 'tester']" ]
+	run -2 $CTL app list top 0
+	run -2 $CTL app list top 1001
+	run -2 $CTL app list top
+	run -2 $CTL app list busiest 3
 }
 
 @test "backend health: connected publishers with their heartbeat and counts" {

@@ -269,7 +269,7 @@ hold_connection() {
 @test "help lists every object of the grammar" {
 	run -0 --separate-stderr "$CTL" help
 	for grammar in "policy { show | check FILE | load FILE | diff FILE }" \
-		"app { list | show ID | usage ID | series ID [SECS] }" \
+		"app { list [top N] | show ID | usage ID | series ID [SECS] }" \
 		"conn { list [app ID] [topic PATTERN] | show ID | series ID [SECS] | kick ID [REASON] }" \
 		"topic { list [top N] | show TOPIC | series TOPIC [SECS] }" "map { list | dump NAME" \
 		"prog { show | list }" \

@@ -415,9 +415,9 @@ static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[0], "top")) {
 		uint64_t n;
 
-		if (sl_parse_count(argv[1], &n) || n < 1 || n > SL_CONTROL_TOP_TOPICS_MAX)
+		if (sl_parse_count(argv[1], &n) || n < 1 || n > SL_CONTROL_TOP_MAX)
 			return sl_out_usage(ctl, "topic list top N: N is 1 to %d",
-					    SL_CONTROL_TOP_TOPICS_MAX);
+					    SL_CONTROL_TOP_MAX);
 		ret = request(ctl, "topic.list", argv[1], &doc);
 	} else if (argc) {
 		return sl_out_usage(ctl, "topic list takes only `top N`");
@@ -440,7 +440,17 @@ static int topic_show(const struct sl_ctl *ctl, int argc, char **argv)
 
 static int app_list(const struct sl_ctl *ctl, int argc, char **argv)
 {
-	return daemon_cmd(ctl, "app.list", "app list", argc, argv, false);
+	uint64_t n;
+
+	if (argc == 2 && !strcmp(argv[0], "top")) {
+		if (sl_parse_count(argv[1], &n) || n < 1 || n > SL_CONTROL_TOP_MAX)
+			return sl_out_usage(ctl, "app list top N: N is 1 to %d",
+					    SL_CONTROL_TOP_MAX);
+		return sl_daemon_call(ctl, "app.list", argv[1]);
+	}
+	if (argc)
+		return sl_out_usage(ctl, "app list takes only `top N`");
+	return sl_daemon_call(ctl, "app.list", NULL);
 }
 
 static int app_show(const struct sl_ctl *ctl, int argc, char **argv)
@@ -750,6 +760,8 @@ static int app_help(const struct sl_ctl *ctl, int argc, char **argv)
 			   "       sluicectl app help\n"
 			   "  Counts come from the kernel meter (source: kernel), or from the\n"
 			   "  daemon's writes when it runs with bpf: off (source: daemon).\n"
+			   "  list top N (1 to 1000) shows the N busiest (events per second, then\n"
+			   "  events written), as `sluicectl top` does.\n"
 			   "  series prints events per second, one line a second (default 60).\n");
 }
 
@@ -829,6 +841,7 @@ int sl_daemon_stats_run(const struct sl_ctl *ctl, int argc, char **argv)
 }
 
 #define TOP_TOPICS_ARG "10" /* the busiest topics shown */
+#define TOP_APPS_ARG "10"   /* and applications */
 
 /* One screen of `sluicectl top`, from the daemon's stats, applications and busiest topics. */
 static void top_screen(json_t *st, json_t *apps, json_t *topics, bool tty)
@@ -914,7 +927,7 @@ int sl_daemon_top_run(const struct sl_ctl *ctl, int argc, char **argv)
 		ret = request(ctl, "stats", NULL, &st);
 		if (ret)
 			return ret;
-		ret = request(ctl, "app.list", NULL, &apps);
+		ret = request(ctl, "app.list", TOP_APPS_ARG, &apps);
 		if (ret) {
 			json_decref(st);
 			return ret;

@@ -12,7 +12,7 @@
 #include "ctl/cmd.h"
 
 #define SL_POLICY_GRAMMAR "policy { show | check FILE | load FILE | diff FILE }"
-#define SL_APP_GRAMMAR "app { list | show ID | usage ID | series ID [SECS] }"
+#define SL_APP_GRAMMAR "app { list [top N] | show ID | usage ID | series ID [SECS] }"
 #define SL_TOPIC_GRAMMAR "topic { list [top N] | show TOPIC | series TOPIC [SECS] }"
 #define SL_STATS_GRAMMAR "stats [--interval SECS]"
 #define SL_TOP_GRAMMAR "top"

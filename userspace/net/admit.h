@@ -37,6 +37,9 @@ const char *sl_conn_app_id(const struct sl_conn *c);
 
 /* The kernel slot of an application id, assigned on first use, stable for the daemon's life. */
 uint32_t sl_gateway_slot_for(struct sl_gateway *gw, const char *id);
+
+/* Its index (gw->slot_index) from gw->slot_ids, after they were set other than by it. */
+void sl_gateway_slot_index_build(struct sl_gateway *gw);
 /* sl_app_limits.owner of an application: the first 8 bytes of SHA-256 of its id. */
 uint64_t sl_gateway_slot_owner(const char *id);
 /*

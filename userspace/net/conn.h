@@ -186,6 +186,9 @@ enum sl_resume_outcome {
 	SL_RESUME__COUNT,
 };
 
+/* Entries of gw->slot_index: twice the slots, so probes stay short. */
+#define SL_SLOT_INDEX_SIZE (2 * SL_MAX_APPS)
+
 struct sl_gateway_stats {
 	uint64_t conns_total;
 	uint64_t published;
@@ -230,6 +233,8 @@ struct sl_gateway {
 	struct sl_policy *policy;
 	struct sl_app_state *apps; /* per kernel slot */
 	char **slot_ids;	   /* application id of each kernel slot: stable across reloads */
+	/* slot_ids by id: open addressing on the id's hash, 0 empty (admit.c) */
+	uint16_t *slot_index;
 	/* what a reload loaded: owned here (the first config belongs to the caller) */
 	struct sl_config *own_cfg;
 	struct sl_auth *own_auth;

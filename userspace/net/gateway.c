@@ -2037,6 +2037,7 @@ void sl_gateway_free(struct sl_gateway *gw)
 		for (uint32_t i = 0; i < SL_MAX_APPS; i++)
 			free(gw->slot_ids[i]);
 	free(gw->slot_ids);
+	free(gw->slot_index);
 	sl_policy_free(gw->own_policy);
 	sl_auth_free(gw->own_auth);
 	if (gw->own_cfg) {

@@ -37,7 +37,9 @@ int sl_gateway_apply_policy(struct sl_gateway *gw)
 		gw->apps = calloc(SL_MAX_APPS, sizeof(*gw->apps));
 	if (!gw->slot_ids)
 		gw->slot_ids = calloc(SL_MAX_APPS, sizeof(*gw->slot_ids));
-	if (!gw->apps || !gw->slot_ids)
+	if (!gw->slot_index)
+		gw->slot_index = calloc(SL_SLOT_INDEX_SIZE, sizeof(*gw->slot_index));
+	if (!gw->apps || !gw->slot_ids || !gw->slot_index)
 		return -ENOMEM;
 	if (first && gw->kern) {
 		ret = sl_gateway_claim_pinned_slots(gw);

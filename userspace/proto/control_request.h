@@ -21,11 +21,12 @@
 /*
  * `topic list` comes a page of this many topics at a time (op topic.page, arg
  * the first one's index; the answer's `next` is the next page's), and `topic
- * list top N` (op topic.list, arg N) takes at most this many: an answer is
- * built whole on the event loop, which waits for it (about 5 us a topic).
+ * list top N` and `app list top N` (ops topic.list and app.list, arg N) take
+ * at most this many: an answer is built whole on the event loop, which waits
+ * for it (about 5 us a topic, 15 an application).
  */
 #define SL_CONTROL_TOPIC_PAGE 256
-#define SL_CONTROL_TOP_TOPICS_MAX 1000
+#define SL_CONTROL_TOP_MAX 1000
 /* `conn list` from the daemon (op conn.page, arg "AFTER\nAPP\nPATTERN"), as many a page. */
 #define SL_CONTROL_CONN_PAGE 256
 
