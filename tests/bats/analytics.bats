@@ -524,20 +524,16 @@ PY
 	[[ "$output" == *"1 to 1000"* ]]
 	run -2 $CTL topic list top 10x
 	# pages asked for by hand: the last has no next, a bad start is refused
-	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'
-import socket, struct, sys, json, msgpack
-def ask(op, arg):
-    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-    b = msgpack.packb({"op": op, "arg": arg}); s.sendall(struct.pack(">I", len(b)) + b)
-    f = s.makefile("rb"); r = msgpack.unpackb(f.read(struct.unpack(">I", f.read(4))[0]))
-    return json.loads(r["result"]) if r["ok"] else r["error"]
-last = ask("topic.page", "4864")
-print(len(last["topics"]), "next" in last, ask("topic.page", "256")["next"])
-print(ask("topic.page", "5000"), ask("topic.page", "-1"), ask("topic.page", "12abc"), ask("topic.list", "0"))
-PY
-	echo "$output"
-	[ "${lines[0]}" = "136 False 512" ]
-	[[ "${lines[1]}" == "{'topics': []} a page starts at"*"a page starts at"*"top N: N is 1 to 1000"* ]]
+	[ "$(sl_control topic.page 4864 | json '(len(d["topics"]), "next" in d)')" = "(136, False)" ]
+	[ "$(sl_control topic.page 256 | json 'd["next"]')" -eq 512 ]
+	[ "$(sl_control topic.page 5000)" = '{"topics":[]}' ]
+	for bad in -1 12abc ""; do
+		[ "$(sl_control topic.page "$bad")" = "error: a page starts at a topic's index (digits)" ]
+	done
+	for bad in 0 1001 ""; do
+		[ "$(sl_control topic.list "$bad")" = "error: top N: N is 1 to 1000 (the whole list comes a page at a time)" ]
+	done
+	[ "$(sl_control topic.list)" = "error: top N: N is 1 to 1000 (the whole list comes a page at a time)" ]
 	# first and last topics of each slice: each delivery in one second of the series
 	for t in sw.0 sw.1 sw.2047 sw.2048 sw.4095 sw.4096 sw.4999; do
 		run $CTL -j topic series "$t" 60

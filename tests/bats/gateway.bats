@@ -1320,21 +1320,15 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 	[ "$(echo "$output" | json '(len(d), set(s for c in d for s in c["subscriptions"]))')" = "(300, {'bench.t1'})" ]
 	run $CTL conn list app anonymous topic bench.t0
 	[ "$(echo "$output" | grep -c '^id ')" -eq 300 ]
-	run $PY - "$BATS_TEST_TMPDIR/control.sock" <<'PY'
-import socket, struct, sys, json, msgpack
-def ask(op, arg):
-    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-    b = msgpack.packb({"op": op, "arg": arg}); s.sendall(struct.pack(">I", len(b)) + b)
-    f = s.makefile("rb"); r = msgpack.unpackb(f.read(struct.unpack(">I", f.read(4))[0]))
-    return json.loads(r["result"]) if r["ok"] else r["error"]
-first = ask("conn.page", "0\nanonymous\n")
-second = ask("conn.page", "%d\nanonymous\n" % first["next"])
-print(len(first["conns"]), len(second["conns"]), first["conns"][-1]["id"] != second["conns"][0]["id"])
-print(ask("conn.page", "x\n\n"), "|", ask("conn.page", "0\n"), "|", ask("conn.list", "\n"))
-PY
-	echo "$output"
-	[ "${lines[0]}" = "256 256 True" ]
-	[ "${lines[1]}" = "a page starts after a connection's position (digits) | a page is asked for in three lines: AFTER, APP, PATTERN | unknown request" ]
+	# pages asked for by hand: the next goes on below the last one listed
+	first=$(sl_control conn.page $'0\nanonymous\n')
+	second=$(sl_control conn.page "$(echo "$first" | json 'd["next"]')"$'\nanonymous\n')
+	[ "$(echo "$first" | json 'len(d["conns"])')" -eq 256 ]
+	[ "$(echo "$second" | json 'len(d["conns"])')" -eq 256 ]
+	[ "$(echo "$first" | json 'd["conns"][-1]["id"]')" != "$(echo "$second" | json 'd["conns"][0]["id"]')" ]
+	[ "$(sl_control conn.page $'x\n\n')" = "error: a page starts after a connection's position (digits)" ]
+	[ "$(sl_control conn.page $'0\n')" = "error: a page is asked for in three lines: AFTER, APP, PATTERN" ]
+	[ "$(sl_control conn.list $'\n')" = "error: unknown request" ]
 	kill $b
 	wait $b || true
 }

@@ -165,6 +165,12 @@ pub() {
 	$PY "$CLIENT" pub 127.0.0.1 "$PUB" "$@" --token "${PUB_TOKEN-$TEST_KEY}"
 }
 
+# One request on the test daemon's control socket, as sluicectl sends it: sl_control OP [ARG]
+# prints the result's JSON, or "error: " and the daemon's message.
+sl_control() {
+	$PY "$CLIENT" control "$BATS_TEST_TMPDIR/control.sock" "$@"
+}
+
 # jq-less JSON access: json EXPR < doc   (EXPR in Python, the document is `d`)
 json() {
 	$PY -c "import json,sys; d=json.load(sys.stdin); print($1)"

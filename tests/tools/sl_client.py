@@ -8,6 +8,7 @@ document on stdout so that bats tests can assert on content, order, counts.
   ws-raw   URL            send raw frames given as hex on --frames, print what comes back
   pub      HOST PORT TOPIC --count N [--size B] [--start I]
   sse      URL [--count N] [--last-event-id ID] [--timeout T]
+  control  SOCKET OP [ARG]  one request on sluiced's control socket: its result, or "error: ..."
 """
 import argparse
 import asyncio
@@ -479,6 +480,20 @@ async def ws_resume(args):
                       "closes": closes[:10]}))
 
 
+def control(args):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(args.socket)
+    m = {"op": args.op}
+    if args.arg is not None:
+        m["arg"] = args.arg
+    b = msgpack.packb(m)
+    s.sendall(struct.pack(">I", len(b)) + b)
+    f = s.makefile("rb")
+    r = msgpack.unpackb(f.read(struct.unpack(">I", f.read(4))[0]))
+    print(r["result"] if r.get("ok") else "error: " + r.get("error", ""))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -558,8 +573,14 @@ def main():
     a.add_argument("--count", type=int, default=1)
     a.add_argument("--last-event-id")
     a.add_argument("--timeout", type=float, default=5)
+    a = sub.add_parser("control")
+    a.add_argument("socket")
+    a.add_argument("op")
+    a.add_argument("arg", nargs="?")
     args = ap.parse_args()
-    if args.cmd == "ws-sub":
+    if args.cmd == "control":
+        control(args)
+    elif args.cmd == "ws-sub":
         asyncio.run(ws_sub(args))
     elif args.cmd == "ws-many":
         asyncio.run(ws_many(args))
