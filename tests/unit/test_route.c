@@ -1290,6 +1290,58 @@ static void test_top_topics(void)
 	sl_router_free(r);
 }
 
+/* Topics keep being found while the buckets double and their chains move over a few at a time. */
+static void test_buckets_grow(void)
+{
+	struct sl_router_opts opts = { .ring_count = 1, .max_topics = 200000 };
+	struct sl_router *r = sl_router_new(&opts);
+	uint64_t seq;
+	char name[16];
+	unsigned i, lost = 0, twice = 0;
+
+	for (i = 0; i < 70000; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		pub_seq(r, name, NULL);
+		/* Just past the doubling at 65,537 the move is under way: every topic found. */
+		if (i == 65600) {
+			unsigned k;
+
+			for (k = 0; k <= i; k += 7) {
+				snprintf(name, sizeof(name), "g%u", k);
+				lost += sl_router_topic_stat(
+					    r, name, &(struct sl_router_topic_stat){ 0 }) != 0;
+			}
+		}
+	}
+	TAP_OK(lost == 0 && sl_router_topic_count(r) == 70000,
+	       "buckets: every topic found while the chains move (%u lost)", lost);
+	for (i = 0; i < 70000; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		seq = pub_seq(r, name, NULL);
+		twice += seq != 2;
+	}
+	TAP_OK(twice == 0 && sl_router_topic_count(r) == 70000,
+	       "buckets: after the moves, each name is still one topic (%u not)", twice);
+	sl_router_free(r);
+
+	/* A reclaim while the chains move unlinks each topic from the chain it is on. */
+	opts = (struct sl_router_opts){ .ring_count = 1, .ring_age_ns = SEC, .max_topics = 560 };
+	r = sl_router_new(&opts);
+	for (i = 0; i < 520; i++) {
+		snprintf(name, sizeof(name), "h%u", i);
+		pub_seq(r, name, NULL);
+	}
+	sl_router_expire(r, 10 * SEC);
+	TAP_OK(sl_router_topic_count(r) == 0, "buckets: a reclaim mid-move forgets them all");
+	for (i = 0, twice = 0; i < 520; i++) {
+		snprintf(name, sizeof(name), "h%u", i);
+		pub_seq(r, name, NULL);
+		pub_seq(r, name, NULL);
+	}
+	TAP_OK(sl_router_topic_count(r) == 520, "buckets: and takes the names again, once each");
+	sl_router_free(r);
+}
+
 int main(void)
 {
 	test_validate();
@@ -1305,6 +1357,7 @@ int main(void)
 	test_reclaim();
 	test_sweep();
 	test_top_topics();
+	test_buckets_grow();
 	test_fanout();
 	test_enc_arena();
 	return tap_done();

@@ -27,6 +27,12 @@ struct sl_router {
 	struct sl_trie *subs;
 	struct route_topic **buckets;
 	uint32_t nbuckets; /* a power of two */
+	/*
+	 * The buckets before the last doubling, while their chains move over
+	 * (buckets_move): those below `moved` are empty. NULL once all moved.
+	 */
+	struct route_topic **old_buckets;
+	uint32_t old_nbuckets, moved;
 	/* Creation order, for stats and for the sweeps over every topic. */
 	struct route_topic **topics;
 	uint32_t ntopics, topics_cap;
@@ -105,6 +111,7 @@ void sl_router_free(struct sl_router *router)
 		topic_free(router, router->topics[i]);
 	free(router->topics);
 	free(router->buckets);
+	free(router->old_buckets);
 	sl_trie_free(router->subs);
 	free(router);
 }
@@ -122,10 +129,20 @@ static uint64_t topic_hash(const struct sl_router *router, const char *s, size_t
 	return h ^ (h >> 32);
 }
 
+/* The chain a topic of this hash is on: the old one while its bucket has not moved yet. */
+static struct route_topic **chain_of(const struct sl_router *router, uint64_t hash)
+{
+	uint32_t old = router->old_buckets ? (uint32_t)(hash & (router->old_nbuckets - 1)) : 0;
+
+	if (router->old_buckets && old >= router->moved)
+		return &router->old_buckets[old];
+	return &router->buckets[hash & (router->nbuckets - 1)];
+}
+
 static struct route_topic *topic_find(const struct sl_router *router, const char *s, size_t len,
 				      uint64_t hash)
 {
-	struct route_topic *t = router->buckets[hash & (router->nbuckets - 1)];
+	struct route_topic *t = *chain_of(router, hash);
 
 	for (; t; t = t->next) {
 		if (t->hash == hash && t->len == len && !memcmp(t->name, s, len))
@@ -141,25 +158,48 @@ static struct route_topic *topic_lookup(const struct sl_router *router, const ch
 	return topic_find(router, name, len, topic_hash(router, name, len));
 }
 
-/* Doubles the buckets when the chains average more than one topic; keeps the old on failure. */
+/* Moves up to n of the old buckets' chains over; frees the old buckets once all have. */
+static void buckets_move(struct sl_router *router, uint32_t n)
+{
+	for (; router->old_buckets && n; n--) {
+		struct route_topic *t = router->old_buckets[router->moved], *next;
+
+		/* Counted as moved first: chain_of then names the new buckets for these. */
+		router->old_buckets[router->moved++] = NULL;
+		for (; t; t = next) {
+			struct route_topic **b = &router->buckets[t->hash & (router->nbuckets - 1)];
+
+			next = t->next;
+			t->next = *b;
+			*b = t;
+		}
+		if (router->moved == router->old_nbuckets) {
+			free(router->old_buckets);
+			router->old_buckets = NULL;
+		}
+	}
+}
+
+/*
+ * Doubles the buckets when the chains average more than one topic; keeps the
+ * old on failure. Their chains move over a few per new topic (topic_get):
+ * moved at once, a million topics held the loop for 69 ms. A doubling is due
+ * again only after as many topics as there were buckets, by when all moved.
+ */
 static void buckets_grow(struct sl_router *router)
 {
-	uint32_t nbuckets = router->nbuckets * 2, i;
+	uint32_t nbuckets = router->nbuckets * 2;
 	struct route_topic **buckets;
 
 	if (router->ntopics <= router->nbuckets || nbuckets < router->nbuckets)
 		return;
+	buckets_move(router, UINT32_MAX);
 	buckets = calloc(nbuckets, sizeof(*buckets));
 	if (!buckets)
 		return;
-	for (i = 0; i < router->ntopics; i++) {
-		struct route_topic *t = router->topics[i];
-		struct route_topic **b = &buckets[t->hash & (nbuckets - 1)];
-
-		t->next = *b;
-		*b = t;
-	}
-	free(router->buckets);
+	router->old_buckets = router->buckets;
+	router->old_nbuckets = router->nbuckets;
+	router->moved = 0;
 	router->buckets = buckets;
 	router->nbuckets = nbuckets;
 }
@@ -197,10 +237,11 @@ static int topic_get(struct sl_router *router, const char *s, size_t len, uint64
 	/* A lost run may have numbered this topic too: start past anything it could have used. */
 	t->seq = t->last_gseq = start;
 	t->ring.dropped_seq = t->ring.dropped_gseq = start;
-	b = &router->buckets[hash & (router->nbuckets - 1)];
+	b = chain_of(router, hash);
 	t->next = *b;
 	*b = t;
 	router->topics[router->ntopics++] = t;
+	buckets_move(router, 8);
 	buckets_grow(router);
 	*out = t;
 	return 0;
@@ -453,7 +494,7 @@ bool sl_router_retains_after(const struct sl_router *router, const struct sl_eve
 
 static void topic_unlink(struct sl_router *router, const struct route_topic *t)
 {
-	struct route_topic **b = &router->buckets[t->hash & (router->nbuckets - 1)];
+	struct route_topic **b = chain_of(router, t->hash);
 
 	while (*b != t)
 		b = &(*b)->next;
