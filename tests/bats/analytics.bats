@@ -85,6 +85,10 @@ sub_then_pub() {
 	run -2 $CTL app list top 1001
 	run -2 $CTL app list top
 	run -2 $CTL app list busiest 3
+	# the daemon checks N on its own too
+	for bad in 0 1001 x ""; do
+		[ "$(sl_control app.list "$bad")" = "error: top N: N is 1 to 1000" ]
+	done
 }
 
 @test "backend health: connected publishers with their heartbeat and counts" {

@@ -407,15 +407,21 @@ int sl_daemon_call_pages(const struct sl_ctl *ctl, const char *op, const char *f
 	return ret ? ret : show(ctl, doc);
 }
 
+/* `... list top N`: N is 1 to SL_CONTROL_TOP_MAX, as the daemon takes it. */
+static bool top_n_valid(const char *s)
+{
+	uint64_t n;
+
+	return !sl_parse_count(s, &n) && n >= 1 && n <= SL_CONTROL_TOP_MAX;
+}
+
 static int topic_list(const struct sl_ctl *ctl, int argc, char **argv)
 {
 	json_t *doc;
 	int ret;
 
 	if (argc == 2 && !strcmp(argv[0], "top")) {
-		uint64_t n;
-
-		if (sl_parse_count(argv[1], &n) || n < 1 || n > SL_CONTROL_TOP_MAX)
+		if (!top_n_valid(argv[1]))
 			return sl_out_usage(ctl, "topic list top N: N is 1 to %d",
 					    SL_CONTROL_TOP_MAX);
 		ret = request(ctl, "topic.list", argv[1], &doc);
@@ -440,10 +446,8 @@ static int topic_show(const struct sl_ctl *ctl, int argc, char **argv)
 
 static int app_list(const struct sl_ctl *ctl, int argc, char **argv)
 {
-	uint64_t n;
-
 	if (argc == 2 && !strcmp(argv[0], "top")) {
-		if (sl_parse_count(argv[1], &n) || n < 1 || n > SL_CONTROL_TOP_MAX)
+		if (!top_n_valid(argv[1]))
 			return sl_out_usage(ctl, "app list top N: N is 1 to %d",
 					    SL_CONTROL_TOP_MAX);
 		return sl_daemon_call(ctl, "app.list", argv[1]);

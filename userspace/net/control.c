@@ -149,6 +149,12 @@ static json_t *app_json(struct sl_gateway *gw, const struct sl_config_app *app)
 	return out;
 }
 
+/* N of `app list top N` and `topic list top N`: 1 to SL_CONTROL_TOP_MAX. */
+static bool top_n_arg(const char *arg, uint64_t *n)
+{
+	return arg && !sl_parse_count(arg, n) && *n >= 1 && *n <= SL_CONTROL_TOP_MAX;
+}
+
 struct app_rank {
 	const struct sl_config_app *app;
 	uint64_t events_per_second, events;
@@ -177,7 +183,7 @@ static json_t *app_top(struct sl_gateway *gw, const char *arg, const char **err)
 	uint64_t n;
 	uint32_t i, slot;
 
-	if (sl_parse_count(arg, &n) || n < 1 || n > SL_CONTROL_TOP_MAX) {
+	if (!top_n_arg(arg, &n)) {
 		*err = "top N: N is 1 to 1000";
 		return NULL;
 	}
@@ -673,7 +679,7 @@ static json_t *topic_top(struct sl_gateway *gw, const char *arg, const char **er
 	uint64_t n;
 	size_t count, i;
 
-	if (!arg || sl_parse_count(arg, &n) || n < 1 || n > SL_CONTROL_TOP_MAX) {
+	if (!top_n_arg(arg, &n)) {
 		*err = "top N: N is 1 to 1000 (the whole list comes a page at a time)";
 		return NULL;
 	}
