@@ -22,6 +22,16 @@ int main(void)
 	sl_latency_add(&h, 60ull * 1000000000ull);
 	TAP_OK(h.count[SL_LAT_BUCKETS] == 1, "a minute lands in +Inf");
 	{
+		struct sl_latency slow = { 0 };
+
+		for (i = 0; i < 10; i++)
+			sl_latency_add(&slow, (uint64_t)(i + 11) * 1000000000ull);
+		TAP_OK(
+		    sl_latency_quantile_us(&slow, 0.99) == 10000000 &&
+			sl_latency_quantile_us(&slow, 0.5) == 10000000,
+		    "past the last bound, quantiles are the last bound (10 s), as in Prometheus");
+	}
+	{
 		/* Every sample in the bucket a plain scan from 0 gives, whatever came before. */
 		struct sl_latency r = { 0 };
 		uint64_t x = 88172645463325252ull, ns, want[SL_LAT_BUCKETS + 1] = { 0 };

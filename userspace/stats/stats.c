@@ -41,12 +41,17 @@ uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q)
 	want = (uint64_t)(q * (double)h->total);
 	if (want >= h->total)
 		want = h->total - 1;
-	for (i = 0; i <= SL_LAT_BUCKETS; i++) {
+	/*
+	 * A quantile in the +Inf bucket is the last finite bound, as Prometheus's
+	 * histogram_quantile gives it: a number JSON readers can compare (it was
+	 * UINT64_MAX, printed as -1), and the buckets show how many passed it.
+	 */
+	for (i = 0; i < SL_LAT_BUCKETS; i++) {
 		seen += h->count[i];
 		if (seen > want)
-			return i < SL_LAT_BUCKETS ? sl_latency_bounds_us[i] : UINT64_MAX;
+			return sl_latency_bounds_us[i];
 	}
-	return UINT64_MAX;
+	return sl_latency_bounds_us[SL_LAT_BUCKETS - 1];
 }
 
 /*

@@ -32,7 +32,10 @@ static inline void sl_latency_count(struct sl_latency *h, unsigned bucket, uint6
 	h->total++;
 	h->sum_ns += ns;
 }
-/* The value at quantile q (0..1), as the upper bound of its bucket, in µs; 0 when empty. */
+/*
+ * The value at quantile q (0..1), as the upper bound of its bucket, in µs; 0 when
+ * empty; the last finite bound (10 s) when it is past that.
+ */
 uint64_t sl_latency_quantile_us(const struct sl_latency *h, double q);
 
 /* SPEC "Analytics": at least the last hour at 1 s, all of it complete seconds. */
