@@ -1262,11 +1262,14 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"the REASON is 124 bytes; a WebSocket close frame holds at most 123"* ]]
 	run --separate-stderr $CTL conn kick "$id" 'say "hi"'
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"may not hold control characters"* ]]
 	run --separate-stderr $CTL conn kick "$id" $'\xff\xfe'
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"not valid UTF-8"* ]]
+	# the daemon refuses them on its own too
+	[ "$(sl_control conn.kick "$id"$'\nsay "hi"')" = \
+		"error: the reason may not hold control characters, '\"' or '\\'" ]
 	# UTF-8 goes out as it is, up to the 123 bytes a close frame holds
 	prefix="Wartung läuft — "
 	reason="$prefix$(printf 'x%.0s' $(seq 1 $((123 - $(printf %s "$prefix" | wc -c)))))"
@@ -1278,6 +1281,14 @@ sys.exit(0 if len(cols) == 1 else "values start in columns %s" % sorted(cols))
 	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/ws.json")" -eq 4004 ]
 	[ "$(json 'd["close"]["reason"]' <"$BATS_TEST_TMPDIR/ws.json")" = "$reason" ]
 	grep -q '"msg":"conn_kicked"' "$LOG"
+	# the close's log line has the reason too, after the request that brought it is gone
+	sleep 0.3
+	[ "$($PY -c '
+import json, sys
+for line in open(sys.argv[1], "rb"):
+    r = json.loads(line)
+    if r.get("msg") == "conn_close" and r.get("id") == int(sys.argv[2]):
+        print(r["code"], r["reason"])' "$LOG" "$id")" = "4004 $reason" ]
 	run $CTL conn kick 12345
 	[ "$status" -eq 1 ]
 }

@@ -373,6 +373,9 @@ static int do_kick(const struct sl_ctl *ctl, int argc, char **argv)
 		return sl_out_usage(
 		    ctl, "the REASON is %zu bytes; a WebSocket close frame holds at most %d",
 		    strlen(argv[1]), SL_WS_MAX_CLOSE_REASON);
+	/* A usage error like the length, before anything is sent (the daemon asks too). */
+	if (argc > 1 && sl_ws_close_reason_problem(argv[1]))
+		return sl_out_usage(ctl, "REASON: %s", sl_ws_close_reason_problem(argv[1]));
 	/* Closing with the right close code (4004) is the daemon's job; the meter can only drop. */
 	{
 		char arg[160];

@@ -35,6 +35,7 @@ struct sl_kern {
 	struct ring_buffer *closes;
 	sl_kern_close_cb close_cb;
 	void *close_ctx;
+	__u32 usage_keys[SL_MAX_APPS]; /* the keys a batch read of sluice_app_usage returns */
 };
 
 /*
@@ -712,6 +713,19 @@ int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out)
 		return -EINVAL;
 	return bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.sluice_app_usage), &slot, out) ? -errno
 											    : 0;
+}
+
+int sl_kern_app_usage_all(struct sl_kern *k, struct sl_app_usage *out)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 next = 0, count = SL_MAX_APPS;
+	int fd = bpf_map__fd(k->skel->maps.sluice_app_usage);
+
+	/* The batch ends at the array's end with ENOENT, every entry copied. */
+	if (bpf_map_lookup_batch(fd, NULL, &next, k->usage_keys, out, &count, &opts) &&
+	    errno != ENOENT)
+		return -errno;
+	return count == SL_MAX_APPS ? 0 : -EIO;
 }
 
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot)

@@ -211,6 +211,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 	struct sl_router_topic_stat *stats = NULL;
 	struct sl_topic_counters rest;
 	struct ranked *topics;
+	const struct sl_app_usage *all = sl_gateway_usage_all(gw);
 	struct sl_app_usage u;
 	size_t n = 0;
 	uint32_t i, slot;
@@ -221,7 +222,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 			continue;
 		apps[n].name = gw->cfg->apps[i].id;
 		apps[n].latency = gw->apps ? &gw->apps[slot].latency : NULL;
-		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
+		if (sl_gateway_kernel_usage(gw, all, slot, &u)) {
 			apps[n].events = u.events_total;
 			apps[n].bytes = u.bytes;
 			memcpy(apps[n].drops, u.drops_by_reason, sizeof(apps[n].drops));

@@ -412,11 +412,35 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 	return -EACCES;
 }
 
-bool sl_gateway_app_usage(struct sl_gateway *gw, uint32_t slot, const struct sl_plan *plan,
-			  uint64_t now, struct sl_app_usage *u, uint64_t *end)
+const struct sl_app_usage *sl_gateway_usage_all(struct sl_gateway *gw)
+{
+	if (!gw->kern)
+		return NULL;
+	if (!gw->app_usage)
+		gw->app_usage = malloc(SL_MAX_APPS * sizeof(*gw->app_usage));
+	if (!gw->app_usage || sl_kern_app_usage_all(gw->kern, gw->app_usage))
+		return NULL;
+	return gw->app_usage;
+}
+
+bool sl_gateway_kernel_usage(struct sl_gateway *gw, const struct sl_app_usage *all, uint32_t slot,
+			     struct sl_app_usage *u)
+{
+	if (!slot || slot >= SL_MAX_APPS)
+		return false;
+	if (all) {
+		*u = all[slot];
+		return true;
+	}
+	return gw->kern && sl_kern_app_usage(gw->kern, slot, u) == 0;
+}
+
+bool sl_gateway_app_usage(struct sl_gateway *gw, const struct sl_app_usage *all, uint32_t slot,
+			  const struct sl_plan *plan, uint64_t now, struct sl_app_usage *u,
+			  uint64_t *end)
 {
 	/* The kernel's count is the record; the daemon's mirror serves with bpf: off. */
-	bool kernel = gw->kern && slot && sl_kern_app_usage(gw->kern, slot, u) == 0;
+	bool kernel = sl_gateway_kernel_usage(gw, all, slot, u);
 	uint64_t start;
 
 	if (!kernel) {
@@ -453,7 +477,7 @@ int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
 	if (!plan->events_limit)
 		return 0;
 	now = sl_now_ns();
-	sl_gateway_app_usage(gw, c->slot, plan, now, &u, &end);
+	sl_gateway_app_usage(gw, NULL, c->slot, plan, now, &u, &end);
 	if (u.events < plan->events_limit)
 		return 0;
 	*why = "the application's event quota is exhausted until the window turns";

@@ -87,6 +87,7 @@ struct sl_conn {
 	uint8_t *in;
 	size_t in_len, in_cap;
 	const char *close_reason;
+	char *own_close_reason; /* an operator's kick reason, which close_reason points to */
 
 	struct sl_auth_result auth; /* who the client is and what it may do */
 	bool counted;		    /* counts toward the application's connections */
@@ -231,8 +232,9 @@ struct sl_gateway {
 	uint32_t ncontrol;
 	struct sl_auth *auth;
 	struct sl_policy *policy;
-	struct sl_app_state *apps; /* per kernel slot */
-	char **slot_ids;	   /* application id of each kernel slot: stable across reloads */
+	struct sl_app_state *apps;	/* per kernel slot */
+	struct sl_app_usage *app_usage; /* sl_gateway_usage_all's table, per kernel slot */
+	char **slot_ids; /* application id of each kernel slot: stable across reloads */
 	/* slot_ids by id: open addressing on the id's hash, 0 empty (admit.c) */
 	uint16_t *slot_index;
 	/* what a reload loaded: owned here (the first config belongs to the caller) */

@@ -31,7 +31,6 @@
 #include "net/replay.h"
 #include "net/reload.h"
 #include "net/tcpinfo.h"
-#include "net/utf8.h"
 #include "net/ws.h"
 #include "route/topic.h"
 #include "net/workpool.h"
@@ -90,14 +89,15 @@ static json_t *publish_errors_json(const uint64_t *by_kind)
 	return o;
 }
 
-static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_config_app *app)
+static json_t *app_usage_json(struct sl_gateway *gw, const struct sl_app_usage *all,
+			      const struct sl_config_app *app)
 {
 	const struct sl_plan *plan = gw->policy ? sl_policy_app_plan(gw->policy, app) : NULL;
 	uint32_t slot = sl_gateway_slot_for(gw, app->id);
 	struct sl_app_usage u;
 	uint64_t end;
 	/* This window's count, as the handshake check sees it, not the last window's. */
-	bool kernel = sl_gateway_app_usage(gw, slot, plan, sl_now_ns(), &u, &end);
+	bool kernel = sl_gateway_app_usage(gw, all, slot, plan, sl_now_ns(), &u, &end);
 
 	return json_pack("{s:s, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:i, s:s}",
 			 "id", app->id, "slot", (int)slot, "plan", plan ? plan->name : NULL,
@@ -141,9 +141,11 @@ static void app_rates(struct sl_gateway *gw, const struct sl_config_app *app, js
 	}
 }
 
-static json_t *app_json(struct sl_gateway *gw, const struct sl_config_app *app)
+/* all: sl_gateway_usage_all's table for a walk over many, else NULL (a lookup of its own). */
+static json_t *app_json(struct sl_gateway *gw, const struct sl_app_usage *all,
+			const struct sl_config_app *app)
 {
-	json_t *out = app_usage_json(gw, app);
+	json_t *out = app_usage_json(gw, all, app);
 
 	app_rates(gw, app, out);
 	return out;
@@ -201,7 +203,7 @@ static json_t *app_top(struct sl_gateway *gw, const char *arg, const char **err)
 	qsort(v, gw->cfg->n_apps, sizeof(*v), by_app_rate_desc);
 	out = json_array();
 	for (i = 0; out && i < gw->cfg->n_apps && i < n; i++)
-		json_array_append_new(out, app_json(gw, v[i].app));
+		json_array_append_new(out, app_json(gw, NULL, v[i].app));
 	free(v);
 	return out;
 }
@@ -482,39 +484,35 @@ static bool conn_id_arg(const char *arg, uint64_t *id, const char **err)
 static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 {
 	uint64_t id;
-	const char *nl, *reason, *p;
+	const char *nl, *reason;
 	struct sl_conn *c;
+	char *own;
 
 	if (!conn_id_arg(arg, &id, err))
 		return NULL;
 	nl = strchr(arg, '\n');
 	reason = nl ? nl + 1 : "disconnected by an operator";
-	/*
-	 * It goes out as it is: in a close frame (123 bytes of UTF-8, RFC 6455
-	 * §5.5.1), in SSE's sluice.close JSON and in the log's JSON, where a
-	 * quote, a backslash or a control character would break the line.
-	 */
-	if (strlen(reason) > SL_WS_MAX_CLOSE_REASON) {
-		*err = "the reason is longer than the 123 bytes a close frame holds";
+	*err = sl_ws_close_reason_problem(reason);
+	if (*err)
 		return NULL;
-	}
-	if (!sl_utf8_valid((const uint8_t *)reason, strlen(reason))) {
-		*err = "the reason is not valid UTF-8";
-		return NULL;
-	}
-	for (p = reason; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\') {
-			*err = "the reason may not hold control characters, '\"' or '\\'";
-			return NULL;
-		}
-	}
 	for (c = gw->conns; c; c = c->next) {
 		if (c->cookie != id || c->closing)
 			continue;
-		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE)
-			sl_sub_close(c, SL_WS_CLOSE_KICKED, reason);
-		else
+		/* The request's buffer is gone by the close's log line: the connection keeps a
+		 * copy. */
+		own = strdup(reason);
+		if (!own) {
+			*err = "out of memory";
+			return NULL;
+		}
+		free(c->own_close_reason);
+		c->own_close_reason = own;
+		if (c->kind == SL_CONN_WS || c->kind == SL_CONN_SSE) {
+			sl_sub_close(c, SL_WS_CLOSE_KICKED, own);
+		} else {
+			c->close_reason = own;
 			sl_conn_finish(c);
+		}
 		SL_INFO("{\"msg\":\"conn_kicked\",\"id\":%llu,\"reason\":\"%s\"}",
 			(unsigned long long)id, reason);
 		return json_pack("{s:I, s:s}", "kicked", (json_int_t)id, "reason", reason);
@@ -728,9 +726,11 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 	if (!strcmp(op, "app.list") && arg)
 		return app_top(gw, arg, err);
 	if (!strcmp(op, "app.list")) {
+		const struct sl_app_usage *all = sl_gateway_usage_all(gw);
+
 		out = json_array();
 		for (i = 0; out && i < gw->cfg->n_apps; i++)
-			json_array_append_new(out, app_json(gw, &gw->cfg->apps[i]));
+			json_array_append_new(out, app_json(gw, all, &gw->cfg->apps[i]));
 		return out;
 	}
 	if (!strcmp(op, "app.series")) {
@@ -780,7 +780,7 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		app = find_app(gw, arg, err);
 		if (!app)
 			return NULL;
-		out = app_json(gw, app);
+		out = app_json(gw, NULL, app);
 		if (out && !strcmp(op, "app.show")) {
 			json_t *sub = json_array(), *pub = json_array();
 

@@ -119,6 +119,7 @@ static void conn_free(struct sl_conn *c)
 	sl_outq_fini(&c->q);
 	sl_ws_decoder_fini(&c->ws);
 	free(c->in);
+	free(c->own_close_reason);
 	free(c);
 }
 
@@ -1563,10 +1564,12 @@ static void conn_tick_rates(struct sl_gateway *gw, struct sl_conn *c, uint64_t n
  */
 static void apps_tick_rates(struct sl_gateway *gw, uint64_t now_s)
 {
+	const struct sl_app_usage *all;
 	uint32_t slot;
 
 	if (!gw->apps)
 		return;
+	all = sl_gateway_usage_all(gw);
 	for (slot = 1; slot < SL_MAX_APPS; slot++) {
 		struct sl_app_state *a = &gw->apps[slot];
 		uint64_t events = a->events_written, bytes = a->bytes_written;
@@ -1574,7 +1577,7 @@ static void apps_tick_rates(struct sl_gateway *gw, uint64_t now_s)
 
 		if (!gw->slot_ids || !gw->slot_ids[slot] || !gw->slot_ids[slot][0])
 			continue;
-		if (gw->kern && sl_kern_app_usage(gw->kern, slot, &u) == 0) {
+		if (sl_gateway_kernel_usage(gw, all, slot, &u)) {
 			events = u.events_total;
 			bytes = u.bytes;
 		}
@@ -2033,6 +2036,7 @@ void sl_gateway_free(struct sl_gateway *gw)
 		for (uint32_t i = 0; i < SL_MAX_APPS; i++)
 			free(gw->apps[i].series);
 	free(gw->apps);
+	free(gw->app_usage);
 	if (gw->slot_ids)
 		for (uint32_t i = 0; i < SL_MAX_APPS; i++)
 			free(gw->slot_ids[i]);

@@ -93,6 +93,7 @@ static int state_path(const struct sl_gateway *gw, char *buf, size_t len, const 
 void sl_gateway_save_state(struct sl_gateway *gw)
 {
 	char path[4096], tmp[4096];
+	const struct sl_app_usage *all;
 	json_t *doc, *apps;
 	struct sl_app_usage u;
 	uint32_t i, slot;
@@ -108,9 +109,10 @@ void sl_gateway_save_state(struct sl_gateway *gw)
 		return;
 	}
 	json_object_set_new(doc, "version", json_integer(1));
+	all = sl_gateway_usage_all(gw);
 	for (i = 0; i < gw->cfg->n_apps; i++) {
 		slot = sl_gateway_slot_for(gw, gw->cfg->apps[i].id);
-		if (!slot || slot >= SL_MAX_APPS || sl_kern_app_usage(gw->kern, slot, &u))
+		if (!sl_gateway_kernel_usage(gw, all, slot, &u))
 			continue;
 		json_object_set_new(apps, gw->cfg->apps[i].id,
 				    json_pack("{s:I, s:I, s:I, s:I}", "window_start_ns",

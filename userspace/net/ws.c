@@ -93,6 +93,20 @@ bool sl_ws_close_code_valid(uint16_t code)
 	return code >= 3000 && code <= 4999;
 }
 
+const char *sl_ws_close_reason_problem(const char *reason)
+{
+	const char *p;
+
+	if (strlen(reason) > SL_WS_MAX_CLOSE_REASON)
+		return "the reason is longer than the 123 bytes a close frame holds";
+	if (!sl_utf8_valid((const uint8_t *)reason, strlen(reason)))
+		return "the reason is not valid UTF-8";
+	for (p = reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			return "the reason may not hold control characters, '\"' or '\\'";
+	return NULL;
+}
+
 size_t sl_ws_close_payload(uint8_t out[SL_WS_MAX_CONTROL_PAYLOAD], uint16_t code,
 			   const char *reason)
 {

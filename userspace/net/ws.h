@@ -76,6 +76,14 @@ size_t sl_ws_frame_header(uint8_t out[SL_WS_MAX_SERVER_HEADER], uint8_t opcode, 
 size_t sl_ws_close_payload(uint8_t out[SL_WS_MAX_CONTROL_PAYLOAD], uint16_t code,
 			   const char *reason);
 
+/*
+ * Why an operator's close reason cannot go out as it is, or NULL when it
+ * can: it goes in a close frame (123 bytes of UTF-8), in SSE's sluice.close
+ * JSON and in the log's JSON, where a quote, a backslash or a control
+ * character would break the line. sluicectl and the daemon ask alike.
+ */
+const char *sl_ws_close_reason_problem(const char *reason);
+
 /* True for the codes a peer may send in a close frame (§7.4.1, §7.4.2). */
 bool sl_ws_close_code_valid(uint16_t code);
 
