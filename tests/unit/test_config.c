@@ -1096,6 +1096,12 @@ static void test_inline(void)
 		   "applications: expected a list of mappings with an id, got a mapping");
 	expect_one("id with a blank", "applications: [{id: \"a b\"}]\n", 1, 21,
 		   "applications[0].id: \"a b\" is not a valid name");
+	/* a quote or a backslash would break the JSON log lines and the /metrics labels */
+	expect_one("id with a quote", "applications: [{id: 'we\"ird'}]\n", 1, 21,
+		   "applications[0].id: \"we\\\"ird\" is not a valid name: 1 to 128 bytes without "
+		   "blanks, control characters, quotes or backslashes");
+	expect_one("plan name with a backslash", "plans: [{name: 'a\\b'}]\n", 1, 16,
+		   "plans[0].name: \"a\\\\b\" is not a valid name");
 	expect_one("duplicate application", "applications:\n  - id: a\n  - id: b\n  - id: a\n", 4,
 		   9, "application \"a\" is already defined at 2:9");
 	expect_one(

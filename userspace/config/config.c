@@ -1370,13 +1370,17 @@ static const char *get_name(struct loader *ld, const yaml_node_t *n, const char 
 
 	if (!s)
 		return NULL;
+	/*
+	 * Names go as they are into JSON log lines and /metrics labels, where a
+	 * quote or a backslash would end the string (or escape the next byte).
+	 */
 	for (i = 0; s[i]; i++)
-		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\')
 			break;
 	if (i == 0 || s[i] || i > SL_CONFIG_MAX_NAME) {
 		problem(ld, n,
-			"%s: %s is not a valid name: 1 to %d bytes without blanks or "
-			"control characters",
+			"%s: %s is not a valid name: 1 to %d bytes without blanks, control "
+			"characters, quotes or backslashes",
 			path, sl_node_excerpt(s, d, sizeof(d)), SL_CONFIG_MAX_NAME);
 		return NULL;
 	}
