@@ -164,16 +164,43 @@ static void ranked_latency(FILE *f, const struct ranked *v, size_t n, uint32_t t
 	}
 }
 
+/* What a ranked family is called and what its counts are. */
+struct ranked_names {
+	const char *label;
+	const char *events, *events_help;
+	const char *bytes, *bytes_help;
+	const char *latency;
+};
+
 /* v is ranked busiest first: the first top_n are named, the rest summed as `_other`. */
-static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n, const char *label,
-			 const char *events_name, const char *bytes_name, const char *latency_name)
+static void ranked_lines(FILE *f, struct ranked *v, size_t n, uint32_t top_n,
+			 const struct ranked_names *names)
 {
-	ranked_family(f, v, n, top_n, label, events_name,
-		      "Events delivered, by the label (the busiest; the rest as _other).", false);
-	ranked_family(f, v, n, top_n, label, bytes_name,
-		      "Bytes of the events delivered, by the label.", true);
-	ranked_latency(f, v, n, top_n, label, latency_name);
+	ranked_family(f, v, n, top_n, names->label, names->events, names->events_help, false);
+	ranked_family(f, v, n, top_n, names->label, names->bytes, names->bytes_help, true);
+	ranked_latency(f, v, n, top_n, names->label, names->latency);
 }
+
+static const struct ranked_names app_names = {
+	"app",
+	"sluice_app_events_total",
+	"Events the kernel meter let out to the application's subscribers (the daemon's writes "
+	"with bpf: off); the busiest by this count, the rest as _other.",
+	"sluice_app_bytes_total",
+	"Bytes the kernel meter let out on the application's sockets: events, protocol replies "
+	"and handshake answers alike (the daemon's writes with bpf: off).",
+	"sluice_app_delivery_latency_seconds",
+};
+
+static const struct ranked_names topic_names = {
+	"topic",
+	"sluice_topic_events_total",
+	"Events of the topic written to subscribers; the busiest by this count, the rest as "
+	"_other.",
+	"sluice_topic_bytes_total",
+	"Bytes of those events as written, framing included.",
+	"sluice_topic_delivery_latency_seconds",
+};
 
 /*
  * The kernel's drops of the same applications, by reason: at most
@@ -234,8 +261,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 	}
 	if (apps) {
 		qsort(apps, n, sizeof(*apps), by_events_desc);
-		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, "app", "sluice_app_events_total",
-			     "sluice_app_bytes_total", "sluice_app_delivery_latency_seconds");
+		ranked_lines(f, apps, n, gw->cfg->metrics.top_n, &app_names);
 		app_drops_family(f, apps, n, gw->cfg->metrics.top_n);
 	}
 	free(apps);
@@ -259,9 +285,7 @@ static void metrics_ranked(struct sl_gateway *gw, FILE *f)
 					       .bytes = rest.bytes,
 					       .latency = &rest.latency };
 	if (topics)
-		ranked_lines(f, topics, n, gw->cfg->metrics.top_n, "topic",
-			     "sluice_topic_events_total", "sluice_topic_bytes_total",
-			     "sluice_topic_delivery_latency_seconds");
+		ranked_lines(f, topics, n, gw->cfg->metrics.top_n, &topic_names);
 	free(topics);
 	free(stats);
 }
