@@ -1010,6 +1010,38 @@ PY
 	[ "${lines[4]}" = "[('ack', 4, None)]" ]
 }
 
+@test "WebSocket ops: a reply carries its request's id only when the request had one; unsub of a malformed pattern is 400, of one not held 404" {
+	sl_start_gateway
+	run $PY - "$WS" "$TEST_KEY" <<'PY'
+import asyncio, sys, msgpack, websockets
+async def main():
+    async with websockets.connect(sys.argv[1], subprotocols=["sluice.v1.msgpack"],
+                                  extra_headers={"X-API-Key": sys.argv[2]}) as ws:
+        for op in ({"op": "sub", "topic": "noid.t"}, {"op": "pub", "topic": "noid.t", "data": b"x"},
+                   {"op": "unsub", "topic": "noid.t"}, {"op": "unsub", "id": 3, "topic": "a..b"},
+                   {"op": "unsub", "id": 4, "topic": "a.*.>"}, {"op": "unsub", "id": 5, "topic": "x" * 256},
+                   {"op": "unsub", "id": 6, "topic": "never.held"}, {"op": "sub", "id": 0, "topic": "zero.t"}):
+            await ws.send(msgpack.packb(op))
+            while True:
+                m = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
+                if m["op"] != "ev":
+                    break
+            print(sorted((k, v) for k, v in m.items() if k != "msg"))
+asyncio.run(main())
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "[('op', 'ack')]" ]
+	[ "${lines[1]}" = "[('op', 'ack'), ('seq', 1)]" ]
+	[ "${lines[2]}" = "[('op', 'ack')]" ]
+	[ "${lines[3]}" = "[('code', 400), ('id', 3), ('op', 'err')]" ]
+	[ "${lines[4]}" = "[('code', 404), ('id', 4), ('op', 'err')]" ]
+	[ "${lines[5]}" = "[('code', 400), ('id', 5), ('op', 'err')]" ]
+	[ "${lines[6]}" = "[('code', 404), ('id', 6), ('op', 'err')]" ]
+	# an id of 0 is an id like any other
+	[ "${lines[7]}" = "[('id', 0), ('op', 'ack')]" ]
+}
+
 @test "resume over SSE with Last-Event-ID, across topics in acceptance order; a gap is told" {
 	sl_start_gateway "retention: {count: 20, age: 1h}"
 	pub a.one --count 3 >/dev/null

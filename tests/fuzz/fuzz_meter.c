@@ -97,7 +97,7 @@ static void encoded_len4(const uint8_t *data, size_t size)
 			FUZZ_CHECK(sl_envelope_encode_ev(&sb, topic, strlen(topic), size, 1, data,
 							 size) == 0);
 		else if (kind == 1)
-			FUZZ_CHECK(sl_envelope_encode_ack(&sb, size, true, size) == 0);
+			FUZZ_CHECK(sl_envelope_encode_ack(&sb, true, size, true, size) == 0);
 		else
 			FUZZ_CHECK(sl_envelope_encode_err(&sb, true, size, 400, "bad") == 0);
 		frame = malloc(SL_ENVELOPE_FRAME_HEADER + sb.size);

@@ -441,7 +441,7 @@ static void test_encoders(void)
 	       "ev with empty data is still an event");
 	msgpack_sbuffer_clear(&sb);
 
-	TAP_OK(sl_envelope_encode_ack(&sb, 5, false, 0) == 0 && sb.size == sizeof(ack) &&
+	TAP_OK(sl_envelope_encode_ack(&sb, true, 5, false, 0) == 0 && sb.size == sizeof(ack) &&
 		   !memcmp(sb.data, ack, sizeof(ack)),
 	       "ack {op,id} byte for byte");
 	TAP_OK(meter_kind(SL_FRAMING_WS, (const uint8_t *)sb.data, sb.size) == SL_FRAME_REPLY &&
@@ -449,11 +449,19 @@ static void test_encoders(void)
 	       "meter: ack is a reply");
 	msgpack_sbuffer_clear(&sb);
 	off = 0;
-	sl_envelope_encode_ack(&sb, 7, true, 99);
+	sl_envelope_encode_ack(&sb, true, 7, true, 99);
 	TAP_OK(msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS &&
 		   (uint8_t)sb.data[0] == 0x83 && field(&u.data, "seq") &&
 		   field(&u.data, "seq")->via.u64 == 99 && field(&u.data, "id")->via.u64 == 7,
 	       "ack with seq: 3 entries");
+	msgpack_sbuffer_clear(&sb);
+	off = 0;
+	sl_envelope_encode_ack(&sb, false, 0, true, 4);
+	TAP_OK(msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+		   (uint8_t)sb.data[0] == 0x82 && field(&u.data, "seq")->via.u64 == 4 &&
+		   !field(&u.data, "id") &&
+		   meter_kind(SL_FRAMING_LEN4, (const uint8_t *)sb.data, sb.size) == SL_FRAME_REPLY,
+	       "ack to a request without id: no id (not a made-up 0), still a reply to the meter");
 	msgpack_sbuffer_clear(&sb);
 
 	off = 0;
@@ -493,7 +501,7 @@ static void test_encoders(void)
 
 	/* Encoders append: two maps back to back in one buffer. */
 	sl_envelope_encode_simple(&sb, "pong");
-	sl_envelope_encode_ack(&sb, 5, false, 0);
+	sl_envelope_encode_ack(&sb, true, 5, false, 0);
 	TAP_OK(sb.size == sizeof(pong) + sizeof(ack) &&
 		   !memcmp(sb.data + sizeof(pong), ack, sizeof(ack)),
 	       "encoders append");

@@ -81,7 +81,7 @@ static void pub_ack(struct sl_conn *c, uint64_t id, uint64_t seq)
 	int ret = reply_begin(&sb);
 
 	if (!ret)
-		ret = sl_envelope_encode_ack(&sb, id, true, seq);
+		ret = sl_envelope_encode_ack(&sb, true, id, true, seq);
 	pub_send(c, &sb, ret);
 }
 

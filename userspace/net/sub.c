@@ -214,12 +214,13 @@ static void ws_reply_err(struct sl_conn *c, bool has_id, uint64_t id, int code, 
 	sl_conn_schedule_flush(c);
 }
 
-static void ws_reply_ack(struct sl_conn *c, uint64_t id, bool has_seq, uint64_t seq)
+static void ws_reply_ack(struct sl_conn *c, const struct sl_envelope_in *m, bool has_seq,
+			 uint64_t seq)
 {
 	msgpack_sbuffer sb;
 
 	msgpack_sbuffer_init(&sb);
-	if (sl_envelope_encode_ack(&sb, id, has_seq, seq) == 0)
+	if (sl_envelope_encode_ack(&sb, m->has_id, m->id, has_seq, seq) == 0)
 		ws_queue_sbuf(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	sl_conn_schedule_flush(c);
@@ -384,7 +385,7 @@ static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
 		ws_reply_err(c, m->has_id, m->id, 500, "cannot subscribe");
 		return;
 	}
-	ws_reply_ack(c, m->id, false, 0);
+	ws_reply_ack(c, m, false, 0);
 	if (m->has_since) {
 		bool gap;
 
@@ -405,8 +406,12 @@ static void ws_op_unsub(struct sl_conn *c, const struct sl_envelope_in *m)
 {
 	char pattern[SL_TOPIC_MAX_LEN + 1];
 
-	if (m->topic_len > SL_TOPIC_MAX_LEN) {
-		ws_reply_err(c, m->has_id, m->id, 400, "topic too long");
+	const char *why = NULL;
+
+	/* A pattern that sub would refuse is a bad request here too, not one not held. */
+	if (m->topic_len > SL_TOPIC_MAX_LEN ||
+	    sl_topic_validate(m->topic, m->topic_len, true, &why)) {
+		ws_reply_err(c, m->has_id, m->id, 400, why ? why : "topic too long");
 		return;
 	}
 	memcpy(pattern, m->topic, m->topic_len);
@@ -415,7 +420,7 @@ static void ws_op_unsub(struct sl_conn *c, const struct sl_envelope_in *m)
 		ws_reply_err(c, m->has_id, m->id, 404, "not subscribed to this pattern");
 		return;
 	}
-	ws_reply_ack(c, m->id, false, 0);
+	ws_reply_ack(c, m, false, 0);
 }
 
 static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
@@ -453,7 +458,7 @@ static void ws_op_pub(struct sl_conn *c, const struct sl_envelope_in *m)
 		ws_reply_err(c, m->has_id, m->id, sl_publish_status(ret), why);
 		return;
 	}
-	ws_reply_ack(c, m->id, true, seq);
+	ws_reply_ack(c, m, true, seq);
 	/* Its next frames wait, like a native publisher's, while the queues are over their bound.
 	 */
 	sl_gateway_pace(c);

@@ -378,13 +378,15 @@ int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic
 	return 0;
 }
 
-int sl_envelope_encode_ack(msgpack_sbuffer *sbuf, uint64_t id, bool has_seq, uint64_t seq)
+int sl_envelope_encode_ack(msgpack_sbuffer *sbuf, bool has_id, uint64_t id, bool has_seq,
+			   uint64_t seq)
 {
 	msgpack_packer pk;
 
 	msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
-	if (pack_op(&pk, has_seq ? 3 : 2, "ack") || pack_key(&pk, "id") ||
-	    msgpack_pack_uint64(&pk, id))
+	if (pack_op(&pk, 1 + has_id + has_seq, "ack"))
+		return -ENOMEM;
+	if (has_id && (pack_key(&pk, "id") || msgpack_pack_uint64(&pk, id)))
 		return -ENOMEM;
 	if (has_seq && (pack_key(&pk, "seq") || msgpack_pack_uint64(&pk, seq)))
 		return -ENOMEM;

@@ -105,8 +105,9 @@ const char *sl_envelope_op_name(enum sl_envelope_op op);
 int sl_envelope_encode_ev(msgpack_sbuffer *sbuf, const char *topic, size_t topic_len, uint64_t seq,
 			  uint64_t ts_ns, const uint8_t *data, size_t len);
 
-/* {op:"ack", id[, seq]} */
-int sl_envelope_encode_ack(msgpack_sbuffer *sbuf, uint64_t id, bool has_seq, uint64_t seq);
+/* {op:"ack"[, id][, seq]}: a reply carries its request's id when the request had one. */
+int sl_envelope_encode_ack(msgpack_sbuffer *sbuf, bool has_id, uint64_t id, bool has_seq,
+			   uint64_t seq);
 
 /* {op:"err"[, id], code, msg}; code reuses the HTTP numbers (SPEC). */
 int sl_envelope_encode_err(msgpack_sbuffer *sbuf, bool has_id, uint64_t id, int code,
