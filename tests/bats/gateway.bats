@@ -1396,3 +1396,70 @@ for line in open(sys.argv[1], "rb"):
 	[[ "$output" == *"subscriptions"*'["g.x"]'* ]]
 	wait $a $b
 }
+
+# A raw client that handshakes and then only reads (answering pings when $3 is 1) for $2
+# seconds: prints the frames it got, in order, with the seconds since the 101.
+ws_keepalive_client() {
+	env PYTHONPATH="$REPO/tests/tools" $PY - "$SUB" "$1" "$2" <<'PY'
+import base64, os, socket, sys, time
+from sl_client import client_frame, close_code, ws_split
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.2)
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+           % base64.b64encode(os.urandom(16)).decode()).encode())
+answer, until, buf, start, got = sys.argv[2] == "1", float(sys.argv[3]), b"", None, []
+while time.time() < (start or time.time()) + until:
+    try:
+        c = s.recv(65536)
+    except socket.timeout:
+        continue
+    if not c:
+        got.append("eof")
+        break
+    buf += c
+    if start is None:
+        head, sep, buf = buf.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        start = time.time()
+    frames, buf = ws_split(buf)
+    for op, p in frames:
+        got.append("close %d %s" % (close_code(p), p[2:].decode()) if op == 8 else "op %d" % op)
+        if op == 9 and answer:
+            s.sendall(client_frame(0xA, p))
+print(" | ".join(got))
+PY
+}
+
+@test "ws.ping: a quiet WebSocket subscriber gets a ping; one that does not answer it is closed with 1002, one that does stays" {
+	sl_start_gateway "ws: {ping: 1s}"
+	# the client that answers: pings (one each quiet second after its pong's), and it stays
+	run ws_keepalive_client 1 6.5
+	echo "$output"
+	[[ "$output" == "op 9 | op 9"* ]]
+	[[ "$output" != *close* && "$output" != *eof* ]]
+	# the one that does not: one ping, then the close a second or two later
+	run ws_keepalive_client 0 5
+	echo "$output"
+	[ "$output" = "op 9 | close 1002 no pong to the gateway's ping | eof" ]
+	grep -q '"code":1002,"reason":"no pong to the gateway'"'"'s ping"' "$LOG"
+	# a python-websockets client (it answers pings by itself) idle for 3.5 s still gets its event
+	bg_ws_sub "$BATS_TEST_TMPDIR/ws.json" ka.t --count 1 --timeout 20
+	sleep 3.5
+	pub ka.t --count 1 >/dev/null
+	wait "$BG_PID"
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/ws.json")" -eq 1 ]
+}
+
+@test "ws.ping: 0s sends no pings; a bad value is refused at start with its place" {
+	sl_start_gateway "ws: {ping: 0s}"
+	run ws_keepalive_client 0 3
+	echo "$output"
+	[ "$output" = "" ]
+	sl_stop_gateway
+	printf 'ws: {ping: 2h}\n' >"$BATS_TEST_TMPDIR/bad.yaml"
+	run "$REPO/build/sluiced" --check -c "$BATS_TEST_TMPDIR/bad.yaml"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'bad.yaml:1:12: ws.ping: "2h" is out of range: expected 0s to 1h'* ]]
+}

@@ -736,6 +736,15 @@ static const struct field sse_fields[] = {
 	END,
 };
 
+static const struct field ws_fields[] = {
+	/*
+	 * 0s: no pings. Counted in the gateway's 1 s tick, so whole seconds;
+	 * above 1h a proxy's idle timeout has long cut the connection.
+	 */
+	FIELD("ping", K_DURATION, ws.ping_ns, .min = 0, .max = HOUR),
+	END,
+};
+
 static const struct field limits_fields[] = {
 	/* A frame must hold a small msgpack map; 256 MiB bounds one allocation. */
 	FIELD("max_frame_bytes", K_SIZE, limits.max_frame_bytes, .min = 64, .max = 256 << 20),
@@ -784,6 +793,7 @@ static const struct field top_fields[] = {
 	FIELD("cgroup", K_CGROUP, cgroup),
 	MAP("retention", retention_fields),
 	MAP("sse", sse_fields),
+	MAP("ws", ws_fields),
 	MAP("limits", limits_fields),
 	MAP("jwt", jwt_fields),
 	FIELD("state_dir", K_DIR, state_dir),
@@ -826,6 +836,8 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->retention.age_ns = HOUR;
 	cfg->retention.journal = true;
 	cfg->sse.heartbeat_ns = 15 * SEC;
+	/* Centrifugo's default: under the 30-60 s idle timeouts of common proxies. */
+	cfg->ws.ping_ns = 25 * SEC;
 	cfg->limits.max_frame_bytes = 1048576;
 	cfg->limits.max_header_bytes = 16384;
 	cfg->limits.handshake_timeout_ns = 10 * SEC;

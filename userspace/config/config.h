@@ -172,6 +172,10 @@ struct sl_config_sse {
 	uint64_t heartbeat_ns;
 };
 
+struct sl_config_ws {
+	uint64_t ping_ns; /* a ping to a subscriber quiet this long; 0: none */
+};
+
 struct sl_config_limits {
 	uint64_t max_frame_bytes;
 	uint64_t max_header_bytes;
@@ -267,6 +271,7 @@ struct sl_config {
 	const char *cgroup; /* a name under the cgroup2 mount, or an absolute path */
 	struct sl_config_retention retention;
 	struct sl_config_sse sse;
+	struct sl_config_ws ws;
 	struct sl_config_limits limits;
 	struct sl_config_jwt jwt;
 	const char *state_dir;

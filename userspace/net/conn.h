@@ -101,7 +101,9 @@ struct sl_conn {
 	char **subs; /* subscribed patterns */
 	uint32_t nsubs;
 	struct sl_replay *replay; /* resumes under way (replay.c); NULL: none */
-	uint32_t body_end; /* an admin request waits for its body up to here (0: head not read) */
+	uint32_t body_end;   /* an admin request waits for its body up to here (0: head not read) */
+	uint16_t ws_quiet_s; /* seconds nothing was written to it, or since the ping (ws.ping) */
+	bool ws_ping_out;    /* a ping went out and the client has sent nothing since */
 
 	uint64_t opened_ns;
 	char name[64]; /* publisher name from hello */
@@ -414,6 +416,14 @@ enum sl_evict_bound {
 void sl_sub_evict(struct sl_conn *c, enum sl_evict_bound bound);
 void sl_sub_drop_subs(struct sl_conn *c);
 void sl_sub_heartbeat(struct sl_conn *c);
+/*
+ * A WebSocket subscriber's part of the 1 s tick (wrote: bytes went to it in
+ * that second). Quiet for ws.ping, it gets a ping; a ping still unanswered
+ * (nothing read from it) ws.ping later closes it with 1002. Connections
+ * with traffic get none: TCP's retransmissions and the queue bounds find a
+ * dead reader there.
+ */
+void sl_sub_keepalive(struct sl_conn *c, bool wrote);
 
 /* pub.c */
 void sl_pub_on_bytes(struct sl_conn *c);

@@ -1107,6 +1107,9 @@ take:
 		sl_sub_on_http(c);
 		break;
 	case SL_CONN_WS:
+		/* Any bytes answer the keepalive: the client reads and writes (sl_sub_keepalive).
+		 */
+		c->ws_ping_out = false;
 		sl_sub_on_ws_bytes(c);
 		break;
 	case SL_CONN_SSE:
@@ -1556,6 +1559,8 @@ static void conn_tick_rates(struct sl_gateway *gw, struct sl_conn *c, uint64_t n
 		if (!c->events_per_second)
 			sl_outq_trim(&c->q);
 	}
+	if (c->kind == SL_CONN_WS)
+		sl_sub_keepalive(c, c->bytes_per_second != 0);
 }
 
 /*

@@ -843,6 +843,32 @@ out:
 	free(name);
 }
 
+void sl_sub_keepalive(struct sl_conn *c, bool wrote)
+{
+	uint64_t every = (c->gw->cfg->ws.ping_ns + 999999999ull) / 1000000000ull;
+
+	if (!every || c->closing)
+		return;
+	if (c->ws_ping_out) {
+		/* RFC 6455 §5.5.2: a ping must be answered; a peer that does not is gone or broken.
+		 */
+		if (++c->ws_quiet_s >= every)
+			sl_sub_close(c, SL_WS_CLOSE_PROTOCOL_ERROR,
+				     "no pong to the gateway's ping");
+		return;
+	}
+	c->ws_quiet_s = wrote ? 0 : (uint16_t)(c->ws_quiet_s + 1);
+	if (c->ws_quiet_s < every)
+		return;
+	if (ws_queue_frame(c, SL_WS_OP_PING, NULL, 0)) {
+		queue_or_close(c, -ENOMEM);
+		return;
+	}
+	c->ws_ping_out = true;
+	c->ws_quiet_s = 0;
+	sl_conn_schedule_flush(c);
+}
+
 void sl_sub_heartbeat(struct sl_conn *c)
 {
 	/* A comment record keeps proxies and clients from timing the stream out. */
