@@ -1055,6 +1055,27 @@ PY
 	[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
 }
 
+@test "SSE resume from the newest event a ring dropped (pushed out, or aged out on a quiet topic) misses nothing: no gap, as WebSocket since" {
+	sl_start_gateway "retention: {count: 3, age: 2s}"
+	pub q.c --count 6 >/dev/null
+	# the ring holds 4..6: 3 is the newest it dropped, 2 is older
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=q.c" --last-event-id q.c:3 --count 3 --timeout 2
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]] + [n["event"] for n in d["notices"]]')" = "['q.c:4', 'q.c:5', 'q.c:6']" ]
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=q.c" --last-event-id q.c:2 --count 3 --timeout 1
+	[ "$(echo "$output" | json '[n["event"] for n in d["notices"]]')" = "['sluice.gap']" ]
+	# a quiet topic: its one event ages out, then two more come; a client that had the first
+	pub q.a --count 1 >/dev/null
+	sleep 3.2
+	pub q.a --count 2 --start 1 >/dev/null
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=q.a" --last-event-id q.a:1 --count 2 --timeout 2
+	echo "$output"
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]] + [n["event"] for n in d["notices"]]')" = "['q.a:2', 'q.a:3']" ]
+	# WebSocket since says the same
+	run $PY "$CLIENT" ws-sub "$WS" q.a --since 1 --count 2 --timeout 2
+	[ "$(echo "$output" | json '[e["seq"] for e in d["events"]] + [r["code"] for r in d["replies"] if r["op"] == "err"]')" = "[2, 3]" ]
+}
+
 @test "SSE: the lastEventID query parameter resumes like the Last-Event-ID header (same events, same gap); other spellings are ignored" {
 	sl_start_gateway "retention: {count: 20, age: 1h}"
 	pub a.one --count 3 >/dev/null

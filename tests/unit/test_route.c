@@ -824,6 +824,12 @@ static void test_replay_after(void)
 	       "replay_after: reference evicted -> gap, no callback");
 	TAP_OK(resume_after(r, pats, 2, "news.eu", 0, seq_cb, &s) == -ERANGE && s.n == 0,
 	       "replay_after: before a first event no longer retained -> gap");
+	/* news.eu:2 (gseq 5) is the newest it dropped: all after it is still there. */
+	s = (struct seqs){ 0 };
+	TAP_OK(resume_after(r, pats, 2, "news.eu", 2, seq_cb, &s) == 0 && s.n == 4 &&
+		   s.gseq[0] == 6 && s.seq[1] == 3 && s.seq[3] == 5,
+	       "replay_after: the reference itself dropped, nothing after it -> no gap (got %u)",
+	       s.n);
 	/* news.us:1 is still retained, but news.eu evicted its seq 2 (gseq 5) after it. */
 	s = (struct seqs){ 0 };
 	TAP_OK(resume_after(r, pats, 2, "news.us", 1, seq_cb, &s) == -ERANGE && s.n == 0,

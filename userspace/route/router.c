@@ -401,10 +401,20 @@ int sl_router_gseq_of(struct sl_router *router, const char *ref_topic, uint64_t 
 		return 0;
 	}
 	ev = sl_ring_find(&ref->ring, ref_seq);
-	if (!ev)
-		return -ERANGE;
-	*gseq = ev->gseq;
-	return 0;
+	if (ev) {
+		*gseq = ev->gseq;
+		return 0;
+	}
+	/*
+	 * The reference itself aged out or was pushed out, the newest to go:
+	 * every event after it is still retained, nothing was missed (as for
+	 * WebSocket `since`). A quiet topic with retention.age is that case.
+	 */
+	if (ref->ring.dropped_seq && ref_seq == ref->ring.dropped_seq) {
+		*gseq = ref->ring.dropped_gseq;
+		return 0;
+	}
+	return -ERANGE;
 }
 
 int sl_router_replay_after(struct sl_router *router, const char *const *patterns, size_t npatterns,

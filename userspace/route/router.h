@@ -90,7 +90,8 @@ int sl_router_replay_topic(struct sl_router *router, const char *topic, uint64_t
 /*
  * The acceptance number (gseq) of the event ref_topic:ref_seq, which SSE's
  * `Last-Event-ID` names (ref_seq 0: just before the topic's first event):
- * 0 or -ERANGE (unknown, or no longer retained).
+ * 0 or -ERANGE (unknown, or no longer retained and not the newest event its
+ * ring dropped).
  */
 int sl_router_gseq_of(struct sl_router *router, const char *ref_topic, uint64_t ref_seq,
 		      uint64_t *gseq);
