@@ -600,6 +600,23 @@ PY
 	[ "$(echo "$line" | json 'd["reason"] != "" and d["events"] > 0 and d["bytes"] > 0')" = True ]
 }
 
+@test "event quota: when one stream takes the application's last event, its other streams (quiet ones too, SSE and WebSocket) are closed with 4002 within a second or two" {
+	plan_gateway "    events: {limit: 3, per: 1h}"
+	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=qb.quiet&access_token=sub-key" --count 100 --timeout 6 >"$BATS_TEST_TMPDIR/quiet.json" &
+	q=$!
+	sub_bg "$BATS_TEST_TMPDIR/ws" qb.other 100 --timeout 6; w=$BG_PID
+	sub_bg "$BATS_TEST_TMPDIR/busy" qb.busy 100 --timeout 6; b=$BG_PID
+	wait_ready "$BATS_TEST_TMPDIR/ws"; wait_ready "$BATS_TEST_TMPDIR/busy"
+	pub qb.busy --count 4 >/dev/null
+	wait $q $w $b
+	cat "$BATS_TEST_TMPDIR/quiet.json"
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/busy")" -eq 3 ]
+	[ "$(json 'd["close"]["code"]' <"$BATS_TEST_TMPDIR/busy")" -eq 4002 ]
+	[ "$(json '(len(d["events"]), d["close"]["code"])' <"$BATS_TEST_TMPDIR/ws")" = "(0, 4002)" ]
+	[ "$(json '[n["event"] for n in d["notices"]]' <"$BATS_TEST_TMPDIR/quiet.json")" = "['sluice.close']" ]
+	[ "$(json '__import__("json").loads(d["notices"][0]["data"])["code"]' <"$BATS_TEST_TMPDIR/quiet.json")" -eq 4002 ]
+}
+
 @test "event quota over SSE: the last allowed event, then event: sluice.close with 4002" {
 	plan_gateway "    events: {limit: 5, per: 1h}"
 	$PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=s.q&access_token=sub-key" --count 100 --timeout 3 >"$BATS_TEST_TMPDIR/sse.json" &

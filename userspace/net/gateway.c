@@ -1558,6 +1558,7 @@ static void conn_tick_rates(struct sl_gateway *gw, struct sl_conn *c, uint64_t n
 		}
 		if (!c->events_per_second)
 			sl_outq_trim(&c->q);
+		sl_conn_plan_tick(c);
 	}
 	if (c->kind == SL_CONN_WS)
 		sl_sub_keepalive(c, c->bytes_per_second != 0);
@@ -1616,13 +1617,16 @@ static void apps_tick_rates(struct sl_gateway *gw, uint64_t now_s)
 void sl_gateway_tick_rates(struct sl_gateway *gw)
 {
 	uint64_t now_s = sl_now_ns() / 1000000000ull;
-	struct sl_conn *c;
+	struct sl_conn *c, *next;
 
 	gw->sweep_next = NULL;
 	gw->sweeping = false;
 	sl_router_tick_rates(gw->router, now_s - 1);
-	for (c = gw->conns; c; c = c->next)
+	/* Moved on first: a tick may close c (keepalive, quota). */
+	for (c = gw->conns; c; c = next) {
+		next = c->next;
 		conn_tick_rates(gw, c, now_s);
+	}
 	apps_tick_rates(gw, now_s);
 }
 

@@ -110,6 +110,20 @@ void sl_conn_rate_charge(struct sl_conn *c, size_t bytes)
 	c->tokens -= (int64_t)bytes;
 }
 
+void sl_conn_plan_tick(struct sl_conn *c)
+{
+	const struct sl_plan *plan = c->plan;
+	const struct sl_app_state *a;
+	uint64_t start, end;
+
+	if (!plan || !plan->events_limit || !c->gw->cfg->graceful || !c->gw->apps || c->closing)
+		return;
+	a = &c->gw->apps[c->slot];
+	sl_plan_window(plan, sl_now_ns(), &start, &end);
+	if (a->window_start == start && a->events >= plan->events_limit)
+		sl_sub_close(c, SL_WS_CLOSE_QUOTA, "event quota exhausted");
+}
+
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last)
 {
 	const struct sl_plan *plan = c->plan;

@@ -31,6 +31,14 @@ uint64_t sl_plan_soft_bound(const struct sl_plan *plan);
 bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, bool *last);
 
 /*
+ * A subscriber's part of the 1 s tick: its application's event quota ran
+ * out (on another of its connections, or below a count a reload lowered
+ * the limit to): closed with 4002 as the one that took the last event was,
+ * rather than left holding a connection slot until an event comes.
+ */
+void sl_conn_plan_tick(struct sl_conn *c);
+
+/*
  * Nanoseconds until the plan's byte rate lets `bytes` more go out (0: now),
  * by the mirror of the kernel's bucket: a resume waits that long rather than
  * run over the rate, which would close it (4005) at every reconnect.
