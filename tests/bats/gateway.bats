@@ -1122,6 +1122,14 @@ PY
 	# The parameter alone, for comparison
 	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.b&lastEventID=a.b%3A1" --count 3 --timeout 1
 	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['a.b:2', 'a.b:3']" ]
+	# An empty header (a polyfill's before its first event) is no id: a stream, no resume
+	run raw_http "$SUB" < <(printf 'GET /v1/sse?topic=a.b HTTP/1.1\r\nHost: x\r\nLast-Event-ID: \r\n\r\n')
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 200 OK"*"text/event-stream"* ]]
+	[[ "$output" != *"a.b:"* ]]
+	# and next to the parameter, the parameter places the resume
+	run $PY "$CLIENT" sse "http://127.0.0.1:$SUB/v1/sse?topic=a.b&lastEventID=a.b%3A2" --last-event-id '' --count 3 --timeout 1
+	[ "$(echo "$output" | json '[e["id"] for e in d["events"]]')" = "['a.b:3']" ]
 }
 
 @test "the kernel's per-connection counts equal what each client received (WS and SSE)" {

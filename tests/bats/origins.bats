@@ -127,6 +127,34 @@ PYEOF
 	[[ "$output" == *'{"error":"forbidden_origin","detail":"the Origin is not in listeners.subscribers.origins: pages of that site may not open streams here"}'* ]]
 }
 
+# sse_cors [curl args...]: the CORS fields of GET /v1/sse?topic=a.b's answer (its status line first).
+sse_cors() {
+	curl -s -D - -o /dev/null --max-time 1 "$@" "http://127.0.0.1:$SUB/v1/sse?topic=a.b" |
+		tr -d '\r' | grep -E '^(HTTP/|Access-Control-|Vary:)' || true
+}
+
+@test "origins: an EventSource of a listed origin gets Access-Control-Allow-Origin (its Origin, with credentials); no list or no Origin gets none" {
+	SL_ORIGINS='["https://app.example.com"]' sl_start_gateway
+	run sse_cors -H 'Origin: https://app.example.com'
+	echo "$output"
+	[ "$output" = "HTTP/1.1 200 OK
+Access-Control-Allow-Origin: https://app.example.com
+Access-Control-Allow-Credentials: true
+Vary: Origin" ]
+	# as the browser spelled it: that is what it compares
+	run sse_cors -H 'Origin: HTTPS://App.Example.COM:443'
+	[[ "$output" == *"Access-Control-Allow-Origin: HTTPS://App.Example.COM:443"* ]]
+	run sse_cors
+	[ "$output" = "HTTP/1.1 200 OK" ]
+	run sse_cors -H 'Origin: https://evil.example'
+	[ "$output" = "HTTP/1.1 403 Forbidden" ]
+	sl_stop_gateway
+	# no list: any origin may open a stream, but no site is told it may read it
+	sl_start_gateway
+	run sse_cors -H 'Origin: https://app.example.com'
+	[ "$output" = "HTTP/1.1 200 OK" ]
+}
+
 @test "origins: checked before credentials, so a foreign page learns nothing about them" {
 	SL_AUTH=required SL_ORIGINS='["https://app.example.com"]' sl_start_gateway
 	[ "$(sse_code -H 'Origin: https://evil.example.com')" = 403 ]

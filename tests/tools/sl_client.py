@@ -386,7 +386,7 @@ def sse(args):
     h, p = host.rsplit(":", 1)
     s = socket.create_connection((h, int(p)), timeout=args.timeout)
     req = "GET /%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n" % (rest, host)
-    if args.last_event_id:
+    if args.last_event_id is not None:
         req += "Last-Event-ID: %s\r\n" % args.last_event_id
     s.sendall((req + "\r\n").encode())
     buf = b""

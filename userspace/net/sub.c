@@ -23,10 +23,10 @@
 
 #define SL_SSE_MAX_TOPICS 16
 
-/* The answer that starts an SSE stream. */
-static const char sse_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-			       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
-			       "Transfer-Encoding: chunked\r\n\r\n";
+/* The answer that starts an SSE stream; %s: CORS fields for a listed origin, or nothing. */
+#define SSE_HEAD                                                                                   \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"        \
+	"X-Accel-Buffering: no\r\n%sTransfer-Encoding: chunked\r\n\r\n"
 
 static void queue_or_close(struct sl_conn *c, int ret)
 {
@@ -108,6 +108,31 @@ static int handshake_origin(struct sl_conn *c, const struct sl_http_request *req
 		  "not open streams here",
 		  NULL);
 	return -EACCES;
+}
+
+/*
+ * A cross-origin EventSource is readable by its page only with
+ * Access-Control-Allow-Origin (a WebSocket needs none). It is given to the
+ * pages listeners.subscribers.origins lists, as they sent their Origin (the
+ * one field handshake_origin let pass), with credentials: such a page may
+ * present a client certificate or cookies. Without a list nothing is
+ * given: echoing any Origin would let any site read a stream opened with
+ * the user's ambient credentials.
+ */
+static int send_sse_head(struct sl_conn *c, const struct sl_http_request *req)
+{
+	const struct sl_http_header *origin = sl_http_header_get(req, "Origin");
+	char cors[SL_CONFIG_MAX_ORIGIN + 128] = "", head[sizeof(SSE_HEAD) + sizeof(cors)];
+	int n;
+
+	if (c->gw->cfg->listeners.subscribers.origins_set && origin &&
+	    origin->value_len <= SL_CONFIG_MAX_ORIGIN)
+		snprintf(cors, sizeof(cors),
+			 "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: "
+			 "true\r\nVary: Origin\r\n",
+			 (int)origin->value_len, origin->value);
+	n = snprintf(head, sizeof(head), SSE_HEAD, cors);
+	return sl_conn_send(c, head, (size_t)n);
 }
 
 static bool may_subscribe(const struct sl_conn *c, const char *pattern)
@@ -759,7 +784,8 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 	 * keeps its URL (the lastEventID of the first connection) and sends the
 	 * id of the last event it got in the header, which is newer.
 	 */
-	if (header_id) {
+	/* An empty one (a polyfill's, never a browser's) says no event was seen: no resume. */
+	if (header_id && header_id->value_len) {
 		if (sl_sse_parse_last_event_id(header_id->value, header_id->value_len, ref_topic,
 					       sizeof(ref_topic), &ref_seq)) {
 			http_fail(c, 400, "bad_last_event_id", "Last-Event-ID must be TOPIC:SEQ",
@@ -777,7 +803,7 @@ static void start_sse(struct sl_conn *c, const struct sl_http_request *req)
 			goto out;
 		}
 	}
-	if (sl_conn_send(c, sse_head, sizeof(sse_head) - 1)) {
+	if (send_sse_head(c, req)) {
 		sl_conn_close_now(c);
 		goto out;
 	}
