@@ -242,6 +242,15 @@ PY
 		[[ "$output" != *'"error"'* ]]
 		[ -z "${output#*$'\r\n\r'}" ] # nothing after the blank line ($() ate its last \n)
 	done
+	# and on the subscribers listener
+	for path in nope:404 v1/ws:405 'v1/sse?topic=a.b:405'; do
+		run raw_http "$SUB" < <(printf 'HEAD /%s HTTP/1.1\r\nHost: x\r\n\r\n' "${path%:*}")
+		echo "$path: $output"
+		[[ "$output" == "HTTP/1.1 ${path##*:} "* ]]
+		[[ "$output" == *$'\r\nContent-Length: '[1-9]* ]]
+		[[ "$output" != *'"error"'* ]]
+		[ -z "${output#*$'\r\n\r'}" ]
+	done
 	run curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$ADMIN/healthz"
 	[ "$output" = 405 ]
 	run curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$ADMIN/readyz"

@@ -37,17 +37,29 @@ static void queue_or_close(struct sl_conn *c, int ret)
 	}
 }
 
-/* Answers a handshake with an error and closes after the answer is out. */
-static void http_fail(struct sl_conn *c, int status, const char *code, const char *detail,
-		      const char *extra)
+/*
+ * Answers a handshake with an error and closes after the answer is out; to
+ * a HEAD request the head alone (RFC 9110 §9.3.2: the same fields, no content).
+ */
+static void http_fail_to(struct sl_conn *c, bool head_only, int status, const char *code,
+			 const char *detail, const char *extra)
 {
 	size_t len;
 	char *resp = sl_http_error(status, code, detail, extra, &len);
+	const char *end = resp && head_only ? memmem(resp, len, "\r\n\r\n", 4) : NULL;
 
+	if (end)
+		len = (size_t)(end - resp) + 4;
 	c->gw->stats.handshake_errors++;
 	c->close_code = (uint16_t)status;
 	c->close_reason = code;
 	sl_conn_answer_and_close(c, resp, len);
+}
+
+static void http_fail(struct sl_conn *c, int status, const char *code, const char *detail,
+		      const char *extra)
+{
+	http_fail_to(c, false, status, code, detail, extra);
 }
 
 /* Credentials → application (admit.c, sl_conn_authenticate), answered here on failure. */
@@ -919,7 +931,7 @@ void sl_sub_on_http(struct sl_conn *c)
 {
 	struct sl_http_request req;
 	const char *why = NULL;
-	bool ws;
+	bool ws, head_only;
 	int head;
 
 	if (!sl_conn_head_may_end(c))
@@ -940,10 +952,12 @@ void sl_sub_on_http(struct sl_conn *c)
 	event_del(c->rd);
 	event_add(c->rd, NULL);
 	ws = req.path_len == 6 && memcmp(req.path, "/v1/ws", 6) == 0;
+	head_only = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
 	if (!ws && !(req.path_len == 7 && memcmp(req.path, "/v1/sse", 7) == 0))
-		http_fail(c, 404, "not_found", "no such endpoint: use /v1/ws or /v1/sse", NULL);
+		http_fail_to(c, head_only, 404, "not_found",
+			     "no such endpoint: use /v1/ws or /v1/sse", NULL);
 	else if (req.method_len != 3 || memcmp(req.method, "GET", 3) != 0)
-		http_fail(c, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
+		http_fail_to(c, head_only, 405, "method_not_allowed", "use GET", "Allow: GET\r\n");
 	else if (has_body(&req))
 		http_fail(c, 400, "bad_request", "a handshake request has no body", NULL);
 	else if (ws)
