@@ -85,9 +85,10 @@ usage_events() {
 	[ "$(echo "$output" | json 'd["limit"]')" -eq 50 ]
 	run $PY "$CLIENT" ws-sub "$WS" q.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.5
 	[ "$(echo "$output" | json 'd["http_status"]')" = 429 ]
-	run curl -s -D - -o /dev/null -H 'X-API-Key: sub-key' "http://127.0.0.1:$SUB/v1/sse?topic=q.t"
+	run curl -s -i -H 'X-API-Key: sub-key' "http://127.0.0.1:$SUB/v1/sse?topic=q.t"
 	[[ "$output" == *"429"* ]]
 	[[ "$output" == *"Retry-After:"* ]]
+	[[ "$output" == *'"error":"quota_exhausted"'* ]]
 }
 
 @test "policies: [FILE]: a policy file's plan and application apply like inline ones; a problem in it is reported in its name" {
@@ -199,6 +200,10 @@ policies: [tenants.yaml]"
 	wait_ready "$BATS_TEST_TMPDIR/a"; wait_ready "$BATS_TEST_TMPDIR/b"
 	run $PY "$CLIENT" ws-sub "$WS" c.t --header 'X-API-Key: sub-key' --count 1 --timeout 0.5
 	[ "$(echo "$output" | json 'd["http_status"]')" = 429 ]
+	# the same code as the gateway-wide limit's (POLICIES.md)
+	run curl -s -i -H 'X-API-Key: sub-key' "http://127.0.0.1:$SUB/v1/sse?topic=c.t"
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 429 "*$'Retry-After: 1\r'*'"error":"connection_limit"'* ]]
 	wait $a $b
 	# once they are gone a new one is admitted again
 	sleep 0.3

@@ -460,7 +460,7 @@ bool sl_gateway_app_usage(struct sl_gateway *gw, const struct sl_app_usage *all,
 	return kernel;
 }
 
-int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
+int sl_conn_admit(struct sl_conn *c, const char **code, const char **why, unsigned *retry_after)
 {
 	struct sl_gateway *gw = c->gw;
 	const struct sl_plan *plan = c->plan;
@@ -470,6 +470,8 @@ int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
 	if (!plan || !gw->apps)
 		return 0;
 	if (plan->max_connections && gw->apps[c->slot].conns >= plan->max_connections) {
+		/* The gateway-wide limit's code (gateway.c, refused_limit): the same kind of refusal. */
+		*code = "connection_limit";
 		*why = "the application's connection limit (plan max_connections) is reached";
 		*retry_after = 1;
 		return -EAGAIN;
@@ -480,6 +482,7 @@ int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after)
 	sl_gateway_app_usage(gw, NULL, c->slot, plan, now, &u, &end);
 	if (u.events < plan->events_limit)
 		return 0;
+	*code = "quota_exhausted";
 	*why = "the application's event quota is exhausted until the window turns";
 	*retry_after = (unsigned)((end - now + 999999999ull) / 1000000000ull);
 	return -EAGAIN;

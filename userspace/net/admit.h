@@ -75,8 +75,9 @@ bool sl_gateway_app_usage(struct sl_gateway *gw, const struct sl_app_usage *all,
 /*
  * A subscriber that authenticated: may its application open another
  * connection (max_connections, an exhausted quota)? 0, or -EAGAIN with the
- * status (429) and seconds to Retry-After.
+ * error's code (connection_limit, quota_exhausted), why, and seconds to
+ * Retry-After (answered with 429).
  */
-int sl_conn_admit(struct sl_conn *c, const char **why, unsigned *retry_after);
+int sl_conn_admit(struct sl_conn *c, const char **code, const char **why, unsigned *retry_after);
 
 #endif

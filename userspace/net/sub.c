@@ -73,10 +73,10 @@ static int handshake_grant(struct sl_conn *c, const struct sl_http_request *req)
 		unsigned retry = 1;
 		char extra[64];
 
-		if (sl_conn_admit(c, &why, &retry) == 0)
+		if (sl_conn_admit(c, &code, &why, &retry) == 0)
 			return 0;
 		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", retry);
-		http_fail(c, 429, "too_many_requests", why, extra);
+		http_fail(c, 429, code, why, extra);
 		return -EAGAIN;
 	}
 	sl_conn_auth_refusal(c, status, &code, &challenge);
