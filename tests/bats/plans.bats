@@ -534,6 +534,11 @@ PY
 	cp "$CONF" "$new"
 	run $CTL -j policy diff "$new"
 	[ "$(echo "$output" | json 'sorted((s, k) for s in d for k in d[s] if d[s][k])')" = "[]" ]
+	# nor when a comment moves everything down a line
+	{ echo "# a comment"; cat "$CONF"; } >"$new"
+	run $CTL -j policy diff "$new"
+	echo "$output"
+	[ "$(echo "$output" | json 'sorted((s, k) for s in d for k in d[s] if d[s][k])')" = "[]" ]
 	# each of these alone is a change of the application or the issuer
 	for edit in "s/    subscribe: \['>'\]\n    publish/    subscribe: ['only.this']\n    publish/" \
 		"s/    publish: \['>'\]/    publish: ['x.y']/" \

@@ -677,13 +677,23 @@ static json_t *diff_list(json_t *a, json_t *b, const char *name)
 	return out;
 }
 
-static void strip_slots(json_t *apps)
+/*
+ * Where things are is not a policy change: an application's kernel slot
+ * (the daemon's business) and the place of a plan in its file (a comment
+ * line above it moved every plan).
+ */
+static void strip_places(json_t *policy)
 {
+	json_t *apps = json_object_get(policy, "applications"), *plans;
 	size_t i;
 
-	/* Slots are the daemon's business, not a policy change. */
+	plans = json_object_get(policy, "plans");
 	for (i = 0; i < json_array_size(apps); i++)
 		json_object_del(json_array_get(apps, i), "slot");
+	for (i = 0; i < json_array_size(plans); i++) {
+		json_object_del(json_array_get(plans, i), "line");
+		json_object_del(json_array_get(plans, i), "col");
+	}
 }
 
 static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
@@ -711,8 +721,8 @@ static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 		return sl_out_error(ctl, "%s does not load: see `sluicectl policy check %s`",
 				    argv[0], argv[0]);
 	}
-	strip_slots(json_object_get(running, "applications"));
-	strip_slots(json_object_get(local, "applications"));
+	strip_places(running);
+	strip_places(local);
 	out = json_pack(
 	    "{s:o, s:o, s:o}", "plans",
 	    diff_list(json_object_get(running, "plans"), json_object_get(local, "plans"), "name"),
