@@ -470,8 +470,7 @@ int sl_conn_admit(struct sl_conn *c, const char **code, const char **why, unsign
 	if (!plan || !gw->apps)
 		return 0;
 	if (plan->max_connections && gw->apps[c->slot].conns >= plan->max_connections) {
-		/* The gateway-wide limit's code (gateway.c, refused_limit): the same kind of
-		 * refusal. */
+		/* As the gateway-wide limit answers (gateway.c, refused_limit). */
 		*code = "connection_limit";
 		*why = "the application's connection limit (plan max_connections) is reached";
 		*retry_after = 1;

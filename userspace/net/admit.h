@@ -64,9 +64,10 @@ bool sl_gateway_kernel_usage(struct sl_gateway *gw, const struct sl_app_usage *a
 
 /*
  * slot's usage, the kernel's record (from all when given) or else the
- * daemon's mirror, with `events` and `window_start_ns` those of plan's window holding now (*end:
- * its end; 0 without a quota): both move to a new window only at the
- * application's next event. Returns whether the kernel answered.
+ * daemon's mirror, with `events` and `window_start_ns` those of plan's
+ * window holding now (*end: its end; 0 without a quota): both move to a new
+ * window only at the application's next event. Returns whether the kernel
+ * answered.
  */
 bool sl_gateway_app_usage(struct sl_gateway *gw, const struct sl_app_usage *all, uint32_t slot,
 			  const struct sl_plan *plan, uint64_t now, struct sl_app_usage *u,

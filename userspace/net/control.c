@@ -498,8 +498,7 @@ static json_t *kick(struct sl_gateway *gw, const char *arg, const char **err)
 	for (c = gw->conns; c; c = c->next) {
 		if (c->cookie != id || c->closing)
 			continue;
-		/* The request's buffer is gone by the close's log line: the connection keeps a
-		 * copy. */
+		/* The request's buffer is gone by the close's log line: c keeps a copy. */
 		own = strdup(reason);
 		if (!own) {
 			*err = "out of memory";

@@ -1107,8 +1107,7 @@ take:
 		sl_sub_on_http(c);
 		break;
 	case SL_CONN_WS:
-		/* Any bytes answer the keepalive: the client reads and writes (sl_sub_keepalive).
-		 */
+		/* Any bytes answer the keepalive (sl_sub_keepalive): the client is there. */
 		c->ws_ping_out = false;
 		sl_sub_on_ws_bytes(c);
 		break;
