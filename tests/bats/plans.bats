@@ -429,6 +429,35 @@ asyncio.run(main())' "$WS"
 	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/b")" -eq 20 ]
 }
 
+@test "quota.json: a save that cannot write is logged and the daemon serves on; the next one is valid JSON, a UTF-8 id too" {
+	SL_APPS="applications:
+  - id: tester
+    subscribe: ['>']
+    publish: ['>']
+    api_keys: [{sha256: $(sl_sha256 test-key)}]
+  - id: zürich-café
+    subscribe: ['>']
+    api_keys: [{sha256: $KEY_SHA}]"
+	required_gateway
+	# a directory where the save writes its temporary file: the periodic save (10 s) fails
+	mkdir -p "$BATS_TEST_TMPDIR/state/quota.json.tmp"
+	for _ in $(seq 1 150); do
+		grep -q '"msg":"state_save_failed"' "$LOG" && break
+		sleep 0.1
+	done
+	grep '"msg":"state_save_failed"' "$LOG" | grep -q 'quota.json'
+	[ ! -e "$BATS_TEST_TMPDIR/state/quota.json" ]
+	sub_and_pub "$BATS_TEST_TMPDIR/s" u.t 2 2
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/s")" -eq 2 ]
+	rmdir "$BATS_TEST_TMPDIR/state/quota.json.tmp"
+	sl_stop_gateway
+	[ "$SLUICED_STATUS" -eq 0 ]
+	run json 'sorted((k, v["events_total"]) for k, v in d["apps"].items()), d["version"]' <"$BATS_TEST_TMPDIR/state/quota.json"
+	echo "$output"
+	[ "$output" = "[('tester', 0), ('zürich-café', 2)] 1" ]
+	[ ! -e "$BATS_TEST_TMPDIR/state/quota.json.tmp" ]
+}
+
 @test "SIGHUP reload under load: a plan change applies live without losing an event; a broken policy changes nothing" {
 	plan_gateway "    events: {limit: 100000, per: 1d}"
 	sub_bg "$BATS_TEST_TMPDIR/a" live.t 400 --timeout 8; a=$BG_PID
