@@ -529,6 +529,20 @@ PY
 	echo "$output"
 	[ "$(echo "$output" | json 'd["plans"]["changed"]')" = "['p']" ]
 	[ "$(echo "$output" | json 'd["applications"]["added"]')" = "['extra']" ]
+	# diff && load: a file that load would refuse is no diff but its problems, exit 1
+	sed 's/^bpf: on$/bpf: off/' "$BATS_TEST_TMPDIR/new.yaml" >"$BATS_TEST_TMPDIR/off.yaml"
+	! cmp -s "$BATS_TEST_TMPDIR/new.yaml" "$BATS_TEST_TMPDIR/off.yaml"
+	run --separate-stderr $CTL policy diff "$BATS_TEST_TMPDIR/off.yaml"
+	echo "$output / $stderr"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"bpf or bpf_pin_dir changed: restart sluiced to apply it"* ]]
+	[[ "$stderr" == *"a load of this file would be refused"* ]]
+	run --separate-stderr $CTL -j policy diff "$BATS_TEST_TMPDIR/off.yaml"
+	[ "$status" -eq 1 ]
+	[ "$(echo "$output" | json 'd["problems"]')" = "['bpf or bpf_pin_dir changed: restart sluiced to apply it']" ]
+	# the check applied nothing and logged no failed reload
+	! grep -q '"reload_failed"' "$LOG"
 	run $CTL -j policy load "$BATS_TEST_TMPDIR/new.yaml"
 	[ "$status" -eq 0 ]
 	run $CTL -j app usage subs

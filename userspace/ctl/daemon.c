@@ -701,7 +701,8 @@ static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 	struct sl_policy *policy;
 	struct sl_auth *auth = NULL;
 	struct sl_config cfg;
-	json_t *running, *local = NULL, *problems, *out;
+	json_t *running, *local = NULL, *problems, *out, *verdict;
+	char abs[PATH_MAX];
 	int ret;
 
 	if (argc != 1)
@@ -721,6 +722,18 @@ static int policy_diff(const struct sl_ctl *ctl, int argc, char **argv)
 		return sl_out_error(ctl, "%s does not load: see `sluicectl policy check %s`",
 				    argv[0], argv[0]);
 	}
+	/*
+	 * A file the daemon would refuse (a setting a reload cannot change, a
+	 * certificate that does not load) changes nothing: its problems, as
+	 * `policy load` would give them, rather than a list of changes.
+	 */
+	if (!realpath(argv[0], abs) || (ret = request(ctl, "policy.try", abs, &verdict))) {
+		json_decref(running);
+		json_decref(local);
+		return ret ? ret
+			   : sl_out_error(ctl, "cannot find %s: %s", argv[0], strerror(errno));
+	}
+	json_decref(verdict);
 	strip_places(running);
 	strip_places(local);
 	out = json_pack(

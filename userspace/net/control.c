@@ -815,6 +815,17 @@ static json_t *do_request(struct sl_gateway *gw, const char *op, const char *arg
 		}
 		return out;
 	}
+	if (!strcmp(op, "policy.try")) {
+		if (!arg || arg[0] != '/') {
+			*err = "policy try needs the config file as an absolute path";
+			return NULL;
+		}
+		if (sl_gateway_reload_check(gw, arg, problems)) {
+			*err = "a load of this file would be refused; nothing would change";
+			return NULL;
+		}
+		return json_pack("{s:s, s:b}", "file", arg, "loads", 1);
+	}
 	if (!strcmp(op, "policy.load")) {
 		if (!arg || arg[0] != '/') {
 			*err = "policy load needs the config file as an absolute path";

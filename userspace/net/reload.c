@@ -277,7 +277,7 @@ static bool names_listeners(const struct sl_config *cfg)
  * may no longer make, is closed with 1008; the others keep running under
  * their (possibly new) plan, in userspace and in the kernel.
  */
-int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems_out)
+static int reload(struct sl_gateway *gw, const char *path, json_t **problems_out, bool apply)
 {
 	const struct sl_config *old = gw->cfg;
 	struct sl_config *cfg = calloc(1, sizeof(*cfg));
@@ -330,7 +330,7 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 					      json_sprintf("%s: restart sluiced to apply it", why));
 		if (tls_bad)
 			json_array_append_new(problems, json_sprintf("tls: %s", tls_err));
-		{
+		if (apply) {
 			char *list = json_dumps(problems, JSON_COMPACT);
 
 			SL_ERROR("{\"msg\":\"reload_failed\",\"what\":\"%s\",\"problems\":%s,"
@@ -350,6 +350,14 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		return -EINVAL;
 	}
 	sl_diag_free(&diag);
+	if (!apply) {
+		sl_tls_ctx_free(fresh_tls);
+		sl_policy_free(policy);
+		sl_auth_free(auth);
+		sl_config_free(cfg);
+		free(cfg);
+		return 0;
+	}
 
 	for (c = gw->conns; c; c = next) {
 		const struct sl_config_app *app;
@@ -471,4 +479,14 @@ int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems
 		     "\"connections_moved\":%u,\"connections_closed\":%u}",
 		     cfg->n_apps, moved, closed);
 	return 0;
+}
+
+int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems_out)
+{
+	return reload(gw, path, problems_out, true);
+}
+
+int sl_gateway_reload_check(struct sl_gateway *gw, const char *path, json_t **problems_out)
+{
+	return reload(gw, path, problems_out, false);
 }

@@ -23,6 +23,13 @@ int sl_gateway_apply_policy(struct sl_gateway *gw);
  */
 int sl_gateway_reload(struct sl_gateway *gw, const char *path, json_t **problems);
 
+/*
+ * Would sl_gateway_reload(path) apply? The same loads and checks (the
+ * settings a reload cannot change, the certificate), nothing applied or
+ * logged: 0, or -EINVAL with *problems as a reload would give them.
+ */
+int sl_gateway_reload_check(struct sl_gateway *gw, const char *path, json_t **problems);
+
 /* Writes state_dir/quota.json (also done at shutdown and every 10 s). */
 void sl_gateway_save_state(struct sl_gateway *gw);
 
