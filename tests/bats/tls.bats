@@ -44,6 +44,93 @@ ${1:-}"
 	[ "$(grep "\"msg\":\"meter_close\".*\"rport\":$port," "$LOG" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())["events"])')" -eq 12 ]
 }
 
+# A wss:// client on a raw TLS socket: the handshake (as API key $1), then $2 `sub` ops of topic $3
+# in one write, read back after a second (file $5 says when all are), then $4 events; prints its
+# local port, then the answers and events it counted.
+wss_pipelined() {
+	env PYTHONPATH="$REPO/tests/tools" $PY - "$SUBTLS" "$CERTS/ca.pem" "$@" <<'PY'
+import base64, os, socket, ssl, sys, time, msgpack
+from sl_client import client_op, ws_split
+port, ca, key, nsub, topic, nev = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nX-API-Key: %s\r\n\r\n"
+           % (base64.b64encode(os.urandom(16)).decode(), key)).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(65536)
+buf = buf.split(b"\r\n\r\n", 1)[1]
+print(s.getsockname()[1], flush=True)
+s.sendall(b"".join(client_op({"op": "sub", "id": i, "topic": topic}) for i in range(nsub)))
+time.sleep(1)
+acks = events = 0
+s.settimeout(15)
+while acks < nsub or events < nev:
+    frames, buf = ws_split(buf)
+    for op, p in frames:
+        m = msgpack.unpackb(p) if op == 2 else {}
+        acks += m.get("op") == "ack"
+        events += m.get("op") == "ev"
+        if m.get("op") == "ack" and acks == nsub:
+            open(sys.argv[7], "w").write("acked\n")
+    if acks == nsub and events == nev:
+        break
+    c = s.recv(1 << 20)
+    if not c:
+        break
+    buf += c
+print(acks, events, flush=True)
+s.close()
+PY
+}
+
+@test "over wss://, thousands of pipelined answers and events of 37 records each count as replies and events exactly, in the kernel too" {
+	start_tls "limits: {max_subscriptions_per_connection: 1000}"
+	wss_pipelined test-key 3000 big.t 3 "$BATS_TEST_TMPDIR/acked" >"$BATS_TEST_TMPDIR/out" &
+	w=$!
+	for _ in $(seq 1 200); do [ -e "$BATS_TEST_TMPDIR/acked" ] && break; sleep 0.05; done
+	[ -e "$BATS_TEST_TMPDIR/acked" ]
+	# 600,000 bytes: 37 records of 16 KiB, 36 of them marked as the event's continuation
+	pub big.t --count 3 --size 600000 >/dev/null
+	wait $w
+	cat "$BATS_TEST_TMPDIR/out"
+	[ "$(sed -n 2p "$BATS_TEST_TMPDIR/out")" = "3000 3" ]
+	port=$(sed -n 1p "$BATS_TEST_TMPDIR/out")
+	for _ in $(seq 1 50); do grep -q "\"msg\":\"meter_close\".*\"rport\":$port," "$LOG" && break; sleep 0.1; done
+	grep "\"msg\":\"meter_close\".*\"rport\":$port," "$LOG"
+	[ "$(grep "\"msg\":\"meter_close\".*\"rport\":$port," "$LOG" | $PY -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["events"], r["replies"] >= 3000 + 3 * 36)')" = "3 True" ]
+}
+
+@test "a wss:// subscriber's application and plan reach the kernel: its events count for the application, and the kernel holds its quota with graceful enforcement off" {
+	SL_APPS="$SL_DEFAULT_APPS
+  - id: subs
+    plan: p
+    subscribe: ['>']
+    api_keys: [{sha256: $(sl_sha256 sub-key)}]
+plans:
+  - name: p
+    events: {limit: 20, per: 1h}" start_tls "graceful_enforcement: off"
+	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
+	$PY "$CLIENT" ws-sub "$WSS" q.t --ca "$CERTS/ca.pem" --header "X-API-Key: sub-key" --count 40 --timeout 4 \
+		--ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/wss.json" &
+	w=$!
+	for _ in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/r" ] && break; sleep 0.05; done
+	sleep 0.2
+	slot=$($CTL -j app usage subs | json 'd["slot"]')
+	run $CTL -j conn list app subs
+	echo "$output"
+	[ "$(echo "$output" | json '[c.get("app") for c in d]')" = "['subs']" ]
+	[ "$("$REPO/build/sluicectl" --pin-root "$PIN" -j conn list | json "sorted(c['app_slot'] for c in d if c['framing'] == 'tls')")" = "[$slot]" ]
+	pub q.t --count 40 >/dev/null
+	wait $w || true
+	# the kernel let exactly the quota through, and counted it for the application
+	[ "$(json 'len(d["events"])' <"$BATS_TEST_TMPDIR/wss.json")" -eq 20 ]
+	run $CTL -j app usage subs
+	echo "$output"
+	[ "$(echo "$output" | json 'd["events"], d["drops"] >= 1')" = "20 True" ]
+}
+
 @test "the TLS listener refuses TLS 1.1 and plaintext" {
 	start_tls
 	run openssl s_client -connect "127.0.0.1:$SUBTLS" -tls1_1 </dev/null

@@ -651,15 +651,20 @@ int sl_kern_sock_set_plan(struct sl_kern *k, int fd, const struct sl_sock_config
 	return bpf_map_update_elem(map_fd, &fd, &st, BPF_EXIST) ? -errno : 0;
 }
 
-int sl_kern_sock_mark_reply(struct sl_kern *k, int fd, __u64 offset)
+int sl_kern_sock_set_reply_marks(struct sl_kern *k, int fd, const __u64 *offsets, unsigned n)
 {
 	int map_fd = bpf_map__fd(k->skel->maps.sluice_socks);
 	struct sl_sock st;
+	unsigned i;
 
+	if (!n || n > SL_REPLY_MARKS)
+		return -EINVAL;
 	if (bpf_map_lookup_elem(map_fd, &fd, &st))
 		return -errno;
-	st.reply_seq[st.reply_head % SL_REPLY_MARKS] = st.seq_base + (__u32)offset;
-	st.reply_head = (st.reply_head + 1) % SL_REPLY_MARKS;
+	/* The slots past n repeat the last mark: a duplicate marks nothing new. */
+	for (i = 0; i < SL_REPLY_MARKS; i++)
+		st.reply_seq[i] = st.seq_base + (__u32)offsets[i < n ? i : n - 1];
+	st.reply_head = 0;
 	return bpf_map_update_elem(map_fd, &fd, &st, BPF_EXIST) ? -errno : 0;
 }
 

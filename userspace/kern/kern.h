@@ -89,11 +89,12 @@ int sl_kern_sock_set_plan(struct sl_kern *k, int fd, const struct sl_sock_config
 int sl_kern_sock_resync(struct sl_kern *k, int fd);
 
 /*
- * TLS sockets: the record that will start at this stream offset carries a
- * reply, not an event (the kernel cannot look inside records). Call before
- * the record is written; the last SL_REPLY_MARKS marks are kept.
+ * TLS sockets: the records that will start at these stream offsets (1 to
+ * SL_REPLY_MARKS of them) carry replies, not events (the kernel cannot look
+ * inside records). They replace the socket's marks; call before a write
+ * that reaches them, and let no write pass a reply record not marked.
  */
-int sl_kern_sock_mark_reply(struct sl_kern *k, int fd, __u64 offset);
+int sl_kern_sock_set_reply_marks(struct sl_kern *k, int fd, const __u64 *offsets, unsigned n);
 
 /* With a window and no tai_offset_ns, the current CLOCK_TAI - CLOCK_REALTIME is filled in. */
 int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_limits *limits);

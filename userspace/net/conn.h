@@ -20,6 +20,7 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "net/http.h"
+#include "net/marks.h"
 #include "net/outq.h"
 #include "net/tls.h"
 #include "net/ws.h"
@@ -87,7 +88,8 @@ struct sl_conn {
 	uint8_t *in;
 	size_t in_len, in_cap;
 	const char *close_reason;
-	char *own_close_reason; /* an operator's kick reason, which close_reason points to */
+	char *own_close_reason;	      /* an operator's kick reason, which close_reason points to */
+	struct sl_marks *reply_marks; /* a metered TLS connection's (marks.h); NULL: none yet */
 
 	struct sl_auth_result auth; /* who the client is and what it may do */
 	bool counted;		    /* counts toward the application's connections */

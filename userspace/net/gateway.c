@@ -120,6 +120,9 @@ static void conn_free(struct sl_conn *c)
 	sl_ws_decoder_fini(&c->ws);
 	free(c->in);
 	free(c->own_close_reason);
+	if (c->reply_marks)
+		sl_marks_free(c->reply_marks);
+	free(c->reply_marks);
 	free(c);
 }
 
@@ -383,9 +386,12 @@ struct sl_flush_job {
 	uint64_t events;
 	size_t sent_from, sent_to; /* what went out: a range of writer[worker].sent */
 	size_t budget;		   /* bytes the write may offer (SIZE_MAX: all queued) */
+	bool marks_bound;	   /* the budget ends before a reply record not yet marked */
 	unsigned worker;
 	int short_write;
 };
+
+static void flush_list_add(struct sl_conn *c);
 
 /* Touches only the connection's fd and queue and the worker's own sink. */
 static void flush_write(struct sl_gateway *gw, struct sl_flush_job *j, unsigned worker)
@@ -521,6 +527,9 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 		queue_counts_as(c, &gw->blocked_bytes);
 		return;
 	}
+	/* The write stopped before a reply record the kernel's ring had no room for. */
+	if (j->marks_bound && c->q.count)
+		flush_list_add(c);
 	if (c->q.count && c->wr_armed)
 		return; /* the budget ended the write: the rest waits for the next POLLOUT */
 	if (c->wr_armed) {
@@ -535,7 +544,6 @@ static void flush_settle(struct sl_gateway *gw, const struct sl_flush_job *j)
 }
 
 static void resume_publishers(struct sl_gateway *gw);
-static void flush_list_add(struct sl_conn *c);
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
@@ -736,6 +744,36 @@ static size_t write_budget(const struct sl_conn *c)
 	return SIZE_MAX;
 }
 
+/*
+ * Before a write of a metered TLS connection: the kernel's ring gets the
+ * first SL_REPLY_MARKS reply records not yet written (one map update, only
+ * when one of them is new to it), and the write stops before the record
+ * after them, which the next write's ring holds. Returns the bytes the
+ * write may offer (SIZE_MAX: no bound).
+ */
+static size_t sync_reply_marks(struct sl_gateway *gw, struct sl_conn *c)
+{
+	struct sl_marks *m = c->reply_marks;
+	__u64 offsets[SL_REPLY_MARKS];
+	uint32_t n, i;
+
+	if (!m || !c->metered || !gw->kern)
+		return SIZE_MAX;
+	sl_marks_drop_below(m, c->bytes_out);
+	if (!m->count)
+		return SIZE_MAX;
+	n = m->count < SL_REPLY_MARKS ? m->count : SL_REPLY_MARKS;
+	if (sl_marks_at(m, n - 1) > m->pushed_last) {
+		for (i = 0; i < n; i++)
+			offsets[i] = sl_marks_at(m, i);
+		/* A socket the meter no longer has counts nothing: the write goes on. */
+		if (sl_kern_sock_set_reply_marks(gw->kern, c->fd, offsets, n))
+			return SIZE_MAX;
+		m->pushed_last = offsets[n - 1];
+	}
+	return m->count > SL_REPLY_MARKS ? sl_marks_at(m, SL_REPLY_MARKS) - c->bytes_out : SIZE_MAX;
+}
+
 /* Moves the flush list into gw->jobs, as much as fits (the rest stays listed). */
 static size_t take_flush_list(struct sl_gateway *gw)
 {
@@ -757,8 +795,14 @@ static size_t take_flush_list(struct sl_gateway *gw)
 			gw->flush_last = NULL;
 		c->flush_next = NULL;
 		c->in_flush_list = false;
-		if (!c->write_closed)
-			gw->jobs[n++] = (struct sl_flush_job){ .c = c, .budget = write_budget(c) };
+		if (!c->write_closed) {
+			size_t budget = write_budget(c), upto = sync_reply_marks(gw, c);
+
+			gw->jobs[n++] =
+			    (struct sl_flush_job){ .c = c,
+						   .budget = upto < budget ? upto : budget,
+						   .marks_bound = upto < budget };
+		}
 	}
 	return n;
 }
@@ -844,12 +888,24 @@ static void on_close_deadline(evutil_socket_t fd, short what, void *arg)
 	sl_conn_close_now(c);
 }
 
+/*
+ * The TLS record about to be queued (at the queue's end) is a reply, not an
+ * event. Kept until a write reaches it (sync_reply_marks): one map update
+ * per write, not per reply, and no mark lost however many are queued.
+ */
+static int mark_reply(struct sl_conn *c)
+{
+	if (!c->reply_marks)
+		c->reply_marks = calloc(1, sizeof(*c->reply_marks));
+	return c->reply_marks ? sl_marks_push(c->reply_marks, c->bytes_out + c->q.bytes) : -ENOMEM;
+}
+
 void sl_conn_finish(struct sl_conn *c)
 {
 	if (c->tls && c->tls_ready && !c->closing) {
 		/* In TLS 1.3 the close_notify alert travels as an application-data record too. */
 		if (c->metered)
-			sl_kern_sock_mark_reply(c->gw->kern, c->fd, c->bytes_out + c->q.bytes);
+			mark_reply(c);
 		sl_tls_shutdown(c->tls);
 	}
 	c->closing = true;
@@ -887,9 +943,6 @@ int sl_conn_meter(struct sl_conn *c, int framing)
 
 	if (!c->gw->kern)
 		return 0;
-	/* Inside TLS the kernel sees records only: TLS framing, set once after the handshake. */
-	if (c->tls && (framing != SL_FRAMING_TLS || c->metered))
-		return 0;
 	cfg.framing = (enum sl_framing)framing;
 	cfg.app_slot = c->slot;
 	if (c->plan) {
@@ -897,6 +950,17 @@ int sl_conn_meter(struct sl_conn *c, int framing)
 		cfg.rate_bps = c->plan->bytes_per_second;
 		cfg.burst_bytes = c->plan->burst_bytes;
 	}
+	/*
+	 * Inside TLS the kernel sees records only: TLS framing, set once after
+	 * the handshake. The application and its plan are known only after the
+	 * HTTP request inside it: they are set then, the framing left as it is
+	 * (they never were, and no TLS subscriber counted for its application).
+	 */
+	if (c->tls && c->metered)
+		return framing == SL_FRAMING_TLS ? 0
+						 : sl_kern_sock_set_plan(c->gw->kern, c->fd, &cfg);
+	if (c->tls && framing != SL_FRAMING_TLS)
+		return 0;
 	/* Framing starts after everything written or queued so far (the handshake answer). */
 	cfg.frame_start = (uint32_t)(c->bytes_out + c->q.bytes);
 	ret = sl_kern_sock_configure(c->gw->kern, c->fd, &cfg);
@@ -924,8 +988,8 @@ int sl_conn_send(struct sl_conn *c, const void *data, size_t len)
 	if (!c->tls_ready)
 		return -ENOTCONN;
 	/* The record about to be queued is a reply: say so before the kernel sees it. */
-	if (c->metered)
-		sl_kern_sock_mark_reply(c->gw->kern, c->fd, c->bytes_out + c->q.bytes);
+	if (c->metered && mark_reply(c))
+		return -ENOMEM;
 	return sl_tls_write(c->tls, data, len);
 }
 
@@ -952,8 +1016,8 @@ int sl_conn_send_event_tls(struct sl_conn *c, struct sl_event *ev, const struct 
 	/* One record per event; an event over 16 KiB continues in records marked as replies. */
 	while (at < b->len) {
 		chunk = b->len - at > 16384 ? 16384 : b->len - at;
-		if (at && c->metered)
-			sl_kern_sock_mark_reply(c->gw->kern, c->fd, c->bytes_out + c->q.bytes);
+		if (at && c->metered && mark_reply(c))
+			return -ENOMEM;
 		ret = sl_tls_write(c->tls, b->data + at, chunk);
 		if (ret)
 			return ret;

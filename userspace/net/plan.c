@@ -42,6 +42,11 @@ void sl_conn_arm_time_limit(struct sl_conn *c)
 		evtimer_add(c->limit_timer, &tv);
 }
 
+static int64_t rate_burst(const struct sl_plan *plan)
+{
+	return (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
+}
+
 void sl_conn_started(struct sl_conn *c)
 {
 	const struct sl_plan *plan = c->plan;
@@ -55,7 +60,12 @@ void sl_conn_started(struct sl_conn *c)
 	}
 	if (!plan)
 		return;
-	c->tokens = (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
+	/*
+	 * The kernel's bucket, set full a moment ago (sl_conn_meter), will take
+	 * the handshake's answer still queued when it is a TLS record; on a
+	 * plain socket the meter's framing starts after it.
+	 */
+	c->tokens = rate_burst(plan) - (c->tls ? (int64_t)c->q.bytes : 0);
 	c->tokens_ns = sl_mono_ns();
 	sl_conn_arm_time_limit(c);
 }
@@ -63,11 +73,6 @@ void sl_conn_started(struct sl_conn *c)
 uint64_t sl_plan_soft_bound(const struct sl_plan *plan)
 {
 	return plan->soft_queued_bytes ? plan->soft_queued_bytes : plan->max_queued_bytes / 2;
-}
-
-static int64_t rate_burst(const struct sl_plan *plan)
-{
-	return (int64_t)(plan->burst_bytes ? plan->burst_bytes : plan->bytes_per_second);
 }
 
 /* The byte-rate mirror's tokens, refilled up to now. */
@@ -84,6 +89,12 @@ static void refill(struct sl_conn *c, const struct sl_plan *plan, uint64_t now)
 		c->tokens = rate_burst(plan);
 }
 
+/* Bytes as the kernel meter counts them: over TLS, the records they become. */
+static size_t wire_len(const struct sl_conn *c, size_t bytes)
+{
+	return c->tls ? sl_tls_wire_len(c->tls, bytes) : bytes;
+}
+
 uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes)
 {
 	const struct sl_plan *plan = c->plan;
@@ -91,6 +102,7 @@ uint64_t sl_conn_rate_wait_ns(struct sl_conn *c, size_t bytes)
 
 	if (!plan || !plan->bytes_per_second || !c->gw->cfg->graceful || !c->gw->apps)
 		return 0;
+	bytes = wire_len(c, bytes);
 	refill(c, plan, sl_mono_ns());
 	/* An event larger than the burst goes once the bucket is full. */
 	need = (int64_t)bytes < rate_burst(plan) ? (int64_t)bytes : rate_burst(plan);
@@ -107,7 +119,7 @@ void sl_conn_rate_charge(struct sl_conn *c, size_t bytes)
 	if (!plan || !plan->bytes_per_second || !c->gw->cfg->graceful || !c->gw->apps)
 		return;
 	refill(c, plan, sl_mono_ns());
-	c->tokens -= (int64_t)bytes;
+	c->tokens -= (int64_t)wire_len(c, bytes);
 }
 
 void sl_conn_plan_tick(struct sl_conn *c)
@@ -134,6 +146,9 @@ bool sl_conn_plan_allows(struct sl_conn *c, struct sl_event *ev, size_t bytes, b
 	*last = false;
 	if (!plan || !c->gw->cfg->graceful || !c->gw->apps)
 		return true;
+	/* The queue holds, and the kernel's bucket takes, the records over TLS. */
+	if (c->tls && (plan->max_queued_bytes || plan->bytes_per_second))
+		bytes = wire_len(c, bytes);
 	now = c->gw->deliver_mono_ns ? c->gw->deliver_mono_ns : sl_mono_ns();
 	if (plan->max_queued_bytes) {
 		/* Redis-style output limits: a hard bound, and a soft one held for grace. */

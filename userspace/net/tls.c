@@ -201,6 +201,21 @@ int sl_tls_write(struct sl_tls *tls, const void *data, size_t len)
 	return 0;
 }
 
+size_t sl_tls_wire_len(struct sl_tls *tls, size_t len)
+{
+	size_t wire = 0, at = 0;
+
+	while (at < len) {
+		size_t chunk = len - at > 16384 ? 16384 : len - at;
+		int n = wolfSSL_GetOutputSize(tls->ssl, (int)chunk);
+
+		/* Before the handshake is done: the largest expansion a suite here adds. */
+		wire += n > 0 ? (size_t)n : chunk + 29;
+		at += chunk;
+	}
+	return wire;
+}
+
 /*
  * The subject CN into cn, or "" when it cannot name anyone exactly: no CN,
  * more than one, one that does not fit in cn_len - 1 bytes, or one with a

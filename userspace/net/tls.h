@@ -45,6 +45,13 @@ bool sl_tls_pending(struct sl_tls *tls);
 int sl_tls_write(struct sl_tls *tls, const void *data, size_t len);
 
 /*
+ * What sl_tls_write of len bytes puts on the wire: the records with their
+ * headers and tags (22 bytes more each in TLS 1.3, 29 with TLS 1.2's GCM),
+ * which is what the kernel meter's byte rate counts.
+ */
+size_t sl_tls_wire_len(struct sl_tls *tls, size_t len);
+
+/*
  * The verified client certificate: subject CN and SHA-256 of its DER. -ENOENT
  * when none. cn is "" unless the subject has exactly one CN, shorter than
  * cn_len and without a NUL (a part of a CN must not name anyone).
