@@ -321,6 +321,12 @@ PY
 	kill -HUP "$SLUICED_PID"
 	sleep 0.3
 	grep -q '"msg":"reload_failed","what":"tls"' "$LOG"
+	# a renewal that copied the new certificate before its key: not a pair, refused too
+	cp "$CERTS/client.pem" "$CERTS/server.pem"
+	kill -HUP "$SLUICED_PID"
+	sleep 0.3
+	[ "$(grep -c '"msg":"reload_failed","what":"tls".*does not match' "$LOG")" -eq 1 ]
+	[ "$(serial)" = "$after" ]
 	cp "$CERTS/server.pem.good" "$CERTS/server.pem"
 	[ "$(serial)" = "$after" ]
 }
@@ -379,4 +385,10 @@ PY
 	run "$REPO/build/sluiced" --check -c "$CONF"
 	[ "$status" -eq 1 ]
 	[ "$output" = "$CONF: tls: cannot load the client CA $BATS_TEST_TMPDIR/bad.pem" ]
+	# a certificate and a key that each load but are not a pair (every handshake would fail)
+	sed -i "s|cert_file: $CERTS/server.pem, client_ca_file: $BATS_TEST_TMPDIR/bad.pem|cert_file: $CERTS/server.pem|; s|key_file: $CERTS/server.key|key_file: $CERTS/client.key|" "$CONF"
+	run "$REPO/build/sluiced" --check -c "$CONF"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$CONF: tls: the TLS private key $CERTS/client.key does not match the certificate $CERTS/server.pem" ]
 }

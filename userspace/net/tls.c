@@ -7,6 +7,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/openssl/evp.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "net/tls.h"
@@ -51,6 +52,35 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	return sz;
 }
 
+/*
+ * Whether the context's private key is the one its certificate names: a
+ * signature by the key checked with the certificate's public key. (This
+ * wolfSSL's CTX_check_private_key passes any EC key of the same curve.)
+ */
+static bool key_fits_certificate(WOLFSSL_CTX *ctx)
+{
+	static const unsigned char probe[] = "sluice";
+	WOLFSSL_X509 *cert = wolfSSL_CTX_get0_certificate(ctx);
+	WOLFSSL_EVP_PKEY *key = wolfSSL_CTX_get0_privatekey(ctx);
+	WOLFSSL_EVP_PKEY *pub = cert ? wolfSSL_X509_get_pubkey(cert) : NULL;
+	WOLFSSL_EVP_MD_CTX *sign = wolfSSL_EVP_MD_CTX_new(), *verify = wolfSSL_EVP_MD_CTX_new();
+	unsigned char sig[1024];
+	size_t sig_len = sizeof(sig);
+	bool fits =
+	    key && pub && sign && verify &&
+	    wolfSSL_EVP_DigestSignInit(sign, NULL, wolfSSL_EVP_sha256(), NULL, key) == 1 &&
+	    wolfSSL_EVP_DigestSignUpdate(sign, probe, sizeof(probe)) == 1 &&
+	    wolfSSL_EVP_DigestSignFinal(sign, sig, &sig_len) == 1 &&
+	    wolfSSL_EVP_DigestVerifyInit(verify, NULL, wolfSSL_EVP_sha256(), NULL, pub) == 1 &&
+	    wolfSSL_EVP_DigestVerifyUpdate(verify, probe, sizeof(probe)) == 1 &&
+	    wolfSSL_EVP_DigestVerifyFinal(verify, sig, sig_len) == 1;
+
+	wolfSSL_EVP_MD_CTX_free(sign);
+	wolfSSL_EVP_MD_CTX_free(verify);
+	wolfSSL_EVP_PKEY_free(pub);
+	return fits;
+}
+
 int sl_tls_ctx_new(struct sl_tls_ctx **out, const char *cert_file, const char *key_file,
 		   const char *client_ca_file, char *err, size_t errlen)
 {
@@ -86,6 +116,15 @@ int sl_tls_ctx_new(struct sl_tls_ctx **out, const char *cert_file, const char *k
 			     WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "cannot load the TLS private key %s",
 			 key_file ? key_file : "(none)");
+		goto fail;
+	}
+	/*
+	 * Both load on their own when they are not a pair (a renewal that copied
+	 * the new certificate before its key): every handshake would then fail.
+	 */
+	if (!key_fits_certificate(c->ctx)) {
+		snprintf(err, errlen, "the TLS private key %s does not match the certificate %s",
+			 key_file, cert_file);
 		goto fail;
 	}
 	if (client_ca_file) {
