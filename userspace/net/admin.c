@@ -555,6 +555,12 @@ static void publish(struct sl_conn *c, const struct sl_http_request *req, size_t
 	respond(c, 202, "application/json", body, false);
 }
 
+void sl_admin_over_limit(struct sl_conn *c)
+{
+	fail(c, 413, "payload_too_large",
+	     "request over limits.max_frame_bytes, with its chunked framing", NULL);
+}
+
 bool sl_admin_timed_out(struct sl_conn *c)
 {
 	if (c->closing || !c->body_end)

@@ -438,5 +438,7 @@ void sl_admin_on_http(struct sl_conn *c);
  * c has nothing to be answered (it is closed silently then).
  */
 bool sl_admin_timed_out(struct sl_conn *c);
+/* The request outgrew the input buffer's bound: answered 413 and closed. */
+void sl_admin_over_limit(struct sl_conn *c);
 
 #endif

@@ -1099,11 +1099,21 @@ static bool pub_frames(struct sl_conn *c)
 	return false;
 }
 
+/*
+ * A chunked body carries its framing in the buffer too: 5 bytes of it for
+ * each byte of payload sent in 1-byte chunks ("1\r\nX\r\n"). An admin
+ * request may take that much room; a frame on any other connection has no
+ * such framing.
+ */
+#define CHUNKED_WIRE_PER_BYTE 6
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct sl_conn *c = arg;
 	struct sl_gateway *gw = c->gw;
-	size_t cap_limit = gw->cfg->limits.max_frame_bytes + gw->cfg->limits.max_header_bytes;
+	size_t cap_limit = gw->cfg->limits.max_frame_bytes *
+			       (c->kind == SL_CONN_ADMIN ? CHUNKED_WIRE_PER_BYTE : 1) +
+			   gw->cfg->limits.max_header_bytes;
 	int rounds = c->kind == SL_CONN_PUB && !c->tls ? PUB_READ_ROUNDS : 1;
 	size_t room = 0;
 	ssize_t n = 0;
@@ -1135,7 +1145,11 @@ again:
 			cap = cap_limit + 8192;
 		if (cap <= c->in_len) {
 			c->close_reason = "input over the frame limit";
-			sl_conn_close_now(c);
+			/* A client sending a request is owed an answer, not a reset. */
+			if (c->kind == SL_CONN_ADMIN && !c->closing)
+				sl_admin_over_limit(c);
+			else
+				sl_conn_close_now(c);
 			return;
 		}
 		in = realloc(c->in, cap);
