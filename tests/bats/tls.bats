@@ -145,6 +145,20 @@ plans:
 	[ "$status" -eq 28 ] # the stream stays open until the timeout
 }
 
+@test "a TLS handshake that fails is told why with an alert, not a bare close (an old version, an expired client certificate)" {
+	start_tls
+	run openssl s_client -connect "127.0.0.1:$SUBTLS" -tls1_1 </dev/null
+	echo "$output"
+	[[ "$output" == *"alert protocol version"* ]]
+	sl_stop_gateway
+	TLSCONF="tls: {cert_file: $CERTS/server.pem, key_file: $CERTS/server.key, client_ca_file: $CERTS/ca.pem}"
+	start_tls
+	run openssl s_client -connect "127.0.0.1:$SUBTLS" -tls1_2 -CAfile "$CERTS/ca.pem" \
+		-cert "$CERTS/client-expired.pem" -key "$CERTS/client-expired.key" </dev/null
+	echo "$output"
+	[[ "$output" == *"alert certificate expired"* || "$output" == *"alert bad certificate"* ]]
+}
+
 @test "SSE over TLS with curl" {
 	start_tls
 	curl -sN --cacert "$CERTS/ca.pem" --max-time 3 "https://localhost:$SUBTLS/v1/sse?topic=s.t" >"$BATS_TEST_TMPDIR/out" &

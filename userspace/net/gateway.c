@@ -1047,7 +1047,8 @@ static int tls_read(struct sl_conn *c, size_t room)
 		if (ret) {
 			c->close_reason = why;
 			c->gw->stats.handshake_errors++;
-			sl_conn_close_now(c);
+			/* The alert wolfSSL queued says why (bad_certificate, protocol_version). */
+			sl_conn_finish(c);
 			return -1;
 		}
 		c->tls_ready = true;
