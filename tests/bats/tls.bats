@@ -21,6 +21,12 @@ teardown() {
 	sl_teardown_instance
 }
 
+# subs_on_plan PLAN_YAML: the applications of SL_APPS with one more, `subs` (API key sub-key), on plan p.
+subs_on_plan() {
+	printf '%s\n  - id: subs\n    plan: p\n    subscribe: ['"'>'"']\n    api_keys: [{sha256: %s}]\nplans:\n  - name: p\n%s\n' \
+		"$SL_DEFAULT_APPS" "$(sl_sha256 sub-key)" "$1"
+}
+
 start_tls() {
 	SL_SUB_TLS=1 sl_start_gateway "$TLSCONF
 ${1:-}"
@@ -103,14 +109,7 @@ PY
 }
 
 @test "a wss:// subscriber's application and plan reach the kernel: its events count for the application, and the kernel holds its quota with graceful enforcement off" {
-	SL_APPS="$SL_DEFAULT_APPS
-  - id: subs
-    plan: p
-    subscribe: ['>']
-    api_keys: [{sha256: $(sl_sha256 sub-key)}]
-plans:
-  - name: p
-    events: {limit: 20, per: 1h}" start_tls "graceful_enforcement: off"
+	SL_APPS="$(subs_on_plan "    events: {limit: 20, per: 1h}")" start_tls "graceful_enforcement: off"
 	CTL="$REPO/build/sluicectl --socket $BATS_TEST_TMPDIR/control.sock"
 	$PY "$CLIENT" ws-sub "$WSS" q.t --ca "$CERTS/ca.pem" --header "X-API-Key: sub-key" --count 40 --timeout 4 \
 		--ready-file "$BATS_TEST_TMPDIR/r" >"$BATS_TEST_TMPDIR/wss.json" &
@@ -223,15 +222,8 @@ retention: {count: 200}"
 @test "a wss:// resume under a low byte rate is paced by the records the kernel counts: every event, no drop" {
 	# 30 KB at 4 KiB/s after an 8 KiB burst: ~5 s paced by the daemon's mirror of the
 	# kernel's bucket, which takes each record with its header and tag
-	SL_APPS="$SL_DEFAULT_APPS
-  - id: subs
-    plan: p
-    subscribe: ['>']
-    api_keys: [{sha256: $(sl_sha256 sub-key)}]
-plans:
-  - name: p
-    bytes_per_second: 4096
-    burst_bytes: 8192" start_tls "retention: {count: 100}"
+	SL_APPS="$(subs_on_plan "    bytes_per_second: 4096
+    burst_bytes: 8192")" start_tls "retention: {count: 100}"
 	pub trr.t --count 30 --size 1000 >/dev/null
 	run $PY "$CLIENT" ws-sub "$WSS" trr.t --ca "$CERTS/ca.pem" --header "X-API-Key: sub-key" --since 0 \
 		--count 30 --timeout 20
