@@ -156,6 +156,16 @@ PY
 		-cert "$CERTS/client-expired.pem" -key "$CERTS/client-expired.key" </dev/null
 	echo "$output"
 	[[ "$output" == *"alert certificate expired"* || "$output" == *"alert bad certificate"* ]]
+	# and it is a failed authentication, counted and logged by its reason like a bad token
+	run openssl s_client -connect "127.0.0.1:$SUBTLS" -tls1_3 -CAfile "$CERTS/ca.pem" \
+		-cert "$CERTS/client-unknown.pem" -key "$CERTS/client-unknown.key" </dev/null
+	sleep 0.3
+	grep '"msg":"auth_failed"' "$LOG"
+	grep -q '"msg":"auth_failed","reason":"expired","credential":"certificate"' "$LOG"
+	grep -q '"msg":"auth_failed","reason":"unknown_issuer","credential":"certificate"' "$LOG"
+	run curl -s "http://127.0.0.1:$ADMIN/metrics"
+	[[ "$output" == *'sluice_auth_failures_total{reason="expired"} 1'* ]]
+	[[ "$output" == *'sluice_auth_failures_total{reason="unknown_issuer"} 1'* ]]
 }
 
 @test "SSE over TLS with curl" {

@@ -1036,17 +1036,26 @@ static void answer_refusal(struct sl_conn *c);
 static int tls_read(struct sl_conn *c, size_t room)
 {
 	const char *why = "handshake failed";
+	enum sl_auth_reason cert_refused;
 	ssize_t n;
 	int ret;
 
 	if (!c->tls_ready) {
-		ret = sl_tls_handshake(c->tls, &why);
+		ret = sl_tls_handshake(c->tls, &why, &cert_refused);
 		sl_conn_schedule_flush(c);
 		if (ret == -EAGAIN)
 			return 0;
 		if (ret) {
 			c->close_reason = why;
 			c->gw->stats.handshake_errors++;
+			/* A refused client certificate is a failed authentication, counted and
+			 * logged as one. */
+			if (cert_refused != SL_AUTH_OK) {
+				c->gw->stats.auth_failures[cert_refused]++;
+				SL_WARN("{\"msg\":\"auth_failed\",\"reason\":\"%s\",\"credential\":"
+					"\"certificate\",\"peer\":\"%s:%u\"}",
+					sl_auth_reason_name(cert_refused), c->peer, c->peer_port);
+			}
 			/* The alert wolfSSL queued says why (bad_certificate, protocol_version). */
 			sl_conn_finish(c);
 			return -1;

@@ -8,6 +8,8 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "net/tls.h"
@@ -192,16 +194,36 @@ void sl_tls_free(struct sl_tls *tls)
 	free(tls);
 }
 
-int sl_tls_handshake(struct sl_tls *tls, const char **why)
+/* wolfSSL's verdict on a client certificate, as an authentication failure's reason. */
+static enum sl_auth_reason cert_refusal(int e)
+{
+	switch (e) {
+	case ASN_AFTER_DATE_E:
+		return SL_AUTH_EXPIRED;
+	case ASN_BEFORE_DATE_E:
+		return SL_AUTH_NOT_YET_VALID;
+	case ASN_NO_SIGNER_E:
+		return SL_AUTH_UNKNOWN_ISSUER;
+	case ASN_SIG_CONFIRM_E:
+	case VERIFY_CERT_ERROR:
+		return SL_AUTH_BAD_SIGNATURE;
+	default:
+		return SL_AUTH_OK;
+	}
+}
+
+int sl_tls_handshake(struct sl_tls *tls, const char **why, enum sl_auth_reason *cert_refused)
 {
 	int ret = wolfSSL_accept(tls->ssl), e;
 
+	*cert_refused = SL_AUTH_OK;
 	if (ret == WOLFSSL_SUCCESS)
 		return 0;
 	e = wolfSSL_get_error(tls->ssl, ret);
 	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
 		return -EAGAIN;
 	*why = wolfSSL_ERR_reason_error_string((unsigned long)e);
+	*cert_refused = cert_refusal(e);
 	return -EPROTO;
 }
 

@@ -10,6 +10,8 @@
 #ifndef SLUICE_NET_TLS_H
 #define SLUICE_NET_TLS_H
 
+#include "auth/auth.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,8 +30,13 @@ void sl_tls_ctx_free(struct sl_tls_ctx *ctx);
 struct sl_tls *sl_tls_new(struct sl_tls_ctx *ctx, int fd, struct sl_outq *q);
 void sl_tls_free(struct sl_tls *tls);
 
-/* 0 when the handshake is complete, -EAGAIN for more I/O, -EPROTO on failure (*why set). */
-int sl_tls_handshake(struct sl_tls *tls, const char **why);
+/*
+ * 0 when the handshake is complete, -EAGAIN for more I/O, -EPROTO on
+ * failure (*why set). *cert_refused is the authentication failure's reason
+ * when what failed was the client's certificate (expired, not yet valid, of
+ * an unknown CA, a bad signature), else SL_AUTH_OK.
+ */
+int sl_tls_handshake(struct sl_tls *tls, const char **why, enum sl_auth_reason *cert_refused);
 
 /* Plaintext: bytes read (> 0), 0 at the peer's close, -EAGAIN, or -EPROTO. */
 ssize_t sl_tls_read(struct sl_tls *tls, void *buf, size_t len);
