@@ -1048,8 +1048,7 @@ static int tls_read(struct sl_conn *c, size_t room)
 		if (ret) {
 			c->close_reason = why;
 			c->gw->stats.handshake_errors++;
-			/* A refused client certificate is a failed authentication, counted and
-			 * logged as one. */
+			/* A refused client certificate is a failed authentication, as a token. */
 			if (cert_refused != SL_AUTH_OK) {
 				c->gw->stats.auth_failures[cert_refused]++;
 				SL_WARN("{\"msg\":\"auth_failed\",\"reason\":\"%s\",\"credential\":"
