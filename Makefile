@@ -40,6 +40,10 @@ CORE_SRC := $(wildcard userspace/route/*.c userspace/net/*.c userspace/proto/*.c
 CORE_HDRS := $(wildcard userspace/*/*.h)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
+# What `sluiced --version` and `sluicectl --version` print: the commit built.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+VERSION_DEF := -DSL_VERSION='"$(VERSION)"'
+
 PROGS := $(BUILD)/sluiced $(BUILD)/sluicectl $(BUILD)/sluice-bench
 TOOLS := $(BUILD)/sluice-meter-test
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -70,11 +74,12 @@ $(BUILD)/libsluice.a: $(patsubst userspace/%.c,$(BUILD)/core/%.o,$(CORE_SRC))
 	ar rcs $@ $^
 
 $(BUILD)/sluiced: userspace/sluiced.c $(BUILD)/libsluice.a $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) $(LIBS_BPF) -o $@
+	$(CC) $(ALL_CFLAGS) $(VERSION_DEF) $< $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) \
+		$(LIBS_BPF) -o $@
 
 $(BUILD)/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(BUILD)/libsluice.a $(BUILD)/libkern.a
-	$(CC) $(ALL_CFLAGS) $(CTL_SRC) $(BUILD)/libsluice.a $(BUILD)/libkern.a $(LIBS_CORE) \
-		$(LIBS_BPF) -o $@
+	$(CC) $(ALL_CFLAGS) $(VERSION_DEF) $(CTL_SRC) $(BUILD)/libsluice.a $(BUILD)/libkern.a \
+		$(LIBS_CORE) $(LIBS_BPF) -o $@
 
 # bench/args reads its numbers with the config's count parser (config/units.c, no other deps).
 $(BUILD)/sluice-bench: $(wildcard userspace/bench/*.c userspace/bench/*.h) userspace/config/units.c \
@@ -114,14 +119,16 @@ $(BUILD)/unit-san/%: tests/unit/%.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUILD
 $(BUILD)/san/sluiced: userspace/sluiced.c $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) $(BUILD)/meter.skel.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer $< $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) $(LIBS_BPF) -o $@
+		-fno-omit-frame-pointer $(VERSION_DEF) $< $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) \
+		$(LIBS_BPF) -o $@
 
 # sluicectl under ASan+UBSan too: it parses operator input and the daemon's replies.
 $(BUILD)/san/sluicectl: $(CTL_SRC) userspace/ctl/*.h $(KERN_SRC) $(CORE_SRC) $(CORE_HDRS) \
 		$(BUILD)/meter.skel.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer $(CTL_SRC) $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) $(LIBS_BPF) -o $@
+		-fno-omit-frame-pointer $(VERSION_DEF) $(CTL_SRC) $(KERN_SRC) $(CORE_SRC) $(LIBS_CORE) \
+		$(LIBS_BPF) -o $@
 
 $(BUILD):
 	@mkdir -p $@

@@ -26,11 +26,16 @@
 #include "policy/bundle.h"
 #include "policy/policy.h"
 
+#ifndef SL_VERSION
+#define SL_VERSION "unknown"
+#endif
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sluiced -c FILE\n"
 		   "       sluiced --check -c FILE\n"
-		   "       sluiced --cleanup [-c FILE | --pin-root DIR]\n");
+		   "       sluiced --cleanup [-c FILE | --pin-root DIR]\n"
+		   "       sluiced --version\n");
 }
 
 static bool have_cap(const struct __user_cap_data_struct *data, int cap)
@@ -316,6 +321,7 @@ int main(int argc, char **argv)
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "pin-root", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *pin_root = NULL;
@@ -328,7 +334,7 @@ int main(int argc, char **argv)
 	int c, check = 0, cleanup = 0, ret, status = 1, state_lock = -1, pin_lock = -1;
 	char err[512];
 
-	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -344,6 +350,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sluiced %s, meter ABI %d\n", SL_VERSION, SL_ABI_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -266,6 +266,23 @@ hold_connection() {
 	json_true '"missing OBJECT" in d["error"]'
 }
 
+@test "sluicectl -V and sluiced --version: the build and the meter ABI whose pins they read, in text and JSON" {
+	abi=$(awk '$2 == "SL_ABI_VERSION" { print $3 }' "$REPO/include/sluice/meter.h")
+	run "$REPO/build/sluicectl" -V
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^sluicectl\ ([^ ]+),\ meter\ ABI\ ([0-9]+)$ ]]
+	version=${BASH_REMATCH[1]}
+	[ "${BASH_REMATCH[2]}" = "$abi" ]
+	run "$REPO/build/sluicectl" -j --version
+	[ "$(echo "$output" | python3 -c 'import json,sys; d = json.load(sys.stdin); print(d["version"], d["meter_abi"])')" = "$version $abi" ]
+	run "$REPO/build/sluiced" --version
+	[ "$status" -eq 0 ]
+	[ "$output" = "sluiced $version, meter ABI $abi" ]
+	run "$REPO/build/sluicectl" help
+	[[ "$output" == *"-V, --version"* ]]
+}
+
 @test "help lists every object of the grammar" {
 	run -0 --separate-stderr "$CTL" help
 	for grammar in "policy { show | check FILE | load FILE | diff FILE }" \

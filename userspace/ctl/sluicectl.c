@@ -19,6 +19,10 @@
 
 #define DEFAULT_SOCKET "/run/sluice/control.sock"
 
+#ifndef SL_VERSION
+#define SL_VERSION "unknown"
+#endif
+
 static const char usage_text[] =
     "Usage: sluicectl [OPTIONS] OBJECT { COMMAND | help }\n"
     "       sluicectl help\n"
@@ -34,7 +38,8 @@ static const char usage_text[] =
     "  sluicectl " SL_TOP_GRAMMAR "\n"
     "\n"
     "OBJECT := { policy | app | conn | topic | map | prog | key | stats | top }\n"
-    "OPTIONS := { -j|--json | -p|--pretty | --pin-root DIR | --socket PATH | -h|--help }\n"
+    "OPTIONS := { -j|--json | -p|--pretty | --pin-root DIR | --socket PATH | -h|--help |\n"
+    "             -V|--version }\n"
     "\n"
     "  -j, --json      print one JSON document; errors as {\"error\": \"...\"}\n"
     "  -p, --pretty    indent the JSON (implies -j)\n"
@@ -42,6 +47,7 @@ static const char usage_text[] =
     "                  default " SL_KERN_DEFAULT_PIN_ROOT ")\n"
     "  --socket PATH   the daemon's control socket (SLUICE_CONTROL_SOCKET;\n"
     "                  default " DEFAULT_SOCKET ")\n"
+    "  -V, --version   the build and the meter ABI whose pins it reads\n"
     "\n"
     "Objects and commands may be shortened to unambiguous prefixes (`sluicectl m l`).\n"
     "`map`, `prog` and `conn list|show` read the pins and work without the daemon.\n"
@@ -104,7 +110,8 @@ static bool long_value(int argc, char **argv, int *i, const char *name, const ch
  * to the object (`stats --interval 5`). Positional arguments are moved to the
  * front of argv; returns how many there are.
  */
-static int parse_args(int argc, char **argv, struct sl_ctl *ctl, bool *help, struct bad_option *bad)
+static int parse_args(int argc, char **argv, struct sl_ctl *ctl, bool *help, bool *version,
+		      struct bad_option *bad)
 {
 	int i, n = 0;
 	bool rest = false;
@@ -122,6 +129,8 @@ static int parse_args(int argc, char **argv, struct sl_ctl *ctl, bool *help, str
 			ctl->pretty = true;
 		} else if (!strcmp(arg, "--help")) {
 			*help = true;
+		} else if (!strcmp(arg, "--version") || !strcmp(arg, "-V")) {
+			*version = true;
 		} else if (long_value(argc, argv, &i, "--pin-root", &ctl->pin_root, bad) ||
 			   long_value(argc, argv, &i, "--socket", &ctl->socket_path, bad)) {
 			continue;
@@ -146,11 +155,11 @@ int main(int argc, char **argv)
 	struct sl_ctl ctl = { 0 };
 	struct bad_option bad = { 0 };
 	char *help_args[] = { "help", NULL };
-	bool help = false;
+	bool help = false, version = false;
 	const char *env;
 	int n;
 
-	n = parse_args(argc, argv, &ctl, &help, &bad);
+	n = parse_args(argc, argv, &ctl, &help, &version, &bad);
 	ctl.json |= ctl.pretty;
 	if (!ctl.pin_root) {
 		env = getenv("SLUICE_PIN_ROOT");
@@ -168,6 +177,14 @@ int main(int argc, char **argv)
 		return sl_out_usage(&ctl, "--socket needs a path");
 	if (help && n == 0)
 		return do_help(&ctl, 0, NULL);
+	/* As bpftool -V: the build, and the meter ABI whose pins it reads. */
+	if (version && ctl.json)
+		return sl_out_json(&ctl, json_pack("{s:s, s:i}", "version", SL_VERSION, "meter_abi",
+						   SL_ABI_VERSION));
+	if (version) {
+		printf("sluicectl %s, meter ABI %d\n", SL_VERSION, SL_ABI_VERSION);
+		return SL_EXIT_OK;
+	}
 	if (n == 0 && !ctl.json)
 		fputs(usage_text, stderr);
 	if (n == 0)
