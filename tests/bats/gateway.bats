@@ -141,6 +141,21 @@ PY
 	[[ "$output" == *'sluice_publish_errors_total{kind="invalid_topic"} 1'$'\n'* ]]
 }
 
+@test "a native hello without credentials is told the ones it can give (its token or a client certificate), not HTTP headers" {
+	sl_start_gateway
+	run $PY - "$PUB" <<'PY'
+import socket, struct, sys, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+b = msgpack.packb({"op": "hello", "name": "no-token"})
+s.sendall(struct.pack(">I", len(b)) + b)
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+m = msgpack.unpackb(s.recv(n, socket.MSG_WAITALL))
+print(m["op"], m["code"], m["msg"])
+PY
+	echo "$output"
+	[ "$output" = "err 401 credentials are required: the hello's token (a JWT or an API key) or a client certificate" ]
+}
+
 @test "a WebSocket pub from a client let in without credentials is answered but is not a publish error: anyone who reaches an open listener could add to them" {
 	sl_start_gateway
 	for t in w.a 'w.*' w.b; do

@@ -407,8 +407,11 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 	gw->stats.auth_failures[SL_AUTH_MISSING]++;
 	c->auth.reason = SL_AUTH_MISSING;
 	*status = 401;
-	*why = "credentials are required: Authorization: Bearer JWT, X-API-Key, "
-	       "?access_token= or a client certificate";
+	/* A backend's hello has no headers: it is told the credential it can give. */
+	*why = req ? "credentials are required: Authorization: Bearer JWT, X-API-Key, "
+		     "?access_token= or a client certificate"
+		   : "credentials are required: the hello's token (a JWT or an API key) or a "
+		     "client certificate";
 	return -EACCES;
 }
 
