@@ -720,17 +720,19 @@ int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out)
 											    : 0;
 }
 
-int sl_kern_app_usage_all(struct sl_kern *k, struct sl_app_usage *out)
+int sl_kern_app_usage_all(struct sl_kern *k, struct sl_app_usage *out, __u32 n)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u32 next = 0, count = SL_MAX_APPS;
+	__u32 next = 0, count = n;
 	int fd = bpf_map__fd(k->skel->maps.sluice_app_usage);
 
-	/* The batch ends at the array's end with ENOENT, every entry copied. */
+	if (!n || n > SL_MAX_APPS)
+		return -EINVAL;
+	/* A batch that reaches the array's end ends with ENOENT, every entry copied. */
 	if (bpf_map_lookup_batch(fd, NULL, &next, k->usage_keys, out, &count, &opts) &&
 	    errno != ENOENT)
 		return -errno;
-	return count == SL_MAX_APPS ? 0 : -EIO;
+	return count == n ? 0 : -EIO;
 }
 
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot)

@@ -101,10 +101,11 @@ int sl_kern_app_set_limits(struct sl_kern *k, __u32 slot, const struct sl_app_li
 int sl_kern_app_limits(struct sl_kern *k, __u32 slot, struct sl_app_limits *out);
 int sl_kern_app_usage(struct sl_kern *k, __u32 slot, struct sl_app_usage *out);
 /*
- * Every slot's usage (out: SL_MAX_APPS entries) in one syscall: a walk over
- * 4,000 applications made one lookup syscall each, every second.
+ * The usage of slots 0 to n - 1 (1 <= n <= SL_MAX_APPS) into out, in one
+ * syscall: a walk over 4,000 applications made one lookup syscall each,
+ * every second.
  */
-int sl_kern_app_usage_all(struct sl_kern *k, struct sl_app_usage *out);
+int sl_kern_app_usage_all(struct sl_kern *k, struct sl_app_usage *out, __u32 n);
 int sl_kern_app_reset(struct sl_kern *k, __u32 slot);
 
 /* Puts saved usage back (after a reboot emptied the pins); only into an unused slot. */

@@ -417,12 +417,19 @@ static int authenticate_one(struct sl_conn *c, const struct sl_http_request *req
 
 const struct sl_app_usage *sl_gateway_usage_all(struct sl_gateway *gw)
 {
-	if (!gw->kern)
+	uint32_t n = SL_MAX_APPS;
+
+	gw->app_usage_n = 0;
+	if (!gw->kern || !gw->slot_ids)
 		return NULL;
+	/* Slots are given lowest first: up to the highest held, not all 4,096 (426 KB). */
+	while (n > 1 && !gw->slot_ids[n - 1])
+		n--;
 	if (!gw->app_usage)
 		gw->app_usage = malloc(SL_MAX_APPS * sizeof(*gw->app_usage));
-	if (!gw->app_usage || sl_kern_app_usage_all(gw->kern, gw->app_usage))
+	if (!gw->app_usage || sl_kern_app_usage_all(gw->kern, gw->app_usage, n))
 		return NULL;
+	gw->app_usage_n = n;
 	return gw->app_usage;
 }
 
@@ -431,7 +438,8 @@ bool sl_gateway_kernel_usage(struct sl_gateway *gw, const struct sl_app_usage *a
 {
 	if (!slot || slot >= SL_MAX_APPS)
 		return false;
-	if (all) {
+	/* A slot given out during the walk (slot_for) is past what the batch read. */
+	if (all && slot < gw->app_usage_n) {
 		*u = all[slot];
 		return true;
 	}

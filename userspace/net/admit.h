@@ -52,9 +52,10 @@ uint64_t sl_gateway_slot_owner(const char *id);
  */
 int sl_gateway_claim_pinned_slots(struct sl_gateway *gw);
 /*
- * Every kernel slot's usage, read now in one syscall into a table the
- * gateway keeps; NULL without the meter or when the read fails. For walks
- * over all applications: one lookup syscall each was 4,000 a second.
+ * The kernel's usage of every slot held (up to the highest), read now in
+ * one syscall into a table the gateway keeps; NULL without the meter or
+ * when the read fails. For walks over all applications: one lookup
+ * syscall each was 4,000 a second.
  */
 const struct sl_app_usage *sl_gateway_usage_all(struct sl_gateway *gw);
 

@@ -238,6 +238,7 @@ struct sl_gateway {
 	struct sl_policy *policy;
 	struct sl_app_state *apps;	/* per kernel slot */
 	struct sl_app_usage *app_usage; /* sl_gateway_usage_all's table, per kernel slot */
+	uint32_t app_usage_n;		/* its slots read, 0 to app_usage_n - 1 */
 	char **slot_ids; /* application id of each kernel slot: stable across reloads */
 	/* slot_ids by id: open addressing on the id's hash, 0 empty (admit.c) */
 	uint16_t *slot_index;

@@ -442,7 +442,6 @@ static void ws_op_sub(struct sl_conn *c, const struct sl_envelope_in *m)
 static void ws_op_unsub(struct sl_conn *c, const struct sl_envelope_in *m)
 {
 	char pattern[SL_TOPIC_MAX_LEN + 1];
-
 	const char *why = NULL;
 
 	/* A pattern that sub would refuse is a bad request here too, not one not held. */
@@ -888,8 +887,7 @@ void sl_sub_keepalive(struct sl_conn *c, bool wrote)
 	if (!every || c->closing)
 		return;
 	if (c->ws_ping_out) {
-		/* RFC 6455 §5.5.2: a ping must be answered; a peer that does not is gone or broken.
-		 */
+		/* RFC 6455 §5.5.2: a ping must be answered; one that is not is gone or broken. */
 		if (++c->ws_quiet_s >= every)
 			sl_sub_close(c, SL_WS_CLOSE_PROTOCOL_ERROR,
 				     "no pong to the gateway's ping");
