@@ -1037,6 +1037,14 @@ static void test_floor(void)
 	TAP_OK(sl_router_replay_topic(r, "z", 0, seq_cb, &s) == -ERANGE &&
 		   sl_router_replay_topic(r, "z", 10, seq_cb, &s) == 0 && s.n == 1,
 	       "floor: a new topic's numbers below it are a gap");
+	/*
+	 * The floor is a bound, not the gseq of an event x:10 or z:10 had: other
+	 * topics' events between the real one and the floor would be passed.
+	 */
+	s = (struct seqs){ 0 };
+	TAP_OK(resume_after(r, all, 1, "x", 10, seq_cb, &s) == -ERANGE &&
+		   resume_after(r, all, 1, "z", 10, seq_cb, &s) == -ERANGE && s.n == 0,
+	       "floor: an SSE resume from the floor's number is a gap, not placed by the bound");
 	TAP_OK(sl_router_set_floor(r, 5) == 0 && pub_seq(r, "y", NULL) == 11,
 	       "floor: a lower floor changes nothing");
 	/* y's last event is past 12 now, x's is not */
@@ -1052,6 +1060,10 @@ static void test_floor(void)
 	sl_router_restore(r, "j", 1, "e", 1, 5, 9, 1, 1);
 	TAP_OK(sl_router_topic_stat(r, "j", &st) == 0 && st.retained == 1 && st.oldest_seq == 5,
 	       "floor: a restored hole drops what came before it");
+	s = (struct seqs){ 0 };
+	TAP_OK(resume_after(r, (const char *const[]){ ">" }, 1, "j", 4, seq_cb, &s) == -ERANGE &&
+		   s.n == 0,
+	       "floor: an SSE resume from just before the hole is a gap (j:4's gseq is not known)");
 	/* a ring of 4 keeping 1, 2, 5 would now evict 1 and forget the hole after 2 */
 	pub_seq(r, "j", NULL);
 	pub_seq(r, "j", NULL);

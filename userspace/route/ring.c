@@ -21,6 +21,7 @@ static void drop_oldest(struct sl_ring *ring)
 	ring->slots[ring->head] = NULL;
 	ring->dropped_seq = ev->seq;
 	ring->dropped_gseq = ev->gseq;
+	ring->dropped_exact = true;
 	sl_event_unref(ev);
 	if (++ring->head == ring->size)
 		ring->head = 0;
@@ -76,6 +77,7 @@ void sl_ring_push(struct sl_ring *ring, struct sl_event *ev)
 			/* No room at all (capacity 0): the event is dropped as it comes. */
 			ring->dropped_seq = ev->seq;
 			ring->dropped_gseq = ev->gseq;
+			ring->dropped_exact = true;
 			return;
 		}
 		drop_oldest(ring);

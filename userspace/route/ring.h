@@ -28,6 +28,12 @@ struct sl_ring {
 	 */
 	uint64_t dropped_seq;
 	uint64_t dropped_gseq;
+	/*
+	 * Those are an event's own numbers, not bounds the router set (a new
+	 * topic's start, a journal's hole, a floor): only then does the gseq
+	 * place a resume from that seq (sl_router_gseq_of).
+	 */
+	bool dropped_exact;
 };
 
 /* Returns 0 or -EINVAL when capacity exceeds SL_RING_MAX_CAPACITY. */

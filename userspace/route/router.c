@@ -237,6 +237,7 @@ static int topic_get(struct sl_router *router, const char *s, size_t len, uint64
 	/* A lost run may have numbered this topic too: start past anything it could have used. */
 	t->seq = t->last_gseq = start;
 	t->ring.dropped_seq = t->ring.dropped_gseq = start;
+	t->ring.dropped_exact = false;
 	b = chain_of(router, hash);
 	t->next = *b;
 	*b = t;
@@ -409,8 +410,10 @@ int sl_router_gseq_of(struct sl_router *router, const char *ref_topic, uint64_t 
 	 * The reference itself aged out or was pushed out, the newest to go:
 	 * every event after it is still retained, nothing was missed (as for
 	 * WebSocket `since`). A quiet topic with retention.age is that case.
+	 * Only by its own gseq: a bound (after a restart's hole, a floor) could
+	 * pass other topics' events after the real one, missed without a gap.
 	 */
-	if (ref->ring.dropped_seq && ref_seq == ref->ring.dropped_seq) {
+	if (ref->ring.dropped_exact && ref_seq == ref->ring.dropped_seq) {
 		*gseq = ref->ring.dropped_gseq;
 		return 0;
 	}
@@ -815,6 +818,7 @@ int sl_router_restore(struct sl_router *router, const char *topic, size_t topic_
 		sl_ring_clear(&t->ring);
 		t->ring.dropped_seq = seq - (data ? 1 : 0);
 		t->ring.dropped_gseq = gseq - (data ? 1 : 0);
+		t->ring.dropped_exact = false;
 	}
 	t->seq = seq;
 	t->last_gseq = gseq;
@@ -862,6 +866,7 @@ int sl_router_set_floor(struct sl_router *router, uint64_t floor)
 		t->last_gseq = floor;
 		t->ring.dropped_seq = t->seq;
 		t->ring.dropped_gseq = floor;
+		t->ring.dropped_exact = false;
 	}
 	return 0;
 }
